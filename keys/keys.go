@@ -29,6 +29,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -351,7 +352,7 @@ func (k *PublicKey) SignerOpts() crypto.SignerOpts {
 // Sign signs msg with signer, which must hold the private half of k, in k's
 // scheme. It returns either a whole signature or an error, never both.
 func (k *PublicKey) Sign(signer crypto.Signer, msg []byte) ([]byte, error) {
-	sig, err := signer.Sign(nil, k.Digest(msg), k.SignerOpts())
+	sig, err := signer.Sign(rand.Reader, k.Digest(msg), k.SignerOpts())
 	if err != nil {
 		return nil, err
 	}

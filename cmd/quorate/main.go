@@ -1,0 +1,128 @@
+// Command quorate is the CLI and service for multi-party release signing:
+// keys, policy, attest, sign, verify (and, as they land, serve, request, log).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/quorate-dev/quorate/hsm"
+	"github.com/quorate-dev/quorate/hsm/filekey"
+)
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitNotVerified = 1 // verification ran and failed, or a command failed
+	exitUsage       = 2 // bad flags or unreadable trust material
+)
+
+// exitError carries an exit code up to main.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}
+
+// app holds the explicit dependencies of every command.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	now            func() time.Time
+	getenv         func(string) string
+	logger         *zap.Logger
+	registry       *hsm.Registry
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *app {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now, getenv: getenv, logger: zap.NewNop()}
+	a.registry = hsm.NewRegistry(hsm.Options{Logger: a.logger, Getenv: getenv})
+	filekey.Register(a.registry)
+	registerBackends(a.registry)
+	return a
+}
+
+func (a *app) errf(format string, args ...any) {
+	fmt.Fprintf(a.stderr, format, args...)
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "quorate",
+		Short: "Multi-party release signing with HSM-backed keys",
+		Long: `quorate signs releases with several parties, each holding its own key in an
+HSM, a cloud KMS or (for development) a file, under a signed TUF-style policy.
+
+Roles (originator, integrator, operator, or any other) each have keys and a
+threshold; gates name which roles a release needs. Each party signs the same
+DSSE envelope over an in-toto Statement; anyone can verify the result offline
+with 'quorate verify' against the trust directory.
+
+Exit codes: 0 success / verified, 1 failure / not verified, 2 usage error or
+unreadable trust material.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(a.keysCommand(), a.policyCommand(), a.attestCommand(), a.signCommand(), a.verifyCommand())
+	return root
+}
+
+// run executes the CLI and returns the process exit code.
+func (a *app) run(ctx context.Context, args []string) int {
+	cmd := a.rootCommand()
+	cmd.SetArgs(args)
+	cmd.SetIn(a.stdin)
+	cmd.SetOut(a.stdout)
+	cmd.SetErr(a.stderr)
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%w", err) })
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitNotVerified
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	} else if isUsage(err) {
+		code = exitUsage
+	}
+	a.errf("quorate: %v\n", err)
+	return code
+}
+
+// isUsage recognises cobra's own argument errors.
+func isUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "accepts ", "requires at least", "required flag"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func main() {
+	a := newApp(os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	os.Exit(a.run(context.Background(), os.Args[1:]))
+}

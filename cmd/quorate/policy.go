@@ -1,0 +1,399 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/policy"
+)
+
+func (a *app) policyCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Create, edit, sign and show the trust root and signing policy",
+		Long: `Manage a trust directory: root.json (TUF root metadata naming the policy
+administrators and their threshold) and targets.json (the signing policy:
+roles with keys and thresholds, and gates naming the roles a release needs).
+
+A typical setup:
+  quorate policy init  --trust trust --admin admin1.pub --admin admin2.pub --admin-threshold 2
+  quorate policy role  --trust trust --role originator --key dev1.pub --key dev2.pub --threshold 1
+  quorate policy role  --trust trust --role integrator --key ci.pub --threshold 1
+  quorate policy role  --trust trust --role operator   --key ops.pub --threshold 1
+  quorate policy gate  --trust trust --gate staging    --roles originator,integrator
+  quorate policy gate  --trust trust --gate production --roles originator,integrator,operator
+  quorate policy sign  --trust trust --key file:admin1.key     # each administrator, on their machine
+  quorate policy sign  --trust trust --key file:admin2.key
+  quorate policy show  --trust trust
+
+Every edit of a published (fully signed) policy starts a new version and drops
+the old signatures: administrators sign each version.`,
+	}
+	cmd.AddCommand(a.policyInit(), a.policyRole(), a.policyGate(), a.policySign(), a.policyShow())
+	return cmd
+}
+
+func (a *app) readPublicKeys(cmd *cobra.Command, files []string) ([]*keys.PublicKey, error) {
+	out := make([]*keys.PublicKey, 0, len(files))
+	for _, f := range files {
+		k, err := a.loadPublic(cmd, f)
+		if err != nil {
+			return nil, usageErr("%w", err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+func (a *app) policyInit() *cobra.Command {
+	var dir string
+	var admins []string
+	var threshold int
+	var rootExp, targetsExp time.Duration
+	c := &cobra.Command{
+		Use:   "init --trust DIR --admin PUBFILE... --admin-threshold N",
+		Short: "Create a trust directory with its administrators",
+		Long: `Create root.json and an empty targets.json in DIR. The administrators' keys
+sign every policy version; N of them must sign for a version to count.
+Both files start unsigned: run 'quorate policy sign' with each administrator key.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" || len(admins) == 0 {
+				return usageErr("--trust DIR and at least one --admin PUBFILE are required")
+			}
+			ks, err := a.readPublicKeys(cmd, admins)
+			if err != nil {
+				return err
+			}
+			d, err := policy.Init(dir, ks, threshold, a.now(), rootExp, targetsExp)
+			if err != nil {
+				return usageErr("%w", err)
+			}
+			if err := d.Save(); err != nil {
+				return err
+			}
+			a.errf("created %s with %d administrator key(s), threshold %d; next: add roles and gates, then 'quorate policy sign'\n", dir, len(ks), threshold)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dir, "trust", "", "trust directory to create")
+	c.Flags().StringArrayVar(&admins, "admin", nil, "administrator public key file or key URI (repeat)")
+	c.Flags().IntVar(&threshold, "admin-threshold", 1, "administrator signatures required for each version")
+	c.Flags().DurationVar(&rootExp, "expires", policy.DefaultRootExpiry, "lifetime of root.json")
+	c.Flags().DurationVar(&targetsExp, "policy-expires", policy.DefaultTargetsExpiry, "lifetime of each policy version")
+	return c
+}
+
+// editDraft opens the trust directory, applies edit, saves it and reports the new state.
+func (a *app) editDraft(dir string, edit func(d *policy.Draft) error) error {
+	if dir == "" {
+		return usageErr("--trust DIR is required")
+	}
+	d, err := policy.OpenDraft(dir, a.now())
+	if err != nil {
+		return usageErr("%w", err)
+	}
+	if err := edit(d); err != nil {
+		return usageErr("%w", err)
+	}
+	if err := d.Save(); err != nil {
+		return err
+	}
+	st := d.Status()
+	a.errf("policy version %d is unsigned: %d administrator signature(s) needed ('quorate policy sign')\n", st.TargetsVersion, st.TargetsThreshold)
+	return nil
+}
+
+func (a *app) policyRole() *cobra.Command {
+	var dir, name string
+	var files []string
+	var threshold int
+	var exp time.Duration
+	c := &cobra.Command{
+		Use:   "role --trust DIR --role NAME --key PUBFILE... --threshold N",
+		Short: "Create or replace a signing role",
+		Long: `Create or replace a signing role with its keys and threshold: N distinct keys
+of the role must sign. Role names are free; originator, integrator and
+operator are the usual ones. A threshold of 2 for integrator means two
+independent builders must sign the same digest.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" || len(files) == 0 {
+				return usageErr("--role NAME and at least one --key PUBFILE are required")
+			}
+			ks, err := a.readPublicKeys(cmd, files)
+			if err != nil {
+				return err
+			}
+			return a.editDraft(dir, func(d *policy.Draft) error { return d.SetRole(name, ks, threshold, exp) })
+		},
+	}
+	c.Flags().StringVar(&dir, "trust", "", "trust directory")
+	c.Flags().StringVar(&name, "role", "", "role name")
+	c.Flags().StringArrayVar(&files, "key", nil, "public key file or key URI of a role member (repeat)")
+	c.Flags().IntVar(&threshold, "threshold", 1, "distinct keys of the role that must sign")
+	c.Flags().DurationVar(&exp, "policy-expires", policy.DefaultTargetsExpiry, "lifetime of the new policy version")
+	return c
+}
+
+func (a *app) policyGate() *cobra.Command {
+	var dir, name, rolesFlag string
+	var exp time.Duration
+	c := &cobra.Command{
+		Use:   "gate --trust DIR --gate NAME --roles R1,R2,...",
+		Short: "Create or replace a gate",
+		Long: `Create or replace a gate: the roles a release needs, each to its threshold.
+No key may sit in two roles of one gate (separation of duties).`,
+		Example: "  quorate policy gate --trust trust --gate production --roles originator,integrator,operator",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" || rolesFlag == "" {
+				return usageErr("--gate NAME and --roles R1,R2,... are required")
+			}
+			var rs []string
+			for _, r := range strings.Split(rolesFlag, ",") {
+				if r = strings.TrimSpace(r); r != "" {
+					rs = append(rs, r)
+				}
+			}
+			return a.editDraft(dir, func(d *policy.Draft) error { return d.SetGate(name, rs, exp) })
+		},
+	}
+	c.Flags().StringVar(&dir, "trust", "", "trust directory")
+	c.Flags().StringVar(&name, "gate", "", "gate name, e.g. staging or production")
+	c.Flags().StringVar(&rolesFlag, "roles", "", "comma-separated roles the gate needs")
+	c.Flags().DurationVar(&exp, "policy-expires", policy.DefaultTargetsExpiry, "lifetime of the new policy version")
+	return c
+}
+
+func (a *app) policySign() *cobra.Command {
+	var dir, uri string
+	c := &cobra.Command{
+		Use:   "sign --trust DIR --key URI",
+		Short: "Add an administrator's signature to the trust root and policy",
+		Long: `Sign root.json and targets.json with an administrator key, where that key has
+not signed them yet. Pass the trust directory from administrator to
+administrator until the threshold is met.
+
+` + keyURIHelp,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" || uri == "" {
+				return usageErr("--trust DIR and --key URI are required")
+			}
+			d, err := policy.OpenDraft(dir, a.now())
+			if err != nil {
+				return usageErr("%w", err)
+			}
+			s, err := a.registry.Signer(cmd.Context(), uri)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			res, err := d.Sign(cmd.Context(), s)
+			if err != nil {
+				return err
+			}
+			if err := d.Save(); err != nil {
+				return err
+			}
+			st := d.Status()
+			switch {
+			case !res.Root && !res.Targets:
+				a.errf("key %s has already signed root.json and targets.json\n", keys.Short(s.Public().ID()))
+			default:
+				a.errf("signed with key %s: root.json v%d %d/%d, policy v%d %d/%d%s\n", keys.Short(s.Public().ID()),
+					st.RootVersion, len(st.RootSigners), st.RootThreshold,
+					st.TargetsVersion, len(st.TargetsSigners), st.TargetsThreshold, publishedNote(st))
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dir, "trust", "", "trust directory")
+	c.Flags().StringVar(&uri, "key", "", "administrator key URI")
+	return c
+}
+
+func publishedNote(st policy.Status) string {
+	if st.RootPublished && st.TargetsPublished {
+		return " — published"
+	}
+	return ""
+}
+
+func (a *app) policyShow() *cobra.Command {
+	var dir, output string
+	c := &cobra.Command{
+		Use:   "show --trust DIR [--output json]",
+		Short: "Show the roles, gates, versions and signatures of a trust directory",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				return usageErr("--trust DIR is required")
+			}
+			d, err := policy.OpenDraft(dir, a.now())
+			if err != nil {
+				return usageErr("%w", err)
+			}
+			set, err := policy.RolesOf(d.Targets)
+			if err != nil {
+				return usageErr("%w", err)
+			}
+			_, verr := policy.LoadBytes(mustBytes(d.Root.ToBytes(false)), mustBytes(d.Targets.ToBytes(false)), policy.LoadOptions{Now: a.now()})
+			digest, _ := policy.PolicyDigest(d.Targets)
+			st := d.Status()
+			type roleOut struct {
+				Name      string   `json:"name"`
+				Threshold int      `json:"threshold"`
+				KeyIDs    []string `json:"keyids"`
+			}
+			out := struct {
+				policy.Status
+				Digest   string              `json:"policyDigest"`
+				Expires  time.Time           `json:"policyExpires"`
+				Roles    []roleOut           `json:"roles"`
+				Gates    map[string][]string `json:"gates"`
+				Verified bool                `json:"verified"`
+				Problems string              `json:"problems,omitempty"`
+			}{Status: st, Digest: digest, Expires: d.Targets.Signed.Expires, Gates: map[string][]string{}, Verified: verr == nil}
+			if verr != nil {
+				out.Problems = verr.Error()
+			}
+			for _, n := range set.RoleNames() {
+				r := set.Roles[n]
+				out.Roles = append(out.Roles, roleOut{Name: n, Threshold: r.Threshold, KeyIDs: r.KeyIDs})
+			}
+			for _, g := range set.GateNames() {
+				out.Gates[g] = set.Gates[g].Roles
+			}
+			if output == "json" {
+				return writeJSON(a.stdout, out)
+			}
+			w := a.stdout
+			fmt.Fprintf(w, "trust root  version %d, signed %d/%d\n", st.RootVersion, len(st.RootSigners), st.RootThreshold)
+			fmt.Fprintf(w, "policy      version %d, signed %d/%d, expires %s\n", st.TargetsVersion, len(st.TargetsSigners), st.TargetsThreshold, out.Expires.UTC().Format(time.RFC3339))
+			fmt.Fprintf(w, "digest      sha256:%s\n", digest)
+			fmt.Fprintln(w, "roles:")
+			for _, r := range out.Roles {
+				fmt.Fprintf(w, "  %-12s threshold %d of %d\n", r.Name, r.Threshold, len(r.KeyIDs))
+				for _, id := range r.KeyIDs {
+					fmt.Fprintf(w, "    %s  %s\n", id, set.Keys[id].Describe())
+				}
+			}
+			fmt.Fprintln(w, "gates:")
+			for _, g := range set.GateNames() {
+				fmt.Fprintf(w, "  %-12s %s\n", g, strings.Join(out.Gates[g], ", "))
+			}
+			if verr != nil {
+				fmt.Fprintf(w, "status: NOT VERIFIED\n  %s\n", strings.ReplaceAll(verr.Error(), "\n", "\n  "))
+			} else {
+				fmt.Fprintln(w, "status: verified")
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dir, "trust", "", "trust directory")
+	c.Flags().StringVar(&output, "output", "text", "text or json")
+	return c
+}
+
+func mustBytes(b []byte, err error) []byte {
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// trustState keeps the highest trusted versions per trust directory, so a
+// rolled-back trust directory is refused.
+type trustState struct {
+	path string
+}
+
+func (a *app) stateFor(dir, override string) (*trustState, error) {
+	if override == "none" {
+		return nil, nil
+	}
+	if override != "" {
+		return &trustState{path: override}, nil
+	}
+	base := a.getenv("XDG_STATE_HOME")
+	if base == "" {
+		home := a.getenv("HOME")
+		if home == "" {
+			return nil, nil
+		}
+		base = filepath.Join(home, ".local", "state")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return &trustState{path: filepath.Join(base, "quorate", "trusted-"+hex.EncodeToString(sum[:8])+".json")}, nil
+}
+
+func (s *trustState) load() (policy.Trusted, error) {
+	var t policy.Trusted
+	if s == nil {
+		return t, nil
+	}
+	data, err := os.ReadFile(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return t, nil
+	}
+	if err != nil {
+		return t, fmt.Errorf("reading trust state: %w", err)
+	}
+	if err := json.Unmarshal(data, &t); err != nil {
+		return t, fmt.Errorf("trust state %s is corrupt: %w", s.path, err)
+	}
+	return t, nil
+}
+
+func (s *trustState) save(t policy.Trusted) error {
+	if s == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
+		return fmt.Errorf("saving trust state: %w", err)
+	}
+	data, _ := json.Marshal(t)
+	return policy.WriteFileAtomic(s.path, data, 0o600)
+}
+
+// loadTrust verifies a trust directory at now, with rollback protection.
+func (a *app) loadTrust(dir, stateOverride string, now time.Time) (*policy.Trust, error) {
+	if dir == "" {
+		return nil, usageErr("--trust DIR is required")
+	}
+	st, err := a.stateFor(dir, stateOverride)
+	if err != nil {
+		return nil, usageErr("%w", err)
+	}
+	trusted, err := st.load()
+	if err != nil {
+		return nil, usageErr("%w", err)
+	}
+	t, err := policy.Load(dir, policy.LoadOptions{Now: now, Trusted: trusted})
+	if err != nil {
+		return nil, usageErr("trust directory %s: %w", dir, err)
+	}
+	v := t.Versions()
+	if v.Root > trusted.Root || v.Targets > trusted.Targets {
+		if err := st.save(policy.Trusted{Root: max(v.Root, trusted.Root), Targets: max(v.Targets, trusted.Targets)}); err != nil {
+			a.errf("warning: %v\n", err)
+		}
+	}
+	return t, nil
+}

@@ -1,0 +1,362 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/secure-systems-lab/go-securesystemslib/cjson"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/roles"
+)
+
+// Default lifetimes of new metadata.
+const (
+	DefaultRootExpiry    = 365 * 24 * time.Hour
+	DefaultTargetsExpiry = 90 * 24 * time.Hour
+)
+
+// MessageSigner signs messages with a key whose public half it knows
+// (an hsm.Signer is one). Declared here so this package needs no backend.
+type MessageSigner interface {
+	Public() *keys.PublicKey
+	Sign(ctx context.Context, message []byte) ([]byte, error)
+}
+
+// Draft is a trust directory opened for editing and signing. Edits are not
+// verified against a threshold (that is what signing is for) but always
+// leave a policy that [RolesOf] accepts. A Draft is not safe for concurrent use.
+type Draft struct {
+	Dir     string
+	Root    *metadata.Metadata[metadata.RootType]
+	Targets *metadata.Metadata[metadata.TargetsType]
+	// Now is the time edits are stamped with.
+	Now time.Time
+}
+
+// Init creates root.json and targets.json (version 1, unsigned) in dir for
+// the given administrators, who sign both. It refuses to overwrite an
+// existing trust root.
+func Init(dir string, admins []*keys.PublicKey, threshold int, now time.Time, rootExpiry, targetsExpiry time.Duration) (*Draft, error) {
+	if len(admins) == 0 {
+		return nil, errors.New("at least one administrator key is required")
+	}
+	distinct := map[keys.Identity]bool{}
+	for _, k := range admins {
+		distinct[k.Identity()] = true
+	}
+	if threshold < 1 || threshold > len(distinct) {
+		return nil, fmt.Errorf("administrator threshold %d: must be between 1 and the %d distinct administrator key(s)", threshold, len(distinct))
+	}
+	if _, err := os.Stat(filepath.Join(dir, RootFile)); err == nil {
+		return nil, fmt.Errorf("%s already exists in %s; refusing to overwrite a trust root", RootFile, dir)
+	}
+	if rootExpiry <= 0 || targetsExpiry <= 0 {
+		return nil, errors.New("expiry durations must be positive")
+	}
+	root := metadata.Root(now.Add(rootExpiry).UTC().Truncate(time.Second))
+	for _, k := range admins {
+		for _, role := range []string{metadata.ROOT, metadata.TARGETS, metadata.SNAPSHOT, metadata.TIMESTAMP} {
+			if err := root.Signed.AddKey(k.TUF(), role); err != nil {
+				return nil, fmt.Errorf("adding administrator key %s: %w", keys.Short(k.ID()), err)
+			}
+		}
+	}
+	for _, r := range root.Signed.Roles {
+		r.Threshold = threshold
+	}
+	targets := metadata.Targets(now.Add(targetsExpiry).UTC().Truncate(time.Second))
+	targets.Signed.Delegations = &metadata.Delegations{Keys: map[string]*metadata.Key{}, Roles: []metadata.DelegatedRole{}}
+	targets.Signed.UnrecognizedFields = map[string]any{GatesField: map[string]any{}}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating trust directory: %w", err)
+	}
+	return &Draft{Dir: dir, Root: root, Targets: targets, Now: now}, nil
+}
+
+// OpenDraft reads a trust directory for editing. It checks the files parse,
+// not that they are signed.
+func OpenDraft(dir string, now time.Time) (*Draft, error) {
+	rootData, err := os.ReadFile(filepath.Join(dir, RootFile))
+	if err != nil {
+		return nil, fmt.Errorf("reading trust root: %w", err)
+	}
+	targetsData, err := os.ReadFile(filepath.Join(dir, TargetsFile))
+	if err != nil {
+		return nil, fmt.Errorf("reading policy: %w", err)
+	}
+	root, err := ParseRoot(rootData)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := ParseTargets(targetsData)
+	if err != nil {
+		return nil, err
+	}
+	if targets.Signed.Delegations == nil {
+		targets.Signed.Delegations = &metadata.Delegations{Keys: map[string]*metadata.Key{}}
+	}
+	if targets.Signed.UnrecognizedFields == nil {
+		targets.Signed.UnrecognizedFields = map[string]any{}
+	}
+	return &Draft{Dir: dir, Root: root, Targets: targets, Now: now}, nil
+}
+
+// TargetsPublished reports whether targets.json currently carries a
+// threshold of valid administrator signatures.
+func (d *Draft) TargetsPublished() bool {
+	return len(d.Targets.Signatures) > 0 && d.Root.VerifyDelegate(metadata.TARGETS, d.Targets) == nil
+}
+
+// RootPublished reports whether root.json carries a threshold of its own keys.
+func (d *Draft) RootPublished() bool {
+	return len(d.Root.Signatures) > 0 && d.Root.VerifyDelegate(metadata.ROOT, d.Root) == nil
+}
+
+// editTargets applies change to a copy of the targets, checks the result is
+// a valid policy, and then starts a new version: when the current version is
+// published, the version is bumped; signatures are always dropped (they
+// covered the old content), and the expiry is renewed.
+func (d *Draft) editTargets(expiry time.Duration, change func(t *metadata.TargetsType) error) error {
+	data, err := d.Targets.ToBytes(false)
+	if err != nil {
+		return fmt.Errorf("copying policy: %w", err)
+	}
+	next, err := ParseTargets(data)
+	if err != nil {
+		return err
+	}
+	if next.Signed.Delegations == nil {
+		next.Signed.Delegations = &metadata.Delegations{Keys: map[string]*metadata.Key{}}
+	}
+	if next.Signed.UnrecognizedFields == nil {
+		next.Signed.UnrecognizedFields = map[string]any{}
+	}
+	if err := change(&next.Signed); err != nil {
+		return err
+	}
+	if _, err := RolesOf(next); err != nil {
+		return err
+	}
+	if d.TargetsPublished() {
+		next.Signed.Version = d.Targets.Signed.Version + 1
+	}
+	if expiry <= 0 {
+		expiry = DefaultTargetsExpiry
+	}
+	next.Signed.Expires = d.Now.Add(expiry).UTC().Truncate(time.Second)
+	next.ClearSignatures()
+	d.Targets = next
+	return nil
+}
+
+// SetRole creates or replaces a signing role with the given keys and threshold.
+func (d *Draft) SetRole(name string, ks []*keys.PublicKey, threshold int, expiry time.Duration) error {
+	if err := roles.CheckName("role", name); err != nil {
+		return err
+	}
+	if len(ks) == 0 {
+		return fmt.Errorf("role %q needs at least one key", name)
+	}
+	return d.editTargets(expiry, func(t *metadata.TargetsType) error {
+		ids := make([]string, 0, len(ks))
+		for _, k := range ks {
+			if !slices.Contains(ids, k.ID()) {
+				ids = append(ids, k.ID())
+			}
+			t.Delegations.Keys[k.ID()] = k.TUF()
+		}
+		sort.Strings(ids)
+		dr := metadata.DelegatedRole{Name: name, KeyIDs: ids, Threshold: threshold, Terminating: true, Paths: []string{"*"}}
+		replaced := false
+		for i := range t.Delegations.Roles {
+			if t.Delegations.Roles[i].Name == name {
+				t.Delegations.Roles[i] = dr
+				replaced = true
+			}
+		}
+		if !replaced {
+			t.Delegations.Roles = append(t.Delegations.Roles, dr)
+		}
+		pruneKeys(t.Delegations)
+		return nil
+	})
+}
+
+// SetGate creates or replaces a gate.
+func (d *Draft) SetGate(name string, roleNames []string, expiry time.Duration) error {
+	if err := roles.CheckName("gate", name); err != nil {
+		return err
+	}
+	return d.editTargets(expiry, func(t *metadata.TargetsType) error {
+		gates, err := gatesField(t)
+		if err != nil {
+			return err
+		}
+		rs := make([]any, len(roleNames))
+		for i, r := range roleNames {
+			rs[i] = r
+		}
+		gates[name] = rs
+		t.UnrecognizedFields[GatesField] = gates
+		return nil
+	})
+}
+
+func gatesField(t *metadata.TargetsType) (map[string]any, error) {
+	raw, ok := t.UnrecognizedFields[GatesField]
+	if !ok || raw == nil {
+		return map[string]any{}, nil
+	}
+	g, ok := raw.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: %w: gates is not an object", TargetsFile, ErrMalformed)
+	}
+	return g, nil
+}
+
+// pruneKeys drops delegation keys no role names.
+func pruneKeys(del *metadata.Delegations) {
+	used := map[string]bool{}
+	for _, r := range del.Roles {
+		for _, id := range r.KeyIDs {
+			used[id] = true
+		}
+	}
+	for id := range del.Keys {
+		if !used[id] {
+			delete(del.Keys, id)
+		}
+	}
+}
+
+// SignResult says what [Draft.Sign] signed.
+type SignResult struct {
+	Root, Targets bool
+}
+
+// ErrNotAdmin is returned when the signer's key is no administrator key.
+var ErrNotAdmin = errors.New("key is not an administrator key of this trust root")
+
+// Sign adds s's signature to root.json (if its key is a root key that has
+// not signed it yet) and targets.json (likewise for targets keys). Signatures
+// are over the canonical JSON of "signed", as TUF requires.
+func (d *Draft) Sign(ctx context.Context, s MessageSigner) (SignResult, error) {
+	pub := s.Public()
+	var res SignResult
+	inRole := func(role string) bool {
+		r := d.Root.Signed.Roles[role]
+		return r != nil && slices.Contains(r.KeyIDs, pub.ID())
+	}
+	signed := func(sigs []metadata.Signature) bool {
+		return slices.ContainsFunc(sigs, func(sg metadata.Signature) bool { return sg.KeyID == pub.ID() })
+	}
+	if !inRole(metadata.ROOT) && !inRole(metadata.TARGETS) {
+		return res, fmt.Errorf("%w (key %s)", ErrNotAdmin, keys.Short(pub.ID()))
+	}
+	if inRole(metadata.ROOT) && !signed(d.Root.Signatures) {
+		sig, err := signCanonical(ctx, s, d.Root.Signed)
+		if err != nil {
+			return res, fmt.Errorf("signing %s: %w", RootFile, err)
+		}
+		d.Root.Signatures = append(d.Root.Signatures, sig)
+		res.Root = true
+	}
+	if inRole(metadata.TARGETS) && !signed(d.Targets.Signatures) {
+		sig, err := signCanonical(ctx, s, d.Targets.Signed)
+		if err != nil {
+			return res, fmt.Errorf("signing %s: %w", TargetsFile, err)
+		}
+		d.Targets.Signatures = append(d.Targets.Signatures, sig)
+		res.Targets = true
+	}
+	return res, nil
+}
+
+func signCanonical(ctx context.Context, s MessageSigner, signed any) (metadata.Signature, error) {
+	canon, err := cjson.EncodeCanonical(signed)
+	if err != nil {
+		return metadata.Signature{}, err
+	}
+	raw, err := s.Sign(ctx, canon)
+	if err != nil {
+		return metadata.Signature{}, err
+	}
+	return metadata.Signature{KeyID: s.Public().ID(), Signature: raw}, nil
+}
+
+// Save writes root.json and targets.json atomically (each to a temporary
+// file, synced, then renamed), so a crash leaves the old or the new file,
+// never half of one.
+func (d *Draft) Save() error {
+	for _, f := range []struct {
+		name string
+		data func() ([]byte, error)
+	}{
+		{RootFile, func() ([]byte, error) { return d.Root.ToBytes(true) }},
+		{TargetsFile, func() ([]byte, error) { return d.Targets.ToBytes(true) }},
+	} {
+		data, err := f.data()
+		if err != nil {
+			return fmt.Errorf("encoding %s: %w", f.name, err)
+		}
+		if err := WriteFileAtomic(filepath.Join(d.Dir, f.name), append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteFileAtomic writes data to path through a synced temporary file and a rename.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	_, werr := tmp.Write(data)
+	serr := tmp.Sync()
+	cerr := tmp.Close()
+	if err := errors.Join(werr, serr, cerr, os.Chmod(tmp.Name(), mode)); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// Status describes the signing state of a draft, for `policy show`.
+type Status struct {
+	RootVersion      int64    `json:"rootVersion"`
+	RootSigners      []string `json:"rootSigners"`
+	RootThreshold    int      `json:"rootThreshold"`
+	RootPublished    bool     `json:"rootPublished"`
+	TargetsVersion   int64    `json:"policyVersion"`
+	TargetsSigners   []string `json:"policySigners"`
+	TargetsThreshold int      `json:"policyThreshold"`
+	TargetsPublished bool     `json:"policyPublished"`
+}
+
+// Status reports versions, signers and whether each file meets its threshold.
+func (d *Draft) Status() Status {
+	st := Status{
+		RootVersion: d.Root.Signed.Version, RootSigners: SignerIDs(d.Root.Signatures), RootPublished: d.RootPublished(),
+		TargetsVersion: d.Targets.Signed.Version, TargetsSigners: SignerIDs(d.Targets.Signatures), TargetsPublished: d.TargetsPublished(),
+	}
+	if r := d.Root.Signed.Roles[metadata.ROOT]; r != nil {
+		st.RootThreshold = r.Threshold
+	}
+	if r := d.Root.Signed.Roles[metadata.TARGETS]; r != nil {
+		st.TargetsThreshold = r.Threshold
+	}
+	return st
+}

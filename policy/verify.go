@@ -1,0 +1,269 @@
+package policy
+
+import (
+	"bytes"
+	"crypto"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+
+	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/roles"
+)
+
+// Artifact is what a verifier expects an attestation to cover: the digests
+// of one artifact (from the file itself, or given on the command line).
+type Artifact struct {
+	Name    string
+	Digests []attest.Digest
+}
+
+// Request says what to verify.
+type Request struct {
+	Gate      string
+	Artifacts []Artifact
+	// Now is the verification time; the clock is read once by the caller.
+	Now    time.Time
+	Limits attest.Limits // zero means attest.DefaultLimits
+}
+
+// KeyRef is one key counted for a role.
+type KeyRef struct {
+	KeyID    string `json:"keyid"`
+	Identity string `json:"identity"`
+}
+
+// RoleVerdict is the outcome for one role of the gate.
+type RoleVerdict struct {
+	Role      string   `json:"role"`
+	Threshold int      `json:"threshold"`
+	Met       bool     `json:"met"`
+	Keys      []KeyRef `json:"keys"`
+}
+
+// SignatureVerdict says what became of one signature of the envelope.
+type SignatureVerdict struct {
+	Index   int    `json:"index"`
+	KeyID   string `json:"keyid"`
+	Role    string `json:"role,omitempty"`
+	Counted bool   `json:"counted"`
+	Problem string `json:"problem,omitempty"`
+}
+
+// Verdict is the outcome of a verification: the counts per role and, when
+// not verified, every reason.
+type Verdict struct {
+	Verified      bool               `json:"verified"`
+	Gate          string             `json:"gate"`
+	PolicyVersion int64              `json:"policyVersion"`
+	RequestID     string             `json:"requestId,omitempty"`
+	Expires       time.Time          `json:"expires,omitzero"`
+	Subjects      []attest.Subject   `json:"subjects,omitempty"`
+	Roles         []RoleVerdict      `json:"roles"`
+	Signatures    []SignatureVerdict `json:"signatures"`
+	Reasons       []string           `json:"reasons,omitempty"`
+}
+
+func (v *Verdict) fail(format string, args ...any) {
+	v.Reasons = append(v.Reasons, fmt.Sprintf(format, args...))
+}
+
+// Err returns nil for a verified verdict, or an error listing every reason.
+func (v *Verdict) Err() error {
+	if v.Verified {
+		return nil
+	}
+	errs := make([]error, len(v.Reasons))
+	for i, r := range v.Reasons {
+		errs[i] = errors.New(r)
+	}
+	return fmt.Errorf("attestation not verified: %w", errors.Join(errs...))
+}
+
+// Verify reads an envelope from r and verifies it against the trust for
+// req. It never returns nil; Verified is true only when every check passed:
+//
+//   - the envelope is well-formed and within limits, of type attest.PayloadType,
+//     carrying an in-toto Statement v1 with the release-approval predicate;
+//   - the predicate names req.Gate, this policy's version and digest, and has
+//     not expired at req.Now;
+//   - every artifact of req matches a subject by every digest given;
+//   - each role of the gate has at least its threshold of distinct keys (by
+//     identity) of that role with a valid signature over the PAE.
+//
+// Signatures that fail (bad encoding, unknown key, key of no role of the gate,
+// a key already counted, a bad signature) are not counted and do not stop the
+// others from counting.
+func (t *Trust) Verify(r io.Reader, req Request) *Verdict {
+	limits := req.Limits
+	if limits == (attest.Limits{}) {
+		limits = attest.DefaultLimits
+	}
+	v := &Verdict{Gate: req.Gate, PolicyVersion: t.Version(), Roles: []RoleVerdict{}, Signatures: []SignatureVerdict{}}
+	env, payload, err := attest.ReadEnvelope(r, limits)
+	if err != nil {
+		v.fail("%v", err)
+		return v
+	}
+	t.verifyEnvelope(v, env, payload, req, limits)
+	return v
+}
+
+// VerifyBytes is [Trust.Verify] over an envelope held in memory.
+func (t *Trust) VerifyBytes(data []byte, req Request) *Verdict {
+	return t.Verify(bytes.NewReader(data), req)
+}
+
+func (t *Trust) verifyEnvelope(v *Verdict, env *attest.Envelope, payload []byte, req Request, limits attest.Limits) {
+	if req.Now.IsZero() {
+		v.fail("verification time not set")
+		return
+	}
+	if env.PayloadType != attest.PayloadType {
+		v.fail("payloadType %q is not %q", env.PayloadType, attest.PayloadType)
+	}
+	st, pred, err := attest.ParseStatement(payload, limits)
+	if err != nil {
+		v.fail("%v", err)
+	} else {
+		v.RequestID, v.Expires, v.Subjects = pred.RequestID, pred.Expires, st.Subject
+		t.checkPredicate(v, pred, req)
+		checkSubjects(v, st.Subject, req.Artifacts)
+	}
+
+	tally, err := t.Roles.NewTally(req.Gate)
+	if err != nil {
+		v.fail("%v", err)
+		return
+	}
+	t.countSignatures(v, tally, env, payload)
+	for _, rr := range tally.Results() {
+		rv := RoleVerdict{Role: rr.Role, Threshold: rr.Threshold, Met: rr.Met(), Keys: make([]KeyRef, 0, len(rr.Counted))}
+		for _, c := range rr.Counted {
+			rv.Keys = append(rv.Keys, KeyRef{KeyID: c.KeyID, Identity: c.Identity.String()})
+		}
+		if !rv.Met {
+			v.fail("role %q: %d of %d required signature(s)", rr.Role, len(rr.Counted), rr.Threshold)
+		}
+		v.Roles = append(v.Roles, rv)
+	}
+	if len(v.Reasons) > 0 {
+		for _, s := range v.Signatures {
+			if s.Problem != "" {
+				v.fail("signature %d (key %s): %s", s.Index, keys.Short(s.KeyID), s.Problem)
+			}
+		}
+		return
+	}
+	v.Verified = true
+}
+
+func (t *Trust) checkPredicate(v *Verdict, p *attest.Predicate, req Request) {
+	if p.Gate != req.Gate {
+		v.fail("attestation approves gate %q, not gate %q", p.Gate, req.Gate)
+	}
+	switch pv := p.Policy.Version; {
+	case pv > t.Version():
+		v.fail("attestation was signed under policy version %d, newer than the trusted version %d: update the trust directory", pv, t.Version())
+	case pv < t.Version():
+		v.fail("attestation was signed under policy version %d, but the trusted policy is version %d", pv, t.Version())
+	case p.Policy.Digest["sha256"] != t.Digest:
+		v.fail("attestation names policy version %d with digest sha256:%s, but the trusted version %d has digest sha256:%s", pv, p.Policy.Digest["sha256"], t.Version(), t.Digest)
+	}
+	if !req.Now.Before(p.Expires) {
+		v.fail("attestation expired at %s", p.Expires.UTC().Format(time.RFC3339))
+	}
+}
+
+func checkSubjects(v *Verdict, subjects []attest.Subject, artifacts []Artifact) {
+	if len(artifacts) == 0 {
+		v.fail("no artifact or digest given to check the attestation against")
+	}
+	for _, a := range artifacts {
+		if len(a.Digests) == 0 {
+			v.fail("artifact %q: no digest to check", a.Name)
+			continue
+		}
+		found := false
+		for _, s := range subjects {
+			all, any := true, false
+			for _, d := range a.Digests {
+				if want, ok := s.Digest[d.Alg]; ok {
+					any = true
+					if want != d.Hex {
+						all = false
+					}
+				}
+			}
+			if any && all {
+				found = true
+				break
+			}
+		}
+		if !found {
+			v.fail("artifact %q (%s) matches no subject of the attestation", a.Name, a.Digests[0])
+		}
+	}
+}
+
+func (t *Trust) countSignatures(v *Verdict, tally *roles.Tally, env *attest.Envelope, payload []byte) {
+	pae := dsse.PAE(env.PayloadType, payload)
+	var digests map[crypto.Hash][]byte // one digest of the PAE per hash, computed on demand
+	for i, s := range env.Signatures {
+		sv := SignatureVerdict{Index: i, KeyID: s.KeyID}
+		k, ok := t.Roles.Keys[s.KeyID]
+		switch {
+		case s.KeyID == "":
+			sv.Problem = "signature has no keyid"
+		case !ok:
+			sv.Problem = "key is not in the policy"
+		}
+		if sv.Problem != "" {
+			v.Signatures = append(v.Signatures, sv)
+			continue
+		}
+		role, err := tally.Role(k)
+		sv.Role = role
+		if err != nil {
+			sv.Problem = err.Error()
+			v.Signatures = append(v.Signatures, sv)
+			continue
+		}
+		if tally.Has(k) { // refuse before spending a verification on it
+			_, err := tally.Add(k)
+			sv.Problem = err.Error()
+			v.Signatures = append(v.Signatures, sv)
+			continue
+		}
+		raw, err := attest.DecodeBase64(s.Sig)
+		if err != nil {
+			sv.Problem = "sig is " + err.Error()
+			v.Signatures = append(v.Signatures, sv)
+			continue
+		}
+		d, ok := digests[k.Hash()]
+		if !ok {
+			d = k.Digest(pae)
+			if digests == nil {
+				digests = map[crypto.Hash][]byte{}
+			}
+			digests[k.Hash()] = d
+		}
+		if err := k.VerifyDigest(d, raw); err != nil {
+			sv.Problem = "signature does not verify over the envelope's PAE"
+			v.Signatures = append(v.Signatures, sv)
+			continue
+		}
+		if _, err := tally.Add(k); err != nil {
+			sv.Problem = err.Error()
+			v.Signatures = append(v.Signatures, sv)
+			continue
+		}
+		sv.Counted = true
+		v.Signatures = append(v.Signatures, sv)
+	}
+}
