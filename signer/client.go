@@ -1,0 +1,144 @@
+package signer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/quorate-dev/quorate/attest"
+)
+
+// Client speaks the coordinator's HTTP API.
+type Client struct {
+	BaseURL string       // e.g. https://quorate.example:8443
+	HTTP    *http.Client // nil: http.DefaultClient
+	Token   string       // bearer token for reads, if the coordinator needs one
+}
+
+// APIError is an error response from the coordinator.
+type APIError struct {
+	Status int
+	Code   string
+	Msg    string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("coordinator: %s (HTTP %d, %s)", e.Msg, e.Status, e.Code)
+}
+
+// Retryable reports whether retrying later may succeed.
+func (e *APIError) Retryable() bool {
+	return e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, body)
+	if err != nil {
+		return fmt.Errorf("coordinator URL: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("contacting coordinator: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("reading coordinator response: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		var eb ErrorBody
+		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
+			eb.Error = strings.TrimSpace(string(data))
+			if len(eb.Error) > 200 {
+				eb.Error = eb.Error[:200]
+			}
+		}
+		return &APIError{Status: resp.StatusCode, Code: eb.Code, Msg: eb.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	if raw, ok := out.(*[]byte); ok {
+		*raw = data
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decoding coordinator response: %w", err)
+	}
+	return nil
+}
+
+// Policy fetches the policy the coordinator enforces.
+func (c *Client) Policy(ctx context.Context) (*PolicyView, error) {
+	var v PolicyView
+	return &v, c.do(ctx, http.MethodGet, "/v1/policy", nil, &v)
+}
+
+// Open opens a request.
+func (c *Client) Open(ctx context.Context, in OpenInput) (*RequestView, error) {
+	var v RequestView
+	return &v, c.do(ctx, http.MethodPost, "/v1/requests", in, &v)
+}
+
+// Get fetches a request.
+func (c *Client) Get(ctx context.Context, id string) (*RequestView, error) {
+	var v RequestView
+	return &v, c.do(ctx, http.MethodGet, "/v1/requests/"+url.PathEscape(id), nil, &v)
+}
+
+// List lists requests in a state ("" for all).
+func (c *Client) List(ctx context.Context, state State, limit int) ([]RequestView, error) {
+	q := url.Values{}
+	if state != "" {
+		q.Set("state", string(state))
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out struct {
+		Requests []RequestView `json:"requests"`
+	}
+	return out.Requests, c.do(ctx, http.MethodGet, "/v1/requests?"+q.Encode(), nil, &out)
+}
+
+// Sign posts a partial signature.
+func (c *Client) Sign(ctx context.Context, id string, sig attest.Signature) (*SignResponse, error) {
+	var v SignResponse
+	return &v, c.do(ctx, http.MethodPost, "/v1/requests/"+url.PathEscape(id)+"/signatures", sig, &v)
+}
+
+// Cancel cancels a request.
+func (c *Client) Cancel(ctx context.Context, id string, in CancelInput) (*RequestView, error) {
+	var v RequestView
+	return &v, c.do(ctx, http.MethodPost, "/v1/requests/"+url.PathEscape(id)+"/cancel", in, &v)
+}
+
+// Attestation fetches the composite envelope of a complete request.
+func (c *Client) Attestation(ctx context.Context, id string) ([]byte, error) {
+	var raw []byte
+	return raw, c.do(ctx, http.MethodGet, "/v1/requests/"+url.PathEscape(id)+"/attestation", nil, &raw)
+}

@@ -1,0 +1,68 @@
+package signer
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the coordinator's Prometheus metrics. A nil *Metrics records nothing.
+type Metrics struct {
+	Opened       prometheus.Counter
+	Accepted     prometheus.Counter
+	Rejected     *prometheus.CounterVec
+	Emitted      prometheus.Counter
+	TimeToQuorum prometheus.Histogram
+	VerifyTime   prometheus.Histogram
+}
+
+// NewMetrics creates the metrics and registers them with reg, together with
+// a gauge of pending requests computed by pending.
+func NewMetrics(reg prometheus.Registerer, pending func() float64) *Metrics {
+	m := &Metrics{
+		Opened:   prometheus.NewCounter(prometheus.CounterOpts{Name: "quorate_requests_opened_total", Help: "Signing requests opened."}),
+		Accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "quorate_partial_signatures_accepted_total", Help: "Partial signatures verified and stored."}),
+		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quorate_partial_signatures_rejected_total", Help: "Partial signatures rejected, by reason."}, []string{"reason"}),
+		Emitted:  prometheus.NewCounter(prometheus.CounterOpts{Name: "quorate_composites_emitted_total", Help: "Composite attestations emitted."}),
+		TimeToQuorum: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "quorate_request_time_to_threshold_seconds", Help: "Time from opening a request to its composite attestation.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10)}),
+		VerifyTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "quorate_signature_verify_seconds", Help: "Time to verify one partial signature.",
+			Buckets: prometheus.ExponentialBuckets(10e-6, 2, 12)}),
+	}
+	reg.MustRegister(m.Opened, m.Accepted, m.Rejected, m.Emitted, m.TimeToQuorum, m.VerifyTime)
+	if pending != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quorate_requests_pending", Help: "Signing requests pending."}, pending))
+	}
+	return m
+}
+
+func (m *Metrics) opened() {
+	if m != nil {
+		m.Opened.Inc()
+	}
+}
+
+func (m *Metrics) accepted() {
+	if m != nil {
+		m.Accepted.Inc()
+	}
+}
+
+func (m *Metrics) rejected(k Kind) {
+	if m != nil {
+		m.Rejected.WithLabelValues(string(k)).Inc()
+	}
+}
+
+func (m *Metrics) emitted(d time.Duration) {
+	if m != nil {
+		m.Emitted.Inc()
+		m.TimeToQuorum.Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) verified(d time.Duration) {
+	if m != nil {
+		m.VerifyTime.Observe(d.Seconds())
+	}
+}

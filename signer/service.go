@@ -1,0 +1,573 @@
+// Package signer is the coordinator: it holds signing requests, verifies
+// each partial signature as it arrives, and emits the composite attestation
+// once every role of the request's gate has met its threshold.
+//
+// # Guarantees
+//
+//   - A request fixes its payload at opening: an in-toto Statement binding the
+//     request ID, gate, policy version and digest, subjects and expiry. A
+//     partial signature is over that payload's DSSE PAE, so it cannot be
+//     replayed into another request or under another policy.
+//   - Opening a request needs a valid signature by a key of a role of the
+//     gate; it counts as that key's partial signature. There are no
+//     anonymous state changes: cancelling also needs a policy key's signature.
+//   - A partial signature is stored only after it verifies against the
+//     request's PAE with a key of a role of the gate; one public key counts
+//     once per request, whatever key ID it is posted under.
+//   - The composite envelope is emitted exactly once, inside the store
+//     transaction that records the signature completing it (see [Store]).
+//   - A signature is acknowledged only once the store has made it durable.
+//
+// [Service] is safe for concurrent use. The HTTP API over it is in http.go.
+package signer
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	"go.uber.org/zap"
+
+	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/roles"
+)
+
+// Kind classifies service errors; the HTTP layer maps kinds to statuses and
+// metrics label rejections with them.
+type Kind string
+
+// Error kinds.
+const (
+	KindInvalid      Kind = "invalid"       // malformed input (400)
+	KindUnauthorized Kind = "unauthorized"  // signature or key not acceptable (403)
+	KindNotFound     Kind = "not_found"     // 404
+	KindDuplicate    Kind = "duplicate"     // key already signed, request ID taken (409)
+	KindNotPending   Kind = "not_pending"   // request complete, cancelled or expired (409)
+	KindStalePolicy  Kind = "stale_policy"  // request under another policy version (409)
+	KindTooLarge     Kind = "too_large"     // 413
+	KindUnavailable  Kind = "unavailable"   // retry later (503)
+	KindInternal     Kind = "internal"      // 500
+	KindBadSignature Kind = "bad_signature" // signature does not verify (403)
+)
+
+// Error is a service error with a kind and a message for the client.
+type Error struct {
+	Kind Kind
+	Msg  string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil && e.Msg == "" {
+		return e.Err.Error()
+	}
+	return e.Msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func errorf(kind Kind, format string, args ...any) *Error {
+	err := fmt.Errorf(format, args...)
+	return &Error{Kind: kind, Msg: err.Error(), Err: errors.Unwrap(err)}
+}
+
+// KindOf returns the kind of err (KindInternal when it has none).
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return KindInternal
+}
+
+// Config configures a [Service].
+type Config struct {
+	Trust  *policy.Trust
+	Store  Store
+	Logger *zap.Logger
+	Clock  func() time.Time
+	// MaxTTL bounds how far in the future a request may expire (default 30 days).
+	MaxTTL time.Duration
+	// ClockSkew is how far a requester's "created" time may be from the
+	// coordinator's (default 10 minutes).
+	ClockSkew time.Duration
+	Limits    attest.Limits
+	Metrics   *Metrics // nil for none
+}
+
+// Service is the coordinator.
+type Service struct {
+	cfg     Config
+	log     *zap.Logger
+	metrics *Metrics
+
+	mu    sync.RWMutex
+	cache map[string]*cached // immutable facts of recent requests
+}
+
+// cached holds what verifying a signature needs, which never changes for a request.
+type cached struct {
+	pae           []byte
+	digests       sync.Map // crypto.Hash -> []byte
+	gate          string
+	policyVersion int64
+	expires       time.Time
+	created       time.Time
+}
+
+const cacheMax = 8192
+
+// New returns a coordinator over cfg.
+func New(cfg Config) (*Service, error) {
+	if cfg.Trust == nil || cfg.Store == nil {
+		return nil, errors.New("signer: Trust and Store are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.MaxTTL <= 0 {
+		cfg.MaxTTL = 30 * 24 * time.Hour
+	}
+	if cfg.ClockSkew <= 0 {
+		cfg.ClockSkew = 10 * time.Minute
+	}
+	if cfg.Limits == (attest.Limits{}) {
+		cfg.Limits = attest.DefaultLimits
+	}
+	return &Service{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, cache: map[string]*cached{}}, nil
+}
+
+// Trust returns the policy the coordinator enforces.
+func (s *Service) Trust() *policy.Trust { return s.cfg.Trust }
+
+// OpenInput is what a requester posts to open a request.
+type OpenInput struct {
+	PayloadType string           `json:"payloadType"`
+	Payload     string           `json:"payload"` // base64 of the in-toto Statement
+	Signature   attest.Signature `json:"signature"`
+}
+
+// Open checks and stores a new request, with the requester's signature as
+// its first partial signature.
+func (s *Service) Open(ctx context.Context, in OpenInput) (*Request, error) {
+	now := s.cfg.Clock()
+	if in.PayloadType != attest.PayloadType {
+		return nil, errorf(KindInvalid, "payloadType %q is not %s", in.PayloadType, attest.PayloadType)
+	}
+	payload, err := attest.DecodeBase64(in.Payload)
+	if err != nil {
+		return nil, errorf(KindInvalid, "payload: %w", err)
+	}
+	if int64(len(payload)) > s.cfg.Limits.MaxBytes {
+		return nil, errorf(KindTooLarge, "payload of %d bytes is over the %d-byte limit", len(payload), s.cfg.Limits.MaxBytes)
+	}
+	st, pred, err := attest.ParseStatement(payload, s.cfg.Limits)
+	if err != nil {
+		if errors.Is(err, attest.ErrTooLarge) {
+			return nil, errorf(KindTooLarge, "%w", err)
+		}
+		return nil, errorf(KindInvalid, "%w", err)
+	}
+	t := s.cfg.Trust
+	if _, ok := t.Roles.Gates[pred.Gate]; !ok {
+		return nil, errorf(KindInvalid, "gate %q is not in policy version %d", pred.Gate, t.Version())
+	}
+	if pred.Policy.Version != t.Version() || pred.Policy.Digest["sha256"] != t.Digest {
+		return nil, errorf(KindStalePolicy, "statement names policy version %d (sha256:%s); the coordinator enforces version %d (sha256:%s)", pred.Policy.Version, pred.Policy.Digest["sha256"], t.Version(), t.Digest)
+	}
+	if !validID(pred.RequestID) {
+		return nil, errorf(KindInvalid, "requestId must be 16-128 characters of [A-Za-z0-9._-]")
+	}
+	if !pred.Expires.After(now) {
+		return nil, errorf(KindInvalid, "expires %s is not in the future", pred.Expires.Format(time.RFC3339))
+	}
+	if pred.Expires.Sub(now) > s.cfg.MaxTTL {
+		return nil, errorf(KindInvalid, "expires %s is further than the coordinator's maximum of %s", pred.Expires.Format(time.RFC3339), s.cfg.MaxTTL)
+	}
+	if d := pred.Created.Sub(now); d > s.cfg.ClockSkew || d < -s.cfg.ClockSkew {
+		return nil, errorf(KindInvalid, "created %s is more than %s from the coordinator's clock", pred.Created.Format(time.RFC3339), s.cfg.ClockSkew)
+	}
+	c := &cached{pae: dsse.PAE(in.PayloadType, payload), gate: pred.Gate, policyVersion: pred.Policy.Version, expires: pred.Expires, created: now}
+	k, role, raw, err := s.checkSignature(c, in.Signature)
+	if err != nil {
+		return nil, err
+	}
+	r := &Request{
+		ID: pred.RequestID, Gate: pred.Gate, PolicyVersion: pred.Policy.Version, PolicyDigest: pred.Policy.Digest["sha256"],
+		PayloadType: in.PayloadType, Payload: payload, Subjects: st.Subject, Requester: k.ID(),
+		Created: now.UTC(), Expires: pred.Expires.UTC(), State: Pending, Updated: now.UTC(),
+		Signatures: []Partial{{KeyID: k.ID(), Identity: k.Identity().String(), Role: role, Sig: raw, Received: now.UTC()}},
+	}
+	// A gate satisfied by the requester alone completes at once.
+	if env, err := s.composite(r); err != nil {
+		return nil, err
+	} else if env != nil {
+		r.State, r.Envelope = Complete, env
+	}
+	if err := s.cfg.Store.CreateRequest(ctx, r); err != nil {
+		return nil, storeError(err, r.ID)
+	}
+	s.remember(r.ID, c)
+	s.metrics.opened()
+	if r.State == Complete {
+		s.metrics.emitted(0)
+	}
+	s.log.Info("request opened", zap.String("request", r.ID), zap.String("gate", r.Gate), zap.String("requester", r.Requester), zap.Int("subjects", len(r.Subjects)))
+	return r, nil
+}
+
+func validID(id string) bool {
+	if len(id) < 16 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkSignature verifies sig over the request's PAE with a key that holds a
+// role of the request's gate. It does not consult the store.
+func (s *Service) checkSignature(c *cached, sig attest.Signature) (*keys.PublicKey, string, []byte, error) {
+	t := s.cfg.Trust
+	if sig.KeyID == "" {
+		return nil, "", nil, errorf(KindInvalid, "signature.keyid is empty")
+	}
+	k, ok := t.Roles.Keys[sig.KeyID]
+	if !ok {
+		return nil, "", nil, errorf(KindUnauthorized, "key %s is not in policy version %d", keys.Short(sig.KeyID), t.Version())
+	}
+	role := t.Roles.RoleOf(c.gate, k.Identity())
+	if role == "" {
+		tally, err := t.Roles.NewTally(c.gate)
+		if err != nil {
+			return nil, "", nil, errorf(KindInvalid, "%w", err)
+		}
+		_, err = tally.Role(k)
+		return nil, "", nil, errorf(KindUnauthorized, "%w", err)
+	}
+	raw, err := attest.DecodeBase64(sig.Sig)
+	if err != nil || len(raw) == 0 {
+		return nil, "", nil, errorf(KindInvalid, "signature.sig is not base64")
+	}
+	start := time.Now()
+	var digest []byte
+	if d, ok := c.digests.Load(k.Hash()); ok {
+		digest = d.([]byte)
+	} else {
+		digest = k.Digest(c.pae)
+		c.digests.Store(k.Hash(), digest)
+	}
+	err = k.VerifyDigest(digest, raw)
+	s.metrics.verified(time.Since(start))
+	if err != nil {
+		return nil, "", nil, errorf(KindBadSignature, "signature by key %s does not verify over this request's payload (DSSE PAE)", keys.Short(k.ID()))
+	}
+	return k, role, raw, nil
+}
+
+// composite returns the composite envelope when r's signatures satisfy its
+// gate, or nil.
+func (s *Service) composite(r *Request) ([]byte, error) {
+	tally, err := s.cfg.Trust.Roles.NewTally(r.Gate)
+	if err != nil {
+		return nil, errorf(KindInternal, "%w", err)
+	}
+	env := attest.NewEnvelope(nil)
+	env.Payload = base64.StdEncoding.EncodeToString(r.Payload)
+	for _, p := range r.Signatures {
+		k, ok := s.cfg.Trust.Roles.Keys[p.KeyID]
+		if !ok {
+			continue
+		}
+		if _, err := tally.Add(k); err != nil {
+			continue
+		}
+		env.Signatures = append(env.Signatures, attest.Signature{KeyID: p.KeyID, Sig: base64.StdEncoding.EncodeToString(p.Sig)})
+	}
+	if !tally.Satisfied() {
+		return nil, nil
+	}
+	return attest.Encode(env)
+}
+
+// facts returns the immutable facts of a request, from the cache or the store.
+func (s *Service) facts(ctx context.Context, id string) (*cached, error) {
+	s.mu.RLock()
+	c := s.cache[id]
+	s.mu.RUnlock()
+	if c != nil {
+		return c, nil
+	}
+	r, err := s.cfg.Store.GetRequest(ctx, id)
+	if err != nil {
+		return nil, storeError(err, id)
+	}
+	c = &cached{pae: dsse.PAE(r.PayloadType, r.Payload), gate: r.Gate, policyVersion: r.PolicyVersion, expires: r.Expires, created: r.Created}
+	s.remember(id, c)
+	return c, nil
+}
+
+func (s *Service) remember(id string, c *cached) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.cache) >= cacheMax {
+		// Drop a random eighth; map iteration order is random enough.
+		n := cacheMax / 8
+		for k := range s.cache {
+			delete(s.cache, k)
+			if n--; n == 0 {
+				break
+			}
+		}
+	}
+	s.cache[id] = c
+}
+
+// SignResult is the outcome of an accepted partial signature.
+type SignResult struct {
+	Request *Request
+	Role    string
+	// Completed is true when this signature completed the request.
+	Completed bool
+}
+
+// Sign verifies and durably records a partial signature for request id.
+func (s *Service) Sign(ctx context.Context, id string, sig attest.Signature) (*SignResult, error) {
+	res, err := s.sign(ctx, id, sig)
+	if err != nil {
+		s.metrics.rejected(KindOf(err))
+		return nil, err
+	}
+	return res, nil
+}
+
+func (s *Service) sign(ctx context.Context, id string, sig attest.Signature) (*SignResult, error) {
+	now := s.cfg.Clock()
+	c, err := s.facts(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !now.Before(c.expires) {
+		return nil, errorf(KindNotPending, "request %s expired at %s", id, c.expires.Format(time.RFC3339))
+	}
+	if c.policyVersion != s.cfg.Trust.Version() {
+		return nil, errorf(KindStalePolicy, "request %s was opened under policy version %d; the coordinator now enforces version %d: open a new request", id, c.policyVersion, s.cfg.Trust.Version())
+	}
+	k, role, raw, err := s.checkSignature(c, sig)
+	if err != nil {
+		return nil, err
+	}
+	p := Partial{KeyID: k.ID(), Identity: k.Identity().String(), Role: role, Sig: raw, Received: now.UTC()}
+	completed := false
+	r, err := s.cfg.Store.AddSignature(ctx, id, p, func(r *Request) ([]byte, error) {
+		env, err := s.composite(r)
+		completed = env != nil
+		return env, err
+	})
+	if err != nil {
+		return nil, storeError(err, id)
+	}
+	completed = completed && r.State == Complete
+	s.metrics.accepted()
+	if completed {
+		s.metrics.emitted(now.Sub(c.created))
+		s.log.Info("composite attestation emitted", zap.String("request", id), zap.Int("signatures", len(r.Signatures)))
+	}
+	s.log.Debug("partial signature accepted", zap.String("request", id), zap.String("keyid", p.KeyID), zap.String("role", role))
+	return &SignResult{Request: r, Role: role, Completed: completed}, nil
+}
+
+func storeError(err error, id string) error {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return errorf(KindNotFound, "request %s not found", id)
+	case errors.Is(err, ErrExists):
+		return errorf(KindDuplicate, "request %s already exists", id)
+	case errors.Is(err, ErrDuplicate):
+		return errorf(KindDuplicate, "this key (or the same public key under another key ID) has already signed request %s", id)
+	case errors.Is(err, ErrNotPending):
+		return errorf(KindNotPending, "request %s is no longer pending: %w", id, err)
+	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return errorf(KindUnavailable, "store unavailable: %w", err)
+	case errors.Is(err, context.Canceled):
+		return errorf(KindUnavailable, "request cancelled by the client")
+	}
+	var se *Error
+	if errors.As(err, &se) {
+		return se
+	}
+	return &Error{Kind: KindInternal, Msg: "internal error storing request " + id, Err: err}
+}
+
+// Get returns a request.
+func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
+	r, err := s.cfg.Store.GetRequest(ctx, id)
+	if err != nil {
+		return nil, storeError(err, id)
+	}
+	return r, nil
+}
+
+// List lists requests.
+func (s *Service) List(ctx context.Context, opts ListOptions) ([]*Request, error) {
+	rs, err := s.cfg.Store.ListRequests(ctx, opts)
+	if err != nil {
+		return nil, storeError(err, "")
+	}
+	return rs, nil
+}
+
+// CancelPayloadType is the DSSE payload type of a cancellation.
+const CancelPayloadType = "application/vnd.quorate.cancel+json"
+
+// CancelInput is a signed cancellation: the signature is over
+// PAE(CancelPayloadType, CancelMessage(id, reason)).
+type CancelInput struct {
+	Reason    string           `json:"reason"`
+	Signature attest.Signature `json:"signature"`
+}
+
+// CancelMessage is the message a cancellation signs.
+func CancelMessage(id, reason string) []byte {
+	return fmt.Appendf(nil, `{"cancel":%q,"reason":%q}`, id, reason)
+}
+
+// Cancel cancels a pending request. The signature must be by a key of a role
+// of the request's gate or by a policy administrator.
+func (s *Service) Cancel(ctx context.Context, id string, in CancelInput) (*Request, error) {
+	c, err := s.facts(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.Reason) > 1024 {
+		return nil, errorf(KindInvalid, "reason is longer than 1024 characters")
+	}
+	t := s.cfg.Trust
+	k, ok := t.Roles.Keys[in.Signature.KeyID]
+	if !ok {
+		for _, a := range t.Admins {
+			if a.ID() == in.Signature.KeyID {
+				k, ok = a, true
+			}
+		}
+	}
+	if !ok {
+		return nil, errorf(KindUnauthorized, "key %s may not cancel request %s (not a key of gate %q nor an administrator)", keys.Short(in.Signature.KeyID), id, c.gate)
+	}
+	if t.Roles.RoleOf(c.gate, k.Identity()) == "" && !isAdmin(t, k) {
+		return nil, errorf(KindUnauthorized, "key %s holds no role of gate %q and is not an administrator", keys.Short(k.ID()), c.gate)
+	}
+	raw, err := attest.DecodeBase64(in.Signature.Sig)
+	if err != nil || k.Verify(dsse.PAE(CancelPayloadType, CancelMessage(id, in.Reason)), raw) != nil {
+		return nil, errorf(KindBadSignature, "cancellation signature by key %s does not verify", keys.Short(k.ID()))
+	}
+	r, err := s.cfg.Store.SetState(ctx, id, Cancelled, fmt.Sprintf("cancelled by %s: %s", keys.Short(k.ID()), in.Reason), s.cfg.Clock().UTC())
+	if err != nil {
+		return nil, storeError(err, id)
+	}
+	s.log.Info("request cancelled", zap.String("request", id), zap.String("by", k.ID()))
+	return r, nil
+}
+
+func isAdmin(t *policy.Trust, k *keys.PublicKey) bool {
+	for _, a := range t.Admins {
+		if a.Identity() == k.Identity() {
+			return true
+		}
+	}
+	return false
+}
+
+// ExpireDue marks pending requests past their expiry as expired and returns their IDs.
+func (s *Service) ExpireDue(ctx context.Context) ([]string, error) {
+	now := s.cfg.Clock()
+	var out []string
+	for {
+		rs, err := s.cfg.Store.ListRequests(ctx, ListOptions{State: Pending, ExpiresBefore: now, Limit: 100})
+		if err != nil {
+			return out, err
+		}
+		n := 0
+		for _, r := range rs {
+			if _, err := s.cfg.Store.SetState(ctx, r.ID, Expired, "expired", now.UTC()); err != nil {
+				if errors.Is(err, ErrNotPending) {
+					continue
+				}
+				return out, err
+			}
+			out = append(out, r.ID)
+			n++
+		}
+		if len(rs) < 100 || n == 0 {
+			return out, nil
+		}
+	}
+}
+
+// RunExpiry expires due requests every interval (with jitter) until ctx ends.
+func (s *Service) RunExpiry(ctx context.Context, interval time.Duration) {
+	for {
+		d := interval + time.Duration(rand.Int64N(int64(interval)/4+1))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d):
+		}
+		ids, err := s.ExpireDue(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("expiring requests", zap.Error(err))
+		}
+		for _, id := range ids {
+			s.log.Info("request expired", zap.String("request", id))
+		}
+	}
+}
+
+// RoleStatus is the progress of one role of a request's gate.
+type RoleStatus struct {
+	Role      string   `json:"role"`
+	Threshold int      `json:"threshold"`
+	Signed    []string `json:"signed"` // key IDs counted
+	Met       bool     `json:"met"`
+}
+
+// Progress returns, per role of r's gate, the keys counted so far.
+func (s *Service) Progress(r *Request) []RoleStatus {
+	return Progress(s.cfg.Trust.Roles, r)
+}
+
+// Progress computes per-role progress of r under set.
+func Progress(set *roles.Set, r *Request) []RoleStatus {
+	tally, err := set.NewTally(r.Gate)
+	if err != nil {
+		return nil
+	}
+	for _, p := range r.Signatures {
+		if k, ok := set.Keys[p.KeyID]; ok {
+			_, _ = tally.Add(k)
+		}
+	}
+	var out []RoleStatus
+	for _, rr := range tally.Results() {
+		rs := RoleStatus{Role: rr.Role, Threshold: rr.Threshold, Met: rr.Met(), Signed: []string{}}
+		for _, c := range rr.Counted {
+			rs.Signed = append(rs.Signed, c.KeyID)
+		}
+		out = append(out, rs)
+	}
+	return out
+}

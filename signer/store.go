@@ -1,0 +1,102 @@
+package signer
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/quorate-dev/quorate/attest"
+)
+
+// State is a signing request's state.
+type State string
+
+// Request states. Only a pending request accepts signatures; the others are final.
+const (
+	Pending   State = "pending"
+	Complete  State = "complete"
+	Cancelled State = "cancelled"
+	Expired   State = "expired"
+)
+
+// Request is a signing request: the fixed payload every party signs, the
+// partial signatures accepted so far and, once complete, the composite
+// attestation.
+type Request struct {
+	ID            string           `json:"id"`
+	Gate          string           `json:"gate"`
+	PolicyVersion int64            `json:"policyVersion"`
+	PolicyDigest  string           `json:"policyDigest"`
+	PayloadType   string           `json:"payloadType"`
+	Payload       []byte           `json:"payload"` // the in-toto Statement, exactly as signed
+	Subjects      []attest.Subject `json:"subjects"`
+	Requester     string           `json:"requester"` // key ID that opened the request
+	Created       time.Time        `json:"created"`   // coordinator time
+	Expires       time.Time        `json:"expires"`
+	State         State            `json:"state"`
+	StateReason   string           `json:"stateReason,omitempty"`
+	Updated       time.Time        `json:"updated"`
+	Signatures    []Partial        `json:"signatures"`
+	Envelope      []byte           `json:"envelope,omitempty"` // composite DSSE envelope, when complete
+}
+
+// Partial is one accepted partial signature.
+type Partial struct {
+	KeyID    string    `json:"keyid"`
+	Identity string    `json:"identity"` // hex SHA-256 of the key's SPKI: unique per request
+	Role     string    `json:"role"`
+	Sig      []byte    `json:"sig"`
+	Received time.Time `json:"received"` // coordinator time
+}
+
+// ListOptions filter [Store.ListRequests].
+type ListOptions struct {
+	State State // "" for every state
+	// ExpiresBefore, when set, keeps requests expiring before it.
+	ExpiresBefore time.Time
+	// Limit caps the result (0 means 100).
+	Limit int
+	// After continues a listing after this request ID (IDs are listed in
+	// creation order, ties broken by ID).
+	After string
+}
+
+// FinishFunc is called inside [Store.AddSignature]'s transaction with the
+// request as stored, the new signature included. It returns the composite
+// envelope when the request is now complete, or nil to leave it pending.
+type FinishFunc func(r *Request) (envelope []byte, err error)
+
+// Store errors. Implementations wrap them so errors.Is works.
+var (
+	ErrNotFound    = errors.New("request not found")
+	ErrExists      = errors.New("request already exists")
+	ErrDuplicate   = errors.New("key has already signed this request")
+	ErrNotPending  = errors.New("request is not pending")
+	ErrUnavailable = errors.New("store unavailable") // retryable
+)
+
+// Store persists requests. Every method is safe for concurrent use, and a
+// method that returns without error has made its change durable: a process
+// killed afterwards loses nothing. Implementations must pass
+// signertest.TestStore.
+type Store interface {
+	// CreateRequest stores a new pending request with its first signature
+	// (the requester's). It fails with ErrExists when the ID is taken.
+	CreateRequest(ctx context.Context, r *Request) error
+	// GetRequest returns a request with its signatures, or ErrNotFound.
+	GetRequest(ctx context.Context, id string) (*Request, error)
+	// ListRequests lists requests (with signatures) in creation order.
+	ListRequests(ctx context.Context, opts ListOptions) ([]*Request, error)
+	// AddSignature records p on request id atomically with finish's
+	// decision: the request must be pending (else ErrNotPending), and no
+	// signature with p.Identity may exist (else ErrDuplicate). When finish
+	// returns an envelope the request becomes Complete in the same
+	// transaction, so a composite is emitted exactly once however many
+	// signatures race. If finish fails, nothing is stored.
+	AddSignature(ctx context.Context, id string, p Partial, finish FinishFunc) (*Request, error)
+	// SetState moves a pending request to a final state (Cancelled or
+	// Expired), or fails with ErrNotPending.
+	SetState(ctx context.Context, id string, to State, reason string, at time.Time) (*Request, error)
+	// Close releases the store.
+	Close() error
+}
