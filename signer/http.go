@@ -75,7 +75,9 @@ func NewAPI(cfg HTTPConfig) *API {
 	a.mux.HandleFunc("POST /v1/requests/{id}/signatures", a.postSignature)
 	a.mux.HandleFunc("POST /v1/requests/{id}/cancel", a.cancelRequest)
 	a.mux.HandleFunc("GET /v1/requests/{id}/attestation", a.read(a.getAttestation))
-	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	if cfg.Gatherer != nil {
 		a.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
@@ -428,4 +430,3 @@ func PolicyFromView(v *PolicyView, now time.Time) (*policy.Trust, error) {
 }
 
 var _ http.Handler = (*API)(nil)
-
