@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +62,21 @@ type Limits struct {
 
 // DefaultLimits are the limits quorate uses unless told otherwise.
 var DefaultLimits = Limits{MaxBytes: 16 << 20, MaxSubjects: 1024, MaxSignatures: 256}
+
+// OrDefault returns l with every zero or negative field replaced by its
+// value in [DefaultLimits], so a caller can lower one limit alone.
+func (l Limits) OrDefault() Limits {
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultLimits.MaxBytes
+	}
+	if l.MaxSubjects <= 0 {
+		l.MaxSubjects = DefaultLimits.MaxSubjects
+	}
+	if l.MaxSignatures <= 0 {
+		l.MaxSignatures = DefaultLimits.MaxSignatures
+	}
+	return l
+}
 
 // Errors callers may test for.
 var (
@@ -155,10 +171,12 @@ func DecodeBase64(s string) ([]byte, error) {
 	return nil, errors.New("not valid base64 (standard or URL-safe)")
 }
 
-// ReadEnvelope reads and checks a DSSE envelope from r within l, returning
-// it with its decoded payload. It reads at most l.MaxBytes+1 bytes.
+// ReadEnvelope reads and checks a DSSE envelope from r within l (zero fields
+// mean [DefaultLimits]), returning it with its decoded payload. It reads at
+// most l.MaxBytes+1 bytes.
 func ReadEnvelope(r io.Reader, l Limits) (*Envelope, []byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, l.MaxBytes+1))
+	l = l.OrDefault()
+	data, err := io.ReadAll(io.LimitReader(r, min(l.MaxBytes, math.MaxInt64-1)+1))
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading attestation: %w", err)
 	}
@@ -170,6 +188,7 @@ func ReadEnvelope(r io.Reader, l Limits) (*Envelope, []byte, error) {
 
 // ParseEnvelope checks a DSSE envelope held in memory.
 func ParseEnvelope(data []byte, l Limits) (*Envelope, []byte, error) {
+	l = l.OrDefault()
 	if int64(len(data)) > l.MaxBytes {
 		return nil, nil, fmt.Errorf("%w: %d bytes, over the %d-byte limit", ErrTooLarge, len(data), l.MaxBytes)
 	}
@@ -199,6 +218,7 @@ var strongDigests = map[string]int{"sha256": sha256.Size, "sha512": sha512.Size}
 // ParseStatement checks an in-toto Statement v1 carrying the release-approval
 // predicate and returns it with the decoded predicate.
 func ParseStatement(payload []byte, l Limits) (*Statement, *Predicate, error) {
+	l = l.OrDefault()
 	if err := strictjson.CheckDuplicates(payload); err != nil {
 		return nil, nil, fmt.Errorf("%w: statement: %w", ErrMalformed, err)
 	}

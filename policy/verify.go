@@ -28,7 +28,7 @@ type Request struct {
 	Artifacts []Artifact
 	// Now is the verification time; the clock is read once by the caller.
 	Now    time.Time
-	Limits attest.Limits // zero means attest.DefaultLimits
+	Limits attest.Limits // zero fields take their values from attest.DefaultLimits
 }
 
 // KeyRef is one key counted for a role.
@@ -99,10 +99,7 @@ func (v *Verdict) Err() error {
 // a key already counted, a bad signature) are not counted and do not stop the
 // others from counting.
 func (t *Trust) Verify(r io.Reader, req Request) *Verdict {
-	limits := req.Limits
-	if limits == (attest.Limits{}) {
-		limits = attest.DefaultLimits
-	}
+	limits := req.Limits.OrDefault()
 	v := &Verdict{Gate: req.Gate, PolicyVersion: t.Version(), Roles: []RoleVerdict{}, Signatures: []SignatureVerdict{}}
 	env, payload, err := attest.ReadEnvelope(r, limits)
 	if err != nil {
@@ -123,6 +120,7 @@ func (t *Trust) verifyEnvelope(v *Verdict, env *attest.Envelope, payload []byte,
 		v.fail("verification time not set")
 		return
 	}
+	t.checkExpiry(v, req.Now)
 	if env.PayloadType != attest.PayloadType {
 		v.fail("payloadType %q is not %q", env.PayloadType, attest.PayloadType)
 	}
@@ -160,6 +158,18 @@ func (t *Trust) verifyEnvelope(v *Verdict, env *attest.Envelope, payload []byte,
 		return
 	}
 	v.Verified = true
+}
+
+// checkExpiry refuses a trust root or policy that has expired by now: a
+// Trust loaded once and used for many verifications must not outlive its
+// metadata.
+func (t *Trust) checkExpiry(v *Verdict, now time.Time) {
+	if t.Root.Signed.IsExpired(now) {
+		v.fail("trust root version %d expired at %s", t.Root.Signed.Version, t.Root.Signed.Expires.UTC().Format(time.RFC3339))
+	}
+	if t.Targets.Signed.IsExpired(now) {
+		v.fail("policy version %d expired at %s", t.Version(), t.Targets.Signed.Expires.UTC().Format(time.RFC3339))
+	}
 }
 
 func (t *Trust) checkPredicate(v *Verdict, p *attest.Predicate, req Request) {

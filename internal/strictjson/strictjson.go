@@ -1,6 +1,7 @@
 // Package strictjson decodes JSON that security decisions rest on: it
 // refuses duplicate object keys (which different parsers resolve
-// differently), trailing data, and, when asked, unknown fields.
+// differently, including keys that differ only in case or escaping), trailing
+// data, and, when asked, unknown fields.
 package strictjson
 
 import (
@@ -8,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 )
 
@@ -18,56 +18,20 @@ const MaxDepth = 64
 // CheckDuplicates returns an error naming the first object key that appears
 // twice in one object, with its JSON path; it also rejects invalid JSON,
 // nesting deeper than [MaxDepth] and trailing data after the value.
+//
+// Keys are compared as encoding/json matches them to struct fields: after
+// unescaping and without regard to case, so "payload", "Payload" and
+// "\u0070ayload" are one key. (encoding/json would decode whichever comes
+// last, while a case-sensitive parser elsewhere reads another: the same
+// bytes would mean two things.)
 func CheckDuplicates(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := walk(dec, "$", 0); err != nil {
+	s := scanner{data: data}
+	if err := s.value(0); err != nil {
 		return err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
-}
-
-func walk(dec *json.Decoder, path string, depth int) error {
-	if depth > MaxDepth {
-		return fmt.Errorf("JSON nested deeper than %d at %s", MaxDepth, path)
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("invalid JSON at %s: %w", path, err)
-	}
-	d, ok := tok.(json.Delim)
-	if !ok {
-		return nil
-	}
-	switch d {
-	case '{':
-		seen := map[string]bool{}
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return fmt.Errorf("invalid JSON at %s: %w", path, err)
-			}
-			key, _ := kt.(string)
-			if seen[key] {
-				return fmt.Errorf("duplicate key %q at %s", key, path)
-			}
-			seen[key] = true
-			if err := walk(dec, path+"."+key, depth+1); err != nil {
-				return err
-			}
-		}
-	case '[':
-		for i := 0; dec.More(); i++ {
-			if err := walk(dec, fmt.Sprintf("%s[%d]", path, i), depth+1); err != nil {
-				return err
-			}
-		}
-	}
-	if _, err := dec.Token(); err != nil { // closing delimiter
-		return fmt.Errorf("invalid JSON at %s: %w", path, err)
+	s.ws()
+	if s.pos != len(data) {
+		return errTrailing
 	}
 	return nil
 }
