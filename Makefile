@@ -1,0 +1,49 @@
+# quorate — `make demo` runs a full multi-party signing; `make test` runs every test.
+# Both install what is missing on a Debian machine (softhsm2, Go modules).
+
+GO        ?= go
+BIN       := bin/quorate
+GOFLAGS   ?=
+export CGO_ENABLED ?= 1
+
+.PHONY: all build deps test test-short demo bench nocgo fmt vet clean postgres
+
+all: build
+
+deps:
+	@bash scripts/softhsm.sh install >/dev/null
+	@$(GO) mod download
+
+# Start the local PostgreSQL cluster when it is installed but stopped (CI has one).
+postgres:
+	@bash scripts/postgres.sh ensure
+
+build: deps
+	$(GO) build $(GOFLAGS) -o $(BIN) ./cmd/quorate
+
+# A build without cgo must still work (PKCS#11 then reports it is missing).
+nocgo:
+	CGO_ENABLED=0 $(GO) build -o bin/quorate-nocgo ./cmd/quorate
+	CGO_ENABLED=0 $(GO) vet ./keys/... ./roles/... ./policy/... ./attest/...
+	@bash scripts/check-purego.sh
+
+vet:
+	$(GO) vet ./...
+
+test: deps postgres build nocgo vet
+	$(GO) test -race -timeout 20m ./...
+
+test-short: build
+	$(GO) test -short ./...
+
+demo: build
+	bash examples/demo/demo.sh
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./policy/ ./hsm/pkcs11/ ./ledger/ ./signer/...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin demo-out
