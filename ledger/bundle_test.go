@@ -102,7 +102,9 @@ func TestVerifyBundleRejects(t *testing.T) {
 		b    *ledger.Bundle
 		want error
 	}{
-		{"EntryByteChanged", clone(func(b *ledger.Bundle) { b.Entries[1].Entry = bytes.Replace(b.Entries[1].Entry, []byte("r2"), []byte("r3"), 1) }), ledger.ErrProof},
+		{"EntryByteChanged", clone(func(b *ledger.Bundle) {
+			b.Entries[1].Entry = bytes.Replace(b.Entries[1].Entry, []byte("r2"), []byte("r3"), 1)
+		}), ledger.ErrProof},
 		{"EntryNotCanonical", clone(func(b *ledger.Bundle) { b.Entries[1].Entry = append([]byte(" "), b.Entries[1].Entry...) }), ledger.ErrMalformedEntry},
 		{"ProofHashFlipped", clone(func(b *ledger.Bundle) { b.Entries[2].Proof[0][0] ^= 1 }), ledger.ErrProof},
 		{"ProofTruncated", clone(func(b *ledger.Bundle) { b.Entries[0].Proof = b.Entries[0].Proof[1:] }), ledger.ErrProof},
