@@ -198,26 +198,29 @@ func checkSubjects(v *Verdict, subjects []attest.Subject, artifacts []Artifact) 
 			v.fail("artifact %q: no digest to check", a.Name)
 			continue
 		}
-		found := false
-		for _, s := range subjects {
-			all, any := true, false
-			for _, d := range a.Digests {
-				if want, ok := s.Digest[d.Alg]; ok {
-					any = true
-					if want != d.Hex {
-						all = false
-					}
-				}
-			}
-			if any && all {
-				found = true
-				break
-			}
-		}
+		found := Covers(subjects, a)
 		if !found {
 			v.fail("artifact %q (%s) matches no subject of the attestation", a.Name, a.Digests[0])
 		}
 	}
+}
+
+// Covers reports whether some subject carries every digest of a that it has
+// an algorithm for (and at least one).
+func Covers(subjects []attest.Subject, a Artifact) bool {
+	for _, s := range subjects {
+		all, any := true, false
+		for _, d := range a.Digests {
+			if want, ok := s.Digest[d.Alg]; ok {
+				any = true
+				all = all && want == d.Hex
+			}
+		}
+		if any && all {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *Trust) countSignatures(v *Verdict, tally *roles.Tally, env *attest.Envelope, payload []byte) {

@@ -211,22 +211,36 @@ func slsaPredicate(data []byte) (json.RawMessage, error) {
 }
 
 func (a *app) signCommand() *cobra.Command {
-	var uri, in, out string
+	var uri, in, out, requestID, trustDir string
+	var artifacts []string
+	var cf clientFlags
 	var yes bool
 	c := &cobra.Command{
-		Use:   "sign --key URI --in FILE [--out FILE]",
-		Short: "Add your signature to a release-approval envelope",
-		Long: `Add one signature, made with the key at URI, to the envelope in FILE. The
-envelope is rewritten in place unless --out is given. What is being approved
-(gate, subjects, policy version, who has signed) is printed to stderr first:
-read it before you sign.
+		Use:   "sign --key URI (--in FILE [--out FILE] | --coordinator URL --request ID)",
+		Short: "Add your signature to a release approval (a file, or a request on a coordinator)",
+		Long: `Offline: add one signature, made with the key at URI, to the envelope in FILE.
+The envelope is rewritten in place unless --out is given.
+
+Through a coordinator: fetch request ID, check it, sign its payload locally and
+submit the signature (the private key never leaves its HSM/KMS). With
+--artifact PATH the request's subjects must include the file; with --trust DIR
+its policy must be the trust directory's.
+
+What is being approved (gate, subjects, policy version, who has signed) is
+printed to stderr first: read it before you sign.
 
 ` + keyURIHelp,
 		Example: "  quorate sign --key file:ops.key --in app.intoto.json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if requestID != "" {
+				if in != "" || out != "" {
+					return usageErr("--request and --in/--out exclude each other")
+				}
+				return a.signRequest(cmd.Context(), &cf, requestID, uri, trustDir, artifacts)
+			}
 			if uri == "" || in == "" {
-				return usageErr("--key URI and --in FILE are required")
+				return usageErr("--key URI and --in FILE (or --coordinator URL --request ID) are required")
 			}
 			data, err := os.ReadFile(in)
 			if err != nil {
@@ -272,6 +286,10 @@ read it before you sign.
 	c.Flags().StringVar(&uri, "key", "", "your signing key URI")
 	c.Flags().StringVar(&in, "in", "", "envelope to sign")
 	c.Flags().StringVar(&out, "out", "", "write the signed envelope here (default: rewrite --in)")
+	c.Flags().StringVar(&requestID, "request", "", "request ID on the coordinator to sign")
+	c.Flags().StringVar(&trustDir, "trust", "", "with --request: trust directory the request's policy must match")
+	c.Flags().StringArrayVar(&artifacts, "artifact", nil, "with --request: artifact file the request must cover (repeat)")
+	cf.add(c)
 	c.Flags().BoolVar(&yes, "yes", true, "sign without asking (the summary is still printed)")
 	_ = c.Flags().MarkHidden("yes")
 	return c

@@ -1,0 +1,337 @@
+// Command load drives quorate coordinators over HTTP with N concurrent
+// signers and reports accepted partial signatures per second and latency
+// percentiles, next to the raw cost of verifying one signature measured in
+// the same run, so the ratio to the crypto bound is visible.
+//
+// It builds its own trust directory (a role of K file keys, threshold K, so
+// every request takes K partial signatures and then emits one composite),
+// starts the coordinator(s) as child processes of the quorate binary, opens
+// the requests and pre-signs every partial signature before the timed phase,
+// so the clients' signing does not compete for the CPU being measured.
+//
+//	go run ./bench/load --quorate bin/quorate --clients 64 --requests 200
+//	go run ./bench/load --quorate bin/quorate --replicas 2 --store postgres://postgres@127.0.0.1/test
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+
+	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/hsm"
+	"github.com/quorate-dev/quorate/hsm/filekey"
+	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/signer"
+)
+
+type config struct {
+	quorate  string
+	clients  int
+	requests int
+	keys     int
+	replicas int
+	store    string
+	dir      string
+	jsonOut  bool
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.quorate, "quorate", "bin/quorate", "quorate binary")
+	flag.IntVar(&c.clients, "clients", 64, "concurrent clients")
+	flag.IntVar(&c.requests, "requests", 200, "signing requests")
+	flag.IntVar(&c.keys, "keys", 16, "keys in the signing role (= signatures per request)")
+	flag.IntVar(&c.replicas, "replicas", 1, "coordinator replicas to start (more than 1 needs --store)")
+	flag.StringVar(&c.store, "store", "", "store URL shared by the replicas (default: SQLite in a temp dir)")
+	flag.StringVar(&c.dir, "dir", "", "work directory (default: a temp dir, removed after)")
+	flag.BoolVar(&c.jsonOut, "json", false, "print the result as JSON")
+	flag.Parse()
+	res, err := run(context.Background(), c)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+	if c.jsonOut {
+		_ = json.NewEncoder(os.Stdout).Encode(res)
+		return
+	}
+	fmt.Printf("replicas=%d store=%s clients=%d signatures=%d accepted=%d rejected=%d composites=%d\n",
+		c.replicas, res.Store, c.clients, res.Attempted, res.Accepted, res.Rejected, res.Composites)
+	fmt.Printf("throughput %.0f accepted partial signatures/s over %.2fs\n", res.PerSecond, res.Seconds)
+	fmt.Printf("latency p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n", res.P50ms, res.P90ms, res.P99ms, res.MaxMs)
+	fmt.Printf("raw ECDSA P-256 verify %.1f µs/op (one core): crypto bound %.0f/s per core; throughput is %.1f%% of one core's bound\n",
+		res.RawVerifyUs, 1e6/res.RawVerifyUs, 100*res.PerSecond/(1e6/res.RawVerifyUs))
+}
+
+// Result is what a run measured.
+type Result struct {
+	Store       string  `json:"store"`
+	Attempted   int     `json:"attempted"`
+	Accepted    int64   `json:"accepted"`
+	Rejected    int64   `json:"rejected"`
+	Composites  int64   `json:"composites"`
+	Seconds     float64 `json:"seconds"`
+	PerSecond   float64 `json:"perSecond"`
+	P50ms       float64 `json:"p50ms"`
+	P90ms       float64 `json:"p90ms"`
+	P99ms       float64 `json:"p99ms"`
+	MaxMs       float64 `json:"maxMs"`
+	RawVerifyUs float64 `json:"rawVerifyUs"`
+}
+
+type job struct {
+	url string
+	id  string
+	sig attest.Signature
+}
+
+func run(ctx context.Context, c config) (*Result, error) {
+	if c.replicas > 1 && c.store == "" {
+		return nil, errors.New("--replicas > 1 needs a shared --store")
+	}
+	dir := c.dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "quorate-load-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	signers, trustDir, err := setup(ctx, dir, c.keys)
+	if err != nil {
+		return nil, fmt.Errorf("setting up the policy: %w", err)
+	}
+	urls, stop, err := startReplicas(ctx, c, dir, trustDir)
+	defer stop()
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.clients * 2, MaxConnsPerHost: 0}, Timeout: 30 * time.Second}
+	trust, err := policy.Load(trustDir, policy.LoadOptions{Now: time.Now()})
+	if err != nil {
+		return nil, err
+	}
+
+	// Open the requests (the requester is key 0) and pre-sign the rest.
+	perReq := make([][]job, c.requests)
+	for r := 0; r < c.requests; r++ {
+		url := urls[r%len(urls)]
+		cl := &signer.Client{BaseURL: url, HTTP: hc}
+		st, err := statement(trust, r)
+		if err != nil {
+			return nil, err
+		}
+		pae := dsse.PAE(attest.PayloadType, st)
+		sig0, err := signers[0].Sign(ctx, pae)
+		if err != nil {
+			return nil, err
+		}
+		v, err := cl.Open(ctx, signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st),
+			Signature: attest.Signature{KeyID: signers[0].Public().ID(), Sig: base64.StdEncoding.EncodeToString(sig0)}})
+		if err != nil {
+			return nil, fmt.Errorf("opening request %d: %w", r, err)
+		}
+		for k := 1; k < len(signers); k++ {
+			raw, err := signers[k].Sign(ctx, pae)
+			if err != nil {
+				return nil, err
+			}
+			// Spread each request's signatures over the replicas.
+			perReq[r] = append(perReq[r], job{url: urls[(r+k)%len(urls)], id: v.ID, sig: attest.Signature{KeyID: signers[k].Public().ID(), Sig: base64.StdEncoding.EncodeToString(raw)}})
+		}
+	}
+	// Interleave so concurrent clients hit different requests.
+	var jobs []job
+	for k := 0; k < len(signers)-1; k++ {
+		for r := range perReq {
+			jobs = append(jobs, perReq[r][k])
+		}
+	}
+
+	var next, accepted, rejected, composites atomic.Int64
+	lat := make([][]time.Duration, c.clients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < c.clients; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(jobs) {
+					return
+				}
+				j := jobs[i]
+				body, _ := json.Marshal(j.sig)
+				t0 := time.Now()
+				resp, err := hc.Post(j.url+"/v1/requests/"+j.id+"/signatures", "application/json", bytes.NewReader(body))
+				if err != nil {
+					rejected.Add(1)
+					continue
+				}
+				var sr signer.SignResponse
+				derr := json.NewDecoder(resp.Body).Decode(&sr)
+				resp.Body.Close()
+				lat[w] = append(lat[w], time.Since(t0))
+				if resp.StatusCode == http.StatusCreated && derr == nil {
+					accepted.Add(1)
+					if sr.Completed {
+						composites.Add(1)
+					}
+				} else {
+					rejected.Add(1)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	pct := func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
+	}
+	storeName := "sqlite"
+	if c.store != "" {
+		storeName = strings.SplitN(c.store, ":", 2)[0]
+	}
+	return &Result{Store: storeName, Attempted: len(jobs), Accepted: accepted.Load(), Rejected: rejected.Load(), Composites: composites.Load(),
+		Seconds: elapsed.Seconds(), PerSecond: float64(accepted.Load()) / elapsed.Seconds(),
+		P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99), MaxMs: pct(1), RawVerifyUs: rawVerify()}, nil
+}
+
+// rawVerify measures one ECDSA verification (with its SHA-256) in this process.
+func rawVerify() float64 {
+	priv, _ := filekey.NewPrivateKey(hsm.ECDSAP256)
+	msg := bytes.Repeat([]byte("x"), 600)
+	d := sha256.Sum256(msg)
+	sig, _ := ecdsa.SignASN1(nil, priv.(*ecdsa.PrivateKey), d[:])
+	pub := &priv.(*ecdsa.PrivateKey).PublicKey
+	const n = 3000
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		d := sha256.Sum256(msg)
+		if !ecdsa.VerifyASN1(pub, d[:], sig) {
+			panic("raw verify failed")
+		}
+	}
+	return float64(time.Since(t0).Microseconds()) / n
+}
+
+func statement(t *policy.Trust, r int) ([]byte, error) {
+	d := sha256.Sum256(fmt.Appendf(nil, "artifact-%d-%d", r, time.Now().UnixNano()))
+	now := time.Now().UTC()
+	return attest.NewStatement([]attest.Subject{{Name: fmt.Sprintf("artifact-%d", r), Digest: map[string]string{"sha256": fmt.Sprintf("%x", d)}}},
+		attest.Predicate{Gate: "load", Policy: attest.PolicyRef{Version: t.Version(), Digest: map[string]string{"sha256": t.Digest}},
+			RequestID: fmt.Sprintf("load-%08d-%x", r, d[:6]), Created: now.Truncate(time.Second), Expires: now.Add(time.Hour).Truncate(time.Second)})
+}
+
+// setup writes n file keys and a trust directory with role "signers"
+// (threshold n) and gate "load".
+func setup(ctx context.Context, dir string, n int) ([]hsm.Signer, string, error) {
+	var signers []hsm.Signer
+	var pubs []*keys.PublicKey
+	be := filekey.Backend{}
+	for i := 0; i < n; i++ {
+		uri := "file:" + filepath.Join(dir, fmt.Sprintf("k%02d.key", i))
+		pub, err := be.Generate(ctx, uri, hsm.ECDSAP256)
+		if err != nil {
+			return nil, "", err
+		}
+		s, err := be.Signer(ctx, uri)
+		if err != nil {
+			return nil, "", err
+		}
+		signers, pubs = append(signers, s), append(pubs, pub)
+	}
+	adminURI := "file:" + filepath.Join(dir, "admin.key")
+	admin, err := be.Generate(ctx, adminURI, hsm.ECDSAP256)
+	if err != nil {
+		return nil, "", err
+	}
+	trustDir := filepath.Join(dir, "trust")
+	d, err := policy.Init(trustDir, []*keys.PublicKey{admin}, 1, time.Now(), policy.DefaultRootExpiry, policy.DefaultTargetsExpiry)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := d.SetRole("signers", pubs, n, 0); err != nil {
+		return nil, "", err
+	}
+	if err := d.SetGate("load", []string{"signers"}, 0); err != nil {
+		return nil, "", err
+	}
+	as, err := be.Signer(ctx, adminURI)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := d.Sign(ctx, as); err != nil {
+		return nil, "", err
+	}
+	return signers, trustDir, d.Save()
+}
+
+func startReplicas(ctx context.Context, c config, dir, trustDir string) ([]string, func(), error) {
+	var cmds []*exec.Cmd
+	stop := func() {
+		for _, cmd := range cmds {
+			_ = cmd.Process.Signal(os.Interrupt)
+			_ = cmd.Wait()
+		}
+	}
+	var urls []string
+	for i := 0; i < c.replicas; i++ {
+		addrFile := filepath.Join(dir, fmt.Sprintf("addr%d", i))
+		args := []string{"serve", "--trust", trustDir, "--listen", "127.0.0.1:0", "--addr-file", addrFile, "--rate-limit", "0", "--log-level", "error"}
+		if c.store != "" {
+			args = append(args, "--store", c.store)
+		} else {
+			args = append(args, "--data", filepath.Join(dir, "data"))
+		}
+		cmd := exec.CommandContext(ctx, c.quorate, args...)
+		cmd.Stderr = os.Stderr
+		cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))
+		if err := cmd.Start(); err != nil {
+			return nil, stop, fmt.Errorf("starting %s: %w", c.quorate, err)
+		}
+		cmds = append(cmds, cmd)
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			data, err := os.ReadFile(addrFile)
+			if err == nil && len(bytes.TrimSpace(data)) > 0 {
+				urls = append(urls, "http://"+string(bytes.TrimSpace(data)))
+				break
+			}
+			if time.Now().After(deadline) {
+				return nil, stop, fmt.Errorf("replica %d did not start", i)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return urls, stop, nil
+}

@@ -1,0 +1,372 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	"github.com/spf13/cobra"
+
+	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/signer"
+)
+
+func (a *app) requestCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "request",
+		Short: "Open, follow and fetch signing requests on a coordinator",
+		Long: `A signing request asks the parties of a gate to approve artifacts. The
+release manager or CI job opens it (signing it with a policy key, which counts
+as that key's signature); each party signs it with 'quorate sign --coordinator
+URL --request ID --key URI'; once every role of the gate meets its threshold
+the coordinator emits the composite attestation.
+
+  id=$(quorate request create --coordinator $URL --gate production --artifact app.tgz --key file:dev.key)
+  quorate request wait $id --coordinator $URL
+  quorate request attestation $id --coordinator $URL --out app.intoto.json`,
+	}
+	cmd.AddCommand(a.requestCreate(), a.requestList(), a.requestShow(), a.requestCancel(), a.requestWait(), a.requestAttestation())
+	return cmd
+}
+
+// coordinatorTrust fetches the coordinator's policy and checks it: against
+// the local trust directory when given (it must be the same version and
+// digest), else for internal consistency only.
+func (a *app) coordinatorTrust(ctx context.Context, c *signer.Client, trustDir string) (*policy.Trust, error) {
+	view, err := c.Policy(ctx)
+	if err != nil {
+		return nil, describeAPIError(err)
+	}
+	now := a.now()
+	remote, err := signer.PolicyFromView(view, now)
+	if err != nil {
+		return nil, fmt.Errorf("the coordinator's policy does not verify: %w", err)
+	}
+	if trustDir == "" {
+		return remote, nil
+	}
+	local, err := a.loadTrust(trustDir, "", now)
+	if err != nil {
+		return nil, err
+	}
+	if local.Version() != remote.Version() || local.Digest != remote.Digest {
+		return nil, fmt.Errorf("the coordinator enforces policy v%d (sha256:%s) but the trust directory holds v%d (sha256:%s)", remote.Version(), keys.Short(remote.Digest), local.Version(), keys.Short(local.Digest))
+	}
+	if !local.Root.Signed.Expires.Equal(remote.Root.Signed.Expires) || local.Root.Signed.Version != remote.Root.Signed.Version {
+		return nil, errors.New("the coordinator's trust root differs from the trust directory's")
+	}
+	return local, nil
+}
+
+func (a *app) requestCreate() *cobra.Command {
+	var cf clientFlags
+	var gate, uri, trustDir, predFile, provURI, provDigest string
+	var artifacts, digests []string
+	var expires time.Duration
+	c := &cobra.Command{
+		Use:   "create --coordinator URL --gate NAME (--artifact PATH... | --digest sha256:HEX...) --key URI",
+		Short: "Open a signing request; prints its ID on stdout",
+		Long: `Open a signing request for artifacts and a gate. The request is signed with
+your key (which must hold a role of the gate): that signature counts as your
+partial signature. Only the request ID goes to stdout, so
+id=$(quorate request create ...) works; messages go to stderr.
+
+With --trust DIR the coordinator's policy must match your trust directory;
+without it, the policy the coordinator serves is only checked for consistency.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if gate == "" || uri == "" {
+				return usageErr("--gate NAME and --key URI are required")
+			}
+			if len(artifacts)+len(digests) == 0 {
+				return usageErr("give at least one --artifact PATH or --digest sha256:HEX")
+			}
+			cl, err := a.client(&cf)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			t, err := a.coordinatorTrust(ctx, cl, trustDir)
+			if err != nil {
+				return err
+			}
+			if _, ok := t.Roles.Gates[gate]; !ok {
+				return usageErr("gate %q is not in the coordinator's policy (gates: %s)", gate, strings.Join(t.Roles.GateNames(), ", "))
+			}
+			subjects, err := subjectsFrom(artifacts, digests)
+			if err != nil {
+				return usageErr("%w", err)
+			}
+			now := a.now()
+			pred := attest.Predicate{Gate: gate, Policy: attest.PolicyRef{Version: t.Version(), Digest: map[string]string{"sha256": t.Digest}},
+				RequestID: newID(), Created: now.UTC().Truncate(time.Second), Expires: now.Add(expires).UTC().Truncate(time.Second)}
+			if pred.Provenance, err = provenanceFrom(predFile, provURI, provDigest); err != nil {
+				return usageErr("%w", err)
+			}
+			st, err := attest.NewStatement(subjects, pred)
+			if err != nil {
+				return usageErr("%w", err)
+			}
+			s, err := a.registry.Signer(ctx, uri)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			sig, err := s.Sign(ctx, dsse.PAE(attest.PayloadType, st))
+			if err != nil {
+				return fmt.Errorf("signing the request: %w", err)
+			}
+			view, err := cl.Open(ctx, signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st),
+				Signature: attest.Signature{KeyID: s.Public().ID(), Sig: base64.StdEncoding.EncodeToString(sig)}})
+			if err != nil {
+				return describeAPIError(err)
+			}
+			a.errf("opened request %s for gate %s (%d subject(s), expires %s); signed as %s\n", view.ID, view.Gate, len(view.Subjects), view.Expires.Format(time.RFC3339), roleOf(view, s.Public().ID()))
+			fmt.Fprintln(a.stdout, view.ID)
+			return nil
+		},
+	}
+	cf.add(c)
+	c.Flags().StringVar(&gate, "gate", "", "gate the release needs")
+	c.Flags().StringArrayVar(&artifacts, "artifact", nil, "artifact file (repeat)")
+	c.Flags().StringArrayVar(&digests, "digest", nil, "artifact digest sha256:HEX or NAME=sha256:HEX (repeat)")
+	c.Flags().StringVar(&uri, "key", "", "your key URI (must hold a role of the gate)")
+	c.Flags().StringVar(&trustDir, "trust", "", "trust directory the coordinator's policy must match")
+	c.Flags().DurationVar(&expires, "expires", 72*time.Hour, "how long the request stays open")
+	c.Flags().StringVar(&predFile, "predicate", "", "SLSA Provenance v1 to embed")
+	c.Flags().StringVar(&provURI, "provenance-uri", "", "URI of build provenance to reference")
+	c.Flags().StringVar(&provDigest, "provenance-digest", "", "sha256:HEX of the referenced provenance")
+	return c
+}
+
+func roleOf(v *signer.RequestView, keyID string) string {
+	for _, s := range v.Signatures {
+		if s.KeyID == keyID {
+			return s.Role
+		}
+	}
+	return "?"
+}
+
+func (a *app) requestList() *cobra.Command {
+	var cf clientFlags
+	var state, output string
+	var limit int
+	c := &cobra.Command{
+		Use:   "list --coordinator URL [--state pending|complete|cancelled|expired]",
+		Short: "List signing requests",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := a.client(&cf)
+			if err != nil {
+				return err
+			}
+			rs, err := cl.List(cmd.Context(), signer.State(state), limit)
+			if err != nil {
+				return describeAPIError(err)
+			}
+			if output == "json" {
+				return writeJSON(a.stdout, rs)
+			}
+			for _, r := range rs {
+				fmt.Fprintf(a.stdout, "%s  %-9s %-12s %s  %s\n", r.ID, r.State, r.Gate, progressLine(r.Progress), r.Expires.Format(time.RFC3339))
+			}
+			return nil
+		},
+	}
+	cf.add(c)
+	c.Flags().StringVar(&state, "state", "", "only requests in this state")
+	c.Flags().IntVar(&limit, "limit", 100, "at most this many")
+	c.Flags().StringVar(&output, "output", "text", "text or json")
+	return c
+}
+
+func progressLine(ps []signer.RoleStatus) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = fmt.Sprintf("%s %d/%d", p.Role, len(p.Signed), p.Threshold)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (a *app) requestShow() *cobra.Command {
+	var cf clientFlags
+	var output string
+	c := &cobra.Command{
+		Use:   "show ID --coordinator URL",
+		Short: "Show a signing request: subjects, progress per role, signatures",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client(&cf)
+			if err != nil {
+				return err
+			}
+			v, err := cl.Get(cmd.Context(), args[0])
+			if err != nil {
+				return describeAPIError(err)
+			}
+			if output == "json" {
+				return writeJSON(a.stdout, v)
+			}
+			w := a.stdout
+			fmt.Fprintf(w, "request  %s\nstate    %s %s\ngate     %s (policy v%d)\nexpires  %s\n", v.ID, v.State, v.StateReason, v.Gate, v.PolicyVersion, v.Expires.Format(time.RFC3339))
+			for _, s := range v.Subjects {
+				fmt.Fprintf(w, "subject  %s sha256:%s\n", s.Name, s.Digest["sha256"])
+			}
+			for _, p := range v.Progress {
+				mark := "waiting"
+				if p.Met {
+					mark = "met"
+				}
+				fmt.Fprintf(w, "role     %-12s %d/%d %s\n", p.Role, len(p.Signed), p.Threshold, mark)
+			}
+			for _, s := range v.Signatures {
+				fmt.Fprintf(w, "signed   %s by %s at %s\n", s.Role, keys.Short(s.KeyID), s.Received.Format(time.RFC3339))
+			}
+			return nil
+		},
+	}
+	cf.add(c)
+	c.Flags().StringVar(&output, "output", "text", "text or json")
+	return c
+}
+
+func (a *app) requestCancel() *cobra.Command {
+	var cf clientFlags
+	var uri, reason string
+	c := &cobra.Command{
+		Use:   "cancel ID --coordinator URL --key URI [--reason TEXT]",
+		Short: "Cancel a pending request (signed with a key of its gate or an administrator key)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if uri == "" {
+				return usageErr("--key URI is required: cancelling is signed")
+			}
+			cl, err := a.client(&cf)
+			if err != nil {
+				return err
+			}
+			s, err := a.registry.Signer(cmd.Context(), uri)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			sig, err := s.Sign(cmd.Context(), dsse.PAE(signer.CancelPayloadType, signer.CancelMessage(args[0], reason)))
+			if err != nil {
+				return err
+			}
+			v, err := cl.Cancel(cmd.Context(), args[0], signer.CancelInput{Reason: reason, Signature: attest.Signature{KeyID: s.Public().ID(), Sig: base64.StdEncoding.EncodeToString(sig)}})
+			if err != nil {
+				return describeAPIError(err)
+			}
+			a.errf("request %s is %s\n", v.ID, v.State)
+			return nil
+		},
+	}
+	cf.add(c)
+	c.Flags().StringVar(&uri, "key", "", "key URI signing the cancellation")
+	c.Flags().StringVar(&reason, "reason", "", "why")
+	return c
+}
+
+func (a *app) requestWait() *cobra.Command {
+	var cf clientFlags
+	var timeout, interval time.Duration
+	c := &cobra.Command{
+		Use:   "wait ID --coordinator URL [--timeout D]",
+		Short: "Follow a request until it completes, is cancelled or expires",
+		Long: `Print a status line per role whenever the request's progress changes, until
+it completes (exit 0), is cancelled or expires (exit 1), or --timeout passes (exit 1).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client(&cf)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			last := ""
+			for {
+				v, err := cl.Get(ctx, args[0])
+				if err != nil {
+					var ae *signer.APIError
+					if !errors.As(err, &ae) || !ae.Retryable() {
+						if ctx.Err() != nil {
+							return fmt.Errorf("gave up waiting for request %s: %w", args[0], ctx.Err())
+						}
+						return describeAPIError(err)
+					}
+				} else {
+					line := string(v.State) + "  " + progressLine(v.Progress)
+					if line != last {
+						fmt.Fprintf(a.stderr, "%s  %s\n", a.now().Format(time.TimeOnly), line)
+						last = line
+					}
+					switch v.State {
+					case signer.Complete:
+						return nil
+					case signer.Cancelled, signer.Expired:
+						return fmt.Errorf("request %s is %s %s", v.ID, v.State, v.StateReason)
+					}
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("gave up waiting for request %s: %w", args[0], ctx.Err())
+				case <-time.After(interval):
+				}
+			}
+		},
+	}
+	cf.add(c)
+	c.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (0: until the request ends)")
+	c.Flags().DurationVar(&interval, "interval", time.Second, "polling interval")
+	return c
+}
+
+func (a *app) requestAttestation() *cobra.Command {
+	var cf clientFlags
+	var out string
+	c := &cobra.Command{
+		Use:   "attestation ID --coordinator URL --out FILE",
+		Short: "Fetch the composite attestation of a complete request",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return usageErr("--out FILE is required ('-' for stdout)")
+			}
+			cl, err := a.client(&cf)
+			if err != nil {
+				return err
+			}
+			env, err := cl.Attestation(cmd.Context(), args[0])
+			if err != nil {
+				return describeAPIError(err)
+			}
+			if _, _, err := attest.ParseEnvelope(env, attest.DefaultLimits); err != nil {
+				return fmt.Errorf("the coordinator returned a malformed attestation: %w", err)
+			}
+			if out == "-" {
+				_, err = a.stdout.Write(env)
+				return err
+			}
+			if err := policy.WriteFileAtomic(out, env, 0o644); err != nil {
+				return err
+			}
+			a.errf("wrote %s; verify it with 'quorate verify --trust DIR --attestation %s --gate GATE --artifact PATH'\n", out, out)
+			return nil
+		},
+	}
+	cf.add(c)
+	c.Flags().StringVar(&out, "out", "", "file to write")
+	return c
+}

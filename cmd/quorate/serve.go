@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/sqlitestore"
+)
+
+type serveFlags struct {
+	trust, data, store, listen, addrFile string
+	tlsCert, tlsKey, clientCA, readToken string
+	logLevel                             string
+	rateLimit                            float64
+	burst                                int
+	maxBody                              int64
+	maxTTL, expiryEvery, shutdownGrace   time.Duration
+}
+
+func (a *app) serveCommand() *cobra.Command {
+	var f serveFlags
+	c := &cobra.Command{
+		Use:   "serve --trust DIR --data DIR [--listen ADDR] [--tls-cert F --tls-key F]",
+		Short: "Run the coordinator",
+		Long: `Run the coordinator: it holds signing requests, verifies each partial
+signature as it arrives, and emits the composite attestation once every role of
+the gate meets its threshold. State lives in an embedded SQLite database in
+--data DIR (or PostgreSQL with --store postgres://...).
+
+Every state change is authorized by a signature from a key in the policy; there
+are no admin passwords. Reads can be left open or require --read-token-file.
+Serve TLS with --tls-cert/--tls-key (and --client-ca to require client
+certificates); plain HTTP is for loopback and tests.
+
+API: see api/openapi.yaml. Metrics: /metrics. Health: /healthz, /readyz.`,
+		Example: "  quorate serve --trust trust --data /var/lib/quorate --listen :8443 --tls-cert tls.crt --tls-key tls.key",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.serve(cmd.Context(), &f)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.trust, "trust", "", "trust directory (root.json, targets.json)")
+	fl.StringVar(&f.data, "data", "", "data directory for the embedded SQLite store")
+	fl.StringVar(&f.store, "store", "", "store URL instead of --data: postgres://user@host/db")
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:7443", "address to listen on")
+	fl.StringVar(&f.addrFile, "addr-file", "", "write the address actually listened on to this file (useful with port 0)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate (PEM)")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key (PEM)")
+	fl.StringVar(&f.clientCA, "client-ca", "", "require client certificates signed by this CA (PEM)")
+	fl.StringVar(&f.readToken, "read-token-file", "", "require this bearer token (file contents) for reads")
+	fl.Float64Var(&f.rateLimit, "rate-limit", 50, "requests per second per client (0: no limit)")
+	fl.IntVar(&f.burst, "rate-burst", 100, "burst allowed per client")
+	fl.Int64Var(&f.maxBody, "max-body", 4<<20, "largest request body accepted, in bytes")
+	fl.DurationVar(&f.maxTTL, "max-request-ttl", 30*24*time.Hour, "longest lifetime a request may ask for")
+	fl.DurationVar(&f.expiryEvery, "expiry-interval", 30*time.Second, "how often pending requests past their expiry are marked expired")
+	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "time to finish in-flight requests on SIGTERM")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	return c
+}
+
+func (a *app) newLogger(level string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, usageErr("--log-level: %w", err)
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(a.stderr), lvl)
+	return zap.New(core), nil
+}
+
+func (a *app) openStore(ctx context.Context, f *serveFlags, log *zap.Logger) (signer.Store, error) {
+	switch {
+	case f.store != "" && f.data != "":
+		return nil, usageErr("--store and --data exclude each other")
+	case strings.HasPrefix(f.store, "postgres://") || strings.HasPrefix(f.store, "postgresql://"):
+		return openPostgres(ctx, f.store, log)
+	case f.store != "":
+		return nil, usageErr("--store %q: want postgres://…", f.store)
+	case f.data == "":
+		return nil, usageErr("--data DIR (or --store URL) is required")
+	}
+	if err := os.MkdirAll(f.data, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	return sqlitestore.Open(ctx, f.data, sqlitestore.Options{Logger: log})
+}
+
+func (a *app) serve(ctx context.Context, f *serveFlags) error {
+	log, err := a.newLogger(f.logLevel)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return usageErr("--tls-cert and --tls-key go together")
+	}
+	if f.clientCA != "" && f.tlsCert == "" {
+		return usageErr("--client-ca needs --tls-cert and --tls-key")
+	}
+	statePath := ""
+	if f.data != "" {
+		statePath = filepath.Join(f.data, "trusted-versions.json")
+	}
+	trust, err := a.loadTrust(f.trust, statePath, a.now())
+	if err != nil {
+		return err
+	}
+	store, err := a.openStore(ctx, f, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	pending := func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		rs, err := store.ListRequests(ctx, signer.ListOptions{State: signer.Pending, Limit: 1000})
+		if err != nil {
+			return -1
+		}
+		return float64(len(rs))
+	}
+	svc, err := signer.New(signer.Config{Trust: trust, Store: store, Logger: log, Clock: a.now, MaxTTL: f.maxTTL, Metrics: signer.NewMetrics(reg, pending)})
+	if err != nil {
+		return err
+	}
+	var readToken string
+	if f.readToken != "" {
+		data, err := os.ReadFile(f.readToken)
+		if err != nil {
+			return usageErr("reading --read-token-file: %w", err)
+		}
+		if readToken = strings.TrimSpace(string(data)); readToken == "" {
+			return usageErr("--read-token-file %s is empty", f.readToken)
+		}
+	}
+	api := signer.NewAPI(signer.HTTPConfig{Service: svc, Logger: log, ReadToken: readToken, MaxBody: f.maxBody, RateLimit: f.rateLimit, Burst: f.burst, Gatherer: reg,
+		Ready: func(ctx context.Context) error {
+			_, err := store.ListRequests(ctx, signer.ListOptions{Limit: 1})
+			return err
+		}})
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+		ErrorLog: zap.NewStdLog(log)}
+	if f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return usageErr("loading TLS certificate: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		if f.clientCA != "" {
+			pem, err := os.ReadFile(f.clientCA)
+			if err != nil {
+				return usageErr("reading --client-ca: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return usageErr("--client-ca %s holds no PEM certificate", f.clientCA)
+			}
+			srv.TLSConfig.ClientCAs, srv.TLSConfig.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		}
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", f.listen, err)
+	}
+	addr := ln.Addr().String()
+	if host, _, _ := net.SplitHostPort(addr); f.tlsCert == "" && !net.ParseIP(host).IsLoopback() {
+		log.Warn("serving plain HTTP on a non-loopback address; use --tls-cert/--tls-key in production", zap.String("addr", addr))
+	}
+	if f.addrFile != "" {
+		if err := os.WriteFile(f.addrFile, []byte(addr+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go svc.RunExpiry(ctx, f.expiryEvery)
+	errc := make(chan error, 1)
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	log.Info("coordinator listening", zap.String("addr", addr), zap.Bool("tls", srv.TLSConfig != nil), zap.Int64("policyVersion", trust.Version()), zap.Strings("gates", trust.Roles.GateNames()))
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serving: %w", err)
+		}
+	case <-ctx.Done():
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), f.shutdownGrace)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			return fmt.Errorf("shutting down: %w", err)
+		}
+	}
+	return nil
+}

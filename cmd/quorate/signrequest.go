@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+
+	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/policy"
+)
+
+// signRequest signs a request held by a coordinator. Everything shown and
+// checked comes from the payload itself, which is what the signature covers,
+// never from the coordinator's summary of it.
+func (a *app) signRequest(ctx context.Context, cf *clientFlags, id, uri, trustDir string, artifacts []string) error {
+	if uri == "" {
+		return usageErr("--key URI is required")
+	}
+	cl, err := a.client(cf)
+	if err != nil {
+		return err
+	}
+	v, err := cl.Get(ctx, id)
+	if err != nil {
+		return describeAPIError(err)
+	}
+	payload, err := attest.DecodeBase64(v.Payload)
+	if err != nil {
+		return fmt.Errorf("request %s: payload: %w", id, err)
+	}
+	if v.PayloadType != attest.PayloadType {
+		return fmt.Errorf("refusing to sign: payloadType %q is not %s", v.PayloadType, attest.PayloadType)
+	}
+	st, pred, err := attest.ParseStatement(payload, attest.DefaultLimits)
+	if err != nil {
+		return fmt.Errorf("refusing to sign request %s: %w", id, err)
+	}
+	if pred.RequestID != id {
+		return fmt.Errorf("refusing to sign: the payload names request %q, not %q", pred.RequestID, id)
+	}
+	if !a.now().Before(pred.Expires) {
+		return fmt.Errorf("refusing to sign: request %s expired at %s", id, pred.Expires.Format(time.RFC3339))
+	}
+	if trustDir != "" {
+		t, err := a.loadTrust(trustDir, "", a.now())
+		if err != nil {
+			return err
+		}
+		if pred.Policy.Version != t.Version() || pred.Policy.Digest["sha256"] != t.Digest {
+			return fmt.Errorf("refusing to sign: request %s is under policy v%d, the trust directory holds v%d", id, pred.Policy.Version, t.Version())
+		}
+	}
+	if len(artifacts) > 0 {
+		arts, err := artifactsFrom(artifacts, nil)
+		if err != nil {
+			return usageErr("%w", err)
+		}
+		for _, art := range arts {
+			if !policy.Covers(st.Subject, art) {
+				return fmt.Errorf("refusing to sign: request %s does not cover %s (%s)", id, art.Name, art.Digests[0])
+			}
+		}
+	}
+	env := &attest.Envelope{PayloadType: v.PayloadType, Payload: v.Payload}
+	for _, s := range v.Signatures {
+		env.Signatures = append(env.Signatures, attest.Signature{KeyID: s.KeyID})
+	}
+	a.describe(st, pred, env)
+	s, err := a.registry.Signer(ctx, uri)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	raw, err := s.Sign(ctx, dsse.PAE(v.PayloadType, payload))
+	if err != nil {
+		return fmt.Errorf("signing request %s: %w", id, err)
+	}
+	res, err := cl.Sign(ctx, id, attest.Signature{KeyID: s.Public().ID(), Sig: base64.StdEncoding.EncodeToString(raw)})
+	if err != nil {
+		return describeAPIError(err)
+	}
+	msg := "signed request %s as %s with key %s; %s\n"
+	status := progressLine(res.Progress)
+	if res.Completed {
+		status = "complete: the composite attestation is ready"
+	}
+	a.errf(msg, id, res.Role, keys.Short(s.Public().ID()), status)
+	return nil
+}
