@@ -52,6 +52,7 @@ type config struct {
 	store    string
 	dir      string
 	jsonOut  bool
+	extra    string
 }
 
 func main() {
@@ -64,6 +65,7 @@ func main() {
 	flag.StringVar(&c.store, "store", "", "store URL shared by the replicas (default: SQLite in a temp dir)")
 	flag.StringVar(&c.dir, "dir", "", "work directory (default: a temp dir, removed after)")
 	flag.BoolVar(&c.jsonOut, "json", false, "print the result as JSON")
+	flag.StringVar(&c.extra, "serve-args", "", "extra arguments for 'quorate serve' (space-separated), e.g. --debug-addr 127.0.0.1:6060")
 	flag.Parse()
 	res, err := run(context.Background(), c)
 	if err != nil {
@@ -313,6 +315,7 @@ func startReplicas(ctx context.Context, c config, dir, trustDir string) ([]strin
 		} else {
 			args = append(args, "--data", filepath.Join(dir, "data"))
 		}
+		args = append(args, strings.Fields(c.extra)...)
 		cmd := exec.CommandContext(ctx, c.quorate, args...)
 		cmd.Stderr = os.Stderr
 		cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -28,7 +29,7 @@ import (
 type serveFlags struct {
 	trust, data, store, listen, addrFile string
 	tlsCert, tlsKey, clientCA, readToken string
-	logLevel                             string
+	logLevel, debugAddr                  string
 	rateLimit                            float64
 	burst                                int
 	maxBody                              int64
@@ -74,6 +75,7 @@ API: see api/openapi.yaml. Metrics: /metrics. Health: /healthz, /readyz.`,
 	fl.DurationVar(&f.expiryEvery, "expiry-interval", 30*time.Second, "how often pending requests past their expiry are marked expired")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "time to finish in-flight requests on SIGTERM")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go profiling (net/http/pprof) on this loopback address")
 	return c
 }
 
@@ -192,6 +194,15 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 		if err := os.WriteFile(f.addrFile, []byte(addr+"\n"), 0o644); err != nil {
 			return err
 		}
+	}
+	if f.debugAddr != "" {
+		if host, _, _ := net.SplitHostPort(f.debugAddr); !net.ParseIP(host).IsLoopback() {
+			return usageErr("--debug-addr must be a loopback address")
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		go func() { _ = http.ListenAndServe(f.debugAddr, mux) }()
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
