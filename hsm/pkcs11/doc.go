@@ -1,0 +1,45 @@
+// Package pkcs11 is quorate's PKCS#11 key backend: private keys held in an
+// HSM or token (SoftHSM2, YubiHSM 2, Thales Luna, AWS CloudHSM, ...) named by
+// RFC 7512 pkcs11: URIs. It signs through github.com/ThalesGroup/crypto11
+// over github.com/miekg/pkcs11, so it needs cgo.
+//
+// # Key URIs
+//
+//	pkcs11:token=LABEL;object=LABEL;id=%01?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/path/to/pin
+//
+// The token is picked by any of token=, serial=, model=, manufacturer= and
+// slot-id= (all given must match, and exactly one token must match); the key
+// by object= (CKA_LABEL) and/or id= (CKA_ID, percent-encoded bytes). The
+// module comes from module-path= or, failing that, QUORATE_PKCS11_MODULE; the
+// user PIN from pin-source= (a file; preferred), pin-value=, or
+// QUORATE_PKCS11_PIN, in that order. Environment variables are read only
+// through [hsm.Options.Getenv]. pool-size=N caps crypto11's session pool.
+// URIs are parsed in one place, [ParseURI].
+//
+// # Guarantees
+//
+//   - A PIN never appears in an error, a log line or a [URI.String].
+//   - Keys generated here are created inside the token, sensitive and
+//     non-extractable. Generation refuses a label or ID already in use.
+//   - A [Signer] is safe for concurrent use. Its Sign returns a whole
+//     signature in the key's TUF scheme (see package keys) or an error; a
+//     signature is checked for shape before it is returned.
+//   - Signers on the same module, token and PIN share one crypto11 context
+//     (one login, one session pool). When the token reports a lost session,
+//     a logged-out user or a device error, the shared context is closed and
+//     opened again and the signature is tried once more; after a reconnect
+//     the key's public half must be the one the signer was opened with.
+//   - Errors name the URI without its PIN and, where it helps, what is there
+//     instead: the tokens present for a token that is not found, the key
+//     objects present for a key that is not found.
+//
+// # Limits
+//
+// crypto11 v1.5 handles ECDSA and RSA keys only. Ed25519 keys (CKK_EC_EDWARDS,
+// which SoftHSM2 2.6 can make) are refused with [ErrUnsupportedKeyType] rather
+// than signed some other way. PKCS#11 calls cannot be interrupted: the
+// context passed to Sign is checked before each attempt only.
+//
+// Without cgo (CGO_ENABLED=0) the package still registers the pkcs11: scheme,
+// and every call fails with [ErrNoCgo].
+package pkcs11
