@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -23,6 +24,12 @@ func newSigner(t testing.TB, kt hsm.KeyType) hsm.Signer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return signerFor(t, priv)
+}
+
+// signerFor wraps a private key in the file: backend's hsm.Signer.
+func signerFor(t testing.TB, priv crypto.Signer) hsm.Signer {
+	t.Helper()
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
 		t.Fatal(err)
