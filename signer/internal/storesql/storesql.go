@@ -1,0 +1,545 @@
+// Package storesql holds what the coordinator's SQL stores
+// ([github.com/quorate-dev/quorate/signer/sqlitestore] and
+// [github.com/quorate-dev/quorate/signer/pgstore]) have in common: the
+// column layout, the encoding of times and subjects, argument checks, and the
+// statements that implement each [signer.Store] operation inside a
+// transaction the caller owns.
+//
+// # Dialect
+//
+// The statements are written once, with $1, $2... placeholders that both
+// PostgreSQL and SQLite (as driven by modernc.org/sqlite, which binds $NNN by
+// ordinal) accept, and with INSERT ... ON CONFLICT DO NOTHING, which both
+// support. What differs is carried by [Dialect]: how a request row is locked
+// for the rest of the transaction (FOR UPDATE in PostgreSQL; nothing in
+// SQLite, whose writer is single) and how a driver error is classified.
+//
+// # Transactions
+//
+// Every function taking a [Querier] runs inside the caller's transaction and
+// never commits or rolls back: the caller decides. A function that returns an
+// error may have executed some statements; the caller must roll back (to a
+// savepoint or the whole transaction) so nothing is half-written.
+package storesql
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/signer"
+)
+
+// Querier is one transaction of a SQL database, adapted to a common shape
+// over database/sql and pgx.
+type Querier interface {
+	// Exec runs a statement and returns the number of rows it affected.
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+	// Query runs a query; the caller closes the result.
+	Query(ctx context.Context, query string, args ...any) (Rows, error)
+}
+
+// Rows is a query result, as *sql.Rows and pgx.Rows (through an adapter)
+// provide it.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close() error
+}
+
+// Dialect is what differs between the databases.
+type Dialect struct {
+	// Name names the store in errors ("sqlitestore", "pgstore").
+	Name string
+	// LockRow is appended to the SELECT that reads a request about to be
+	// changed, so no other transaction changes it until this one ends.
+	LockRow string
+	// Wrap classifies a driver error, wrapping [signer.ErrUnavailable] when
+	// retrying may succeed. It returns err itself otherwise.
+	Wrap func(err error) error
+}
+
+// ErrSchemaTooNew reports a database whose schema was written by a newer
+// version of quorate. The stores refuse to use it rather than misread it.
+var ErrSchemaTooNew = errors.New("database schema is newer than this version of quorate supports")
+
+// CheckSchemaVersion fails with [ErrSchemaTooNew] when the database's schema
+// version is newer than known, the newest version this binary can migrate to.
+func CheckSchemaVersion(where string, current, known int) error {
+	if current > known {
+		return fmt.Errorf("%s: schema version %d: %w (newest known: %d); upgrade quorate", where, current, ErrSchemaTooNew, known)
+	}
+	if current < 0 {
+		return fmt.Errorf("%s: invalid schema version %d", where, current)
+	}
+	return nil
+}
+
+// Times are stored as integer nanoseconds since the Unix epoch (NULL for the
+// zero time), so they round-trip exactly in both databases.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// encodeTime returns t as nanoseconds, or nil for the zero time.
+func encodeTime(field string, t time.Time) (any, error) {
+	if t.IsZero() {
+		return nil, nil
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		return nil, fmt.Errorf("%s %s is outside the storable range (%s to %s)", field, t, minTime.UTC(), maxTime.UTC())
+	}
+	return t.UnixNano(), nil
+}
+
+// nullTime is a scan target for a time column.
+type nullTime struct{ ns *int64 }
+
+func (n nullTime) time() time.Time {
+	if n.ns == nil {
+		return time.Time{}
+	}
+	return time.Unix(0, *n.ns).UTC()
+}
+
+// Columns of the requests table, in the order [scanRequest] reads them.
+const requestColumns = `id, gate, policy_version, policy_digest, payload_type, payload, subjects,
+	requester, created_ns, expires_ns, state, state_reason, updated_ns, envelope`
+
+// Columns of the signatures table, in the order [scanPartial] reads them.
+const partialColumns = `request_id, key_id, identity, role, sig, received_ns`
+
+func scanRequest(rows Rows) (*signer.Request, error) {
+	var (
+		r                         signer.Request
+		subjects                  string
+		created, expires, updated *int64
+		state                     string
+		payload, envelope         []byte
+	)
+	if err := rows.Scan(&r.ID, &r.Gate, &r.PolicyVersion, &r.PolicyDigest, &r.PayloadType, &payload,
+		&subjects, &r.Requester, &created, &expires, &state, &r.StateReason, &updated, &envelope); err != nil {
+		return nil, fmt.Errorf("reading request row: %w", err)
+	}
+	if err := json.Unmarshal([]byte(subjects), &r.Subjects); err != nil {
+		return nil, fmt.Errorf("request %q: decoding subjects: %w", r.ID, err)
+	}
+	r.Payload = payload
+	if r.Payload == nil {
+		r.Payload = []byte{}
+	}
+	if len(envelope) > 0 {
+		r.Envelope = envelope
+	}
+	r.State = signer.State(state)
+	r.Created = nullTime{created}.time()
+	r.Expires = nullTime{expires}.time()
+	r.Updated = nullTime{updated}.time()
+	r.Signatures = []signer.Partial{}
+	return &r, nil
+}
+
+func scanPartial(rows Rows) (requestID string, p signer.Partial, err error) {
+	var received *int64
+	if err := rows.Scan(&requestID, &p.KeyID, &p.Identity, &p.Role, &p.Sig, &received); err != nil {
+		return "", p, fmt.Errorf("reading signature row: %w", err)
+	}
+	if p.Sig == nil {
+		p.Sig = []byte{}
+	}
+	p.Received = nullTime{received}.time()
+	return requestID, p, nil
+}
+
+// Store runs the [signer.Store] operations in one dialect.
+type Store struct {
+	Dialect
+}
+
+func (s Store) errorf(err error, format string, args ...any) error {
+	return fmt.Errorf("%s: %s: %w", s.Name, fmt.Sprintf(format, args...), s.Wrap(err))
+}
+
+// ValidateRequest checks a request before [Store.Create] stores it.
+func ValidateRequest(r *signer.Request) error {
+	switch {
+	case r == nil:
+		return errors.New("nil request")
+	case r.ID == "":
+		return errors.New("request has no ID")
+	case r.State != "" && r.State != signer.Pending:
+		return fmt.Errorf("request %q: a new request must be %s, not %q", r.ID, signer.Pending, r.State)
+	case r.Created.IsZero():
+		return fmt.Errorf("request %q: no creation time", r.ID)
+	case len(r.Envelope) > 0:
+		return fmt.Errorf("request %q: a new request has no envelope", r.ID)
+	}
+	seen := make(map[string]bool, len(r.Signatures))
+	for _, p := range r.Signatures {
+		if err := ValidatePartial(p); err != nil {
+			return fmt.Errorf("request %q: %w", r.ID, err)
+		}
+		if seen[p.Identity] {
+			return fmt.Errorf("request %q: identity %s signs twice: %w", r.ID, p.Identity, signer.ErrDuplicate)
+		}
+		seen[p.Identity] = true
+	}
+	return nil
+}
+
+// ValidatePartial checks a partial signature before it is stored.
+func ValidatePartial(p signer.Partial) error {
+	switch {
+	case p.Identity == "":
+		return fmt.Errorf("signature by key %q has no identity", p.KeyID)
+	case p.Received.IsZero():
+		return fmt.Errorf("signature by identity %s has no received time", p.Identity)
+	}
+	return nil
+}
+
+// ValidateFinalState checks the target of [Store.SetState].
+func ValidateFinalState(to signer.State) error {
+	if to != signer.Cancelled && to != signer.Expired {
+		return fmt.Errorf("cannot set state %q: only %s and %s can be set directly", to, signer.Cancelled, signer.Expired)
+	}
+	return nil
+}
+
+// Create inserts a new pending request and its signatures. It fails with
+// [signer.ErrExists] when the ID is taken.
+func (s Store) Create(ctx context.Context, q Querier, r *signer.Request) error {
+	if err := ValidateRequest(r); err != nil {
+		return fmt.Errorf("%s: creating request: %w", s.Name, err)
+	}
+	subjects := r.Subjects
+	if subjects == nil {
+		subjects = []attest.Subject{}
+	}
+	subj, err := json.Marshal(subjects)
+	if err != nil {
+		return fmt.Errorf("%s: request %q: encoding subjects: %w", s.Name, r.ID, err)
+	}
+	updated := r.Updated
+	if updated.IsZero() {
+		updated = r.Created
+	}
+	var times [3]any
+	for i, t := range []struct {
+		name string
+		t    time.Time
+	}{{"created", r.Created}, {"expires", r.Expires}, {"updated", updated}} {
+		if times[i], err = encodeTime(t.name, t.t); err != nil {
+			return fmt.Errorf("%s: request %q: %w", s.Name, r.ID, err)
+		}
+	}
+	n, err := q.Exec(ctx, `INSERT INTO requests (`+requestColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)
+		ON CONFLICT (id) DO NOTHING`,
+		r.ID, r.Gate, r.PolicyVersion, r.PolicyDigest, r.PayloadType, nonNil(r.Payload), string(subj),
+		r.Requester, times[0], times[1], string(signer.Pending), r.StateReason, times[2])
+	if err != nil {
+		return s.errorf(err, "inserting request %q", r.ID)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: request %q: %w", s.Name, r.ID, signer.ErrExists)
+	}
+	for _, p := range r.Signatures {
+		if err := s.insertPartial(ctx, q, r.ID, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// insertPartial inserts p, failing with [signer.ErrDuplicate] when its
+// identity already signed the request.
+func (s Store) insertPartial(ctx context.Context, q Querier, id string, p signer.Partial) error {
+	received, err := encodeTime("received", p.Received)
+	if err != nil {
+		return fmt.Errorf("%s: request %q: signature by %s: %w", s.Name, id, p.Identity, err)
+	}
+	n, err := q.Exec(ctx, `INSERT INTO signatures (`+partialColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (request_id, identity) DO NOTHING`,
+		id, p.KeyID, p.Identity, p.Role, nonNil(p.Sig), received)
+	if err != nil {
+		return s.errorf(err, "request %q: inserting signature by %s", id, p.Identity)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: request %q: identity %s: %w", s.Name, id, p.Identity, signer.ErrDuplicate)
+	}
+	return nil
+}
+
+// Get reads one request with its signatures, or fails with
+// [signer.ErrNotFound]. With lock, the request row stays locked (in the
+// dialect's way) until the transaction ends.
+func (s Store) Get(ctx context.Context, q Querier, id string, lock bool) (*signer.Request, error) {
+	query := `SELECT ` + requestColumns + ` FROM requests WHERE id = $1`
+	if lock {
+		query += s.LockRow
+	}
+	reqs, err := s.queryRequests(ctx, q, query, id)
+	if err != nil {
+		return nil, s.errorf(err, "reading request %q", id)
+	}
+	if len(reqs) == 0 {
+		return nil, fmt.Errorf("%s: request %q: %w", s.Name, id, signer.ErrNotFound)
+	}
+	if err := s.loadPartials(ctx, q, reqs); err != nil {
+		return nil, err
+	}
+	return reqs[0], nil
+}
+
+func (s Store) queryRequests(ctx context.Context, q Querier, query string, args ...any) ([]*signer.Request, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var reqs []*signer.Request
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, err
+		}
+		reqs = append(reqs, r)
+	}
+	return reqs, rows.Err()
+}
+
+// loadPartials fills in the signatures of reqs, in the order they were
+// accepted.
+func (s Store) loadPartials(ctx context.Context, q Querier, reqs []*signer.Request) error {
+	if len(reqs) == 0 {
+		return nil
+	}
+	byID := make(map[string]*signer.Request, len(reqs))
+	var in strings.Builder
+	args := make([]any, len(reqs))
+	for i, r := range reqs {
+		byID[r.ID] = r
+		if i > 0 {
+			in.WriteString(", ")
+		}
+		fmt.Fprintf(&in, "$%d", i+1)
+		args[i] = r.ID
+	}
+	rows, err := q.Query(ctx, `SELECT `+partialColumns+` FROM signatures
+		WHERE request_id IN (`+in.String()+`) ORDER BY seq`, args...)
+	if err != nil {
+		return s.errorf(err, "reading signatures of %d requests", len(reqs))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		id, p, err := scanPartial(rows)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.Name, err)
+		}
+		if r := byID[id]; r != nil {
+			r.Signatures = append(r.Signatures, p)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.errorf(err, "reading signatures of %d requests", len(reqs))
+	}
+	return nil
+}
+
+// List lists requests in creation order (ties broken by ID).
+func (s Store) List(ctx context.Context, q Querier, opts signer.ListOptions) ([]*signer.Request, error) {
+	limit := opts.Limit
+	switch {
+	case limit < 0:
+		return nil, fmt.Errorf("%s: listing requests: negative limit %d", s.Name, limit)
+	case limit == 0:
+		limit = 100
+	}
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if opts.State != "" {
+		where = append(where, "state = "+arg(string(opts.State)))
+	}
+	if !opts.ExpiresBefore.IsZero() {
+		before, err := encodeTime("expires-before", opts.ExpiresBefore)
+		if err != nil {
+			return nil, fmt.Errorf("%s: listing requests: %w", s.Name, err)
+		}
+		where = append(where, "expires_ns < "+arg(before))
+	}
+	if opts.After != "" {
+		created, err := s.createdNanos(ctx, q, opts.After)
+		if err != nil {
+			return nil, err
+		}
+		p1, p2 := arg(created), arg(opts.After)
+		where = append(where, fmt.Sprintf("(created_ns > %s OR (created_ns = %s AND id > %s))", p1, p1, p2))
+	}
+	query := `SELECT ` + requestColumns + ` FROM requests`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY created_ns, id LIMIT ` + arg(int64(limit))
+	reqs, err := s.queryRequests(ctx, q, query, args...)
+	if err != nil {
+		return nil, s.errorf(err, "listing requests")
+	}
+	if err := s.loadPartials(ctx, q, reqs); err != nil {
+		return nil, err
+	}
+	if reqs == nil {
+		reqs = []*signer.Request{}
+	}
+	return reqs, nil
+}
+
+// createdNanos returns the creation time of request id as stored.
+func (s Store) createdNanos(ctx context.Context, q Querier, id string) (int64, error) {
+	rows, err := q.Query(ctx, `SELECT created_ns FROM requests WHERE id = $1`, id)
+	if err != nil {
+		return 0, s.errorf(err, "reading request %q", id)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return 0, s.errorf(err, "reading request %q", id)
+		}
+		return 0, fmt.Errorf("%s: listing after request %q: %w", s.Name, id, signer.ErrNotFound)
+	}
+	var created int64
+	if err := rows.Scan(&created); err != nil {
+		return 0, s.errorf(err, "reading request %q", id)
+	}
+	return created, nil
+}
+
+// AddSignature records p on request id and calls finish with the request
+// as now stored; when finish returns an envelope the request becomes
+// complete. On error the caller must roll back.
+func (s Store) AddSignature(ctx context.Context, q Querier, id string, p signer.Partial, finish signer.FinishFunc) (*signer.Request, error) {
+	if err := ValidatePartial(p); err != nil {
+		return nil, fmt.Errorf("%s: request %q: %w", s.Name, id, err)
+	}
+	if finish == nil {
+		return nil, fmt.Errorf("%s: request %q: nil finish function", s.Name, id)
+	}
+	r, err := s.Get(ctx, q, id, true)
+	if err != nil {
+		return nil, err
+	}
+	if r.State != signer.Pending {
+		return nil, fmt.Errorf("%s: request %q is %s: %w", s.Name, id, r.State, signer.ErrNotPending)
+	}
+	if err := s.insertPartial(ctx, q, id, p); err != nil {
+		return nil, err
+	}
+	// Nothing else can have changed the locked request: append rather than
+	// read the signatures again.
+	p.Sig, p.Received = nonNil(p.Sig), p.Received.UTC()
+	r.Signatures = append(r.Signatures, p)
+	r.Updated = p.Received
+	env, err := callFinish(finish, r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: request %q: finishing after signature by %s: %w", s.Name, id, p.Identity, err)
+	}
+	updated, _ := encodeTime("received", p.Received)
+	if len(env) > 0 {
+		r.State, r.Envelope = signer.Complete, env
+		_, err = q.Exec(ctx, `UPDATE requests SET state = $1, envelope = $2, updated_ns = $3 WHERE id = $4`,
+			string(signer.Complete), env, updated, id)
+	} else {
+		_, err = q.Exec(ctx, `UPDATE requests SET updated_ns = $1 WHERE id = $2`, updated, id)
+	}
+	if err != nil {
+		return nil, s.errorf(err, "updating request %q", id)
+	}
+	return r, nil
+}
+
+// callFinish calls finish on a copy of r, so finish cannot change what the
+// store returns, and turns a panic into an error.
+func callFinish(finish signer.FinishFunc, r *signer.Request) (env []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			env, err = nil, fmt.Errorf("finish function panicked: %v", v)
+		}
+	}()
+	env, err = finish(Clone(r))
+	return append([]byte(nil), env...), err
+}
+
+// SetState moves a pending request to a final state.
+func (s Store) SetState(ctx context.Context, q Querier, id string, to signer.State, reason string, at time.Time) (*signer.Request, error) {
+	if err := ValidateFinalState(to); err != nil {
+		return nil, fmt.Errorf("%s: request %q: %w", s.Name, id, err)
+	}
+	if at.IsZero() {
+		return nil, fmt.Errorf("%s: request %q: setting state %s: no time given", s.Name, id, to)
+	}
+	ns, err := encodeTime("state change", at)
+	if err != nil {
+		return nil, fmt.Errorf("%s: request %q: %w", s.Name, id, err)
+	}
+	r, err := s.Get(ctx, q, id, true)
+	if err != nil {
+		return nil, err
+	}
+	if r.State != signer.Pending {
+		return nil, fmt.Errorf("%s: request %q is %s, cannot become %s: %w", s.Name, id, r.State, to, signer.ErrNotPending)
+	}
+	if _, err := q.Exec(ctx, `UPDATE requests SET state = $1, state_reason = $2, updated_ns = $3 WHERE id = $4`,
+		string(to), reason, ns, id); err != nil {
+		return nil, s.errorf(err, "updating request %q", id)
+	}
+	r.State, r.StateReason, r.Updated = to, reason, at.UTC()
+	return r, nil
+}
+
+// Clone returns a deep copy of r.
+func Clone(r *signer.Request) *signer.Request {
+	c := *r
+	c.Payload = append([]byte(nil), r.Payload...)
+	if r.Envelope != nil {
+		c.Envelope = append([]byte{}, r.Envelope...)
+	}
+	c.Subjects = make([]attest.Subject, len(r.Subjects))
+	for i, sub := range r.Subjects {
+		c.Subjects[i] = sub
+		if sub.Digest != nil {
+			c.Subjects[i].Digest = make(map[string]string, len(sub.Digest))
+			for k, v := range sub.Digest {
+				c.Subjects[i].Digest[k] = v
+			}
+		}
+	}
+	c.Signatures = make([]signer.Partial, len(r.Signatures))
+	for i, p := range r.Signatures {
+		c.Signatures[i] = p
+		c.Signatures[i].Sig = append([]byte{}, p.Sig...)
+	}
+	return &c
+}
+
+// ErrClosed reports a store used after Close.
+var ErrClosed = errors.New("store is closed")

@@ -1,0 +1,93 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/quorate-dev/quorate/signer/internal/storesql"
+)
+
+// migrations[i] takes the schema from version i to version i+1. Append
+// only: a released migration never changes.
+//
+// Times are integer nanoseconds since the Unix epoch (NULL: not set).
+// signatures.seq orders a request's signatures as they were accepted.
+var migrations = []string{
+	`CREATE TABLE requests (
+		id             TEXT PRIMARY KEY,
+		gate           TEXT NOT NULL,
+		policy_version INTEGER NOT NULL,
+		policy_digest  TEXT NOT NULL,
+		payload_type   TEXT NOT NULL,
+		payload        BLOB NOT NULL,
+		subjects       TEXT NOT NULL,
+		requester      TEXT NOT NULL,
+		created_ns     INTEGER NOT NULL,
+		expires_ns     INTEGER,
+		state          TEXT NOT NULL CHECK (state IN ('pending', 'complete', 'cancelled', 'expired')),
+		state_reason   TEXT NOT NULL,
+		updated_ns     INTEGER NOT NULL,
+		envelope       BLOB,
+		CHECK ((state = 'complete') = (envelope IS NOT NULL))
+	) STRICT;
+	CREATE INDEX requests_created ON requests (created_ns, id);
+	CREATE INDEX requests_state ON requests (state, created_ns, id);
+	CREATE INDEX requests_expires ON requests (expires_ns);
+	CREATE TABLE signatures (
+		seq         INTEGER PRIMARY KEY,
+		request_id  TEXT NOT NULL REFERENCES requests (id),
+		key_id      TEXT NOT NULL,
+		identity    TEXT NOT NULL,
+		role        TEXT NOT NULL,
+		sig         BLOB NOT NULL,
+		received_ns INTEGER NOT NULL,
+		UNIQUE (request_id, identity)
+	) STRICT;`,
+}
+
+// migrate brings the schema to the newest version, in one transaction.
+func (s *Store) migrate(ctx context.Context) (err error) {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: %s: starting migration: %w", s.path, dialect.Wrap(err))
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS quorate_schema (version INTEGER NOT NULL) STRICT`); err != nil {
+		return fmt.Errorf("sqlitestore: %s: creating the schema version table: %w", s.path, dialect.Wrap(err))
+	}
+	var version int
+	switch err := tx.QueryRowContext(ctx, `SELECT version FROM quorate_schema`).Scan(&version); {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := tx.ExecContext(ctx, `INSERT INTO quorate_schema (version) VALUES (0)`); err != nil {
+			return fmt.Errorf("sqlitestore: %s: recording the schema version: %w", s.path, dialect.Wrap(err))
+		}
+	case err != nil:
+		return fmt.Errorf("sqlitestore: %s: reading the schema version: %w", s.path, dialect.Wrap(err))
+	}
+	if err := storesql.CheckSchemaVersion("sqlitestore: "+s.path, version, len(migrations)); err != nil {
+		return err
+	}
+	for v := version; v < len(migrations); v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("sqlitestore: %s: migrating schema to version %d: %w", s.path, v+1, dialect.Wrap(err))
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE quorate_schema SET version = $1`, len(migrations)); err != nil {
+		return fmt.Errorf("sqlitestore: %s: recording the schema version: %w", s.path, dialect.Wrap(err))
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlitestore: %s: committing migration: %w", s.path, dialect.Wrap(err))
+	}
+	if version < len(migrations) {
+		s.log.Info("schema migrated", zap.Int("from", version), zap.Int("to", len(migrations)))
+	}
+	return nil
+}

@@ -1,0 +1,493 @@
+// Package sqlitestore is a [signer.Store] in one SQLite database file,
+// DIR/quorate.db, through modernc.org/sqlite (pure Go, no cgo).
+//
+// # Guarantees
+//
+//   - Durable on return: the database runs in WAL mode with
+//     synchronous=FULL, so a write that returned without error has been
+//     fsynced and survives a crash or power loss of the machine.
+//   - Atomic: each CreateRequest, AddSignature and SetState takes effect
+//     entirely or not at all; nothing is ever half-written.
+//   - Exactly once: writes are applied one at a time by a single writer,
+//     so [signer.FinishFunc] always sees every signature accepted before
+//     its own and a composite is emitted at most once per request.
+//   - Safe for concurrent use by any number of goroutines. One process
+//     only: two processes writing the same file would wait on each other's
+//     locks (up to the busy timeout) and are not supported.
+//
+// A call whose context ends before its write is applied returns the
+// context's error and changes nothing. Once the writer has taken it, the
+// call waits for the outcome (one transaction, a few milliseconds).
+//
+// # Group commit
+//
+// An fsync per signature would cap throughput at the disk's sync rate. The
+// writer goroutine instead takes every write waiting in its queue (up to
+// [Options.MaxBatch]) and applies them in one transaction: each inside its
+// own SAVEPOINT, so one that fails (a duplicate signature, a request that is
+// no longer pending, a failing finish function) is rolled back alone while
+// the others proceed. One COMMIT, one fsync, then every caller of the batch
+// is answered. If the COMMIT fails, every write of the batch fails and
+// nothing of it is stored. Reads use a separate pool of connections and see
+// only committed data.
+//
+// # Schema
+//
+// The schema is versioned; [Open] applies pending migrations and refuses
+// (with [ErrSchemaTooNew]) a database written by a newer quorate.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/internal/storesql"
+)
+
+// FileName is the database's file name inside the directory given to [Open].
+const FileName = "quorate.db"
+
+// DefaultMaxBatch is the default of [Options.MaxBatch].
+const DefaultMaxBatch = 256
+
+// Errors. They are the same values as pgstore's.
+var (
+	// ErrSchemaTooNew: the database was written by a newer quorate.
+	ErrSchemaTooNew = storesql.ErrSchemaTooNew
+	// ErrClosed: the store was used after Close.
+	ErrClosed = storesql.ErrClosed
+)
+
+// Options configure [Open].
+type Options struct {
+	// Logger receives operational messages; nil discards them.
+	Logger *zap.Logger
+	// MaxBatch caps the writes committed in one transaction (0 means
+	// [DefaultMaxBatch]). 1 gives one transaction, and one fsync, per write.
+	MaxBatch int
+	// BusyTimeout is how long a connection waits for a lock held by another
+	// connection before failing (0 means 5 seconds).
+	BusyTimeout time.Duration
+	// Readers caps the read connections (0 means 4).
+	Readers int
+}
+
+// Store is a [signer.Store] in a SQLite database. Open it with [Open].
+type Store struct {
+	path     string
+	log      *zap.Logger
+	db       storesql.Store
+	maxBatch int
+
+	writeDB *sql.DB   // one connection, used only by the writer goroutine
+	writer  *sql.Conn // writeDB's connection
+	readDB  *sql.DB
+
+	ops       chan *op
+	quit      chan struct{} // closed by Close
+	stopped   chan struct{} // closed by the writer when it exits
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ signer.Store = (*Store)(nil)
+
+// Open opens (creating it if needed) the store in dir/quorate.db and
+// migrates its schema. Close the store when done.
+func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = 5 * time.Second
+	}
+	if opts.Readers <= 0 {
+		opts.Readers = 4
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sqlitestore: creating directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	s := &Store{
+		path:     path,
+		log:      opts.Logger.With(zap.String("store", "sqlite"), zap.String("path", path)),
+		db:       storesql.Store{Dialect: dialect},
+		maxBatch: opts.MaxBatch,
+		ops:      make(chan *op, 4*opts.MaxBatch),
+		quit:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
+	base := "file:" + uriEscaper.Replace(path) + fmt.Sprintf(
+		"?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)", opts.BusyTimeout.Milliseconds())
+	var err error
+	// journal_mode=WAL persists in the file; set it on the writer first.
+	if s.writeDB, err = sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_txlock=immediate"); err != nil {
+		return nil, fmt.Errorf("sqlitestore: opening %s: %w", path, err)
+	}
+	s.writeDB.SetMaxOpenConns(1)
+	s.writeDB.SetMaxIdleConns(1)
+	s.writeDB.SetConnMaxIdleTime(0)
+	s.writeDB.SetConnMaxLifetime(0)
+	if s.writer, err = s.writeDB.Conn(ctx); err != nil {
+		s.writeDB.Close()
+		return nil, fmt.Errorf("sqlitestore: opening %s: %w", path, dialect.Wrap(err))
+	}
+	if err := s.checkWAL(ctx); err != nil {
+		s.writer.Close()
+		s.writeDB.Close()
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.writer.Close()
+		s.writeDB.Close()
+		return nil, err
+	}
+	if s.readDB, err = sql.Open("sqlite", base+"&_pragma=query_only(1)"); err != nil {
+		s.writer.Close()
+		s.writeDB.Close()
+		return nil, fmt.Errorf("sqlitestore: opening %s for reading: %w", path, err)
+	}
+	s.readDB.SetMaxOpenConns(opts.Readers)
+	s.readDB.SetMaxIdleConns(opts.Readers)
+	go s.writeLoop()
+	s.log.Info("signing-request store opened", zap.Int("maxBatch", s.maxBatch))
+	return s, nil
+}
+
+// uriEscaper escapes what SQLite's URI parser would otherwise read as
+// syntax in a file name.
+var uriEscaper = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+
+func (s *Store) checkWAL(ctx context.Context) error {
+	var mode string
+	if err := s.writer.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("sqlitestore: %s: reading journal mode: %w", s.path, dialect.Wrap(err))
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("sqlitestore: %s: journal mode is %q, not WAL (is the file on a file system without shared memory?)", s.path, mode)
+	}
+	return nil
+}
+
+// dialect is SQLite's: a single writer needs no row locks.
+var dialect = storesql.Dialect{
+	Name:    "sqlitestore",
+	LockRow: "",
+	Wrap:    wrapError,
+}
+
+// wrapError marks errors that a retry may cure (the database is locked by
+// another process, the disk is full, an I/O error) as
+// [signer.ErrUnavailable].
+func wrapError(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR,
+			sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL:
+			return fmt.Errorf("%w: %w", signer.ErrUnavailable, err)
+		}
+	}
+	return err
+}
+
+// sqlQuerier adapts database/sql to [storesql.Querier].
+type sqlQuerier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+type querier struct{ q sqlQuerier }
+
+func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := q.q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q querier) Query(ctx context.Context, query string, args ...any) (storesql.Rows, error) {
+	rows, err := q.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// CreateRequest implements [signer.Store].
+func (s *Store) CreateRequest(ctx context.Context, r *signer.Request) error {
+	if err := storesql.ValidateRequest(r); err != nil {
+		return fmt.Errorf("sqlitestore: creating request: %w", err)
+	}
+	_, err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) (*signer.Request, error) {
+		return nil, s.db.Create(ctx, querier{tx}, r)
+	})
+	return err
+}
+
+// AddSignature implements [signer.Store]. finish runs on the writer
+// goroutine, inside the transaction: it must be quick (it delays every
+// write queued behind it) and must not call the store.
+func (s *Store) AddSignature(ctx context.Context, id string, p signer.Partial, finish signer.FinishFunc) (*signer.Request, error) {
+	if err := storesql.ValidatePartial(p); err != nil {
+		return nil, fmt.Errorf("sqlitestore: request %q: %w", id, err)
+	}
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) (*signer.Request, error) {
+		return s.db.AddSignature(ctx, querier{tx}, id, p, finish)
+	})
+}
+
+// SetState implements [signer.Store].
+func (s *Store) SetState(ctx context.Context, id string, to signer.State, reason string, at time.Time) (*signer.Request, error) {
+	if err := storesql.ValidateFinalState(to); err != nil {
+		return nil, fmt.Errorf("sqlitestore: request %q: %w", id, err)
+	}
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) (*signer.Request, error) {
+		return s.db.SetState(ctx, querier{tx}, id, to, reason, at)
+	})
+}
+
+// GetRequest implements [signer.Store].
+func (s *Store) GetRequest(ctx context.Context, id string) (*signer.Request, error) {
+	var r *signer.Request
+	err := s.read(ctx, func(q storesql.Querier) (err error) {
+		r, err = s.db.Get(ctx, q, id, false)
+		return err
+	})
+	return r, err
+}
+
+// ListRequests implements [signer.Store].
+func (s *Store) ListRequests(ctx context.Context, opts signer.ListOptions) ([]*signer.Request, error) {
+	var rs []*signer.Request
+	err := s.read(ctx, func(q storesql.Querier) (err error) {
+		rs, err = s.db.List(ctx, q, opts)
+		return err
+	})
+	return rs, err
+}
+
+// read runs fn in a read transaction, so it sees one consistent snapshot.
+func (s *Store) read(ctx context.Context, fn func(q storesql.Querier) error) error {
+	select {
+	case <-s.quit:
+		return fmt.Errorf("sqlitestore: %w", ErrClosed)
+	default:
+	}
+	tx, err := s.readDB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: starting read transaction: %w", dialect.Wrap(err))
+	}
+	defer tx.Rollback()
+	return fn(querier{tx})
+}
+
+// Close stops the writer, failing writes still queued with [ErrClosed],
+// and closes the database. Writes already acknowledged are durable.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.quit)
+		<-s.stopped
+		s.closeErr = errors.Join(s.writer.Close(), s.writeDB.Close(), s.readDB.Close())
+		if s.closeErr != nil {
+			s.closeErr = fmt.Errorf("sqlitestore: closing %s: %w", s.path, s.closeErr)
+		}
+		s.log.Info("signing-request store closed")
+	})
+	return s.closeErr
+}
+
+// An op is one queued write.
+type op struct {
+	ctx   context.Context
+	apply applyFunc
+	state atomic.Int32 // opQueued, then opTaken (by the writer) or opAbandoned (by the caller)
+	req   *signer.Request
+	err   error
+	done  chan struct{} // closed when req and err are set
+}
+
+// applyFunc applies one write inside the batch's transaction. It may
+// execute statements and then fail: the writer rolls back to the savepoint
+// taken before it.
+//
+// This is the place to extend a write: anything else that must commit
+// atomically with it (a later log append, say) is done by the same
+// applyFunc with the same tx, and is rolled back with it.
+type applyFunc func(ctx context.Context, tx *sql.Tx) (*signer.Request, error)
+
+const (
+	opQueued int32 = iota
+	opTaken
+	opAbandoned
+)
+
+func (o *op) finish(r *signer.Request, err error) {
+	o.req, o.err = r, err
+	close(o.done)
+}
+
+// write queues apply for the writer and waits for its outcome.
+func (s *Store) write(ctx context.Context, apply applyFunc) (*signer.Request, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	o := &op{ctx: ctx, apply: apply, done: make(chan struct{})}
+	select {
+	case s.ops <- o:
+	case <-s.quit:
+		return nil, fmt.Errorf("sqlitestore: %w", ErrClosed)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("sqlitestore: %w", ctx.Err())
+	}
+	select {
+	case <-o.done:
+		return o.req, o.err
+	case <-ctx.Done():
+		if o.state.CompareAndSwap(opQueued, opAbandoned) {
+			return nil, fmt.Errorf("sqlitestore: %w", ctx.Err())
+		}
+	case <-s.stopped:
+		if o.state.CompareAndSwap(opQueued, opAbandoned) {
+			return nil, fmt.Errorf("sqlitestore: %w", ErrClosed)
+		}
+	}
+	// The writer took the op before we gave up: its outcome is coming.
+	<-o.done
+	return o.req, o.err
+}
+
+// writeLoop is the single writer: it applies queued writes in batches
+// until Close.
+func (s *Store) writeLoop() {
+	defer close(s.stopped)
+	batch := make([]*op, 0, s.maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case o := <-s.ops:
+			batch = append(batch, o)
+		case <-s.quit:
+			for {
+				select {
+				case o := <-s.ops:
+					if o.state.CompareAndSwap(opQueued, opTaken) {
+						o.finish(nil, fmt.Errorf("sqlitestore: %w", ErrClosed))
+					}
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < s.maxBatch {
+			select {
+			case o := <-s.ops:
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		s.commitBatch(batch)
+	}
+}
+
+// commitBatch applies ops in one transaction, each in a savepoint, commits
+// and answers them.
+func (s *Store) commitBatch(batch []*op) {
+	ops := batch[:0:0]
+	for _, o := range batch {
+		if !o.state.CompareAndSwap(opQueued, opTaken) {
+			continue // its caller gave up
+		}
+		if err := o.ctx.Err(); err != nil {
+			o.finish(nil, fmt.Errorf("sqlitestore: %w", err))
+			continue
+		}
+		ops = append(ops, o)
+	}
+	if len(ops) == 0 {
+		return
+	}
+	type result struct {
+		req *signer.Request
+		err error
+	}
+	results := make([]result, len(ops))
+	// The callers' contexts are not used for statements: interrupting one
+	// statement could roll back the whole batch.
+	ctx := context.Background()
+	fail := func(err error) {
+		for _, o := range ops {
+			o.finish(nil, err)
+		}
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		err = fmt.Errorf("sqlitestore: starting transaction: %w", dialect.Wrap(err))
+		s.log.Error("write batch failed", zap.Int("writes", len(ops)), zap.Error(err))
+		fail(err)
+		return
+	}
+	for i, o := range ops {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+			s.abort(tx, fmt.Errorf("sqlitestore: savepoint: %w", dialect.Wrap(err)), ops)
+			return
+		}
+		req, err := o.apply(ctx, tx)
+		if err != nil {
+			// Roll this write back alone. If that fails, SQLite has
+			// already rolled back the whole transaction (I/O error, disk
+			// full): the batch is lost.
+			if _, rbErr := tx.ExecContext(ctx, "ROLLBACK TO op"); rbErr != nil {
+				s.abort(tx, fmt.Errorf("sqlitestore: rolling back a failed write (%v): %w", err, dialect.Wrap(rbErr)), ops)
+				return
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
+			s.abort(tx, fmt.Errorf("sqlitestore: releasing savepoint: %w", dialect.Wrap(err)), ops)
+			return
+		}
+		results[i] = result{req, err}
+	}
+	if err := tx.Commit(); err != nil {
+		s.abort(nil, fmt.Errorf("sqlitestore: committing %d writes: %w", len(ops), dialect.Wrap(err)), ops)
+		return
+	}
+	for i, o := range ops {
+		o.finish(results[i].req, results[i].err)
+	}
+}
+
+// abort rolls the batch's transaction back and fails every write of it
+// with err. With tx nil (after a failed COMMIT) it makes sure the
+// connection is left outside any transaction.
+func (s *Store) abort(tx *sql.Tx, err error, ops []*op) {
+	s.log.Error("write batch failed, nothing of it stored", zap.Int("writes", len(ops)), zap.Error(err))
+	if tx != nil {
+		tx.Rollback()
+	} else {
+		// A failed COMMIT (say SQLITE_BUSY) can leave the transaction open.
+		s.writer.ExecContext(context.Background(), "ROLLBACK")
+	}
+	for _, o := range ops {
+		o.finish(nil, err)
+	}
+}
