@@ -159,8 +159,6 @@ type wireEntry struct {
 }
 
 var (
-	hexSHA256   = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	requestIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
 	detailKeyRe = regexp.MustCompile(`^[a-z][a-z0-9_.-]*$`)
 	minTime     = time.Unix(0, 0).UTC()
 	maxTime     = time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC)
@@ -210,11 +208,11 @@ func (e *Event) validate() error {
 			return fmt.Errorf("%s event: field %s is not allowed", e.Type, f)
 		}
 	}
-	if e.RequestID != "" && (len(e.RequestID) > MaxRequestIDLen || !requestIDRe.MatchString(e.RequestID)) {
+	if e.RequestID != "" && (len(e.RequestID) > MaxRequestIDLen || !validRequestID(e.RequestID)) {
 		return fmt.Errorf("field %s: %q is not 1-%d letters, digits, '.', '_', ':' or '-' starting with a letter or digit", fRequestID, e.RequestID, MaxRequestIDLen)
 	}
 	for _, h := range []struct{ name, val string }{{fKeyID, e.KeyID}, {fPayloadSHA256, e.PayloadSHA256}, {fEnvelopeSHA256, e.EnvelopeSHA256}} {
-		if h.val != "" && !hexSHA256.MatchString(h.val) {
+		if h.val != "" && !isHexSHA256(h.val) {
 			return fmt.Errorf("field %s: %q is not 64 lowercase hex digits", h.name, h.val)
 		}
 	}
@@ -239,6 +237,32 @@ func (e *Event) validate() error {
 		}
 	}
 	return nil
+}
+
+// isHexSHA256 reports whether s is 64 lowercase hex digits.
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// validRequestID reports whether s is letters, digits, '.', '_', ':' and '-',
+// starting with a letter or digit.
+func validRequestID(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !alnum && (i == 0 || (c != '.' && c != '_' && c != ':' && c != '-')) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // printable rejects invalid UTF-8 and control characters, which canonical

@@ -70,15 +70,11 @@ func (l *Log) PublicKey() *keys.PublicKey {
 // gets the next index and the time of the Log's clock, truncated to the
 // millisecond and never earlier than the time of the entry before it (a
 // clock that steps back does not make logged time go backwards). It returns
-// the entries as logged. Either all events are appended or none.
+// the entries as logged. Either all events are appended or none: every
+// event is validated and encoded before anything is written.
 func (l *Log) Append(ctx context.Context, s Storage, events ...Event) ([]*Entry, error) {
 	if len(events) == 0 {
 		return nil, fmt.Errorf("%w: no events", ErrInvalidAppend)
-	}
-	for i := range events {
-		if err := events[i].Validate(); err != nil {
-			return nil, fmt.Errorf("ledger: event %d of %d: %w", i+1, len(events), err)
-		}
 	}
 	size, err := s.Size(ctx)
 	if err != nil {
