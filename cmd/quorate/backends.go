@@ -1,7 +1,13 @@
 package main
 
-import "github.com/quorate-dev/quorate/hsm"
+import (
+	"github.com/quorate-dev/quorate/hsm"
+	"github.com/quorate-dev/quorate/hsm/pkcs11"
+)
 
 // registerBackends adds the key backends compiled into this build besides
-// file: (PKCS#11 and KMS providers).
-func registerBackends(r *hsm.Registry) {}
+// file: — PKCS#11 (which, built without cgo, answers that it is missing)
+// and the KMS providers.
+func registerBackends(r *hsm.Registry) {
+	pkcs11.Register(r)
+}

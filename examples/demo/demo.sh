@@ -10,6 +10,7 @@
 # Environment: QUORATE (binary, default bin/quorate), DEMO_DIR (default demo-out).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+ROOT=$PWD
 Q=${QUORATE:-$PWD/bin/quorate}
 OUT=${DEMO_DIR:-$PWD/demo-out}
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
@@ -20,11 +21,13 @@ export XDG_STATE_HOME="$OUT/state"
 cd "$OUT"
 
 step "Create one SoftHSM2 token per party (admins, developer laptop, CI, operator console)"
-export SOFTHSM2_CONF=$(bash ../scripts/softhsm.sh init "$OUT/hsm" admins 1234 5678)
+SOFTHSM2_CONF=$(bash "$ROOT/scripts/softhsm.sh" init "$OUT/hsm" admins 1234 5678)
+export SOFTHSM2_CONF
 for t in dev ci ops; do
 	softhsm2-util --init-token --free --label "$t" --pin 1234 --so-pin 5678 >/dev/null
 done
-MODULE=$(bash ../scripts/softhsm.sh module)
+MODULE=$(bash "$ROOT/scripts/softhsm.sh" module)
+export MODULE
 uri() { echo "pkcs11:token=$1;object=$2?module-path=$MODULE&pin-source=file:$OUT/hsm/pin"; }
 
 step "Generate non-extractable keys inside the tokens and export the public halves"
@@ -55,7 +58,7 @@ export QUORATE_COORDINATOR="http://$(cat addr)"
 echo "  coordinator at $QUORATE_COORDINATOR"
 
 step "Originator (developer laptop) opens a request for a real file"
-tar czf app.tar.gz -C .. README.md
+tar czf app.tar.gz -C "$ROOT" README.md
 id=$("$Q" request create --trust trust --gate production --artifact app.tar.gz --key "$(uri dev originator)")
 echo "  request $id"
 
