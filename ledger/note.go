@@ -91,6 +91,11 @@ func VerifierKey(name string, k *keys.PublicKey) (string, error) {
 	return fmt.Sprintf("%s+%08x+%s", nk.name, nk.hash, base64.StdEncoding.EncodeToString(nk.vkeyPub)), nil
 }
 
+var (
+	_ note.Verifier = (*noteVerifier)(nil)
+	_ note.Signer   = (*noteSigner)(nil)
+)
+
 // noteVerifier is a note.Verifier over a keys.PublicKey.
 type noteVerifier struct {
 	*noteKey
