@@ -67,7 +67,7 @@ type fieldRule struct{ required, allowed []string }
 var eventRules = map[EventType]fieldRule{
 	RequestOpened: {
 		required: []string{fRequestID, fPayloadSHA256, fPolicyVersion},
-		allowed:  []string{fDetail},
+		allowed:  []string{fKeyID, fDetail}, // key_id: the requester
 	},
 	SignatureAccepted: {
 		required: []string{fRequestID, fKeyID, fPayloadSHA256},

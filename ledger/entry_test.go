@@ -16,7 +16,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 123e6, time.UTC)
 // validEvents has one valid event of each type, using every field its type
 // allows.
 var validEvents = map[ledger.EventType]ledger.Event{
-	ledger.RequestOpened:      {Type: ledger.RequestOpened, RequestID: "rel-2026.03:v1_0", PayloadSHA256: hexA, PolicyVersion: 7, Detail: map[string]string{"artifact": "quorate_1.0.0_linux_amd64.tar.gz"}},
+	ledger.RequestOpened:      {Type: ledger.RequestOpened, RequestID: "rel-2026.03:v1_0", KeyID: hexC, PayloadSHA256: hexA, PolicyVersion: 7, Detail: map[string]string{"artifact": "quorate_1.0.0_linux_amd64.tar.gz"}},
 	ledger.SignatureAccepted:  {Type: ledger.SignatureAccepted, RequestID: "r1", KeyID: hexC, PayloadSHA256: hexA, EnvelopeSHA256: hexB, PolicyVersion: 7},
 	ledger.AttestationEmitted: {Type: ledger.AttestationEmitted, RequestID: "r1", PayloadSHA256: hexA, EnvelopeSHA256: hexB, PolicyVersion: 7},
 	ledger.RequestCancelled:   {Type: ledger.RequestCancelled, RequestID: "r1", KeyID: hexC, Detail: map[string]string{"reason": "wrong artifact <a&b> \"quoted\" \\ é ☃"}},
