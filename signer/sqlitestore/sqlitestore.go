@@ -94,6 +94,7 @@ type Store struct {
 
 	writeDB *sql.DB   // one connection, used only by the writer goroutine
 	writer  *sql.Conn // writeDB's connection
+	wq      *stmtCache
 	readDB  *sql.DB
 
 	ops       chan *op
@@ -148,6 +149,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		s.writeDB.Close()
 		return nil, fmt.Errorf("sqlitestore: opening %s: %w", path, dialect.Wrap(err))
 	}
+	s.wq = &stmtCache{conn: s.writer, stmts: make(map[string]*sql.Stmt)}
 	if err := s.checkWAL(ctx); err != nil {
 		s.writer.Close()
 		s.writeDB.Close()
@@ -236,8 +238,8 @@ func (s *Store) CreateRequest(ctx context.Context, r *signer.Request) error {
 	if err := storesql.ValidateRequest(r); err != nil {
 		return fmt.Errorf("sqlitestore: creating request: %w", err)
 	}
-	_, err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) (*signer.Request, error) {
-		return nil, s.db.Create(ctx, querier{tx}, r)
+	_, err := s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
+		return nil, s.db.Create(ctx, q, r)
 	})
 	return err
 }
@@ -249,8 +251,8 @@ func (s *Store) AddSignature(ctx context.Context, id string, p signer.Partial, f
 	if err := storesql.ValidatePartial(p); err != nil {
 		return nil, fmt.Errorf("sqlitestore: request %q: %w", id, err)
 	}
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) (*signer.Request, error) {
-		return s.db.AddSignature(ctx, querier{tx}, id, p, finish)
+	return s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
+		return s.db.AddSignature(ctx, q, id, p, finish)
 	})
 }
 
@@ -259,8 +261,8 @@ func (s *Store) SetState(ctx context.Context, id string, to signer.State, reason
 	if err := storesql.ValidateFinalState(to); err != nil {
 		return nil, fmt.Errorf("sqlitestore: request %q: %w", id, err)
 	}
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) (*signer.Request, error) {
-		return s.db.SetState(ctx, querier{tx}, id, to, reason, at)
+	return s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
+		return s.db.SetState(ctx, q, id, to, reason, at)
 	})
 }
 
@@ -305,7 +307,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.quit)
 		<-s.stopped
-		s.closeErr = errors.Join(s.writer.Close(), s.writeDB.Close(), s.readDB.Close())
+		s.closeErr = errors.Join(s.wq.close(), s.writer.Close(), s.writeDB.Close(), s.readDB.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("sqlitestore: closing %s: %w", s.path, s.closeErr)
 		}
@@ -324,14 +326,14 @@ type op struct {
 	done  chan struct{} // closed when req and err are set
 }
 
-// applyFunc applies one write inside the batch's transaction. It may
-// execute statements and then fail: the writer rolls back to the savepoint
-// taken before it.
+// applyFunc applies one write inside the batch's transaction, through q. It
+// may execute statements and then fail: the writer rolls back to the
+// savepoint taken before it.
 //
 // This is the place to extend a write: anything else that must commit
 // atomically with it (a later log append, say) is done by the same
-// applyFunc with the same tx, and is rolled back with it.
-type applyFunc func(ctx context.Context, tx *sql.Tx) (*signer.Request, error)
+// applyFunc through the same q, and is rolled back with it.
+type applyFunc func(ctx context.Context, q storesql.Querier) (*signer.Request, error)
 
 const (
 	opQueued int32 = iota
@@ -434,41 +436,34 @@ func (s *Store) commitBatch(batch []*op) {
 	// The callers' contexts are not used for statements: interrupting one
 	// statement could roll back the whole batch.
 	ctx := context.Background()
-	fail := func(err error) {
-		for _, o := range ops {
-			o.finish(nil, err)
-		}
-	}
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		err = fmt.Errorf("sqlitestore: starting transaction: %w", dialect.Wrap(err))
-		s.log.Error("write batch failed", zap.Int("writes", len(ops)), zap.Error(err))
-		fail(err)
+	q := s.wq
+	if _, err := q.Exec(ctx, "BEGIN IMMEDIATE"); err != nil {
+		s.abort(fmt.Errorf("sqlitestore: starting transaction: %w", dialect.Wrap(err)), ops)
 		return
 	}
 	for i, o := range ops {
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
-			s.abort(tx, fmt.Errorf("sqlitestore: savepoint: %w", dialect.Wrap(err)), ops)
+		if _, err := q.Exec(ctx, "SAVEPOINT op"); err != nil {
+			s.abort(fmt.Errorf("sqlitestore: savepoint: %w", dialect.Wrap(err)), ops)
 			return
 		}
-		req, err := o.apply(ctx, tx)
+		req, err := o.apply(ctx, q)
 		if err != nil {
 			// Roll this write back alone. If that fails, SQLite has
 			// already rolled back the whole transaction (I/O error, disk
 			// full): the batch is lost.
-			if _, rbErr := tx.ExecContext(ctx, "ROLLBACK TO op"); rbErr != nil {
-				s.abort(tx, fmt.Errorf("sqlitestore: rolling back a failed write (%v): %w", err, dialect.Wrap(rbErr)), ops)
+			if _, rbErr := q.Exec(ctx, "ROLLBACK TO op"); rbErr != nil {
+				s.abort(fmt.Errorf("sqlitestore: rolling back a failed write (%v): %w", err, dialect.Wrap(rbErr)), ops)
 				return
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
-			s.abort(tx, fmt.Errorf("sqlitestore: releasing savepoint: %w", dialect.Wrap(err)), ops)
+		if _, err := q.Exec(ctx, "RELEASE op"); err != nil {
+			s.abort(fmt.Errorf("sqlitestore: releasing savepoint: %w", dialect.Wrap(err)), ops)
 			return
 		}
 		results[i] = result{req, err}
 	}
-	if err := tx.Commit(); err != nil {
-		s.abort(nil, fmt.Errorf("sqlitestore: committing %d writes: %w", len(ops), dialect.Wrap(err)), ops)
+	if _, err := q.Exec(ctx, "COMMIT"); err != nil {
+		s.abort(fmt.Errorf("sqlitestore: committing %d writes: %w", len(ops), dialect.Wrap(err)), ops)
 		return
 	}
 	for i, o := range ops {
@@ -477,17 +472,80 @@ func (s *Store) commitBatch(batch []*op) {
 }
 
 // abort rolls the batch's transaction back and fails every write of it
-// with err. With tx nil (after a failed COMMIT) it makes sure the
-// connection is left outside any transaction.
-func (s *Store) abort(tx *sql.Tx, err error, ops []*op) {
+// with err.
+func (s *Store) abort(err error, ops []*op) {
 	s.log.Error("write batch failed, nothing of it stored", zap.Int("writes", len(ops)), zap.Error(err))
-	if tx != nil {
-		tx.Rollback()
-	} else {
-		// A failed COMMIT (say SQLITE_BUSY) can leave the transaction open.
-		s.writer.ExecContext(context.Background(), "ROLLBACK")
-	}
+	// SQLite may have rolled back already (and then says so): either way,
+	// the connection ends up outside any transaction.
+	s.writer.ExecContext(context.Background(), "ROLLBACK")
 	for _, o := range ops {
 		o.finish(nil, err)
 	}
+}
+
+// stmtCache is a [storesql.Querier] over the writer's connection that
+// prepares each statement once. Only the writer goroutine uses it.
+type stmtCache struct {
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+}
+
+// maxCachedStmts bounds the cache: statements of shapes beyond it are
+// prepared for each use.
+const maxCachedStmts = 64
+
+// stmt returns the cached statement for query, preparing it if needed, or
+// nil when the cache is full.
+func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st := c.stmts[query]; st != nil || len(c.stmts) >= maxCachedStmts {
+		return st, nil
+	}
+	st, err := c.conn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.stmts[query] = st
+	return st, nil
+}
+
+func (c *stmtCache) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return 0, err
+	}
+	var res sql.Result
+	if st != nil {
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = c.conn.ExecContext(ctx, query, args...)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (c *stmtCache) Query(ctx context.Context, query string, args ...any) (storesql.Rows, error) {
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	var rows *sql.Rows
+	if st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = c.conn.QueryContext(ctx, query, args...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+func (c *stmtCache) close() error {
+	var errs []error
+	for _, st := range c.stmts {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(errs...)
 }

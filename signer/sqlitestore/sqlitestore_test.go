@@ -73,3 +73,19 @@ func TestOpenPragmas(t *testing.T) {
 		}
 	}
 }
+
+func benchmarkAddSignature(b *testing.B, maxBatch int) {
+	s, err := sqlitestore.Open(b.Context(), b.TempDir(), sqlitestore.Options{MaxBatch: maxBatch})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	signertest.BenchmarkAddSignature(b, s)
+}
+
+// BenchmarkAddSignature: group commit, up to 256 writes per transaction.
+func BenchmarkAddSignature(b *testing.B) { benchmarkAddSignature(b, 0) }
+
+// BenchmarkAddSignatureOnePerTransaction: one transaction and fsync per
+// write, for comparison.
+func BenchmarkAddSignatureOnePerTransaction(b *testing.B) { benchmarkAddSignature(b, 1) }
