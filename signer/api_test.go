@@ -167,7 +167,10 @@ func TestReleaseReachesThresholdAndVerifies(t *testing.T) {
 func TestStagingCompletesWithoutOperator(t *testing.T) {
 	w := newWorld(t)
 	v, st := w.open("staging", w.ci1)
-	must(t, func() error { _, err := w.client.Sign(context.Background(), v.ID, sign(t, w.ci2, attest.PayloadType, st)); return err }())
+	must(t, func() error {
+		_, err := w.client.Sign(context.Background(), v.ID, sign(t, w.ci2, attest.PayloadType, st))
+		return err
+	}())
 	res, err := w.client.Sign(context.Background(), v.ID, sign(t, w.dev, attest.PayloadType, st))
 	must(t, err)
 	if !res.Completed || res.State != signer.Complete {

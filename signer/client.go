@@ -142,3 +142,33 @@ func (c *Client) Attestation(ctx context.Context, id string) ([]byte, error) {
 	var raw []byte
 	return raw, c.do(ctx, http.MethodGet, "/v1/requests/"+url.PathEscape(id)+"/attestation", nil, &raw)
 }
+
+// Bundle fetches the transparency-log bundle of a complete request.
+func (c *Client) Bundle(ctx context.Context, id string) ([]byte, error) {
+	var raw []byte
+	return raw, c.do(ctx, http.MethodGet, "/v1/requests/"+url.PathEscape(id)+"/bundle", nil, &raw)
+}
+
+// Checkpoint fetches the latest signed checkpoint (a signed note).
+func (c *Client) Checkpoint(ctx context.Context) ([]byte, error) {
+	var raw []byte
+	return raw, c.do(ctx, http.MethodGet, "/v1/log/checkpoint", nil, &raw)
+}
+
+// LogEntries fetches raw entries [start, end) (at most MaxLogEntries).
+func (c *Client) LogEntries(ctx context.Context, start, end int64) ([][]byte, error) {
+	var v LogEntriesView
+	return v.Entries, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/log/entries?start=%d&end=%d", start, end), nil, &v)
+}
+
+// InclusionProof fetches the proof that entry index is in the tree of size.
+func (c *Client) InclusionProof(ctx context.Context, index, size int64) ([][]byte, error) {
+	var v ProofView
+	return v.Proof, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/log/proof/inclusion?index=%d&size=%d", index, size), nil, &v)
+}
+
+// ConsistencyProof fetches the proof between tree sizes old and new.
+func (c *Client) ConsistencyProof(ctx context.Context, old, new int64) ([][]byte, error) {
+	var v ProofView
+	return v.Proof, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/log/proof/consistency?old=%d&new=%d", old, new), nil, &v)
+}

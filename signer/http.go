@@ -75,6 +75,11 @@ func NewAPI(cfg HTTPConfig) *API {
 	a.mux.HandleFunc("POST /v1/requests/{id}/signatures", a.postSignature)
 	a.mux.HandleFunc("POST /v1/requests/{id}/cancel", a.cancelRequest)
 	a.mux.HandleFunc("GET /v1/requests/{id}/attestation", a.read(a.getAttestation))
+	a.mux.HandleFunc("GET /v1/requests/{id}/bundle", a.read(a.getBundle))
+	a.mux.HandleFunc("GET /v1/log/checkpoint", a.read(a.getCheckpoint))
+	a.mux.HandleFunc("GET /v1/log/entries", a.read(a.getLogEntries))
+	a.mux.HandleFunc("GET /v1/log/proof/inclusion", a.read(a.getInclusion))
+	a.mux.HandleFunc("GET /v1/log/proof/consistency", a.read(a.getConsistency))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -322,6 +327,90 @@ func (a *API) getAttestation(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(req.Envelope)
+}
+
+func (a *API) getBundle(w http.ResponseWriter, r *http.Request) {
+	b, err := a.svc.Bundle(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}
+
+func (a *API) getCheckpoint(w http.ResponseWriter, r *http.Request) {
+	_, note, err := a.svc.Checkpoint(r.Context(), 0)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write(note)
+}
+
+// intParams reads non-negative integer query parameters, answering 400 on failure.
+func intParams(w http.ResponseWriter, r *http.Request, names ...string) ([]int64, bool) {
+	out := make([]int64, len(names))
+	for i, n := range names {
+		v, err := strconv.ParseInt(r.URL.Query().Get(n), 10, 64)
+		if err != nil || v < 0 {
+			writeError(w, http.StatusBadRequest, string(KindInvalid), n+": want a non-negative integer")
+			return nil, false
+		}
+		out[i] = v
+	}
+	return out, true
+}
+
+// LogEntriesView is GET /v1/log/entries: raw canonical entries, base64.
+type LogEntriesView struct {
+	Start   int64    `json:"start"`
+	Entries [][]byte `json:"entries"`
+}
+
+// ProofView is a Merkle proof: hashes, base64.
+type ProofView struct {
+	Proof [][]byte `json:"proof"`
+}
+
+func (a *API) getLogEntries(w http.ResponseWriter, r *http.Request) {
+	v, ok := intParams(w, r, "start", "end")
+	if !ok {
+		return
+	}
+	es, err := a.svc.LogEntries(r.Context(), v[0], v[1])
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, LogEntriesView{Start: v[0], Entries: es})
+}
+
+func (a *API) getInclusion(w http.ResponseWriter, r *http.Request) {
+	v, ok := intParams(w, r, "index", "size")
+	if !ok {
+		return
+	}
+	p, err := a.svc.InclusionProof(r.Context(), v[0], v[1])
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ProofView{Proof: p})
+}
+
+func (a *API) getConsistency(w http.ResponseWriter, r *http.Request) {
+	v, ok := intParams(w, r, "old", "new")
+	if !ok {
+		return
+	}
+	p, err := a.svc.ConsistencyProof(r.Context(), v[0], v[1])
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ProofView{Proof: p})
 }
 
 // decode reads a JSON body strictly; on failure it answers 400 or 413.

@@ -35,6 +35,7 @@ import (
 
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/roles"
 )
@@ -100,6 +101,9 @@ type Config struct {
 	ClockSkew time.Duration
 	Limits    attest.Limits
 	Metrics   *Metrics // nil for none
+	// Log is the transparency log; with it, Store must be a [LogStore]
+	// opened with the same log.
+	Log *ledger.Log
 }
 
 // Service is the coordinator.
@@ -110,6 +114,8 @@ type Service struct {
 
 	mu    sync.RWMutex
 	cache map[string]*cached // immutable facts of recent requests
+
+	cp *checkpointer // nil without a log
 }
 
 // cached holds what verifying a signature needs, which never changes for a request.
@@ -144,7 +150,15 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Limits == (attest.Limits{}) {
 		cfg.Limits = attest.DefaultLimits
 	}
-	return &Service{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, cache: map[string]*cached{}}, nil
+	s := &Service{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, cache: map[string]*cached{}}
+	if cfg.Log != nil {
+		ls, ok := cfg.Store.(LogStore)
+		if !ok {
+			return nil, errors.New("signer: a transparency log needs a store that keeps it (LogStore)")
+		}
+		s.cp = &checkpointer{log: cfg.Log, store: ls}
+	}
+	return s, nil
 }
 
 // Trust returns the policy the coordinator enforces.

@@ -38,6 +38,11 @@ type Request struct {
 	Updated       time.Time        `json:"updated"`
 	Signatures    []Partial        `json:"signatures"`
 	Envelope      []byte           `json:"envelope,omitempty"` // composite DSSE envelope, when complete
+	// LogIndex and EmittedIndex are the transparency-log indexes of the
+	// request.opened and attestation.emitted entries; they mean something
+	// only in a [LogStore] opened with a log.
+	LogIndex     int64 `json:"logIndex"`
+	EmittedIndex int64 `json:"emittedIndex"`
 }
 
 // Partial is one accepted partial signature.
@@ -47,6 +52,8 @@ type Partial struct {
 	Role     string    `json:"role"`
 	Sig      []byte    `json:"sig"`
 	Received time.Time `json:"received"` // coordinator time
+	// LogIndex is the index of the signature.accepted entry (LogStore only).
+	LogIndex int64 `json:"logIndex"`
 }
 
 // ListOptions filter [Store.ListRequests].

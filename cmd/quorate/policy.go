@@ -39,7 +39,7 @@ A typical setup:
 Every edit of a published (fully signed) policy starts a new version and drops
 the old signatures: administrators sign each version.`,
 	}
-	cmd.AddCommand(a.policyInit(), a.policyRole(), a.policyGate(), a.policySign(), a.policyShow())
+	cmd.AddCommand(a.policyInit(), a.policyRole(), a.policyGate(), a.policySign(), a.policyShow(), a.policyLogKey())
 	return cmd
 }
 

@@ -335,10 +335,10 @@ it completes (exit 0), is cancelled or expires (exit 1), or --timeout passes (ex
 
 func (a *app) requestAttestation() *cobra.Command {
 	var cf clientFlags
-	var out string
+	var out, bundleOut string
 	c := &cobra.Command{
 		Use:   "attestation ID --coordinator URL --out FILE",
-		Short: "Fetch the composite attestation of a complete request",
+		Short: "Fetch the composite attestation of a complete request (and its log bundle)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -362,11 +362,28 @@ func (a *app) requestAttestation() *cobra.Command {
 			if err := policy.WriteFileAtomic(out, env, 0o644); err != nil {
 				return err
 			}
+			if bundleOut == "" {
+				bundleOut = out + ".bundle"
+			}
+			b, err := cl.Bundle(cmd.Context(), args[0])
+			var ae *signer.APIError
+			switch {
+			case err == nil:
+				if err := policy.WriteFileAtomic(bundleOut, b, 0o644); err != nil {
+					return err
+				}
+				a.errf("wrote %s (transparency-log proofs)\n", bundleOut)
+			case errors.As(err, &ae) && ae.Status == 404:
+				a.errf("note: the coordinator keeps no transparency log; no bundle written\n")
+			default:
+				return fmt.Errorf("fetching the log bundle: %w", describeAPIError(err))
+			}
 			a.errf("wrote %s; verify it with 'quorate verify --trust DIR --attestation %s --gate GATE --artifact PATH'\n", out, out)
 			return nil
 		},
 	}
 	cf.add(c)
 	c.Flags().StringVar(&out, "out", "", "file to write")
+	c.Flags().StringVar(&bundleOut, "bundle", "", "where to write the log bundle (default: OUT.bundle)")
 	return c
 }

@@ -2,17 +2,20 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
 )
 
 func (a *app) verifyCommand() *cobra.Command {
-	var dir, file, gate, output, state string
+	var dir, file, gate, output, state, bundle string
+	var requireLog bool
 	var artifacts, digests []string
 	c := &cobra.Command{
 		Use:   "verify --trust DIR --attestation FILE (--artifact PATH... | --digest sha256:HEX...) --gate NAME",
@@ -49,12 +52,41 @@ or --state FILE), so an older trust directory is refused later (rollback).`,
 			if err != nil {
 				return usageErr("%w", err)
 			}
-			f, err := os.Open(file)
+			envBytes, err := readLimited(file, attest.DefaultLimits.MaxBytes)
 			if err != nil {
-				return withCode(exitNotVerified, fmt.Errorf("reading attestation: %w", err))
+				return withCode(exitNotVerified, err)
 			}
-			defer f.Close()
-			v := t.Verify(f, policy.Request{Gate: gate, Artifacts: arts, Now: now})
+			if bundle == "" && fileExists(file+".bundle") {
+				bundle = file + ".bundle"
+			}
+			var evidence *policy.LogEvidence
+			var logProblem string
+			if bundle != "" {
+				bdata, err := os.ReadFile(bundle)
+				if err != nil {
+					return withCode(exitNotVerified, fmt.Errorf("reading log bundle: %w", err))
+				}
+				if evidence, err = t.CheckBundle(envBytes, bdata); err != nil {
+					logProblem = err.Error()
+				}
+			} else if requireLog {
+				logProblem = "--require-log: no log bundle given (--bundle FILE, or FILE.bundle beside the attestation)"
+			}
+			v := t.VerifyBytes(envBytes, policy.Request{Gate: gate, Artifacts: arts, Now: now})
+			switch {
+			case logProblem != "":
+				if requireLog {
+					v.Verified = false
+					v.Reasons = append(v.Reasons, logProblem)
+				} else {
+					a.errf("warning: %s\n", logProblem)
+				}
+			case evidence != nil && requireLog && v.Verified:
+				if missing := evidence.Missing(v); len(missing) > 0 {
+					v.Verified = false
+					v.Reasons = append(v.Reasons, missing...)
+				}
+			}
 			if output == "json" {
 				if err := writeJSON(a.stdout, v); err != nil {
 					return err
@@ -74,8 +106,28 @@ or --state FILE), so an older trust directory is refused later (rollback).`,
 	c.Flags().StringArrayVar(&digests, "digest", nil, "artifact digest the attestation must cover, sha256:HEX or sha512:HEX (repeat)")
 	c.Flags().StringVar(&gate, "gate", "", "gate the release must satisfy")
 	c.Flags().StringVar(&output, "output", "text", "text or json")
+	c.Flags().StringVar(&bundle, "bundle", "", "transparency-log bundle of the attestation (default: ATTESTATION.bundle when present)")
+	c.Flags().BoolVar(&requireLog, "require-log", false, "require log proofs, checked against the log key in the trust directory, for every counted signature and the attestation")
 	c.Flags().StringVar(&state, "state", "", "trusted-versions state file (default under $XDG_STATE_HOME/quorate; 'none' to disable)")
 	return c
+}
+
+// readLimited reads a file of at most limit bytes, refusing larger ones
+// before reading them whole.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading attestation: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading attestation: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("attestation %s is over the %d-byte limit", path, limit)
+	}
+	return data, nil
 }
 
 func (a *app) printVerdict(v *policy.Verdict) {

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/signer"
+)
+
+func (a *app) policyLogKey() *cobra.Command {
+	var dir, key, origin string
+	var exp time.Duration
+	c := &cobra.Command{
+		Use:   "log-key --trust DIR --key PUBFILE --origin NAME",
+		Short: "Name the transparency log's public key and origin in the policy",
+		Long: `Name the coordinator's transparency-log key (ECDSA P-256 or Ed25519) and the
+log's origin (e.g. quorate.example.com/log) in a new policy version. Verifiers
+learn the log key from the signed policy, never from the coordinator, so
+rotating it is a policy change like any other: then run 'quorate policy sign'.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if key == "" || origin == "" {
+				return usageErr("--key PUBFILE and --origin NAME are required")
+			}
+			ks, err := a.readPublicKeys(cmd, []string{key})
+			if err != nil {
+				return err
+			}
+			return a.editDraft(dir, func(d *policy.Draft) error { return d.SetLogKey(ks[0], origin, exp) })
+		},
+	}
+	c.Flags().StringVar(&dir, "trust", "", "trust directory")
+	c.Flags().StringVar(&key, "key", "", "log public key file or key URI")
+	c.Flags().StringVar(&origin, "origin", "", "log origin (first line of every checkpoint)")
+	c.Flags().DurationVar(&exp, "policy-expires", policy.DefaultTargetsExpiry, "lifetime of the new policy version")
+	return c
+}
+
+func (a *app) logCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "log",
+		Short: "Audit and inspect the coordinator's transparency log",
+		Long: `Every event of the coordinator (request opened, partial signature accepted,
+composite emitted, request cancelled or expired, ...) is an entry of an
+append-only Merkle log whose checkpoints the log key signs. 'quorate log
+verify' audits the whole log against the log key in your trust directory and
+against the checkpoint it saw last time, so a rewritten or forked history is
+detected.`,
+	}
+	cmd.AddCommand(a.logVerify(), a.logShow(), a.logProof())
+	return cmd
+}
+
+// logKey reads the log key from a trust directory.
+func (a *app) logKey(dir string) (*policy.LogKey, error) {
+	t, err := a.loadTrust(dir, "", a.now())
+	if err != nil {
+		return nil, err
+	}
+	lk, err := t.LogKey()
+	if err != nil {
+		return nil, usageErr("%w", err)
+	}
+	return lk, nil
+}
+
+func (a *app) fetchAll(cmd *cobra.Command, cl *signer.Client, size int64) ([][]byte, error) {
+	var all [][]byte
+	for start := int64(0); start < size; start += signer.MaxLogEntries {
+		end := min(size, start+signer.MaxLogEntries)
+		es, err := cl.LogEntries(cmd.Context(), start, end)
+		if err != nil {
+			return nil, describeAPIError(err)
+		}
+		if int64(len(es)) != end-start {
+			return nil, fmt.Errorf("the coordinator returned %d entries for [%d, %d)", len(es), start, end)
+		}
+		all = append(all, es...)
+	}
+	return all, nil
+}
+
+func (a *app) logVerify() *cobra.Command {
+	var cf clientFlags
+	var dir, state string
+	c := &cobra.Command{
+		Use:   "verify --coordinator URL --trust DIR [--state FILE]",
+		Short: "Audit the whole log: recompute the tree, check the checkpoint and consistency with the last one seen",
+		Long: `Fetch every entry and the latest checkpoint, recompute the Merkle tree from
+the entries, check the checkpoint's signature with the log key named in the
+trust directory, and check that the tree is consistent with the checkpoint
+this command saw last time (kept in --state FILE), so a rewritten or forked
+history is detected. On success the new checkpoint is saved to the state file.
+Exit 0 verified, 1 not verified, 2 usage or trust errors.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lk, err := a.logKey(dir)
+			if err != nil {
+				return err
+			}
+			cl, err := a.client(&cf)
+			if err != nil {
+				return err
+			}
+			note, err := cl.Checkpoint(cmd.Context())
+			if err != nil {
+				return describeAPIError(err)
+			}
+			cp, err := ledger.OpenCheckpoint(note, lk.Origin, lk.Key)
+			if err != nil {
+				return fmt.Errorf("log NOT verified: checkpoint: %w", err)
+			}
+			entries, err := a.fetchAll(cmd, cl, cp.Size)
+			if err != nil {
+				return err
+			}
+			var prev []byte
+			if state != "" {
+				prev, err = os.ReadFile(state)
+				if err != nil && !errors.Is(err, os.ErrNotExist) {
+					return usageErr("reading --state: %w", err)
+				}
+			}
+			got, err := ledger.Audit(cmd.Context(), ledger.AuditConfig{Origin: lk.Origin, LogKey: lk.Key, Previous: prev}, entries, note)
+			if err != nil {
+				return fmt.Errorf("log NOT verified: %w", err)
+			}
+			if state != "" {
+				if err := policy.WriteFileAtomic(state, got.Note, 0o600); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(a.stdout, "log verified: %d entries, root %s, logged up to %s\n", got.Size, base64.StdEncoding.EncodeToString(got.Root[:]), got.Time.Format(time.RFC3339))
+			return nil
+		},
+	}
+	cf.add(c)
+	c.Flags().StringVar(&dir, "trust", "", "trust directory naming the log key")
+	c.Flags().StringVar(&state, "state", "", "file keeping the last verified checkpoint (consistency is checked against it)")
+	return c
+}
+
+func (a *app) logShow() *cobra.Command {
+	var cf clientFlags
+	var start, end int64
+	c := &cobra.Command{
+		Use:   "show --coordinator URL [--start N] [--end M]",
+		Short: "Print the latest checkpoint and log entries",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := a.client(&cf)
+			if err != nil {
+				return err
+			}
+			note, err := cl.Checkpoint(cmd.Context())
+			if err != nil {
+				return describeAPIError(err)
+			}
+			fmt.Fprintf(a.stdout, "%s\n", note)
+			if end < 0 {
+				end = start + 100
+			}
+			es, err := cl.LogEntries(cmd.Context(), start, end)
+			if err != nil {
+				return describeAPIError(err)
+			}
+			for _, raw := range es {
+				e, err := ledger.ParseEntry(raw)
+				if err != nil {
+					return fmt.Errorf("the coordinator served a malformed entry: %w", err)
+				}
+				fmt.Fprintf(a.stdout, "%6d  %s  %-20s %s %s\n", e.Index, e.Time.Format(time.RFC3339Nano), e.Type, e.RequestID, keys.Short(e.KeyID))
+			}
+			return nil
+		},
+	}
+	cf.add(c)
+	c.Flags().Int64Var(&start, "start", 0, "first entry")
+	c.Flags().Int64Var(&end, "end", -1, "end of the range (exclusive; default start+100)")
+	return c
+}
+
+func (a *app) logProof() *cobra.Command {
+	var cf clientFlags
+	var dir string
+	var index int64
+	c := &cobra.Command{
+		Use:   "proof --coordinator URL --trust DIR --index N",
+		Short: "Prove one entry is in the log and check the proof",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lk, err := a.logKey(dir)
+			if err != nil {
+				return err
+			}
+			cl, err := a.client(&cf)
+			if err != nil {
+				return err
+			}
+			note, err := cl.Checkpoint(cmd.Context())
+			if err != nil {
+				return describeAPIError(err)
+			}
+			cp, err := ledger.OpenCheckpoint(note, lk.Origin, lk.Key)
+			if err != nil {
+				return fmt.Errorf("checkpoint: %w", err)
+			}
+			es, err := cl.LogEntries(cmd.Context(), index, index+1)
+			if err != nil {
+				return describeAPIError(err)
+			}
+			if len(es) != 1 {
+				return usageErr("entry %d is not in the log (size %d)", index, cp.Size)
+			}
+			raw, err := cl.InclusionProof(cmd.Context(), index, cp.Size)
+			if err != nil {
+				return describeAPIError(err)
+			}
+			proof := make(tlog.RecordProof, len(raw))
+			for i, h := range raw {
+				if len(h) != len(tlog.Hash{}) {
+					return fmt.Errorf("proof hash %d has %d bytes", i, len(h))
+				}
+				copy(proof[i][:], h)
+			}
+			if err := ledger.VerifyInclusion(proof, index, cp.Size, cp.Root, es[0]); err != nil {
+				return fmt.Errorf("inclusion proof does NOT verify: %w", err)
+			}
+			e, err := ledger.ParseEntry(es[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "entry %d (%s, %s, logged %s) is in the log of size %d: %d-hash proof verified\n",
+				index, e.Type, e.RequestID, e.Time.Format(time.RFC3339Nano), cp.Size, len(proof))
+			return nil
+		},
+	}
+	cf.add(c)
+	c.Flags().StringVar(&dir, "trust", "", "trust directory naming the log key")
+	c.Flags().Int64Var(&index, "index", 0, "entry index")
+	return c
+}

@@ -1,0 +1,102 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/ledger"
+)
+
+// LogEvidence is what a verified transparency-log bundle proves about one
+// attestation: when the coordinator logged each of its signatures and the
+// composite itself. Times are the log's, proven by a checkpoint signed with
+// the log key the policy names; a signer's own claim of time is never used.
+type LogEvidence struct {
+	CheckpointSize int64
+	CheckpointTime time.Time
+	// Signatures maps a key ID to the logged time of its signature.accepted
+	// entry, for signatures present in the envelope byte for byte.
+	Signatures map[string]time.Time
+	// Emitted is the logged time of the attestation.emitted entry for this
+	// exact envelope, or zero.
+	Emitted time.Time
+}
+
+// CheckBundle verifies a log bundle (ledger.Bundle JSON) against the log
+// key of the trusted policy and matches its entries to the envelope: same
+// request, same payload, the same signature bytes, the same envelope bytes.
+// Entries about anything else are ignored; a bundle that fails to verify
+// is an error.
+func (t *Trust) CheckBundle(envelope, bundle []byte) (*LogEvidence, error) {
+	lk, err := t.LogKey()
+	if err != nil {
+		return nil, err
+	}
+	b, err := ledger.ParseBundle(bundle)
+	if err != nil {
+		return nil, fmt.Errorf("log bundle: %w", err)
+	}
+	verified, err := ledger.VerifyBundle(b, lk.Key, lk.Origin)
+	if err != nil {
+		return nil, fmt.Errorf("log bundle: %w", err)
+	}
+	env, payload, err := attest.ParseEnvelope(envelope, attest.DefaultLimits)
+	if err != nil {
+		return nil, err
+	}
+	_, pred, err := attest.ParseStatement(payload, attest.DefaultLimits)
+	if err != nil {
+		return nil, err
+	}
+	sigDigest := map[string]string{}
+	for _, s := range env.Signatures {
+		if raw, err := attest.DecodeBase64(s.Sig); err == nil {
+			sigDigest[s.KeyID] = hexDigest(raw)
+		}
+	}
+	payloadDigest, envDigest := hexDigest(payload), hexDigest(envelope)
+	ev := &LogEvidence{Signatures: map[string]time.Time{}}
+	for _, v := range verified {
+		ev.CheckpointSize, ev.CheckpointTime = v.Checkpoint.Size, v.Checkpoint.Time
+		if v.RequestID != pred.RequestID || v.PayloadSHA256 != payloadDigest {
+			continue
+		}
+		switch v.Type {
+		case ledger.SignatureAccepted:
+			if d, ok := sigDigest[v.KeyID]; ok && d == v.EnvelopeSHA256 {
+				ev.Signatures[v.KeyID] = v.Time
+			}
+		case ledger.AttestationEmitted:
+			if v.EnvelopeSHA256 == envDigest {
+				ev.Emitted = v.Time
+			}
+		}
+	}
+	return ev, nil
+}
+
+// Missing lists, as reasons, what --require-log needs and the evidence
+// lacks: a logged time for every counted signature and for the composite.
+func (e *LogEvidence) Missing(v *Verdict) []string {
+	var out []string
+	for _, r := range v.Roles {
+		for _, k := range r.Keys {
+			if _, ok := e.Signatures[k.KeyID]; !ok {
+				out = append(out, fmt.Sprintf("signature by key %s (role %s) is not proven logged by the bundle", keys.Short(k.KeyID), r.Role))
+			}
+		}
+	}
+	if e.Emitted.IsZero() {
+		out = append(out, "the bundle does not prove this exact attestation was logged")
+	}
+	return out
+}
+
+func hexDigest(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

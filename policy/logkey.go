@@ -1,0 +1,78 @@
+package policy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/quorate-dev/quorate/internal/strictjson"
+	"github.com/quorate-dev/quorate/keys"
+)
+
+// LogField is the custom field of targets.json's "signed" naming the
+// transparency log: its origin and public key. Verifiers learn the log key
+// from here — signed policy — never from the coordinator.
+const LogField = "log"
+
+// LogKey is the transparency log's identity.
+type LogKey struct {
+	Origin string
+	Key    *keys.PublicKey
+}
+
+type logField struct {
+	Origin string        `json:"origin"`
+	Key    *metadata.Key `json:"key"`
+}
+
+// ErrNoLogKey is returned when the policy names no transparency log.
+var ErrNoLogKey = errors.New("the policy names no transparency log key (quorate policy log-key)")
+
+// LogKeyOf reads the log field of targets metadata.
+func LogKeyOf(targets *metadata.Metadata[metadata.TargetsType]) (*LogKey, error) {
+	raw, ok := targets.Signed.UnrecognizedFields[LogField]
+	if !ok || raw == nil {
+		return nil, ErrNoLogKey
+	}
+	data, err := json.Marshal(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: log: %w", TargetsFile, ErrMalformed, err)
+	}
+	var f logField
+	if err := strictjson.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("%s: %w: log: %w", TargetsFile, ErrMalformed, err)
+	}
+	if f.Origin == "" || f.Key == nil {
+		return nil, fmt.Errorf("%s: %w: log needs an origin and a key", TargetsFile, ErrMalformed)
+	}
+	k, err := keys.FromTUF(f.Key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: log key: %w", TargetsFile, err)
+	}
+	return &LogKey{Origin: f.Origin, Key: k}, nil
+}
+
+// LogKey returns the transparency log named by the trusted policy.
+func (t *Trust) LogKey() (*LogKey, error) { return LogKeyOf(t.Targets) }
+
+// SetLogKey names the transparency log's origin and public key in a new
+// policy version. The key must be ECDSA P-256 or Ed25519 (the signed-note
+// signature types verifiers accept).
+func (d *Draft) SetLogKey(k *keys.PublicKey, origin string, expiry time.Duration) error {
+	if origin == "" {
+		return errors.New("the log origin is empty")
+	}
+	if s := k.Scheme(); s != keys.SchemeECDSAP256 && s != keys.SchemeEd25519 {
+		return fmt.Errorf("log key %s has scheme %s; checkpoints need an ECDSA P-256 or Ed25519 key", keys.Short(k.ID()), s)
+	}
+	return d.editTargets(expiry, func(t *metadata.TargetsType) error {
+		t.UnrecognizedFields[LogField] = map[string]any{
+			"origin": origin,
+			"key":    map[string]any{"keytype": k.TUF().Type, "scheme": k.TUF().Scheme, "keyval": map[string]any{"public": k.TUF().Value.PublicKey}},
+		}
+		return nil
+	})
+}
