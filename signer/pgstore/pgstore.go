@@ -1,0 +1,297 @@
+// Package pgstore is a [signer.Store] in PostgreSQL, through pgx's
+// connection pool. Several coordinator replicas may share one database.
+//
+// # Guarantees
+//
+//   - Durable on return: a write returns after its transaction has
+//     committed, which with PostgreSQL's default synchronous_commit=on
+//     means its WAL record is flushed to disk (on a server configured for
+//     synchronous replication, to the standbys too).
+//   - Atomic: each CreateRequest, AddSignature and SetState is one
+//     transaction; nothing is ever half-written.
+//   - Exactly once across replicas: AddSignature and SetState lock the
+//     request row (SELECT ... FOR UPDATE) before reading it, so writes to
+//     one request are serialized wherever they come from.
+//     [signer.FinishFunc] sees every signature committed before its own,
+//     and a composite is emitted at most once per request.
+//   - Safe for concurrent use by any number of goroutines.
+//
+// # Errors
+//
+// Errors that a retry may cure (the server unreachable, a connection lost,
+// the server shutting down or out of resources, a serialization failure)
+// wrap [signer.ErrUnavailable]. When the connection is lost while a COMMIT
+// is under way the outcome is unknown: the write may have been stored. A
+// retried AddSignature then fails with [signer.ErrDuplicate], and a retried
+// CreateRequest with [signer.ErrExists], which callers should read as
+// "already done" after such a retry.
+//
+// # Schema
+//
+// The schema is versioned. [Open] applies pending migrations (as does
+// [Migrate], for a separate migration step) and refuses, with
+// [ErrSchemaTooNew], a database written by a newer quorate. The tables live
+// in the connection's search_path: set it in the URL (search_path=NAME) to
+// keep quorate in its own schema.
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+
+	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/internal/storesql"
+)
+
+// Errors. They are the same values as sqlitestore's.
+var (
+	// ErrSchemaTooNew: the database was written by a newer quorate.
+	ErrSchemaTooNew = storesql.ErrSchemaTooNew
+	// ErrClosed: the store was used after Close.
+	ErrClosed = storesql.ErrClosed
+)
+
+// Options configure [Open].
+type Options struct {
+	// Logger receives operational messages; nil discards them.
+	Logger *zap.Logger
+	// MaxConns caps the pool's connections (0 means 32, or pool_max_conns
+	// from the URL when it is set there).
+	MaxConns int32
+}
+
+// Store is a [signer.Store] in PostgreSQL. Open it with [Open].
+type Store struct {
+	pool   *pgxpool.Pool
+	log    *zap.Logger
+	db     storesql.Store
+	closed atomic.Bool
+}
+
+var _ signer.Store = (*Store)(nil)
+
+// Open connects to the database at url (a postgres:// URL or key=value
+// connection string), migrates its schema and returns the store. Close it
+// when done.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx redacts the password from this error.
+		return nil, fmt.Errorf("pgstore: parsing the connection URL: %w", err)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	} else if _, set := cfg.ConnConfig.RuntimeParams["pool_max_conns"]; !set {
+		cfg.MaxConns = 32
+	}
+	where := fmt.Sprintf("%s@%s:%d/%s", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
+	s := &Store{
+		log: opts.Logger.With(zap.String("store", "postgres"), zap.String("database", where)),
+		db:  storesql.Store{Dialect: dialect},
+	}
+	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("pgstore: connecting to %s: %w", where, wrapError(err))
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		s.pool.Close()
+		return nil, fmt.Errorf("pgstore: connecting to %s: %w", where, wrapError(err))
+	}
+	from, to, err := migrate(ctx, conn.Conn())
+	conn.Release()
+	if err != nil {
+		s.pool.Close()
+		return nil, fmt.Errorf("pgstore: %s: %w", where, err)
+	}
+	if from != to {
+		s.log.Info("schema migrated", zap.Int("from", from), zap.Int("to", to))
+	}
+	s.log.Info("signing-request store opened", zap.Int32("maxConns", cfg.MaxConns))
+	return s, nil
+}
+
+// dialect is PostgreSQL's: rows about to change are locked FOR UPDATE.
+var dialect = storesql.Dialect{
+	Name:    "pgstore",
+	LockRow: " FOR UPDATE",
+	Wrap:    wrapError,
+}
+
+// wrapError marks errors that a retry may cure as [signer.ErrUnavailable].
+func wrapError(err error) error {
+	if err == nil || errors.Is(err, signer.ErrUnavailable) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if retryable(err) {
+		return fmt.Errorf("%w: %w", signer.ErrUnavailable, err)
+	}
+	return err
+}
+
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "08", // connection exception
+			"53", // insufficient resources
+			"57", // operator intervention: shutting down, cannot connect now
+			"58": // system error (I/O)
+			return true
+		}
+		switch pgErr.Code {
+		case "40001", // serialization_failure
+			"40P01", // deadlock_detected
+			"55P03": // lock_not_available
+			return true
+		}
+		return false
+	}
+	var (
+		connectErr *pgconn.ConnectError
+		netErr     net.Error
+	)
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+		pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// querier adapts a pgx transaction to [storesql.Querier].
+type querier struct{ tx pgx.Tx }
+
+func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	tag, err := q.tx.Exec(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+func (q querier) Query(ctx context.Context, query string, args ...any) (storesql.Rows, error) {
+	rows, err := q.tx.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgRows{rows}, nil
+}
+
+type pgRows struct{ pgx.Rows }
+
+func (r pgRows) Close() error {
+	r.Rows.Close()
+	return r.Rows.Err()
+}
+
+var (
+	writeTx = pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadWrite}
+	// Reads see one snapshot: a request and its signatures agree.
+	readTx = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+)
+
+// inTx runs fn in a transaction and commits it. It rolls back when fn
+// fails, so nothing of a failed write is stored.
+func (s *Store) inTx(ctx context.Context, opts pgx.TxOptions, fn func(q storesql.Querier) error) (err error) {
+	if s.closed.Load() {
+		return fmt.Errorf("pgstore: %w", ErrClosed)
+	}
+	tx, err := s.pool.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("pgstore: starting transaction: %w", wrapError(err))
+	}
+	defer func() {
+		if err != nil {
+			// Rollback on a context that may be done still releases the
+			// connection; the server aborts the transaction either way.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			tx.Rollback(rctx)
+		}
+	}()
+	if err := fn(querier{tx}); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("pgstore: committing: %w", wrapError(err))
+	}
+	return nil
+}
+
+// CreateRequest implements [signer.Store].
+func (s *Store) CreateRequest(ctx context.Context, r *signer.Request) error {
+	return s.inTx(ctx, writeTx, func(q storesql.Querier) error {
+		return s.db.Create(ctx, q, r)
+	})
+}
+
+// GetRequest implements [signer.Store].
+func (s *Store) GetRequest(ctx context.Context, id string) (*signer.Request, error) {
+	var r *signer.Request
+	err := s.inTx(ctx, readTx, func(q storesql.Querier) (err error) {
+		r, err = s.db.Get(ctx, q, id, false)
+		return err
+	})
+	return r, err
+}
+
+// ListRequests implements [signer.Store].
+func (s *Store) ListRequests(ctx context.Context, opts signer.ListOptions) ([]*signer.Request, error) {
+	var rs []*signer.Request
+	err := s.inTx(ctx, readTx, func(q storesql.Querier) (err error) {
+		rs, err = s.db.List(ctx, q, opts)
+		return err
+	})
+	return rs, err
+}
+
+// AddSignature implements [signer.Store]. finish runs while the request's
+// row is locked: it should be quick.
+func (s *Store) AddSignature(ctx context.Context, id string, p signer.Partial, finish signer.FinishFunc) (*signer.Request, error) {
+	var r *signer.Request
+	err := s.inTx(ctx, writeTx, func(q storesql.Querier) (err error) {
+		r, err = s.db.AddSignature(ctx, q, id, p, finish)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// SetState implements [signer.Store].
+func (s *Store) SetState(ctx context.Context, id string, to signer.State, reason string, at time.Time) (*signer.Request, error) {
+	var r *signer.Request
+	err := s.inTx(ctx, writeTx, func(q storesql.Querier) (err error) {
+		r, err = s.db.SetState(ctx, q, id, to, reason, at)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Close closes the pool, waiting for connections in use to be released.
+func (s *Store) Close() error {
+	if s.closed.CompareAndSwap(false, true) {
+		s.pool.Close()
+		s.log.Info("signing-request store closed")
+	}
+	return nil
+}
