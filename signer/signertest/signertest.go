@@ -763,6 +763,8 @@ func testListPaging(t *testing.T, h *harness) {
 	if all, err := s.ListRequests(t.Context(), signer.ListOptions{}); err != nil || len(all) != 100 {
 		t.Errorf("ListRequests with no limit returned %d, %v; want the default limit of 100", len(all), err)
 	}
+	_, err := s.ListRequests(t.Context(), signer.ListOptions{After: "no-such-request"})
+	wantErr(t, "ListRequests after an unknown request", err, signer.ErrNotFound)
 	if _, err := s.ListRequests(t.Context(), signer.ListOptions{Limit: -1}); err == nil {
 		t.Error("ListRequests with a negative limit succeeded")
 	}

@@ -11,3 +11,6 @@ func Pragma(t *testing.T, s *Store, name string) string {
 	}
 	return v
 }
+
+// Commits returns the number of write transactions committed.
+func Commits(s *Store) int64 { return s.commits.Load() }

@@ -102,6 +102,8 @@ type Store struct {
 	stopped   chan struct{} // closed by the writer when it exits
 	closeOnce sync.Once
 	closeErr  error
+
+	commits atomic.Int64 // transactions committed by the writer, for tests
 }
 
 var _ signer.Store = (*Store)(nil)
@@ -466,6 +468,7 @@ func (s *Store) commitBatch(batch []*op) {
 		s.abort(fmt.Errorf("sqlitestore: committing %d writes: %w", len(ops), dialect.Wrap(err)), ops)
 		return
 	}
+	s.commits.Add(1)
 	for i, o := range ops {
 		o.finish(results[i].req, results[i].err)
 	}

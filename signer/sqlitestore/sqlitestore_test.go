@@ -3,9 +3,13 @@ package sqlitestore_test
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zaptest"
 	_ "modernc.org/sqlite"
@@ -31,6 +35,69 @@ func TestStore(t *testing.T) {
 				return s
 			})
 		})
+	}
+}
+
+// TestGroupCommit checks that concurrent writes share transactions, and
+// that in a shared transaction a failing write (a duplicate) is rolled back
+// alone while finish sees the signatures committed before it in the batch.
+func TestGroupCommit(t *testing.T) {
+	s, err := sqlitestore.Open(t.Context(), t.TempDir(), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	const requests, writers = 4, 64
+	for i := range requests {
+		r := &signer.Request{ID: fmt.Sprint(i), Created: now, Signatures: []signer.Partial{{Identity: "requester", Received: now}}}
+		if err := s.CreateRequest(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := sqlitestore.Commits(s)
+	var (
+		wg    sync.WaitGroup
+		dups  atomic.Int64
+		start = make(chan struct{})
+	)
+	for i := range writers {
+		wg.Go(func() {
+			<-start
+			// Writers 2j and 2j+1 post the same identity to the same
+			// request: one of each pair is a duplicate.
+			p := signer.Partial{Identity: fmt.Sprintf("k%d", i/2), Received: now}
+			_, err := s.AddSignature(t.Context(), fmt.Sprint(i/2%requests), p, func(r *signer.Request) ([]byte, error) {
+				if got := r.Signatures[len(r.Signatures)-1].Identity; got != p.Identity {
+					return nil, fmt.Errorf("finish saw %s last, not %s", got, p.Identity)
+				}
+				return nil, nil
+			})
+			switch {
+			case errors.Is(err, signer.ErrDuplicate):
+				dups.Add(1)
+			case err != nil:
+				t.Errorf("AddSignature: %v", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	commits := sqlitestore.Commits(s) - before
+	t.Logf("%d writes in %d transactions", writers, commits)
+	if commits >= writers {
+		t.Errorf("%d concurrent writes took %d transactions: no group commit", writers, commits)
+	}
+	total := 0
+	for i := range requests {
+		r, err := s.GetRequest(t.Context(), fmt.Sprint(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(r.Signatures) - 1
+	}
+	if dups.Load() != writers/2 || total != writers/2 {
+		t.Errorf("%d duplicates, %d signatures stored; want %d of each", dups.Load(), total, writers/2)
 	}
 }
 
