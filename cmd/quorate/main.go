@@ -84,7 +84,7 @@ unreadable trust material.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(a.keysCommand(), a.policyCommand(), a.attestCommand(), a.signCommand(), a.verifyCommand(), a.serveCommand(), a.requestCommand(), a.logCommand())
+	root.AddCommand(a.keysCommand(), a.policyCommand(), a.attestCommand(), a.signCommand(), a.verifyCommand(), a.serveCommand(), a.requestCommand(), a.logCommand(), a.migrateCommand())
 	return root
 }
 
