@@ -317,10 +317,18 @@ func TestConcurrentMigrations(t *testing.T) {
 // write, with the row lock, against the local server.
 func BenchmarkAddSignature(b *testing.B) {
 	u := freshSchema(b, serverURL(b))
-	s, err := pgstore.Open(b.Context(), u, pgstore.Options{MaxConns: signertest.BenchmarkClients})
+	s, err := pgstore.Open(b.Context(), u, pgstore.Options{MaxConns: benchConns()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
 	signertest.BenchmarkAddSignature(b, s)
+}
+
+// benchConns is the pool size for the benchmark: QUORATE_BENCH_CONNS, or
+// the default.
+func benchConns() int32 {
+	var n int32
+	fmt.Sscan(os.Getenv("QUORATE_BENCH_CONNS"), &n)
+	return n
 }
