@@ -32,6 +32,8 @@ vet:
 
 test: deps postgres build nocgo vet
 	$(GO) test -race -timeout 20m ./...
+	@# Restarting PostgreSQL disturbs every other test using it: run alone, after.
+	QUORATE_TEST_PG_RESTART=1 $(GO) test -count=1 -run 'TestDatabaseRestartUnderLoad' ./test/e2e/
 
 test-short: build
 	$(GO) test -short ./...

@@ -63,12 +63,19 @@ type server struct {
 	log *bytes.Buffer
 }
 
-func startServer(t *testing.T, dir, trust string) *server {
+// startServer starts a coordinator on SQLite in dir/data, or on the store
+// URL when one is given.
+func startServer(t *testing.T, dir, trust string, store ...string) *server {
 	t.Helper()
 	addrFile := filepath.Join(dir, fmt.Sprintf("addr-%d", time.Now().UnixNano()))
 	var log bytes.Buffer
-	cmd := exec.Command(quorateBin, "serve", "--trust", trust, "--data", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0",
-		"--addr-file", addrFile, "--rate-limit", "0", "--log-level", "warn")
+	args := []string{"serve", "--trust", trust, "--listen", "127.0.0.1:0", "--addr-file", addrFile, "--rate-limit", "0", "--log-level", "warn"}
+	if len(store) > 0 {
+		args = append(args, "--store", store[0])
+	} else {
+		args = append(args, "--data", filepath.Join(dir, "data"))
+	}
+	cmd := exec.Command(quorateBin, args...)
 	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))
 	cmd.Stderr = &log
 	if err := cmd.Start(); err != nil {

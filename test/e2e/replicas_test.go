@@ -1,0 +1,289 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+
+	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/hsm"
+	"github.com/quorate-dev/quorate/internal/pgtest"
+	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/signer"
+)
+
+// openRequests opens n requests for gate "load" through cl, signed by signers[0].
+func openRequests(t *testing.T, cl *signer.Client, trust *policy.Trust, signers []hsm.Signer, n int, prefix string) []string {
+	t.Helper()
+	ctx := context.Background()
+	var ids []string
+	for r := 0; r < n; r++ {
+		now := time.Now().UTC()
+		st, err := attest.NewStatement([]attest.Subject{{Name: "a", Digest: map[string]string{"sha256": fmt.Sprintf("%064x", r+1)}}},
+			attest.Predicate{Gate: "load", Policy: attest.PolicyRef{Version: trust.Version(), Digest: map[string]string{"sha256": trust.Digest}},
+				RequestID: fmt.Sprintf("%s-%06d-%d", prefix, r, now.UnixNano()), Created: now, Expires: now.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := cl.Open(ctx, signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sigFor(t, signers[0], st)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, v.ID)
+	}
+	return ids
+}
+
+func sigFor(t *testing.T, s hsm.Signer, statement []byte) attest.Signature {
+	t.Helper()
+	raw, err := s.Sign(context.Background(), dsse.PAE(attest.PayloadType, statement))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return attest.Signature{KeyID: s.Public().ID(), Sig: base64.StdEncoding.EncodeToString(raw)}
+}
+
+// statementOf fetches a request's payload.
+func statementOf(t *testing.T, cl *signer.Client, id string) []byte {
+	t.Helper()
+	v, err := cl.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := attest.DecodeBase64(v.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestReplicasRacingFinalSignaturesEmitOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replica tests skipped in -short mode")
+	}
+	store := pgtest.FreshSchema(t, pgtest.ServerURL(t))
+	dir := t.TempDir()
+	signers, trust, trustDir := fixture(t, dir, 4)
+	a, b := startServer(t, dir, trustDir, store), startServer(t, dir, trustDir, store)
+	ca, cb := &signer.Client{BaseURL: a.url}, &signer.Client{BaseURL: b.url}
+	ids := openRequests(t, ca, trust, signers, 15, "race")
+	ctx := context.Background()
+	for _, id := range ids {
+		st := statementOf(t, cb, id)
+		if _, err := cb.Sign(ctx, id, sigFor(t, signers[1], st)); err != nil {
+			t.Fatal(err)
+		}
+		// signers 2 and 3 complete the request: race them through both replicas.
+		var completed atomic.Int64
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i, cl := range []*signer.Client{ca, cb} {
+			sig := sigFor(t, signers[2+i], st)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				res, err := cl.Sign(ctx, id, sig)
+				if err != nil {
+					t.Errorf("request %s: %v", id, err)
+					return
+				}
+				if res.Completed {
+					completed.Add(1)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if completed.Load() != 1 {
+			t.Fatalf("request %s: %d replicas report emitting the composite, want exactly 1", id, completed.Load())
+		}
+		ea, err := ca.Attestation(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eb, err := cb.Attestation(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(ea) != string(eb) {
+			t.Fatalf("request %s: the replicas serve different composites", id)
+		}
+	}
+}
+
+// loadThrough posts signatures of signers[1:] for every request, choosing a
+// replica per attempt; on a transport error or a retryable answer it tries
+// again (possibly on another replica). A duplicate answer to a retry means
+// an earlier, unacknowledged attempt was stored: it counts as acknowledged
+// only once the store says so. It returns the acknowledged (request, key) pairs.
+func loadThrough(t *testing.T, clients func(attempt int) *signer.Client, signers []hsm.Signer, ids []string, stmts map[string][]byte, deadline time.Time) ([]ack, int64) {
+	t.Helper()
+	ctx := context.Background()
+	var mu sync.Mutex
+	var acked []ack
+	var unavailable atomic.Int64 // 503 answers with Retry-After
+	var wg sync.WaitGroup
+	for k := 1; k < len(signers); k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			for _, id := range ids {
+				sig := sigFor(t, signers[k], stmts[id])
+				for attempt := 0; ; attempt++ {
+					if time.Now().After(deadline) {
+						t.Errorf("gave up on request %s key %d", id, k)
+						return
+					}
+					_, err := clients(attempt+k).Sign(ctx, id, sig)
+					var ae *signer.APIError
+					if err == nil || (errors.As(err, &ae) && ae.Code == "duplicate" && attempt > 0) {
+						mu.Lock()
+						acked = append(acked, ack{id, sig.KeyID})
+						mu.Unlock()
+						break
+					}
+					if errors.As(err, &ae) && !ae.Retryable() {
+						t.Errorf("request %s: %v", id, err)
+						return
+					}
+					if errors.As(err, &ae) && ae.Status == 503 {
+						unavailable.Add(1)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}(k)
+	}
+	wg.Wait()
+	return acked, unavailable.Load()
+}
+
+func checkAcked(t *testing.T, cl *signer.Client, acked []ack) {
+	t.Helper()
+	ctx := context.Background()
+	found := map[ack]bool{}
+	seen := map[string]bool{}
+	for _, a := range acked {
+		if seen[a.id] {
+			continue
+		}
+		seen[a.id] = true
+		v, err := cl.Get(ctx, a.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range v.Signatures {
+			found[ack{a.id, s.KeyID}] = true
+		}
+		if v.State == signer.Complete {
+			if _, err := cl.Attestation(ctx, a.id); err != nil {
+				t.Errorf("complete request %s has no composite: %v", a.id, err)
+			}
+		}
+	}
+	lost := 0
+	for _, a := range acked {
+		if !found[a] {
+			lost++
+		}
+	}
+	t.Logf("acknowledged %d signatures; lost %d", len(acked), lost)
+	if lost > 0 {
+		t.Fatalf("%d acknowledged signatures lost", lost)
+	}
+}
+
+func TestReplicaKill9UnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replica tests skipped in -short mode")
+	}
+	store := pgtest.FreshSchema(t, pgtest.ServerURL(t))
+	dir := t.TempDir()
+	signers, trust, trustDir := fixture(t, dir, 5)
+	a, b := startServer(t, dir, trustDir, store), startServer(t, dir, trustDir, store)
+	ca, cb := &signer.Client{BaseURL: a.url}, &signer.Client{BaseURL: b.url}
+	ids := openRequests(t, ca, trust, signers, 40, "kill")
+	stmts := map[string][]byte{}
+	for _, id := range ids {
+		stmts[id] = statementOf(t, cb, id)
+	}
+	var aDead atomic.Bool
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		a.kill9(t)
+		aDead.Store(true)
+	}()
+	pick := func(n int) *signer.Client {
+		if n%2 == 0 && !aDead.Load() {
+			return ca
+		}
+		return cb
+	}
+	acked, _ := loadThrough(t, pick, signers, ids, stmts, time.Now().Add(60*time.Second))
+	if !aDead.Load() {
+		t.Fatal("the load finished before replica A was killed; make it longer")
+	}
+	checkAcked(t, cb, acked)
+}
+
+// TestDatabaseRestartUnderLoad restarts PostgreSQL while two replicas take
+// signatures. It disturbs every other PostgreSQL user of the machine, so it
+// runs only with QUORATE_TEST_PG_RESTART=1 (make test runs it on its own).
+func TestDatabaseRestartUnderLoad(t *testing.T) {
+	if os.Getenv("QUORATE_TEST_PG_RESTART") != "1" {
+		t.Skip("set QUORATE_TEST_PG_RESTART=1 to restart PostgreSQL under load (make test does, serially)")
+	}
+	store := pgtest.FreshSchema(t, pgtest.ServerURL(t))
+	dir := t.TempDir()
+	signers, trust, trustDir := fixture(t, dir, 5)
+	a, b := startServer(t, dir, trustDir, store), startServer(t, dir, trustDir, store)
+	ca, cb := &signer.Client{BaseURL: a.url}, &signer.Client{BaseURL: b.url}
+	ids := openRequests(t, ca, trust, signers, 60, "restart")
+	stmts := map[string][]byte{}
+	for _, id := range ids {
+		stmts[id] = statementOf(t, cb, id)
+	}
+	restarted := make(chan error, 1)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		out, err := exec.Command("bash", "-c", `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | sort -V | tail -1) main restart`).CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("%v: %s", err, out)
+		}
+		restarted <- err
+	}()
+	pick := func(n int) *signer.Client {
+		if n%2 == 0 {
+			return ca
+		}
+		return cb
+	}
+	acked, unavailable := loadThrough(t, pick, signers, ids, stmts, time.Now().Add(90*time.Second))
+	if err := <-restarted; err != nil {
+		t.Fatalf("restarting PostgreSQL: %v", err)
+	}
+	t.Logf("clients saw %d retryable 503 answers during the restart", unavailable)
+	if unavailable == 0 {
+		t.Error("no client saw a retryable 503 while the database restarted")
+	}
+	checkAcked(t, cb, acked)
+	for _, id := range ids {
+		v, err := ca.Get(context.Background(), id)
+		if err != nil {
+			t.Fatalf("replica A after the restart: %v", err)
+		}
+		if len(v.Signatures) != len(signers) || v.State != signer.Complete {
+			t.Errorf("request %s: %d signatures, state %s; want all %d and complete", id, len(v.Signatures), v.State, len(signers))
+		}
+	}
+}
