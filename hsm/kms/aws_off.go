@@ -1,0 +1,5 @@
+//go:build quorate_no_awskms
+
+package kms
+
+func awsProvider() *provider { return nil }

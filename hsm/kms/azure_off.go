@@ -1,0 +1,5 @@
+//go:build quorate_no_azurekms
+
+package kms
+
+func azureProvider() *provider { return nil }
