@@ -61,10 +61,11 @@ type token struct {
 	pool   int
 	refs   int // guarded by b.mu
 
-	mu   sync.RWMutex // guards c, slot and gen; held for reading while in use
+	mu   sync.RWMutex // guards c, slot, gen and dead; held for reading while in use
 	c    *crypto11.Context
 	slot uint
 	gen  uint64 // bumped each time c is replaced
+	dead bool   // released for good: never reconnect
 }
 
 // open parses uri and returns the shared token context it names, with a
@@ -105,7 +106,10 @@ func (b *Backend) open(raw string) (*URI, *token, error) {
 		return nil, nil, err
 	}
 	for _, o := range b.tokens {
-		if o.module == module && o.slot == t.slot && o.key.pin != key.pin {
+		o.mu.RLock()
+		sameToken := o.module == module && o.slot == t.slot
+		o.mu.RUnlock()
+		if sameToken && o.key.pin != key.pin {
 			t.disconnect()
 			// PKCS#11 keeps one login per token and process: a second
 			// login answers "already logged in" whatever the PIN, so a
@@ -130,6 +134,7 @@ func (b *Backend) release(t *token) {
 		delete(b.tokens, t.key)
 	}
 	t.mu.Lock()
+	t.dead = true
 	t.disconnect()
 	t.mu.Unlock()
 }
@@ -142,8 +147,8 @@ func (b *Backend) Close() error {
 	b.closed = true
 	for k, t := range b.tokens {
 		t.mu.Lock()
+		t.dead = true
 		t.disconnect()
-		t.gen++
 		t.mu.Unlock()
 		delete(b.tokens, k)
 	}
@@ -207,6 +212,9 @@ func (t *token) disconnect() {
 func (t *token) reconnect(gen uint64) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.dead {
+		return ErrClosed
+	}
 	if t.gen != gen && t.c != nil {
 		return nil
 	}
@@ -219,6 +227,9 @@ func (t *token) reconnect(gen uint64) error {
 func (t *token) run(fn func(c *crypto11.Context, gen uint64) error) (uint64, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	if t.dead {
+		return t.gen, ErrClosed
+	}
 	if t.c == nil {
 		return t.gen, errDisconnected
 	}
@@ -330,7 +341,7 @@ func (b *Backend) Signer(ctx context.Context, uri string) (hsm.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Signer{t: t, uri: u, name: u.String()}
+	s := &Signer{t: t, uri: u, name: u.String(), what: "signing with " + u.String()}
 	err = t.do(ctx, "opening key "+s.name, func(c *crypto11.Context, gen uint64) error {
 		k, pub, err := t.findKey(c, u)
 		if err != nil {

@@ -445,3 +445,28 @@ func tokenDirOf(t *testing.T, f *fixture) string {
 	t.Fatalf("no token directory for %s", f.label)
 	return ""
 }
+
+// TestBackendClose checks that closing the backend stops its signers for
+// good: no signature, and no token context opened again behind its back.
+func TestBackendClose(t *testing.T) {
+	f := newToken(t)
+	b, logs := newBackend(t)
+	s := generatedSigner(t, b, f, "k", hsm.ECDSAP256)
+	sign(t, s, []byte("before"))
+	opened := logs.FilterMessage("PKCS#11 token opened").Len()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Sign(ctx, []byte("after")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Sign after Backend.Close: %v, want ErrClosed", err)
+	}
+	if _, err := b.Signer(ctx, f.uri("k")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Signer after Backend.Close: %v, want ErrClosed", err)
+	}
+	if n := logs.FilterMessage("PKCS#11 token opened").Len(); n != opened {
+		t.Fatalf("token opened %d more times after Backend.Close", n-opened)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -27,6 +27,7 @@ type Signer struct {
 	t    *token
 	uri  *URI
 	name string // uri.String(), for messages
+	what string // "signing with " + name
 	pub  *keys.PublicKey
 
 	key atomic.Pointer[keyHandle] // the key in the context of generation gen
@@ -61,7 +62,7 @@ func (s *Signer) Sign(ctx context.Context, message []byte) ([]byte, error) {
 	digest := s.pub.Digest(message)
 	opts := s.pub.SignerOpts()
 	var sig []byte
-	err := s.t.do(ctx, "signing with "+s.name, func(c *crypto11.Context, gen uint64) error {
+	err := s.t.do(ctx, s.what, func(c *crypto11.Context, gen uint64) error {
 		k, err := s.keyFor(c, gen)
 		if err != nil {
 			return err
@@ -77,7 +78,7 @@ func (s *Signer) Sign(ctx context.Context, message []byte) ([]byte, error) {
 		if errors.Is(err, ErrSessionLost) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err // do named the operation already
 		}
-		return nil, fmt.Errorf("signing with %s: %w", s.name, err)
+		return nil, fmt.Errorf("%s: %w", s.what, err)
 	}
 	if err := checkShape(s.pub.Crypto(), sig); err != nil {
 		return nil, fmt.Errorf("signing with %s: %w", s.name, err)
