@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/quorate-dev/quorate/hsm"
+	"github.com/quorate-dev/quorate/hsm/kms"
 	"github.com/quorate-dev/quorate/hsm/pkcs11"
 )
 
@@ -10,4 +11,5 @@ import (
 // and the KMS providers.
 func registerBackends(r *hsm.Registry) {
 	pkcs11.Register(r)
+	kms.Register(r)
 }
