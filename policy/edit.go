@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
@@ -39,6 +40,22 @@ type Draft struct {
 	Targets *metadata.Metadata[metadata.TargetsType]
 	// Now is the time edits are stamped with.
 	Now time.Time
+
+	// prevRoot is the published root version before Root, when Root is a
+	// later version: a rotation must be signed by a threshold of its root
+	// keys too.
+	prevRoot *metadata.Metadata[metadata.RootType]
+	// superseded are published versions an edit replaced, for Save to
+	// keep in the history.
+	superseded []historyEntry
+}
+
+// historyEntry is a published version to keep under history/.
+type historyEntry struct {
+	role string // "root" or "targets"
+	md   interface{ ToBytes(bool) ([]byte, error) }
+	ver  int64
+	sign any // the "signed" object, to compare with a copy already kept
 }
 
 // Init creates root.json and targets.json (version 1, unsigned) in dir for
@@ -106,7 +123,19 @@ func OpenDraft(dir string, now time.Time) (*Draft, error) {
 	if targets.Signed.UnrecognizedFields == nil {
 		targets.Signed.UnrecognizedFields = map[string]any{}
 	}
-	return &Draft{Dir: dir, Root: root, Targets: targets, Now: now}, nil
+	d := &Draft{Dir: dir, Root: root, Targets: targets, Now: now}
+	if v := root.Signed.Version; v > 1 {
+		data, err := os.ReadFile(HistoryPath(dir, "root", v-1))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("reading root version %d: %w", v-1, err)
+		}
+		if err == nil {
+			if d.prevRoot, err = ParseRoot(data); err != nil {
+				return nil, fmt.Errorf("history/root.%d.json: %w", v-1, err)
+			}
+		}
+	}
+	return d, nil
 }
 
 // TargetsPublished reports whether targets.json currently carries a
@@ -115,15 +144,35 @@ func (d *Draft) TargetsPublished() bool {
 	return len(d.Targets.Signatures) > 0 && d.Root.VerifyDelegate(metadata.TARGETS, d.Targets) == nil
 }
 
-// RootPublished reports whether root.json carries a threshold of its own keys.
+// RootPublished reports whether root.json carries a threshold of its own
+// keys and, for a version after the first, a threshold of the previous
+// version's root keys (which must be in the history).
 func (d *Draft) RootPublished() bool {
-	return len(d.Root.Signatures) > 0 && d.Root.VerifyDelegate(metadata.ROOT, d.Root) == nil
+	if len(d.Root.Signatures) == 0 || d.Root.VerifyDelegate(metadata.ROOT, d.Root) != nil {
+		return false
+	}
+	if d.Root.Signed.Version == 1 {
+		return true
+	}
+	return d.prevRoot != nil && d.prevRoot.Signed.Version == d.Root.Signed.Version-1 && d.prevRoot.VerifyDelegate(metadata.ROOT, d.Root) == nil
+}
+
+// targetsPublished is TargetsPublished under the new root or, while a
+// root rotation is being signed, under the previous one: a version
+// published under either must not be edited in place.
+func (d *Draft) targetsPublished() bool {
+	if d.TargetsPublished() {
+		return true
+	}
+	return d.prevRoot != nil && len(d.Targets.Signatures) > 0 && d.prevRoot.VerifyDelegate(metadata.TARGETS, d.Targets) == nil
 }
 
 // editTargets applies change to a copy of the targets, checks the result is
 // a valid policy, and then starts a new version: when the current version is
-// published, the version is bumped; signatures are always dropped (they
-// covered the old content), and the expiry is renewed.
+// published, the version is bumped, the published version's policy digest
+// is added to the history field and the version is kept for the history
+// folder; signatures are always dropped (they covered the old content), and
+// the expiry is renewed.
 func (d *Draft) editTargets(expiry time.Duration, change func(t *metadata.TargetsType) error) error {
 	data, err := d.Targets.ToBytes(false)
 	if err != nil {
@@ -139,14 +188,31 @@ func (d *Draft) editTargets(expiry time.Duration, change func(t *metadata.Target
 	if next.Signed.UnrecognizedFields == nil {
 		next.Signed.UnrecognizedFields = map[string]any{}
 	}
+	published := d.targetsPublished()
+	if published {
+		digest, err := PolicyDigest(d.Targets)
+		if err != nil {
+			return err
+		}
+		hist, err := historyField(&next.Signed)
+		if err != nil {
+			return err
+		}
+		hist[strconv.FormatInt(d.Targets.Signed.Version, 10)] = digest
+		next.Signed.UnrecognizedFields[HistoryField] = hist
+		next.Signed.Version = d.Targets.Signed.Version + 1
+	}
 	if err := change(&next.Signed); err != nil {
 		return err
 	}
 	if _, err := RolesOf(next); err != nil {
 		return err
 	}
-	if d.TargetsPublished() {
-		next.Signed.Version = d.Targets.Signed.Version + 1
+	if _, err := LifecycleOf(next); err != nil {
+		return err
+	}
+	if published {
+		d.superseded = append(d.superseded, historyEntry{role: "targets", md: d.Targets, ver: d.Targets.Signed.Version, sign: d.Targets.Signed})
 	}
 	if expiry <= 0 {
 		expiry = DefaultTargetsExpiry
@@ -166,6 +232,18 @@ func (d *Draft) SetRole(name string, ks []*keys.PublicKey, threshold int, expiry
 		return fmt.Errorf("role %q needs at least one key", name)
 	}
 	return d.editTargets(expiry, func(t *metadata.TargetsType) error {
+		lc, err := lifecycleOfSigned(t)
+		if err != nil {
+			return err
+		}
+		for _, k := range ks {
+			if r, ok := lc.Revoked(k.Identity()); ok {
+				return fmt.Errorf("%w: key %s was revoked since %s (%s) and cannot rejoin a role", ErrKeyRevoked, keys.Short(k.ID()), r.Since.UTC().Format(time.RFC3339), r.Reason)
+			}
+			if r, ok := lc.RetiredAt(k.Identity()); ok {
+				return fmt.Errorf("%w: key %s was retired at %s and cannot rejoin a role", ErrKeyRetired, keys.Short(k.ID()), r.At.UTC().Format(time.RFC3339))
+			}
+		}
 		ids := make([]string, 0, len(ks))
 		for _, k := range ks {
 			if !slices.Contains(ids, k.ID()) {
@@ -210,14 +288,17 @@ func (d *Draft) SetGate(name string, roleNames []string, expiry time.Duration) e
 	})
 }
 
-func gatesField(t *metadata.TargetsType) (map[string]any, error) {
-	raw, ok := t.UnrecognizedFields[GatesField]
+func gatesField(t *metadata.TargetsType) (map[string]any, error) { return objectField(t, GatesField) }
+
+// objectField returns the custom object field name of t, empty when absent.
+func objectField(t *metadata.TargetsType, name string) (map[string]any, error) {
+	raw, ok := t.UnrecognizedFields[name]
 	if !ok || raw == nil {
 		return map[string]any{}, nil
 	}
 	g, ok := raw.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("%s: %w: gates is not an object", TargetsFile, ErrMalformed)
+		return nil, fmt.Errorf("%s: %w: %s is not an object", TargetsFile, ErrMalformed, name)
 	}
 	return g, nil
 }
@@ -253,7 +334,15 @@ func (d *Draft) Sign(ctx context.Context, s MessageSigner) (SignResult, error) {
 	var res SignResult
 	inRole := func(role string) bool {
 		r := d.Root.Signed.Roles[role]
-		return r != nil && slices.Contains(r.KeyIDs, pub.ID())
+		if r != nil && slices.Contains(r.KeyIDs, pub.ID()) {
+			return true
+		}
+		if role != metadata.ROOT || d.prevRoot == nil {
+			return false
+		}
+		// A rotation needs the previous root keys' signatures too.
+		pr := d.prevRoot.Signed.Roles[metadata.ROOT]
+		return pr != nil && slices.Contains(pr.KeyIDs, pub.ID())
 	}
 	signed := func(sigs []metadata.Signature) bool {
 		return slices.ContainsFunc(sigs, func(sg metadata.Signature) bool { return sg.KeyID == pub.ID() })
@@ -294,8 +383,25 @@ func signCanonical(ctx context.Context, s MessageSigner, signed any) (metadata.S
 
 // Save writes root.json and targets.json atomically (each to a temporary
 // file, synced, then renamed), so a crash leaves the old or the new file,
-// never half of one.
+// never half of one. Before them it keeps every published version in the
+// history folder: versions an edit superseded, and root.json and
+// targets.json themselves when they meet their thresholds. A version
+// already kept is only ever rewritten with the same content (more
+// signatures); a different version under the same number is refused.
 func (d *Draft) Save() error {
+	entries := append([]historyEntry(nil), d.superseded...)
+	if d.RootPublished() {
+		entries = append(entries, historyEntry{role: "root", md: d.Root, ver: d.Root.Signed.Version, sign: d.Root.Signed})
+	}
+	if d.TargetsPublished() {
+		entries = append(entries, historyEntry{role: "targets", md: d.Targets, ver: d.Targets.Signed.Version, sign: d.Targets.Signed})
+	}
+	for _, e := range entries {
+		if err := d.keep(e); err != nil {
+			return err
+		}
+	}
+	d.superseded = nil
 	for _, f := range []struct {
 		name string
 		data func() ([]byte, error)
@@ -312,6 +418,45 @@ func (d *Draft) Save() error {
 		}
 	}
 	return nil
+}
+
+// keep writes one published version to the history folder.
+func (d *Draft) keep(e historyEntry) error {
+	path := HistoryPath(d.Dir, e.role, e.ver)
+	name := HistoryDir + "/" + filepath.Base(path)
+	if old, err := os.ReadFile(path); err == nil {
+		var same bool
+		switch e.role {
+		case "root":
+			md, perr := ParseRoot(old)
+			if perr != nil {
+				return fmt.Errorf("%s: %w", name, perr)
+			}
+			same, err = sameSigned(md.Signed, e.sign)
+		default:
+			md, perr := ParseTargets(old)
+			if perr != nil {
+				return fmt.Errorf("%s: %w", name, perr)
+			}
+			same, err = sameSigned(md.Signed, e.sign)
+		}
+		if err != nil {
+			return err
+		}
+		if !same {
+			return fmt.Errorf("%s already holds a different published %s version %d; refusing to rewrite history", name, e.role, e.ver)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("reading %s: %w", name, err)
+	}
+	data, err := e.md.ToBytes(true)
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", name, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", HistoryDir, err)
+	}
+	return WriteFileAtomic(path, append(data, '\n'), 0o644)
 }
 
 // WriteFileAtomic writes data to path through a synced temporary file and a rename.

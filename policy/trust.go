@@ -28,8 +28,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
@@ -70,6 +68,12 @@ type Trusted struct {
 type LoadOptions struct {
 	Now     time.Time // the verification time; required
 	Trusted Trusted   // versions already trusted
+	// TrustRoot, when set, is a root.json the caller pins (obtained out of
+	// band): the chain is walked from it rather than from the source.
+	TrustRoot []byte
+	// MaxChain is the most root versions walked past the trusted one;
+	// zero means [DefaultMaxChain].
+	MaxChain int
 }
 
 // Trust is a verified trust root and policy.
@@ -82,6 +86,11 @@ type Trust struct {
 	// Digest is the hex SHA-256 of the canonical JSON of targets.json's
 	// "signed": the policy digest attestations name.
 	Digest string
+	// Lifecycle is the latest version's history, retired keys and
+	// revocations.
+	Lifecycle *Lifecycle
+
+	src Source // earlier targets versions, for PolicyAt
 }
 
 // Version returns the policy (targets) version.
@@ -92,23 +101,33 @@ func (t *Trust) Versions() Trusted {
 	return Trusted{Root: t.Root.Signed.Version, Targets: t.Targets.Signed.Version}
 }
 
-// Load reads and verifies a trust directory.
+// Load reads and verifies a trust directory through [DirSource]; see [LoadFrom].
 func Load(dir string, opts LoadOptions) (*Trust, error) {
-	rootData, err := os.ReadFile(filepath.Join(dir, RootFile))
-	if err != nil {
-		return nil, fmt.Errorf("reading trust root: %w", err)
-	}
-	targetsData, err := os.ReadFile(filepath.Join(dir, TargetsFile))
-	if err != nil {
-		return nil, fmt.Errorf("reading policy: %w", err)
-	}
-	return LoadBytes(rootData, targetsData, opts)
+	return LoadFrom(DirSource(dir), opts)
 }
 
-// LoadBytes verifies root.json and targets.json held in memory.
+// LoadBytes verifies root.json and targets.json held in memory, with no
+// history: root.json is trusted as given unless opts pins a root or trusts
+// an earlier root version, and only the latest policy version can verify
+// attestations.
 func LoadBytes(rootData, targetsData []byte, opts LoadOptions) (*Trust, error) {
+	return LoadFrom(MemorySource{RootData: rootData, TargetsData: targetsData}, opts)
+}
+
+// LoadFrom verifies the latest trust root and policy of src. The root is
+// proven from the trusted root — opts.TrustRoot if set, else version
+// opts.Trusted.Root of the source's history, else its version 1, else (a
+// source without history, on first use) root.json itself — one version at
+// a time: each new root signed by a threshold of the previous root's keys
+// and of its own, no version skipped or rolled back, at most opts.MaxChain
+// versions, the final root not expired (intermediate ones may be).
+func LoadFrom(src Source, opts LoadOptions) (*Trust, error) {
 	if opts.Now.IsZero() {
 		return nil, errors.New("policy.Load: LoadOptions.Now is required")
+	}
+	rootData, targetsData, err := src.Latest()
+	if err != nil {
+		return nil, err
 	}
 	root, err := ParseRoot(rootData)
 	if err != nil {
@@ -119,25 +138,26 @@ func LoadBytes(rootData, targetsData []byte, opts LoadOptions) (*Trust, error) {
 		return nil, err
 	}
 	var errs []error
-	if err := root.VerifyDelegate(metadata.ROOT, root); err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w: %w", RootFile, ErrThreshold, err))
+	if _, err := walkRoots(src, root, opts); err != nil {
+		errs = append(errs, err)
 	}
 	if err := root.VerifyDelegate(metadata.TARGETS, targets); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w: %w", TargetsFile, ErrThreshold, err))
 	}
 	if root.Signed.IsExpired(opts.Now) {
-		errs = append(errs, fmt.Errorf("%s: %w (expired %s)", RootFile, ErrExpired, root.Signed.Expires.UTC().Format(time.RFC3339)))
+		errs = append(errs, expiredErr(RootFile, root.Signed.Expires))
 	}
 	if targets.Signed.IsExpired(opts.Now) {
-		errs = append(errs, fmt.Errorf("%s: %w (expired %s)", TargetsFile, ErrExpired, targets.Signed.Expires.UTC().Format(time.RFC3339)))
-	}
-	if v := root.Signed.Version; v < opts.Trusted.Root {
-		errs = append(errs, fmt.Errorf("%s: %w: version %d is lower than version %d already trusted", RootFile, ErrRollback, v, opts.Trusted.Root))
+		errs = append(errs, expiredErr(TargetsFile, targets.Signed.Expires))
 	}
 	if v := targets.Signed.Version; v < opts.Trusted.Targets {
 		errs = append(errs, fmt.Errorf("%s: %w: version %d is lower than version %d already trusted", TargetsFile, ErrRollback, v, opts.Trusted.Targets))
 	}
 	set, err := RolesOf(targets)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	lc, err := LifecycleOf(targets)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -152,7 +172,7 @@ func LoadBytes(rootData, targetsData []byte, opts LoadOptions) (*Trust, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Trust{Root: root, Targets: targets, Roles: set, Admins: admins, Digest: digest}, nil
+	return &Trust{Root: root, Targets: targets, Roles: set, Admins: admins, Digest: digest, Lifecycle: lc, src: src}, nil
 }
 
 // ParseRoot parses root.json strictly and checks its key table.

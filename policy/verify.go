@@ -29,6 +29,12 @@ type Request struct {
 	// Now is the verification time; the clock is read once by the caller.
 	Now    time.Time
 	Limits attest.Limits // zero fields take their values from attest.DefaultLimits
+	// LoggedTimes are trusted logged times of the envelope's signatures, by
+	// key ID: times proven by a verified transparency-log bundle
+	// ([Trust.CheckBundle]), never a signer's own claim. A revoked key's
+	// signature counts only with a logged time before the revocation; a
+	// retired key's not with one at or after the retirement.
+	LoggedTimes map[string]time.Time
 }
 
 // KeyRef is one key counted for a role.
@@ -52,20 +58,30 @@ type SignatureVerdict struct {
 	Role    string `json:"role,omitempty"`
 	Counted bool   `json:"counted"`
 	Problem string `json:"problem,omitempty"`
+	// Revoked and Retired mark a valid signature not counted because the
+	// latest policy revokes or retires its key; RevocationReason is the
+	// revocation's reason text.
+	Revoked          bool      `json:"revoked,omitempty"`
+	Retired          bool      `json:"retired,omitempty"`
+	RevocationReason string    `json:"revocationReason,omitempty"`
+	LoggedAt         time.Time `json:"loggedAt,omitzero"`
 }
 
 // Verdict is the outcome of a verification: the counts per role and, when
 // not verified, every reason.
 type Verdict struct {
-	Verified      bool               `json:"verified"`
-	Gate          string             `json:"gate"`
-	PolicyVersion int64              `json:"policyVersion"`
-	RequestID     string             `json:"requestId,omitempty"`
-	Expires       time.Time          `json:"expires,omitzero"`
-	Subjects      []attest.Subject   `json:"subjects,omitempty"`
-	Roles         []RoleVerdict      `json:"roles"`
-	Signatures    []SignatureVerdict `json:"signatures"`
-	Reasons       []string           `json:"reasons,omitempty"`
+	Verified      bool   `json:"verified"`
+	Gate          string `json:"gate"`
+	PolicyVersion int64  `json:"policyVersion"` // the version the attestation was checked against
+	// LatestPolicyVersion is the trusted policy's version, whose
+	// revocations and retirements applied.
+	LatestPolicyVersion int64              `json:"latestPolicyVersion"`
+	RequestID           string             `json:"requestId,omitempty"`
+	Expires             time.Time          `json:"expires,omitzero"`
+	Subjects            []attest.Subject   `json:"subjects,omitempty"`
+	Roles               []RoleVerdict      `json:"roles"`
+	Signatures          []SignatureVerdict `json:"signatures"`
+	Reasons             []string           `json:"reasons,omitempty"`
 }
 
 func (v *Verdict) fail(format string, args ...any) {
@@ -100,7 +116,7 @@ func (v *Verdict) Err() error {
 // others from counting.
 func (t *Trust) Verify(r io.Reader, req Request) *Verdict {
 	limits := req.Limits.OrDefault()
-	v := &Verdict{Gate: req.Gate, PolicyVersion: t.Version(), Roles: []RoleVerdict{}, Signatures: []SignatureVerdict{}}
+	v := &Verdict{Gate: req.Gate, PolicyVersion: t.Version(), LatestPolicyVersion: t.Version(), Roles: []RoleVerdict{}, Signatures: []SignatureVerdict{}}
 	env, payload, err := attest.ReadEnvelope(r, limits)
 	if err != nil {
 		v.fail("%v", err)
@@ -124,21 +140,24 @@ func (t *Trust) verifyEnvelope(v *Verdict, env *attest.Envelope, payload []byte,
 	if env.PayloadType != attest.PayloadType {
 		v.fail("payloadType %q is not %q", env.PayloadType, attest.PayloadType)
 	}
+	set := t.Roles // counted against the latest version unless the predicate names another
 	st, pred, err := attest.ParseStatement(payload, limits)
 	if err != nil {
 		v.fail("%v", err)
 	} else {
 		v.RequestID, v.Expires, v.Subjects = pred.RequestID, pred.Expires, st.Subject
-		t.checkPredicate(v, pred, req)
+		if pv := t.checkPredicate(v, pred, req); pv != nil {
+			set, v.PolicyVersion = pv.Roles, pv.Version
+		}
 		checkSubjects(v, st.Subject, req.Artifacts)
 	}
 
-	tally, err := t.Roles.NewTally(req.Gate)
+	tally, err := set.NewTally(req.Gate)
 	if err != nil {
 		v.fail("%v", err)
 		return
 	}
-	t.countSignatures(v, tally, env, payload)
+	t.countSignatures(v, set, tally, env, payload, req)
 	for _, rr := range tally.Results() {
 		rv := RoleVerdict{Role: rr.Role, Threshold: rr.Threshold, Met: rr.Met(), Keys: make([]KeyRef, 0, len(rr.Counted))}
 		for _, c := range rr.Counted {
@@ -172,21 +191,30 @@ func (t *Trust) checkExpiry(v *Verdict, now time.Time) {
 	}
 }
 
-func (t *Trust) checkPredicate(v *Verdict, p *attest.Predicate, req Request) {
+// checkPredicate checks the predicate and returns the policy version it
+// was signed under (see [Trust.PolicyAt]), or nil when that version cannot
+// be used.
+func (t *Trust) checkPredicate(v *Verdict, p *attest.Predicate, req Request) *PolicyVersion {
 	if p.Gate != req.Gate {
 		v.fail("attestation approves gate %q, not gate %q", p.Gate, req.Gate)
-	}
-	switch pv := p.Policy.Version; {
-	case pv > t.Version():
-		v.fail("attestation was signed under policy version %d, newer than the trusted version %d: update the trust directory", pv, t.Version())
-	case pv < t.Version():
-		v.fail("attestation was signed under policy version %d, but the trusted policy is version %d", pv, t.Version())
-	case p.Policy.Digest["sha256"] != t.Digest:
-		v.fail("attestation names policy version %d with digest sha256:%s, but the trusted version %d has digest sha256:%s", pv, p.Policy.Digest["sha256"], t.Version(), t.Digest)
 	}
 	if !req.Now.Before(p.Expires) {
 		v.fail("attestation expired at %s", p.Expires.UTC().Format(time.RFC3339))
 	}
+	switch pv := p.Policy.Version; {
+	case pv > t.Version():
+		v.fail("attestation was signed under policy version %d, newer than the trusted version %d: update the trust directory", pv, t.Version())
+	case pv == t.Version() && p.Policy.Digest["sha256"] != t.Digest:
+		v.fail("attestation names policy version %d with digest sha256:%s, but the trusted version %d has digest sha256:%s", pv, p.Policy.Digest["sha256"], t.Version(), t.Digest)
+	default:
+		ver, err := t.PolicyAt(pv, p.Policy.Digest["sha256"])
+		if err != nil {
+			v.fail("attestation was signed under policy version %d, which the trusted policy version %d does not vouch for: %v", pv, t.Version(), err)
+			return nil
+		}
+		return ver
+	}
+	return nil
 }
 
 func checkSubjects(v *Verdict, subjects []attest.Subject, artifacts []Artifact) {
@@ -223,12 +251,15 @@ func Covers(subjects []attest.Subject, a Artifact) bool {
 	return false
 }
 
-func (t *Trust) countSignatures(v *Verdict, tally *roles.Tally, env *attest.Envelope, payload []byte) {
+// countSignatures counts the envelope's signatures against set, the policy
+// version the attestation was signed under, applying the latest version's
+// revocations and retirements.
+func (t *Trust) countSignatures(v *Verdict, set *roles.Set, tally *roles.Tally, env *attest.Envelope, payload []byte, req Request) {
 	pae := dsse.PAE(env.PayloadType, payload)
 	var digests map[crypto.Hash][]byte // one digest of the PAE per hash, computed on demand
 	for i, s := range env.Signatures {
 		sv := SignatureVerdict{Index: i, KeyID: s.KeyID}
-		k, ok := t.Roles.Keys[s.KeyID]
+		k, ok := set.Keys[s.KeyID]
 		switch {
 		case s.KeyID == "":
 			sv.Problem = "signature has no keyid"
@@ -268,6 +299,10 @@ func (t *Trust) countSignatures(v *Verdict, tally *roles.Tally, env *attest.Enve
 		}
 		if err := k.VerifyDigest(d, raw); err != nil {
 			sv.Problem = "signature does not verify over the envelope's PAE"
+			v.Signatures = append(v.Signatures, sv)
+			continue
+		}
+		if t.Lifecycle != nil && t.applyLifecycle(&sv, k, req.LoggedTimes) {
 			v.Signatures = append(v.Signatures, sv)
 			continue
 		}
