@@ -42,6 +42,7 @@ type world struct {
 	client                       *signer.Client
 	now                          atomic.Pointer[time.Time]
 	store                        *sqlitestore.Store
+	dir                          string
 }
 
 func newWorld(t *testing.T, opts ...func(*signer.HTTPConfig)) *world {
@@ -53,6 +54,7 @@ func newWorld(t *testing.T, opts ...func(*signer.HTTPConfig)) *world {
 	start := time.Now()
 	w.now.Store(&start)
 	dir := t.TempDir()
+	w.dir = dir
 	d, err := policy.Init(dir, []*keys.PublicKey{w.admin.Public()}, 1, start, policy.DefaultRootExpiry, policy.DefaultTargetsExpiry)
 	must(t, err)
 	must(t, d.SetRole("originator", []*keys.PublicKey{w.dev.Public()}, 1, 0))
@@ -369,6 +371,34 @@ func TestExpiredAndCancelledRequestsRefuseSignatures(t *testing.T) {
 	apiErr(t, err, http.StatusConflict, "not_pending")
 	_, err = w.client.Attestation(ctx, c.ID)
 	apiErr(t, err, http.StatusConflict, "not_pending")
+}
+
+func TestPolicyChangeMakesPendingRequestsStale(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	v, st := w.open("production", w.dev)
+	d, err := policy.OpenDraft(w.dir, *w.now.Load())
+	must(t, err)
+	must(t, d.SetRole("operator", []*keys.PublicKey{w.op1.Public()}, 1, 0))
+	_, err = d.Sign(ctx, w.admin)
+	must(t, err)
+	must(t, d.Save())
+	next, err := policy.Load(w.dir, policy.LoadOptions{Now: *w.now.Load()})
+	must(t, err)
+	if next.Version() != w.trust.Version()+1 {
+		t.Fatalf("new policy version %d, want %d", next.Version(), w.trust.Version()+1)
+	}
+	must(t, w.svc.SetTrust(next))
+	_, err = w.client.Sign(ctx, v.ID, sign(t, w.ci1, attest.PayloadType, st))
+	apiErr(t, err, http.StatusConflict, "stale_policy")
+	if err := w.svc.SetTrust(w.trust); err == nil {
+		t.Fatal("the coordinator accepted an older policy version")
+	}
+	// Requests opened under the new policy work, and the removed key is refused.
+	w.trust = next
+	n, nst := w.open("production", w.dev)
+	_, err = w.client.Sign(ctx, n.ID, sign(t, w.op2, attest.PayloadType, nst))
+	apiErr(t, err, http.StatusForbidden, "unauthorized")
 }
 
 func TestHTTPLimits(t *testing.T) {

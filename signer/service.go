@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -115,7 +116,8 @@ type Service struct {
 	mu    sync.RWMutex
 	cache map[string]*cached // immutable facts of recent requests
 
-	cp *checkpointer // nil without a log
+	cp    *checkpointer // nil without a log
+	trust atomic.Pointer[policy.Trust]
 }
 
 // cached holds what verifying a signature needs, which never changes for a request.
@@ -151,6 +153,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.Limits = attest.DefaultLimits
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, cache: map[string]*cached{}}
+	s.trust.Store(cfg.Trust)
 	if cfg.Log != nil {
 		ls, ok := cfg.Store.(LogStore)
 		if !ok {
@@ -162,7 +165,22 @@ func New(cfg Config) (*Service, error) {
 }
 
 // Trust returns the policy the coordinator enforces.
-func (s *Service) Trust() *policy.Trust { return s.cfg.Trust }
+func (s *Service) Trust() *policy.Trust { return s.trust.Load() }
+
+// SetTrust makes the coordinator enforce a new policy (say, after a
+// rotation). It refuses an older root or policy version than the current
+// one. Pending requests opened under another policy version then refuse
+// new signatures (KindStalePolicy).
+func (s *Service) SetTrust(t *policy.Trust) error {
+	old := s.trust.Load()
+	if t.Root.Signed.Version < old.Root.Signed.Version || t.Version() < old.Version() {
+		return fmt.Errorf("refusing to roll the coordinator's policy back from root v%d / policy v%d to root v%d / policy v%d",
+			old.Root.Signed.Version, old.Version(), t.Root.Signed.Version, t.Version())
+	}
+	s.trust.Store(t)
+	s.log.Info("policy updated", zap.Int64("policyVersion", t.Version()), zap.Int64("rootVersion", t.Root.Signed.Version))
+	return nil
+}
 
 // OpenInput is what a requester posts to open a request.
 type OpenInput struct {
@@ -192,7 +210,7 @@ func (s *Service) Open(ctx context.Context, in OpenInput) (*Request, error) {
 		}
 		return nil, errorf(KindInvalid, "%w", err)
 	}
-	t := s.cfg.Trust
+	t := s.Trust()
 	if _, ok := t.Roles.Gates[pred.Gate]; !ok {
 		return nil, errorf(KindInvalid, "gate %q is not in policy version %d", pred.Gate, t.Version())
 	}
@@ -212,7 +230,7 @@ func (s *Service) Open(ctx context.Context, in OpenInput) (*Request, error) {
 		return nil, errorf(KindInvalid, "created %s is more than %s from the coordinator's clock", pred.Created.Format(time.RFC3339), s.cfg.ClockSkew)
 	}
 	c := &cached{pae: dsse.PAE(in.PayloadType, payload), gate: pred.Gate, policyVersion: pred.Policy.Version, expires: pred.Expires, created: now}
-	k, role, raw, err := s.checkSignature(c, in.Signature)
+	k, role, raw, err := s.checkSignature(t, c, in.Signature)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +241,7 @@ func (s *Service) Open(ctx context.Context, in OpenInput) (*Request, error) {
 		Signatures: []Partial{{KeyID: k.ID(), Identity: k.Identity().String(), Role: role, Sig: raw, Received: now.UTC()}},
 	}
 	// A gate satisfied by the requester alone completes at once.
-	if env, err := s.composite(r); err != nil {
+	if env, err := composite(t, r); err != nil {
 		return nil, err
 	} else if env != nil {
 		r.State, r.Envelope = Complete, env
@@ -255,8 +273,7 @@ func validID(id string) bool {
 
 // checkSignature verifies sig over the request's PAE with a key that holds a
 // role of the request's gate. It does not consult the store.
-func (s *Service) checkSignature(c *cached, sig attest.Signature) (*keys.PublicKey, string, []byte, error) {
-	t := s.cfg.Trust
+func (s *Service) checkSignature(t *policy.Trust, c *cached, sig attest.Signature) (*keys.PublicKey, string, []byte, error) {
 	if sig.KeyID == "" {
 		return nil, "", nil, errorf(KindInvalid, "signature.keyid is empty")
 	}
@@ -295,15 +312,15 @@ func (s *Service) checkSignature(c *cached, sig attest.Signature) (*keys.PublicK
 
 // composite returns the composite envelope when r's signatures satisfy its
 // gate, or nil.
-func (s *Service) composite(r *Request) ([]byte, error) {
-	tally, err := s.cfg.Trust.Roles.NewTally(r.Gate)
+func composite(t *policy.Trust, r *Request) ([]byte, error) {
+	tally, err := t.Roles.NewTally(r.Gate)
 	if err != nil {
 		return nil, errorf(KindInternal, "%w", err)
 	}
 	env := attest.NewEnvelope(nil)
 	env.Payload = base64.StdEncoding.EncodeToString(r.Payload)
 	for _, p := range r.Signatures {
-		k, ok := s.cfg.Trust.Roles.Keys[p.KeyID]
+		k, ok := t.Roles.Keys[p.KeyID]
 		if !ok {
 			continue
 		}
@@ -378,17 +395,18 @@ func (s *Service) sign(ctx context.Context, id string, sig attest.Signature) (*S
 	if !now.Before(c.expires) {
 		return nil, errorf(KindNotPending, "request %s expired at %s", id, c.expires.Format(time.RFC3339))
 	}
-	if c.policyVersion != s.cfg.Trust.Version() {
-		return nil, errorf(KindStalePolicy, "request %s was opened under policy version %d; the coordinator now enforces version %d: open a new request", id, c.policyVersion, s.cfg.Trust.Version())
+	t := s.Trust()
+	if c.policyVersion != t.Version() {
+		return nil, errorf(KindStalePolicy, "request %s was opened under policy version %d; the coordinator now enforces version %d: open a new request", id, c.policyVersion, t.Version())
 	}
-	k, role, raw, err := s.checkSignature(c, sig)
+	k, role, raw, err := s.checkSignature(t, c, sig)
 	if err != nil {
 		return nil, err
 	}
 	p := Partial{KeyID: k.ID(), Identity: k.Identity().String(), Role: role, Sig: raw, Received: now.UTC()}
 	completed := false
 	r, err := s.cfg.Store.AddSignature(ctx, id, p, func(r *Request) ([]byte, error) {
-		env, err := s.composite(r)
+		env, err := composite(t, r)
 		completed = env != nil
 		return env, err
 	})
@@ -470,7 +488,7 @@ func (s *Service) Cancel(ctx context.Context, id string, in CancelInput) (*Reque
 	if len(in.Reason) > 1024 {
 		return nil, errorf(KindInvalid, "reason is longer than 1024 characters")
 	}
-	t := s.cfg.Trust
+	t := s.Trust()
 	k, ok := t.Roles.Keys[in.Signature.KeyID]
 	if !ok {
 		for _, a := range t.Admins {
@@ -561,7 +579,7 @@ type RoleStatus struct {
 
 // Progress returns, per role of r's gate, the keys counted so far.
 func (s *Service) Progress(r *Request) []RoleStatus {
-	return Progress(s.cfg.Trust.Roles, r)
+	return Progress(s.Trust().Roles, r)
 }
 
 // Progress computes per-role progress of r under set.

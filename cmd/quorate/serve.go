@@ -207,6 +207,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go svc.RunExpiry(ctx, f.expiryEvery)
+	go a.reloadOnHUP(ctx, svc, f.trust, statePath, log)
 	errc := make(chan error, 1)
 	go func() {
 		if srv.TLSConfig != nil {
@@ -230,4 +231,26 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 		}
 	}
 	return nil
+}
+
+// reloadOnHUP re-reads the trust directory on SIGHUP and, when it verifies
+// and is not older, makes the coordinator enforce it.
+func (a *app) reloadOnHUP(ctx context.Context, svc *signer.Service, dir, statePath string, log *zap.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			t, err := a.loadTrust(dir, statePath, a.now())
+			if err == nil {
+				err = svc.SetTrust(t)
+			}
+			if err != nil {
+				log.Error("policy reload refused; still enforcing the previous policy", zap.Error(err))
+			}
+		}
+	}
 }
