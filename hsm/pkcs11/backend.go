@@ -61,11 +61,12 @@ type token struct {
 	pool   int
 	refs   int // guarded by b.mu
 
-	mu   sync.RWMutex // guards c, slot, gen and dead; held for reading while in use
-	c    *crypto11.Context
-	slot uint
-	gen  uint64 // bumped each time c is replaced
-	dead bool   // released for good: never reconnect
+	mu    sync.RWMutex // guards c, slot, gen and dead; held for reading while in use
+	c     *crypto11.Context
+	slot  uint
+	gen   uint64 // bumped each time c is replaced
+	dead  bool   // released for good: never reconnect
+	login loginKey
 }
 
 // open parses uri and returns the shared token context it names, with a
@@ -104,18 +105,6 @@ func (b *Backend) open(raw string) (*URI, *token, error) {
 	t := &token{b: b, key: key, module: module, sel: sel, pin: pin, pool: u.PoolSize, refs: 1}
 	if err := t.connect(); err != nil {
 		return nil, nil, err
-	}
-	for _, o := range b.tokens {
-		o.mu.RLock()
-		sameToken := o.module == module && o.slot == t.slot
-		o.mu.RUnlock()
-		if sameToken && o.key.pin != key.pin {
-			t.disconnect()
-			// PKCS#11 keeps one login per token and process: a second
-			// login answers "already logged in" whatever the PIN, so a
-			// different PIN cannot be checked and is refused.
-			return nil, nil, fmt.Errorf("%w: %s: this token is already open in this process with a different PIN", ErrWrongPIN, u)
-		}
 	}
 	b.tokens[key] = t
 	return u, t, nil
@@ -166,13 +155,25 @@ func (t *token) connect() error {
 		return fmt.Errorf("%s: %w", t.sel, err)
 	}
 	toks, err := m.tokens()
-	m.close()
 	if err != nil {
+		m.close()
 		return fmt.Errorf("%s: %w", t.sel, err)
 	}
 	ti, err := findToken(toks, t.sel)
 	if err != nil {
+		m.close()
 		return err
+	}
+	logins.mu.Lock()
+	defer logins.mu.Unlock()
+	lk := loginKey{module: t.module, slot: ti.slot, serial: ti.serial}
+	already, err := m.loggedIn(ti.slot)
+	m.close()
+	if err != nil {
+		return fmt.Errorf("%s: token %s: %w", t.sel, ti, err)
+	}
+	if err := checkLogin(lk, t.key.pin, already, ti); err != nil {
+		return fmt.Errorf("%s: %w", t.sel, err)
 	}
 	slot := int(ti.slot)
 	c, err := crypto11.Configure(&crypto11.Config{
@@ -184,13 +185,14 @@ func (t *token) connect() error {
 	switch {
 	case err == nil:
 	case hasCode(err, p11.CKR_PIN_INCORRECT):
-		return fmt.Errorf("%w %s: %w", ErrWrongPIN, ti, err)
+		return fmt.Errorf("%s: %w %s: %w", t.sel, ErrWrongPIN, ti, err)
 	case hasCode(err, p11.CKR_PIN_LOCKED):
-		return fmt.Errorf("%w: token %s: %w", ErrPINLocked, ti, err)
+		return fmt.Errorf("%s: %w: token %s: %w", t.sel, ErrPINLocked, ti, err)
 	default:
 		return fmt.Errorf("%s: opening token %s: %w", t.sel, ti, err)
 	}
-	t.c, t.slot = c, ti.slot
+	holdLogin(lk, t.key.pin)
+	t.c, t.slot, t.login = c, ti.slot, lk
 	b.log.Debug("PKCS#11 token opened", zap.String("token", t.sel.String()), zap.Uint("slot", ti.slot))
 	return nil
 }
@@ -205,6 +207,7 @@ func (t *token) disconnect() {
 	_ = t.c.Close()
 	t.b.modMu.Unlock()
 	t.c = nil
+	dropLogin(t.login)
 }
 
 // reconnect replaces the context that failed at generation gen, unless

@@ -19,6 +19,11 @@
 // # Guarantees
 //
 //   - A PIN never appears in an error, a log line or a [URI.String].
+//   - A wrong PIN is refused even while the token is logged in: PKCS#11 keeps
+//     one login per token and process and answers a second C_Login with
+//     "already logged in" whatever the PIN, so a context with a PIN other
+//     than the one that logged in (through any [Backend] in the process) is
+//     refused with [ErrWrongPIN].
 //   - Keys generated here are created inside the token, sensitive and
 //     non-extractable. Generation refuses a label or ID already in use.
 //   - A [Signer] is safe for concurrent use. Its Sign returns a whole

@@ -327,17 +327,32 @@ func TestFaults(t *testing.T) {
 }
 
 // TestDifferentPINRefused checks that a second PIN for a token already open
-// in this process is refused rather than let in by the existing login.
+// in this process is refused rather than let in by the existing login
+// (C_Login answers "already logged in" whatever the PIN).
 func TestDifferentPINRefused(t *testing.T) {
 	f := newToken(t)
 	b, _ := newBackend(t)
 	generatedSigner(t, b, f, "k", hsm.ECDSAP256)
 	wrong := "pkcs11:token=" + f.label + ";object=k?module-path=" + softhsm.module + "&pin-value=not-the-pin"
-	_, err := b.Signer(ctx, wrong)
-	if !errors.Is(err, ErrWrongPIN) {
-		t.Fatalf("Signer with another PIN while the token is open: %v, want ErrWrongPIN", err)
+	other, _ := newBackend(t)
+	for name, be := range map[string]*Backend{"same backend": b, "another backend": other} {
+		s, err := be.Signer(ctx, wrong)
+		if err == nil {
+			s.Close()
+			t.Fatalf("%s: Signer with a wrong PIN while the token is open succeeded", name)
+		}
+		if !errors.Is(err, ErrWrongPIN) {
+			t.Fatalf("%s: Signer with another PIN while the token is open: %v, want ErrWrongPIN", name, err)
+		}
+		mustNotLeak(t, "not-the-pin", err.Error())
 	}
-	mustNotLeak(t, "not-the-pin", err.Error())
+	// The right PIN through another backend shares the login.
+	s2, err := other.Signer(ctx, f.uri("k"))
+	if err != nil {
+		t.Fatalf("another backend with the right PIN: %v", err)
+	}
+	sign(t, s2, []byte("shared login"))
+	s2.Close()
 }
 
 // TestRecovery breaks the token under a working signer and checks that the
