@@ -5,8 +5,6 @@ package pkcs11
 import (
 	"fmt"
 	"sync"
-
-	p11 "github.com/miekg/pkcs11"
 )
 
 // PKCS#11 keeps one login per token and process: once any caller in the
@@ -38,16 +36,12 @@ type loginRecord struct {
 
 // loggedIn reports whether this process is logged in to the token in slot.
 func (m *rawModule) loggedIn(slot uint) (bool, error) {
-	sh, err := m.ctx.OpenSession(slot, p11.CKF_SERIAL_SESSION)
+	sh, in, err := m.session(slot)
 	if err != nil {
-		return false, fmt.Errorf("opening a session: %w", err)
+		return false, err
 	}
-	defer m.ctx.CloseSession(sh)
-	si, err := m.ctx.GetSessionInfo(sh)
-	if err != nil {
-		return false, fmt.Errorf("reading session state: %w", err)
-	}
-	return si.State == p11.CKS_RO_USER_FUNCTIONS || si.State == p11.CKS_RW_USER_FUNCTIONS, nil
+	m.ctx.CloseSession(sh)
+	return in, nil
 }
 
 // checkLogin decides whether a context may be opened on the token with the

@@ -179,16 +179,12 @@ func (o object) fits(u *URI) bool {
 // context is open); it reports CKR_USER_NOT_LOGGED_IN otherwise, since the
 // private keys would be hidden.
 func (m *rawModule) objects(slot uint) ([]object, error) {
-	sh, err := m.ctx.OpenSession(slot, p11.CKF_SERIAL_SESSION)
+	sh, loggedIn, err := m.session(slot)
 	if err != nil {
-		return nil, fmt.Errorf("opening a session to list keys: %w", err)
+		return nil, fmt.Errorf("listing keys: %w", err)
 	}
 	defer m.ctx.CloseSession(sh)
-	si, err := m.ctx.GetSessionInfo(sh)
-	if err != nil {
-		return nil, fmt.Errorf("reading session state: %w", err)
-	}
-	if si.State != p11.CKS_RO_USER_FUNCTIONS && si.State != p11.CKS_RW_USER_FUNCTIONS {
+	if !loggedIn {
 		return nil, fmt.Errorf("listing keys: %w", p11.Error(p11.CKR_USER_NOT_LOGGED_IN))
 	}
 	var out []object
@@ -216,6 +212,21 @@ func (m *rawModule) objects(slot uint) ([]object, error) {
 		return bytes.Compare(out[i].id, out[j].id) < 0
 	})
 	return out, nil
+}
+
+// session opens a read-only session on slot and reports whether the process
+// is logged in to the token. The caller closes the session.
+func (m *rawModule) session(slot uint) (p11.SessionHandle, bool, error) {
+	sh, err := m.ctx.OpenSession(slot, p11.CKF_SERIAL_SESSION)
+	if err != nil {
+		return 0, false, fmt.Errorf("opening a session: %w", err)
+	}
+	si, err := m.ctx.GetSessionInfo(sh)
+	if err != nil {
+		m.ctx.CloseSession(sh)
+		return 0, false, fmt.Errorf("reading session state: %w", err)
+	}
+	return sh, si.State == p11.CKS_RO_USER_FUNCTIONS || si.State == p11.CKS_RW_USER_FUNCTIONS, nil
 }
 
 func findAll(ctx *p11.Ctx, sh p11.SessionHandle, tmpl []*p11.Attribute) (handles []p11.ObjectHandle, err error) {
