@@ -489,6 +489,11 @@ type Status struct {
 	TargetsSigners   []string `json:"policySigners"`
 	TargetsThreshold int      `json:"policyThreshold"`
 	TargetsPublished bool     `json:"policyPublished"`
+	// For a root rotation being signed: the previous root version, its
+	// root threshold and the keys of it that have signed the new version.
+	PreviousRootVersion   int64    `json:"previousRootVersion,omitempty"`
+	PreviousRootThreshold int      `json:"previousRootThreshold,omitempty"`
+	PreviousRootSigners   []string `json:"previousRootSigners,omitempty"`
 }
 
 // Status reports versions, signers and whether each file meets its threshold.
@@ -502,6 +507,16 @@ func (d *Draft) Status() Status {
 	}
 	if r := d.Root.Signed.Roles[metadata.TARGETS]; r != nil {
 		st.TargetsThreshold = r.Threshold
+	}
+	if p := d.prevRoot; p != nil && p.Signed.Roles[metadata.ROOT] != nil {
+		pr := p.Signed.Roles[metadata.ROOT]
+		st.PreviousRootVersion, st.PreviousRootThreshold = p.Signed.Version, pr.Threshold
+		st.PreviousRootSigners = []string{}
+		for _, id := range st.RootSigners {
+			if slices.Contains(pr.KeyIDs, id) {
+				st.PreviousRootSigners = append(st.PreviousRootSigners, id)
+			}
+		}
 	}
 	return st
 }

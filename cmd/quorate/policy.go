@@ -37,9 +37,19 @@ A typical setup:
   quorate policy show  --trust trust
 
 Every edit of a published (fully signed) policy starts a new version and drops
-the old signatures: administrators sign each version.`,
+the old signatures: administrators sign each version. Each published version
+is kept under DIR/history/ (root.N.json, targets.N.json), and every policy
+version lists the digests of the earlier ones, so attestations signed under
+an earlier version still verify (docs/policy.md).
+
+Keys and administrators change over time:
+  quorate policy retire --trust trust --key KEYID              # rotation: key out of service
+  quorate policy revoke --trust trust --key KEYID --since 2030-01-02T00:00:00Z --reason 'laptop stolen'
+  quorate policy admins --trust trust --admin admin2.pub --admin admin3.pub --admin-threshold 2
+Runbooks for rotation ceremonies are in docs/runbooks/.`,
 	}
-	cmd.AddCommand(a.policyInit(), a.policyRole(), a.policyGate(), a.policySign(), a.policyShow(), a.policyLogKey())
+	cmd.AddCommand(a.policyInit(), a.policyRole(), a.policyGate(), a.policySign(), a.policyShow(), a.policyLogKey(),
+		a.policyAdmins(), a.policyRetire(), a.policyRevoke())
 	return cmd
 }
 
@@ -110,7 +120,13 @@ func (a *app) editDraft(dir string, edit func(d *policy.Draft) error) error {
 		return err
 	}
 	st := d.Status()
-	a.errf("policy version %d is unsigned: %d administrator signature(s) needed ('quorate policy sign')\n", st.TargetsVersion, st.TargetsThreshold)
+	if !st.RootPublished && st.PreviousRootVersion > 0 {
+		a.errf("trust root version %d is unsigned: %d signature(s) of version %d's administrators and %d of its own needed ('quorate policy sign')\n",
+			st.RootVersion, st.PreviousRootThreshold, st.PreviousRootVersion, st.RootThreshold)
+	}
+	if !st.TargetsPublished {
+		a.errf("policy version %d is unsigned: %d administrator signature(s) needed ('quorate policy sign')\n", st.TargetsVersion, st.TargetsThreshold)
+	}
 	return nil
 }
 
@@ -212,8 +228,12 @@ administrator until the threshold is met.
 			case !res.Root && !res.Targets:
 				a.errf("key %s has already signed root.json and targets.json\n", keys.Short(s.Public().ID()))
 			default:
-				a.errf("signed with key %s: root.json v%d %d/%d, policy v%d %d/%d%s\n", keys.Short(s.Public().ID()),
-					st.RootVersion, len(st.RootSigners), st.RootThreshold,
+				prev := ""
+				if st.PreviousRootVersion > 0 {
+					prev = fmt.Sprintf(" (and %d/%d of root v%d)", len(st.PreviousRootSigners), st.PreviousRootThreshold, st.PreviousRootVersion)
+				}
+				a.errf("signed with key %s: root.json v%d %d/%d%s, policy v%d %d/%d%s\n", keys.Short(s.Public().ID()),
+					st.RootVersion, len(st.RootSigners), st.RootThreshold, prev,
 					st.TargetsVersion, len(st.TargetsSigners), st.TargetsThreshold, publishedNote(st))
 			}
 			return nil
@@ -249,7 +269,11 @@ func (a *app) policyShow() *cobra.Command {
 			if err != nil {
 				return usageErr("%w", err)
 			}
-			_, verr := policy.LoadBytes(mustBytes(d.Root.ToBytes(false)), mustBytes(d.Targets.ToBytes(false)), policy.LoadOptions{Now: a.now()})
+			_, verr := policy.Load(dir, policy.LoadOptions{Now: a.now()})
+			lc, err := policy.LifecycleOf(d.Targets)
+			if err != nil {
+				return usageErr("%w", err)
+			}
 			digest, _ := policy.PolicyDigest(d.Targets)
 			st := d.Status()
 			type roleOut struct {
@@ -263,9 +287,13 @@ func (a *app) policyShow() *cobra.Command {
 				Expires  time.Time           `json:"policyExpires"`
 				Roles    []roleOut           `json:"roles"`
 				Gates    map[string][]string `json:"gates"`
+				History  []int64             `json:"history"`
+				Retired  []policy.Retirement `json:"retired"`
+				Revoked  []policy.Revocation `json:"revocations"`
 				Verified bool                `json:"verified"`
 				Problems string              `json:"problems,omitempty"`
-			}{Status: st, Digest: digest, Expires: d.Targets.Signed.Expires, Gates: map[string][]string{}, Verified: verr == nil}
+			}{Status: st, Digest: digest, Expires: d.Targets.Signed.Expires, Gates: map[string][]string{}, Verified: verr == nil,
+				History: lc.Versions(), Retired: append([]policy.Retirement{}, lc.Retired...), Revoked: append([]policy.Revocation{}, lc.Revocations...)}
 			if verr != nil {
 				out.Problems = verr.Error()
 			}
@@ -283,6 +311,7 @@ func (a *app) policyShow() *cobra.Command {
 			fmt.Fprintf(w, "trust root  version %d, signed %d/%d\n", st.RootVersion, len(st.RootSigners), st.RootThreshold)
 			fmt.Fprintf(w, "policy      version %d, signed %d/%d, expires %s\n", st.TargetsVersion, len(st.TargetsSigners), st.TargetsThreshold, out.Expires.UTC().Format(time.RFC3339))
 			fmt.Fprintf(w, "digest      sha256:%s\n", digest)
+			a.printLifecycle(lc)
 			fmt.Fprintln(w, "roles:")
 			for _, r := range out.Roles {
 				fmt.Fprintf(w, "  %-12s threshold %d of %d\n", r.Name, r.Threshold, len(r.KeyIDs))
@@ -374,6 +403,19 @@ func (s *trustState) save(t policy.Trusted) error {
 
 // loadTrust verifies a trust directory at now, with rollback protection.
 func (a *app) loadTrust(dir, stateOverride string, now time.Time) (*policy.Trust, error) {
+	return a.loadTrustPinned(dir, stateOverride, "", now)
+}
+
+// loadTrustPinned is loadTrust walking the root chain from the root.json
+// in pinFile when it is set.
+func (a *app) loadTrustPinned(dir, stateOverride, pinFile string, now time.Time) (*policy.Trust, error) {
+	var pin []byte
+	if pinFile != "" {
+		var err error
+		if pin, err = os.ReadFile(pinFile); err != nil {
+			return nil, usageErr("--trust-root: %w", err)
+		}
+	}
 	if dir == "" {
 		return nil, usageErr("--trust DIR is required")
 	}
@@ -385,7 +427,7 @@ func (a *app) loadTrust(dir, stateOverride string, now time.Time) (*policy.Trust
 	if err != nil {
 		return nil, usageErr("%w", err)
 	}
-	t, err := policy.Load(dir, policy.LoadOptions{Now: now, Trusted: trusted})
+	t, err := policy.Load(dir, policy.LoadOptions{Now: now, Trusted: trusted, TrustRoot: pin})
 	if err != nil {
 		return nil, usageErr("trust directory %s: %w", dir, err)
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 func (a *app) verifyCommand() *cobra.Command {
-	var dir, file, gate, output, state, bundle string
+	var dir, file, gate, output, state, bundle, pin string
 	var requireLog bool
 	var artifacts, digests []string
 	c := &cobra.Command{
@@ -26,11 +26,19 @@ DSSE PAE; for each role of the gate, distinct keys of that role (one public key
 counts once) up to its threshold; the subjects against the artifacts; and the
 approval's policy version and expiry.
 
+An attestation signed under an earlier policy version is checked against
+that version, which the latest version must list in its history (with the
+same digest) and DIR/history/targets.V.json must hold; the latest version's
+revocations and retirements apply. A revoked key's signature counts only when
+the log bundle proves it was logged before the revocation.
+
 Exit status: 0 verified; 1 not verified (including a malformed attestation);
 2 usage error or unreadable or untrusted trust material.
 
 The trust directory's versions are remembered (under $XDG_STATE_HOME/quorate
-or --state FILE), so an older trust directory is refused later (rollback).`,
+or --state FILE), so an older trust directory is refused later (rollback).
+The trust root is proven from the version remembered (or DIR/history's
+version 1, or --trust-root FILE) through every root version in between.`,
 		Example: "  quorate verify --trust trust --attestation app.intoto.json --artifact dist/app.tar.gz --gate production",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -44,7 +52,7 @@ or --state FILE), so an older trust directory is refused later (rollback).`,
 				return usageErr("--output %q: want text or json", output)
 			}
 			now := a.now() // the clock is read once per verification
-			t, err := a.loadTrust(dir, state, now)
+			t, err := a.loadTrustPinned(dir, state, pin, now)
 			if err != nil {
 				return err
 			}
@@ -72,7 +80,11 @@ or --state FILE), so an older trust directory is refused later (rollback).`,
 			} else if requireLog {
 				logProblem = "--require-log: no log bundle given (--bundle FILE, or FILE.bundle beside the attestation)"
 			}
-			v := t.VerifyBytes(envBytes, policy.Request{Gate: gate, Artifacts: arts, Now: now})
+			req := policy.Request{Gate: gate, Artifacts: arts, Now: now}
+			if evidence != nil {
+				req.LoggedTimes = evidence.Signatures
+			}
+			v := t.VerifyBytes(envBytes, req)
 			switch {
 			case logProblem != "":
 				if requireLog {
@@ -108,6 +120,7 @@ or --state FILE), so an older trust directory is refused later (rollback).`,
 	c.Flags().StringVar(&output, "output", "text", "text or json")
 	c.Flags().StringVar(&bundle, "bundle", "", "transparency-log bundle of the attestation (default: ATTESTATION.bundle when present)")
 	c.Flags().BoolVar(&requireLog, "require-log", false, "require log proofs, checked against the log key in the trust directory, for every counted signature and the attestation")
+	c.Flags().StringVar(&pin, "trust-root", "", "root.json to walk the trust root chain from (obtained out of band)")
 	c.Flags().StringVar(&state, "state", "", "trusted-versions state file (default under $XDG_STATE_HOME/quorate; 'none' to disable)")
 	return c
 }
@@ -137,6 +150,9 @@ func (a *app) printVerdict(v *policy.Verdict) {
 		status = "NOT VERIFIED"
 	}
 	fmt.Fprintf(w, "%s: gate %s, policy v%d", status, v.Gate, v.PolicyVersion)
+	if v.LatestPolicyVersion != v.PolicyVersion {
+		fmt.Fprintf(w, " (latest v%d)", v.LatestPolicyVersion)
+	}
 	if v.RequestID != "" {
 		fmt.Fprintf(w, ", request %s", v.RequestID)
 	}
@@ -154,6 +170,11 @@ func (a *app) printVerdict(v *policy.Verdict) {
 	}
 	for _, s := range v.Subjects {
 		fmt.Fprintf(w, "  subject %s sha256:%s\n", s.Name, s.Digest["sha256"])
+	}
+	for _, s := range v.Signatures {
+		if (s.Revoked || s.Retired) && v.Verified {
+			fmt.Fprintf(w, "  not counted: signature %d (key %s): %s\n", s.Index, keys.Short(s.KeyID), s.Problem)
+		}
 	}
 	for _, r := range v.Reasons {
 		fmt.Fprintf(w, "  reason: %s\n", r)
