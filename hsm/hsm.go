@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strings"
@@ -201,6 +202,23 @@ func (r *Registry) Backend(uri string) (Backend, error) {
 	return b, nil
 }
 
+// Close closes every backend the registry built that holds resources
+// (such as open PKCS#11 modules).
+func (r *Registry) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for scheme, b := range r.built {
+		if c, ok := b.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("closing %s backend: %w", scheme, err))
+			}
+		}
+		delete(r.built, scheme)
+	}
+	return errors.Join(errs...)
+}
+
 // Signer opens a signer for uri.
 func (r *Registry) Signer(ctx context.Context, uri string) (Signer, error) {
 	b, err := r.Backend(uri)
@@ -247,7 +265,7 @@ func (r *Registry) List(ctx context.Context, uri string) ([]KeyInfo, error) {
 
 // secretAttr matches attributes whose values are never shown, in RFC 7512
 // URIs (';' and '&' separated) and in query strings alike.
-var secretAttr = regexp.MustCompile(`(?i)([;?&:](?:pin-value|pin|password|secret|token-secret)=)[^;&?#]*`)
+var secretAttr = regexp.MustCompile(`(?i)([;?&:](?:pin-value|pin|password|secret|token-secret)=)[^;&]*`)
 
 // Redact returns uri with secret attributes (pin-value and the like)
 // replaced by "REDACTED", for logs and errors.

@@ -97,6 +97,9 @@ func (a *app) run(ctx context.Context, args []string) int {
 	cmd.SetErr(a.stderr)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%w", err) })
 	err := cmd.ExecuteContext(ctx)
+	if cerr := a.registry.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
 	if err == nil {
 		return exitOK
 	}
