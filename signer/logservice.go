@@ -108,6 +108,9 @@ func (s *Service) Bundle(ctx context.Context, id string) ([]byte, error) {
 	indexes = append(indexes, r.EmittedIndex)
 	need := int64(0)
 	for _, i := range indexes {
+		if i < 0 {
+			return nil, errorf(KindNotFound, "request %s was not (wholly) logged: it predates the coordinator's transparency log", id)
+		}
 		need = max(need, i+1)
 	}
 	_, note, err := s.Checkpoint(ctx, need)

@@ -6,12 +6,13 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/pgstore"
 )
 
-func openPostgres(ctx context.Context, url string, log *zap.Logger) (signer.Store, error) {
-	return pgstore.Open(ctx, url, pgstore.Options{Logger: log})
+func openPostgres(ctx context.Context, url string, log *zap.Logger, lg *ledger.Log) (signer.Store, error) {
+	return pgstore.Open(ctx, url, pgstore.Options{Logger: log, Log: lg})
 }
 
 func (a *app) migrateCommand() *cobra.Command {

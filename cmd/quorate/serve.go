@@ -22,6 +22,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/quorate-dev/quorate/hsm"
+	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
 )
@@ -29,11 +33,12 @@ import (
 type serveFlags struct {
 	trust, data, store, listen, addrFile string
 	tlsCert, tlsKey, clientCA, readToken string
-	logLevel, debugAddr                  string
+	logLevel, debugAddr, logKey          string
 	rateLimit                            float64
 	burst                                int
 	maxBody                              int64
 	maxTTL, expiryEvery, shutdownGrace   time.Duration
+	checkpointEvery                      time.Duration
 }
 
 func (a *app) serveCommand() *cobra.Command {
@@ -75,6 +80,8 @@ API: see api/openapi.yaml. Metrics: /metrics. Health: /healthz, /readyz.`,
 	fl.DurationVar(&f.expiryEvery, "expiry-interval", 30*time.Second, "how often pending requests past their expiry are marked expired")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "time to finish in-flight requests on SIGTERM")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logKey, "log-key", "", "key URI of the transparency log's signing key (must be the key the policy names: 'quorate policy log-key')")
+	fl.DurationVar(&f.checkpointEvery, "checkpoint-interval", 5*time.Second, "how often a new log checkpoint is signed while the log grows")
 	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go profiling (net/http/pprof) on this loopback address")
 	return c
 }
@@ -90,12 +97,12 @@ func (a *app) newLogger(level string) (*zap.Logger, error) {
 	return zap.New(core), nil
 }
 
-func (a *app) openStore(ctx context.Context, f *serveFlags, log *zap.Logger) (signer.Store, error) {
+func (a *app) openStore(ctx context.Context, f *serveFlags, log *zap.Logger, lg *ledger.Log) (signer.Store, error) {
 	switch {
 	case f.store != "" && f.data != "":
 		return nil, usageErr("--store and --data exclude each other")
 	case strings.HasPrefix(f.store, "postgres://") || strings.HasPrefix(f.store, "postgresql://"):
-		return openPostgres(ctx, f.store, log)
+		return openPostgres(ctx, f.store, log, lg)
 	case f.store != "":
 		return nil, usageErr("--store %q: want postgres://…", f.store)
 	case f.data == "":
@@ -104,7 +111,7 @@ func (a *app) openStore(ctx context.Context, f *serveFlags, log *zap.Logger) (si
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
-	return sqlitestore.Open(ctx, f.data, sqlitestore.Options{Logger: log})
+	return sqlitestore.Open(ctx, f.data, sqlitestore.Options{Logger: log, Log: lg})
 }
 
 func (a *app) serve(ctx context.Context, f *serveFlags) error {
@@ -127,7 +134,11 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	store, err := a.openStore(ctx, f, log)
+	lg, err := a.openLog(ctx, f, trust)
+	if err != nil {
+		return err
+	}
+	store, err := a.openStore(ctx, f, log, lg)
 	if err != nil {
 		return err
 	}
@@ -143,7 +154,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 		}
 		return float64(len(rs))
 	}
-	svc, err := signer.New(signer.Config{Trust: trust, Store: store, Logger: log, Clock: a.now, MaxTTL: f.maxTTL, Metrics: signer.NewMetrics(reg, pending)})
+	svc, err := signer.New(signer.Config{Trust: trust, Store: store, Logger: log, Clock: a.now, MaxTTL: f.maxTTL, Metrics: signer.NewMetrics(reg, pending), Log: lg})
 	if err != nil {
 		return err
 	}
@@ -207,6 +218,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go svc.RunExpiry(ctx, f.expiryEvery)
+	go svc.RunCheckpoints(ctx, f.checkpointEvery)
 	go a.reloadOnHUP(ctx, svc, f.trust, statePath, log)
 	errc := make(chan error, 1)
 	go func() {
@@ -231,6 +243,30 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 		}
 	}
 	return nil
+}
+
+// openLog opens the transparency log's signer, when --log-key is given, and
+// checks it is the key the policy names: verifiers would reject anything else.
+func (a *app) openLog(ctx context.Context, f *serveFlags, trust *policy.Trust) (*ledger.Log, error) {
+	lk, lkErr := trust.LogKey()
+	if f.logKey == "" {
+		if lkErr == nil {
+			return nil, usageErr("the policy names a transparency log (%s): give its key with --log-key URI", lk.Origin)
+		}
+		return nil, nil
+	}
+	if lkErr != nil {
+		return nil, usageErr("--log-key: %w", lkErr)
+	}
+	s, err := a.registry.Signer(ctx, f.logKey)
+	if err != nil {
+		return nil, fmt.Errorf("opening the log key: %w", err)
+	}
+	if s.Public().Identity() != lk.Key.Identity() {
+		s.Close()
+		return nil, usageErr("--log-key %s is key %s, but the policy names log key %s", hsm.Redact(f.logKey), keys.Short(s.Public().ID()), keys.Short(lk.Key.ID()))
+	}
+	return ledger.New(ledger.Config{Origin: lk.Origin, Signer: s, Clock: a.now})
 }
 
 // reloadOnHUP re-reads the trust directory on SIGHUP and, when it verifies

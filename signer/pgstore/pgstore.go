@@ -49,7 +49,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
+	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/internal/storesql"
 )
@@ -69,6 +71,10 @@ type Options struct {
 	// MaxConns caps the pool's connections (0 means 32, or pool_max_conns
 	// from the URL when it is set there).
 	MaxConns int32
+	// Log, when set, makes the store keep the transparency log: every
+	// change appends its events in its own transaction (see signer.LogStore),
+	// replicas taking turns through an advisory lock.
+	Log *ledger.Log
 }
 
 // Store is a [signer.Store] in PostgreSQL. Open it with [Open].
@@ -79,7 +85,7 @@ type Store struct {
 	closed atomic.Bool
 }
 
-var _ signer.Store = (*Store)(nil)
+var _ signer.LogStore = (*Store)(nil)
 
 // Open connects to the database at url (a postgres:// URL or key=value
 // connection string), migrates its schema and returns the store. Close it
@@ -101,7 +107,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	where := fmt.Sprintf("%s@%s:%d/%s", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
 	s := &Store{
 		log: opts.Logger.With(zap.String("store", "postgres"), zap.String("database", where)),
-		db:  storesql.Store{Dialect: dialect},
+		db:  storesql.Store{Dialect: dialect, Log: opts.Log},
 	}
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("pgstore: connecting to %s: %w", where, wrapError(err))
@@ -129,7 +135,13 @@ var dialect = storesql.Dialect{
 	Name:    "pgstore",
 	LockRow: " FOR UPDATE",
 	Wrap:    wrapError,
+	// One appender at a time across replicas, until the transaction ends:
+	// the log stays gap-free and linear.
+	LockLog: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", logLock),
 }
+
+// logLock is the key of the advisory lock that serializes log appends.
+const logLock = 0x71756f726c6f67 // "quorlog"
 
 // wrapError marks errors that a retry may cure as [signer.ErrUnavailable].
 func wrapError(err error) error {
@@ -285,6 +297,65 @@ func (s *Store) SetState(ctx context.Context, id string, to signer.State, reason
 		return nil, err
 	}
 	return r, nil
+}
+
+// Ledger implements [signer.LogStore]: a read view of the log, each call
+// in its own read transaction.
+func (s *Store) Ledger() ledger.Storage { return readLedger{s} }
+
+type readLedger struct{ s *Store }
+
+func (l readLedger) Size(ctx context.Context) (n int64, err error) {
+	err = l.s.inTx(ctx, readTx, func(q storesql.Querier) error {
+		n, err = storesql.Ledger{S: l.s.db, Q: q}.Size(ctx)
+		return err
+	})
+	return n, err
+}
+
+func (l readLedger) ReadHashes(ctx context.Context, indexes []int64) (hs []tlog.Hash, err error) {
+	err = l.s.inTx(ctx, readTx, func(q storesql.Querier) error {
+		hs, err = storesql.Ledger{S: l.s.db, Q: q}.ReadHashes(ctx, indexes)
+		return err
+	})
+	return hs, err
+}
+
+func (l readLedger) ReadEntries(ctx context.Context, start, end int64) (es [][]byte, err error) {
+	err = l.s.inTx(ctx, readTx, func(q storesql.Querier) error {
+		es, err = storesql.Ledger{S: l.s.db, Q: q}.ReadEntries(ctx, start, end)
+		return err
+	})
+	return es, err
+}
+
+func (l readLedger) Append(context.Context, int64, [][]byte, []tlog.Hash) error {
+	return errors.New("pgstore: the log's read view cannot append")
+}
+
+// PutCheckpoint implements [signer.LogStore].
+func (s *Store) PutCheckpoint(ctx context.Context, size int64, note []byte) error {
+	return s.inTx(ctx, writeTx, func(q storesql.Querier) error {
+		return s.db.PutCheckpoint(ctx, q, size, note)
+	})
+}
+
+// LatestCheckpoint implements [signer.LogStore].
+func (s *Store) LatestCheckpoint(ctx context.Context) (size int64, note []byte, err error) {
+	err = s.inTx(ctx, readTx, func(q storesql.Querier) error {
+		size, note, err = s.db.LatestCheckpoint(ctx, q)
+		return err
+	})
+	return size, note, err
+}
+
+// AppendEvents implements [signer.LogStore].
+func (s *Store) AppendEvents(ctx context.Context, events ...ledger.Event) (entries []*ledger.Entry, err error) {
+	err = s.inTx(ctx, writeTx, func(q storesql.Querier) error {
+		entries, err = s.db.AppendEvents(ctx, q, events...)
+		return err
+	})
+	return entries, err
 }
 
 // Close closes the pool, waiting for connections in use to be released.

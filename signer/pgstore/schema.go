@@ -48,6 +48,14 @@ var migrations = []string{
 		received_ns BIGINT NOT NULL,
 		UNIQUE (request_id, identity)
 	);`,
+	// 2: the transparency log, written in the transaction of each change.
+	storesql.LedgerSchema("BYTEA", "BIGINT") + `
+	CREATE FUNCTION quorate_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS
+		$$ BEGIN RAISE EXCEPTION 'the log is append-only'; END $$;
+	CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON ledger_entries
+		FOR EACH ROW EXECUTE FUNCTION quorate_ledger_append_only();
+	CREATE TRIGGER ledger_hashes_append_only BEFORE UPDATE OR DELETE ON ledger_hashes
+		FOR EACH ROW EXECUTE FUNCTION quorate_ledger_append_only();`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

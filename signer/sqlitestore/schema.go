@@ -47,6 +47,12 @@ var migrations = []string{
 		received_ns INTEGER NOT NULL,
 		UNIQUE (request_id, identity)
 	) STRICT;`,
+	// 2: the transparency log, written in the transaction of each change.
+	storesql.LedgerSchema("BLOB", "INTEGER") + `
+	CREATE TRIGGER ledger_entries_no_update BEFORE UPDATE ON ledger_entries BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
+	CREATE TRIGGER ledger_entries_no_delete BEFORE DELETE ON ledger_entries BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
+	CREATE TRIGGER ledger_hashes_no_update BEFORE UPDATE ON ledger_hashes BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
+	CREATE TRIGGER ledger_hashes_no_delete BEFORE DELETE ON ledger_hashes BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;`,
 }
 
 // migrate brings the schema to the newest version, in one transaction.

@@ -50,9 +50,11 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/mod/sumdb/tlog"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/internal/storesql"
 )
@@ -83,6 +85,9 @@ type Options struct {
 	BusyTimeout time.Duration
 	// Readers caps the read connections (0 means 4).
 	Readers int
+	// Log, when set, makes the store keep the transparency log: every
+	// change appends its events in its own transaction (see signer.LogStore).
+	Log *ledger.Log
 }
 
 // Store is a [signer.Store] in a SQLite database. Open it with [Open].
@@ -106,7 +111,7 @@ type Store struct {
 	commits atomic.Int64 // transactions committed by the writer, for tests
 }
 
-var _ signer.Store = (*Store)(nil)
+var _ signer.LogStore = (*Store)(nil)
 
 // Open opens (creating it if needed) the store in dir/quorate.db and
 // migrates its schema. Close the store when done.
@@ -130,7 +135,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	s := &Store{
 		path:     path,
 		log:      opts.Logger.With(zap.String("store", "sqlite"), zap.String("path", path)),
-		db:       storesql.Store{Dialect: dialect},
+		db:       storesql.Store{Dialect: dialect, Log: opts.Log},
 		maxBatch: opts.MaxBatch,
 		ops:      make(chan *op, 4*opts.MaxBatch),
 		quit:     make(chan struct{}),
@@ -286,6 +291,67 @@ func (s *Store) ListRequests(ctx context.Context, opts signer.ListOptions) ([]*s
 		return err
 	})
 	return rs, err
+}
+
+// Ledger implements [signer.LogStore]: a read view of the log, each call
+// in its own read transaction. Appending through it fails: the log only
+// grows with the changes it records.
+func (s *Store) Ledger() ledger.Storage { return readLedger{s} }
+
+type readLedger struct{ s *Store }
+
+func (l readLedger) Size(ctx context.Context) (n int64, err error) {
+	err = l.s.read(ctx, func(q storesql.Querier) error {
+		n, err = storesql.Ledger{S: l.s.db, Q: q}.Size(ctx)
+		return err
+	})
+	return n, err
+}
+
+func (l readLedger) ReadHashes(ctx context.Context, indexes []int64) (hs []tlog.Hash, err error) {
+	err = l.s.read(ctx, func(q storesql.Querier) error {
+		hs, err = storesql.Ledger{S: l.s.db, Q: q}.ReadHashes(ctx, indexes)
+		return err
+	})
+	return hs, err
+}
+
+func (l readLedger) ReadEntries(ctx context.Context, start, end int64) (es [][]byte, err error) {
+	err = l.s.read(ctx, func(q storesql.Querier) error {
+		es, err = storesql.Ledger{S: l.s.db, Q: q}.ReadEntries(ctx, start, end)
+		return err
+	})
+	return es, err
+}
+
+func (l readLedger) Append(context.Context, int64, [][]byte, []tlog.Hash) error {
+	return errors.New("sqlitestore: the log's read view cannot append")
+}
+
+// PutCheckpoint implements [signer.LogStore].
+func (s *Store) PutCheckpoint(ctx context.Context, size int64, note []byte) error {
+	_, err := s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
+		return nil, s.db.PutCheckpoint(ctx, q, size, note)
+	})
+	return err
+}
+
+// LatestCheckpoint implements [signer.LogStore].
+func (s *Store) LatestCheckpoint(ctx context.Context) (size int64, note []byte, err error) {
+	err = s.read(ctx, func(q storesql.Querier) error {
+		size, note, err = s.db.LatestCheckpoint(ctx, q)
+		return err
+	})
+	return size, note, err
+}
+
+// AppendEvents implements [signer.LogStore].
+func (s *Store) AppendEvents(ctx context.Context, events ...ledger.Event) (entries []*ledger.Entry, err error) {
+	_, err = s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
+		entries, err = s.db.AppendEvents(ctx, q, events...)
+		return nil, err
+	})
+	return entries, err
 }
 
 // read runs fn in a read transaction, so it sees one consistent snapshot.

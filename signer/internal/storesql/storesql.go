@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/signer"
 )
 
@@ -63,6 +64,9 @@ type Dialect struct {
 	// Wrap classifies a driver error, wrapping [signer.ErrUnavailable] when
 	// retrying may succeed. It returns err itself otherwise.
 	Wrap func(err error) error
+	// LockLog is a statement that serializes transparency-log appenders
+	// until the transaction ends ("" when the database has one writer).
+	LockLog string
 }
 
 // ErrSchemaTooNew reports a database whose schema was written by a newer
@@ -109,12 +113,26 @@ func (n nullTime) time() time.Time {
 	return time.Unix(0, *n.ns).UTC()
 }
 
-// Columns of the requests table, in the order [scanRequest] reads them.
-const requestColumns = `id, gate, policy_version, policy_digest, payload_type, payload, subjects,
+// Columns of the requests table that [Store.Create] writes.
+const requestInsertColumns = `id, gate, policy_version, policy_digest, payload_type, payload, subjects,
 	requester, created_ns, expires_ns, state, state_reason, updated_ns, envelope`
 
+// Columns of the requests table, in the order [scanRequest] reads them.
+const requestColumns = requestInsertColumns + `, log_index, emitted_index`
+
+// Columns of the signatures table that [Store.insertPartial] writes.
+const partialInsertColumns = `request_id, key_id, identity, role, sig, received_ns`
+
 // Columns of the signatures table, in the order [scanPartial] reads them.
-const partialColumns = `request_id, key_id, identity, role, sig, received_ns`
+const partialColumns = partialInsertColumns + `, log_index`
+
+// logIndex turns a nullable index column into an index, -1 when not logged.
+func logIndex(v *int64) int64 {
+	if v == nil {
+		return -1
+	}
+	return *v
+}
 
 func scanRequest(rows Rows) (*signer.Request, error) {
 	var (
@@ -123,9 +141,10 @@ func scanRequest(rows Rows) (*signer.Request, error) {
 		created, expires, updated *int64
 		state                     string
 		payload, envelope         []byte
+		logIdx, emittedIdx        *int64
 	)
 	if err := rows.Scan(&r.ID, &r.Gate, &r.PolicyVersion, &r.PolicyDigest, &r.PayloadType, &payload,
-		&subjects, &r.Requester, &created, &expires, &state, &r.StateReason, &updated, &envelope); err != nil {
+		&subjects, &r.Requester, &created, &expires, &state, &r.StateReason, &updated, &envelope, &logIdx, &emittedIdx); err != nil {
 		return nil, fmt.Errorf("reading request row: %w", err)
 	}
 	if err := json.Unmarshal([]byte(subjects), &r.Subjects); err != nil {
@@ -143,24 +162,30 @@ func scanRequest(rows Rows) (*signer.Request, error) {
 	r.Expires = nullTime{expires}.time()
 	r.Updated = nullTime{updated}.time()
 	r.Signatures = []signer.Partial{}
+	r.LogIndex, r.EmittedIndex = logIndex(logIdx), logIndex(emittedIdx)
 	return &r, nil
 }
 
 func scanPartial(rows Rows) (requestID string, p signer.Partial, err error) {
-	var received *int64
-	if err := rows.Scan(&requestID, &p.KeyID, &p.Identity, &p.Role, &p.Sig, &received); err != nil {
+	var received, idx *int64
+	if err := rows.Scan(&requestID, &p.KeyID, &p.Identity, &p.Role, &p.Sig, &received, &idx); err != nil {
 		return "", p, fmt.Errorf("reading signature row: %w", err)
 	}
 	if p.Sig == nil {
 		p.Sig = []byte{}
 	}
 	p.Received = nullTime{received}.time()
+	p.LogIndex = logIndex(idx)
 	return requestID, p, nil
 }
 
-// Store runs the [signer.Store] operations in one dialect.
+// Store runs the [signer.Store] operations in one dialect. With Log set,
+// every change also appends its events (signer.OpenedEvent and the like) to
+// the transparency log in the same transaction and records the entries'
+// indexes on the rows.
 type Store struct {
 	Dialect
+	Log *ledger.Log
 }
 
 func (s Store) errorf(err error, format string, args ...any) error {
@@ -174,12 +199,12 @@ func ValidateRequest(r *signer.Request) error {
 		return errors.New("nil request")
 	case r.ID == "":
 		return errors.New("request has no ID")
-	case r.State != "" && r.State != signer.Pending:
-		return fmt.Errorf("request %q: a new request must be %s, not %q", r.ID, signer.Pending, r.State)
+	case r.State != "" && r.State != signer.Pending && r.State != signer.Complete:
+		return fmt.Errorf("request %q: a new request must be %s (or %s, when its first signature completes it), not %q", r.ID, signer.Pending, signer.Complete, r.State)
 	case r.Created.IsZero():
 		return fmt.Errorf("request %q: no creation time", r.ID)
-	case len(r.Envelope) > 0:
-		return fmt.Errorf("request %q: a new request has no envelope", r.ID)
+	case (r.State == signer.Complete) != (len(r.Envelope) > 0):
+		return fmt.Errorf("request %q: a new request has an envelope exactly when it is %s", r.ID, signer.Complete)
 	}
 	seen := make(map[string]bool, len(r.Signatures))
 	for _, p := range r.Signatures {
@@ -240,11 +265,15 @@ func (s Store) Create(ctx context.Context, q Querier, r *signer.Request) error {
 			return fmt.Errorf("%s: request %q: %w", s.Name, r.ID, err)
 		}
 	}
-	n, err := q.Exec(ctx, `INSERT INTO requests (`+requestColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)
+	state, envelope := signer.Pending, any(nil)
+	if r.State == signer.Complete {
+		state, envelope = signer.Complete, r.Envelope
+	}
+	n, err := q.Exec(ctx, `INSERT INTO requests (`+requestInsertColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 		ON CONFLICT (id) DO NOTHING`,
 		r.ID, r.Gate, r.PolicyVersion, r.PolicyDigest, r.PayloadType, nonNil(r.Payload), string(subj),
-		r.Requester, times[0], times[1], string(signer.Pending), r.StateReason, times[2])
+		r.Requester, times[0], times[1], string(state), r.StateReason, times[2], envelope)
 	if err != nil {
 		return s.errorf(err, "inserting request %q", r.ID)
 	}
@@ -255,6 +284,36 @@ func (s Store) Create(ctx context.Context, q Querier, r *signer.Request) error {
 		if err := s.insertPartial(ctx, q, r.ID, p); err != nil {
 			return err
 		}
+	}
+	events := []ledger.Event{signer.OpenedEvent(r)}
+	for _, p := range r.Signatures {
+		events = append(events, signer.SignatureEvent(r, p))
+	}
+	if state == signer.Complete {
+		events = append(events, signer.EmittedEvent(r))
+	}
+	entries, err := s.appendLog(ctx, q, events...)
+	if err != nil || entries == nil {
+		return err
+	}
+	emitted := any(nil)
+	if state == signer.Complete {
+		emitted = entries[len(entries)-1].Index
+	}
+	if _, err := q.Exec(ctx, `UPDATE requests SET log_index = $1, emitted_index = $2 WHERE id = $3`, entries[0].Index, emitted, r.ID); err != nil {
+		return s.errorf(err, "recording log indexes of request %q", r.ID)
+	}
+	for i, p := range r.Signatures {
+		if err := s.setPartialIndex(ctx, q, r.ID, p.Identity, entries[1+i].Index); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s Store) setPartialIndex(ctx context.Context, q Querier, id, identity string, index int64) error {
+	if _, err := q.Exec(ctx, `UPDATE signatures SET log_index = $1 WHERE request_id = $2 AND identity = $3`, index, id, identity); err != nil {
+		return s.errorf(err, "recording the log index of a signature of request %q", id)
 	}
 	return nil
 }
@@ -273,7 +332,7 @@ func (s Store) insertPartial(ctx context.Context, q Querier, id string, p signer
 	if err != nil {
 		return fmt.Errorf("%s: request %q: signature by %s: %w", s.Name, id, p.Identity, err)
 	}
-	n, err := q.Exec(ctx, `INSERT INTO signatures (`+partialColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
+	n, err := q.Exec(ctx, `INSERT INTO signatures (`+partialInsertColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (request_id, identity) DO NOTHING`,
 		id, p.KeyID, p.Identity, p.Role, nonNil(p.Sig), received)
 	if err != nil {
@@ -456,7 +515,7 @@ func (s Store) AddSignature(ctx context.Context, q Querier, id string, p signer.
 	}
 	// Nothing else can have changed the locked request: append rather than
 	// read the signatures again.
-	p.Sig, p.Received = nonNil(p.Sig), p.Received.UTC()
+	p.Sig, p.Received, p.LogIndex = nonNil(p.Sig), p.Received.UTC(), -1
 	r.Signatures = append(r.Signatures, p)
 	r.Updated = p.Received
 	env, err := callFinish(finish, r)
@@ -473,6 +532,27 @@ func (s Store) AddSignature(ctx context.Context, q Querier, id string, p signer.
 	}
 	if err != nil {
 		return nil, s.errorf(err, "updating request %q", id)
+	}
+	events := []ledger.Event{signer.SignatureEvent(r, p)}
+	if len(env) > 0 {
+		events = append(events, signer.EmittedEvent(r))
+	}
+	entries, err := s.appendLog(ctx, q, events...)
+	if err != nil {
+		return nil, err
+	}
+	if entries != nil {
+		last := &r.Signatures[len(r.Signatures)-1]
+		last.LogIndex = entries[0].Index
+		if err := s.setPartialIndex(ctx, q, id, p.Identity, last.LogIndex); err != nil {
+			return nil, err
+		}
+		if len(env) > 0 {
+			r.EmittedIndex = entries[1].Index
+			if _, err := q.Exec(ctx, `UPDATE requests SET emitted_index = $1 WHERE id = $2`, r.EmittedIndex, id); err != nil {
+				return nil, s.errorf(err, "recording the log index of request %q's attestation", id)
+			}
+		}
 	}
 	return r, nil
 }
@@ -513,6 +593,9 @@ func (s Store) SetState(ctx context.Context, q Querier, id string, to signer.Sta
 		return nil, s.errorf(err, "updating request %q", id)
 	}
 	r.State, r.StateReason, r.Updated = to, reason, at.UTC()
+	if _, err := s.appendLog(ctx, q, signer.StateEvent(r, to, reason)); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 

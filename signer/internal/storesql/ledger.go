@@ -1,0 +1,232 @@
+package storesql
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/signer"
+)
+
+// LedgerSchema is the DDL of the transparency log's tables, shared by both
+// databases (BLOB is spelt by the caller: BLOB in SQLite, BYTEA in
+// PostgreSQL). Entries and hashes are append-only; the stores add triggers
+// refusing UPDATE and DELETE as defence in depth (a database administrator
+// can still drop them, which is what `quorate log verify` detects).
+func LedgerSchema(blob, bigint string) string {
+	return strings.NewReplacer("BLOB", blob, "BIGINT", bigint).Replace(`
+	CREATE TABLE ledger_entries (idx BIGINT PRIMARY KEY, entry BLOB NOT NULL);
+	CREATE TABLE ledger_hashes (idx BIGINT PRIMARY KEY, hash BLOB NOT NULL);
+	CREATE TABLE ledger_checkpoints (size BIGINT PRIMARY KEY, note BLOB NOT NULL);
+	ALTER TABLE requests ADD COLUMN log_index BIGINT;
+	ALTER TABLE requests ADD COLUMN emitted_index BIGINT;
+	ALTER TABLE signatures ADD COLUMN log_index BIGINT;`)
+}
+
+// Ledger is a [ledger.Storage] over one transaction (or, for reads, any
+// querier) of a store's database.
+type Ledger struct {
+	S Store
+	Q Querier
+}
+
+var _ ledger.Storage = Ledger{}
+
+// Size implements [ledger.Storage].
+func (l Ledger) Size(ctx context.Context) (int64, error) {
+	rows, err := l.Q.Query(ctx, `SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger_entries`)
+	if err != nil {
+		return 0, l.S.errorf(err, "reading the log size")
+	}
+	defer rows.Close()
+	var n int64
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, l.S.errorf(err, "reading the log size")
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, l.S.errorf(err, "reading the log size")
+	}
+	return n, nil
+}
+
+// ReadHashes implements [ledger.Storage].
+func (l Ledger) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	if len(indexes) == 0 {
+		return out, nil
+	}
+	var in strings.Builder
+	args := make([]any, len(indexes))
+	for i, x := range indexes {
+		if i > 0 {
+			in.WriteString(", ")
+		}
+		fmt.Fprintf(&in, "$%d", i+1)
+		args[i] = x
+	}
+	rows, err := l.Q.Query(ctx, `SELECT idx, hash FROM ledger_hashes WHERE idx IN (`+in.String()+`)`, args...)
+	if err != nil {
+		return nil, l.S.errorf(err, "reading log hashes")
+	}
+	defer rows.Close()
+	got := make(map[int64][]byte, len(indexes))
+	for rows.Next() {
+		var idx int64
+		var h []byte
+		if err := rows.Scan(&idx, &h); err != nil {
+			return nil, l.S.errorf(err, "reading log hashes")
+		}
+		got[idx] = h
+	}
+	if err := rows.Err(); err != nil {
+		return nil, l.S.errorf(err, "reading log hashes")
+	}
+	for i, x := range indexes {
+		h, ok := got[x]
+		if !ok {
+			return nil, fmt.Errorf("%s: log hash %d: %w", l.S.Name, x, ledger.ErrOutOfRange)
+		}
+		if len(h) != len(tlog.Hash{}) {
+			return nil, fmt.Errorf("%s: log hash %d has %d bytes", l.S.Name, x, len(h))
+		}
+		copy(out[i][:], h)
+	}
+	return out, nil
+}
+
+// ReadEntries implements [ledger.Storage].
+func (l Ledger) ReadEntries(ctx context.Context, start, end int64) ([][]byte, error) {
+	size, err := l.Size(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := ledger.CheckRange(size, start, end); err != nil {
+		return nil, fmt.Errorf("%s: %w", l.S.Name, err)
+	}
+	rows, err := l.Q.Query(ctx, `SELECT idx, entry FROM ledger_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`, start, end)
+	if err != nil {
+		return nil, l.S.errorf(err, "reading log entries")
+	}
+	defer rows.Close()
+	out := make([][]byte, 0, end-start)
+	for rows.Next() {
+		var idx int64
+		var e []byte
+		if err := rows.Scan(&idx, &e); err != nil {
+			return nil, l.S.errorf(err, "reading log entries")
+		}
+		if idx != start+int64(len(out)) {
+			return nil, fmt.Errorf("%s: log entry %d is missing: %w", l.S.Name, start+int64(len(out)), ledger.ErrOutOfRange)
+		}
+		out = append(out, nonNil(e))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, l.S.errorf(err, "reading log entries")
+	}
+	if int64(len(out)) != end-start {
+		return nil, fmt.Errorf("%s: log entries [%d, %d) incomplete: %w", l.S.Name, start, end, ledger.ErrOutOfRange)
+	}
+	return out, nil
+}
+
+// Append implements [ledger.Storage]. The caller's transaction must hold the
+// dialect's log lock (see [Store.LockLog]) so appenders take turns.
+func (l Ledger) Append(ctx context.Context, start int64, entries [][]byte, hashes []tlog.Hash) error {
+	size, err := l.Size(ctx)
+	if err != nil {
+		return err
+	}
+	if err := ledger.CheckAppend(size, start, entries, hashes); err != nil {
+		return fmt.Errorf("%s: %w", l.S.Name, err)
+	}
+	for i, e := range entries {
+		n, err := l.Q.Exec(ctx, `INSERT INTO ledger_entries (idx, entry) VALUES ($1, $2) ON CONFLICT (idx) DO NOTHING`, start+int64(i), nonNil(e))
+		if err != nil {
+			return l.S.errorf(err, "appending log entry %d", start+int64(i))
+		}
+		if n == 0 {
+			return fmt.Errorf("%s: log entry %d: %w", l.S.Name, start+int64(i), ledger.ErrConflict)
+		}
+	}
+	first := tlog.StoredHashCount(start)
+	for i, h := range hashes {
+		n, err := l.Q.Exec(ctx, `INSERT INTO ledger_hashes (idx, hash) VALUES ($1, $2) ON CONFLICT (idx) DO NOTHING`, first+int64(i), h[:])
+		if err != nil {
+			return l.S.errorf(err, "appending log hash %d", first+int64(i))
+		}
+		if n == 0 {
+			return fmt.Errorf("%s: log hash %d: %w", l.S.Name, first+int64(i), ledger.ErrConflict)
+		}
+	}
+	return nil
+}
+
+// LockLog serializes log appenders in the dialect's way (a no-op for a
+// single-writer database).
+func (s Store) LockLog(ctx context.Context, q Querier) error {
+	if s.Dialect.LockLog == "" {
+		return nil
+	}
+	if _, err := q.Exec(ctx, s.Dialect.LockLog); err != nil {
+		return s.errorf(err, "locking the log")
+	}
+	return nil
+}
+
+// appendLog appends events to the log inside the caller's transaction and
+// returns the entries (nil without a log).
+func (s Store) appendLog(ctx context.Context, q Querier, events ...ledger.Event) ([]*ledger.Entry, error) {
+	if s.Log == nil || len(events) == 0 {
+		return nil, nil
+	}
+	if err := s.LockLog(ctx, q); err != nil {
+		return nil, err
+	}
+	entries, err := s.Log.Append(ctx, Ledger{S: s, Q: q}, events...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: appending to the log: %w", s.Name, err)
+	}
+	return entries, nil
+}
+
+// AppendEvents appends events that record no request change.
+func (s Store) AppendEvents(ctx context.Context, q Querier, events ...ledger.Event) ([]*ledger.Entry, error) {
+	if s.Log == nil {
+		return nil, fmt.Errorf("%s: %w", s.Name, signer.ErrNoLog)
+	}
+	return s.appendLog(ctx, q, events...)
+}
+
+// PutCheckpoint stores a signed checkpoint (a later one of the same size is ignored).
+func (s Store) PutCheckpoint(ctx context.Context, q Querier, size int64, note []byte) error {
+	if _, err := q.Exec(ctx, `INSERT INTO ledger_checkpoints (size, note) VALUES ($1, $2) ON CONFLICT (size) DO NOTHING`, size, note); err != nil {
+		return s.errorf(err, "storing the checkpoint of size %d", size)
+	}
+	return nil
+}
+
+// LatestCheckpoint returns the stored checkpoint of the largest size.
+func (s Store) LatestCheckpoint(ctx context.Context, q Querier) (int64, []byte, error) {
+	rows, err := q.Query(ctx, `SELECT size, note FROM ledger_checkpoints ORDER BY size DESC LIMIT 1`)
+	if err != nil {
+		return 0, nil, s.errorf(err, "reading the latest checkpoint")
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return 0, nil, s.errorf(err, "reading the latest checkpoint")
+		}
+		return 0, nil, fmt.Errorf("%s: no checkpoint yet: %w", s.Name, signer.ErrNotFound)
+	}
+	var size int64
+	var note []byte
+	if err := rows.Scan(&size, &note); err != nil {
+		return 0, nil, s.errorf(err, "reading the latest checkpoint")
+	}
+	return size, note, nil
+}
