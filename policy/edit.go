@@ -337,10 +337,10 @@ func (d *Draft) Sign(ctx context.Context, s MessageSigner) (SignResult, error) {
 		if r != nil && slices.Contains(r.KeyIDs, pub.ID()) {
 			return true
 		}
-		if role != metadata.ROOT || d.prevRoot == nil {
+		if role != metadata.ROOT || d.prevRoot == nil || d.RootPublished() {
 			return false
 		}
-		// A rotation needs the previous root keys' signatures too.
+		// A rotation being signed needs the previous root keys' signatures too.
 		pr := d.prevRoot.Signed.Roles[metadata.ROOT]
 		return pr != nil && slices.Contains(pr.KeyIDs, pub.ID())
 	}
@@ -509,10 +509,15 @@ func (d *Draft) Status() Status {
 		st.TargetsThreshold = r.Threshold
 	}
 	if p := d.prevRoot; p != nil && p.Signed.Roles[metadata.ROOT] != nil {
-		pr := p.Signed.Roles[metadata.ROOT]
+		// A rotation: old administrators' signatures are listed apart.
+		all := st.RootSigners
+		pr, nr := p.Signed.Roles[metadata.ROOT], d.Root.Signed.Roles[metadata.ROOT]
 		st.PreviousRootVersion, st.PreviousRootThreshold = p.Signed.Version, pr.Threshold
-		st.PreviousRootSigners = []string{}
-		for _, id := range st.RootSigners {
+		st.RootSigners, st.PreviousRootSigners = []string{}, []string{}
+		for _, id := range all {
+			if nr != nil && slices.Contains(nr.KeyIDs, id) {
+				st.RootSigners = append(st.RootSigners, id)
+			}
 			if slices.Contains(pr.KeyIDs, id) {
 				st.PreviousRootSigners = append(st.PreviousRootSigners, id)
 			}

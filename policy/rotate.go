@@ -102,24 +102,9 @@ func (d *Draft) FindKey(ref string) (*keys.PublicKey, error) {
 	if len(ref) < 12 {
 		return nil, fmt.Errorf("key ID %q: give the key ID or at least its first 12 hex digits", ref)
 	}
-	tables := []map[string]*metadata.Key{}
-	if d.Targets.Signed.Delegations != nil {
-		tables = append(tables, d.Targets.Signed.Delegations.Keys)
-	}
-	names, _ := filepath.Glob(filepath.Join(d.Dir, HistoryDir, "targets.*.json"))
-	sort.Sort(sort.Reverse(sort.StringSlice(names)))
-	for _, n := range names {
-		data, err := os.ReadFile(n)
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", n, err)
-		}
-		md, err := ParseTargets(data)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", n, err)
-		}
-		if md.Signed.Delegations != nil {
-			tables = append(tables, md.Signed.Delegations.Keys)
-		}
+	tables, err := d.signingKeyTables()
+	if err != nil {
+		return nil, err
 	}
 	found := map[string]*metadata.Key{}
 	for _, t := range tables {
@@ -154,6 +139,53 @@ func (d *Draft) FindKey(ref string) (*keys.PublicKey, error) {
 	return nil, fmt.Errorf("key ID prefix %s is ambiguous: %s", ref, strings.Join(ids, ", "))
 }
 
+// signingKeyTables returns the delegation key tables of the policy and of
+// every published version in the history folder.
+func (d *Draft) signingKeyTables() ([]map[string]*metadata.Key, error) {
+	tables := []map[string]*metadata.Key{}
+	if d.Targets.Signed.Delegations != nil {
+		tables = append(tables, d.Targets.Signed.Delegations.Keys)
+	}
+	names, _ := filepath.Glob(filepath.Join(d.Dir, HistoryDir, "targets.*.json"))
+	sort.Sort(sort.Reverse(sort.StringSlice(names)))
+	for _, n := range names {
+		data, err := os.ReadFile(n)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", n, err)
+		}
+		md, err := ParseTargets(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", n, err)
+		}
+		if md.Signed.Delegations != nil {
+			tables = append(tables, md.Signed.Delegations.Keys)
+		}
+	}
+	return tables, nil
+}
+
+// checkSigningKey refuses to retire or revoke an administrator key (that
+// is a root rotation) or a key no policy version has held.
+func (d *Draft) checkSigningKey(k *keys.PublicKey) error {
+	for _, rec := range d.Root.Signed.Keys {
+		if pk, err := keys.FromTUF(rec); err == nil && pk.Identity() == k.Identity() {
+			return fmt.Errorf("%w: key %s is an administrator key: rotate administrators first ('quorate policy admins')", ErrKeyAdministrator, keys.Short(k.ID()))
+		}
+	}
+	tables, err := d.signingKeyTables()
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		for _, rec := range t {
+			if pk, err := keys.FromTUF(rec); err == nil && pk.Identity() == k.Identity() {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%w: key %s is in no role of the policy or its history", ErrKeyNotInPolicy, keys.Short(k.ID()))
+}
+
 // Retire takes key k out of service in a new policy version: it is removed
 // from every role (refused, naming the role, when that would leave a role
 // below its threshold) and recorded in the signed retired list with the
@@ -162,6 +194,9 @@ func (d *Draft) FindKey(ref string) (*keys.PublicKey, error) {
 // or after the retirement.
 func (d *Draft) Retire(k *keys.PublicKey, expiry time.Duration) error {
 	at := d.Now.UTC()
+	if err := d.checkSigningKey(k); err != nil {
+		return err
+	}
 	return d.editTargets(expiry, func(t *metadata.TargetsType) error {
 		lc, err := lifecycleOfSigned(t)
 		if err != nil {
@@ -202,6 +237,9 @@ func (d *Draft) Revoke(k *keys.PublicKey, since time.Time, reason string, expiry
 		return errors.New("revocation needs a reason")
 	case len(reason) > MaxReasonLen:
 		return fmt.Errorf("revocation reason is %d bytes, over the %d-byte limit", len(reason), MaxReasonLen)
+	}
+	if err := d.checkSigningKey(k); err != nil {
+		return err
 	}
 	return d.editTargets(expiry, func(t *metadata.TargetsType) error {
 		lc, err := lifecycleOfSigned(t)
