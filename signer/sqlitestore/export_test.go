@@ -1,6 +1,15 @@
 package sqlitestore
 
-import "testing"
+import (
+	"context"
+	"database/sql"
+	"testing"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/signer/internal/storesql"
+)
 
 // Pragma reads a pragma on the writer's connection.
 func Pragma(t *testing.T, s *Store, name string) string {
@@ -14,3 +23,42 @@ func Pragma(t *testing.T, s *Store, name string) string {
 
 // Commits returns the number of write transactions committed.
 func Commits(s *Store) int64 { return s.commits.Load() }
+
+// TxLedger is a write-capable view of the store's log tables, for the
+// ledger conformance suite: reads autocommit, each Append runs in its own
+// transaction through a separate connection (so it is all-or-nothing).
+func TxLedger(t *testing.T, s *Store) ledger.Storage {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+s.path+"?_pragma=busy_timeout(5000)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return txLedger{db: db, st: storesql.Store{Dialect: dialect}}
+}
+
+type txLedger struct {
+	db *sql.DB
+	st storesql.Store
+}
+
+func (l txLedger) view() storesql.Ledger { return storesql.Ledger{S: l.st, Q: querier{l.db}} }
+
+func (l txLedger) Size(ctx context.Context) (int64, error) { return l.view().Size(ctx) }
+func (l txLedger) ReadHashes(ctx context.Context, idx []int64) ([]tlog.Hash, error) {
+	return l.view().ReadHashes(ctx, idx)
+}
+func (l txLedger) ReadEntries(ctx context.Context, start, end int64) ([][]byte, error) {
+	return l.view().ReadEntries(ctx, start, end)
+}
+func (l txLedger) Append(ctx context.Context, start int64, entries [][]byte, hashes []tlog.Hash) error {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := (storesql.Ledger{S: l.st, Q: querier{tx}}).Append(ctx, start, entries, hashes); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}

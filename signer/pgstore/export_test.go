@@ -1,0 +1,42 @@
+package pgstore
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/signer/internal/storesql"
+)
+
+// TxLedger is a write-capable view of the store's log tables for the ledger
+// conformance suite: every call runs in its own transaction.
+func TxLedger(s *Store) ledger.Storage { return txLedger{s} }
+
+type txLedger struct{ s *Store }
+
+func (l txLedger) run(ctx context.Context, fn func(storesql.Ledger) error) error {
+	return l.s.inTx(ctx, pgx.TxOptions{}, func(q storesql.Querier) error {
+		return fn(storesql.Ledger{S: l.s.db, Q: q})
+	})
+}
+
+func (l txLedger) Size(ctx context.Context) (n int64, err error) {
+	err = l.run(ctx, func(v storesql.Ledger) error { n, err = v.Size(ctx); return err })
+	return n, err
+}
+
+func (l txLedger) ReadHashes(ctx context.Context, idx []int64) (hs []tlog.Hash, err error) {
+	err = l.run(ctx, func(v storesql.Ledger) error { hs, err = v.ReadHashes(ctx, idx); return err })
+	return hs, err
+}
+
+func (l txLedger) ReadEntries(ctx context.Context, start, end int64) (es [][]byte, err error) {
+	err = l.run(ctx, func(v storesql.Ledger) error { es, err = v.ReadEntries(ctx, start, end); return err })
+	return es, err
+}
+
+func (l txLedger) Append(ctx context.Context, start int64, entries [][]byte, hashes []tlog.Hash) error {
+	return l.run(ctx, func(v storesql.Ledger) error { return v.Append(ctx, start, entries, hashes) })
+}

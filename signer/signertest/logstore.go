@@ -1,0 +1,219 @@
+package signertest
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quorate-dev/quorate/hsm"
+	"github.com/quorate-dev/quorate/hsm/filekey"
+	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/signer"
+)
+
+// LogOrigin is the origin of the logs TestLogStore creates.
+const LogOrigin = "quorate.test/log"
+
+// TestLogStore checks a [signer.LogStore] keeps the transparency log as the
+// contract says: every change appends its events in its own transaction,
+// with the entries' indexes recorded on the rows; a refused change appends
+// nothing; concurrent writers leave a gap-free log whose every entry matches
+// its row; and the whole log audits against a signed checkpoint. open must
+// return a fresh, empty store that keeps its log with log.
+func TestLogStore(t *testing.T, open func(t *testing.T, log *ledger.Log) signer.LogStore) {
+	t.Helper()
+	priv, err := filekey.NewPrivateKey(hsm.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logSigner, err := filekey.Parse(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), "log key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newLog := func(t *testing.T) *ledger.Log {
+		l, err := ledger.New(ledger.Config{Origin: LogOrigin, Signer: logSigner, Clock: time.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	t.Run("ChangesAreLogged", func(t *testing.T) { testLogged(t, open(t, newLog(t))) })
+	t.Run("RefusedChangesLogNothing", func(t *testing.T) { testRefusedNotLogged(t, open(t, newLog(t))) })
+	t.Run("ConcurrentWritersGapFree", func(t *testing.T) {
+		l := newLog(t)
+		testLogConcurrent(t, open(t, l), l, logSigner.Public())
+	})
+}
+
+func hexID(who string) string { return fmt.Sprintf("%064x", []byte(who)) }
+
+func loggedRequest(id string, created time.Time) *signer.Request {
+	r := newRequest(id, created)
+	r.Requester = hexID("requester")
+	r.Signatures[0].KeyID = hexID("requester")
+	return r
+}
+
+func loggedPartial(who string, at time.Time) signer.Partial {
+	p := partial(who, at)
+	p.KeyID = hexID(who)
+	return p
+}
+
+func logEntries(t *testing.T, s signer.LogStore) []*ledger.Entry {
+	t.Helper()
+	ctx := context.Background()
+	n, err := s.Ledger().Size(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		return nil
+	}
+	es, _, err := ledger.ReadEntries(ctx, s.Ledger(), 0, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
+func wantEntry(t *testing.T, es []*ledger.Entry, index int64, typ ledger.EventType, requestID, keyID string) {
+	t.Helper()
+	if index < 0 || index >= int64(len(es)) {
+		t.Fatalf("log index %d outside the log of %d entries", index, len(es))
+	}
+	e := es[index]
+	if e.Type != typ || e.RequestID != requestID || (keyID != "" && e.KeyID != keyID) {
+		t.Fatalf("entry %d = %s %s key %s; want %s %s key %s", index, e.Type, e.RequestID, e.KeyID, typ, requestID, keyID)
+	}
+}
+
+func testLogged(t *testing.T, s signer.LogStore) {
+	ctx := context.Background()
+	defer s.Close()
+	mustCreate(t, s, loggedRequest("logged-1", at(0)))
+	if _, err := s.AddSignature(ctx, "logged-1", loggedPartial("alice", at(1)), neverFinish); err != nil {
+		t.Fatal(err)
+	}
+	done, err := s.AddSignature(ctx, "logged-1", loggedPartial("bob", at(2)), finishAt(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, loggedRequest("logged-2", at(3)))
+	if _, err := s.SetState(ctx, "logged-2", signer.Cancelled, "wrong build", at(4)); err != nil {
+		t.Fatal(err)
+	}
+	es := logEntries(t, s)
+	if len(es) != 8 {
+		t.Fatalf("log has %d entries, want 8 (open, sign, sign, sign, emit, open, sign, cancel)", len(es))
+	}
+	r := mustGet(t, s, "logged-1")
+	wantEntry(t, es, r.LogIndex, ledger.RequestOpened, "logged-1", hexID("requester"))
+	for _, p := range r.Signatures {
+		wantEntry(t, es, p.LogIndex, ledger.SignatureAccepted, "logged-1", p.KeyID)
+	}
+	wantEntry(t, es, r.EmittedIndex, ledger.AttestationEmitted, "logged-1", "")
+	if done.EmittedIndex != r.EmittedIndex || done.Signatures[2].LogIndex != r.Signatures[2].LogIndex {
+		t.Fatalf("AddSignature returned indexes %d/%d, stored %d/%d", done.EmittedIndex, done.Signatures[2].LogIndex, r.EmittedIndex, r.Signatures[2].LogIndex)
+	}
+	if got, want := es[r.EmittedIndex].EnvelopeSHA256, signer.EmittedEvent(r).EnvelopeSHA256; got != want {
+		t.Fatalf("emitted entry names envelope %s, stored envelope hashes to %s", got, want)
+	}
+	wantEntry(t, es, 7, ledger.RequestCancelled, "logged-2", "")
+	if c := mustGet(t, s, "logged-2"); c.LogIndex != 5 || c.Signatures[0].LogIndex != 6 {
+		t.Fatalf("request logged-2 has log indexes %d/%d, want 5/6", c.LogIndex, c.Signatures[0].LogIndex)
+	}
+	if _, _, err := s.LatestCheckpoint(ctx); !errors.Is(err, signer.ErrNotFound) {
+		t.Fatalf("LatestCheckpoint before any: %v, want ErrNotFound", err)
+	}
+}
+
+func testRefusedNotLogged(t *testing.T, s signer.LogStore) {
+	ctx := context.Background()
+	defer s.Close()
+	mustCreate(t, s, loggedRequest("refused-1", at(0)))
+	before := len(logEntries(t, s))
+	_, err := s.AddSignature(ctx, "refused-1", loggedPartial("requester", at(1)), neverFinish)
+	wantErr(t, "duplicate signature", err, signer.ErrDuplicate)
+	_, err = s.AddSignature(ctx, "refused-1", loggedPartial("carol", at(1)), func(*signer.Request) ([]byte, error) { return nil, errors.New("no") })
+	if err == nil {
+		t.Fatal("a failing finish function was accepted")
+	}
+	_, err = s.AddSignature(ctx, "no-such-request", loggedPartial("carol", at(1)), neverFinish)
+	wantErr(t, "unknown request", err, signer.ErrNotFound)
+	if err := s.CreateRequest(ctx, loggedRequest("refused-1", at(2))); !errors.Is(err, signer.ErrExists) {
+		t.Fatalf("duplicate request ID: %v", err)
+	}
+	if after := len(logEntries(t, s)); after != before {
+		t.Fatalf("refused changes appended %d log entries", after-before)
+	}
+}
+
+func testLogConcurrent(t *testing.T, s signer.LogStore, l *ledger.Log, logKey *keys.PublicKey) {
+	ctx := context.Background()
+	defer s.Close()
+	const requests, signers = 8, 6
+	for r := 0; r < requests; r++ {
+		mustCreate(t, s, loggedRequest(fmt.Sprintf("conc-%d", r), at(r)))
+	}
+	var wg sync.WaitGroup
+	for k := 0; k < signers; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			for r := 0; r < requests; r++ {
+				if _, err := s.AddSignature(ctx, fmt.Sprintf("conc-%d", r), loggedPartial(fmt.Sprintf("signer-%d", k), at(100+k)), finishAt(signers+1)); err != nil {
+					t.Errorf("request %d signer %d: %v", r, k, err)
+				}
+			}
+		}(k)
+	}
+	wg.Wait()
+	es := logEntries(t, s)
+	if want := requests * (2 + signers + 1); len(es) != want {
+		t.Fatalf("log has %d entries, want %d", len(es), want)
+	}
+	for i, e := range es {
+		if e.Index != int64(i) {
+			t.Fatalf("entry at position %d says index %d", i, e.Index)
+		}
+	}
+	for r := 0; r < requests; r++ {
+		req := mustGet(t, s, fmt.Sprintf("conc-%d", r))
+		if req.State != signer.Complete {
+			t.Fatalf("request %s is %s", req.ID, req.State)
+		}
+		for _, p := range req.Signatures {
+			wantEntry(t, es, p.LogIndex, ledger.SignatureAccepted, req.ID, p.KeyID)
+		}
+		wantEntry(t, es, req.EmittedIndex, ledger.AttestationEmitted, req.ID, "")
+	}
+	cp, err := l.Sign(ctx, s.Ledger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutCheckpoint(ctx, cp.Size, cp.Note); err != nil {
+		t.Fatal(err)
+	}
+	size, note, err := s.LatestCheckpoint(ctx)
+	if err != nil || size != cp.Size || string(note) != string(cp.Note) {
+		t.Fatalf("LatestCheckpoint = %d, %v; want %d", size, err, cp.Size)
+	}
+	raw, err := s.Ledger().ReadEntries(ctx, 0, cp.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ledger.Audit(ctx, ledger.AuditConfig{Origin: LogOrigin, LogKey: logKey}, raw, note); err != nil {
+		t.Fatalf("the store's log does not audit: %v", err)
+	}
+}
