@@ -33,9 +33,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -163,7 +165,10 @@ func (p *Predicate) Check() error {
 
 // DecodeBase64 accepts standard and URL-safe base64, padded or not.
 func DecodeBase64(s string) ([]byte, error) {
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+	if b, err := likelyBase64(s).DecodeString(s); err == nil {
+		return b, nil
+	}
+	for _, enc := range base64Encodings {
 		if b, err := enc.DecodeString(s); err == nil {
 			return b, nil
 		}
@@ -176,7 +181,7 @@ func DecodeBase64(s string) ([]byte, error) {
 // most l.MaxBytes+1 bytes.
 func ReadEnvelope(r io.Reader, l Limits) (*Envelope, []byte, error) {
 	l = l.OrDefault()
-	data, err := io.ReadAll(io.LimitReader(r, min(l.MaxBytes, math.MaxInt64-1)+1))
+	data, err := readAll(io.LimitReader(r, min(l.MaxBytes, math.MaxInt64-1)+1), sizeHint(r, l.MaxBytes))
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading attestation: %w", err)
 	}
@@ -186,15 +191,48 @@ func ReadEnvelope(r io.Reader, l Limits) (*Envelope, []byte, error) {
 	return ParseEnvelope(data, l)
 }
 
+// sizeHint returns the capacity to read r into: its length when it tells it
+// (a bytes.Reader, strings.Reader or bytes.Buffer does) and that is within
+// max, plus one byte to see the end; otherwise 512, as io.ReadAll starts.
+func sizeHint(r io.Reader, max int64) int {
+	if lr, ok := r.(interface{ Len() int }); ok {
+		if n := int64(lr.Len()); n >= 0 && n <= max {
+			return int(n) + 1
+		}
+	}
+	return 512
+}
+
+// readAll is io.ReadAll starting with capacity size.
+func readAll(r io.Reader, size int) ([]byte, error) {
+	b := make([]byte, 0, size)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow
+		}
+	}
+}
+
 // ParseEnvelope checks a DSSE envelope held in memory.
 func ParseEnvelope(data []byte, l Limits) (*Envelope, []byte, error) {
 	l = l.OrDefault()
 	if int64(len(data)) > l.MaxBytes {
 		return nil, nil, fmt.Errorf("%w: %d bytes, over the %d-byte limit", ErrTooLarge, len(data), l.MaxBytes)
 	}
-	var env Envelope
-	if err := strictjson.Unmarshal(data, &env); err != nil {
-		return nil, nil, fmt.Errorf("%w: envelope: %w", ErrMalformed, err)
+	env, raw, fast := decodeEnvelope(data)
+	if !fast {
+		env = new(Envelope)
+		if err := strictjson.Unmarshal(data, env); err != nil {
+			return nil, nil, fmt.Errorf("%w: envelope: %w", ErrMalformed, err)
+		}
 	}
 	if env.PayloadType == "" {
 		return nil, nil, fmt.Errorf("%w: envelope has no payloadType", ErrMalformed)
@@ -202,14 +240,20 @@ func ParseEnvelope(data []byte, l Limits) (*Envelope, []byte, error) {
 	if len(env.Signatures) > l.MaxSignatures {
 		return nil, nil, fmt.Errorf("%w: %d signatures, over the limit of %d", ErrTooLarge, len(env.Signatures), l.MaxSignatures)
 	}
-	payload, err := DecodeBase64(env.Payload)
+	var payload []byte
+	var err error
+	if fast {
+		payload, err = decodeBase64Bytes(raw) // raw is env.Payload
+	} else {
+		payload, err = DecodeBase64(env.Payload)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: envelope payload: %w", ErrMalformed, err)
 	}
 	if len(payload) == 0 {
 		return nil, nil, fmt.Errorf("%w: envelope payload is empty", ErrMalformed)
 	}
-	return &env, payload, nil
+	return env, payload, nil
 }
 
 // strongDigests are the algorithms quorate accepts as binding, with their sizes.
@@ -219,12 +263,15 @@ var strongDigests = map[string]int{"sha256": sha256.Size, "sha512": sha512.Size}
 // predicate and returns it with the decoded predicate.
 func ParseStatement(payload []byte, l Limits) (*Statement, *Predicate, error) {
 	l = l.OrDefault()
-	if err := strictjson.CheckDuplicates(payload); err != nil {
-		return nil, nil, fmt.Errorf("%w: statement: %w", ErrMalformed, err)
-	}
-	var st Statement
-	if err := json.Unmarshal(payload, &st); err != nil {
-		return nil, nil, fmt.Errorf("%w: payload is not an in-toto Statement: %w", ErrMalformed, strictjson.Describe(err))
+	st, p, fast := decodeStatement(payload)
+	if !fast {
+		if err := strictjson.CheckDuplicates(payload); err != nil {
+			return nil, nil, fmt.Errorf("%w: statement: %w", ErrMalformed, err)
+		}
+		st = new(Statement)
+		if err := json.Unmarshal(payload, st); err != nil {
+			return nil, nil, fmt.Errorf("%w: payload is not an in-toto Statement: %w", ErrMalformed, strictjson.Describe(err))
+		}
 	}
 	if st.Type != StatementType {
 		return nil, nil, fmt.Errorf("%w: payload _type %q is not an in-toto Statement v1 (%s)", ErrMalformed, st.Type, StatementType)
@@ -243,21 +290,24 @@ func ParseStatement(payload []byte, l Limits) (*Statement, *Predicate, error) {
 			return nil, nil, fmt.Errorf("%w: subject %d (%q): %w", ErrMalformed, i, s.Name, err)
 		}
 	}
-	var p Predicate
-	if err := strictjson.Unmarshal(st.Predicate, &p); err != nil {
-		return nil, nil, fmt.Errorf("%w: predicate: %w", ErrMalformed, err)
+	if !fast {
+		p = new(Predicate)
+		if err := strictjson.Unmarshal(st.Predicate, p); err != nil {
+			return nil, nil, fmt.Errorf("%w: predicate: %w", ErrMalformed, err)
+		}
 	}
 	if err := p.Check(); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	return &st, &p, nil
+	return st, p, nil
 }
 
 // CheckSubject requires at least one strong digest and well-formed hex for
 // every strong digest present.
 func CheckSubject(s Subject) error {
 	strong := 0
-	for alg, size := range strongDigests {
+	for _, alg := range [...]string{"sha256", "sha512"} { // in this order, so the error is always the same
+		size := strongDigests[alg]
 		v, ok := s.Digest[alg]
 		if !ok {
 			continue
@@ -268,10 +318,7 @@ func CheckSubject(s Subject) error {
 		strong++
 	}
 	if strong == 0 {
-		algs := make([]string, 0, len(s.Digest))
-		for a := range s.Digest {
-			algs = append(algs, a)
-		}
+		algs := slices.Sorted(maps.Keys(s.Digest))
 		if len(algs) == 0 {
 			return errors.New("no digests")
 		}

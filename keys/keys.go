@@ -66,7 +66,11 @@ const MinRSABits = 2048
 type Identity [32]byte
 
 // String returns the identity in hex.
-func (id Identity) String() string { return hex.EncodeToString(id[:]) }
+func (id Identity) String() string {
+	var b [2 * len(id)]byte
+	hex.Encode(b[:], id[:])
+	return string(b[:])
+}
 
 // ErrUnsupportedKey is returned for keys of a type, curve or size quorate
 // does not accept.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -158,7 +159,9 @@ func (t *Trust) verifyEnvelope(v *Verdict, env *attest.Envelope, payload []byte,
 		return
 	}
 	t.countSignatures(v, set, tally, env, payload, req)
-	for _, rr := range tally.Results() {
+	results := tally.Results()
+	v.Roles = slices.Grow(v.Roles, len(results))
+	for _, rr := range results {
 		rv := RoleVerdict{Role: rr.Role, Threshold: rr.Threshold, Met: rr.Met(), Keys: make([]KeyRef, 0, len(rr.Counted))}
 		for _, c := range rr.Counted {
 			rv.Keys = append(rv.Keys, KeyRef{KeyID: c.KeyID, Identity: c.Identity.String()})
@@ -256,7 +259,14 @@ func Covers(subjects []attest.Subject, a Artifact) bool {
 // revocations and retirements.
 func (t *Trust) countSignatures(v *Verdict, set *roles.Set, tally *roles.Tally, env *attest.Envelope, payload []byte, req Request) {
 	pae := dsse.PAE(env.PayloadType, payload)
-	var digests map[crypto.Hash][]byte // one digest of the PAE per hash, computed on demand
+	// One digest of the PAE per hash, computed on demand; keys use one or two.
+	type paeDigest struct {
+		hash crypto.Hash
+		sum  []byte
+	}
+	var buf [2]paeDigest
+	digests := buf[:0]
+	v.Signatures = slices.Grow(v.Signatures, len(env.Signatures))
 	for i, s := range env.Signatures {
 		sv := SignatureVerdict{Index: i, KeyID: s.KeyID}
 		k, ok := set.Keys[s.KeyID]
@@ -289,13 +299,16 @@ func (t *Trust) countSignatures(v *Verdict, set *roles.Set, tally *roles.Tally, 
 			v.Signatures = append(v.Signatures, sv)
 			continue
 		}
-		d, ok := digests[k.Hash()]
-		if !ok {
-			d = k.Digest(pae)
-			if digests == nil {
-				digests = map[crypto.Hash][]byte{}
+		var d []byte
+		for _, c := range digests {
+			if c.hash == k.Hash() {
+				d = c.sum
+				break
 			}
-			digests[k.Hash()] = d
+		}
+		if d == nil {
+			d = k.Digest(pae)
+			digests = append(digests, paeDigest{k.Hash(), d})
 		}
 		if err := k.VerifyDigest(d, raw); err != nil {
 			sv.Problem = "signature does not verify over the envelope's PAE"

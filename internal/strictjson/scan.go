@@ -24,9 +24,17 @@ type scanner struct {
 	path []seg
 }
 
-// seg is one step of a JSON path: an object key or an array index.
+// newScanner returns a scanner over data with room for the keys and path of
+// typical documents, so that they are not reallocated as they grow.
+func newScanner(data []byte) scanner {
+	return scanner{data: data, keys: make([][]byte, 0, smallObject), path: make([]seg, 0, 8)}
+}
+
+// seg is one step of a JSON path: an object key (its raw bytes, turned into
+// a string only when an error names the path) or an array index.
 type seg struct {
-	key   string
+	raw   []byte
+	plain bool
 	index int
 }
 
@@ -41,7 +49,7 @@ func (s *scanner) where() string {
 		if p.index >= 0 {
 			b.WriteString("[" + strconv.Itoa(p.index) + "]")
 		} else {
-			b.WriteString("." + p.key)
+			b.WriteString("." + keyString(p.raw, p.plain))
 		}
 	}
 	return b.String()
@@ -72,9 +80,9 @@ func (s *scanner) value(depth int) error {
 	}
 	switch c := s.data[s.pos]; {
 	case c == '{':
-		return s.object(depth)
+		return s.object(depth, nil)
 	case c == '[':
-		return s.array(depth)
+		return s.array(depth, nil)
 	case c == '"':
 		_, _, err := s.str()
 		return err
@@ -142,7 +150,11 @@ func (s *scanner) str() (raw []byte, plain bool, err error) {
 	start := s.pos + 1
 	plain = true
 	for i := start; i < len(s.data); i++ {
-		switch c := s.data[i]; {
+		c := s.data[i]
+		if plainByte[c] {
+			continue
+		}
+		switch {
 		case c == '"':
 			s.pos = i + 1
 			return s.data[start:i], plain, nil
@@ -176,6 +188,16 @@ func (s *scanner) str() (raw []byte, plain bool, err error) {
 	return nil, false, s.errorf("unexpected end of input in string")
 }
 
+// plainByte marks the bytes that stand for themselves in a string: not a
+// quote, a backslash, a control character or part of a multi-byte UTF-8
+// sequence.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 func isHex4(b []byte) bool {
 	for _, c := range b[:4] {
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
@@ -185,7 +207,10 @@ func isHex4(b []byte) bool {
 	return true
 }
 
-func (s *scanner) array(depth int) error {
+// array scans an array at s.pos (which holds '['). With elem nil it scans
+// each element with [scanner.value]; otherwise elem is called for each one
+// and may consume it (see [scanner.member]).
+func (s *scanner) array(depth int, elem func(i int) error) error {
 	s.pos++ // '['
 	s.ws()
 	if s.pos < len(s.data) && s.data[s.pos] == ']' {
@@ -194,7 +219,13 @@ func (s *scanner) array(depth int) error {
 	}
 	for i := 0; ; i++ {
 		s.path = append(s.path, seg{index: i})
-		if err := s.value(depth + 1); err != nil {
+		var err error
+		if elem == nil {
+			err = s.value(depth + 1)
+		} else {
+			err = s.member(depth+1, func() error { return elem(i) })
+		}
+		if err != nil {
 			return err
 		}
 		s.path = s.path[:len(s.path)-1]
@@ -214,7 +245,27 @@ func (s *scanner) array(depth int) error {
 	}
 }
 
-func (s *scanner) object(depth int) error {
+// member calls fn for the value at s.pos, which is at depth: fn may consume
+// that value (with the methods of [Walker]) or leave it, in which case it is
+// scanned here. A value cannot be half consumed: each method consumes one
+// whole value or fails.
+func (s *scanner) member(depth int, fn func() error) error {
+	s.ws()
+	start := s.pos
+	if err := fn(); err != nil {
+		return err
+	}
+	if s.pos == start {
+		return s.value(depth)
+	}
+	return nil
+}
+
+// object scans an object at s.pos (which holds '{'). With field nil it scans
+// each value with [scanner.value]; otherwise field is called with each key
+// (as [scanner.str] returns it) once the key is known not to repeat an
+// earlier one, and may consume the value (see [scanner.member]).
+func (s *scanner) object(depth int, field func(raw []byte, plain bool) error) error {
 	s.pos++ // '{'
 	base := len(s.keys)
 	defer func() { s.keys = s.keys[:base] }()
@@ -264,8 +315,13 @@ func (s *scanner) object(depth int) error {
 			return s.errorf("missing ':' after object key")
 		}
 		s.pos++
-		s.path = append(s.path, seg{key: keyString(raw, plain), index: -1})
-		if err := s.value(depth + 1); err != nil {
+		s.path = append(s.path, seg{raw: raw, plain: plain, index: -1})
+		if field == nil {
+			err = s.value(depth + 1)
+		} else {
+			err = s.member(depth+1, func() error { return field(raw, plain) })
+		}
+		if err != nil {
 			return err
 		}
 		s.path = s.path[:len(s.path)-1]

@@ -25,7 +25,7 @@ const MaxDepth = 64
 // last, while a case-sensitive parser elsewhere reads another: the same
 // bytes would mean two things.)
 func CheckDuplicates(data []byte) error {
-	s := scanner{data: data}
+	s := newScanner(data)
 	if err := s.value(0); err != nil {
 		return err
 	}
