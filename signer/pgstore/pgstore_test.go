@@ -103,13 +103,18 @@ func TestStore(t *testing.T) {
 		schemas = map[string]string{}
 	)
 	signertest.TestStore(t, func(t *testing.T, name string) signer.Store {
-		mu.Lock()
-		u, ok := schemas[name]
-		if !ok {
-			u = freshSchema(t, server)
-			schemas[name] = u
-		}
-		mu.Unlock()
+		u := func() string {
+			mu.Lock()
+			// freshSchema may end the test (runtime.Goexit): unlock
+			// in a defer or the next test would wait forever.
+			defer mu.Unlock()
+			u, ok := schemas[name]
+			if !ok {
+				u = freshSchema(t, server)
+				schemas[name] = u
+			}
+			return u
+		}()
 		s, err := pgstore.Open(t.Context(), u, pgstore.Options{Logger: zaptest.NewLogger(t)})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
