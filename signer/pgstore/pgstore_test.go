@@ -65,7 +65,10 @@ func freshSchema(tb testing.TB, server string) string {
 	var b [6]byte
 	rand.Read(b[:])
 	schema := "q_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
+	// Bounded, so a server that stops answering fails the test rather
+	// than hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	conn, err := pgx.Connect(ctx, server)
 	if err != nil {
 		tb.Fatalf("connecting to create schema %s: %v", schema, err)
@@ -75,6 +78,8 @@ func freshSchema(tb testing.TB, server string) string {
 		tb.Fatalf("creating schema %s: %v", schema, err)
 	}
 	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
 		conn, err := pgx.Connect(ctx, server)
 		if err != nil {
 			tb.Errorf("connecting to drop schema %s: %v", schema, err)
