@@ -172,3 +172,9 @@ func (c *Client) ConsistencyProof(ctx context.Context, old, new int64) ([][]byte
 	var v ProofView
 	return v.Proof, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/log/proof/consistency?old=%d&new=%d", old, new), nil, &v)
 }
+
+// StoredHashes fetches the log's stored hashes [start, end) (tlog numbering).
+func (c *Client) StoredHashes(ctx context.Context, start, end int64) ([][]byte, error) {
+	var v ProofView
+	return v.Proof, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/log/hashes?start=%d&end=%d", start, end), nil, &v)
+}

@@ -79,6 +79,7 @@ func NewAPI(cfg HTTPConfig) *API {
 	a.mux.HandleFunc("GET /v1/log/checkpoint", a.read(a.getCheckpoint))
 	a.mux.HandleFunc("GET /v1/log/entries", a.read(a.getLogEntries))
 	a.mux.HandleFunc("GET /v1/log/proof/inclusion", a.read(a.getInclusion))
+	a.mux.HandleFunc("GET /v1/log/hashes", a.read(a.getHashes))
 	a.mux.HandleFunc("GET /v1/log/proof/consistency", a.read(a.getConsistency))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -215,6 +216,8 @@ type SignatureView struct {
 	KeyID    string    `json:"keyid"`
 	Role     string    `json:"role"`
 	Received time.Time `json:"received"`
+	// LogIndex is the transparency-log entry recording it (-1: none).
+	LogIndex int64 `json:"logIndex"`
 }
 
 func (a *API) view(r *Request) RequestView {
@@ -222,7 +225,11 @@ func (a *API) view(r *Request) RequestView {
 		Requester: r.Requester, Created: r.Created, Expires: r.Expires, Updated: r.Updated, Subjects: r.Subjects,
 		PayloadType: r.PayloadType, Payload: base64.StdEncoding.EncodeToString(r.Payload), Signatures: []SignatureView{}, Progress: a.svc.Progress(r)}
 	for _, p := range r.Signatures {
-		v.Signatures = append(v.Signatures, SignatureView{KeyID: p.KeyID, Role: p.Role, Received: p.Received})
+		idx := p.LogIndex
+		if a.svc.logs() == nil {
+			idx = -1
+		}
+		v.Signatures = append(v.Signatures, SignatureView{KeyID: p.KeyID, Role: p.Role, Received: p.Received, LogIndex: idx})
 	}
 	return v
 }
@@ -385,6 +392,19 @@ func (a *API) getLogEntries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, LogEntriesView{Start: v[0], Entries: es})
+}
+
+func (a *API) getHashes(w http.ResponseWriter, r *http.Request) {
+	v, ok := intParams(w, r, "start", "end")
+	if !ok {
+		return
+	}
+	hs, err := a.svc.StoredHashes(r.Context(), v[0], v[1])
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ProofView{Proof: hs})
 }
 
 func (a *API) getInclusion(w http.ResponseWriter, r *http.Request) {

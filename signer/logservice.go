@@ -55,6 +55,13 @@ func (s *Service) Checkpoint(ctx context.Context, need int64) (int64, []byte, er
 	}
 	cp, err := c.log.Sign(ctx, c.store.Ledger())
 	if err != nil {
+		if c.note != nil && need <= c.size {
+			// The log key or the log's storage is failing (a tampered
+			// database fails here too): keep serving the last signed
+			// checkpoint, so auditors see what the entries no longer match.
+			s.log.Error("signing a log checkpoint failed; serving the last one", zap.Int64("size", c.size), zap.Error(err))
+			return c.size, c.note, nil
+		}
 		return 0, nil, &Error{Kind: KindUnavailable, Msg: "signing a log checkpoint failed", Err: err}
 	}
 	if cp.Size < need {
@@ -194,4 +201,29 @@ func hashes[H ~[32]byte](hs []H) [][]byte {
 		out[i] = append([]byte(nil), h[:]...)
 	}
 	return out
+}
+
+// MaxLogHashes caps one page of stored hashes.
+const MaxLogHashes = 4096
+
+// StoredHashes returns the log's stored hashes [start, end) in tlog's
+// stored-hash numbering, so an auditor whose recomputed root differs can
+// locate the entry that changed (ledger.AuditConfig.Reference).
+func (s *Service) StoredHashes(ctx context.Context, start, end int64) ([][]byte, error) {
+	c := s.logs()
+	if c == nil {
+		return nil, errorf(KindNotFound, "%w", ErrNoLog)
+	}
+	if start < 0 || end < start || end-start > MaxLogHashes {
+		return nil, errorf(KindInvalid, "hashes: want 0 <= start <= end and at most %d hashes", MaxLogHashes)
+	}
+	idx := make([]int64, 0, end-start)
+	for i := start; i < end; i++ {
+		idx = append(idx, i)
+	}
+	hs, err := c.store.Ledger().ReadHashes(ctx, idx)
+	if err != nil {
+		return nil, proofError(err)
+	}
+	return hashes(hs), nil
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +26,7 @@ import (
 	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/hsm/filekey"
 	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/signer"
 )
@@ -63,18 +65,17 @@ type server struct {
 	log *bytes.Buffer
 }
 
-// startServer starts a coordinator on SQLite in dir/data, or on the store
-// URL when one is given.
-func startServer(t *testing.T, dir, trust string, store ...string) *server {
+// startServer starts a coordinator with extra serve flags; on SQLite in
+// dir/data unless they name a --store.
+func startServer(t *testing.T, dir, trust string, extra ...string) *server {
 	t.Helper()
 	addrFile := filepath.Join(dir, fmt.Sprintf("addr-%d", time.Now().UnixNano()))
 	var log bytes.Buffer
 	args := []string{"serve", "--trust", trust, "--listen", "127.0.0.1:0", "--addr-file", addrFile, "--rate-limit", "0", "--log-level", "warn"}
-	if len(store) > 0 {
-		args = append(args, "--store", store[0])
-	} else {
+	if !slices.Contains(extra, "--store") {
 		args = append(args, "--data", filepath.Join(dir, "data"))
 	}
+	args = append(args, extra...)
 	cmd := exec.Command(quorateBin, args...)
 	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))
 	cmd.Stderr = &log
@@ -154,6 +155,65 @@ func fixture(t *testing.T, dir string, n int) ([]hsm.Signer, *policy.Trust, stri
 
 type ack struct{ id, keyID string }
 
+// addLogKey names a new file log key in the trust directory (signed by the
+// fixture's administrator, key number admin) and returns its URI.
+func addLogKey(t *testing.T, dir, trustDir string, admin int) string {
+	t.Helper()
+	ctx := context.Background()
+	uri := "file:" + filepath.Join(dir, "log.key")
+	lk, err := filekey.Backend{}.Generate(ctx, uri, hsm.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := filekey.Load(filepath.Join(dir, fmt.Sprintf("k%d.key", admin)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := policy.OpenDraft(trustDir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetLogKey(lk, logOrigin, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Sign(ctx, as); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Save(); err != nil {
+		t.Fatal(err)
+	}
+	return uri
+}
+
+// checkLoggedRows checks that each request's rows point at log entries
+// recording them.
+func checkLoggedRows(t *testing.T, cl *signer.Client, ids []string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, id := range ids {
+		v, err := cl.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range v.Signatures {
+			if s.LogIndex < 0 {
+				t.Fatalf("request %s: signature by %s has no log entry", id, s.KeyID)
+			}
+			es, err := cl.LogEntries(ctx, s.LogIndex, s.LogIndex+1)
+			if err != nil || len(es) != 1 {
+				t.Fatalf("request %s: log entry %d: %v", id, s.LogIndex, err)
+			}
+			e, err := ledger.ParseEntry(es[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Type != ledger.SignatureAccepted || e.RequestID != id || e.KeyID != s.KeyID {
+				t.Fatalf("request %s: signature by %s points at entry %d, which is %s %s %s", id, s.KeyID, s.LogIndex, e.Type, e.RequestID, e.KeyID)
+			}
+		}
+	}
+}
+
 // TestKill9LosesNothingAcknowledged opens requests, has many clients post
 // partial signatures, kills the coordinator with SIGKILL mid-stream, restarts
 // it on the same data directory and checks every acknowledged signature (and
@@ -164,8 +224,13 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	}
 	dir := t.TempDir()
 	const nkeys, nreq = 6, 60
-	signers, trust, trustDir := fixture(t, dir, nkeys)
-	srv := startServer(t, dir, trustDir)
+	signers, _, trustDir := fixture(t, dir, nkeys)
+	logKey := addLogKey(t, dir, trustDir, nkeys)
+	trust, err := policy.Load(trustDir, policy.LoadOptions{Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, dir, trustDir, "--log-key", logKey)
 	ctx := context.Background()
 	cl := &signer.Client{BaseURL: srv.url}
 
@@ -242,7 +307,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	before := len(acked)
 	mu.Unlock()
 
-	srv2 := startServer(t, dir, trustDir)
+	srv2 := startServer(t, dir, trustDir, "--log-key", logKey)
 	cl2 := &signer.Client{BaseURL: srv2.url}
 	found := map[ack]bool{}
 	complete := 0
@@ -271,6 +336,18 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	if lost > 0 {
 		t.Fatalf("%d acknowledged signatures lost across kill -9", lost)
 	}
+	// The log agrees with the store: it audits, and every stored signature
+	// has its signature.accepted entry at the index its row records.
+	cmd := exec.Command(quorateBin, "log", "verify", "--coordinator", srv2.url, "--trust", trustDir)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("log verify after kill -9: %v\n%s", err, out)
+	}
+	ids := make([]string, len(reqs))
+	for i, r := range reqs {
+		ids[i] = r.id
+	}
+	checkLoggedRows(t, cl2, ids)
 	// The restarted coordinator keeps working: finish one request.
 	r := reqs[len(reqs)-1]
 	v, _ := cl2.Get(ctx, r.id)

@@ -73,7 +73,7 @@ func TestReplicasRacingFinalSignaturesEmitOnce(t *testing.T) {
 	store := pgtest.FreshSchema(t, pgtest.ServerURL(t))
 	dir := t.TempDir()
 	signers, trust, trustDir := fixture(t, dir, 4)
-	a, b := startServer(t, dir, trustDir, store), startServer(t, dir, trustDir, store)
+	a, b := startServer(t, dir, trustDir, "--store", store), startServer(t, dir, trustDir, "--store", store)
 	ca, cb := &signer.Client{BaseURL: a.url}, &signer.Client{BaseURL: b.url}
 	ids := openRequests(t, ca, trust, signers, 15, "race")
 	ctx := context.Background()
@@ -126,7 +126,7 @@ func TestReplicasRacingFinalSignaturesEmitOnce(t *testing.T) {
 // again (possibly on another replica). A duplicate answer to a retry means
 // an earlier, unacknowledged attempt was stored: it counts as acknowledged
 // only once the store says so. It returns the acknowledged (request, key) pairs.
-func loadThrough(t *testing.T, clients func(attempt int) *signer.Client, signers []hsm.Signer, ids []string, stmts map[string][]byte, deadline time.Time) ([]ack, int64) {
+func loadThrough(t *testing.T, clients func(attempt int) *signer.Client, signers []hsm.Signer, ids []string, stmts map[string][]byte, deadline time.Time, onAck func(acked int)) ([]ack, int64) {
 	t.Helper()
 	ctx := context.Background()
 	var mu sync.Mutex
@@ -149,8 +149,22 @@ func loadThrough(t *testing.T, clients func(attempt int) *signer.Client, signers
 					if err == nil || (errors.As(err, &ae) && ae.Code == "duplicate" && attempt > 0) {
 						mu.Lock()
 						acked = append(acked, ack{id, sig.KeyID})
+						n := len(acked)
 						mu.Unlock()
+						if onAck != nil {
+							onAck(n)
+						}
 						break
+					}
+					if errors.As(err, &ae) && ae.Code == "not_pending" && attempt > 0 {
+						// An earlier, unacknowledged attempt may have been
+						// stored and completed the request: look.
+						if v, gerr := clients(attempt+1).Get(ctx, id); gerr == nil && hasKey(v, sig.KeyID) {
+							mu.Lock()
+							acked = append(acked, ack{id, sig.KeyID})
+							mu.Unlock()
+							break
+						}
 					}
 					if errors.As(err, &ae) && !ae.Retryable() {
 						t.Errorf("request %s: %v", id, err)
@@ -210,7 +224,7 @@ func TestReplicaKill9UnderLoad(t *testing.T) {
 	store := pgtest.FreshSchema(t, pgtest.ServerURL(t))
 	dir := t.TempDir()
 	signers, trust, trustDir := fixture(t, dir, 5)
-	a, b := startServer(t, dir, trustDir, store), startServer(t, dir, trustDir, store)
+	a, b := startServer(t, dir, trustDir, "--store", store), startServer(t, dir, trustDir, "--store", store)
 	ca, cb := &signer.Client{BaseURL: a.url}, &signer.Client{BaseURL: b.url}
 	ids := openRequests(t, ca, trust, signers, 40, "kill")
 	stmts := map[string][]byte{}
@@ -218,18 +232,19 @@ func TestReplicaKill9UnderLoad(t *testing.T) {
 		stmts[id] = statementOf(t, cb, id)
 	}
 	var aDead atomic.Bool
-	go func() {
-		time.Sleep(300 * time.Millisecond)
-		a.kill9(t)
-		aDead.Store(true)
-	}()
+	var once sync.Once
+	killAt := func(n int) {
+		if n >= len(ids)*(len(signers)-1)/3 {
+			once.Do(func() { a.kill9(t); aDead.Store(true) })
+		}
+	}
 	pick := func(n int) *signer.Client {
 		if n%2 == 0 && !aDead.Load() {
 			return ca
 		}
 		return cb
 	}
-	acked, _ := loadThrough(t, pick, signers, ids, stmts, time.Now().Add(60*time.Second))
+	acked, _ := loadThrough(t, pick, signers, ids, stmts, time.Now().Add(60*time.Second), killAt)
 	if !aDead.Load() {
 		t.Fatal("the load finished before replica A was killed; make it longer")
 	}
@@ -246,7 +261,7 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 	store := pgtest.FreshSchema(t, pgtest.ServerURL(t))
 	dir := t.TempDir()
 	signers, trust, trustDir := fixture(t, dir, 5)
-	a, b := startServer(t, dir, trustDir, store), startServer(t, dir, trustDir, store)
+	a, b := startServer(t, dir, trustDir, "--store", store), startServer(t, dir, trustDir, "--store", store)
 	ca, cb := &signer.Client{BaseURL: a.url}, &signer.Client{BaseURL: b.url}
 	ids := openRequests(t, ca, trust, signers, 60, "restart")
 	stmts := map[string][]byte{}
@@ -268,7 +283,7 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 		}
 		return cb
 	}
-	acked, unavailable := loadThrough(t, pick, signers, ids, stmts, time.Now().Add(90*time.Second))
+	acked, unavailable := loadThrough(t, pick, signers, ids, stmts, time.Now().Add(90*time.Second), nil)
 	if err := <-restarted; err != nil {
 		t.Fatalf("restarting PostgreSQL: %v", err)
 	}
@@ -286,4 +301,13 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 			t.Errorf("request %s: %d signatures, state %s; want all %d and complete", id, len(v.Signatures), v.State, len(signers))
 		}
 	}
+}
+
+func hasKey(v *signer.RequestView, keyID string) bool {
+	for _, s := range v.Signatures {
+		if s.KeyID == keyID {
+			return true
+		}
+	}
+	return false
 }
