@@ -2,8 +2,6 @@ package pgstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -16,93 +14,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/quorate-dev/quorate/internal/pgtest"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/pgstore"
 	"github.com/quorate-dev/quorate/signer/signertest"
 )
 
-// defaultURL is the local test server (trust authentication).
-const defaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// serverURL returns the test server's URL: QUORATE_TEST_POSTGRES when it
-// holds one, else defaultURL. It skips the test, loudly, when
-// QUORATE_TEST_POSTGRES=skip or no server answers, and fails instead
-// when CI is set: CI must not pass without running these tests.
-func serverURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv("QUORATE_TEST_POSTGRES")
-	if u == "skip" {
-		skipOrFail(tb, "QUORATE_TEST_POSTGRES=skip")
-	}
-	if u == "" {
-		u = defaultURL
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, u)
-	if err == nil {
-		err = conn.Ping(ctx)
-		conn.Close(ctx)
-	}
-	if err != nil {
-		skipOrFail(tb, fmt.Sprintf("no PostgreSQL server reachable (%v); start one with `make postgres` or set QUORATE_TEST_POSTGRES to its URL", err))
-	}
-	return u
-}
-
-func skipOrFail(tb testing.TB, why string) {
-	tb.Helper()
-	if os.Getenv("CI") != "" {
-		tb.Fatalf("PostgreSQL store tests cannot run under CI: %s", why)
-	}
-	tb.Skipf("\n\n!!!!!!!!!! SKIPPING the PostgreSQL store tests: %s !!!!!!!!!!\n\n", why)
-}
-
-// freshSchema creates an empty schema, dropped when the test ends, and
-// returns a URL whose connections use it.
-func freshSchema(tb testing.TB, server string) string {
-	tb.Helper()
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "q_" + hex.EncodeToString(b[:])
-	// Bounded, so a server that stops answering fails the test rather
-	// than hanging it.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, server)
-	if err != nil {
-		tb.Fatalf("connecting to create schema %s: %v", schema, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatalf("creating schema %s: %v", schema, err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, server)
-		if err != nil {
-			tb.Errorf("connecting to drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("dropping schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(server)
-	if err != nil {
-		tb.Fatalf("parsing %s: %v", server, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	q.Set("application_name", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 func TestStore(t *testing.T) {
-	server := serverURL(t)
+	server := pgtest.ServerURL(t)
 	var (
 		mu      sync.Mutex
 		schemas = map[string]string{}
@@ -110,12 +29,12 @@ func TestStore(t *testing.T) {
 	signertest.TestStore(t, func(t *testing.T, name string) signer.Store {
 		u := func() string {
 			mu.Lock()
-			// freshSchema may end the test (runtime.Goexit): unlock
+			// FreshSchema may end the test (runtime.Goexit): unlock
 			// in a defer or the next test would wait forever.
 			defer mu.Unlock()
 			u, ok := schemas[name]
 			if !ok {
-				u = freshSchema(t, server)
+				u = pgtest.FreshSchema(t, server)
 				schemas[name] = u
 			}
 			return u
@@ -131,7 +50,7 @@ func TestStore(t *testing.T) {
 // TestReplicasRaceFinalSignatures races final signatures through two
 // stores on one database, as two coordinator replicas would.
 func TestReplicasRaceFinalSignatures(t *testing.T) {
-	u := freshSchema(t, serverURL(t))
+	u := pgtest.FreshSchema(t, pgtest.ServerURL(t))
 	var replicas [2]*pgstore.Store
 	for i := range replicas {
 		s, err := pgstore.Open(t.Context(), u, pgstore.Options{})
@@ -212,8 +131,8 @@ func TestOpenUnreachableIsUnavailable(t *testing.T) {
 // calls then fail with ErrUnavailable (or succeed on a new connection),
 // nothing is half-written, and the store recovers.
 func TestConnectionLossIsUnavailable(t *testing.T) {
-	server := serverURL(t)
-	u := freshSchema(t, server)
+	server := pgtest.ServerURL(t)
+	u := pgtest.FreshSchema(t, server)
 	s, err := pgstore.Open(t.Context(), u, pgstore.Options{MaxConns: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -274,7 +193,7 @@ func TestConnectionLossIsUnavailable(t *testing.T) {
 }
 
 func TestMigrateRefusesNewerSchema(t *testing.T) {
-	u := freshSchema(t, serverURL(t))
+	u := pgtest.FreshSchema(t, pgtest.ServerURL(t))
 	if err := pgstore.Migrate(t.Context(), u); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
@@ -308,7 +227,7 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 // TestConcurrentMigrations opens several stores on an empty schema at once:
 // one migrates, the others wait and find it done.
 func TestConcurrentMigrations(t *testing.T) {
-	u := freshSchema(t, serverURL(t))
+	u := pgtest.FreshSchema(t, pgtest.ServerURL(t))
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
@@ -326,7 +245,7 @@ func TestConcurrentMigrations(t *testing.T) {
 // BenchmarkAddSignature runs the shared benchmark: one transaction per
 // write, with the row lock, against the local server.
 func BenchmarkAddSignature(b *testing.B) {
-	u := freshSchema(b, serverURL(b))
+	u := pgtest.FreshSchema(b, pgtest.ServerURL(b))
 	s, err := pgstore.Open(b.Context(), u, pgstore.Options{MaxConns: benchConns()})
 	if err != nil {
 		b.Fatal(err)
