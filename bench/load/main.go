@@ -53,6 +53,7 @@ type config struct {
 	dir      string
 	jsonOut  bool
 	extra    string
+	withLog  bool
 }
 
 func main() {
@@ -65,6 +66,7 @@ func main() {
 	flag.StringVar(&c.store, "store", "", "store URL shared by the replicas (default: SQLite in a temp dir)")
 	flag.StringVar(&c.dir, "dir", "", "work directory (default: a temp dir, removed after)")
 	flag.BoolVar(&c.jsonOut, "json", false, "print the result as JSON")
+	flag.BoolVar(&c.withLog, "log", true, "run the coordinator with a transparency log (serve --log-key)")
 	flag.StringVar(&c.extra, "serve-args", "", "extra arguments for 'quorate serve' (space-separated), e.g. --debug-addr 127.0.0.1:6060")
 	flag.Parse()
 	res, err := run(context.Background(), c)
@@ -76,8 +78,8 @@ func main() {
 		_ = json.NewEncoder(os.Stdout).Encode(res)
 		return
 	}
-	fmt.Printf("replicas=%d store=%s clients=%d signatures=%d accepted=%d rejected=%d composites=%d\n",
-		c.replicas, res.Store, c.clients, res.Attempted, res.Accepted, res.Rejected, res.Composites)
+	fmt.Printf("log=%v replicas=%d store=%s clients=%d signatures=%d accepted=%d rejected=%d composites=%d\n",
+		c.withLog, c.replicas, res.Store, c.clients, res.Attempted, res.Accepted, res.Rejected, res.Composites)
 	fmt.Printf("throughput %.0f accepted partial signatures/s over %.2fs\n", res.PerSecond, res.Seconds)
 	fmt.Printf("latency p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n", res.P50ms, res.P90ms, res.P99ms, res.MaxMs)
 	fmt.Printf("raw ECDSA P-256 verify %.1f µs/op (one core): crypto bound %.0f/s per core; throughput is %.1f%% of one core's bound\n",
@@ -119,7 +121,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	signers, trustDir, err := setup(ctx, dir, c.keys)
+	signers, trustDir, err := setup(ctx, dir, c.keys, c.withLog)
 	if err != nil {
 		return nil, fmt.Errorf("setting up the policy: %w", err)
 	}
@@ -256,7 +258,7 @@ func statement(t *policy.Trust, r int) ([]byte, error) {
 
 // setup writes n file keys and a trust directory with role "signers"
 // (threshold n) and gate "load".
-func setup(ctx context.Context, dir string, n int) ([]hsm.Signer, string, error) {
+func setup(ctx context.Context, dir string, n int, withLog bool) ([]hsm.Signer, string, error) {
 	var signers []hsm.Signer
 	var pubs []*keys.PublicKey
 	be := filekey.Backend{}
@@ -288,6 +290,15 @@ func setup(ctx context.Context, dir string, n int) ([]hsm.Signer, string, error)
 	if err := d.SetGate("load", []string{"signers"}, 0); err != nil {
 		return nil, "", err
 	}
+	if withLog {
+		lk, err := be.Generate(ctx, "file:"+filepath.Join(dir, "log.key"), hsm.ECDSAP256)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := d.SetLogKey(lk, "quorate.bench/log", 0); err != nil {
+			return nil, "", err
+		}
+	}
 	as, err := be.Signer(ctx, adminURI)
 	if err != nil {
 		return nil, "", err
@@ -314,6 +325,9 @@ func startReplicas(ctx context.Context, c config, dir, trustDir string) ([]strin
 			args = append(args, "--store", c.store)
 		} else {
 			args = append(args, "--data", filepath.Join(dir, "data"))
+		}
+		if c.withLog {
+			args = append(args, "--log-key", "file:"+filepath.Join(dir, "log.key"))
 		}
 		args = append(args, strings.Fields(c.extra)...)
 		cmd := exec.CommandContext(ctx, c.quorate, args...)

@@ -61,8 +61,10 @@ func FreshSchema(tb testing.TB, server string) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	schema := "q_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
 	exec := func(sql string) error {
+		// A stalled server must fail the test, not hang it.
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
 		conn, err := pgx.Connect(ctx, server)
 		if err != nil {
 			return err
