@@ -401,6 +401,27 @@ func TestPolicyChangeMakesPendingRequestsStale(t *testing.T) {
 	apiErr(t, err, http.StatusForbidden, "unauthorized")
 }
 
+func TestRevokedKeyIsRefused(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	d, err := policy.OpenDraft(w.dir, *w.now.Load())
+	must(t, err)
+	must(t, d.Revoke(w.op2.Public(), w.now.Load().Add(-time.Hour), "laptop stolen", 0))
+	_, err = d.Sign(ctx, w.admin)
+	must(t, err)
+	must(t, d.Save())
+	next, err := policy.Load(w.dir, policy.LoadOptions{Now: *w.now.Load()})
+	must(t, err)
+	must(t, w.svc.SetTrust(next))
+	w.trust = next
+	v, st := w.open("production", w.dev)
+	_, err = w.client.Sign(ctx, v.ID, sign(t, w.op2, attest.PayloadType, st))
+	apiErr(t, err, http.StatusForbidden, "unauthorized")
+	if _, err := w.client.Sign(ctx, v.ID, sign(t, w.op1, attest.PayloadType, st)); err != nil {
+		t.Fatalf("the operator key that was not revoked is refused: %v", err)
+	}
+}
+
 func TestHTTPLimits(t *testing.T) {
 	w := newWorld(t, func(c *signer.HTTPConfig) { c.RateLimit, c.Burst = 1, 3; c.ReadToken = "s3cret" })
 	post := func(path, body string) (*http.Response, ErrorBody) {
