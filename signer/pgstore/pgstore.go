@@ -83,6 +83,7 @@ type Store struct {
 	log    *zap.Logger
 	db     storesql.Store
 	closed atomic.Bool
+	batch  *storesql.Batcher
 }
 
 var _ signer.LogStore = (*Store)(nil)
@@ -126,6 +127,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if from != to {
 		s.log.Info("schema migrated", zap.Int("from", from), zap.Int("to", to))
 	}
+	s.batch = storesql.NewBatcher(storesql.BatcherConfig{Name: "pgstore", Begin: s.begin, Wrap: wrapError, Logger: s.log, MaxBatch: 64, Timeout: 30 * time.Second})
 	s.log.Info("signing-request store opened", zap.Int32("maxConns", cfg.MaxConns))
 	return s, nil
 }
@@ -245,11 +247,49 @@ func (s *Store) inTx(ctx context.Context, opts pgx.TxOptions, fn func(q storesql
 	return nil
 }
 
+// pgTx is a write transaction of the batcher.
+type pgTx struct {
+	querier
+}
+
+func (t pgTx) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
+func (t pgTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
+
+// begin starts a batch's transaction and takes the writer lock: one batch
+// at a time across replicas, so row locks never deadlock between batches and
+// the log stays linear.
+func (s *Store) begin(ctx context.Context) (storesql.Tx, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	tx, err := s.pool.BeginTx(ctx, writeTx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, dialect.LockLog); err != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		tx.Rollback(rctx)
+		return nil, err
+	}
+	return pgTx{querier{tx}}, nil
+}
+
+// write applies one write through the group-committing writer: each write
+// in its own savepoint of a shared transaction, one commit per batch.
+func (s *Store) write(ctx context.Context, apply storesql.ApplyFunc) (*signer.Request, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("pgstore: %w", ErrClosed)
+	}
+	return s.batch.Write(ctx, apply)
+}
+
 // CreateRequest implements [signer.Store].
 func (s *Store) CreateRequest(ctx context.Context, r *signer.Request) error {
-	return s.inTx(ctx, writeTx, func(q storesql.Querier) error {
-		return s.db.Create(ctx, q, r)
+	_, err := s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
+		return nil, s.db.Create(ctx, q, r)
 	})
+	return err
 }
 
 // GetRequest implements [signer.Store].
@@ -275,28 +315,16 @@ func (s *Store) ListRequests(ctx context.Context, opts signer.ListOptions) ([]*s
 // AddSignature implements [signer.Store]. finish runs while the request's
 // row is locked: it should be quick.
 func (s *Store) AddSignature(ctx context.Context, id string, p signer.Partial, finish signer.FinishFunc) (*signer.Request, error) {
-	var r *signer.Request
-	err := s.inTx(ctx, writeTx, func(q storesql.Querier) (err error) {
-		r, err = s.db.AddSignature(ctx, q, id, p, finish)
-		return err
+	return s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
+		return s.db.AddSignature(ctx, q, id, p, finish)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
 }
 
 // SetState implements [signer.Store].
 func (s *Store) SetState(ctx context.Context, id string, to signer.State, reason string, at time.Time) (*signer.Request, error) {
-	var r *signer.Request
-	err := s.inTx(ctx, writeTx, func(q storesql.Querier) (err error) {
-		r, err = s.db.SetState(ctx, q, id, to, reason, at)
-		return err
+	return s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
+		return s.db.SetState(ctx, q, id, to, reason, at)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
 }
 
 // Ledger implements [signer.LogStore]: a read view of the log, each call
@@ -335,9 +363,10 @@ func (l readLedger) Append(context.Context, int64, [][]byte, []tlog.Hash) error 
 
 // PutCheckpoint implements [signer.LogStore].
 func (s *Store) PutCheckpoint(ctx context.Context, size int64, note []byte) error {
-	return s.inTx(ctx, writeTx, func(q storesql.Querier) error {
-		return s.db.PutCheckpoint(ctx, q, size, note)
+	_, err := s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
+		return nil, s.db.PutCheckpoint(ctx, q, size, note)
 	})
+	return err
 }
 
 // LatestCheckpoint implements [signer.LogStore].
@@ -351,9 +380,9 @@ func (s *Store) LatestCheckpoint(ctx context.Context) (size int64, note []byte, 
 
 // AppendEvents implements [signer.LogStore].
 func (s *Store) AppendEvents(ctx context.Context, events ...ledger.Event) (entries []*ledger.Entry, err error) {
-	err = s.inTx(ctx, writeTx, func(q storesql.Querier) error {
+	_, err = s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
 		entries, err = s.db.AppendEvents(ctx, q, events...)
-		return err
+		return nil, err
 	})
 	return entries, err
 }
@@ -361,6 +390,7 @@ func (s *Store) AppendEvents(ctx context.Context, events ...ledger.Event) (entri
 // Close closes the pool, waiting for connections in use to be released.
 func (s *Store) Close() error {
 	if s.closed.CompareAndSwap(false, true) {
+		s.batch.Close()
 		s.pool.Close()
 		s.log.Info("signing-request store closed")
 	}

@@ -22,7 +22,7 @@ func Pragma(t *testing.T, s *Store, name string) string {
 }
 
 // Commits returns the number of write transactions committed.
-func Commits(s *Store) int64 { return s.commits.Load() }
+func Commits(s *Store) int64 { return s.batch.Commits() }
 
 // TxLedger is a write-capable view of the store's log tables, for the
 // ledger conformance suite: reads autocommit, each Append runs in its own

@@ -46,7 +46,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -102,13 +101,9 @@ type Store struct {
 	wq      *stmtCache
 	readDB  *sql.DB
 
-	ops       chan *op
-	quit      chan struct{} // closed by Close
-	stopped   chan struct{} // closed by the writer when it exits
+	batch     *storesql.Batcher
 	closeOnce sync.Once
 	closeErr  error
-
-	commits atomic.Int64 // transactions committed by the writer, for tests
 }
 
 var _ signer.LogStore = (*Store)(nil)
@@ -137,9 +132,6 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		log:      opts.Logger.With(zap.String("store", "sqlite"), zap.String("path", path)),
 		db:       storesql.Store{Dialect: dialect, Log: opts.Log},
 		maxBatch: opts.MaxBatch,
-		ops:      make(chan *op, 4*opts.MaxBatch),
-		quit:     make(chan struct{}),
-		stopped:  make(chan struct{}),
 	}
 	base := "file:" + uriEscaper.Replace(path) + fmt.Sprintf(
 		"?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)", opts.BusyTimeout.Milliseconds())
@@ -174,7 +166,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	s.readDB.SetMaxOpenConns(opts.Readers)
 	s.readDB.SetMaxIdleConns(opts.Readers)
-	go s.writeLoop()
+	s.batch = storesql.NewBatcher(storesql.BatcherConfig{Name: "sqlitestore", Begin: s.begin, Wrap: dialect.Wrap, Logger: s.log, MaxBatch: s.maxBatch})
 	s.log.Info("signing-request store opened", zap.Int("maxBatch", s.maxBatch))
 	return s, nil
 }
@@ -356,10 +348,8 @@ func (s *Store) AppendEvents(ctx context.Context, events ...ledger.Event) (entri
 
 // read runs fn in a read transaction, so it sees one consistent snapshot.
 func (s *Store) read(ctx context.Context, fn func(q storesql.Querier) error) error {
-	select {
-	case <-s.quit:
+	if s.batch.Closed() {
 		return fmt.Errorf("sqlitestore: %w", ErrClosed)
-	default:
 	}
 	tx, err := s.readDB.BeginTx(ctx, nil)
 	if err != nil {
@@ -373,8 +363,7 @@ func (s *Store) read(ctx context.Context, fn func(q storesql.Querier) error) err
 // and closes the database. Writes already acknowledged are durable.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		close(s.quit)
-		<-s.stopped
+		s.batch.Close()
 		s.closeErr = errors.Join(s.wq.close(), s.writer.Close(), s.writeDB.Close(), s.readDB.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("sqlitestore: closing %s: %w", s.path, s.closeErr)
@@ -384,172 +373,31 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// An op is one queued write.
-type op struct {
-	ctx   context.Context
-	apply applyFunc
-	state atomic.Int32 // opQueued, then opTaken (by the writer) or opAbandoned (by the caller)
-	req   *signer.Request
-	err   error
-	done  chan struct{} // closed when req and err are set
+// sqliteTx is the writer connection's transaction, for the batcher.
+type sqliteTx struct{ *stmtCache }
+
+func (t sqliteTx) Commit(ctx context.Context) error {
+	_, err := t.Exec(ctx, "COMMIT")
+	return err
 }
 
-// applyFunc applies one write inside the batch's transaction, through q. It
-// may execute statements and then fail: the writer rolls back to the
-// savepoint taken before it.
-//
-// This is the place to extend a write: anything else that must commit
-// atomically with it (a later log append, say) is done by the same
-// applyFunc through the same q, and is rolled back with it.
-type applyFunc func(ctx context.Context, q storesql.Querier) (*signer.Request, error)
-
-const (
-	opQueued int32 = iota
-	opTaken
-	opAbandoned
-)
-
-func (o *op) finish(r *signer.Request, err error) {
-	o.req, o.err = r, err
-	close(o.done)
+// Rollback ends the transaction; SQLite may have rolled back already (and
+// then says so): either way the connection ends up outside any transaction.
+func (t sqliteTx) Rollback(ctx context.Context) error {
+	_, err := t.conn.ExecContext(ctx, "ROLLBACK")
+	return err
 }
 
-// write queues apply for the writer and waits for its outcome.
-func (s *Store) write(ctx context.Context, apply applyFunc) (*signer.Request, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("sqlitestore: %w", err)
+func (s *Store) begin(ctx context.Context) (storesql.Tx, error) {
+	if _, err := s.wq.Exec(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return nil, err
 	}
-	o := &op{ctx: ctx, apply: apply, done: make(chan struct{})}
-	select {
-	case s.ops <- o:
-	case <-s.quit:
-		return nil, fmt.Errorf("sqlitestore: %w", ErrClosed)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("sqlitestore: %w", ctx.Err())
-	}
-	select {
-	case <-o.done:
-		return o.req, o.err
-	case <-ctx.Done():
-		if o.state.CompareAndSwap(opQueued, opAbandoned) {
-			return nil, fmt.Errorf("sqlitestore: %w", ctx.Err())
-		}
-	case <-s.stopped:
-		if o.state.CompareAndSwap(opQueued, opAbandoned) {
-			return nil, fmt.Errorf("sqlitestore: %w", ErrClosed)
-		}
-	}
-	// The writer took the op before we gave up: its outcome is coming.
-	<-o.done
-	return o.req, o.err
+	return sqliteTx{s.wq}, nil
 }
 
-// writeLoop is the single writer: it applies queued writes in batches
-// until Close.
-func (s *Store) writeLoop() {
-	defer close(s.stopped)
-	batch := make([]*op, 0, s.maxBatch)
-	for {
-		batch = batch[:0]
-		select {
-		case o := <-s.ops:
-			batch = append(batch, o)
-		case <-s.quit:
-			for {
-				select {
-				case o := <-s.ops:
-					if o.state.CompareAndSwap(opQueued, opTaken) {
-						o.finish(nil, fmt.Errorf("sqlitestore: %w", ErrClosed))
-					}
-				default:
-					return
-				}
-			}
-		}
-	fill:
-		for len(batch) < s.maxBatch {
-			select {
-			case o := <-s.ops:
-				batch = append(batch, o)
-			default:
-				break fill
-			}
-		}
-		s.commitBatch(batch)
-	}
-}
-
-// commitBatch applies ops in one transaction, each in a savepoint, commits
-// and answers them.
-func (s *Store) commitBatch(batch []*op) {
-	ops := batch[:0:0]
-	for _, o := range batch {
-		if !o.state.CompareAndSwap(opQueued, opTaken) {
-			continue // its caller gave up
-		}
-		if err := o.ctx.Err(); err != nil {
-			o.finish(nil, fmt.Errorf("sqlitestore: %w", err))
-			continue
-		}
-		ops = append(ops, o)
-	}
-	if len(ops) == 0 {
-		return
-	}
-	type result struct {
-		req *signer.Request
-		err error
-	}
-	results := make([]result, len(ops))
-	// The callers' contexts are not used for statements: interrupting one
-	// statement could roll back the whole batch.
-	ctx := context.Background()
-	q := s.wq
-	if _, err := q.Exec(ctx, "BEGIN IMMEDIATE"); err != nil {
-		s.abort(fmt.Errorf("sqlitestore: starting transaction: %w", dialect.Wrap(err)), ops)
-		return
-	}
-	for i, o := range ops {
-		if _, err := q.Exec(ctx, "SAVEPOINT op"); err != nil {
-			s.abort(fmt.Errorf("sqlitestore: savepoint: %w", dialect.Wrap(err)), ops)
-			return
-		}
-		req, err := o.apply(ctx, q)
-		if err != nil {
-			// Roll this write back alone. If that fails, SQLite has
-			// already rolled back the whole transaction (I/O error, disk
-			// full): the batch is lost.
-			if _, rbErr := q.Exec(ctx, "ROLLBACK TO op"); rbErr != nil {
-				s.abort(fmt.Errorf("sqlitestore: rolling back a failed write (%v): %w", err, dialect.Wrap(rbErr)), ops)
-				return
-			}
-		}
-		if _, err := q.Exec(ctx, "RELEASE op"); err != nil {
-			s.abort(fmt.Errorf("sqlitestore: releasing savepoint: %w", dialect.Wrap(err)), ops)
-			return
-		}
-		results[i] = result{req, err}
-	}
-	if _, err := q.Exec(ctx, "COMMIT"); err != nil {
-		s.abort(fmt.Errorf("sqlitestore: committing %d writes: %w", len(ops), dialect.Wrap(err)), ops)
-		return
-	}
-	s.commits.Add(1)
-	for i, o := range ops {
-		o.finish(results[i].req, results[i].err)
-	}
-}
-
-// abort rolls the batch's transaction back and fails every write of it
-// with err.
-func (s *Store) abort(err error, ops []*op) {
-	s.log.Error("write batch failed, nothing of it stored", zap.Int("writes", len(ops)), zap.Error(err))
-	// SQLite may have rolled back already (and then says so): either way,
-	// the connection ends up outside any transaction.
-	s.writer.ExecContext(context.Background(), "ROLLBACK")
-	for _, o := range ops {
-		o.finish(nil, err)
-	}
+// write applies one write through the group-committing writer.
+func (s *Store) write(ctx context.Context, apply storesql.ApplyFunc) (*signer.Request, error) {
+	return s.batch.Write(ctx, apply)
 }
 
 // stmtCache is a [storesql.Querier] over the writer's connection that

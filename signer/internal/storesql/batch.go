@@ -1,0 +1,252 @@
+package storesql
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/quorate-dev/quorate/signer"
+)
+
+// Tx is one write transaction of a [Batcher]'s database.
+type Tx interface {
+	Querier
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
+// ApplyFunc applies one write inside a batch's transaction, through q. It
+// may execute statements and then fail: the batcher rolls back to the
+// savepoint taken before it, so the write leaves nothing behind. Anything
+// that must commit atomically with the write (its log entries) is done by
+// the same ApplyFunc through the same q.
+type ApplyFunc func(ctx context.Context, q Querier) (*signer.Request, error)
+
+// BatcherConfig configures a [Batcher].
+type BatcherConfig struct {
+	Name string // for errors and logs ("sqlitestore", "pgstore")
+	// Begin starts a write transaction (and takes whatever lock serializes
+	// writers across processes).
+	Begin    func(ctx context.Context) (Tx, error)
+	Wrap     func(error) error // classifies driver errors (see Dialect.Wrap)
+	Logger   *zap.Logger
+	MaxBatch int           // writes per transaction at most
+	Timeout  time.Duration // bound on one batch's statements (0: none)
+}
+
+// Batcher is group commit: a single writer goroutine takes every write
+// waiting in its queue (up to MaxBatch) and applies them in one transaction,
+// each inside its own SAVEPOINT, so a write that fails (a duplicate, a
+// request no longer pending, a failing finish function) is rolled back alone
+// while the others proceed. One COMMIT — one fsync — then every caller of
+// the batch is answered. If the COMMIT (or a rollback to a savepoint) fails,
+// every write of the batch fails and nothing of it is stored.
+//
+// A write whose context ends before the writer takes it changes nothing;
+// once taken, its caller waits for the outcome.
+type Batcher struct {
+	cfg       BatcherConfig
+	ops       chan *op
+	quit      chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
+	commits   atomic.Int64
+}
+
+// NewBatcher starts a batcher's writer goroutine. Close stops it.
+func NewBatcher(cfg BatcherConfig) *Batcher {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 256
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	b := &Batcher{cfg: cfg, ops: make(chan *op, 4*cfg.MaxBatch), quit: make(chan struct{}), stopped: make(chan struct{})}
+	go b.loop()
+	return b
+}
+
+// Commits returns the number of transactions committed (for tests).
+func (b *Batcher) Commits() int64 { return b.commits.Load() }
+
+// Close stops the writer, failing writes still queued with [ErrClosed].
+// Writes already acknowledged are durable.
+func (b *Batcher) Close() {
+	b.closeOnce.Do(func() {
+		close(b.quit)
+		<-b.stopped
+	})
+}
+
+// Closed reports whether Close has been called.
+func (b *Batcher) Closed() bool {
+	select {
+	case <-b.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+type op struct {
+	ctx   context.Context
+	apply ApplyFunc
+	state atomic.Int32 // opQueued, then opTaken (by the writer) or opAbandoned (by the caller)
+	req   *signer.Request
+	err   error
+	done  chan struct{} // closed when req and err are set
+}
+
+const (
+	opQueued int32 = iota
+	opTaken
+	opAbandoned
+)
+
+func (o *op) finish(r *signer.Request, err error) {
+	o.req, o.err = r, err
+	close(o.done)
+}
+
+// Write queues apply and waits for its outcome.
+func (b *Batcher) Write(ctx context.Context, apply ApplyFunc) (*signer.Request, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", b.cfg.Name, err)
+	}
+	o := &op{ctx: ctx, apply: apply, done: make(chan struct{})}
+	select {
+	case b.ops <- o:
+	case <-b.quit:
+		return nil, fmt.Errorf("%s: %w", b.cfg.Name, ErrClosed)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%s: %w", b.cfg.Name, ctx.Err())
+	}
+	select {
+	case <-o.done:
+		return o.req, o.err
+	case <-ctx.Done():
+		if o.state.CompareAndSwap(opQueued, opAbandoned) {
+			return nil, fmt.Errorf("%s: %w", b.cfg.Name, ctx.Err())
+		}
+	case <-b.stopped:
+		if o.state.CompareAndSwap(opQueued, opAbandoned) {
+			return nil, fmt.Errorf("%s: %w", b.cfg.Name, ErrClosed)
+		}
+	}
+	// The writer took the op before we gave up: its outcome is coming.
+	<-o.done
+	return o.req, o.err
+}
+
+func (b *Batcher) loop() {
+	defer close(b.stopped)
+	batch := make([]*op, 0, b.cfg.MaxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case o := <-b.ops:
+			batch = append(batch, o)
+		case <-b.quit:
+			for {
+				select {
+				case o := <-b.ops:
+					if o.state.CompareAndSwap(opQueued, opTaken) {
+						o.finish(nil, fmt.Errorf("%s: %w", b.cfg.Name, ErrClosed))
+					}
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < b.cfg.MaxBatch {
+			select {
+			case o := <-b.ops:
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		b.commit(batch)
+	}
+}
+
+// commit applies ops in one transaction, each in a savepoint, commits and
+// answers them.
+func (b *Batcher) commit(batch []*op) {
+	ops := batch[:0:0]
+	for _, o := range batch {
+		if !o.state.CompareAndSwap(opQueued, opTaken) {
+			continue // its caller gave up
+		}
+		if err := o.ctx.Err(); err != nil {
+			o.finish(nil, fmt.Errorf("%s: %w", b.cfg.Name, err))
+			continue
+		}
+		ops = append(ops, o)
+	}
+	if len(ops) == 0 {
+		return
+	}
+	// The callers' contexts are not used for statements: interrupting one
+	// statement could roll back the whole batch.
+	ctx := context.Background()
+	if b.cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.cfg.Timeout)
+		defer cancel()
+	}
+	tx, err := b.cfg.Begin(ctx)
+	if err != nil {
+		b.fail(nil, fmt.Errorf("%s: starting transaction: %w", b.cfg.Name, b.cfg.Wrap(err)), ops)
+		return
+	}
+	type result struct {
+		req *signer.Request
+		err error
+	}
+	results := make([]result, len(ops))
+	for i, o := range ops {
+		if _, err := tx.Exec(ctx, "SAVEPOINT op"); err != nil {
+			b.fail(tx, fmt.Errorf("%s: savepoint: %w", b.cfg.Name, b.cfg.Wrap(err)), ops)
+			return
+		}
+		req, err := o.apply(ctx, tx)
+		if err != nil {
+			if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT op"); rbErr != nil {
+				b.fail(tx, fmt.Errorf("%s: rolling back a failed write (%v): %w", b.cfg.Name, err, b.cfg.Wrap(rbErr)), ops)
+				return
+			}
+		}
+		if _, relErr := tx.Exec(ctx, "RELEASE SAVEPOINT op"); relErr != nil {
+			b.fail(tx, fmt.Errorf("%s: releasing savepoint: %w", b.cfg.Name, b.cfg.Wrap(relErr)), ops)
+			return
+		}
+		results[i] = result{req, err}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		b.fail(tx, fmt.Errorf("%s: committing %d writes: %w", b.cfg.Name, len(ops), b.cfg.Wrap(err)), ops)
+		return
+	}
+	b.commits.Add(1)
+	for i, o := range ops {
+		o.finish(results[i].req, results[i].err)
+	}
+}
+
+// fail rolls the batch's transaction back and fails every write of it.
+func (b *Batcher) fail(tx Tx, err error, ops []*op) {
+	b.cfg.Logger.Error("write batch failed, nothing of it stored", zap.Int("writes", len(ops)), zap.Error(err))
+	if tx != nil {
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = tx.Rollback(rctx)
+		cancel()
+	}
+	for _, o := range ops {
+		o.finish(nil, err)
+	}
+}
