@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -490,6 +491,49 @@ func TestMetricsCountAcceptedAndRejected(t *testing.T) {
 		expect := map[string]float64{"opened": 1, "accepted": 2, "emitted": 1, "rejected unauthorized": 1}[name]
 		if want != expect {
 			t.Errorf("%s = %v, want %v", name, want, expect)
+		}
+	}
+}
+
+func TestHealthReadinessAndMetricsEndpoints(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var ready atomic.Bool
+	w := newWorld(t, func(c *signer.HTTPConfig) {
+		c.Gatherer = reg
+		c.Ready = func(context.Context) error {
+			if !ready.Load() {
+				return errors.New("store not open yet")
+			}
+			return nil
+		}
+	})
+	signer.NewMetrics(reg, func() float64 { return 3 })
+	get := func(path string) (int, string) {
+		resp, err := http.Get(w.srv.URL + path)
+		must(t, err)
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz = %d", code)
+	}
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "store not open yet") {
+		t.Fatalf("/readyz before ready = %d %s", code, body)
+	}
+	ready.Store(true)
+	if code, _ := get("/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz when ready = %d", code)
+	}
+	code, body := get("/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics = %d", code)
+	}
+	for _, name := range []string{"quorate_requests_opened_total", "quorate_partial_signatures_accepted_total",
+		"quorate_composites_emitted_total", "quorate_request_time_to_threshold_seconds", "quorate_signature_verify_seconds", "quorate_requests_pending 3"} {
+		if !strings.Contains(body, name) {
+			t.Errorf("/metrics lacks %s", name)
 		}
 	}
 }

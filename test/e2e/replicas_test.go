@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -72,8 +73,14 @@ func TestReplicasRacingFinalSignaturesEmitOnce(t *testing.T) {
 	}
 	store := pgtest.FreshSchema(t, pgtest.ServerURL(t))
 	dir := t.TempDir()
-	signers, trust, trustDir := fixture(t, dir, 4)
-	a, b := startServer(t, dir, trustDir, "--store", store), startServer(t, dir, trustDir, "--store", store)
+	signers, _, trustDir := fixture(t, dir, 4)
+	logKey := addLogKey(t, dir, trustDir, 4)
+	trust, err := policy.Load(trustDir, policy.LoadOptions{Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startServer(t, dir, trustDir, "--store", store, "--log-key", logKey)
+	b := startServer(t, dir, trustDir, "--store", store, "--log-key", logKey)
 	ca, cb := &signer.Client{BaseURL: a.url}, &signer.Client{BaseURL: b.url}
 	ids := openRequests(t, ca, trust, signers, 15, "race")
 	ctx := context.Background()
@@ -118,6 +125,17 @@ func TestReplicasRacingFinalSignaturesEmitOnce(t *testing.T) {
 		if string(ea) != string(eb) {
 			t.Fatalf("request %s: the replicas serve different composites", id)
 		}
+	}
+	// One log: audited through A, then through B against what A showed
+	// (the state file), the checkpoints of the two replicas are consistent.
+	state := filepath.Join(dir, "log.state")
+	for _, srv := range []*server{a, b, a} {
+		cmd := exec.Command(quorateBin, "log", "verify", "--coordinator", srv.url, "--trust", trustDir, "--state", state)
+		cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("log verify through %s: %v\n%s", srv.url, err, out)
+		}
+		checkLoggedRows(t, &signer.Client{BaseURL: srv.url}, ids)
 	}
 }
 
