@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
 	_ "modernc.org/sqlite"
 
 	"github.com/quorate-dev/quorate/hsm"
@@ -348,4 +351,76 @@ func pemKey(t *testing.T, priv any) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+// TestCoordinatorProofsCheckIndependently checks the coordinator's inclusion
+// and consistency proofs with transparency-dev/merkle's verifier, a code
+// path independent of the tlog code that made them.
+func TestCoordinatorProofsCheckIndependently(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode")
+	}
+	w := newLogWorld(t)
+	ctx := context.Background()
+	cl := &signer.Client{BaseURL: w.srv.url}
+	note, err := cl.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust, err := policy.Load(w.trustDir, policy.LoadOptions{Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk, err := trust.LogKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := ledger.OpenCheckpoint(note, lk.Origin, lk.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := cl.LogEntries(ctx, 0, cp.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := rfc6962.DefaultHasher
+	for i, e := range entries {
+		p, err := cl.InclusionProof(ctx, int64(i), cp.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proof.VerifyInclusion(h, uint64(i), uint64(cp.Size), h.HashLeaf(e), p, cp.Root[:]); err != nil {
+			t.Fatalf("entry %d: the coordinator's inclusion proof fails transparency-dev/merkle: %v", i, err)
+		}
+		tampered := append([]byte(nil), e...)
+		tampered[len(tampered)-2] ^= 1
+		if proof.VerifyInclusion(h, uint64(i), uint64(cp.Size), h.HashLeaf(tampered), p, cp.Root[:]) == nil {
+			t.Fatalf("entry %d: a changed entry still verifies", i)
+		}
+	}
+	for old := int64(1); old < cp.Size; old++ {
+		p, err := cl.ConsistencyProof(ctx, old, cp.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldRoot, err := rootOf(entries[:old])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proof.VerifyConsistency(h, uint64(old), uint64(cp.Size), p, oldRoot, cp.Root[:]); err != nil {
+			t.Fatalf("consistency %d -> %d fails transparency-dev/merkle: %v", old, cp.Size, err)
+		}
+	}
+}
+
+// rootOf computes an RFC 6962 root with transparency-dev/merkle's compact ranges.
+func rootOf(entries [][]byte) ([]byte, error) {
+	rf := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	r := rf.NewEmptyRange(0)
+	for _, e := range entries {
+		if err := r.Append(rfc6962.DefaultHasher.HashLeaf(e), nil); err != nil {
+			return nil, err
+		}
+	}
+	return r.GetRootHash(nil)
 }
