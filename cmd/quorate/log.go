@@ -76,6 +76,28 @@ func (a *app) logKey(dir string) (*policy.LogKey, error) {
 
 // fetchAll fetches the entries [0, size), or as many as the coordinator
 // serves: the audit then says what is missing or out of place.
+// latestCheckpoint fetches the coordinator's latest checkpoint and checks
+// its signature with the log key the trust directory names.
+func (a *app) latestCheckpoint(cmd *cobra.Command, dir string, cf *clientFlags) (*policy.LogKey, *signer.Client, []byte, *ledger.SignedCheckpoint, error) {
+	lk, err := a.logKey(dir)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	cl, err := a.client(cf)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	note, err := cl.Checkpoint(cmd.Context())
+	if err != nil {
+		return nil, nil, nil, nil, describeAPIError(err)
+	}
+	cp, err := ledger.OpenCheckpoint(note, lk.Origin, lk.Key)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("log NOT verified: checkpoint: %w", err)
+	}
+	return lk, cl, note, cp, nil
+}
+
 func (a *app) fetchAll(cmd *cobra.Command, cl *signer.Client, size int64) ([][]byte, error) {
 	var all [][]byte
 	for start := int64(0); start < size; start += signer.MaxLogEntries {
@@ -106,21 +128,9 @@ history is detected. On success the new checkpoint is saved to the state file.
 Exit 0 verified, 1 not verified, 2 usage or trust errors.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			lk, err := a.logKey(dir)
+			lk, cl, note, cp, err := a.latestCheckpoint(cmd, dir, &cf)
 			if err != nil {
 				return err
-			}
-			cl, err := a.client(&cf)
-			if err != nil {
-				return err
-			}
-			note, err := cl.Checkpoint(cmd.Context())
-			if err != nil {
-				return describeAPIError(err)
-			}
-			cp, err := ledger.OpenCheckpoint(note, lk.Origin, lk.Key)
-			if err != nil {
-				return fmt.Errorf("log NOT verified: checkpoint: %w", err)
 			}
 			entries, err := a.fetchAll(cmd, cl, cp.Size)
 			if err != nil {
@@ -201,21 +211,9 @@ func (a *app) logProof() *cobra.Command {
 		Short: "Prove one entry is in the log and check the proof",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			lk, err := a.logKey(dir)
+			_, cl, _, cp, err := a.latestCheckpoint(cmd, dir, &cf)
 			if err != nil {
 				return err
-			}
-			cl, err := a.client(&cf)
-			if err != nil {
-				return err
-			}
-			note, err := cl.Checkpoint(cmd.Context())
-			if err != nil {
-				return describeAPIError(err)
-			}
-			cp, err := ledger.OpenCheckpoint(note, lk.Origin, lk.Key)
-			if err != nil {
-				return fmt.Errorf("checkpoint: %w", err)
 			}
 			es, err := cl.LogEntries(cmd.Context(), index, index+1)
 			if err != nil {

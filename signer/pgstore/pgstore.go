@@ -49,7 +49,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
-	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/signer"
@@ -329,36 +328,8 @@ func (s *Store) SetState(ctx context.Context, id string, to signer.State, reason
 
 // Ledger implements [signer.LogStore]: a read view of the log, each call
 // in its own read transaction.
-func (s *Store) Ledger() ledger.Storage { return readLedger{s} }
-
-type readLedger struct{ s *Store }
-
-func (l readLedger) Size(ctx context.Context) (n int64, err error) {
-	err = l.s.inTx(ctx, readTx, func(q storesql.Querier) error {
-		n, err = storesql.Ledger{S: l.s.db, Q: q}.Size(ctx)
-		return err
-	})
-	return n, err
-}
-
-func (l readLedger) ReadHashes(ctx context.Context, indexes []int64) (hs []tlog.Hash, err error) {
-	err = l.s.inTx(ctx, readTx, func(q storesql.Querier) error {
-		hs, err = storesql.Ledger{S: l.s.db, Q: q}.ReadHashes(ctx, indexes)
-		return err
-	})
-	return hs, err
-}
-
-func (l readLedger) ReadEntries(ctx context.Context, start, end int64) (es [][]byte, err error) {
-	err = l.s.inTx(ctx, readTx, func(q storesql.Querier) error {
-		es, err = storesql.Ledger{S: l.s.db, Q: q}.ReadEntries(ctx, start, end)
-		return err
-	})
-	return es, err
-}
-
-func (l readLedger) Append(context.Context, int64, [][]byte, []tlog.Hash) error {
-	return errors.New("pgstore: the log's read view cannot append")
+func (s *Store) Ledger() ledger.Storage {
+	return storesql.ReadLedger{S: s.db, Read: func(ctx context.Context, fn func(q storesql.Querier) error) error { return s.inTx(ctx, readTx, fn) }}
 }
 
 // PutCheckpoint implements [signer.LogStore].

@@ -49,7 +49,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/mod/sumdb/tlog"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -288,36 +287,8 @@ func (s *Store) ListRequests(ctx context.Context, opts signer.ListOptions) ([]*s
 // Ledger implements [signer.LogStore]: a read view of the log, each call
 // in its own read transaction. Appending through it fails: the log only
 // grows with the changes it records.
-func (s *Store) Ledger() ledger.Storage { return readLedger{s} }
-
-type readLedger struct{ s *Store }
-
-func (l readLedger) Size(ctx context.Context) (n int64, err error) {
-	err = l.s.read(ctx, func(q storesql.Querier) error {
-		n, err = storesql.Ledger{S: l.s.db, Q: q}.Size(ctx)
-		return err
-	})
-	return n, err
-}
-
-func (l readLedger) ReadHashes(ctx context.Context, indexes []int64) (hs []tlog.Hash, err error) {
-	err = l.s.read(ctx, func(q storesql.Querier) error {
-		hs, err = storesql.Ledger{S: l.s.db, Q: q}.ReadHashes(ctx, indexes)
-		return err
-	})
-	return hs, err
-}
-
-func (l readLedger) ReadEntries(ctx context.Context, start, end int64) (es [][]byte, err error) {
-	err = l.s.read(ctx, func(q storesql.Querier) error {
-		es, err = storesql.Ledger{S: l.s.db, Q: q}.ReadEntries(ctx, start, end)
-		return err
-	})
-	return es, err
-}
-
-func (l readLedger) Append(context.Context, int64, [][]byte, []tlog.Hash) error {
-	return errors.New("sqlitestore: the log's read view cannot append")
+func (s *Store) Ledger() ledger.Storage {
+	return storesql.ReadLedger{S: s.db, Read: s.read}
 }
 
 // PutCheckpoint implements [signer.LogStore].

@@ -230,3 +230,44 @@ func (s Store) LatestCheckpoint(ctx context.Context, q Querier) (int64, []byte, 
 	}
 	return size, note, nil
 }
+
+// ReadLedger is a read-only [ledger.Storage] over a store: each call runs in
+// a read transaction the store's Read function provides.
+type ReadLedger struct {
+	S    Store
+	Read func(ctx context.Context, fn func(q Querier) error) error
+}
+
+var _ ledger.Storage = ReadLedger{}
+
+// Size implements [ledger.Storage].
+func (l ReadLedger) Size(ctx context.Context) (n int64, err error) {
+	err = l.Read(ctx, func(q Querier) error {
+		n, err = Ledger{S: l.S, Q: q}.Size(ctx)
+		return err
+	})
+	return n, err
+}
+
+// ReadHashes implements [ledger.Storage].
+func (l ReadLedger) ReadHashes(ctx context.Context, indexes []int64) (hs []tlog.Hash, err error) {
+	err = l.Read(ctx, func(q Querier) error {
+		hs, err = Ledger{S: l.S, Q: q}.ReadHashes(ctx, indexes)
+		return err
+	})
+	return hs, err
+}
+
+// ReadEntries implements [ledger.Storage].
+func (l ReadLedger) ReadEntries(ctx context.Context, start, end int64) (es [][]byte, err error) {
+	err = l.Read(ctx, func(q Querier) error {
+		es, err = Ledger{S: l.S, Q: q}.ReadEntries(ctx, start, end)
+		return err
+	})
+	return es, err
+}
+
+// Append refuses: the log grows only with the changes it records.
+func (l ReadLedger) Append(context.Context, int64, [][]byte, []tlog.Hash) error {
+	return fmt.Errorf("%s: the log's read view cannot append", l.S.Name)
+}
