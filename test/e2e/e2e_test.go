@@ -373,7 +373,9 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 }
 
 // TestDemo runs `make demo`'s script: SoftHSM2 tokens, a coordinator on
-// SQLite, three parties signing, offline verification, a tampered artifact refused.
+// SQLite with a transparency log, three parties signing, offline verification
+// with log proofs, a tampered artifact refused, a log audit, a key rotation
+// and a revocation with verification before and after.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("demo skipped in -short mode")
@@ -391,7 +393,18 @@ func TestDemo(t *testing.T) {
 		errors.As(err, &ee)
 		t.Fatalf("demo failed: %v\n%s", err, out)
 	}
-	for _, want := range []string{"VERIFIED: gate production", "NOT VERIFIED", "matches no subject"} {
+	for _, want := range []string{
+		"VERIFIED: gate production, policy v1, request",
+		"matches no subject",
+		"log verified: 5 entries",
+		"VERIFIED: gate production, policy v3, request",        // signed with the operator's new key
+		"VERIFIED: gate production, policy v1 (latest v3)",     // the old attestation after the rotation
+		"VERIFIED: gate production, policy v1 (latest v4)",     // logged before the revocation time
+		"NOT VERIFIED: gate production, policy v3 (latest v4)", // logged after it
+		"(CI runner compromised): the signature was logged at", // why
+		"is not in policy version 4",                           // the reloaded coordinator refuses the key
+		"VERIFIED: gate production, policy v4, request",        // re-signed with the new CI key
+	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
