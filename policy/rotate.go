@@ -34,6 +34,36 @@ func (d *Draft) SetAdmins(admins []*keys.PublicKey, threshold int, expiry time.D
 	if threshold < 1 || threshold > len(distinct) {
 		return fmt.Errorf("administrator threshold %d: must be between 1 and the %d distinct administrator key(s)", threshold, len(distinct))
 	}
+	return d.editRoot(expiry, func(next *metadata.RootType) error {
+		ids := make([]string, 0, len(admins))
+		for _, k := range admins {
+			if !slices.Contains(ids, k.ID()) {
+				ids = append(ids, k.ID())
+			}
+			next.Keys[k.ID()] = k.TUF()
+		}
+		sort.Strings(ids)
+		oldRoot := slices.Clone(d.Root.Signed.Roles[metadata.ROOT].KeyIDs)
+		sort.Strings(oldRoot)
+		for name, r := range next.Roles {
+			cur := slices.Clone(r.KeyIDs)
+			sort.Strings(cur)
+			if name == metadata.ROOT || name == metadata.TARGETS || slices.Equal(cur, oldRoot) {
+				r.KeyIDs = slices.Clone(ids)
+				r.Threshold = threshold
+			}
+		}
+		return nil
+	})
+}
+
+// editRoot applies change to a copy of root.json and starts root version
+// N+1 with it when version N is published (else edits the unpublished
+// version in place): keys no role names are dropped, the expiry renewed,
+// signatures cleared. As TUF requires, the new version is published only
+// once signed by a threshold of version N's root keys and by a threshold
+// of its own.
+func (d *Draft) editRoot(expiry time.Duration, change func(next *metadata.RootType) error) error {
 	if expiry <= 0 {
 		expiry = DefaultRootExpiry
 	}
@@ -50,23 +80,8 @@ func (d *Draft) SetAdmins(admins []*keys.PublicKey, threshold int, expiry time.D
 		prev = d.Root
 		next.Signed.Version = d.Root.Signed.Version + 1
 	}
-	ids := make([]string, 0, len(admins))
-	for _, k := range admins {
-		if !slices.Contains(ids, k.ID()) {
-			ids = append(ids, k.ID())
-		}
-		next.Signed.Keys[k.ID()] = k.TUF()
-	}
-	sort.Strings(ids)
-	oldRoot := slices.Clone(d.Root.Signed.Roles[metadata.ROOT].KeyIDs)
-	sort.Strings(oldRoot)
-	for name, r := range next.Signed.Roles {
-		cur := slices.Clone(r.KeyIDs)
-		sort.Strings(cur)
-		if name == metadata.ROOT || name == metadata.TARGETS || slices.Equal(cur, oldRoot) {
-			r.KeyIDs = slices.Clone(ids)
-			r.Threshold = threshold
-		}
+	if err := change(&next.Signed); err != nil {
+		return err
 	}
 	used := map[string]bool{}
 	for _, r := range next.Signed.Roles {

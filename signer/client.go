@@ -178,3 +178,37 @@ func (c *Client) StoredHashes(ctx context.Context, start, end int64) ([][]byte, 
 	var v ProofView
 	return v.Proof, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/log/hashes?start=%d&end=%d", start, end), nil, &v)
 }
+
+// TUFFile fetches a file of the coordinator's TUF repository (N.root.json,
+// timestamp.json, N.targets.json, ...). Its content is unverified.
+func (c *Client) TUFFile(ctx context.Context, name string) ([]byte, error) {
+	var raw []byte
+	return raw, c.do(ctx, http.MethodGet, "/v1/tuf/"+url.PathEscape(name), nil, &raw)
+}
+
+// ProposeChange opens a policy change request.
+func (c *Client) ProposeChange(ctx context.Context, in ProposeInput) (*Change, error) {
+	var v Change
+	return &v, c.do(ctx, http.MethodPost, "/v1/policy/changes", in, &v)
+}
+
+// GetChange fetches a policy change request.
+func (c *Client) GetChange(ctx context.Context, id string) (*Change, error) {
+	var v Change
+	return &v, c.do(ctx, http.MethodGet, "/v1/policy/changes/"+url.PathEscape(id), nil, &v)
+}
+
+// ListChanges lists policy change requests.
+func (c *Client) ListChanges(ctx context.Context) ([]*Change, error) {
+	var out struct {
+		Changes []*Change `json:"changes"`
+	}
+	return out.Changes, c.do(ctx, http.MethodGet, "/v1/policy/changes", nil, &out)
+}
+
+// ApproveChange posts an administrator's signature over the proposed
+// version's canonical "signed".
+func (c *Client) ApproveChange(ctx context.Context, id string, sig attest.Signature) (*ApproveResponse, error) {
+	var v ApproveResponse
+	return &v, c.do(ctx, http.MethodPost, "/v1/policy/changes/"+url.PathEscape(id)+"/signatures", sig, &v)
+}

@@ -76,6 +76,11 @@ func NewAPI(cfg HTTPConfig) *API {
 	a.mux.HandleFunc("POST /v1/requests/{id}/cancel", a.cancelRequest)
 	a.mux.HandleFunc("GET /v1/requests/{id}/attestation", a.read(a.getAttestation))
 	a.mux.HandleFunc("GET /v1/requests/{id}/bundle", a.read(a.getBundle))
+	a.mux.HandleFunc("GET /v1/tuf/{file}", a.read(a.getTUF))
+	a.mux.HandleFunc("GET /v1/policy/changes", a.read(a.listChanges))
+	a.mux.HandleFunc("POST /v1/policy/changes", a.proposeChange)
+	a.mux.HandleFunc("GET /v1/policy/changes/{id}", a.read(a.getChange))
+	a.mux.HandleFunc("POST /v1/policy/changes/{id}/signatures", a.approveChange)
 	a.mux.HandleFunc("GET /v1/log/checkpoint", a.read(a.getCheckpoint))
 	a.mux.HandleFunc("GET /v1/log/entries", a.read(a.getLogEntries))
 	a.mux.HandleFunc("GET /v1/log/proof/inclusion", a.read(a.getInclusion))
@@ -190,6 +195,78 @@ func (a *API) getPolicy(w http.ResponseWriter, _ *http.Request) {
 		v.Roles = append(v.Roles, RoleView{Name: n, Threshold: r.Threshold, KeyIDs: r.KeyIDs})
 	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+func (a *API) getTUF(w http.ResponseWriter, r *http.Request) {
+	repo := a.svc.TUF()
+	if repo == nil {
+		a.fail(w, r, errorf(KindNotFound, "this coordinator serves no TUF repository (serve --tuf-key)"))
+		return
+	}
+	data, err := repo.File(r.PathValue("file"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(data)
+}
+
+func (a *API) proposeChange(w http.ResponseWriter, r *http.Request) {
+	var in ProposeInput
+	if !a.decode(w, r, &in) {
+		return
+	}
+	ch, err := a.svc.ProposeChange(r.Context(), in)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/policy/changes/"+ch.ID)
+	writeJSON(w, http.StatusCreated, ch)
+}
+
+func (a *API) getChange(w http.ResponseWriter, r *http.Request) {
+	ch, err := a.svc.GetChange(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ch)
+}
+
+func (a *API) listChanges(w http.ResponseWriter, r *http.Request) {
+	cs, err := a.svc.ListChanges(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"changes": cs})
+}
+
+// ApproveResponse answers an accepted administrator signature.
+type ApproveResponse struct {
+	Accepted  bool        `json:"accepted"`
+	Published bool        `json:"published"`
+	State     ChangeState `json:"state"`
+	Version   int64       `json:"version"`
+	Signed    int         `json:"signed"`
+	Threshold int         `json:"threshold"`
+}
+
+func (a *API) approveChange(w http.ResponseWriter, r *http.Request) {
+	var sig attest.Signature
+	if !a.decode(w, r, &sig) {
+		return
+	}
+	res, err := a.svc.ApproveChange(r.Context(), r.PathValue("id"), sig)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ch := res.Change
+	writeJSON(w, http.StatusCreated, ApproveResponse{Accepted: true, Published: res.Published, State: ch.State, Version: ch.Version, Signed: len(ch.Signatures), Threshold: ch.Threshold})
 }
 
 // RequestView is a request as the API shows it.

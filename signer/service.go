@@ -105,6 +105,11 @@ type Config struct {
 	// Log is the transparency log; with it, Store must be a [LogStore]
 	// opened with the same log.
 	Log *ledger.Log
+	// TUF, when set, serves the policy as a TUF repository; SetTrust
+	// updates it.
+	TUF *TUFRepo
+	// Changes, when set, keeps policy change requests (see changes.go).
+	Changes *ChangeConfig
 }
 
 // Service is the coordinator.
@@ -118,6 +123,7 @@ type Service struct {
 
 	cp    *checkpointer // nil without a log
 	trust atomic.Pointer[policy.Trust]
+	ch    *changes // nil without policy change requests
 }
 
 // cached holds what verifying a signature needs, which never changes for a request.
@@ -161,6 +167,12 @@ func New(cfg Config) (*Service, error) {
 		}
 		s.cp = &checkpointer{log: cfg.Log, store: ls}
 	}
+	if cfg.Changes != nil {
+		if cfg.Changes.TrustDir == "" || cfg.Changes.StateDir == "" {
+			return nil, errors.New("signer: policy change requests need the trust directory and a state directory")
+		}
+		s.ch = &changes{cfg: *cfg.Changes}
+	}
 	return s, nil
 }
 
@@ -179,8 +191,18 @@ func (s *Service) SetTrust(t *policy.Trust) error {
 	}
 	s.trust.Store(t)
 	s.log.Info("policy updated", zap.Int64("policyVersion", t.Version()), zap.Int64("rootVersion", t.Root.Signed.Version))
+	if s.cfg.TUF != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := s.cfg.TUF.Update(ctx, t); err != nil {
+			return fmt.Errorf("policy version %d is enforced, but the TUF repository could not follow it: %w", t.Version(), err)
+		}
+	}
 	return nil
 }
+
+// TUF returns the TUF repository, or nil.
+func (s *Service) TUF() *TUFRepo { return s.cfg.TUF }
 
 // OpenInput is what a requester posts to open a request.
 type OpenInput struct {

@@ -1,0 +1,649 @@
+package signer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"go.uber.org/zap"
+
+	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/internal/strictjson"
+	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/policy"
+)
+
+// Policy change requests: an administrator proposes an edit (a role, a
+// gate, a retirement, a revocation); the coordinator builds the next
+// policy version from the one it enforces with the policy package's Draft
+// functions, without saving it, and keeps it with a human-readable diff;
+// administrators sign the proposed version's canonical "signed" (as
+// 'quorate policy sign' does), each signature verified on arrival; once a
+// threshold of the root's targets keys has signed, the coordinator writes
+// the version to the trust directory (with its history), enforces it,
+// serves it through the TUF repository and logs policy.published (and
+// key.revoked).
+//
+// Change requests are kept as one JSON file each under
+// StateDir/policy-changes/, written atomically: they live beside the
+// trust directory they edit, which is files too, on the one coordinator
+// that owns it.
+
+// ChangePayloadType is the DSSE payload type of a signed proposal.
+const ChangePayloadType = "application/vnd.quorate.policy-change+json"
+
+// ChangeIDPrefix starts every change request ID. Release request IDs
+// cannot contain ':', so the two never collide.
+const ChangeIDPrefix = "pc:"
+
+// ChangesDir is the folder of the state directory holding change requests.
+const ChangesDir = "policy-changes"
+
+// ChangeConfig lets a [Service] take policy change requests.
+type ChangeConfig struct {
+	// TrustDir is the trust directory the coordinator enforces and
+	// publishes new versions to.
+	TrustDir string
+	// StateDir keeps StateDir/policy-changes/ID.json.
+	StateDir string
+	// Load verifies the trust directory after a version is written
+	// (nil: policy.Load trusting the current versions).
+	Load func() (*policy.Trust, error)
+	// MaxAffected caps the attestations a revocation lists (default 1000).
+	MaxAffected int
+}
+
+// ChangeSpec is what a proposal asks for: exactly one of Role, Gate,
+// Retire and Revoke.
+type ChangeSpec struct {
+	// BaseVersion is the policy version the proposer saw; the coordinator
+	// must enforce it.
+	BaseVersion int64     `json:"baseVersion"`
+	Created     time.Time `json:"created"`
+	Role        *RoleSpec `json:"role,omitempty"`
+	Gate        *GateSpec `json:"gate,omitempty"`
+	// Retire is a key ID, or its first 12+ hex digits.
+	Retire string      `json:"retire,omitempty"`
+	Revoke *RevokeSpec `json:"revoke,omitempty"`
+	// PolicyExpiresSeconds is the new version's lifetime (0: default).
+	PolicyExpiresSeconds int64 `json:"policyExpiresSeconds,omitempty"`
+}
+
+// RoleSpec creates or replaces a signing role.
+type RoleSpec struct {
+	Name      string          `json:"name"`
+	Keys      []*metadata.Key `json:"keys"`
+	Threshold int             `json:"threshold"`
+}
+
+// GateSpec creates or replaces a gate.
+type GateSpec struct {
+	Name  string   `json:"name"`
+	Roles []string `json:"roles"`
+}
+
+// RevokeSpec revokes a key as compromised since a time.
+type RevokeSpec struct {
+	KeyID  string    `json:"keyid"`
+	Since  time.Time `json:"since"`
+	Reason string    `json:"reason"`
+}
+
+// ProposeInput is a signed proposal: Signature is by an administrator key
+// (of the root's targets role) over PAE(ChangePayloadType, Spec bytes).
+type ProposeInput struct {
+	Spec      string           `json:"spec"` // base64 of the ChangeSpec JSON, exactly as signed
+	Signature attest.Signature `json:"signature"`
+}
+
+// ChangeState is a change request's state.
+type ChangeState string
+
+// Change request states.
+const (
+	ChangePending    ChangeState = "pending"
+	ChangePublished  ChangeState = "published"
+	ChangeSuperseded ChangeState = "superseded" // the policy moved on before the threshold was met
+)
+
+// Change is a policy change request.
+type Change struct {
+	ID          string      `json:"id"`
+	State       ChangeState `json:"state"`
+	StateReason string      `json:"stateReason,omitempty"`
+	Spec        ChangeSpec  `json:"spec"`
+	Proposer    string      `json:"proposer"` // administrator key ID
+	BaseVersion int64       `json:"baseVersion"`
+	BaseDigest  string      `json:"baseDigest"`
+	// Version and Digest are the proposed policy version's.
+	Version int64  `json:"version"`
+	Digest  string `json:"digest"`
+	// Targets is the proposed targets.json with the administrator
+	// signatures collected so far.
+	Targets    json.RawMessage   `json:"targets"`
+	Diff       []string          `json:"diff"`
+	Threshold  int               `json:"threshold"`
+	Signatures []ChangeSignature `json:"signatures"`
+	Created    time.Time         `json:"created"`
+	Updated    time.Time         `json:"updated"`
+	// Affected lists, for a revocation, the attestations already emitted
+	// that the revocation stops from verifying.
+	Affected *Affected `json:"affected,omitempty"`
+}
+
+// ChangeSignature is one administrator signature accepted.
+type ChangeSignature struct {
+	KeyID    string    `json:"keyid"`
+	Identity string    `json:"identity"`
+	Received time.Time `json:"received"`
+}
+
+// Affected is what a revocation does to attestations already emitted.
+type Affected struct {
+	// Basis says which time was compared with the revocation's since:
+	// "logged" (the transparency log's time of each signature) or
+	// "received" (the coordinator keeps no log: its receipt time).
+	Basis    string            `json:"basis"`
+	Since    time.Time         `json:"since"`
+	Requests []AffectedRequest `json:"requests"`
+	// Truncated is set when more requests were affected than listed.
+	Truncated bool `json:"truncated,omitempty"`
+	// Note explains what a verifier will do, for the operator.
+	Note string `json:"note"`
+}
+
+// AffectedRequest is one complete request holding a signature by the
+// revoked key at or after since.
+type AffectedRequest struct {
+	ID            string    `json:"id"`
+	Gate          string    `json:"gate"`
+	PolicyVersion int64     `json:"policyVersion"`
+	KeyID         string    `json:"keyid"`
+	Time          time.Time `json:"time"`
+	// StillVerifies is true when the other signatures of the attestation
+	// still meet every role's threshold without the revoked key's.
+	StillVerifies bool `json:"stillVerifies"`
+}
+
+// changes guards the change request files.
+type changes struct {
+	cfg ChangeConfig
+	mu  sync.Mutex
+}
+
+func (s *Service) changes() (*changes, error) {
+	if s.ch == nil {
+		return nil, errorf(KindNotFound, "this coordinator takes no policy change requests (serve with --trust DIR and a state directory)")
+	}
+	return s.ch, nil
+}
+
+func (c *changes) path(id string) string {
+	return filepath.Join(c.cfg.StateDir, ChangesDir, strings.TrimPrefix(id, ChangeIDPrefix)+".json")
+}
+
+func validChangeID(id string) bool {
+	h, ok := strings.CutPrefix(id, ChangeIDPrefix)
+	if !ok || len(h) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil && strings.ToLower(h) == h
+}
+
+func (c *changes) read(id string) (*Change, error) {
+	if !validChangeID(id) {
+		return nil, errorf(KindNotFound, "policy change %s not found (IDs look like %s<32 hex digits>)", id, ChangeIDPrefix)
+	}
+	data, err := os.ReadFile(c.path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errorf(KindNotFound, "policy change %s not found", id)
+	}
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "reading policy change " + id, Err: err}
+	}
+	var ch Change
+	if err := json.Unmarshal(data, &ch); err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "policy change " + id + " is corrupt", Err: err}
+	}
+	return &ch, nil
+}
+
+func (c *changes) write(ch *Change) error {
+	data, err := json.MarshalIndent(ch, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(c.cfg.StateDir, ChangesDir), 0o700); err != nil {
+		return fmt.Errorf("creating the policy change directory: %w", err)
+	}
+	return policy.WriteFileAtomic(c.path(ch.ID), append(data, '\n'), 0o600)
+}
+
+// ProposeChange checks a signed proposal and opens a change request.
+func (s *Service) ProposeChange(ctx context.Context, in ProposeInput) (*Change, error) {
+	c, err := s.changes()
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Clock().UTC()
+	raw, err := attest.DecodeBase64(in.Spec)
+	if err != nil || len(raw) == 0 {
+		return nil, errorf(KindInvalid, "spec is not base64")
+	}
+	if len(raw) > 256<<10 {
+		return nil, errorf(KindTooLarge, "spec of %d bytes is over the 256 KiB limit", len(raw))
+	}
+	var spec ChangeSpec
+	if err := strictjson.Unmarshal(raw, &spec); err != nil {
+		return nil, errorf(KindInvalid, "spec: %w", err)
+	}
+	t := s.Trust()
+	proposer, err := s.checkAdminPAE(t, ChangePayloadType, raw, in.Signature)
+	if err != nil {
+		return nil, err
+	}
+	if d := spec.Created.Sub(now); d > s.cfg.ClockSkew || d < -s.cfg.ClockSkew {
+		return nil, errorf(KindInvalid, "spec created %s is more than %s from the coordinator's clock", spec.Created.Format(time.RFC3339), s.cfg.ClockSkew)
+	}
+	if spec.BaseVersion != t.Version() {
+		return nil, errorf(KindStalePolicy, "the proposal is based on policy version %d; the coordinator enforces version %d", spec.BaseVersion, t.Version())
+	}
+	sum := sha256.Sum256(raw)
+	id := ChangeIDPrefix + hex.EncodeToString(sum[:16])
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := os.Stat(c.path(id)); err == nil {
+		return nil, errorf(KindDuplicate, "policy change %s already exists", id)
+	}
+	d, err := policy.OpenDraft(c.cfg.TrustDir, now)
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "opening the trust directory", Err: err}
+	}
+	if dg, err := policy.PolicyDigest(d.Targets); err != nil || dg != t.Digest || !d.TargetsPublished() {
+		return nil, errorf(KindStalePolicy, "the trust directory's targets.json is not the published policy version %d the coordinator enforces (an offline edit in progress?): finish or discard it first", t.Version())
+	}
+	var revoked *keys.PublicKey
+	if revoked, err = applySpec(d, spec); err != nil {
+		return nil, errorf(KindInvalid, "%w", err)
+	}
+	diff, err := policy.Diff(t.Targets, d.Targets)
+	if err != nil {
+		return nil, errorf(KindInvalid, "%w", err)
+	}
+	targets, err := d.Targets.ToBytes(false)
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "encoding the proposed policy", Err: err}
+	}
+	digest, err := policy.PolicyDigest(d.Targets)
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "digest of the proposed policy", Err: err}
+	}
+	ch := &Change{ID: id, State: ChangePending, Spec: spec, Proposer: proposer.ID(), BaseVersion: t.Version(), BaseDigest: t.Digest,
+		Version: d.Targets.Signed.Version, Digest: digest, Targets: targets, Diff: diff, Threshold: t.Root.Signed.Roles[metadata.TARGETS].Threshold,
+		Signatures: []ChangeSignature{}, Created: now, Updated: now}
+	if revoked != nil {
+		if ch.Affected, err = s.affectedBy(ctx, t, revoked, spec.Revoke.Since); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.write(ch); err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "storing policy change " + id, Err: err}
+	}
+	s.log.Info("policy change proposed", zap.String("change", id), zap.String("proposer", ch.Proposer), zap.Int64("version", ch.Version), zap.Strings("diff", diff))
+	return ch, nil
+}
+
+// applySpec applies the one edit spec asks for to d; for a revocation it
+// returns the revoked key.
+func applySpec(d *policy.Draft, spec ChangeSpec) (*keys.PublicKey, error) {
+	n := 0
+	for _, set := range []bool{spec.Role != nil, spec.Gate != nil, spec.Retire != "", spec.Revoke != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, errors.New("a proposal makes exactly one change: role, gate, retire or revoke")
+	}
+	exp := time.Duration(spec.PolicyExpiresSeconds) * time.Second
+	if exp < 0 {
+		return nil, errors.New("policyExpiresSeconds is negative")
+	}
+	switch {
+	case spec.Role != nil:
+		ks := make([]*keys.PublicKey, 0, len(spec.Role.Keys))
+		for i, rec := range spec.Role.Keys {
+			k, err := keys.FromTUF(rec)
+			if err != nil {
+				return nil, fmt.Errorf("role %s: key %d: %w", spec.Role.Name, i+1, err)
+			}
+			ks = append(ks, k)
+		}
+		return nil, d.SetRole(spec.Role.Name, ks, spec.Role.Threshold, exp)
+	case spec.Gate != nil:
+		return nil, d.SetGate(spec.Gate.Name, spec.Gate.Roles, exp)
+	case spec.Retire != "":
+		k, err := d.FindKey(spec.Retire)
+		if err != nil {
+			return nil, err
+		}
+		return nil, d.Retire(k, exp)
+	default:
+		k, err := d.FindKey(spec.Revoke.KeyID)
+		if err != nil {
+			return nil, err
+		}
+		return k, d.Revoke(k, spec.Revoke.Since, spec.Revoke.Reason, exp)
+	}
+}
+
+// checkAdminPAE verifies sig over PAE(payloadType, payload) by a key of
+// the root's targets role.
+func (s *Service) checkAdminPAE(t *policy.Trust, payloadType string, payload []byte, sig attest.Signature) (*keys.PublicKey, error) {
+	r := t.Root.Signed.Roles[metadata.TARGETS]
+	rec, ok := t.Root.Signed.Keys[sig.KeyID]
+	if r == nil || !ok || !containsString(r.KeyIDs, sig.KeyID) {
+		return nil, errorf(KindUnauthorized, "key %s is not an administrator key (targets role) of root version %d", keys.Short(sig.KeyID), t.Root.Signed.Version)
+	}
+	k, err := keys.FromTUF(rec)
+	if err != nil {
+		return nil, errorf(KindInternal, "administrator key %s: %w", keys.Short(sig.KeyID), err)
+	}
+	raw, err := attest.DecodeBase64(sig.Sig)
+	if err != nil || k.Verify(dsse.PAE(payloadType, payload), raw) != nil {
+		return nil, errorf(KindBadSignature, "signature by key %s does not verify over the proposal", keys.Short(sig.KeyID))
+	}
+	return k, nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// GetChange returns a change request. A pending one whose base version is
+// no longer enforced is shown (and kept) as superseded, or as published
+// when the enforced policy is the proposed version itself.
+func (s *Service) GetChange(_ context.Context, id string) (*Change, error) {
+	_, ch, unlock, err := s.lockChange(id)
+	if err != nil {
+		return nil, err
+	}
+	unlock()
+	return ch, nil
+}
+
+// lockChange reads and settles change id with the change lock held; the
+// caller calls unlock.
+func (s *Service) lockChange(id string) (*changes, *Change, func(), error) {
+	c, err := s.changes()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c.mu.Lock()
+	ch, err := c.read(id)
+	if err != nil {
+		c.mu.Unlock()
+		return nil, nil, nil, err
+	}
+	s.settle(c, ch)
+	return c, ch, c.mu.Unlock, nil
+}
+
+// settle moves a pending change whose base is no longer enforced to its
+// final state.
+func (s *Service) settle(c *changes, ch *Change) {
+	t := s.Trust()
+	if ch.State != ChangePending || (t.Version() == ch.BaseVersion && t.Digest == ch.BaseDigest) {
+		return
+	}
+	if t.Version() == ch.Version && t.Digest == ch.Digest {
+		ch.State, ch.StateReason = ChangePublished, fmt.Sprintf("published as policy version %d", ch.Version)
+	} else {
+		ch.State, ch.StateReason = ChangeSuperseded, fmt.Sprintf("the coordinator now enforces policy version %d; propose the change again", t.Version())
+	}
+	ch.Updated = s.cfg.Clock().UTC()
+	if err := c.write(ch); err != nil {
+		s.log.Warn("recording a settled policy change", zap.String("change", ch.ID), zap.Error(err))
+	}
+}
+
+// ListChanges lists change requests, oldest first.
+func (s *Service) ListChanges(_ context.Context) ([]*Change, error) {
+	c, err := s.changes()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	names, err := filepath.Glob(filepath.Join(c.cfg.StateDir, ChangesDir, "*.json"))
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "listing policy changes", Err: err}
+	}
+	out := []*Change{}
+	for _, n := range names {
+		ch, err := c.read(ChangeIDPrefix + strings.TrimSuffix(filepath.Base(n), ".json"))
+		if err != nil {
+			return nil, err
+		}
+		s.settle(c, ch)
+		out = append(out, ch)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out, nil
+}
+
+// ApproveResult is the outcome of an accepted administrator signature.
+type ApproveResult struct {
+	Change *Change
+	// Published is true when this signature met the threshold and the
+	// version was published.
+	Published bool
+}
+
+// ApproveChange verifies an administrator's signature over the canonical
+// JSON of the proposed version's "signed" and records it; at the root's
+// targets threshold it publishes the version.
+func (s *Service) ApproveChange(ctx context.Context, id string, sig attest.Signature) (*ApproveResult, error) {
+	c, ch, unlock, err := s.lockChange(id)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if ch.State != ChangePending {
+		return nil, errorf(KindNotPending, "policy change %s is %s: %s", id, ch.State, ch.StateReason)
+	}
+	t := s.Trust()
+	proposed, err := policy.ParseTargets(ch.Targets)
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "policy change " + id + " holds a malformed policy", Err: err}
+	}
+	raw, err := attest.DecodeBase64(sig.Sig)
+	if err != nil || len(raw) == 0 {
+		return nil, errorf(KindInvalid, "signature.sig is not base64")
+	}
+	k, err := policy.VerifyAdminSignature(t.Root, proposed, sig.KeyID, raw)
+	switch {
+	case errors.Is(err, policy.ErrNotAdmin):
+		return nil, errorf(KindUnauthorized, "%w", err)
+	case err != nil:
+		return nil, errorf(KindBadSignature, "%w", err)
+	}
+	for _, p := range ch.Signatures {
+		if p.Identity == k.Identity().String() {
+			return nil, errorf(KindDuplicate, "key %s (or the same public key under another key ID) has already signed policy change %s", keys.Short(k.ID()), id)
+		}
+	}
+	now := s.cfg.Clock().UTC()
+	proposed.Signatures = append(proposed.Signatures, metadata.Signature{KeyID: k.ID(), Signature: raw})
+	if ch.Targets, err = proposed.ToBytes(false); err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "encoding policy change " + id, Err: err}
+	}
+	ch.Signatures = append(ch.Signatures, ChangeSignature{KeyID: k.ID(), Identity: k.Identity().String(), Received: now})
+	ch.Updated = now
+	if err := c.write(ch); err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "storing policy change " + id, Err: err}
+	}
+	s.log.Info("policy change signed", zap.String("change", id), zap.String("keyid", k.ID()), zap.Int("signatures", len(ch.Signatures)), zap.Int("threshold", ch.Threshold))
+	if t.Root.VerifyDelegate(metadata.TARGETS, proposed) != nil {
+		return &ApproveResult{Change: ch}, nil
+	}
+	if err := s.publish(ctx, c, ch, proposed); err != nil {
+		return nil, err
+	}
+	return &ApproveResult{Change: ch, Published: true}, nil
+}
+
+// publish writes the proposed version to the trust directory, enforces
+// it and logs it. Called with c.mu held.
+func (s *Service) publish(ctx context.Context, c *changes, ch *Change, proposed *metadata.Metadata[metadata.TargetsType]) error {
+	now := s.cfg.Clock()
+	d, err := policy.OpenDraft(c.cfg.TrustDir, now)
+	if err != nil {
+		return &Error{Kind: KindInternal, Msg: "opening the trust directory", Err: err}
+	}
+	if dg, err := policy.PolicyDigest(d.Targets); err != nil || dg != ch.BaseDigest {
+		return errorf(KindStalePolicy, "the trust directory no longer holds policy version %d (sha256:%s), which change %s is based on", ch.BaseVersion, keys.Short(ch.BaseDigest), ch.ID)
+	}
+	if err := d.AdoptTargets(proposed); err != nil {
+		return &Error{Kind: KindInternal, Msg: "adopting policy change " + ch.ID, Err: err}
+	}
+	if err := d.Save(); err != nil {
+		return &Error{Kind: KindInternal, Msg: "writing policy version to the trust directory", Err: err}
+	}
+	load := c.cfg.Load
+	if load == nil {
+		cur := s.Trust().Versions()
+		load = func() (*policy.Trust, error) {
+			return policy.Load(c.cfg.TrustDir, policy.LoadOptions{Now: s.cfg.Clock(), Trusted: cur})
+		}
+	}
+	nt, err := load()
+	if err != nil {
+		return &Error{Kind: KindInternal, Msg: "the trust directory does not verify after publishing " + ch.ID, Err: err}
+	}
+	if err := s.SetTrust(nt); err != nil {
+		s.log.Error("policy published but not fully applied", zap.String("change", ch.ID), zap.Error(err))
+	}
+	ch.State, ch.StateReason, ch.Updated = ChangePublished, fmt.Sprintf("published as policy version %d", nt.Version()), now.UTC()
+	if err := c.write(ch); err != nil {
+		s.log.Warn("recording a published policy change", zap.String("change", ch.ID), zap.Error(err))
+	}
+	s.log.Info("policy change published", zap.String("change", ch.ID), zap.Int64("policyVersion", nt.Version()))
+	s.logPublished(ctx, ch, proposed)
+	return nil
+}
+
+// logPublished appends policy.published (and key.revoked) to the
+// transparency log, when the coordinator keeps one.
+func (s *Service) logPublished(ctx context.Context, ch *Change, proposed *metadata.Metadata[metadata.TargetsType]) {
+	if s.cp == nil {
+		return
+	}
+	events := []ledger.Event{{Type: ledger.PolicyPublished, PolicyVersion: ch.Version, PayloadSHA256: ch.Digest,
+		EnvelopeSHA256: hexSHA256(ch.Targets), Detail: map[string]string{"change": ch.ID}}}
+	if rv := ch.Spec.Revoke; rv != nil {
+		if lc, err := policy.LifecycleOf(proposed); err == nil {
+			for _, r := range lc.Revocations {
+				if strings.HasPrefix(r.KeyID, strings.ToLower(rv.KeyID)) {
+					events = append(events, ledger.Event{Type: ledger.KeyRevoked, KeyID: r.KeyID, PolicyVersion: ch.Version,
+						Detail: map[string]string{"since": r.Since.UTC().Format(time.RFC3339Nano), "reason": r.Reason}})
+				}
+			}
+		}
+	}
+	if _, err := s.cp.store.AppendEvents(ctx, events...); err != nil {
+		s.log.Error("policy published but not logged", zap.String("change", ch.ID), zap.Error(err))
+	}
+}
+
+// affectedBy lists complete requests with a signature by k whose logged
+// time (or, without a log, received time) is at or after since.
+func (s *Service) affectedBy(ctx context.Context, t *policy.Trust, k *keys.PublicKey, since time.Time) (*Affected, error) {
+	max := s.ch.cfg.MaxAffected
+	if max <= 0 {
+		max = 1000
+	}
+	a := &Affected{Basis: "received", Since: since.UTC(), Requests: []AffectedRequest{},
+		Note: "the coordinator keeps no transparency log: times are when it received each signature; verifiers without a log bundle count no signature of a revoked key, whatever its time"}
+	if s.cp != nil {
+		a.Basis = "logged"
+		a.Note = "times are the transparency log's; verifiers count a signature of the revoked key only with a log bundle proving it was logged before since"
+	}
+	ident := k.Identity().String()
+	after := ""
+	for {
+		rs, err := s.cfg.Store.ListRequests(ctx, ListOptions{State: Complete, Limit: 500, After: after})
+		if err != nil {
+			return nil, storeError(err, "")
+		}
+		for _, r := range rs {
+			for _, p := range r.Signatures {
+				if p.Identity != ident {
+					continue
+				}
+				at := p.Received
+				if s.cp != nil {
+					es, _, err := ledger.ReadEntries(ctx, s.cp.store.Ledger(), p.LogIndex, p.LogIndex+1)
+					if err != nil {
+						return nil, &Error{Kind: KindInternal, Msg: "reading the logged time of a signature of request " + r.ID, Err: err}
+					}
+					at = es[0].Time
+				}
+				if at.Before(since) {
+					continue
+				}
+				if len(a.Requests) >= max {
+					a.Truncated = true
+					return a, nil
+				}
+				a.Requests = append(a.Requests, AffectedRequest{ID: r.ID, Gate: r.Gate, PolicyVersion: r.PolicyVersion, KeyID: p.KeyID, Time: at.UTC(),
+					StillVerifies: stillMet(t, r, ident)})
+			}
+		}
+		if len(rs) < 500 {
+			return a, nil
+		}
+		after = rs[len(rs)-1].ID
+	}
+}
+
+// stillMet reports whether r's other signatures meet its gate under the
+// policy version r was signed under, without those of identity ident.
+func stillMet(t *policy.Trust, r *Request, ident string) bool {
+	pv, err := t.PolicyAt(r.PolicyVersion, r.PolicyDigest)
+	if err != nil {
+		return false
+	}
+	tally, err := pv.Roles.NewTally(r.Gate)
+	if err != nil {
+		return false
+	}
+	for _, p := range r.Signatures {
+		if p.Identity == ident {
+			continue
+		}
+		if k, ok := pv.Roles.Keys[p.KeyID]; ok {
+			_, _ = tally.Add(k)
+		}
+	}
+	return tally.Satisfied()
+}

@@ -1,0 +1,352 @@
+package signer
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/secure-systems-lab/go-securesystemslib/cjson"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"go.uber.org/zap"
+
+	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/policy"
+)
+
+// Default lifetimes of the metadata the online key signs. The timestamp
+// is short-lived (freeze protection: a client refuses a timestamp past its
+// expiry) and re-signed once half its lifetime has passed.
+const (
+	DefaultTimestampExpiry = 24 * time.Hour
+	DefaultSnapshotExpiry  = 7 * 24 * time.Hour
+)
+
+// TUFDir is the folder of the coordinator's state directory that keeps the
+// signed snapshot.json and timestamp.json, so versions only ever increase
+// across restarts.
+const TUFDir = "tuf"
+
+// TUFConfig configures a [TUFRepo].
+type TUFConfig struct {
+	// Signer is the online key: the key the trust root gives the snapshot
+	// and timestamp roles ('quorate policy online-key').
+	Signer policy.MessageSigner
+	// StateDir keeps StateDir/tuf/snapshot.json and timestamp.json.
+	StateDir string
+	// Source holds the published root and targets versions by number
+	// (the trust directory's history).
+	Source          policy.Source
+	TimestampExpiry time.Duration // default DefaultTimestampExpiry
+	SnapshotExpiry  time.Duration // default DefaultSnapshotExpiry
+	Clock           func() time.Time
+	Logger          *zap.Logger
+}
+
+// TUFRepo serves the coordinator's policy as a TUF repository with
+// consistent snapshots (root.json's consistent_snapshot is true, as
+// policy.Init makes it): N.root.json for every published root version,
+// timestamp.json, N.snapshot.json and N.targets.json (and, for clients
+// without consistent snapshots, root.json, snapshot.json, targets.json).
+// Root and targets are the administrators' signed documents; snapshot and
+// timestamp are signed by the online key. Snapshot and timestamp versions
+// are kept in the state directory before being served, so a restart never
+// serves a lower version. A TUFRepo is safe for concurrent use.
+type TUFRepo struct {
+	cfg TUFConfig
+
+	mu    sync.RWMutex
+	st    *tufState
+	stale error // set when the repository could not follow the policy
+}
+
+// tufState is one consistent state of the repository.
+type tufState struct {
+	trust               *policy.Trust
+	root, targets       []byte
+	snapshot, timestamp []byte
+	snap                *metadata.Metadata[metadata.SnapshotType]
+	ts                  *metadata.Metadata[metadata.TimestampType]
+}
+
+// NewTUFRepo opens the repository's state and signs what the trust t
+// needs: a new snapshot when the policy version changed or the snapshot
+// is due, a new timestamp likewise.
+func NewTUFRepo(ctx context.Context, cfg TUFConfig, t *policy.Trust) (*TUFRepo, error) {
+	if cfg.Signer == nil || cfg.StateDir == "" || cfg.Source == nil {
+		return nil, errors.New("signer: a TUF repository needs an online key, a state directory and the trust source")
+	}
+	if cfg.TimestampExpiry <= 0 {
+		cfg.TimestampExpiry = DefaultTimestampExpiry
+	}
+	if cfg.SnapshotExpiry <= 0 {
+		cfg.SnapshotExpiry = DefaultSnapshotExpiry
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.StateDir, TUFDir), 0o700); err != nil {
+		return nil, fmt.Errorf("creating the TUF state directory: %w", err)
+	}
+	r := &TUFRepo{cfg: cfg}
+	if err := r.Update(ctx, t); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Update makes the repository serve trust t, signing a new snapshot and
+// timestamp where needed. On failure the repository stops serving
+// timestamp and snapshot (clients keep their last trusted metadata until
+// it expires) rather than serve metadata that points at an older policy.
+func (r *TUFRepo) Update(ctx context.Context, t *policy.Trust) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st, err := r.next(ctx, t)
+	if err != nil {
+		r.stale = err
+		r.cfg.Logger.Error("TUF repository not updated; snapshot and timestamp are withheld", zap.Error(err))
+		return err
+	}
+	r.st, r.stale = st, nil
+	return nil
+}
+
+// Refresh re-signs the timestamp (and snapshot) when due.
+func (r *TUFRepo) Refresh(ctx context.Context) error {
+	r.mu.RLock()
+	st := r.st
+	r.mu.RUnlock()
+	if st == nil {
+		return errors.New("TUF repository has no state")
+	}
+	return r.Update(ctx, st.trust)
+}
+
+// Run refreshes the repository every interval until ctx ends.
+func (r *TUFRepo) Run(ctx context.Context, interval time.Duration) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+		if err := r.Refresh(ctx); err != nil && ctx.Err() == nil {
+			r.cfg.Logger.Warn("refreshing TUF timestamp", zap.Error(err))
+		}
+	}
+}
+
+func (r *TUFRepo) path(role string) string {
+	return filepath.Join(r.cfg.StateDir, TUFDir, role+".json")
+}
+
+// next computes (and persists) the state serving t.
+func (r *TUFRepo) next(ctx context.Context, t *policy.Trust) (*tufState, error) {
+	pub := r.cfg.Signer.Public()
+	if err := policy.CheckOnlineKey(t.Root, pub); err != nil {
+		return nil, fmt.Errorf("--tuf-key: %w", err)
+	}
+	now := r.cfg.Clock().UTC()
+	st := &tufState{trust: t}
+	var err error
+	if st.root, err = t.Root.ToBytes(false); err != nil {
+		return nil, fmt.Errorf("encoding root.json: %w", err)
+	}
+	if st.targets, err = t.Targets.ToBytes(false); err != nil {
+		return nil, fmt.Errorf("encoding targets.json: %w", err)
+	}
+	oldSnap, oldSnapBytes, err := readTUF(r.path(metadata.SNAPSHOT), metadata.Snapshot().FromBytes)
+	if err != nil {
+		return nil, err
+	}
+	oldTS, oldTSBytes, err := readTUF(r.path(metadata.TIMESTAMP), metadata.Timestamp().FromBytes)
+	if err != nil {
+		return nil, err
+	}
+	if oldSnap != nil && snapshotCurrent(oldSnap, t, now, r.cfg.SnapshotExpiry) {
+		st.snap, st.snapshot = oldSnap, oldSnapBytes
+	} else {
+		snap := metadata.Snapshot(now.Add(r.cfg.SnapshotExpiry).Truncate(time.Second))
+		if oldSnap != nil {
+			snap.Signed.Version = oldSnap.Signed.Version + 1
+		}
+		snap.Signed.Meta = map[string]*metadata.MetaFiles{metadata.TARGETS + ".json": metadata.MetaFile(t.Version())}
+		if st.snapshot, err = r.sign(ctx, snap, &snap.Signatures, snap.Signed); err != nil {
+			return nil, fmt.Errorf("signing snapshot.json: %w", err)
+		}
+		if err := policy.WriteFileAtomic(r.path(metadata.SNAPSHOT), st.snapshot, 0o600); err != nil {
+			return nil, err
+		}
+		st.snap = snap
+	}
+	if oldTS != nil && timestampCurrent(oldTS, st, t, now, r.cfg.TimestampExpiry) {
+		st.ts, st.timestamp = oldTS, oldTSBytes
+		return st, nil
+	}
+	ts := metadata.Timestamp(now.Add(r.cfg.TimestampExpiry).Truncate(time.Second))
+	if oldTS != nil {
+		ts.Signed.Version = oldTS.Signed.Version + 1
+	}
+	sum := sha256.Sum256(st.snapshot)
+	ts.Signed.Meta = map[string]*metadata.MetaFiles{metadata.SNAPSHOT + ".json": {
+		Version: st.snap.Signed.Version, Length: int64(len(st.snapshot)), Hashes: metadata.Hashes{"sha256": sum[:]},
+	}}
+	if st.timestamp, err = r.sign(ctx, ts, &ts.Signatures, ts.Signed); err != nil {
+		return nil, fmt.Errorf("signing timestamp.json: %w", err)
+	}
+	if err := policy.WriteFileAtomic(r.path(metadata.TIMESTAMP), st.timestamp, 0o600); err != nil {
+		return nil, err
+	}
+	st.ts = ts
+	r.cfg.Logger.Info("TUF metadata signed", zap.Int64("timestamp", ts.Signed.Version), zap.Int64("snapshot", st.snap.Signed.Version), zap.Int64("targets", t.Version()))
+	return st, nil
+}
+
+// snapshotCurrent reports whether a persisted snapshot can still be
+// served for t: it names t's targets version, verifies under t's root and
+// has more than half its lifetime left.
+func snapshotCurrent(s *metadata.Metadata[metadata.SnapshotType], t *policy.Trust, now time.Time, life time.Duration) bool {
+	m := s.Signed.Meta[metadata.TARGETS+".json"]
+	return m != nil && m.Version == t.Version() && len(s.Signed.Meta) == 1 &&
+		t.Root.VerifyDelegate(metadata.SNAPSHOT, s) == nil && s.Signed.Expires.Sub(now) > life/2
+}
+
+// timestampCurrent is snapshotCurrent for a persisted timestamp: it must
+// name the snapshot being served, byte for byte.
+func timestampCurrent(ts *metadata.Metadata[metadata.TimestampType], st *tufState, t *policy.Trust, now time.Time, life time.Duration) bool {
+	m := ts.Signed.Meta[metadata.SNAPSHOT+".json"]
+	return m != nil && m.Version == st.snap.Signed.Version && m.VerifyLengthHashes(st.snapshot) == nil &&
+		t.Root.VerifyDelegate(metadata.TIMESTAMP, ts) == nil && ts.Signed.Expires.Sub(now) > life/2
+}
+
+// readTUF reads a persisted metadata file; (nil, nil, nil) when absent.
+func readTUF[T metadata.Roles](path string, parse func([]byte) (*metadata.Metadata[T], error)) (*metadata.Metadata[T], []byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading TUF state: %w", err)
+	}
+	md, err := parse(data)
+	if err != nil {
+		// A corrupt state file cannot tell the last version served:
+		// starting again from 1 would look like a rollback to clients.
+		return nil, nil, fmt.Errorf("TUF state %s is corrupt (restore it from a backup; its version must not go back): %w", path, err)
+	}
+	return md, data, nil
+}
+
+// sign signs the canonical JSON of signed with the online key, appends the
+// signature and returns the metadata's bytes.
+func (r *TUFRepo) sign(ctx context.Context, md interface{ ToBytes(bool) ([]byte, error) }, sigs *[]metadata.Signature, signed any) ([]byte, error) {
+	canon, err := cjson.EncodeCanonical(signed)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := r.cfg.Signer.Sign(ctx, canon)
+	if err != nil {
+		return nil, err
+	}
+	*sigs = []metadata.Signature{{KeyID: r.cfg.Signer.Public().ID(), Signature: raw}}
+	return md.ToBytes(false)
+}
+
+// File returns a metadata file of the repository by name: root.json,
+// N.root.json, timestamp.json, snapshot.json, N.snapshot.json,
+// targets.json, N.targets.json. Unknown names and versions not held give
+// an error of kind KindNotFound (a TUF client stops walking the root
+// chain at a 404); a repository that could not follow the policy gives
+// KindUnavailable for timestamp and snapshot.
+func (r *TUFRepo) File(name string) ([]byte, error) {
+	r.mu.RLock()
+	st, stale := r.st, r.stale
+	r.mu.RUnlock()
+	role, v, ok := parseTUFName(name)
+	if !ok {
+		return nil, errorf(KindNotFound, "no TUF metadata file %q", name)
+	}
+	if stale != nil && (role == metadata.TIMESTAMP || role == metadata.SNAPSHOT) {
+		return nil, errorf(KindUnavailable, "the TUF repository could not follow the coordinator's policy: %w", stale)
+	}
+	switch role {
+	case metadata.TIMESTAMP:
+		if v != 0 {
+			break
+		}
+		return st.timestamp, nil
+	case metadata.SNAPSHOT:
+		if v == 0 || v == st.snap.Signed.Version {
+			return st.snapshot, nil
+		}
+	case metadata.ROOT:
+		cur := st.trust.Root.Signed.Version
+		switch {
+		case v == 0 || v == cur:
+			return st.root, nil
+		case v < cur:
+			return r.historic(role, v, r.cfg.Source.Root)
+		}
+	case metadata.TARGETS:
+		cur := st.trust.Version()
+		switch {
+		case v == 0 || v == cur:
+			return st.targets, nil
+		case v < cur:
+			return r.historic(role, v, r.cfg.Source.Targets)
+		}
+	}
+	return nil, errorf(KindNotFound, "the TUF repository holds no %s", name)
+}
+
+func (r *TUFRepo) historic(role string, v int64, read func(int64) ([]byte, error)) ([]byte, error) {
+	data, err := read(v)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errorf(KindNotFound, "%s version %d is not in the trust directory's history", role, v)
+	}
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: fmt.Sprintf("reading %s version %d", role, v), Err: err}
+	}
+	return data, nil
+}
+
+// Versions returns the versions served: root, targets, snapshot, timestamp.
+func (r *TUFRepo) Versions() (root, targets, snapshot, timestamp int64) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.st.trust.Root.Signed.Version, r.st.trust.Version(), r.st.snap.Signed.Version, r.st.ts.Signed.Version
+}
+
+// OnlineKey is the key signing snapshot and timestamp.
+func (r *TUFRepo) OnlineKey() *keys.PublicKey { return r.cfg.Signer.Public() }
+
+// parseTUFName splits "N.role.json" or "role.json" (v = 0).
+func parseTUFName(name string) (role string, v int64, ok bool) {
+	base, found := strings.CutSuffix(name, ".json")
+	if !found {
+		return "", 0, false
+	}
+	if num, rest, dotted := strings.Cut(base, "."); dotted {
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || n < 1 || strconv.FormatInt(n, 10) != num {
+			return "", 0, false
+		}
+		base, v = rest, n
+	}
+	switch base {
+	case metadata.ROOT, metadata.TARGETS, metadata.SNAPSHOT, metadata.TIMESTAMP:
+		return base, v, true
+	}
+	return "", 0, false
+}
