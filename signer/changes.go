@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -356,7 +357,7 @@ func applySpec(d *policy.Draft, spec ChangeSpec) (*keys.PublicKey, error) {
 func (s *Service) checkAdminPAE(t *policy.Trust, payloadType string, payload []byte, sig attest.Signature) (*keys.PublicKey, error) {
 	r := t.Root.Signed.Roles[metadata.TARGETS]
 	rec, ok := t.Root.Signed.Keys[sig.KeyID]
-	if r == nil || !ok || !containsString(r.KeyIDs, sig.KeyID) {
+	if r == nil || !ok || !slices.Contains(r.KeyIDs, sig.KeyID) {
 		return nil, errorf(KindUnauthorized, "key %s is not an administrator key (targets role) of root version %d", keys.Short(sig.KeyID), t.Root.Signed.Version)
 	}
 	k, err := keys.FromTUF(rec)
@@ -368,15 +369,6 @@ func (s *Service) checkAdminPAE(t *policy.Trust, payloadType string, payload []b
 		return nil, errorf(KindBadSignature, "signature by key %s does not verify over the proposal", keys.Short(sig.KeyID))
 	}
 	return k, nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // GetChange returns a change request. A pending one whose base version is

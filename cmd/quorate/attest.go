@@ -15,6 +15,7 @@ import (
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/signer"
 )
 
 // DefaultAttestationExpiry is how long an approval stays valid by default.
@@ -224,7 +225,8 @@ The envelope is rewritten in place unless --out is given.
 Through a coordinator: fetch request ID, check it, sign its payload locally and
 submit the signature (the private key never leaves its HSM/KMS). With
 --artifact PATH the request's subjects must include the file; with --trust DIR
-its policy must be the trust directory's.
+its policy must be the trust directory's. A policy change request (ID
+pc:...) is signed as 'quorate policy approve ID' does.
 
 What is being approved (gate, subjects, policy version, who has signed) is
 printed to stderr first: read it before you sign.
@@ -236,6 +238,9 @@ printed to stderr first: read it before you sign.
 			if requestID != "" {
 				if in != "" || out != "" {
 					return usageErr("--request and --in/--out exclude each other")
+				}
+				if strings.HasPrefix(requestID, signer.ChangeIDPrefix) {
+					return a.approveChange(cmd.Context(), &cf, requestID, uri)
 				}
 				return a.signRequest(cmd.Context(), &cf, requestID, uri, trustDir, artifacts)
 			}

@@ -46,10 +46,18 @@ Keys and administrators change over time:
   quorate policy retire --trust trust --key KEYID              # rotation: key out of service
   quorate policy revoke --trust trust --key KEYID --since 2030-01-02T00:00:00Z --reason 'laptop stolen'
   quorate policy admins --trust trust --admin admin2.pub --admin admin3.pub --admin-threshold 2
-Runbooks for rotation ceremonies are in docs/runbooks/.`,
+Runbooks for rotation ceremonies are in docs/runbooks/.
+
+Through a coordinator, administrators co-sign changes instead of passing the
+directory around (docs/policy.md):
+  quorate policy propose --coordinator $URL --admin-key file:admin1.key --gate production --roles originator,integrator
+  quorate policy revoke  --coordinator $URL --admin-key file:admin1.key --key KEYID --since 2030-01-02T00:00:00Z --reason 'laptop stolen'
+  quorate policy approve ID --coordinator $URL --key file:admin2.key
+The coordinator serves the policy as a TUF repository; its online key is named
+with 'quorate policy online-key'.`,
 	}
 	cmd.AddCommand(a.policyInit(), a.policyRole(), a.policyGate(), a.policySign(), a.policyShow(), a.policyLogKey(),
-		a.policyAdmins(), a.policyRetire(), a.policyRevoke())
+		a.policyAdmins(), a.policyRetire(), a.policyRevoke(), a.policyOnlineKey(), a.policyPropose(), a.policyShowChange(), a.policyChanges(), a.policyApprove())
 	return cmd
 }
 

@@ -51,6 +51,7 @@ trust directory and publish it once 'quorate policy show' says verified.`,
 func (a *app) policyRetire() *cobra.Command {
 	var dir, ref string
 	var exp time.Duration
+	var pf proposeFlags
 	c := &cobra.Command{
 		Use:   "retire --trust DIR --key ID|PUBFILE",
 		Short: "Retire a signing key (rotation): no longer accepted for new signatures",
@@ -61,12 +62,23 @@ left below its threshold: add the replacement key to the role first.
 Attestations signed under earlier versions, while the key was in its role,
 still verify; a signature whose trusted logged time (from a log bundle) is at
 or after the retirement does not count. Administrators then sign the new
-version ('quorate policy sign').`,
-		Example: "  quorate policy retire --trust trust --key 3f2a9c0d41b7",
+version ('quorate policy sign').
+
+With --coordinator URL (and --admin-key URI) instead of --trust DIR, the
+change is proposed to the coordinator for administrators to co-sign
+('quorate policy approve').`,
+		Example: "  quorate policy retire --trust trust --key 3f2a9c0d41b7\n  quorate policy retire --coordinator $URL --admin-key file:admin1.key --key 3f2a9c0d41b7",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if ref == "" {
 				return usageErr("--key ID|PUBFILE is required")
+			}
+			if pf.cf.url != "" {
+				if dir != "" {
+					return usageErr("--trust and --coordinator exclude each other")
+				}
+				pf.retire, pf.exp = ref, exp
+				return a.proposeChange(cmd, &pf)
 			}
 			return a.editDraft(dir, func(d *policy.Draft) error {
 				k, err := a.resolveSigningKey(cmd, d, ref)
@@ -84,12 +96,14 @@ version ('quorate policy sign').`,
 	c.Flags().StringVar(&dir, "trust", "", "trust directory")
 	c.Flags().StringVar(&ref, "key", "", "key ID (or its first 12+ hex digits), public key file or key URI")
 	c.Flags().DurationVar(&exp, "policy-expires", policy.DefaultTargetsExpiry, "lifetime of the new policy version")
+	pf.addCoordinator(c)
 	return c
 }
 
 func (a *app) policyRevoke() *cobra.Command {
 	var dir, ref, sinceFlag, reason string
 	var exp time.Duration
+	var pf proposeFlags
 	c := &cobra.Command{
 		Use:   "revoke --trust DIR --key ID|PUBFILE --since RFC3339 --reason TEXT",
 		Short: "Revoke a compromised signing key since a time",
@@ -102,8 +116,13 @@ At verification, a signature by the key (under any policy version, matched
 by public key whatever its key ID) counts only when a log bundle proves it
 was logged strictly before that time; a signature without a trusted logged
 time does not count. A signer's own claim of time is never used.
-Administrators then sign the new version ('quorate policy sign').`,
-		Example: "  quorate policy revoke --trust trust --key 3f2a9c0d41b7 --since 2030-01-02T00:00:00Z --reason 'laptop stolen'",
+Administrators then sign the new version ('quorate policy sign').
+
+With --coordinator URL (and --admin-key URI) instead of --trust DIR, the
+change is proposed to the coordinator for administrators to co-sign
+('quorate policy approve'), and the attestations already emitted that no
+longer verify because of it are listed.`,
+		Example: "  quorate policy revoke --trust trust --key 3f2a9c0d41b7 --since 2030-01-02T00:00:00Z --reason 'laptop stolen'\n  quorate policy revoke --coordinator $URL --admin-key file:admin1.key --key 3f2a9c0d41b7 --since 2030-01-02T00:00:00Z --reason 'laptop stolen'",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if ref == "" || sinceFlag == "" || strings.TrimSpace(reason) == "" {
@@ -112,6 +131,13 @@ Administrators then sign the new version ('quorate policy sign').`,
 			since, err := time.Parse(time.RFC3339, sinceFlag)
 			if err != nil {
 				return usageErr("--since %q: want an RFC 3339 time such as 2030-01-02T15:04:05Z", sinceFlag)
+			}
+			if pf.cf.url != "" {
+				if dir != "" {
+					return usageErr("--trust and --coordinator exclude each other")
+				}
+				pf.revoke, pf.since, pf.reason, pf.exp = ref, sinceFlag, reason, exp
+				return a.proposeChange(cmd, &pf)
 			}
 			return a.editDraft(dir, func(d *policy.Draft) error {
 				k, err := a.resolveSigningKey(cmd, d, ref)
@@ -131,6 +157,7 @@ Administrators then sign the new version ('quorate policy sign').`,
 	c.Flags().StringVar(&sinceFlag, "since", "", "RFC 3339 time from which the key is considered compromised")
 	c.Flags().StringVar(&reason, "reason", "", "why the key is revoked (kept in the signed policy)")
 	c.Flags().DurationVar(&exp, "policy-expires", policy.DefaultTargetsExpiry, "lifetime of the new policy version")
+	pf.addCoordinator(c)
 	return c
 }
 

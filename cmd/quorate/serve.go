@@ -34,6 +34,8 @@ type serveFlags struct {
 	trust, data, store, listen, addrFile string
 	tlsCert, tlsKey, clientCA, readToken string
 	logLevel, debugAddr, logKey          string
+	tufKey, stateDir                     string
+	tufTimestamp, tufSnapshot, tufEvery  time.Duration
 	rateLimit                            float64
 	burst                                int
 	maxBody                              int64
@@ -83,6 +85,11 @@ API: see api/openapi.yaml. Metrics: /metrics. Health: /healthz, /readyz.`,
 	fl.StringVar(&f.logKey, "log-key", "", "key URI of the transparency log's signing key (must be the key the policy names: 'quorate policy log-key')")
 	fl.DurationVar(&f.checkpointEvery, "checkpoint-interval", 5*time.Second, "how often a new log checkpoint is signed while the log grows")
 	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go profiling (net/http/pprof) on this loopback address")
+	fl.StringVar(&f.tufKey, "tuf-key", "", "key URI of the online key signing the TUF repository's snapshot and timestamp under /v1/tuf/ (the key the root names: 'quorate policy online-key')")
+	fl.StringVar(&f.stateDir, "state-dir", "", "directory for the TUF repository's signed snapshot and timestamp and for pending policy changes (default: --data DIR)")
+	fl.DurationVar(&f.tufTimestamp, "tuf-timestamp-expiry", signer.DefaultTimestampExpiry, "lifetime of each TUF timestamp (re-signed after half of it)")
+	fl.DurationVar(&f.tufSnapshot, "tuf-snapshot-expiry", signer.DefaultSnapshotExpiry, "lifetime of each TUF snapshot (re-signed after half of it)")
+	fl.DurationVar(&f.tufEvery, "tuf-refresh-interval", 10*time.Minute, "how often the TUF timestamp is checked for renewal")
 	return c
 }
 
@@ -154,7 +161,25 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 		}
 		return float64(len(rs))
 	}
-	svc, err := signer.New(signer.Config{Trust: trust, Store: store, Logger: log, Clock: a.now, MaxTTL: f.maxTTL, Metrics: signer.NewMetrics(reg, pending), Log: lg})
+	stateDir := f.stateDir
+	if stateDir == "" {
+		stateDir = f.data
+	}
+	var repo *signer.TUFRepo
+	if f.tufKey != "" {
+		if stateDir == "" {
+			return usageErr("--tuf-key needs --state-dir DIR (or --data DIR) to keep the TUF versions served")
+		}
+		if repo, err = a.openTUF(ctx, f, stateDir, trust, log); err != nil {
+			return err
+		}
+	}
+	var changes *signer.ChangeConfig
+	if stateDir != "" {
+		changes = &signer.ChangeConfig{TrustDir: f.trust, StateDir: stateDir, Load: func() (*policy.Trust, error) { return a.loadTrust(f.trust, statePath, a.now()) }}
+	}
+	svc, err := signer.New(signer.Config{Trust: trust, Store: store, Logger: log, Clock: a.now, MaxTTL: f.maxTTL, Metrics: signer.NewMetrics(reg, pending), Log: lg,
+		TUF: repo, Changes: changes})
 	if err != nil {
 		return err
 	}
@@ -220,6 +245,9 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	go svc.RunExpiry(ctx, f.expiryEvery)
 	go svc.RunCheckpoints(ctx, f.checkpointEvery)
 	go a.reloadOnHUP(ctx, svc, f.trust, statePath, log)
+	if repo != nil {
+		go repo.Run(ctx, f.tufEvery)
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if srv.TLSConfig != nil {
@@ -267,6 +295,26 @@ func (a *app) openLog(ctx context.Context, f *serveFlags, trust *policy.Trust) (
 		return nil, usageErr("--log-key %s is key %s, but the policy names log key %s", hsm.Redact(f.logKey), keys.Short(s.Public().ID()), keys.Short(lk.Key.ID()))
 	}
 	return ledger.New(ledger.Config{Origin: lk.Origin, Signer: s, Clock: a.now})
+}
+
+// openTUF opens the online key and the TUF repository; the key must be the
+// one the trust root names for snapshot and timestamp.
+func (a *app) openTUF(ctx context.Context, f *serveFlags, stateDir string, trust *policy.Trust, log *zap.Logger) (*signer.TUFRepo, error) {
+	s, err := a.registry.Signer(ctx, f.tufKey)
+	if err != nil {
+		return nil, fmt.Errorf("opening the TUF online key: %w", err)
+	}
+	if err := policy.CheckOnlineKey(trust.Root, s.Public()); err != nil {
+		s.Close()
+		return nil, usageErr("--tuf-key %s: %w", hsm.Redact(f.tufKey), err)
+	}
+	repo, err := signer.NewTUFRepo(ctx, signer.TUFConfig{Signer: s, StateDir: stateDir, Source: policy.DirSource(f.trust),
+		TimestampExpiry: f.tufTimestamp, SnapshotExpiry: f.tufSnapshot, Clock: a.now, Logger: log}, trust)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return repo, nil
 }
 
 // reloadOnHUP re-reads the trust directory on SIGHUP and, when it verifies

@@ -14,11 +14,12 @@ import (
 )
 
 func (a *app) verifyCommand() *cobra.Command {
-	var dir, file, gate, output, state, bundle, pin string
+	var dir, file, gate, output, state, bundle, pin, cache string
 	var requireLog bool
+	var cf clientFlags
 	var artifacts, digests []string
 	c := &cobra.Command{
-		Use:   "verify --trust DIR --attestation FILE (--artifact PATH... | --digest sha256:HEX...) --gate NAME",
+		Use:   "verify (--trust DIR | --coordinator URL --trust-root root.json) --attestation FILE (--artifact PATH... | --digest sha256:HEX...) --gate NAME",
 		Short: "Verify a composite attestation offline",
 		Long: `Verify a composite attestation against the trust directory, offline: the
 policy's signatures, versions and expiry; the envelope's signatures over the
@@ -38,7 +39,15 @@ Exit status: 0 verified; 1 not verified (including a malformed attestation);
 The trust directory's versions are remembered (under $XDG_STATE_HOME/quorate
 or --state FILE), so an older trust directory is refused later (rollback).
 The trust root is proven from the version remembered (or DIR/history's
-version 1, or --trust-root FILE) through every root version in between.`,
+version 1, or --trust-root FILE) through every root version in between.
+
+With --coordinator URL instead of --trust DIR, the policy is fetched through
+the coordinator's TUF repository (/v1/tuf/) with go-tuf's updater — root
+chain from --trust-root (required on first use), timestamp and snapshot
+signed by the online key, rollback and freeze protection — and cached under
+$XDG_CACHE_HOME/quorate (or --cache DIR); then verification is the same,
+offline. Earlier policy versions are fetched from the repository and checked
+against the digests the latest version endorses.`,
 		Example: "  quorate verify --trust trust --attestation app.intoto.json --artifact dist/app.tar.gz --gate production",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -52,7 +61,16 @@ version 1, or --trust-root FILE) through every root version in between.`,
 				return usageErr("--output %q: want text or json", output)
 			}
 			now := a.now() // the clock is read once per verification
-			t, err := a.loadTrustPinned(dir, state, pin, now)
+			var t *policy.Trust
+			var err error
+			switch {
+			case cf.url != "" && dir != "":
+				return usageErr("--trust and --coordinator exclude each other")
+			case cf.url != "" || (dir == "" && a.getenv("QUORATE_COORDINATOR") != ""):
+				t, err = a.tufTrust(cmd.Context(), &cf, pin, cache, now)
+			default:
+				t, err = a.loadTrustPinned(dir, state, pin, now)
+			}
 			if err != nil {
 				return err
 			}
@@ -122,6 +140,8 @@ version 1, or --trust-root FILE) through every root version in between.`,
 	c.Flags().BoolVar(&requireLog, "require-log", false, "require log proofs, checked against the log key in the trust directory, for every counted signature and the attestation")
 	c.Flags().StringVar(&pin, "trust-root", "", "root.json to walk the trust root chain from (obtained out of band)")
 	c.Flags().StringVar(&state, "state", "", "trusted-versions state file (default under $XDG_STATE_HOME/quorate; 'none' to disable)")
+	cf.add(c)
+	c.Flags().StringVar(&cache, "cache", "", "with --coordinator: TUF metadata cache (default under $XDG_CACHE_HOME/quorate)")
 	return c
 }
 
