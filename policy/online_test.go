@@ -32,7 +32,9 @@ func TestAdoptTargets(t *testing.T) {
 	}{
 		{"NextVersion", nil, nil},
 		{"SkippedVersion", func(m *metadata.Metadata[metadata.TargetsType]) { m.Signed.Version++ }, policy.ErrSkippedVersion},
-		{"HistoryDropped", func(m *metadata.Metadata[metadata.TargetsType]) { delete(m.Signed.UnrecognizedFields, policy.HistoryField) }, policy.ErrHistoryMismatch},
+		{"HistoryDropped", func(m *metadata.Metadata[metadata.TargetsType]) {
+			delete(m.Signed.UnrecognizedFields, policy.HistoryField)
+		}, policy.ErrHistoryMismatch},
 		{"OtherBase", func(m *metadata.Metadata[metadata.TargetsType]) {
 			m.Signed.UnrecognizedFields[policy.HistoryField] = map[string]any{"1": strings.Repeat("0", 64)}
 		}, policy.ErrHistoryMismatch},
