@@ -244,12 +244,12 @@ func (t *Trust) applyLifecycle(sv *SignatureVerdict, k *keys.PublicKey, logged m
 		sv.LoggedAt = at
 	}
 	if r, ok := t.Lifecycle.Revoked(k.Identity()); ok {
-		since := r.Since.UTC().Format(time.RFC3339)
+		since := r.Since.UTC().Format(time.RFC3339Nano)
 		switch {
 		case !hasTime:
 			sv.Problem = fmt.Sprintf("key revoked since %s (%s): the signature has no trusted logged time before then", since, r.Reason)
 		case !at.Before(r.Since):
-			sv.Problem = fmt.Sprintf("key revoked since %s (%s): the signature was logged at %s", since, r.Reason, at.UTC().Format(time.RFC3339))
+			sv.Problem = fmt.Sprintf("key revoked since %s (%s): the signature was logged at %s", since, r.Reason, at.UTC().Format(time.RFC3339Nano))
 		}
 		if sv.Problem != "" {
 			sv.Revoked, sv.RevocationReason = true, r.Reason
@@ -258,7 +258,7 @@ func (t *Trust) applyLifecycle(sv *SignatureVerdict, k *keys.PublicKey, logged m
 		// Logged before the compromise: a retirement may still apply.
 	}
 	if r, ok := t.Lifecycle.RetiredAt(k.Identity()); ok && hasTime && !at.Before(r.At) {
-		sv.Problem = fmt.Sprintf("key retired at %s: the signature was logged at %s", r.At.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
+		sv.Problem = fmt.Sprintf("key retired at %s: the signature was logged at %s", r.At.UTC().Format(time.RFC3339Nano), at.UTC().Format(time.RFC3339Nano))
 		sv.Retired = true
 		return true
 	}
