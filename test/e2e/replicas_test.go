@@ -235,20 +235,29 @@ func checkAcked(t *testing.T, cl *signer.Client, acked []ack) {
 	}
 }
 
+// twoReplicas starts two coordinators on one fresh PostgreSQL schema, opens n
+// requests for 5 signers and returns the requests' statements by ID.
+func twoReplicas(t *testing.T, n int, prefix string) (a, b *server, signers []hsm.Signer, ids []string, stmts map[string][]byte) {
+	t.Helper()
+	store := pgtest.FreshSchema(t, pgtest.ServerURL(t))
+	dir := t.TempDir()
+	signers, trust, trustDir := fixture(t, dir, 5)
+	a, b = startServer(t, dir, trustDir, "--store", store), startServer(t, dir, trustDir, "--store", store)
+	ca := &signer.Client{BaseURL: a.url}
+	ids = openRequests(t, ca, trust, signers, n, prefix)
+	stmts = map[string][]byte{}
+	for _, id := range ids {
+		stmts[id] = statementOf(t, ca, id)
+	}
+	return a, b, signers, ids, stmts
+}
+
 func TestReplicaKill9UnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replica tests skipped in -short mode")
 	}
-	store := pgtest.FreshSchema(t, pgtest.ServerURL(t))
-	dir := t.TempDir()
-	signers, trust, trustDir := fixture(t, dir, 5)
-	a, b := startServer(t, dir, trustDir, "--store", store), startServer(t, dir, trustDir, "--store", store)
+	a, b, signers, ids, stmts := twoReplicas(t, 40, "kill")
 	ca, cb := &signer.Client{BaseURL: a.url}, &signer.Client{BaseURL: b.url}
-	ids := openRequests(t, ca, trust, signers, 40, "kill")
-	stmts := map[string][]byte{}
-	for _, id := range ids {
-		stmts[id] = statementOf(t, cb, id)
-	}
 	var aDead atomic.Bool
 	var once sync.Once
 	killAt := func(n int) {
@@ -276,16 +285,8 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 	if os.Getenv("QUORATE_TEST_PG_RESTART") != "1" {
 		t.Skip("set QUORATE_TEST_PG_RESTART=1 to restart PostgreSQL under load (make test does, serially)")
 	}
-	store := pgtest.FreshSchema(t, pgtest.ServerURL(t))
-	dir := t.TempDir()
-	signers, trust, trustDir := fixture(t, dir, 5)
-	a, b := startServer(t, dir, trustDir, "--store", store), startServer(t, dir, trustDir, "--store", store)
+	a, b, signers, ids, stmts := twoReplicas(t, 60, "restart")
 	ca, cb := &signer.Client{BaseURL: a.url}, &signer.Client{BaseURL: b.url}
-	ids := openRequests(t, ca, trust, signers, 60, "restart")
-	stmts := map[string][]byte{}
-	for _, id := range ids {
-		stmts[id] = statementOf(t, cb, id)
-	}
 	restarted := make(chan error, 1)
 	go func() {
 		time.Sleep(200 * time.Millisecond)
