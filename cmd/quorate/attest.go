@@ -215,7 +215,6 @@ func (a *app) signCommand() *cobra.Command {
 	var uri, in, out, requestID, trustDir string
 	var artifacts []string
 	var cf clientFlags
-	var yes bool
 	c := &cobra.Command{
 		Use:   "sign --key URI (--in FILE [--out FILE] | --coordinator URL --request ID)",
 		Short: "Add your signature to a release approval (a file, or a request on a coordinator)",
@@ -295,8 +294,6 @@ printed to stderr first: read it before you sign.
 	c.Flags().StringVar(&trustDir, "trust", "", "with --request: trust directory the request's policy must match")
 	c.Flags().StringArrayVar(&artifacts, "artifact", nil, "with --request: artifact file the request must cover (repeat)")
 	cf.add(c)
-	c.Flags().BoolVar(&yes, "yes", true, "sign without asking (the summary is still printed)")
-	_ = c.Flags().MarkHidden("yes")
 	return c
 }
 

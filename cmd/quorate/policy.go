@@ -344,13 +344,6 @@ func (a *app) policyShow() *cobra.Command {
 	return c
 }
 
-func mustBytes(b []byte, err error) []byte {
-	if err != nil {
-		return nil
-	}
-	return b
-}
-
 // trustState keeps the highest trusted versions per trust directory, so a
 // rolled-back trust directory is refused.
 type trustState struct {
