@@ -180,6 +180,8 @@ type PolicyVersion struct {
 	Version int64
 	Digest  string
 	Roles   *roles.Set
+	// Log is the transparency log the version names, or nil.
+	Log *LogKey
 }
 
 // PolicyAt returns policy version v, whose digest must be digest: the
@@ -196,7 +198,8 @@ func (t *Trust) PolicyAt(v int64, digest string) (*PolicyVersion, error) {
 		if digest != t.Digest {
 			return nil, fmt.Errorf("%w: policy version %d has digest sha256:%s, not sha256:%s", ErrHistoryMismatch, v, t.Digest, digest)
 		}
-		return &PolicyVersion{Version: v, Digest: t.Digest, Roles: t.Roles}, nil
+		lk, _ := t.LogKey()
+		return &PolicyVersion{Version: v, Digest: t.Digest, Roles: t.Roles, Log: lk}, nil
 	}
 	endorsed, ok := t.Lifecycle.History[v]
 	if !ok {
@@ -230,7 +233,8 @@ func (t *Trust) PolicyAt(v int64, digest string) (*PolicyVersion, error) {
 	if err != nil {
 		return nil, fmt.Errorf("history/targets.%d.json: %w", v, err)
 	}
-	return &PolicyVersion{Version: v, Digest: got, Roles: set}, nil
+	lk, _ := LogKeyOf(old)
+	return &PolicyVersion{Version: v, Digest: got, Roles: set, Log: lk}, nil
 }
 
 // applyLifecycle applies the latest version's revocations and retirements

@@ -32,18 +32,6 @@ type LogEvidence struct {
 // Entries about anything else are ignored; a bundle that fails to verify
 // is an error.
 func (t *Trust) CheckBundle(envelope, bundle []byte) (*LogEvidence, error) {
-	lk, err := t.LogKey()
-	if err != nil {
-		return nil, err
-	}
-	b, err := ledger.ParseBundle(bundle)
-	if err != nil {
-		return nil, fmt.Errorf("log bundle: %w", err)
-	}
-	verified, err := ledger.VerifyBundle(b, lk.Key, lk.Origin)
-	if err != nil {
-		return nil, fmt.Errorf("log bundle: %w", err)
-	}
 	env, payload, err := attest.ParseEnvelope(envelope, attest.DefaultLimits)
 	if err != nil {
 		return nil, err
@@ -51,6 +39,26 @@ func (t *Trust) CheckBundle(envelope, bundle []byte) (*LogEvidence, error) {
 	_, pred, err := attest.ParseStatement(payload, attest.DefaultLimits)
 	if err != nil {
 		return nil, err
+	}
+	b, err := ledger.ParseBundle(bundle)
+	if err != nil {
+		return nil, fmt.Errorf("log bundle: %w", err)
+	}
+	var verified []ledger.VerifiedEntry
+	var firstErr error
+	for _, lk := range t.bundleKeys(pred) {
+		if verified, err = ledger.VerifyBundle(b, lk.Key, lk.Origin); err == nil {
+			break
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if verified == nil {
+		if firstErr == nil {
+			firstErr = ErrNoLogKey
+		}
+		return nil, fmt.Errorf("log bundle: %w", firstErr)
 	}
 	sigDigest := map[string]string{}
 	for _, s := range env.Signatures {
@@ -77,6 +85,23 @@ func (t *Trust) CheckBundle(envelope, bundle []byte) (*LogEvidence, error) {
 		}
 	}
 	return ev, nil
+}
+
+// bundleKeys are the log keys a bundle for an attestation may be checked
+// with: the latest policy's, then the one named by the (endorsed) policy
+// version the attestation was signed under — the key the coordinator logged
+// it with before a log-key rotation.
+func (t *Trust) bundleKeys(pred *attest.Predicate) []*LogKey {
+	var out []*LogKey
+	if lk, err := t.LogKey(); err == nil {
+		out = append(out, lk)
+	}
+	if pv, err := t.PolicyAt(pred.Policy.Version, pred.Policy.Digest["sha256"]); err == nil && pv.Log != nil {
+		if len(out) == 0 || pv.Log.Key.Identity() != out[0].Key.Identity() || pv.Log.Origin != out[0].Origin {
+			out = append(out, pv.Log)
+		}
+	}
+	return out
 }
 
 // Missing lists, as reasons, what --require-log needs and the evidence

@@ -424,3 +424,63 @@ func rootOf(entries [][]byte) ([]byte, error) {
 	}
 	return r.GetRootHash(nil)
 }
+
+// TestLogKeyRotationKeepsOldBundles rotates the coordinator's log key: an
+// attestation logged (and its bundle checkpointed) under the old key keeps
+// verifying with --require-log under the new policy, because the bundle is
+// checked with the log key of the policy version the attestation names.
+func TestLogKeyRotationKeepsOldBundles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode")
+	}
+	w := newLogWorld(t)
+	ctx := context.Background()
+	w.stop(t)
+	newKey := "file:" + filepath.Join(w.dir, "log-2.key")
+	lk, err := filekey.Backend{}.Generate(ctx, newKey, hsm.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := filekey.Load(filepath.Join(w.dir, "k2.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := policy.OpenDraft(w.trustDir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetLogKey(lk, logOrigin, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Sign(ctx, admin); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Save(); err != nil {
+		t.Fatal(err)
+	}
+	w.logKey = newKey
+	w.start(t)
+	out, code := w.quorate(t, "verify", "--trust", w.trustDir, "--attestation", w.att, "--digest", w.artifactDigest, "--gate", "load", "--require-log")
+	if code != 0 || !strings.Contains(out, "latest v3") {
+		t.Fatalf("an attestation logged under the old log key, after the rotation: exit %d\n%s", code, out)
+	}
+	// A bundle whose checkpoint was signed by neither key is still refused.
+	b, err := os.ReadFile(w.bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	note := m["checkpoint"].(string)
+	i := strings.LastIndex(note, " ")
+	m["checkpoint"] = note[:i+1] + "AAAA" + note[i+5:]
+	data, _ := json.Marshal(m)
+	if err := os.WriteFile(w.bundle, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := w.quorate(t, "verify", "--trust", w.trustDir, "--attestation", w.att, "--digest", w.artifactDigest, "--gate", "load", "--require-log"); code != 1 {
+		t.Fatalf("a forged checkpoint after rotation: exit %d, want 1\n%s", code, out)
+	}
+}
