@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -120,7 +121,7 @@ func eachAttr(s, sep string, known []string, seen map[string]bool, set func(name
 			return fmt.Errorf("attribute %d (separated by %q) has no '='", i+1, sep)
 		}
 		name = strings.ToLower(name)
-		if !contains(known, name) {
+		if !slices.Contains(known, name) {
 			return fmt.Errorf("unsupported attribute %q here (supported: %s)", redactName(name), strings.Join(known, ", "))
 		}
 		if seen[name] {
@@ -180,15 +181,6 @@ func redactName(s string) string {
 		return s[:32] + "..."
 	}
 	return s
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (u *URI) setPath(name, v string) error {
