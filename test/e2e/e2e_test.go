@@ -101,6 +101,24 @@ func startServer(t *testing.T, dir, trust string, extra ...string) *server {
 	}
 }
 
+// runCLI runs the quorate binary in dir, with XDG_STATE_HOME=dir/state and
+// the extra environment, and returns its combined output and exit code.
+func runCLI(t *testing.T, dir string, env []string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(quorateBin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state")), env...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return string(out), ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return string(out), 0
+}
+
 func (s *server) kill9(t *testing.T) {
 	t.Helper()
 	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -338,10 +356,8 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	}
 	// The log agrees with the store: it audits, and every stored signature
 	// has its signature.accepted entry at the index its row records.
-	cmd := exec.Command(quorateBin, "log", "verify", "--coordinator", srv2.url, "--trust", trustDir)
-	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("log verify after kill -9: %v\n%s", err, out)
+	if out, code := runCLI(t, dir, nil, "log", "verify", "--coordinator", srv2.url, "--trust", trustDir); code != 0 {
+		t.Fatalf("log verify after kill -9: exit %d\n%s", code, out)
 	}
 	ids := make([]string, len(reqs))
 	for i, r := range reqs {

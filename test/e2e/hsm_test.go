@@ -32,20 +32,11 @@ func TestThreeRolesSignOfflineWithSoftHSMKeys(t *testing.T) {
 	}
 	q := func(wantCode int, args ...string) string {
 		t.Helper()
-		cmd := exec.Command(quorateBin, args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+conf, "XDG_STATE_HOME="+filepath.Join(dir, "state"))
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
+		out, code := runCLI(t, dir, []string{"SOFTHSM2_CONF=" + conf}, args...)
 		if code != wantCode {
 			t.Fatalf("quorate %s: exit %d, want %d\n%s", strings.Join(args, " "), code, wantCode, out)
 		}
-		return string(out)
+		return out
 	}
 	types := map[string]string{"admin": "ecdsa-p256", "originator": "ecdsa-p256", "integrator": "ecdsa-p384", "operator": "rsa-2048"}
 	for _, name := range []string{"admin", "originator", "integrator", "operator"} {

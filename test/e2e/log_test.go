@@ -9,7 +9,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,45 +39,12 @@ type logWorld struct {
 
 func (w *logWorld) quorate(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(quorateBin, args...)
-	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(w.dir, "state"), "QUORATE_COORDINATOR="+w.srv.url)
-	out, err := cmd.CombinedOutput()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return string(out), code
+	return runCLI(t, w.dir, []string{"QUORATE_COORDINATOR=" + w.srv.url}, args...)
 }
 
 func (w *logWorld) start(t *testing.T) {
 	t.Helper()
-	addrFile := filepath.Join(w.dir, fmt.Sprintf("addr-%d", time.Now().UnixNano()))
-	var log bytes.Buffer
-	cmd := exec.Command(quorateBin, "serve", "--trust", w.trustDir, "--data", filepath.Join(w.dir, "data"), "--listen", "127.0.0.1:0",
-		"--addr-file", addrFile, "--rate-limit", "0", "--log-level", "warn", "--log-key", w.logKey, "--checkpoint-interval", "100ms")
-	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(w.dir, "state"))
-	cmd.Stderr = &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.srv = &server{cmd: cmd, log: &log}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if data, err := os.ReadFile(addrFile); err == nil && len(bytes.TrimSpace(data)) > 0 {
-			w.srv.url = "http://" + string(bytes.TrimSpace(data))
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("coordinator did not start: %s", log.String())
-		}
-	}
+	w.srv = startServer(t, w.dir, w.trustDir, "--log-key", w.logKey, "--checkpoint-interval", "100ms")
 }
 
 func (w *logWorld) stop(t *testing.T) {

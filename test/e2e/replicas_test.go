@@ -130,10 +130,8 @@ func TestReplicasRacingFinalSignaturesEmitOnce(t *testing.T) {
 	// (the state file), the checkpoints of the two replicas are consistent.
 	state := filepath.Join(dir, "log.state")
 	for _, srv := range []*server{a, b, a} {
-		cmd := exec.Command(quorateBin, "log", "verify", "--coordinator", srv.url, "--trust", trustDir, "--state", state)
-		cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("log verify through %s: %v\n%s", srv.url, err, out)
+		if out, code := runCLI(t, dir, nil, "log", "verify", "--coordinator", srv.url, "--trust", trustDir, "--state", state); code != 0 {
+			t.Fatalf("log verify through %s: exit %d\n%s", srv.url, code, out)
 		}
 		checkLoggedRows(t, &signer.Client{BaseURL: srv.url}, ids)
 	}

@@ -10,7 +10,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,16 +71,7 @@ func TestTLSClientCertificatesAndReadToken(t *testing.T) {
 	srv := startServer(t, dir, trustDir, "--tls-cert", p("server.pem"), "--tls-key", p("server.key"), "--client-ca", p("ca.pem"), "--read-token-file", token)
 	url := strings.Replace(srv.url, "http://", "https://", 1)
 	run := func(args ...string) (string, int) {
-		cmd := exec.Command(quorateBin, append([]string{"request", "list", "--coordinator", url}, args...)...)
-		cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+p("state"))
-		out, err := cmd.CombinedOutput()
-		if ee, ok := err.(*exec.ExitError); ok {
-			return string(out), ee.ExitCode()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), 0
+		return runCLI(t, dir, nil, append([]string{"request", "list", "--coordinator", url}, args...)...)
 	}
 	full := []string{"--ca-cert", p("ca.pem"), "--client-cert", p("client.pem"), "--client-key", p("client.key"), "--token-file", token}
 	cases := []struct {
