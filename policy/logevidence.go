@@ -125,3 +125,40 @@ func hexDigest(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
+
+// VerifyLogged verifies an envelope together with its transparency-log
+// bundle (nil when there is none): the bundle's proven logged times feed
+// the revocation and retirement rules. With requireLog, a missing or
+// invalid bundle, or one that does not prove every counted signature and
+// the attestation itself were logged, makes the verdict fail. Without it,
+// a bundle problem is returned as a warning and verification proceeds
+// without logged times.
+func (t *Trust) VerifyLogged(envelope, bundle []byte, req Request, requireLog bool) (v *Verdict, warning string) {
+	var evidence *LogEvidence
+	problem := ""
+	switch {
+	case bundle != nil:
+		ev, err := t.CheckBundle(envelope, bundle)
+		if err != nil {
+			problem = err.Error()
+		} else {
+			evidence, req.LoggedTimes = ev, ev.Signatures
+		}
+	case requireLog:
+		problem = "no log bundle given: the log is required"
+	}
+	v = t.VerifyBytes(envelope, req)
+	switch {
+	case problem != "" && requireLog:
+		v.Verified = false
+		v.Reasons = append(v.Reasons, problem)
+	case problem != "":
+		return v, problem
+	case evidence != nil && requireLog && v.Verified:
+		if missing := evidence.Missing(v); len(missing) > 0 {
+			v.Verified = false
+			v.Reasons = append(v.Reasons, missing...)
+		}
+	}
+	return v, ""
+}

@@ -85,37 +85,15 @@ against the digests the latest version endorses.`,
 			if bundle == "" && fileExists(file+".bundle") {
 				bundle = file + ".bundle"
 			}
-			var evidence *policy.LogEvidence
-			var logProblem string
+			var bdata []byte
 			if bundle != "" {
-				bdata, err := os.ReadFile(bundle)
-				if err != nil {
+				if bdata, err = os.ReadFile(bundle); err != nil {
 					return withCode(exitNotVerified, fmt.Errorf("reading log bundle: %w", err))
 				}
-				if evidence, err = t.CheckBundle(envBytes, bdata); err != nil {
-					logProblem = err.Error()
-				}
-			} else if requireLog {
-				logProblem = "--require-log: no log bundle given (--bundle FILE, or FILE.bundle beside the attestation)"
 			}
-			req := policy.Request{Gate: gate, Artifacts: arts, Now: now}
-			if evidence != nil {
-				req.LoggedTimes = evidence.Signatures
-			}
-			v := t.VerifyBytes(envBytes, req)
-			switch {
-			case logProblem != "":
-				if requireLog {
-					v.Verified = false
-					v.Reasons = append(v.Reasons, logProblem)
-				} else {
-					a.errf("warning: %s\n", logProblem)
-				}
-			case evidence != nil && requireLog && v.Verified:
-				if missing := evidence.Missing(v); len(missing) > 0 {
-					v.Verified = false
-					v.Reasons = append(v.Reasons, missing...)
-				}
+			v, warning := t.VerifyLogged(envBytes, bdata, policy.Request{Gate: gate, Artifacts: arts, Now: now}, requireLog)
+			if warning != "" {
+				a.errf("warning: %s\n", warning)
 			}
 			if output == "json" {
 				if err := writeJSON(a.stdout, v); err != nil {

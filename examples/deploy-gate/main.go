@@ -89,26 +89,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *bundleFile == "" {
 		*bundleFile = *attFile + ".bundle"
 	}
-	var logProblems []string
-	var evidence *policy.LogEvidence
-	if bundle, err := os.ReadFile(*bundleFile); err != nil {
-		logProblems = append(logProblems, fmt.Sprintf("no log bundle: %v", err))
-	} else if evidence, err = trust.CheckBundle(envelope, bundle); err != nil {
-		logProblems = append(logProblems, err.Error())
-	} else {
-		req.LoggedTimes = evidence.Signatures
+	bundle, err := os.ReadFile(*bundleFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "deploy-gate: no log bundle: %v\n", err)
+		bundle = nil
 	}
 
-	// 4. The verdict.
-	v := trust.VerifyBytes(envelope, req)
-	if *requireLog && v.Verified {
-		if evidence != nil {
-			logProblems = append(logProblems, evidence.Missing(v)...)
-		}
-		if len(logProblems) > 0 {
-			v.Verified = false
-			v.Reasons = append(v.Reasons, logProblems...)
-		}
+	// 4. The verdict; with -require-log the bundle must prove every counted
+	// signature and the attestation itself were logged.
+	v, warning := trust.VerifyLogged(envelope, bundle, req, *requireLog)
+	if warning != "" {
+		fmt.Fprintf(stderr, "deploy-gate: warning: %s\n", warning)
 	}
 	for _, r := range v.Roles {
 		fmt.Fprintf(stdout, "role %-12s %d/%d\n", r.Role, len(r.Keys), r.Threshold)
