@@ -140,12 +140,27 @@ func (l *Log) checkpointAt(ctx context.Context, s Storage, size int64) (*Checkpo
 // Sign signs the log's current checkpoint with the log key and checks the
 // result with the log's public key before returning it.
 func (l *Log) Sign(ctx context.Context, s Storage) (*SignedCheckpoint, error) {
+	return l.SignExtending(ctx, s, nil)
+}
+
+// SignExtending is [Log.Sign] that first proves the tree it is about to
+// sign extends prev, a checkpoint signed before (nil: none): an RFC 6962
+// consistency proof from prev.Size to the current size, computed from the
+// stored hashes, must verify against prev.Root (see [CheckExtends]). A log
+// whose entries and hashes were rewritten below prev.Size, or that shrank,
+// fails with a [ForkError] and nothing is signed.
+func (l *Log) SignExtending(ctx context.Context, s Storage, prev *Checkpoint) (*SignedCheckpoint, error) {
 	if l.signer == nil {
 		return nil, fmt.Errorf("%w: the log has no signer", ErrUnsupportedLogKey)
 	}
 	c, err := l.Checkpoint(ctx, s)
 	if err != nil {
 		return nil, err
+	}
+	if prev != nil {
+		if err := CheckExtends(ctx, s, prev, c.Size, c.Root); err != nil {
+			return nil, err
+		}
 	}
 	text, err := c.Text()
 	if err != nil {

@@ -138,6 +138,31 @@ func ConsistencyProof(ctx context.Context, s Storage, oldSize, newSize int64) (t
 	return p, nil
 }
 
+// CheckExtends proves, from the hashes s stores, that the tree of the
+// given size and root extends prev (a checkpoint signed before): it builds
+// the RFC 6962 consistency proof from prev.Size to size and verifies it
+// against prev.Root and root with [VerifyConsistency], an implementation
+// that does not trust the storage. It fails with a [ForkError] when the
+// proof does not verify or size is below prev.Size (the tree was rewritten
+// or rolled back), and with the storage's error when hashes are missing.
+func CheckExtends(ctx context.Context, s Storage, prev *Checkpoint, size int64, root tlog.Hash) error {
+	if size < prev.Size {
+		return &ForkError{PreviousSize: prev.Size, PreviousRoot: prev.Root, Size: size}
+	}
+	proof, err := ConsistencyProof(ctx, s, prev.Size, size)
+	if err != nil {
+		return err
+	}
+	if err := VerifyConsistency(proof, prev.Size, prev.Root, size, root); err != nil {
+		computed, herr := TreeHash(ctx, s, prev.Size)
+		if herr != nil {
+			return herr
+		}
+		return &ForkError{PreviousSize: prev.Size, PreviousRoot: prev.Root, Size: size, Computed: computed}
+	}
+	return nil
+}
+
 // ReadEntries returns the entries [start, end), parsed, with their bytes. It
 // fails if any entry does not parse or records another index than its
 // position.
