@@ -1,0 +1,248 @@
+// Package registrytest gives tests a real OCI registry on loopback.
+//
+// [Start] runs the CNCF distribution registry from Debian's docker-registry
+// package (`docker-registry serve CONFIG`, installed by `scripts/registry.sh
+// install` and `make deps`) on a free 127.0.0.1 port with a throw-away
+// storage directory, waits until it answers GET /v2/, and stops it when the
+// test ends. Without the binary the test skips loudly, and fails instead
+// when the CI environment variable is set: CI must not pass without
+// running it.
+//
+// Debian's registry is distribution 2.8, which has no OCI 1.1 referrers
+// API: referrers pushed to it go through the referrers tag schema. For the
+// other path, [StartInProcess] serves go-containerregistry's in-memory
+// registry (pkg/registry) with the referrers API enabled. It is a test
+// double of a newer registry, not the real one; say so where it is used.
+package registrytest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+)
+
+// Binary is the registry's executable as Debian installs it.
+const Binary = "docker-registry"
+
+// Registry is a running registry.
+type Registry struct {
+	// Host is "127.0.0.1:PORT", to prefix repository names with.
+	Host string
+	// StorageDir is the filesystem driver's root directory (only for
+	// [Start]); tests may corrupt what it holds to simulate tampering.
+	StorageDir string
+	// Referrers tells whether the registry serves the OCI 1.1 referrers API.
+	Referrers bool
+}
+
+// Repo returns the name of repository repo on r, as "HOST/repo".
+func (r *Registry) Repo(repo string) string { return r.Host + "/" + repo }
+
+// BlobPath returns where the filesystem driver keeps the content of the blob
+// or manifest with digest "sha256:HEX".
+func (r *Registry) BlobPath(digest string) (string, error) {
+	alg, hx, ok := strings.Cut(digest, ":")
+	if !ok || alg != "sha256" || len(hx) != 64 {
+		return "", fmt.Errorf("digest %q: want sha256:<64 hex digits>", digest)
+	}
+	if r.StorageDir == "" {
+		return "", errors.New("this registry has no storage directory")
+	}
+	return filepath.Join(r.StorageDir, "docker", "registry", "v2", "blobs", "sha256", hx[:2], hx, "data"), nil
+}
+
+// SkipOrFail skips the test loudly, or fails it under CI.
+func SkipOrFail(tb testing.TB, why string) {
+	tb.Helper()
+	if os.Getenv("CI") != "" {
+		tb.Fatalf("registry tests cannot run under CI: %s", why)
+	}
+	tb.Skipf("\n\n!!!!!!!!!! SKIPPING registry tests: %s !!!!!!!!!!\n\n", why)
+}
+
+// Start runs Debian's docker-registry for the test, as the package doc says.
+func Start(tb testing.TB) *Registry {
+	tb.Helper()
+	bin, err := exec.LookPath(Binary)
+	if err != nil {
+		SkipOrFail(tb, fmt.Sprintf("%s not found (%v); install it with `scripts/registry.sh install` or `make deps`", Binary, err))
+	}
+	dir := tb.TempDir()
+	storage := filepath.Join(dir, "storage")
+	if err := os.Mkdir(storage, 0o700); err != nil {
+		tb.Fatalf("registry storage directory: %v", err)
+	}
+	// A free port may be taken between probing and binding: try a few.
+	var lastErr error
+	for range 3 {
+		r, err := start(tb, bin, dir, storage)
+		if err == nil {
+			return r
+		}
+		lastErr = err
+	}
+	tb.Fatalf("starting %s: %v", Binary, lastErr)
+	return nil
+}
+
+func start(tb testing.TB, bin, dir, storage string) (*Registry, error) {
+	tb.Helper()
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	var secret [16]byte
+	_, _ = rand.Read(secret[:])
+	config := fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+  secret: %s
+`, storage, addr, hex.EncodeToString(secret[:]))
+	configPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+		return nil, fmt.Errorf("writing registry config: %w", err)
+	}
+
+	out := &syncBuffer{}
+	cmd := exec.Command(bin, "serve", configPath)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("running %s: %w", bin, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}
+
+	if err := waitReady(addr, exited); err != nil {
+		stop()
+		return nil, fmt.Errorf("%w; registry output:\n%s", err, out.String())
+	}
+	tb.Cleanup(func() {
+		stop()
+		if tb.Failed() {
+			tb.Logf("%s output:\n%s", Binary, out.String())
+		}
+	})
+	return &Registry{Host: addr, StorageDir: storage}, nil
+}
+
+// waitReady polls GET /v2/ until the registry answers 200, it exits, or 30 s pass.
+func waitReady(addr string, exited <-chan error) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := client.Get("http://" + addr + "/v2/")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("GET /v2/ answered %s", resp.Status)
+		}
+		select {
+		case werr := <-exited:
+			return fmt.Errorf("registry exited before it was ready (%v)", werr)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("registry at %s not ready after 30s: %w", addr, err)
+		}
+	}
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("finding a free loopback port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// StartInProcess serves go-containerregistry's in-memory registry
+// (pkg/registry) with the OCI 1.1 referrers API on a loopback port until the
+// test ends. It stands in for a registry newer than Debian's, for the
+// referrers-API path only.
+func StartInProcess(tb testing.TB) *Registry {
+	tb.Helper()
+	srv := httptest.NewServer(registry.New(
+		registry.WithReferrersSupport(true),
+		registry.Logger(log.New(io.Discard, "", 0)),
+	))
+	tb.Cleanup(srv.Close)
+	return &Registry{Host: strings.TrimPrefix(srv.URL, "http://"), Referrers: true}
+}
+
+// Ping reports whether the registry at host answers GET /v2/ with 200 before ctx ends.
+func Ping(ctx context.Context, host string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+"/v2/", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /v2/ on %s answered %s", host, resp.Status)
+	}
+	return nil
+}
+
+// syncBuffer collects the registry's output from its two pipes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.b.Len() > 1<<20 { // keep the first MiB
+		return len(p), nil
+	}
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
