@@ -17,9 +17,12 @@
 // refuses duplicate JSON keys, more than [Limits.MaxSignatures] signatures
 // and malformed base64 (standard and URL-safe base64, padded or not, are
 // accepted). [ParseStatement] refuses another statement or predicate type,
-// more than [Limits.MaxSubjects] subjects, and subjects without a strong
-// (sha256 or sha512) digest. Nothing here checks signatures: package policy
-// does, against a trust root.
+// more than [Limits.MaxSubjects] subjects, no subjects, subjects without a
+// strong (sha256 or sha512) digest, a payload that is not UTF-8, identifying
+// strings that are not printable text and subject names equal after Unicode
+// normalization (see [CheckIdentifier] and [CheckSubjectNames]): what a
+// party is shown is what it signs. Nothing here checks signatures: package
+// policy does, against a trust root.
 package attest
 
 import (
@@ -135,6 +138,8 @@ func (p *Predicate) Check() error {
 	var errs []error
 	if p.Gate == "" {
 		errs = append(errs, errors.New("predicate.gate is empty"))
+	} else if err := CheckIdentifier("predicate.gate", p.Gate); err != nil {
+		errs = append(errs, err)
 	}
 	if p.Policy.Version < 1 {
 		errs = append(errs, fmt.Errorf("predicate.policy.version %d is below 1", p.Policy.Version))
@@ -144,6 +149,11 @@ func (p *Predicate) Check() error {
 	}
 	if p.RequestID == "" || len(p.RequestID) > 128 {
 		errs = append(errs, errors.New("predicate.requestId must be 1-128 characters"))
+	} else if err := CheckIdentifier("predicate.requestId", p.RequestID); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkDigestText("predicate.policy.digest", p.Policy.Digest); err != nil {
+		errs = append(errs, err)
 	}
 	if p.Expires.IsZero() {
 		errs = append(errs, errors.New("predicate.expires is missing"))
@@ -158,6 +168,17 @@ func (p *Predicate) Check() error {
 		}
 		if pv.URI != "" && !isHex(pv.Digest["sha256"], sha256.Size) {
 			errs = append(errs, errors.New("predicate.provenance.digest.sha256 is required with a uri"))
+		}
+		if err := CheckIdentifier("predicate.provenance.uri", pv.URI); err != nil {
+			errs = append(errs, err)
+		}
+		if err := checkDigestText("predicate.provenance.digest", pv.Digest); err != nil {
+			errs = append(errs, err)
+		}
+		if hasBody {
+			if err := checkJSONText("predicate.provenance.predicate", pv.Predicate); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -263,6 +284,9 @@ var strongDigests = map[string]int{"sha256": sha256.Size, "sha512": sha512.Size}
 // predicate and returns it with the decoded predicate.
 func ParseStatement(payload []byte, l Limits) (*Statement, *Predicate, error) {
 	l = l.OrDefault()
+	if err := checkUTF8("statement", payload); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
 	st, p, fast := decodeStatement(payload)
 	if !fast {
 		if err := strictjson.CheckDuplicates(payload); err != nil {
@@ -290,6 +314,9 @@ func ParseStatement(payload []byte, l Limits) (*Statement, *Predicate, error) {
 			return nil, nil, fmt.Errorf("%w: subject %d (%q): %w", ErrMalformed, i, s.Name, err)
 		}
 	}
+	if err := CheckSubjectNames(st.Subject); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
 	if !fast {
 		p = new(Predicate)
 		if err := strictjson.Unmarshal(st.Predicate, p); err != nil {
@@ -302,9 +329,16 @@ func ParseStatement(payload []byte, l Limits) (*Statement, *Predicate, error) {
 	return st, p, nil
 }
 
-// CheckSubject requires at least one strong digest and well-formed hex for
-// every strong digest present.
+// CheckSubject requires a name that is printable text (see [CheckIdentifier];
+// the name may be empty), at least one strong digest, well-formed hex for
+// every strong digest present, and printable algorithm names and values.
 func CheckSubject(s Subject) error {
+	if err := CheckIdentifier("name", s.Name); err != nil {
+		return err
+	}
+	if err := checkDigestText("digest", s.Digest); err != nil {
+		return err
+	}
 	strong := 0
 	for _, alg := range [...]string{"sha256", "sha512"} { // in this order, so the error is always the same
 		size := strongDigests[alg]
@@ -395,6 +429,9 @@ func NewStatement(subjects []Subject, p Predicate) ([]byte, error) {
 		if err := CheckSubject(s); err != nil {
 			return nil, fmt.Errorf("subject %d (%q): %w", i, s.Name, err)
 		}
+	}
+	if err := CheckSubjectNames(subjects); err != nil {
+		return nil, err
 	}
 	if err := p.Check(); err != nil {
 		return nil, err

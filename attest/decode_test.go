@@ -55,6 +55,9 @@ func referenceParseEnvelope(data []byte, l Limits) (*Envelope, []byte, error) {
 
 func referenceParseStatement(payload []byte, l Limits) (*Statement, *Predicate, error) {
 	l = l.OrDefault()
+	if err := checkUTF8("statement", payload); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
 	if err := strictjson.CheckDuplicates(payload); err != nil {
 		return nil, nil, fmt.Errorf("%w: statement: %w", ErrMalformed, err)
 	}
@@ -78,6 +81,9 @@ func referenceParseStatement(payload []byte, l Limits) (*Statement, *Predicate, 
 		if err := CheckSubject(s); err != nil {
 			return nil, nil, fmt.Errorf("%w: subject %d (%q): %w", ErrMalformed, i, s.Name, err)
 		}
+	}
+	if err := CheckSubjectNames(st.Subject); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	var p Predicate
 	if err := strictjson.Unmarshal(st.Predicate, &p); err != nil {
@@ -240,6 +246,11 @@ func differentialInputs(t testing.TB) [][]byte {
 		{`"name":"app.tar.gz"`, `"name":"app` + "\u00e9" + `.tar.gz"`},
 		{`"name":"app.tar.gz"`, `"name":"app\t.tar.gz"`},
 		{`"name":"app.tar.gz"`, `"NAME":"x","Name":"y"`},
+		{`"name":"app.tar.gz"`, `"name":"\u001b[1A\r\u001b[2Kapp.tar.gz"`},
+		{`"name":"app.tar.gz"`, `"name":"app` + "\u202e" + `.tar.gz"`},
+		{`"name":"app.tar.gz"`, `"name":"app` + "\x7f" + `.tar.gz"`},
+		{`"name":"app.tar.gz"`, `"name":" app.tar.gz"`},
+		{`"subject":[`, `"subject":[{"name":"app.tar.gz","digest":{"sha256":"` + testHex64 + `"}},`},
 		{`"gate":"production"`, `"gate":"production","extra":1`},
 		{`"gate":"production"`, `"GATE":"production"`},
 		{`"gate":"production"`, `"gate":"prod\u0075ction"`},

@@ -61,6 +61,17 @@ func FuzzParseStatement(f *testing.F) {
 			if err := attest.CheckSubject(s); err != nil {
 				t.Fatalf("accepted subject %+v: %v", s, err)
 			}
+			if err := attest.CheckIdentifier("name", s.Name); err != nil {
+				t.Fatalf("accepted an unprintable subject name: %v", err)
+			}
+		}
+		if err := attest.CheckSubjectNames(st.Subject); err != nil {
+			t.Fatalf("accepted twin subject names: %v", err)
+		}
+		for _, s := range []string{p.Gate, p.RequestID} {
+			if err := attest.CheckIdentifier("predicate", s); err != nil {
+				t.Fatalf("accepted an unprintable predicate field: %v", err)
+			}
 		}
 		if err := p.Check(); err != nil {
 			t.Fatalf("accepted predicate %+v: %v", p, err)
