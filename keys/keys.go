@@ -19,6 +19,11 @@
 // itself. These are the TUF and DSSE conventions used by go-tuf, in-toto and
 // sigstore, so signatures made here verify with their code and back.
 //
+// A passkey key (type and scheme webauthn-es256, passkey.go) is a P-256
+// WebAuthn credential: its "signature" is a WebAuthn assertion whose
+// challenge is SHA-256 of the message (docs/passkeys.md). Only quorate's
+// verifier counts those.
+//
 // Everything in this package is pure Go and safe for concurrent use: a
 // [PublicKey] is immutable once built.
 package keys
@@ -39,9 +44,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/quorate-dev/quorate/internal/strictjson"
 )
 
 // TUF key types and schemes quorate reads and writes.
@@ -89,6 +97,7 @@ type PublicKey struct {
 	tuf      *metadata.Key
 	hash     crypto.Hash // digest used by the scheme (0 for Ed25519)
 	spki     []byte
+	passkey  *Passkey // set for TypeWebAuthnES256 (passkey.go)
 }
 
 // ID returns the TUF key ID.
@@ -109,7 +118,12 @@ func (k *PublicKey) Hash() crypto.Hash { return k.hash }
 
 // TUF returns a copy of the key's TUF record, suitable for metadata.
 func (k *PublicKey) TUF() *metadata.Key {
-	return &metadata.Key{Type: k.tuf.Type, Scheme: k.tuf.Scheme, Value: metadata.KeyVal{PublicKey: k.tuf.Value.PublicKey}}
+	rec := &metadata.Key{Type: k.tuf.Type, Scheme: k.tuf.Scheme, Value: metadata.KeyVal{PublicKey: k.tuf.Value.PublicKey}}
+	if k.passkey != nil { // a passkey's keyval also holds its WebAuthn details
+		rec.Value.UnrecognizedFields = maps.Clone(k.tuf.Value.UnrecognizedFields)
+		rec.Value.UnrecognizedFields[keyvalOrigins] = anyStrings(k.passkey.Origins)
+	}
+	return rec
 }
 
 // PEM returns the public key as a PKIX "PUBLIC KEY" PEM block.
@@ -121,6 +135,9 @@ func (k *PublicKey) PEM() []byte {
 func (k *PublicKey) Describe() string {
 	if r, ok := k.pub.(*rsa.PublicKey); ok {
 		return fmt.Sprintf("%s (%d bits)", k.tuf.Scheme, r.N.BitLen())
+	}
+	if k.passkey != nil {
+		return fmt.Sprintf("%s (passkey for %s)", k.tuf.Scheme, k.passkey.RPID)
 	}
 	return k.tuf.Scheme
 }
@@ -182,6 +199,8 @@ func FromTUF(rec *metadata.Key) (*PublicKey, error) {
 			return nil, err
 		}
 		pub = p
+	case TypeWebAuthnES256:
+		return passkeyFromTUF(rec)
 	default:
 		return nil, fmt.Errorf("%w: key type %q", ErrUnsupportedKey, rec.Type)
 	}
@@ -276,6 +295,9 @@ func ParsePEM(data []byte) (*PublicKey, error) {
 
 // ParseTUFJSON reads a TUF key record ({"keytype", "scheme", "keyval"}).
 func ParseTUFJSON(data []byte) (*PublicKey, error) {
+	if err := strictjson.CheckDuplicates(data); err != nil {
+		return nil, fmt.Errorf("%w: TUF key JSON: %v", ErrUnsupportedKey, err)
+	}
 	var rec metadata.Key
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&rec); err != nil {
@@ -328,7 +350,13 @@ func (k *PublicKey) Verify(msg, sig []byte) error {
 }
 
 // VerifyDigest checks sig over a digest already computed with [PublicKey.Digest].
+//
+// For a passkey key the digest is SHA-256 of the message and sig a passkey
+// signature entry (see [ParseAssertion] and docs/passkeys.md).
 func (k *PublicKey) VerifyDigest(digest, sig []byte) error {
+	if k.passkey != nil {
+		return k.verifyPasskey(digest, sig)
+	}
 	ok := false
 	switch p := k.pub.(type) {
 	case *ecdsa.PublicKey:
@@ -356,6 +384,9 @@ func (k *PublicKey) SignerOpts() crypto.SignerOpts {
 // Sign signs msg with signer, which must hold the private half of k, in k's
 // scheme. It returns either a whole signature or an error, never both.
 func (k *PublicKey) Sign(signer crypto.Signer, msg []byte) ([]byte, error) {
+	if k.passkey != nil {
+		return nil, fmt.Errorf("%w: key %s is a passkey; it signs in the browser (navigator.credentials.get)", ErrUnsupportedKey, short(k.id))
+	}
 	sig, err := signer.Sign(rand.Reader, k.Digest(msg), k.SignerOpts())
 	if err != nil {
 		return nil, err
