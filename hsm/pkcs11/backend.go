@@ -4,6 +4,7 @@ package pkcs11
 
 import (
 	"context"
+	"crypto"
 	"crypto/sha256"
 	"fmt"
 	"sync"
@@ -61,8 +62,9 @@ type token struct {
 	pool   int
 	refs   int // guarded by b.mu
 
-	mu    sync.RWMutex // guards c, slot, gen and dead; held for reading while in use
+	mu    sync.RWMutex // guards c, ed, slot, gen and dead; held for reading while in use
 	c     *crypto11.Context
+	ed    *edSessions // raw sessions for Ed25519 (CKM_EDDSA), opened and closed with c
 	slot  uint
 	gen   uint64 // bumped each time c is replaced
 	dead  bool   // released for good: never reconnect
@@ -191,8 +193,13 @@ func (t *token) connect() error {
 	default:
 		return fmt.Errorf("%s: opening token %s: %w", t.sel, ti, err)
 	}
+	ed, err := openEdSessions(t.module, ti.slot, t.pool)
+	if err != nil {
+		_ = c.Close()
+		return fmt.Errorf("%s: opening token %s for Ed25519: %w", t.sel, ti, err)
+	}
 	holdLogin(lk, t.key.pin)
-	t.c, t.slot, t.login = c, ti.slot, lk
+	t.c, t.ed, t.slot, t.login = c, ed, ti.slot, lk
 	b.log.Debug("PKCS#11 token opened", zap.String("token", t.sel.String()), zap.Uint("slot", ti.slot))
 	return nil
 }
@@ -204,9 +211,12 @@ func (t *token) disconnect() {
 		return
 	}
 	t.b.modMu.Lock()
+	if t.ed != nil {
+		t.ed.close()
+	}
 	_ = t.c.Close()
 	t.b.modMu.Unlock()
-	t.c = nil
+	t.c, t.ed = nil, nil
 	dropLogin(t.login)
 }
 
@@ -293,9 +303,10 @@ func (t *token) objects() ([]object, error) {
 	return objs, err
 }
 
-// findKey finds the one key pair u names and checks that crypto11 can use
-// it. The caller holds t.mu (through run).
-func (t *token) findKey(c *crypto11.Context, u *URI) (crypto11.Signer, *keys.PublicKey, error) {
+// findKey finds the one key pair u names: an ECDSA or RSA key through
+// crypto11, an Ed25519 key through CKM_EDDSA. The caller holds t.mu
+// (through run).
+func (t *token) findKey(c *crypto11.Context, u *URI) (crypto.Signer, *keys.PublicKey, error) {
 	if !u.HasKeySelector() {
 		return nil, nil, fmt.Errorf("%w %q: names no key (add object=LABEL and/or id=)", ErrBadURI, u)
 	}
@@ -315,7 +326,15 @@ func (t *token) findKey(c *crypto11.Context, u *URI) (crypto11.Signer, *keys.Pub
 	case len(match) > 1:
 		return nil, nil, fmt.Errorf("%w: %s matches %d private keys (%s); add id= to pick one", ErrKeyAmbiguous, u, len(match), describeObjects(match))
 	case match[0].keyType == ckkECEdwards:
-		return nil, nil, fmt.Errorf("%w: %s is an Ed25519 key; crypto11 v1.5 signs with ECDSA and RSA keys only", ErrUnsupportedKeyType, u)
+		k, err := t.findEdKey(context.Background(), match[0])
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", u, err)
+		}
+		pub, err := keys.FromCrypto(k.pub)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %s: %w", ErrUnsupportedKeyType, u, err)
+		}
+		return k, pub, nil
 	case len(match[0].id) == 0:
 		return nil, nil, fmt.Errorf("%w: %s: the private key has no CKA_ID, which crypto11 needs to pair it with its public key", ErrUnsupportedKeyType, u)
 	}

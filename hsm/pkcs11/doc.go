@@ -1,7 +1,9 @@
 // Package pkcs11 is quorate's PKCS#11 key backend: private keys held in an
 // HSM or token (SoftHSM2, YubiHSM 2, Thales Luna, AWS CloudHSM, ...) named by
-// RFC 7512 pkcs11: URIs. It signs through github.com/ThalesGroup/crypto11
-// over github.com/miekg/pkcs11, so it needs cgo.
+// RFC 7512 pkcs11: URIs. It signs ECDSA and RSA through
+// github.com/ThalesGroup/crypto11, and Ed25519 (CKM_EDDSA, which crypto11
+// v1.5 lacks) directly over github.com/miekg/pkcs11 in sessions of the same
+// login; it needs cgo.
 //
 // # Key URIs
 //
@@ -40,10 +42,14 @@
 //
 // # Limits
 //
-// crypto11 v1.5 handles ECDSA and RSA keys only. Ed25519 keys (CKK_EC_EDWARDS,
-// which SoftHSM2 2.6 can make) are refused with [ErrUnsupportedKeyType] rather
-// than signed some other way. PKCS#11 calls cannot be interrupted: the
-// context passed to Sign is checked before each attempt only.
+// Ed25519 needs a token with PKCS#11 3.0 EdDSA (CKM_EC_EDWARDS_KEY_PAIR_GEN,
+// CKM_EDDSA; SoftHSM2 2.6 has them): keys are CKK_EC_EDWARDS with
+// CKA_EC_PARAMS the id-Ed25519 OID, the public half is read from CKA_EC_POINT
+// (a DER OCTET STRING) of the public key object with the same CKA_ID, and
+// signatures are pure Ed25519 over the message. Edwards keys on other curves
+// are refused with [ErrUnsupportedKeyType]. PKCS#11 calls cannot be
+// interrupted: the context passed to Sign is checked before each attempt
+// (and while waiting for a free Ed25519 session) only.
 //
 // Without cgo (CGO_ENABLED=0) the package still registers the pkcs11: scheme,
 // and every call fails with [ErrNoCgo].

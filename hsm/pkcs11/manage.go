@@ -5,6 +5,7 @@ package pkcs11
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/elliptic"
 	"crypto/rand"
 	"fmt"
@@ -58,7 +59,7 @@ func (b *Backend) Generate(ctx context.Context, uri string, kt hsm.KeyType) (*ke
 		if err != nil {
 			return err
 		}
-		k, err := gen(c, pubAttrs, privAttrs)
+		k, err := gen(ctx, t, c, pubAttrs, privAttrs)
 		switch {
 		case err == nil:
 		case hasCode(err, p11.CKR_DEVICE_MEMORY):
@@ -68,7 +69,7 @@ func (b *Backend) Generate(ctx context.Context, uri string, kt hsm.KeyType) (*ke
 		default:
 			return fmt.Errorf("%s: generating %s key: %w", u, kt, err)
 		}
-		p, err := keys.FromCrypto(k.Public())
+		p, err := keys.FromCrypto(k)
 		if err != nil {
 			return fmt.Errorf("%s: %w", u, err)
 		}
@@ -81,17 +82,26 @@ func (b *Backend) Generate(ctx context.Context, uri string, kt hsm.KeyType) (*ke
 	return pub, nil
 }
 
-type generateFunc func(c *crypto11.Context, pub, priv crypto11.AttributeSet) (crypto11.Signer, error)
+// generateFunc makes a key pair in the token and returns its public half.
+type generateFunc func(ctx context.Context, t *token, c *crypto11.Context, pub, priv crypto11.AttributeSet) (crypto.PublicKey, error)
 
 func generatorFor(kt hsm.KeyType) (generateFunc, error) {
 	ec := func(curve elliptic.Curve) generateFunc {
-		return func(c *crypto11.Context, pub, priv crypto11.AttributeSet) (crypto11.Signer, error) {
-			return c.GenerateECDSAKeyPairWithAttributes(pub, priv, curve)
+		return func(_ context.Context, _ *token, c *crypto11.Context, pub, priv crypto11.AttributeSet) (crypto.PublicKey, error) {
+			k, err := c.GenerateECDSAKeyPairWithAttributes(pub, priv, curve)
+			if err != nil {
+				return nil, err
+			}
+			return k.Public(), nil
 		}
 	}
 	rsaBits := func(bits int) generateFunc {
-		return func(c *crypto11.Context, pub, priv crypto11.AttributeSet) (crypto11.Signer, error) {
-			return c.GenerateRSAKeyPairWithAttributes(pub, priv, bits)
+		return func(_ context.Context, _ *token, c *crypto11.Context, pub, priv crypto11.AttributeSet) (crypto.PublicKey, error) {
+			k, err := c.GenerateRSAKeyPairWithAttributes(pub, priv, bits)
+			if err != nil {
+				return nil, err
+			}
+			return k.Public(), nil
 		}
 	}
 	switch kt {
@@ -106,7 +116,15 @@ func generatorFor(kt hsm.KeyType) (generateFunc, error) {
 	case hsm.RSA4096:
 		return rsaBits(4096), nil
 	case hsm.Ed25519:
-		return nil, fmt.Errorf("%w: ed25519: crypto11 v1.5 cannot make or use Ed25519 (CKK_EC_EDWARDS) keys, even on tokens that support them; use ecdsa-p256", ErrUnsupportedKeyType)
+		// crypto11 v1.5 cannot make Ed25519 keys: CKM_EC_EDWARDS_KEY_PAIR_GEN
+		// directly, with the same templates.
+		return func(ctx context.Context, t *token, _ *crypto11.Context, pub, priv crypto11.AttributeSet) (crypto.PublicKey, error) {
+			k, err := t.generateEd25519(ctx, pub.ToSlice(), priv.ToSlice())
+			if err != nil {
+				return nil, err
+			}
+			return k, nil
+		}, nil
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnsupportedKeyType, kt)
 }

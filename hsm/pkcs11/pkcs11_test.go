@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,6 +25,7 @@ func TestKeyTypes(t *testing.T) {
 	}{
 		{hsm.ECDSAP256, keys.SchemeECDSAP256, false},
 		{hsm.ECDSAP384, keys.SchemeECDSAP384, false},
+		{hsm.Ed25519, keys.SchemeEd25519, false},
 		{hsm.RSA2048, keys.SchemeRSAPSS, false},
 		{hsm.RSA3072, keys.SchemeRSAPSS, false},
 		{hsm.RSA4096, keys.SchemeRSAPSS, true},
@@ -130,36 +130,6 @@ func TestGenerateWithID(t *testing.T) {
 	}
 	if _, err := b.Generate(ctx, f.uri(""), hsm.ECDSAP256); !errors.Is(err, ErrBadURI) {
 		t.Fatalf("Generate without object/id: %v, want ErrBadURI", err)
-	}
-}
-
-// TestEd25519 checks that Ed25519 is refused clearly: crypto11 cannot use
-// CKK_EC_EDWARDS keys, although SoftHSM2 can make them.
-func TestEd25519(t *testing.T) {
-	f := newToken(t)
-	if _, err := exec.LookPath("pkcs11-tool"); err != nil {
-		t.Skip("pkcs11-tool not found")
-	}
-	out, err := exec.Command("pkcs11-tool", "--module", softhsm.module, "--token-label", f.label, "--login", "--pin", f.pin,
-		"--keypairgen", "--key-type", "EC:edwards25519", "--label", "ed", "--id", "09").CombinedOutput()
-	if err != nil {
-		t.Skipf("this SoftHSM2 cannot make Ed25519 keys: %v: %s", err, out)
-	}
-	b, _ := newBackend(t)
-	if _, err := b.Generate(ctx, f.uri("ed2"), hsm.Ed25519); !errors.Is(err, ErrUnsupportedKeyType) {
-		t.Fatalf("Generate ed25519: %v, want ErrUnsupportedKeyType", err)
-	}
-	_, err = b.Signer(ctx, f.uri("ed"))
-	if !errors.Is(err, ErrUnsupportedKeyType) {
-		t.Fatalf("Signer on an Ed25519 key: %v, want ErrUnsupportedKeyType", err)
-	}
-	mustContain(t, err, "Ed25519")
-	list, err := b.List(ctx, f.uri(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != 1 || list[0].Key != nil || !strings.Contains(list[0].Note, "Ed25519") {
-		t.Fatalf("List = %+v, want the Ed25519 key with a note", list)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rsa"
 	"errors"
 	"fmt"
@@ -36,10 +37,11 @@ type Signer struct {
 	closed bool
 }
 
-// keyHandle is a crypto11 key found in one generation of the token context.
+// keyHandle is a key found in one generation of the token context: a
+// crypto11 key, or an [edKey].
 type keyHandle struct {
 	gen uint64
-	key crypto11.Signer
+	key crypto.Signer
 }
 
 var _ hsm.Signer = (*Signer)(nil)
@@ -67,7 +69,12 @@ func (s *Signer) Sign(ctx context.Context, message []byte) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		out, err := k.Sign(nil, digest, opts)
+		var out []byte
+		if ek, ok := k.(*edKey); ok {
+			out, err = ek.sign(ctx, digest)
+		} else {
+			out, err = k.Sign(nil, digest, opts)
+		}
 		if err != nil {
 			return err
 		}
@@ -89,7 +96,7 @@ func (s *Signer) Sign(ctx context.Context, message []byte) ([]byte, error) {
 // keyFor returns the key handle valid in context generation gen, finding
 // the key again after a reconnect. A key found again must have the same
 // public half.
-func (s *Signer) keyFor(c *crypto11.Context, gen uint64) (crypto11.Signer, error) {
+func (s *Signer) keyFor(c *crypto11.Context, gen uint64) (crypto.Signer, error) {
 	if h := s.key.Load(); h != nil && h.gen == gen {
 		return h.key, nil
 	}
@@ -138,6 +145,10 @@ func checkShape(pub crypto.PublicKey, sig []byte) error {
 	case *rsa.PublicKey:
 		if len(sig) != p.Size() || bytes.Count(sig, []byte{0}) == len(sig) {
 			return fmt.Errorf("%w: RSA signature of %d bytes for a %d-byte modulus", ErrBadSignature, len(sig), p.Size())
+		}
+	case ed25519.PublicKey:
+		if len(sig) != ed25519.SignatureSize {
+			return fmt.Errorf("%w: Ed25519 signature of %d bytes, want %d", ErrBadSignature, len(sig), ed25519.SignatureSize)
 		}
 	default:
 		if len(sig) == 0 {

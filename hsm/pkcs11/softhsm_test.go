@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/quorate-dev/quorate/hsm"
+	"github.com/quorate-dev/quorate/internal/citest"
 )
 
 // Tests in this file run against a real SoftHSM2 token. TestMain points
@@ -83,10 +84,12 @@ type fixture struct {
 	pinFile string
 }
 
+// requireSoftHSM skips the test when SoftHSM2 is missing, or fails it
+// under CI (CI=1): the PKCS#11 backend must have run against a real token.
 func requireSoftHSM(t testing.TB) {
 	t.Helper()
 	if softhsm.module == "" {
-		t.Skip("SKIPPING REAL-TOKEN TEST: libsofthsm2.so or softhsm2-util not found; install with scripts/softhsm.sh install")
+		citest.SkipOrFail(t, "SoftHSM2", "libsofthsm2.so or softhsm2-util not found; install with scripts/softhsm.sh install")
 	}
 }
 
