@@ -37,6 +37,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/quorate-dev/quorate/internal/citest"
 )
 
 // Binary is the registry's executable as Debian installs it.
@@ -69,21 +71,12 @@ func (r *Registry) BlobPath(digest string) (string, error) {
 	return filepath.Join(r.StorageDir, "docker", "registry", "v2", "blobs", "sha256", hx[:2], hx, "data"), nil
 }
 
-// SkipOrFail skips the test loudly, or fails it under CI.
-func SkipOrFail(tb testing.TB, why string) {
-	tb.Helper()
-	if os.Getenv("CI") != "" {
-		tb.Fatalf("registry tests cannot run under CI: %s", why)
-	}
-	tb.Skipf("\n\n!!!!!!!!!! SKIPPING registry tests: %s !!!!!!!!!!\n\n", why)
-}
-
 // Start runs Debian's docker-registry for the test, as the package doc says.
 func Start(tb testing.TB) *Registry {
 	tb.Helper()
 	bin, err := exec.LookPath(Binary)
 	if err != nil {
-		SkipOrFail(tb, fmt.Sprintf("%s not found (%v); install it with `scripts/registry.sh install` or `make deps`", Binary, err))
+		citest.SkipOrFail(tb, "registry", fmt.Sprintf("%s not found (%v); install it with `scripts/registry.sh install` or `make deps`", Binary, err))
 	}
 	dir := tb.TempDir()
 	storage := filepath.Join(dir, "storage")
