@@ -14,6 +14,9 @@ type Metrics struct {
 	Emitted      prometheus.Counter
 	TimeToQuorum prometheus.Histogram
 	VerifyTime   prometheus.Histogram
+	// LogFork is 1 once the stored log stopped extending the last signed
+	// checkpoint (see logservice.go): alert on it.
+	LogFork prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg, together with
@@ -30,6 +33,8 @@ func NewMetrics(reg prometheus.Registerer, pending func() float64) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(10e-6, 2, 12)}),
 	}
 	reg.MustRegister(m.Opened, m.Accepted, m.Rejected, m.Emitted, m.TimeToQuorum, m.VerifyTime)
+	m.LogFork = prometheus.NewGauge(prometheus.GaugeOpts{Name: "quorate_ledger_fork_detected", Help: "1 when the transparency log no longer extends the last checkpoint the coordinator signed (a database edit or rollback); it then signs no checkpoint."})
+	reg.MustRegister(m.LogFork)
 	if pending != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quorate_requests_pending", Help: "Signing requests pending."}, pending))
 	}
@@ -64,5 +69,11 @@ func (m *Metrics) emitted(d time.Duration) {
 func (m *Metrics) verified(d time.Duration) {
 	if m != nil {
 		m.VerifyTime.Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) logFork() {
+	if m != nil {
+		m.LogFork.Set(1)
 	}
 }
