@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/signer"
@@ -214,6 +215,7 @@ func slsaPredicate(data []byte) (json.RawMessage, error) {
 func (a *app) signCommand() *cobra.Command {
 	var uri, in, out, requestID, trustDir string
 	var artifacts []string
+	var allowExtra bool
 	var cf clientFlags
 	c := &cobra.Command{
 		Use:   "sign --key URI (--in FILE [--out FILE] | --coordinator URL --request ID)",
@@ -223,8 +225,10 @@ The envelope is rewritten in place unless --out is given.
 
 Through a coordinator: fetch request ID, check it, sign its payload locally and
 submit the signature (the private key never leaves its HSM/KMS). With
---artifact PATH the request's subjects must include the file; with --trust DIR
-its policy must be the trust directory's. A policy change request (ID
+--artifact PATH... the request's subjects must be exactly those files: a
+request with any other subject is refused, unless --allow-extra-subjects is
+given, and then each extra subject is printed before signing. With --trust
+DIR its policy must be the trust directory's. A policy change request (ID
 pc:...) is signed as 'quorate policy approve ID' does.
 
 What is being approved (gate, subjects, policy version, who has signed) is
@@ -241,7 +245,7 @@ printed to stderr first: read it before you sign.
 				if strings.HasPrefix(requestID, signer.ChangeIDPrefix) {
 					return a.approveChange(cmd.Context(), &cf, requestID, uri)
 				}
-				return a.signRequest(cmd.Context(), &cf, requestID, uri, trustDir, artifacts)
+				return a.signRequest(cmd.Context(), &cf, requestID, uri, trustDir, artifacts, allowExtra)
 			}
 			if uri == "" || in == "" {
 				return usageErr("--key URI and --in FILE (or --coordinator URL --request ID) are required")
@@ -292,20 +296,21 @@ printed to stderr first: read it before you sign.
 	c.Flags().StringVar(&out, "out", "", "write the signed envelope here (default: rewrite --in)")
 	c.Flags().StringVar(&requestID, "request", "", "request ID on the coordinator to sign")
 	c.Flags().StringVar(&trustDir, "trust", "", "with --request: trust directory the request's policy must match")
-	c.Flags().StringArrayVar(&artifacts, "artifact", nil, "with --request: artifact file the request must cover (repeat)")
+	c.Flags().StringArrayVar(&artifacts, "artifact", nil, "with --request: artifact file the request must cover (repeat); the request may hold no other subject")
+	c.Flags().BoolVar(&allowExtra, "allow-extra-subjects", false, "with --request and --artifact: sign even if the request holds subjects beyond the artifacts given (they are listed first)")
 	cf.add(c)
 	return c
 }
 
 // describe prints what a party is about to sign.
 func (a *app) describe(st *attest.Statement, p *attest.Predicate, env *attest.Envelope) {
-	a.errf("approving for gate %q under policy v%d (request %s, expires %s):\n", p.Gate, p.Policy.Version, p.RequestID, p.Expires.Format(time.RFC3339))
+	a.errf("approving for gate %q under policy v%d (request %s, expires %s):\n", p.Gate, p.Policy.Version, display.String(p.RequestID), p.Expires.Format(time.RFC3339))
 	for _, s := range st.Subject {
-		a.errf("  %s sha256:%s\n", s.Name, s.Digest["sha256"])
+		a.errf("  %s sha256:%s\n", display.String(s.Name), display.String(s.Digest["sha256"]))
 	}
 	if p.Provenance != nil {
 		if p.Provenance.URI != "" {
-			a.errf("  provenance: %s (sha256:%s)\n", p.Provenance.URI, p.Provenance.Digest["sha256"])
+			a.errf("  provenance: %s (sha256:%s)\n", display.String(p.Provenance.URI), display.String(p.Provenance.Digest["sha256"]))
 		} else {
 			a.errf("  provenance: embedded %s\n", p.Provenance.PredicateType)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorate-dev/quorate/hsm"
+	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
 )
@@ -213,7 +214,7 @@ func (a *app) keysList() *cobra.Command {
 }
 
 func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(display.NewWriter(w)) // C1 controls and bidi overrides as \u escapes
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/hsm/filekey"
+	"github.com/quorate-dev/quorate/internal/display"
 )
 
 // Exit codes.
@@ -56,7 +57,10 @@ type app struct {
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *app {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now, getenv: getenv, logger: zap.NewNop()}
+	// Everything printed passes through display.NewWriter: no control,
+	// bidirectional or invisible character from the network or a file
+	// reaches a terminal raw, whatever a command forgot to escape.
+	a := &app{stdin: stdin, stdout: display.NewWriter(stdout), stderr: display.NewWriter(stderr), now: time.Now, getenv: getenv, logger: zap.NewNop()}
 	a.registry = hsm.NewRegistry(hsm.Options{Logger: a.logger, Getenv: getenv})
 	filekey.Register(a.registry)
 	registerBackends(a.registry)
@@ -90,6 +94,7 @@ unreadable trust material.`,
 
 // run executes the CLI and returns the process exit code.
 func (a *app) run(ctx context.Context, args []string) int {
+	defer a.flush()
 	cmd := a.rootCommand()
 	cmd.SetArgs(args)
 	cmd.SetIn(a.stdin)
@@ -112,6 +117,15 @@ func (a *app) run(ctx context.Context, args []string) int {
 	}
 	a.errf("quorate: %v\n", err)
 	return code
+}
+
+// flush writes what the output escapers still hold.
+func (a *app) flush() {
+	for _, w := range []io.Writer{a.stdout, a.stderr} {
+		if f, ok := w.(interface{ Flush() error }); ok {
+			_ = f.Flush()
+		}
+	}
 }
 
 // isUsage recognises cobra's own argument errors.

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/signer"
@@ -175,7 +176,7 @@ func (a *app) requestList() *cobra.Command {
 				return writeJSON(a.stdout, rs)
 			}
 			for _, r := range rs {
-				fmt.Fprintf(a.stdout, "%s  %-9s %-12s %s  %s\n", r.ID, r.State, r.Gate, progressLine(r.Progress), r.Expires.Format(time.RFC3339))
+				fmt.Fprintf(a.stdout, "%s  %-9s %-12s %s  %s\n", display.String(r.ID), r.State, display.String(r.Gate), progressLine(r.Progress), r.Expires.Format(time.RFC3339))
 			}
 			return nil
 		},
@@ -190,7 +191,7 @@ func (a *app) requestList() *cobra.Command {
 func progressLine(ps []signer.RoleStatus) string {
 	parts := make([]string, len(ps))
 	for i, p := range ps {
-		parts[i] = fmt.Sprintf("%s %d/%d", p.Role, len(p.Signed), p.Threshold)
+		parts[i] = fmt.Sprintf("%s %d/%d", display.String(p.Role), len(p.Signed), p.Threshold)
 	}
 	return strings.Join(parts, ", ")
 }
@@ -215,19 +216,19 @@ func (a *app) requestShow() *cobra.Command {
 				return writeJSON(a.stdout, v)
 			}
 			w := a.stdout
-			fmt.Fprintf(w, "request  %s\nstate    %s %s\ngate     %s (policy v%d)\nexpires  %s\n", v.ID, v.State, v.StateReason, v.Gate, v.PolicyVersion, v.Expires.Format(time.RFC3339))
+			fmt.Fprintf(w, "request  %s\nstate    %s %s\ngate     %s (policy v%d)\nexpires  %s\n", display.String(v.ID), display.String(string(v.State)), display.String(v.StateReason), display.String(v.Gate), v.PolicyVersion, v.Expires.Format(time.RFC3339))
 			for _, s := range v.Subjects {
-				fmt.Fprintf(w, "subject  %s sha256:%s\n", s.Name, s.Digest["sha256"])
+				fmt.Fprintf(w, "subject  %s sha256:%s\n", display.String(s.Name), display.String(s.Digest["sha256"]))
 			}
 			for _, p := range v.Progress {
 				mark := "waiting"
 				if p.Met {
 					mark = "met"
 				}
-				fmt.Fprintf(w, "role     %-12s %d/%d %s\n", p.Role, len(p.Signed), p.Threshold, mark)
+				fmt.Fprintf(w, "role     %-12s %d/%d %s\n", display.String(p.Role), len(p.Signed), p.Threshold, mark)
 			}
 			for _, s := range v.Signatures {
-				fmt.Fprintf(w, "signed   %s by %s at %s\n", s.Role, keys.Short(s.KeyID), s.Received.Format(time.RFC3339))
+				fmt.Fprintf(w, "signed   %s by %s at %s\n", display.String(s.Role), display.String(keys.Short(s.KeyID)), s.Received.Format(time.RFC3339))
 			}
 			return nil
 		},

@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
 	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
 )
@@ -16,7 +20,7 @@ import (
 // signRequest signs a request held by a coordinator. Everything shown and
 // checked comes from the payload itself, which is what the signature covers,
 // never from the coordinator's summary of it.
-func (a *app) signRequest(ctx context.Context, cf *clientFlags, id, uri, trustDir string, artifacts []string) error {
+func (a *app) signRequest(ctx context.Context, cf *clientFlags, id, uri, trustDir string, artifacts []string, allowExtra bool) error {
 	if uri == "" {
 		return usageErr("--key URI is required")
 	}
@@ -61,7 +65,16 @@ func (a *app) signRequest(ctx context.Context, cf *clientFlags, id, uri, trustDi
 		}
 		for _, art := range arts {
 			if !policy.Covers(st.Subject, art) {
-				return fmt.Errorf("refusing to sign: request %s does not cover %s (%s)", id, art.Name, art.Digests[0])
+				return fmt.Errorf("refusing to sign: request %s does not cover %s (%s)", id, display.String(art.Name), art.Digests[0])
+			}
+		}
+		if extra := extraSubjects(st.Subject, arts); len(extra) > 0 {
+			if !allowExtra {
+				return fmt.Errorf("refusing to sign: request %s has %d subject(s) besides the artifacts given, %s (pass --allow-extra-subjects to approve them too)", id, len(extra), describeSubjects(extra))
+			}
+			a.errf("WARNING: request %s also approves %d subject(s) you did not give with --artifact:\n", display.String(id), len(extra))
+			for _, s := range extra {
+				a.errf("  EXTRA SUBJECT  %s\n", describeSubjects([]attest.Subject{s}))
 			}
 		}
 	}
@@ -90,4 +103,32 @@ func (a *app) signRequest(ctx context.Context, cf *clientFlags, id, uri, trustDi
 	}
 	a.errf(msg, id, res.Role, keys.Short(s.Public().ID()), status)
 	return nil
+}
+
+// extraSubjects returns the subjects that none of arts matches.
+func extraSubjects(subjects []attest.Subject, arts []policy.Artifact) []attest.Subject {
+	var extra []attest.Subject
+	for _, s := range subjects {
+		if !slices.ContainsFunc(arts, func(art policy.Artifact) bool { return policy.Covers([]attest.Subject{s}, art) }) {
+			extra = append(extra, s)
+		}
+	}
+	return extra
+}
+
+// describeSubjects lists subjects, escaped, with every digest they carry.
+func describeSubjects(subjects []attest.Subject) string {
+	parts := make([]string, len(subjects))
+	for i, s := range subjects {
+		name := display.String(s.Name)
+		if name == "" {
+			name = "(unnamed)"
+		}
+		var ds []string
+		for _, alg := range slices.Sorted(maps.Keys(s.Digest)) {
+			ds = append(ds, display.String(alg)+":"+display.String(s.Digest[alg]))
+		}
+		parts[i] = name + " " + strings.Join(ds, " ")
+	}
+	return strings.Join(parts, ", ")
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
 )
@@ -147,12 +148,12 @@ func (a *app) printVerdict(v *policy.Verdict) {
 	if !v.Verified {
 		status = "NOT VERIFIED"
 	}
-	fmt.Fprintf(w, "%s: gate %s, policy v%d", status, v.Gate, v.PolicyVersion)
+	fmt.Fprintf(w, "%s: gate %s, policy v%d", status, display.String(v.Gate), v.PolicyVersion)
 	if v.LatestPolicyVersion != v.PolicyVersion {
 		fmt.Fprintf(w, " (latest v%d)", v.LatestPolicyVersion)
 	}
 	if v.RequestID != "" {
-		fmt.Fprintf(w, ", request %s", v.RequestID)
+		fmt.Fprintf(w, ", request %s", display.String(v.RequestID))
 	}
 	fmt.Fprintln(w)
 	for _, r := range v.Roles {
@@ -162,19 +163,19 @@ func (a *app) printVerdict(v *policy.Verdict) {
 		}
 		ids := make([]string, len(r.Keys))
 		for i, k := range r.Keys {
-			ids[i] = keys.Short(k.KeyID)
+			ids[i] = display.String(keys.Short(k.KeyID))
 		}
-		fmt.Fprintf(w, "  %-12s %d/%d %-7s %s\n", r.Role, len(r.Keys), r.Threshold, mark, strings.Join(ids, " "))
+		fmt.Fprintf(w, "  %-12s %d/%d %-7s %s\n", display.String(r.Role), len(r.Keys), r.Threshold, mark, strings.Join(ids, " "))
 	}
 	for _, s := range v.Subjects {
-		fmt.Fprintf(w, "  subject %s sha256:%s\n", s.Name, s.Digest["sha256"])
+		fmt.Fprintf(w, "  subject %s sha256:%s\n", display.String(s.Name), display.String(s.Digest["sha256"]))
 	}
 	for _, s := range v.Signatures {
 		if (s.Revoked || s.Retired) && v.Verified {
-			fmt.Fprintf(w, "  not counted: signature %d (key %s): %s\n", s.Index, keys.Short(s.KeyID), s.Problem)
+			fmt.Fprintf(w, "  not counted: signature %d (key %s): %s\n", s.Index, display.String(keys.Short(s.KeyID)), display.String(s.Problem))
 		}
 	}
 	for _, r := range v.Reasons {
-		fmt.Fprintf(w, "  reason: %s\n", r)
+		fmt.Fprintf(w, "  reason: %s\n", display.String(r))
 	}
 }
