@@ -19,7 +19,7 @@ func TestStartServesAndStops(t *testing.T) {
 		host = r.Host
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := Ping(ctx, r.Host); err != nil {
+		if err := r.Ping(ctx); err != nil {
 			t.Fatalf("registry not answering: %v", err)
 		}
 		if fi, err := os.Stat(r.StorageDir); err != nil || !fi.IsDir() {
@@ -42,9 +42,51 @@ func TestStartServesAndStops(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := Ping(ctx, host); err == nil {
+	if err := (&Registry{Host: host}).Ping(ctx); err == nil {
 		t.Fatalf("registry at %s still answers after its test ended", host)
 	}
+}
+
+// Over HTTPS with basic authentication: the certificate is trusted through
+// RootCAs, and /v2/ answers 401 without credentials and 200 with them.
+func TestStartWithTLSAndAuth(t *testing.T) {
+	r := StartWith(t, Options{TLS: true, Username: "ci", Password: "s3cret"})
+	for _, tc := range []struct {
+		name       string
+		user, pass string
+		want       int
+	}{
+		{"no credentials", "", "", http.StatusUnauthorized},
+		{"wrong password", "ci", "nope", http.StatusUnauthorized},
+		{"right credentials", "ci", "s3cret", http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, "https://"+r.Host+"/v2/", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.user != "" {
+				req.SetBasicAuth(tc.user, tc.pass)
+			}
+			tr := r.Transport()
+			defer tr.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: tr}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("GET /v2/ = %s, want %d", resp.Status, tc.want)
+			}
+		})
+	}
+	t.Run("untrusted without RootCAs", func(t *testing.T) {
+		resp, err := http.Get("https://" + r.Host + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			t.Fatal("the self-signed certificate was trusted by the default transport")
+		}
+	})
 }
 
 func TestStartInProcessServesReferrersAPI(t *testing.T) {
