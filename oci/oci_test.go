@@ -270,6 +270,20 @@ func TestAttachFind(t *testing.T) {
 				t.Fatalf("staging referrer = %+v", s)
 			}
 
+			// Bounds: candidates past MaxReferrers are counted, not fetched;
+			// an envelope over the size limit is rejected before reading it.
+			few := oci.New(oci.Options{Insecure: true, MaxReferrers: 1})
+			if f, err := few.Find(ctx, img); err != nil || len(f.Referrers)+len(f.Rejected) != 1 || f.Skipped != 1 {
+				t.Fatalf("Find with MaxReferrers 1 = %+v, %v; want 1 examined, 1 skipped", f, err)
+			}
+			small := oci.New(oci.Options{Insecure: true, MaxEnvelopeBytes: int64(len(prod)) - 1})
+			if f, err := small.Find(ctx, img); err != nil || len(f.Rejected) != 2 || !strings.Contains(f.Rejected[0].Err.Error(), "outside") {
+				t.Fatalf("Find with a small envelope limit = %+v, %v; want both rejected for size", f, err)
+			}
+			if _, err := small.Attach(ctx, img, prod, nil); err == nil {
+				t.Fatal("Attach accepted an envelope over the limit")
+			}
+
 			// Which path was taken: the tag schema leaves a tag sha256-<hex>.
 			_, err = remote.Head(ref(t, reg.Repo("app:")+strings.Replace(img.Digest, ":", "-", 1)))
 			if hasTag := err == nil; hasTag != r.fallback {
