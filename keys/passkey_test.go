@@ -528,3 +528,33 @@ func FuzzParseAssertion(f *testing.F) {
 		}
 	})
 }
+
+// TestPasskeyInTUFDelegations: a passkey key stored in targets metadata (as
+// the policy stores role keys) comes back under the same key ID.
+func TestPasskeyInTUFDelegations(t *testing.T) {
+	k := newSoftPasskey(t).key(t, "", testOrigin, "https://b.approve.example.com")
+	targets := metadata.Targets(time.Now().Add(time.Hour))
+	targets.Signed.Delegations = &metadata.Delegations{
+		Keys:  map[string]*metadata.Key{k.ID(): k.TUF()},
+		Roles: []metadata.DelegatedRole{{Name: "operator", KeyIDs: []string{k.ID()}, Threshold: 1, Terminating: true, Paths: []string{"*"}}},
+	}
+	data, err := targets.ToBytes(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := metadata.Targets().FromBytes(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := back.Signed.Delegations.Keys[k.ID()]
+	got, err := keys.FromTUF(rec)
+	if err != nil {
+		t.Fatalf("FromTUF(%+v): %v", rec, err)
+	}
+	if got.ID() != k.ID() || got.Identity() != k.Identity() {
+		t.Fatalf("ID %s identity %s, want %s %s", got.ID(), got.Identity(), k.ID(), k.Identity())
+	}
+	if id, _ := rec.ID(); id != k.ID() {
+		t.Errorf("go-tuf computes %s for the stored record, keys %s", id, k.ID())
+	}
+}
