@@ -133,7 +133,7 @@ func isCommit(s string) bool { return (len(s) == 40 || len(s) == 64) && isLowerH
 
 func (c *capture) checkID(what, v string) error {
 	if kind, bad := LooksLikeSecret(v); bad {
-		return fmt.Errorf("%s looks like it holds a %s: refusing to record it in provenance", what, kind)
+		return fmt.Errorf("%s looks like a credential (%s): refusing to record it in provenance", what, kind)
 	}
 	if checkIdentifier(what, v) != nil {
 		return fmt.Errorf("%s is not printable text: refusing to record it in provenance", what)
@@ -149,7 +149,7 @@ func (c *capture) opt(name string) string {
 		return ""
 	}
 	if kind, bad := LooksLikeSecret(v); bad {
-		c.warn("%s looks like it holds a %s; not recorded", name, kind)
+		c.warn("%s looks like a credential (%s); not recorded", name, kind)
 		return ""
 	}
 	if checkIdentifier(name, v) != nil {
@@ -478,7 +478,7 @@ func (c *capture) predicate() (*Predicate, error) {
 		BuildDefinition: BuildDefinition{BuildType: c.btype, ExternalParameters: ext, InternalParameters: internal},
 		RunDetails: RunDetails{
 			Builder:  Builder{ID: c.builder},
-			Metadata: &BuildMetadata{InvocationID: c.invoc, StartedOn: c.started.UTC(), FinishedOn: c.o.Now().UTC()},
+			Metadata: &BuildMetadata{InvocationID: c.invoc, StartedOn: c.started.UTC(), FinishedOn: c.o.Now().UTC().Truncate(time.Second)},
 		},
 	}
 	if c.src.repo != "" && c.src.commit != "" {
@@ -520,7 +520,7 @@ func ScanJSON(data []byte) error {
 			return nil
 		}
 		if kind, bad := LooksLikeSecret(s); bad {
-			return fmt.Errorf("provenance %s looks like it holds a %s: refusing to write it", path, kind)
+			return fmt.Errorf("provenance %s looks like a credential (%s): refusing to write it", path, kind)
 		}
 		return nil
 	})

@@ -73,7 +73,7 @@ func fileDescriptor(what, name string, data []byte) (ResourceDescriptor, error) 
 		return ResourceDescriptor{}, err
 	}
 	if kind, bad := LooksLikeSecret(name); bad {
-		return ResourceDescriptor{}, fmt.Errorf("%s: the file name looks like a %s; rename the file", what, kind)
+		return ResourceDescriptor{}, fmt.Errorf("%s: the file name looks like a credential (%s); rename the file", what, kind)
 	}
 	sum := sha256.Sum256(data)
 	return ResourceDescriptor{Name: name, Digest: map[string]string{"sha256": hex.EncodeToString(sum[:])}}, nil
@@ -121,7 +121,7 @@ func detectSBOM(data []byte) (mediaType, version string, err error) {
 		err = w.End()
 	}
 	if err != nil {
-		return "", "", fmt.Errorf("not a JSON object: %w", err)
+		return "", "", fmt.Errorf("neither a CycloneDX JSON nor an SPDX JSON document: %w", err)
 	}
 	switch {
 	case top["bomFormat"] == "CycloneDX":

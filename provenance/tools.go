@@ -94,7 +94,7 @@ func detectTools(ctx context.Context, run Runner, probes []ToolProbe, warn func(
 			continue
 		}
 		if kind, bad := LooksLikeSecret(v); bad {
-			warn("tool %s: version output looks like a %s; not recorded", p.Name, kind)
+			warn("tool %s: version output looks like a credential (%s); not recorded", p.Name, kind)
 			continue
 		}
 		tools[p.Name] = v

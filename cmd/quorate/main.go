@@ -88,7 +88,7 @@ unreadable trust material.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(a.keysCommand(), a.policyCommand(), a.attestCommand(), a.signCommand(), a.verifyCommand(), a.serveCommand(), a.requestCommand(), a.logCommand(), a.migrateCommand())
+	root.AddCommand(a.keysCommand(), a.policyCommand(), a.attestCommand(), a.signCommand(), a.verifyCommand(), a.serveCommand(), a.requestCommand(), a.logCommand(), a.migrateCommand(), a.provenanceCommand())
 	return root
 }
 
