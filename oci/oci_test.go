@@ -250,6 +250,25 @@ func TestAttachFind(t *testing.T) {
 				t.Fatalf("Attach again = %+v, %v; want the same referrer %s", again, err, att.Digest)
 			}
 
+			// Another tool's referrer without an artifactType (listed with the
+			// empty config's type): fetched, recognised as not quorate's, ignored.
+			h, err := v1.NewHash(img.Digest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			foreign := mutate.Subject(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), oci.EmptyConfigMediaType),
+				v1.Descriptor{MediaType: types.MediaType(img.MediaType), Digest: h, Size: img.Size}).(v1.Image)
+			if err := remote.Write(ref(t, reg.Repo("app@")+digestOf(t, foreign)), foreign); err != nil {
+				t.Fatalf("pushing a foreign referrer: %v", err)
+			}
+			listing, err := remote.Referrers(ref(t, reg.Repo("app@")+img.Digest).(name.Digest))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if im, err := listing.IndexManifest(); err != nil || len(im.Manifests) != 3 {
+				t.Fatalf("referrers listing = %+v, %v; want the 2 approvals and the foreign referrer", im, err)
+			}
+
 			found, err = client.Find(ctx, img)
 			if err != nil {
 				t.Fatal(err)
@@ -273,8 +292,8 @@ func TestAttachFind(t *testing.T) {
 			// Bounds: candidates past MaxReferrers are counted, not fetched;
 			// an envelope over the size limit is rejected before reading it.
 			few := oci.New(oci.Options{Insecure: true, MaxReferrers: 1})
-			if f, err := few.Find(ctx, img); err != nil || len(f.Referrers)+len(f.Rejected) != 1 || f.Skipped != 1 {
-				t.Fatalf("Find with MaxReferrers 1 = %+v, %v; want 1 examined, 1 skipped", f, err)
+			if f, err := few.Find(ctx, img); err != nil || len(f.Referrers)+len(f.Rejected) > 1 || f.Skipped != 2 {
+				t.Fatalf("Find with MaxReferrers 1 = %+v, %v; want 1 fetched (quorate's or the foreign one), 2 skipped", f, err)
 			}
 			small := oci.New(oci.Options{Insecure: true, MaxEnvelopeBytes: int64(len(prod)) - 1})
 			if f, err := small.Find(ctx, img); err != nil || len(f.Rejected) != 2 || !strings.Contains(f.Rejected[0].Err.Error(), "outside") {

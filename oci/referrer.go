@@ -41,6 +41,8 @@ const (
 	// EmptyConfigMediaType and emptyConfig are the OCI 1.1 empty descriptor.
 	EmptyConfigMediaType = "application/vnd.oci.empty.v1+json"
 
+	// Annotations on the referrer manifest (copied into the referrers
+	// listing): hints for listing and filtering, never trusted.
 	AnnotationPredicateType = "in-toto.io/predicate-type"
 	AnnotationGate          = "dev.quorate.gate"
 	AnnotationPolicyVersion = "dev.quorate.policy.version"
@@ -79,7 +81,8 @@ type Rejected struct {
 type Found struct {
 	Referrers []Referrer
 	Rejected  []Rejected
-	// Skipped counts candidates beyond [Options.MaxReferrers], not examined.
+	// Skipped counts candidates past the first [Options.MaxReferrers]
+	// fetched (quorate's or not): not examined.
 	Skipped int
 }
 
@@ -244,7 +247,7 @@ func (c *Client) Find(ctx context.Context, img *Image) (*Found, error) {
 	if err != nil {
 		return nil, err
 	}
-	found := &Found{}
+	found, fetched := &Found{}, 0
 	for _, d := range im.Manifests {
 		// The listing is a hint (under the tag schema, a mutable tag): the
 		// manifest itself is checked below. Some registries report the
@@ -252,10 +255,13 @@ func (c *Client) Find(ctx context.Context, img *Image) (*Found, error) {
 		if d.ArtifactType != ArtifactType && d.ArtifactType != EmptyConfigMediaType && d.ArtifactType != "" {
 			continue
 		}
-		if len(found.Referrers)+len(found.Rejected) >= c.maxRefs {
+		// Every fetch counts, a foreign artifact's too: the listing is
+		// untrusted and must not make Find fetch without bound.
+		if fetched >= c.maxRefs {
 			found.Skipped++
 			continue
 		}
+		fetched++
 		r, err := c.fetchReferrer(ctx, fetch, img, d)
 		if err != nil {
 			if errors.Is(err, errNotOurs) {
