@@ -367,7 +367,7 @@ func findSource(pred *Predicate) (*Source, error) {
 			return nil, fmt.Errorf("%w: buildDefinition.externalParameters.%s.ref is not a string", ErrMalformed, holder)
 		}
 		if err := checkIdentifier("buildDefinition.externalParameters."+holder+".ref", ref); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 		switch {
 		case src == nil:
@@ -496,42 +496,6 @@ func checkShape(v any, t reflect.Type, path string) error {
 	case t.Kind() == reflect.String:
 		if _, ok := v.(string); !ok {
 			return fmt.Errorf("%s is not a string", path)
-		}
-	}
-	return nil
-}
-
-// checkStrings applies the free-text rule to every key and string of the
-// JSON document data.
-func checkStrings(field string, data []byte) error {
-	var v any
-	if err := json.Unmarshal(data, &v); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrMalformed, field, err)
-	}
-	return walkStrings(v, field, func(path, s string) error { return checkFreeText(path, s) })
-}
-
-// walkStrings calls fn with every object key and string of v, with its
-// path.
-func walkStrings(v any, path string, fn func(path, s string) error) error {
-	switch v := v.(type) {
-	case string:
-		return fn(path, v)
-	case []any:
-		for i, e := range v {
-			if err := walkStrings(e, fmt.Sprintf("%s[%d]", path, i), fn); err != nil {
-				return err
-			}
-		}
-	case map[string]any:
-		for _, k := range slices.Sorted(maps.Keys(v)) {
-			p := path + "." + strconv.Quote(k)
-			if err := fn(p+" (key)", k); err != nil {
-				return err
-			}
-			if err := walkStrings(v[k], p, fn); err != nil {
-				return err
-			}
 		}
 	}
 	return nil

@@ -215,6 +215,7 @@ func TestParseAttacks(t *testing.T) {
 		{"neither predicate nor statement", []byte(`{"hello": "world"}`), Limits{}, ErrMalformed, "neither"},
 		{"another predicate type", mutate(t, `"predicateType": "https://slsa.dev/provenance/v1"`, `"predicateType": "https://slsa.dev/provenance/v0.2"`), Limits{}, ErrMalformed, "predicateType"},
 		{"another statement type", mutate(t, `"_type": "https://in-toto.io/Statement/v1"`, `"_type": "https://example.com/Statement/v1"`), Limits{}, ErrMalformed, "_type"},
+		{"escape code in a subject name", mutate(t, `"name": "app.tar.gz"`, `"name": "app.tar.gz\u001b[2K"`), Limits{}, ErrMalformed, "subject[0]: name: U+001B"},
 		{"no subjects", mutate(t, `"subject": [{"name": "app.tar.gz", "digest": {"sha256": "`+testSHA256+`"}}]`, `"subject": []`), Limits{}, ErrMalformed, "no subjects"},
 		{"weak subject digest only", mutate(t, `{"sha256": "`+testSHA256+`"}`, `{"md5": "d41d8cd98f00b204e9800998ecf8427e"}`), Limits{}, ErrMalformed, "weak"},
 		{"over the size limit", mutate(t), Limits{MaxBytes: 512}, ErrTooLarge, ""},

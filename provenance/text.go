@@ -1,44 +1,56 @@
 package provenance
 
 import (
+	"encoding/json"
 	"fmt"
-	"unicode"
-	"unicode/utf8"
+	"maps"
+	"slices"
+	"strconv"
+
+	"github.com/quorate-dev/quorate/attest"
 )
 
-// checkIdentifier and checkFreeText apply the text rules of the strings a
-// party is shown (see attest's text rules): no invalid UTF-8, no control,
-// bidirectional, zero-width or other invisible format characters; an
-// identifier also has no space but U+0020, and none at either end.
-//
-// TODO(issue 20): use attest.CheckIdentifier and attest.CheckFreeText once
-// attest/text.go is committed; these are a local stand-in with the same
-// contract.
-func checkIdentifier(field, s string) error { return checkText(field, s, false) }
+// checkIdentifier and checkFreeText apply attest's text rules (what a
+// party is shown must be printable: no control, bidirectional or invisible
+// characters) to the value s of field.
+func checkIdentifier(field, s string) error { return attest.CheckIdentifier(field, s) }
 
-func checkFreeText(field, s string) error { return checkText(field, s, true) }
+func checkFreeText(field, s string) error { return attest.CheckFreeText(field, s) }
 
-func checkText(field, s string, free bool) error {
-	for i, r := range s {
-		bad := ""
-		switch {
-		case r == utf8.RuneError:
-			bad = "invalid UTF-8 or a replacement character"
-		case free && (r == '\n' || r == '\t'):
-		case r < 0x20 || r == 0x7f || 0x80 <= r && r <= 0x9f:
-			bad = "a control character"
-		case unicode.Is(unicode.Cf, r), unicode.Is(unicode.Co, r), unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r),
-			unicode.Is(unicode.Variation_Selector, r), r == 0x2028, r == 0x2029:
-			bad = "an invisible or format character"
-		case !free && r == ' ' && (i == 0 || i == len(s)-1):
-			bad = "a leading or trailing space"
-		case !free && r != ' ' && unicode.IsSpace(r):
-			bad = "a space other than U+0020"
-		case !unicode.IsGraphic(r) && !unicode.IsSpace(r):
-			bad = "a non-graphic code point"
+// checkStrings applies the free-text rule to every key and string of the
+// JSON document data.
+func checkStrings(field string, data []byte) error {
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrMalformed, field, err)
+	}
+	if err := walkStrings(v, field, checkFreeText); err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return nil
+}
+
+// walkStrings calls fn with every object key and string of v, with its
+// path.
+func walkStrings(v any, path string, fn func(path, s string) error) error {
+	switch v := v.(type) {
+	case string:
+		return fn(path, v)
+	case []any:
+		for i, e := range v {
+			if err := walkStrings(e, fmt.Sprintf("%s[%d]", path, i), fn); err != nil {
+				return err
+			}
 		}
-		if bad != "" {
-			return fmt.Errorf("%w: %s: U+%04X at offset %d is %s", ErrMalformed, field, r, i, bad)
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			p := path + "." + strconv.Quote(k)
+			if err := fn(p+" (key)", k); err != nil {
+				return err
+			}
+			if err := walkStrings(v[k], p, fn); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

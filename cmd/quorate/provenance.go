@@ -4,13 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/spf13/cobra"
 
+	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/provenance"
 )
@@ -88,7 +87,7 @@ error. See docs/provenance.md for every field.`,
 			switch ci {
 			case provenance.CIAuto, provenance.CIGitHub, provenance.CIGitLab, provenance.CIGeneric:
 			default:
-				return usageErr("--ci %s: want auto, github, gitlab or generic", shown(ci))
+				return usageErr("--ci %s: want auto, github, gitlab or generic", display.String(ci))
 			}
 			o.CI, o.Getenv, o.Now, o.Env = ci, a.getenv, a.now, envs
 			if detect {
@@ -181,7 +180,7 @@ func parseTools(flags []string) (map[string]string, error) {
 		}
 		version = strings.TrimSpace(version)
 		if _, dup := tools[name]; dup {
-			return nil, fmt.Errorf("--tool %s given twice", shown(name))
+			return nil, fmt.Errorf("--tool %s given twice", display.String(name))
 		}
 		tools[name] = version
 	}
@@ -197,23 +196,9 @@ func (a *app) printProvenanceSummary(p *provenance.Provenance, r *provenance.Res
 	}
 	a.errf("):\n")
 	for _, l := range p.Summary().Lines() {
-		a.errf("  %-12s %s\n", l.Label+":", shown(l.Value))
+		a.errf("  %-12s %s\n", l.Label+":", display.String(l.Value))
 	}
 	for _, w := range r.Warnings {
-		a.errf("warning: %s\n", shown(w))
+		a.errf("warning: %s\n", display.String(w))
 	}
-}
-
-// shown returns s as is when every character is printable, and quoted with
-// Go escapes otherwise, so that no string moves the cursor or reorders
-// what a terminal shows.
-//
-// TODO(issue 20): use internal/display once it is committed.
-func shown(s string) string {
-	for _, r := range s {
-		if !unicode.IsPrint(r) || unicode.Is(unicode.Cf, r) {
-			return strconv.QuoteToASCII(s)
-		}
-	}
-	return s
 }
