@@ -14,6 +14,7 @@ deps:
 	@bash scripts/softhsm.sh install >/dev/null
 	@bash scripts/chromium.sh install >/dev/null
 	@bash scripts/registry.sh install >/dev/null
+	@bash scripts/tmux.sh install >/dev/null
 	@$(GO) mod download
 
 # Start the local PostgreSQL cluster when it is installed but stopped (CI has one).
