@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/policy"
 )
 
 // State is a signing request's state.
@@ -104,6 +105,15 @@ type Store interface {
 	// SetState moves a pending request to a final state (Cancelled or
 	// Expired), or fails with ErrNotPending.
 	SetState(ctx context.Context, id string, to State, reason string, at time.Time) (*Request, error)
+	// TrustedVersions returns the highest root and policy (targets)
+	// versions the coordinator has trusted, as recorded by
+	// RaiseTrustedVersions (zero when none): the database's memory against
+	// a rollback of the trust directory, shared by replicas.
+	TrustedVersions(ctx context.Context) (policy.Trusted, error)
+	// RaiseTrustedVersions records t, keeping for each version the higher
+	// of t's and the one recorded (never lowering it), atomically, and
+	// returns what is recorded afterwards.
+	RaiseTrustedVersions(ctx context.Context, t policy.Trusted) (policy.Trusted, error)
 	// Close releases the store.
 	Close() error
 }

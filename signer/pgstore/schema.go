@@ -56,6 +56,9 @@ var migrations = []string{
 		FOR EACH ROW EXECUTE FUNCTION quorate_ledger_append_only();
 	CREATE TRIGGER ledger_hashes_append_only BEFORE UPDATE OR DELETE ON ledger_hashes
 		FOR EACH ROW EXECUTE FUNCTION quorate_ledger_append_only();`,
+	// 3: the highest trusted root and policy versions, so deleting
+	// trusted-versions.json does not let an older trust directory in.
+	storesql.TrustedSchema("BIGINT"),
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

@@ -2,8 +2,6 @@ package signertest
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"sync"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	"github.com/quorate-dev/quorate/hsm"
-	"github.com/quorate-dev/quorate/hsm/filekey"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/signer"
@@ -28,18 +25,7 @@ const LogOrigin = "quorate.test/log"
 // return a fresh, empty store that keeps its log with log.
 func TestLogStore(t *testing.T, open func(t *testing.T, log *ledger.Log) signer.LogStore) {
 	t.Helper()
-	priv, err := filekey.NewPrivateKey(hsm.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logSigner, err := filekey.Parse(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), "log key")
-	if err != nil {
-		t.Fatal(err)
-	}
+	logSigner := newFileSigner(t, hsm.ECDSAP256, "log key")
 	newLog := func(t *testing.T) *ledger.Log {
 		l, err := ledger.New(ledger.Config{Origin: LogOrigin, Signer: logSigner, Clock: time.Now})
 		if err != nil {
@@ -53,6 +39,7 @@ func TestLogStore(t *testing.T, open func(t *testing.T, log *ledger.Log) signer.
 		l := newLog(t)
 		testLogConcurrent(t, open(t, l), l, logSigner.Public())
 	})
+	t.Run("LogRemembersPolicyVersions", func(t *testing.T) { testLogRemembersTrust(t, open(t, newLog(t))) })
 }
 
 func hexID(who string) string { return fmt.Sprintf("%064x", []byte(who)) }

@@ -71,6 +71,8 @@ func TestStore(t *testing.T, open func(t *testing.T, name string) signer.Store) 
 		{"Durability", testDurability},
 		{"CancelledContext", testCancelledContext},
 		{"UseAfterClose", testUseAfterClose},
+		{"TrustedVersions", testTrustedVersions},
+		{"DatabaseRemembersTrust", testDatabaseRemembersTrust},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, h) })

@@ -53,6 +53,9 @@ var migrations = []string{
 	CREATE TRIGGER ledger_entries_no_delete BEFORE DELETE ON ledger_entries BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
 	CREATE TRIGGER ledger_hashes_no_update BEFORE UPDATE ON ledger_hashes BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
 	CREATE TRIGGER ledger_hashes_no_delete BEFORE DELETE ON ledger_hashes BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;`,
+	// 3: the highest trusted root and policy versions, so deleting
+	// trusted-versions.json does not let an older trust directory in.
+	storesql.TrustedSchema("INTEGER") + " STRICT",
 }
 
 // migrate brings the schema to the newest version, in one transaction.
