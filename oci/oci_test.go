@@ -544,3 +544,62 @@ func TestTransportRefusesPlainHTTP(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Only image manifests and indexes resolve. The in-process registry is used
+// because it stores any manifest media type; distribution 2.8 refuses
+// schema 1 pushes by default.
+func TestResolveRefusesOtherMediaTypes(t *testing.T) {
+	reg := registrytest.StartInProcess(t)
+	ctx := ctxT(t)
+	for _, tc := range []struct {
+		name, mediaType string
+	}{
+		{"Docker schema 1", string(types.DockerManifestSchema1Signed)},
+		{"unknown media type", "application/vnd.example.thing.v1+json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			to := reg.Repo("odd:" + strings.ReplaceAll(tc.name, " ", "-"))
+			if err := remote.Put(ref(t, to), rawManifest{body: `{"schemaVersion":1,"name":"odd","tag":"x"}`, mt: types.MediaType(tc.mediaType)}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := client.Resolve(ctx, to); !errors.Is(err, oci.ErrMediaType) {
+				t.Fatalf("Resolve = %v, want ErrMediaType", err)
+			}
+		})
+	}
+}
+
+type rawManifest struct {
+	body string
+	mt   types.MediaType
+}
+
+func (m rawManifest) RawManifest() ([]byte, error)        { return []byte(m.body), nil }
+func (m rawManifest) MediaType() (types.MediaType, error) { return m.mt, nil }
+
+// Manifest bytes changed in the registry's storage: by digest the image no
+// longer resolves, and by tag it resolves to the digest of what is served
+// now, which no approval of the original names.
+func TestTamperedImageManifest(t *testing.T) {
+	reg := registrytest.Start(t)
+	ctx := ctxT(t)
+	img := pushImage(t, reg.Repo("app:v1"))
+	orig := digestOf(t, img)
+	cfg, err := img.ConfigName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := cfg.Hex[:len(cfg.Hex)-1] + map[bool]string{true: "0", false: "1"}[cfg.Hex[len(cfg.Hex)-1] != '0']
+	rewrite(t, reg, orig, cfg.Hex, forged)
+
+	if got, err := client.Resolve(ctx, reg.Repo("app@")+orig); err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Fatalf("Resolve by digest of tampered bytes = %+v, %v; want a digest mismatch", got, err)
+	}
+	got, err := client.Resolve(ctx, reg.Repo("app:v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Digest == orig {
+		t.Fatalf("Resolve by tag = %s, the original digest, for tampered bytes", got.Digest)
+	}
+}
