@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/ledger/witness"
 	"github.com/quorate-dev/quorate/ledger/witness/witnesstest"
@@ -61,6 +63,12 @@ func TestCosignQuorum(t *testing.T) {
 		}
 		if ts[0].Before(before) {
 			t.Fatalf("round %d: cosignature at %v, before the checkpoint was signed (%v)", round, ts[0], before)
+		}
+		// golang.org/x/mod/sumdb/note opens the cosigned note with the
+		// witnesses' verifiers too.
+		vs := verifiers(ws...)
+		if n, err := note.Open(sub.Note, note.VerifierList(vs[0], vs[1], vs[2])); err != nil || len(n.Sigs) != 3 {
+			t.Fatalf("round %d: note.Open with the witness verifiers: %v", round, err)
 		}
 		// The log's own signature still verifies on the cosigned note.
 		if _, err := ledger.OpenCheckpoint(sub.Note, origin, f.signer.Public()); err != nil {
