@@ -603,3 +603,38 @@ func TestTamperedImageManifest(t *testing.T) {
 		t.Fatalf("Resolve by tag = %s, the original digest, for tampered bytes", got.Digest)
 	}
 }
+
+// One client serves concurrent callers (the admission webhook will).
+func TestConcurrentUse(t *testing.T) {
+	reg := registrytest.Start(t)
+	ctx := ctxT(t)
+	pushImage(t, reg.Repo("app:v1"))
+	img, err := client.Resolve(ctx, reg.Repo("app:v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Attach(ctx, img, envelope(t, "production", img.Subject()), nil); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for range cap(errs) {
+		go func() {
+			got, err := client.Resolve(ctx, reg.Repo("app:v1"))
+			if err == nil && got.Digest != img.Digest {
+				err = errors.New("resolved to " + got.Digest)
+			}
+			if err == nil {
+				var f *oci.Found
+				if f, err = client.Find(ctx, got); err == nil && len(f.Referrers) != 1 {
+					err = errors.New("referrer not found")
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
