@@ -430,6 +430,9 @@ func (a *app) loadTrustPinned(dir, stateOverride, pinFile string, now time.Time)
 	}
 	t, err := policy.Load(dir, policy.LoadOptions{Now: now, Trusted: trusted, TrustRoot: pin})
 	if err != nil {
+		if errors.Is(err, policy.ErrRollback) && st != nil {
+			return nil, usageErr("trust directory %s: %w (root version %d, policy version %d remembered by %s)", dir, err, trusted.Root, trusted.Targets, st.path)
+		}
 		return nil, usageErr("trust directory %s: %w", dir, err)
 	}
 	v := t.Versions()

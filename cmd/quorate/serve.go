@@ -150,6 +150,11 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 		return err
 	}
 	defer store.Close()
+	// The database and the log remember the highest policy versions too:
+	// deleting trusted-versions.json does not let an older directory in.
+	if err := signer.RememberTrust(ctx, store, trust); err != nil {
+		return fmt.Errorf("trust directory %s: %w", f.trust, err)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	pending := func() float64 {
@@ -176,12 +181,17 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	}
 	var changes *signer.ChangeConfig
 	if stateDir != "" {
-		changes = &signer.ChangeConfig{TrustDir: f.trust, StateDir: stateDir, Load: func() (*policy.Trust, error) { return a.loadTrust(f.trust, statePath, a.now()) }}
+		changes = &signer.ChangeConfig{TrustDir: f.trust, StateDir: stateDir, Load: func() (*policy.Trust, error) { return a.loadServed(ctx, store, f.trust, statePath) }}
 	}
 	svc, err := signer.New(signer.Config{Trust: trust, Store: store, Logger: log, Clock: a.now, MaxTTL: f.maxTTL, Metrics: signer.NewMetrics(reg, pending), Log: lg,
 		TUF: repo, Changes: changes})
 	if err != nil {
 		return err
+	}
+	// The last checkpoint signed is kept in the state directory too, so a
+	// database edit that rewrites the log is caught (signer.LogFault).
+	if err := svc.OpenLogState(ctx, stateDir); err != nil {
+		return fmt.Errorf("transparency log state: %w", err)
 	}
 	var readToken string
 	if f.readToken != "" {
@@ -195,6 +205,9 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	}
 	api := signer.NewAPI(signer.HTTPConfig{Service: svc, Logger: log, ReadToken: readToken, MaxBody: f.maxBody, RateLimit: f.rateLimit, Burst: f.burst, Gatherer: reg,
 		Ready: func(ctx context.Context) error {
+			if err := svc.LogFault(); err != nil {
+				return err
+			}
 			_, err := store.ListRequests(ctx, signer.ListOptions{Limit: 1})
 			return err
 		}})
@@ -244,7 +257,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	defer stop()
 	go svc.RunExpiry(ctx, f.expiryEvery)
 	go svc.RunCheckpoints(ctx, f.checkpointEvery)
-	go a.reloadOnHUP(ctx, svc, f.trust, statePath, log)
+	go a.reloadOnHUP(ctx, svc, store, f.trust, statePath, log)
 	if repo != nil {
 		go repo.Run(ctx, f.tufEvery)
 	}
@@ -317,9 +330,23 @@ func (a *app) openTUF(ctx context.Context, f *serveFlags, stateDir string, trust
 	return repo, nil
 }
 
+// loadServed loads the trust directory as loadTrust does, then refuses it
+// when the database or the log remembers a higher version, and records its
+// versions in the database.
+func (a *app) loadServed(ctx context.Context, store signer.Store, dir, statePath string) (*policy.Trust, error) {
+	t, err := a.loadTrust(dir, statePath, a.now())
+	if err != nil {
+		return nil, err
+	}
+	if err := signer.RememberTrust(ctx, store, t); err != nil {
+		return nil, fmt.Errorf("trust directory %s: %w", dir, err)
+	}
+	return t, nil
+}
+
 // reloadOnHUP re-reads the trust directory on SIGHUP and, when it verifies
 // and is not older, makes the coordinator enforce it.
-func (a *app) reloadOnHUP(ctx context.Context, svc *signer.Service, dir, statePath string, log *zap.Logger) {
+func (a *app) reloadOnHUP(ctx context.Context, svc *signer.Service, store signer.Store, dir, statePath string, log *zap.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -328,7 +355,7 @@ func (a *app) reloadOnHUP(ctx context.Context, svc *signer.Service, dir, statePa
 		case <-ctx.Done():
 			return
 		case <-hup:
-			t, err := a.loadTrust(dir, statePath, a.now())
+			t, err := a.loadServed(ctx, store, dir, statePath)
 			if err == nil {
 				err = svc.SetTrust(t)
 			}

@@ -12,12 +12,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/internal/testkeys"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/ledger/ledgertest"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
@@ -179,26 +179,19 @@ func (w *forkWorld) tamper(t *testing.T, idx int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var hashes []tlog.Hash
-	read := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-		out := make([]tlog.Hash, len(idx))
-		for i, x := range idx {
-			out[i] = hashes[x]
-		}
-		return out, nil
-	})
-	for n := int64(0); rows.Next(); n++ {
+	var entries [][]byte
+	for rows.Next() {
 		var raw []byte
 		if err := rows.Scan(&raw); err != nil {
 			t.Fatal(err)
 		}
-		hs, err := tlog.StoredHashes(n, raw, read)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hashes = append(hashes, hs...)
+		entries = append(entries, raw)
 	}
 	rows.Close()
+	hashes, err := ledgertest.StoredHashes(entries)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, h := range hashes {
 		exec(`UPDATE ledger_hashes SET hash = ? WHERE idx = ?`, h[:], i)
 	}
