@@ -28,7 +28,7 @@ build: deps
 # A build without cgo must still work (PKCS#11 then reports it is missing).
 nocgo:
 	CGO_ENABLED=0 $(GO) build -o bin/quorate-nocgo ./cmd/quorate
-	CGO_ENABLED=0 $(GO) vet ./keys/... ./roles/... ./policy/... ./attest/...
+	CGO_ENABLED=0 $(GO) vet ./keys/... ./roles/... ./policy/... ./attest/... ./provenance/...
 	@bash scripts/check-purego.sh
 
 vet:
