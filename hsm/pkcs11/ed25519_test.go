@@ -229,3 +229,38 @@ func TestEd25519Recovery(t *testing.T) {
 		t.Fatalf("token reopened %d times, want 1", n)
 	}
 }
+
+// TestEd25519WithoutPublicKey: a private key whose public key object is gone
+// is reported, not guessed at.
+func TestEd25519WithoutPublicKey(t *testing.T) {
+	f := newToken(t)
+	b, _ := newBackend(t)
+	if _, err := b.Generate(ctx, f.uri("lonely"), hsm.Ed25519); err != nil {
+		t.Fatal(err)
+	}
+	rawSlot(t, b, f, func(m *rawModule, slot uint) {
+		sh, err := m.ctx.OpenSession(slot, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.ctx.CloseSession(sh)
+		if err := m.ctx.Login(sh, p11.CKU_USER, f.pin); err != nil && !hasCode(err, p11.CKR_USER_ALREADY_LOGGED_IN) {
+			t.Fatal(err)
+		}
+		hs, err := findAll(m.ctx, sh, []*p11.Attribute{p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PUBLIC_KEY), p11.NewAttribute(p11.CKA_LABEL, "lonely")})
+		if err != nil || len(hs) != 1 {
+			t.Fatalf("public keys: %v %v", hs, err)
+		}
+		if err := m.ctx.DestroyObject(sh, hs[0]); err != nil {
+			t.Fatal(err)
+		}
+	})
+	b.Close()
+	b2, _ := newBackend(t)
+	_, err := b2.Signer(ctx, f.uri("lonely"))
+	if !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("Signer: %v, want ErrKeyNotFound", err)
+	}
+	mustContain(t, err, "public key", "lonely")
+	mustNotLeak(t, f.pin, err.Error())
+}

@@ -172,7 +172,7 @@ func (k *edKey) sign(ctx context.Context, message []byte) ([]byte, error) {
 
 // findEdKey finds the private key o (an Ed25519 key the caller picked) and
 // reads the public half from the public key object beside it: same CKA_ID
-// (and CKA_LABEL, when the private key has one, if the ID is empty).
+// and CKA_LABEL.
 func (t *token) findEdKey(ctx context.Context, o object) (*edKey, error) {
 	if t.ed == nil {
 		return nil, errDisconnected
@@ -216,15 +216,20 @@ func (t *token) findEdKey(ctx context.Context, o object) (*edKey, error) {
 	return k, nil
 }
 
+// objectTemplate selects the Ed25519 key object of class with o's CKA_ID and
+// CKA_LABEL (each when o has one), as crypto11 pairs keys for other types.
 func objectTemplate(class uint, o object) []*p11.Attribute {
 	tmpl := []*p11.Attribute{
 		p11.NewAttribute(p11.CKA_CLASS, class),
 		p11.NewAttribute(p11.CKA_KEY_TYPE, ckkECEdwards),
 	}
 	if len(o.id) > 0 {
-		return append(tmpl, p11.NewAttribute(p11.CKA_ID, o.id))
+		tmpl = append(tmpl, p11.NewAttribute(p11.CKA_ID, o.id))
 	}
-	return append(tmpl, p11.NewAttribute(p11.CKA_LABEL, o.label))
+	if o.label != "" {
+		tmpl = append(tmpl, p11.NewAttribute(p11.CKA_LABEL, o.label))
+	}
+	return tmpl
 }
 
 func isEd25519Params(v []byte) bool {
