@@ -1,0 +1,425 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/quorate-dev/quorate/ledger"
+)
+
+// Prover gives the inclusion data of logged events.
+type Prover interface {
+	// Covered returns the tree size of the latest signed checkpoint:
+	// events with a smaller index can be proven.
+	Covered(ctx context.Context) (int64, error)
+	// Inclusion returns a bundle proving the entry at index against the
+	// latest signed checkpoint.
+	Inclusion(ctx context.Context, index int64) (*ledger.Bundle, error)
+}
+
+// LedgerProver is a [Prover] over a ledger storage and its latest signed
+// checkpoint.
+type LedgerProver struct {
+	Storage ledger.Storage
+	// Checkpoint returns the latest signed checkpoint (nil when none yet).
+	Checkpoint func(ctx context.Context) (*ledger.SignedCheckpoint, error)
+}
+
+// Covered implements [Prover].
+func (p LedgerProver) Covered(ctx context.Context) (int64, error) {
+	cp, err := p.Checkpoint(ctx)
+	if err != nil || cp == nil {
+		return 0, err
+	}
+	return cp.Size, nil
+}
+
+// Inclusion implements [Prover].
+func (p LedgerProver) Inclusion(ctx context.Context, index int64) (*ledger.Bundle, error) {
+	cp, err := p.Checkpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ledger.NewBundle(ctx, p.Storage, cp, index)
+}
+
+// Status says who a request waits on, as of a log index (the event being
+// delivered). The coordinator implements it from its store and policy
+// (see [WaitingFrom]); it returns nil for a request no longer pending.
+type Status interface {
+	Waiting(ctx context.Context, requestID string, index int64) (*Waiting, error)
+}
+
+// Backoff is the retry schedule: attempt n (from 1) waits
+// min(Max, Initial·2^(n-1)), less a random part of up to Jitter of it (so
+// replicas and endpoints that failed together do not retry together). After
+// MaxAttempts failed attempts a delivery is dead-lettered.
+type Backoff struct {
+	Initial     time.Duration
+	Max         time.Duration
+	Jitter      float64
+	MaxAttempts int
+}
+
+// DefaultBackoff retries for about a day: 10s, 20s, 40s, … capped at 1h,
+// 30 attempts.
+var DefaultBackoff = Backoff{Initial: 10 * time.Second, Max: time.Hour, Jitter: 0.2, MaxAttempts: 30}
+
+// Delay returns the wait before the attempt after the n-th failure; r in
+// [0, 1) picks the jitter.
+func (b Backoff) Delay(n int, r float64) time.Duration {
+	d := b.Max
+	if n < 1 {
+		n = 1
+	}
+	if n < 63 {
+		if x := b.Initial << (n - 1); x > 0 && x < b.Max && x>>(n-1) == b.Initial {
+			d = x
+		}
+	}
+	return d - time.Duration(float64(d)*b.Jitter*r)
+}
+
+func (b Backoff) check() error {
+	if b.Initial <= 0 || b.Max < b.Initial || b.Jitter < 0 || b.Jitter >= 1 || b.MaxAttempts < 1 {
+		return fmt.Errorf("notify: backoff %+v: want 0 < Initial <= Max, 0 <= Jitter < 1, MaxAttempts >= 1", b)
+	}
+	return nil
+}
+
+// Options configure a [Dispatcher].
+type Options struct {
+	Config *Config
+	Outbox Outbox
+	// Owner names this dispatcher in leases: unique per replica.
+	Owner string
+	// Client sends deliveries; nil: a client with a 10s timeout. Redirects
+	// are never followed.
+	Client *http.Client
+	// Prover adds inclusion proofs; nil: deliveries carry none.
+	Prover Prover
+	// Status adds who a request waits on; nil: events carry no waiting.
+	Status Status
+	// Clock gives the time (signature timestamps, retry times, ages);
+	// nil: time.Now.
+	Clock func() time.Time
+	// Rand returns numbers in [0, 1) for jitter; nil: math/rand/v2.
+	Rand func() float64
+	// Lease is how long a claim holds; default 1m. It must exceed the
+	// client's timeout.
+	Lease time.Duration
+	// Batch is the most deliveries claimed at once; default 32.
+	Batch int
+	// Parallel is the most deliveries in flight; default 8.
+	Parallel int
+	// Poll is how often Run looks for due deliveries; default 1s.
+	Poll    time.Duration
+	Backoff Backoff // zero: DefaultBackoff
+	Metrics *Metrics
+	Logger  *zap.Logger
+}
+
+// Dispatcher sends the outbox's deliveries. Several dispatchers (one per
+// replica) may share an outbox: leases keep them from sending a delivery
+// concurrently. It is safe for concurrent use.
+type Dispatcher struct {
+	o    Options
+	wake chan struct{}
+}
+
+// NewDispatcher checks o and returns a Dispatcher.
+func NewDispatcher(o Options) (*Dispatcher, error) {
+	if o.Config == nil || o.Outbox == nil || o.Owner == "" {
+		return nil, errors.New("notify: a dispatcher needs Config, Outbox and Owner")
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	c := *o.Client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	o.Client = &c
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	if o.Lease == 0 {
+		o.Lease = time.Minute
+	}
+	if c.Timeout > 0 && o.Lease <= c.Timeout {
+		return nil, fmt.Errorf("notify: lease %s does not exceed the client timeout %s", o.Lease, c.Timeout)
+	}
+	if o.Batch <= 0 {
+		o.Batch = 32
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 8
+	}
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	if o.Backoff == (Backoff{}) {
+		o.Backoff = DefaultBackoff
+	}
+	if err := o.Backoff.check(); err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	return &Dispatcher{o: o, wake: make(chan struct{}, 1)}, nil
+}
+
+// Wake makes Run look for deliveries now (call it after committing an
+// event).
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	t := time.NewTicker(d.o.Poll)
+	defer t.Stop()
+	for {
+		n, err := d.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.o.Logger.Warn("webhook dispatch", zap.Error(err))
+		}
+		if n == d.o.Batch && err == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		case <-d.wake:
+		}
+	}
+}
+
+// RunOnce claims one batch of due deliveries and attempts each: deliveries
+// of one (endpoint, order key) in order, one after the other, different
+// keys in parallel. It returns how many it claimed.
+func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
+	if pending, oldest, err := d.o.Outbox.Stats(ctx); err == nil {
+		age := time.Duration(0)
+		if !oldest.IsZero() {
+			age = max(d.o.Clock().Sub(oldest), 0)
+		}
+		d.o.Metrics.queue(pending, age)
+	}
+	covered := int64(math.MaxInt64)
+	if d.o.Prover != nil {
+		c, err := d.o.Prover.Covered(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("notify: latest checkpoint: %w", err)
+		}
+		covered = c
+	}
+	ds, err := d.o.Outbox.Claim(ctx, d.o.Owner, d.o.Lease, d.o.Batch, covered)
+	if err != nil {
+		return 0, fmt.Errorf("notify: claiming deliveries: %w", err)
+	}
+	type key struct{ endpoint, order string }
+	groups := map[key][]Delivery{}
+	var order []key
+	for _, dl := range ds {
+		k := key{dl.Endpoint, dl.OrderKey}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], dl)
+	}
+	sem := make(chan struct{}, d.o.Parallel)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for _, k := range order {
+		g := groups[k]
+		slices.SortFunc(g, func(a, b Delivery) int { return cmpInt64(a.ID, b.ID) })
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			for _, dl := range g {
+				if err := d.attempt(ctx, dl); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					return // keep the order: later ones wait for this one
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return len(ds), errors.Join(errs...)
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// attempt sends one delivery and records the outcome in the outbox. An
+// error means the outbox could not record it (the lease then runs out and
+// the delivery is attempted again).
+func (d *Dispatcher) attempt(ctx context.Context, dl Delivery) error {
+	ep := d.o.Config.Endpoint(dl.Endpoint)
+	if ep == nil {
+		d.o.Metrics.failed(dl.Endpoint, FailEndpoint)
+		d.o.Metrics.dead(dl.Endpoint)
+		return d.o.Outbox.Dead(ctx, d.o.Owner, dl.ID, "endpoint no longer configured")
+	}
+	body, reason, err := d.body(ctx, ep, dl)
+	if err == nil {
+		reason, err = Post(ctx, d.o.Client, ep, dl.MessageID, d.o.Clock(), body)
+	}
+	if err == nil {
+		if err := d.o.Outbox.Done(ctx, d.o.Owner, dl.ID); err != nil {
+			return fmt.Errorf("notify: recording delivery %s to %s: %w", dl.MessageID, ep.Name, err)
+		}
+		d.o.Metrics.delivered(ep.Name, d.o.Clock().Sub(dl.EnqueuedAt))
+		return nil
+	}
+	d.o.Metrics.failed(ep.Name, reason)
+	n := dl.Attempts + 1
+	log := d.o.Logger.With(zap.String("endpoint", ep.Name), zap.String("webhook_id", dl.MessageID), zap.Int("attempt", n), zap.String("reason", reason), zap.Error(err))
+	if n >= d.o.Backoff.MaxAttempts {
+		log.Error("webhook delivery dead-lettered")
+		d.o.Metrics.dead(ep.Name)
+		return d.o.Outbox.Dead(ctx, d.o.Owner, dl.ID, fmt.Sprintf("%s after %d attempts: %v", reason, n, err))
+	}
+	delay := d.o.Backoff.Delay(n, d.o.Rand())
+	var ra retryAfter
+	if errors.As(err, &ra) && time.Duration(ra) > delay {
+		delay = min(time.Duration(ra), d.o.Backoff.Max)
+	}
+	log.Info("webhook delivery failed; will retry", zap.Duration("in", delay))
+	return d.o.Outbox.Retry(ctx, d.o.Owner, dl.ID, d.o.Clock().Add(delay), fmt.Sprintf("%s: %v", reason, err))
+}
+
+// body builds the message of dl and renders it for ep.
+func (d *Dispatcher) body(ctx context.Context, ep *Endpoint, dl Delivery) ([]byte, string, error) {
+	m, err := d.message(ctx, dl)
+	if err != nil {
+		return nil, FailRender, err
+	}
+	if dl.Reminder == nil && d.o.Prover != nil {
+		b, err := d.o.Prover.Inclusion(ctx, dl.Index)
+		if err != nil {
+			return nil, FailProof, fmt.Errorf("inclusion proof of entry %d: %w", dl.Index, err)
+		}
+		m.Inclusion = b
+	}
+	body, err := Render(ep.Format, m)
+	if err != nil {
+		return nil, FailRender, err
+	}
+	return body, "", nil
+}
+
+// message builds the [Message] of a delivery.
+func (d *Dispatcher) message(ctx context.Context, dl Delivery) (*Message, error) {
+	if dl.Reminder != nil {
+		return &Message{Format: MessageFormat, ID: dl.MessageID, Type: ReminderType, Time: d.o.Clock().UTC().Format(ledger.TimeLayout),
+			Index: dl.Index, RequestID: dl.OrderKey, Gate: dl.Gate, Role: dl.Reminder.Role, Reminder: dl.Reminder, Waiting: dl.Waiting}, nil
+	}
+	e, err := ledger.ParseEntry(dl.Entry)
+	if err != nil {
+		return nil, err
+	}
+	if e.Index != dl.Index {
+		return nil, fmt.Errorf("outbox row %d: entry records index %d, row says %d", dl.ID, e.Index, dl.Index)
+	}
+	m := MessageFromEntry(e, dl.Gate)
+	if d.o.Status != nil && e.RequestID != "" && (e.Type == ledger.RequestOpened || e.Type == ledger.SignatureAccepted) {
+		w, err := d.o.Status.Waiting(ctx, e.RequestID, e.Index)
+		if err != nil {
+			d.o.Logger.Warn("webhook: who a request waits on", zap.String("request", e.RequestID), zap.Error(err))
+		} else {
+			m.Waiting = w
+		}
+	}
+	return m, nil
+}
+
+// retryAfter is a receiver's Retry-After, in the error of a 429 or 503.
+type retryAfter time.Duration
+
+func (r retryAfter) Error() string { return "retry after " + time.Duration(r).String() }
+
+// Post sends one signed delivery to ep and returns a failure reason and
+// error unless the receiver answered 2xx. Errors name the endpoint's
+// redacted URL, never the URL (it may be a credential).
+func Post(ctx context.Context, client *http.Client, ep *Endpoint, id string, now time.Time, body []byte) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL.String(), bytes.NewReader(body))
+	if err != nil {
+		return FailConnect, fmt.Errorf("building request to %s", ep.Redacted())
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "quorate-webhook/1")
+	SetHeaders(req.Header, ep.Secret, id, now, body)
+	resp, err := client.Do(req)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return FailTimeout, fmt.Errorf("POST %s: timed out", ep.Redacted())
+		}
+		return FailConnect, fmt.Errorf("POST %s: %s", ep.Redacted(), redactURLError(err))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	switch c := resp.StatusCode; {
+	case c >= 200 && c < 300:
+		return "", nil
+	case c >= 300 && c < 400:
+		return FailStatus3xx, fmt.Errorf("POST %s: %s (redirects are not followed)", ep.Redacted(), resp.Status)
+	case c == http.StatusTooManyRequests || c == http.StatusServiceUnavailable:
+		reason := FailStatus429
+		if c == http.StatusServiceUnavailable {
+			reason = FailStatus5xx
+		}
+		err := fmt.Errorf("POST %s: %s", ep.Redacted(), resp.Status)
+		if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s > 0 {
+			err = fmt.Errorf("%w (%w)", err, retryAfter(time.Duration(s)*time.Second))
+		}
+		return reason, err
+	case c >= 400 && c < 500:
+		return FailStatus4xx, fmt.Errorf("POST %s: %s", ep.Redacted(), resp.Status)
+	default:
+		return FailStatus5xx, fmt.Errorf("POST %s: %s", ep.Redacted(), resp.Status)
+	}
+}
+
+// redactURLError drops the *url.Error's URL (which may hold a token) and
+// keeps the cause.
+func redactURLError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		return ue.Err.Error()
+	}
+	return "request failed"
+}

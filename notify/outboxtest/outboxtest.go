@@ -1,0 +1,289 @@
+// Package outboxtest checks that a [notify.Outbox] keeps its contract. A
+// store runs the whole suite in one line:
+//
+//	func TestOutbox(t *testing.T) {
+//		outboxtest.TestOutbox(t, func(t *testing.T, now func() time.Time) notify.Outbox { return newEmptyOutbox(t, now) })
+//	}
+//
+// newOutbox must return an empty outbox that reads the time from now (the
+// suite moves it to expire leases and make retries due).
+package outboxtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quorate-dev/quorate/notify"
+)
+
+// Clock is a settable clock for the suite (and for tests of stores).
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// TestOutbox runs the conformance suite against outboxes made by
+// newOutbox.
+func TestOutbox(t *testing.T, newOutbox func(t *testing.T, now func() time.Time) notify.Outbox) {
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T, o notify.Outbox, c *Clock)
+	}{
+		{"EnqueueIsIdempotentPerEndpointAndMessage", testEnqueueIdempotent},
+		{"ClaimKeepsOrderPerKey", testOrderPerKey},
+		{"LeaseExcludesOtherOwners", testLeaseExcludes},
+		{"ExpiredLeaseIsClaimedAgain", testLeaseExpires},
+		{"RetryIsDueAtItsTime", testRetryDue},
+		{"DeadUnblocksItsKey", testDeadUnblocks},
+		{"ClaimStopsAtCovered", testCovered},
+		{"StatsCountsUndelivered", testStats},
+		{"ConcurrentClaimsNeverShare", testConcurrentClaims},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+			tc.run(t, newOutbox(t, c.Now), c)
+		})
+	}
+}
+
+func d(endpoint, key string, index int64) notify.Delivery {
+	return notify.Delivery{Endpoint: endpoint, MessageID: notify.EventMessageID(index), Index: index, OrderKey: key, Entry: []byte(fmt.Sprintf(`{"index":%d}`, index))}
+}
+
+func enqueue(t *testing.T, o notify.Outbox, ds ...notify.Delivery) {
+	t.Helper()
+	if _, err := o.Enqueue(context.Background(), ds...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func claim(t *testing.T, o notify.Outbox, owner string, n int) []notify.Delivery {
+	t.Helper()
+	ds, err := o.Claim(context.Background(), owner, time.Minute, n, math.MaxInt64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+func ids(ds []notify.Delivery) []string {
+	var s []string
+	for _, d := range ds {
+		s = append(s, d.Endpoint+"/"+d.MessageID)
+	}
+	return s
+}
+
+func testEnqueueIdempotent(t *testing.T, o notify.Outbox, _ *Clock) {
+	ctx := context.Background()
+	n, err := o.Enqueue(ctx, d("a", "r1", 1), d("b", "r1", 1))
+	if err != nil || n != 2 {
+		t.Fatalf("Enqueue = %d, %v; want 2", n, err)
+	}
+	n, err = o.Enqueue(ctx, d("a", "r1", 1), d("a", "r1", 2))
+	if err != nil || n != 1 {
+		t.Fatalf("Enqueue again = %d, %v; want 1 (a/1 is there)", n, err)
+	}
+	got := claim(t, o, "x", 10)
+	if len(got) != 2 {
+		t.Fatalf("claimed %v; want a/1 and b/1 (a/2 waits behind a/1)", ids(got))
+	}
+	for _, g := range got {
+		if g.ID == 0 || g.EnqueuedAt.IsZero() || string(g.Entry) != `{"index":1}` {
+			t.Fatalf("claimed %+v: ID, EnqueuedAt or Entry not kept", g)
+		}
+	}
+}
+
+func testOrderPerKey(t *testing.T, o notify.Outbox, _ *Clock) {
+	ctx := context.Background()
+	enqueue(t, o, d("a", "r1", 1), d("a", "r2", 2), d("a", "r1", 3), d("a", "r1", 4))
+	got := claim(t, o, "x", 10)
+	if len(got) != 2 || got[0].MessageID == got[1].MessageID {
+		t.Fatalf("first claim %v; want the heads 1 and 2", ids(got))
+	}
+	for _, g := range got {
+		if g.MessageID == "1" {
+			if err := o.Done(ctx, "x", g.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	got = claim(t, o, "x", 10)
+	if len(got) != 1 || got[0].MessageID != "3" {
+		t.Fatalf("after 1 done: claimed %v; want a/3 (2 is leased, 4 waits behind 3)", ids(got))
+	}
+}
+
+func testLeaseExcludes(t *testing.T, o notify.Outbox, _ *Clock) {
+	ctx := context.Background()
+	enqueue(t, o, d("a", "r1", 1))
+	got := claim(t, o, "x", 10)
+	if len(got) != 1 {
+		t.Fatalf("claimed %v", ids(got))
+	}
+	if other := claim(t, o, "y", 10); len(other) != 0 {
+		t.Fatalf("owner y claimed %v while x holds the lease", ids(other))
+	}
+	if err := o.Done(ctx, "y", got[0].ID); !errors.Is(err, notify.ErrLeaseLost) {
+		t.Fatalf("Done by a non-owner: %v; want ErrLeaseLost", err)
+	}
+	if err := o.Done(ctx, "x", got[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if again := claim(t, o, "y", 10); len(again) != 0 {
+		t.Fatalf("claimed a done delivery: %v", ids(again))
+	}
+}
+
+func testLeaseExpires(t *testing.T, o notify.Outbox, c *Clock) {
+	ctx := context.Background()
+	enqueue(t, o, d("a", "r1", 1))
+	got := claim(t, o, "x", 10)
+	c.Advance(time.Minute + time.Second)
+	again := claim(t, o, "y", 10)
+	if len(again) != 1 || again[0].ID != got[0].ID {
+		t.Fatalf("after the lease ran out, y claimed %v; want the delivery", ids(again))
+	}
+	if err := o.Done(ctx, "x", got[0].ID); !errors.Is(err, notify.ErrLeaseLost) {
+		t.Fatalf("Done by the former owner: %v; want ErrLeaseLost", err)
+	}
+}
+
+func testRetryDue(t *testing.T, o notify.Outbox, c *Clock) {
+	ctx := context.Background()
+	enqueue(t, o, d("a", "r1", 1), d("a", "r1", 2))
+	got := claim(t, o, "x", 10)
+	if err := o.Retry(ctx, "x", got[0].ID, c.Now().Add(30*time.Second), "http_5xx: 503"); err != nil {
+		t.Fatal(err)
+	}
+	if early := claim(t, o, "x", 10); len(early) != 0 {
+		t.Fatalf("claimed %v before the retry time (and 2 must wait behind 1)", ids(early))
+	}
+	c.Advance(30 * time.Second)
+	due := claim(t, o, "x", 10)
+	if len(due) != 1 || due[0].ID != got[0].ID || due[0].Attempts != 1 {
+		t.Fatalf("at the retry time claimed %+v; want delivery 1 with 1 attempt", due)
+	}
+}
+
+func testDeadUnblocks(t *testing.T, o notify.Outbox, _ *Clock) {
+	ctx := context.Background()
+	enqueue(t, o, d("a", "r1", 1), d("a", "r1", 2))
+	got := claim(t, o, "x", 10)
+	if err := o.Dead(ctx, "x", got[0].ID, "http_4xx after 30 attempts"); err != nil {
+		t.Fatal(err)
+	}
+	next := claim(t, o, "x", 10)
+	if len(next) != 1 || next[0].MessageID != "2" {
+		t.Fatalf("after dead-lettering 1 claimed %v; want 2", ids(next))
+	}
+}
+
+func testCovered(t *testing.T, o notify.Outbox, _ *Clock) {
+	ctx := context.Background()
+	enqueue(t, o, d("a", "r1", 5), d("a", "r2", 9))
+	got, err := o.Claim(ctx, "x", time.Minute, 10, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Index != 5 {
+		t.Fatalf("claim below 6 gave %v; want only index 5", ids(got))
+	}
+}
+
+func testStats(t *testing.T, o notify.Outbox, c *Clock) {
+	ctx := context.Background()
+	if n, oldest, err := o.Stats(ctx); err != nil || n != 0 || !oldest.IsZero() {
+		t.Fatalf("empty Stats = %d, %v, %v", n, oldest, err)
+	}
+	t0 := c.Now()
+	enqueue(t, o, d("a", "r1", 1))
+	c.Advance(time.Second)
+	enqueue(t, o, d("a", "r2", 2), d("a", "r3", 3))
+	got := claim(t, o, "x", 10)
+	for _, g := range got {
+		switch g.MessageID {
+		case "1":
+			if err := o.Done(ctx, "x", g.ID); err != nil {
+				t.Fatal(err)
+			}
+		case "2":
+			if err := o.Dead(ctx, "x", g.ID, "gone"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	n, oldest, err := o.Stats(ctx)
+	if err != nil || n != 1 || !oldest.Equal(t0.Add(time.Second)) {
+		t.Fatalf("Stats = %d, %v, %v; want 1 pending enqueued at %v", n, oldest, err, t0.Add(time.Second))
+	}
+}
+
+func testConcurrentClaims(t *testing.T, o notify.Outbox, _ *Clock) {
+	ctx := context.Background()
+	var ds []notify.Delivery
+	for i := range 50 {
+		ds = append(ds, d("a", fmt.Sprintf("r%d", i), int64(i)))
+	}
+	enqueue(t, o, ds...)
+	var mu sync.Mutex
+	seen := map[int64]string{}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		owner := fmt.Sprintf("owner-%d", w)
+		wg.Go(func() {
+			for {
+				got, err := o.Claim(ctx, owner, time.Minute, 3, math.MaxInt64)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				for _, g := range got {
+					mu.Lock()
+					if prev, dup := seen[g.ID]; dup {
+						t.Errorf("delivery %d claimed by %s and %s", g.ID, prev, owner)
+					}
+					seen[g.ID] = owner
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != 50 {
+		t.Fatalf("%d of 50 deliveries claimed", len(seen))
+	}
+}
