@@ -373,7 +373,11 @@ func (c *capture) explicit() {
 		c.started = o.Started
 	}
 	if c.builder == "" {
-		c.errs = append(c.errs, errors.New("no builder ID: give one (--builder-id URI) in generic mode"))
+		hint := "give one with --builder-id URI"
+		if c.btype == BuildTypeGitHubActions {
+			hint = "GITHUB_WORKFLOW_REF is not set; " + hint
+		}
+		c.errs = append(c.errs, fmt.Errorf("no builder ID: %s", hint))
 	}
 	if c.src.commit != "" {
 		if c.src.repo == "" {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -344,6 +345,9 @@ func findSource(pred *Predicate) (*Source, error) {
 				repo, src.Ref = repo[:i], repo[i+1:]
 			}
 			src.Repository = repo
+			if u, err := url.Parse(repo); err != nil || u.Scheme == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+				return nil, fmt.Errorf("%w: the source URI (resolvedDependencies, gitCommit) is not a repository URL without credentials, query or fragment", ErrMalformed)
+			}
 			break
 		}
 	}

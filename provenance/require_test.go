@@ -204,6 +204,8 @@ func TestParseAttacks(t *testing.T) {
 		{"externalParameters not an object", mutate(t, `"externalParameters": {"workflow": {"ref": "refs/tags/v1.2.0", "repository": "https://github.com/acme/app", "path": ".github/workflows/release.yml"}}`, `"externalParameters": "x"`), Limits{}, ErrMalformed, "externalParameters"},
 		{"tools not strings", mutate(t, `"go": "go version go1.26.0 linux/amd64"`, `"go": {"version": "1.26"}`), Limits{}, ErrMalformed, "tools"},
 		{"ref disagreeing between URI and workflow", mutate(t, "@refs/tags/v1.2.0", "@refs/heads/main"), Limits{}, ErrMalformed, "disagrees"},
+		{"source URI with credentials", mutate(t, "git+https://github.com/acme/app@", "git+https://x:y@github.com/acme/app@"), Limits{}, ErrMalformed, "source URI"},
+		{"source URI with a query", mutate(t, "git+https://github.com/acme/app@", "git+https://github.com/acme/app?evil=1@"), Limits{}, ErrMalformed, "source URI"},
 		{"commit not hex", mutate(t, `"gitCommit": "`+testCommit+`"`, `"gitCommit": "HEAD"`), Limits{}, ErrMalformed, "hex"},
 		{"descriptor identifying nothing", mutate(t, `"resolvedDependencies": [`, `"resolvedDependencies": [{"name": "x"}, `), Limits{}, ErrMalformed, "needs a uri"},
 		{"finished before started", mutate(t, `"finishedOn": "2026-11-30T12:00:00Z"`, `"finishedOn": "2026-11-30T11:00:00Z"`), Limits{}, ErrMalformed, "before"},
