@@ -29,7 +29,9 @@ import (
 type HTTPConfig struct {
 	Service *Service
 	Logger  *zap.Logger
-	// ReadToken, when set, is the bearer token GET endpoints require.
+	// ReadToken, when set, is the bearer token GET endpoints require. It
+	// also makes the write endpoints answer an unknown request ID exactly as
+	// a known one the caller may not touch ([Service.HideExistence]).
 	ReadToken string
 	// MaxBody caps request bodies (default 4 MiB); larger bodies get 413.
 	MaxBody int64
@@ -39,7 +41,8 @@ type HTTPConfig struct {
 	Burst     int
 	// Gatherer serves /metrics (nil: no metrics endpoint).
 	Gatherer prometheus.Gatherer
-	// Ready reports readiness for /readyz (nil: always ready).
+	// Ready reports readiness for /readyz in addition to [Service.Ready]
+	// (nil: nothing more).
 	Ready func(context.Context) error
 }
 
@@ -61,6 +64,9 @@ func NewAPI(cfg HTTPConfig) *API {
 		cfg.MaxBody = 4 << 20
 	}
 	a := &API{cfg: cfg, svc: cfg.Service, log: cfg.Logger, mux: http.NewServeMux()}
+	if cfg.ReadToken != "" && cfg.Service != nil {
+		cfg.Service.HideExistence(true)
+	}
 	if cfg.RateLimit > 0 {
 		burst := cfg.Burst
 		if burst <= 0 {
@@ -155,12 +161,18 @@ func (a *API) read(h http.HandlerFunc) http.HandlerFunc {
 }
 
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
-	if a.cfg.Ready != nil {
-		if err := a.cfg.Ready(r.Context()); err != nil {
-			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusServiceUnavailable, string(KindUnavailable), "not ready: "+err.Error())
-			return
+	err := a.svc.Ready(r.Context())
+	if err == nil && a.cfg.Ready != nil {
+		err = a.cfg.Ready(r.Context())
+	}
+	if err != nil {
+		code := KindUnavailable
+		if KindOf(err) == KindPolicyExpired {
+			code = KindPolicyExpired
 		}
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, string(code), "not ready: "+err.Error())
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
@@ -534,6 +546,7 @@ var kindStatus = map[Kind]int{
 	KindNotFound: http.StatusNotFound, KindDuplicate: http.StatusConflict, KindNotPending: http.StatusConflict,
 	KindStalePolicy: http.StatusConflict, KindTooLarge: http.StatusRequestEntityTooLarge,
 	KindUnavailable: http.StatusServiceUnavailable, KindInternal: http.StatusInternalServerError,
+	KindPolicyExpired: http.StatusServiceUnavailable,
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {

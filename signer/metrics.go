@@ -17,6 +17,12 @@ type Metrics struct {
 	// LogFork is 1 once the stored log stopped extending the last signed
 	// checkpoint (see logservice.go): alert on it.
 	LogFork prometheus.Gauge
+	// Fail-closed signals (see failclosed.go): alert on any of them.
+	PolicyExpired         prometheus.Gauge   // 1 while the enforced policy has expired
+	PolicyExpiredRefusals prometheus.Counter // operations refused because it has
+	CompositesRefused     prometheus.Counter // composites the verifier would reject, not emitted
+	StoreWriteFailures    prometheus.Counter // store writes that failed (not the request's fault)
+	StoreWriteFailing     prometheus.Gauge   // 1 from a failed write until one succeeds
 }
 
 // NewMetrics creates the metrics and registers them with reg, together with
@@ -32,7 +38,13 @@ func NewMetrics(reg prometheus.Registerer, pending func() float64) *Metrics {
 		VerifyTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "quorate_signature_verify_seconds", Help: "Time to verify one partial signature.",
 			Buckets: prometheus.ExponentialBuckets(10e-6, 2, 12)}),
 	}
-	reg.MustRegister(m.Opened, m.Accepted, m.Rejected, m.Emitted, m.TimeToQuorum, m.VerifyTime)
+	m.PolicyExpired = prometheus.NewGauge(prometheus.GaugeOpts{Name: "quorate_policy_expired", Help: "1 while the policy the coordinator enforces has expired (it then signs nothing)."})
+	m.PolicyExpiredRefusals = prometheus.NewCounter(prometheus.CounterOpts{Name: "quorate_policy_expired_refusals_total", Help: "Opens, signatures and cancellations refused because the enforced policy has expired."})
+	m.CompositesRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "quorate_composites_refused_total", Help: "Composite attestations not emitted because the verifier would reject them (altered stored signatures)."})
+	m.StoreWriteFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "quorate_store_write_failures_total", Help: "Store writes that failed because of the store (disk full, database down)."})
+	m.StoreWriteFailing = prometheus.NewGauge(prometheus.GaugeOpts{Name: "quorate_store_write_failing", Help: "1 from a failed store write until a write succeeds."})
+	reg.MustRegister(m.Opened, m.Accepted, m.Rejected, m.Emitted, m.TimeToQuorum, m.VerifyTime,
+		m.PolicyExpired, m.PolicyExpiredRefusals, m.CompositesRefused, m.StoreWriteFailures, m.StoreWriteFailing)
 	m.LogFork = prometheus.NewGauge(prometheus.GaugeOpts{Name: "quorate_ledger_fork_detected", Help: "1 when the transparency log no longer extends the last checkpoint the coordinator signed (a database edit or rollback); it then signs no checkpoint."})
 	reg.MustRegister(m.LogFork)
 	if pending != nil {
@@ -70,6 +82,45 @@ func (m *Metrics) verified(d time.Duration) {
 	if m != nil {
 		m.VerifyTime.Observe(d.Seconds())
 	}
+}
+
+func (m *Metrics) setPolicyExpired(expired bool) {
+	if m != nil {
+		m.PolicyExpired.Set(b2f(expired))
+	}
+}
+
+func (m *Metrics) policyExpiredRefusal() {
+	if m != nil {
+		m.PolicyExpired.Set(1)
+		m.PolicyExpiredRefusals.Inc()
+	}
+}
+
+func (m *Metrics) compositeRefused() {
+	if m != nil {
+		m.CompositesRefused.Inc()
+	}
+}
+
+func (m *Metrics) writeFailed() {
+	if m != nil {
+		m.StoreWriteFailures.Inc()
+		m.StoreWriteFailing.Set(1)
+	}
+}
+
+func (m *Metrics) setWriteFailing(failing bool) {
+	if m != nil {
+		m.StoreWriteFailing.Set(b2f(failing))
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (m *Metrics) logFork() {

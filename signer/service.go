@@ -57,6 +57,9 @@ const (
 	KindUnavailable  Kind = "unavailable"   // retry later (503)
 	KindInternal     Kind = "internal"      // 500
 	KindBadSignature Kind = "bad_signature" // signature does not verify (403)
+	// KindPolicyExpired: the policy (or trust root) the coordinator enforces
+	// has expired; it signs nothing until a renewed one is loaded (503).
+	KindPolicyExpired Kind = "policy_expired"
 )
 
 // Error is a service error with a kind and a message for the client.
@@ -110,6 +113,10 @@ type Config struct {
 	TUF *TUFRepo
 	// Changes, when set, keeps policy change requests (see changes.go).
 	Changes *ChangeConfig
+	// WriteFailureWindow is how long after a failed store write [Service.Ready]
+	// reports not ready, unless a write succeeds first (default
+	// [DefaultWriteFailureWindow]).
+	WriteFailureWindow time.Duration
 }
 
 // Service is the coordinator.
@@ -124,6 +131,7 @@ type Service struct {
 	cp    *checkpointer // nil without a log
 	trust atomic.Pointer[policy.Trust]
 	ch    *changes // nil without policy change requests
+	fail  failState
 }
 
 // cached holds what verifying a signature needs, which never changes for a request.
@@ -157,6 +165,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Limits == (attest.Limits{}) {
 		cfg.Limits = attest.DefaultLimits
+	}
+	if cfg.WriteFailureWindow <= 0 {
+		cfg.WriteFailureWindow = DefaultWriteFailureWindow
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, cache: map[string]*cached{}}
 	s.trust.Store(cfg.Trust)
@@ -215,6 +226,9 @@ type OpenInput struct {
 // its first partial signature.
 func (s *Service) Open(ctx context.Context, in OpenInput) (*Request, error) {
 	now := s.cfg.Clock()
+	if err := s.checkPolicyFresh(s.Trust(), now); err != nil {
+		return nil, err
+	}
 	if in.PayloadType != attest.PayloadType {
 		return nil, errorf(KindInvalid, "payloadType %q is not %s", in.PayloadType, attest.PayloadType)
 	}
@@ -263,12 +277,14 @@ func (s *Service) Open(ctx context.Context, in OpenInput) (*Request, error) {
 		Signatures: []Partial{{KeyID: k.ID(), Identity: k.Identity().String(), Role: role, Sig: raw, Received: now.UTC()}},
 	}
 	// A gate satisfied by the requester alone completes at once.
-	if env, err := composite(t, r); err != nil {
+	if env, err := s.composite(t, r, now); err != nil {
 		return nil, err
 	} else if env != nil {
 		r.State, r.Envelope = Complete, env
 	}
-	if err := s.cfg.Store.CreateRequest(ctx, r); err != nil {
+	err = s.cfg.Store.CreateRequest(ctx, r)
+	s.wrote(err)
+	if err != nil {
 		return nil, storeError(err, r.ID)
 	}
 	s.remember(r.ID, c)
@@ -333,8 +349,9 @@ func (s *Service) checkSignature(t *policy.Trust, c *cached, sig attest.Signatur
 }
 
 // composite returns the composite envelope when r's signatures satisfy its
-// gate, or nil.
-func composite(t *policy.Trust, r *Request) ([]byte, error) {
+// gate, or nil. Before returning one it checks it as a verifier would
+// ([Service.checkComposite]).
+func (s *Service) composite(t *policy.Trust, r *Request, now time.Time) ([]byte, error) {
 	tally, err := t.Roles.NewTally(r.Gate)
 	if err != nil {
 		return nil, errorf(KindInternal, "%w", err)
@@ -354,7 +371,14 @@ func composite(t *policy.Trust, r *Request) ([]byte, error) {
 	if !tally.Satisfied() {
 		return nil, nil
 	}
-	return attest.Encode(env)
+	data, err := attest.Encode(env)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkComposite(t, r, data, now); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 // facts returns the immutable facts of a request, from the cache or the store.
@@ -410,28 +434,53 @@ func (s *Service) Sign(ctx context.Context, id string, sig attest.Signature) (*S
 
 func (s *Service) sign(ctx context.Context, id string, sig attest.Signature) (*SignResult, error) {
 	now := s.cfg.Clock()
+	t := s.Trust()
+	if err := s.checkPolicyFresh(t, now); err != nil {
+		return nil, err
+	}
+	hide := s.fail.hide.Load()
 	c, err := s.facts(ctx, id)
 	if err != nil {
+		if hide && KindOf(err) == KindNotFound {
+			return nil, errNoSuchRequest(id)
+		}
 		return nil, err
+	}
+	// With hiding on, the signature is checked before anything that would
+	// tell a caller without a valid one that the request exists.
+	var k *keys.PublicKey
+	var role string
+	var raw []byte
+	if hide {
+		if k, role, raw, err = s.checkSignature(t, c, sig); err != nil {
+			return nil, errNoSuchRequest(id)
+		}
 	}
 	if !now.Before(c.expires) {
 		return nil, errorf(KindNotPending, "request %s expired at %s", id, c.expires.Format(time.RFC3339))
 	}
-	t := s.Trust()
 	if c.policyVersion != t.Version() {
 		return nil, errorf(KindStalePolicy, "request %s was opened under policy version %d; the coordinator now enforces version %d: open a new request", id, c.policyVersion, t.Version())
 	}
-	k, role, raw, err := s.checkSignature(t, c, sig)
-	if err != nil {
-		return nil, err
+	if !hide {
+		if k, role, raw, err = s.checkSignature(t, c, sig); err != nil {
+			return nil, err
+		}
 	}
 	p := Partial{KeyID: k.ID(), Identity: k.Identity().String(), Role: role, Sig: raw, Received: now.UTC()}
 	completed := false
 	r, err := s.cfg.Store.AddSignature(ctx, id, p, func(r *Request) ([]byte, error) {
-		env, err := composite(t, r)
+		// The transaction may run a little later: check the policy again
+		// at the time the composite would be emitted.
+		at := s.cfg.Clock()
+		if err := s.checkPolicyFresh(t, at); err != nil {
+			return nil, err
+		}
+		env, err := s.composite(t, r, at)
 		completed = env != nil
 		return env, err
 	})
+	s.wrote(err)
 	if err != nil {
 		return nil, storeError(err, id)
 	}
@@ -495,22 +544,84 @@ type CancelInput struct {
 	Signature attest.Signature `json:"signature"`
 }
 
-// CancelMessage is the message a cancellation signs.
+// MaxCancelReason is the longest cancellation reason, in bytes of UTF-8.
+const MaxCancelReason = 512
+
+// CancelMessage is the message a cancellation signs: the RFC 8785 (JCS)
+// serialization of the JSON object {"cancel": id, "reason": reason}, that is
+//
+//	{"cancel":"<id>","reason":"<reason>"}
+//
+// with no whitespace, the members in that order, and each string written as
+// JSON with only `"` and `\` escaped (as \" and \\) and every other
+// character as its UTF-8 bytes (control characters, which a valid reason
+// never holds, as \b \f \n \r \t or \u00xx). JSON.stringify in JavaScript
+// and json.dumps(..., separators=(",", ":"), ensure_ascii=False) in Python
+// produce the same bytes. api/openapi.yaml documents it for clients.
 func CancelMessage(id, reason string) []byte {
-	return fmt.Appendf(nil, `{"cancel":%q,"reason":%q}`, id, reason)
+	b := append([]byte(nil), `{"cancel":`...)
+	b = appendJCSString(b, id)
+	b = append(b, `,"reason":`...)
+	b = appendJCSString(b, reason)
+	return append(b, '}')
+}
+
+// appendJCSString appends s as an RFC 8785 JSON string.
+func appendJCSString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\b':
+			b = append(b, `\b`...)
+		case '\f':
+			b = append(b, `\f`...)
+		case '\n':
+			b = append(b, `\n`...)
+		case '\r':
+			b = append(b, `\r`...)
+		case '\t':
+			b = append(b, `\t`...)
+		default:
+			if c < 0x20 {
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			} else {
+				b = append(b, c)
+			}
+		}
+	}
+	return append(b, '"')
 }
 
 // Cancel cancels a pending request. The signature must be by a key of a role
 // of the request's gate or by a policy administrator.
 func (s *Service) Cancel(ctx context.Context, id string, in CancelInput) (*Request, error) {
-	c, err := s.facts(ctx, id)
-	if err != nil {
+	// The reason is checked before the request is looked up: the answer
+	// depends on the input alone.
+	if err := checkCancelReason(in.Reason); err != nil {
 		return nil, err
 	}
-	if len(in.Reason) > 1024 {
-		return nil, errorf(KindInvalid, "reason is longer than 1024 characters")
-	}
 	t := s.Trust()
+	if err := s.checkPolicyFresh(t, s.cfg.Clock()); err != nil {
+		return nil, err
+	}
+	c, err := s.facts(ctx, id)
+	if err != nil {
+		if s.fail.hide.Load() && KindOf(err) == KindNotFound {
+			return nil, errNoSuchRequest(id)
+		}
+		return nil, err
+	}
+	r, err := s.cancel(ctx, t, c, id, in)
+	if err != nil && s.fail.hide.Load() && (KindOf(err) == KindUnauthorized || KindOf(err) == KindBadSignature) {
+		return nil, errNoSuchRequest(id)
+	}
+	return r, err
+}
+
+func (s *Service) cancel(ctx context.Context, t *policy.Trust, c *cached, id string, in CancelInput) (*Request, error) {
 	k, ok := t.Roles.Keys[in.Signature.KeyID]
 	if !ok {
 		for _, a := range t.Admins {
@@ -530,6 +641,7 @@ func (s *Service) Cancel(ctx context.Context, id string, in CancelInput) (*Reque
 		return nil, errorf(KindBadSignature, "cancellation signature by key %s does not verify", keys.Short(k.ID()))
 	}
 	r, err := s.cfg.Store.SetState(ctx, id, Cancelled, fmt.Sprintf("cancelled by %s: %s", keys.Short(k.ID()), in.Reason), s.cfg.Clock().UTC())
+	s.wrote(err)
 	if err != nil {
 		return nil, storeError(err, id)
 	}
