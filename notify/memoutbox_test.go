@@ -154,13 +154,14 @@ func (o *memOutbox) states() map[string]int {
 	return m
 }
 
-// nextDue is the earliest retry time of a pending row (zero when none).
-func (o *memOutbox) nextDue() time.Time {
+// nextDue is the earliest retry time after now of a pending row (zero
+// when none).
+func (o *memOutbox) nextDue(now time.Time) time.Time {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var t time.Time
 	for _, r := range o.rows {
-		if r.state == "pending" && (t.IsZero() || r.due.Before(t)) {
+		if r.state == "pending" && r.due.After(now) && (t.IsZero() || r.due.Before(t)) {
 			t = r.due
 		}
 	}

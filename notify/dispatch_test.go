@@ -1,0 +1,463 @@
+package notify_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/quorate-dev/quorate/hsm"
+	"github.com/quorate-dev/quorate/hsm/filekey"
+	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/notify"
+	"github.com/quorate-dev/quorate/notify/outboxtest"
+)
+
+const origin = "quorate.test/notify"
+
+// world is a real ledger (in-memory storage, a file log key signing
+// checkpoints) whose events go to an outbox, as a store will do it.
+type world struct {
+	t       *testing.T
+	log     *ledger.Log
+	storage *ledger.MemoryStorage
+	logKey  *keys.PublicKey
+	mu      sync.Mutex
+	cp      *ledger.SignedCheckpoint
+	outbox  *memOutbox
+	clock   *outboxtest.Clock
+}
+
+func newWorld(t *testing.T, clock *outboxtest.Clock) *world {
+	t.Helper()
+	ctx := context.Background()
+	uri := "file:" + filepath.Join(t.TempDir(), "log.key")
+	pub, err := filekey.Backend{}.Generate(ctx, uri, hsm.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := filekey.Backend{}.Signer(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.New(ledger.Config{Origin: origin, Signer: s, Clock: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &world{t: t, log: l, storage: ledger.NewMemoryStorage(), logKey: pub, outbox: newMemOutbox(clock.Now), clock: clock}
+}
+
+// append logs events, writes their outbox rows and signs a checkpoint.
+func (w *world) append(cfg *notify.Config, gate string, evs ...ledger.Event) []*ledger.Entry {
+	w.t.Helper()
+	ctx := context.Background()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	entries, err := w.log.Append(ctx, w.storage, evs...)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, e := range entries {
+		raw, err := e.Marshal()
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if _, err := w.outbox.Enqueue(ctx, notify.Fanout(cfg, e, raw, gate)...); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+	if w.cp, err = w.log.Sign(ctx, w.storage); err != nil {
+		w.t.Fatal(err)
+	}
+	return entries
+}
+
+func (w *world) prover() notify.Prover {
+	return notify.LedgerProver{Storage: w.storage, Checkpoint: func(context.Context) (*ledger.SignedCheckpoint, error) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.cp, nil
+	}}
+}
+
+// receiver is a real HTTP server on loopback that verifies each delivery
+// as a receiver must: Standard Webhooks signature within the tolerance,
+// then the inclusion bundle against the log key, then de-duplication by
+// webhook-id.
+type receiver struct {
+	t      *testing.T
+	srv    *httptest.Server
+	secret notify.Secret
+	logKey *keys.PublicKey
+	now    func() time.Time
+	down   atomic.Bool
+	// loseEvery > 0: every loseEvery-th accepted POST is processed but
+	// answered 500, as if the answer were lost, so the sender retries.
+	loseEvery int
+
+	mu        sync.Mutex
+	seen      map[string]bool
+	posts     int
+	dupes     int
+	byRequest map[string][]int64 // request -> indexes in receipt order (after de-dup)
+	messages  []*notify.Message
+	received  map[string]time.Time
+	inFlight  map[string]bool
+	overlaps  int
+}
+
+func newReceiver(t *testing.T, secret notify.Secret, logKey *keys.PublicKey, now func() time.Time) *receiver {
+	r := &receiver{t: t, secret: secret, logKey: logKey, now: now, seen: map[string]bool{}, byRequest: map[string][]int64{}, received: map[string]time.Time{}, inFlight: map[string]bool{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	at := time.Now()
+	if r.down.Load() {
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	id, err := notify.Verify(r.secret, req.Header, body, r.now(), notify.DefaultTolerance)
+	if err != nil {
+		r.t.Errorf("receiver: %v", err)
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	r.mu.Lock()
+	r.posts++
+	if r.inFlight[id] {
+		r.overlaps++
+	}
+	r.inFlight[id] = true
+	r.mu.Unlock()
+	defer func() { r.mu.Lock(); delete(r.inFlight, id); r.mu.Unlock() }()
+	var m notify.Message
+	if err := json.Unmarshal(body, &m); err != nil {
+		r.t.Errorf("receiver: %v", err)
+		http.Error(w, "bad body", http.StatusBadRequest)
+		return
+	}
+	if m.ID != id {
+		r.t.Errorf("receiver: body id %q, header %q", m.ID, id)
+	}
+	if m.Type != notify.ReminderType {
+		r.checkInclusion(&m)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen[id] {
+		r.dupes++
+		return // de-duplicated by webhook-id; still 2xx
+	}
+	r.seen[id] = true
+	if r.loseEvery > 0 && r.posts%r.loseEvery == 0 {
+		defer http.Error(w, "answer lost", http.StatusInternalServerError)
+	}
+	r.received[id] = at
+	r.byRequest[m.RequestID] = append(r.byRequest[m.RequestID], m.Index)
+	r.messages = append(r.messages, &m)
+}
+
+// checkInclusion verifies the bundle with the ledger's verifier and that
+// it proves this very event.
+func (r *receiver) checkInclusion(m *notify.Message) {
+	if m.Inclusion == nil {
+		r.t.Errorf("receiver: message %s has no inclusion bundle", m.ID)
+		return
+	}
+	ves, err := ledger.VerifyBundle(m.Inclusion, r.logKey, origin)
+	if err != nil {
+		r.t.Errorf("receiver: message %s: %v", m.ID, err)
+		return
+	}
+	if len(ves) != 1 || ves[0].Index != m.Index || ves[0].Type != m.Type || ves[0].RequestID != m.RequestID {
+		r.t.Errorf("receiver: message %s: bundle proves %v, not this event", m.ID, ves)
+	}
+}
+
+func (r *receiver) endpointConfig(t *testing.T, name string, format notify.Format) *notify.Config {
+	t.Helper()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "secret"), r.secret.Text())
+	cfg := fmt.Sprintf(`{"endpoints":[{"name":%q,"url":%q,"format":%q,"secret":{"file":"secret"}}]}`, name, r.srv.URL+"/hook?token=t0ken", format)
+	c, err := notify.ParseConfig([]byte(cfg), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func newSecret(t *testing.T) notify.Secret {
+	t.Helper()
+	s, err := notify.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// requestEvents are the events of one request's life, as the coordinator
+// logs them.
+func requestEvents(id string, keyN int) []ledger.Event {
+	h := func(i int) string { return fmt.Sprintf("%064x", i) }
+	evs := []ledger.Event{{Type: ledger.RequestOpened, RequestID: id, KeyID: h(100), PayloadSHA256: h(1), PolicyVersion: 3, Detail: map[string]string{"gate": "release"}}}
+	for k := range keyN {
+		evs = append(evs, ledger.Event{Type: ledger.SignatureAccepted, RequestID: id, KeyID: h(200 + k), PayloadSHA256: h(1), EnvelopeSHA256: h(300 + k), PolicyVersion: 3, Detail: map[string]string{"role": "maintainers"}})
+	}
+	return append(evs, ledger.Event{Type: ledger.AttestationEmitted, RequestID: id, PayloadSHA256: h(1), EnvelopeSHA256: h(400), PolicyVersion: 3})
+}
+
+// TestReceiverDownThenUp: the receiver answers 503 for a while, then 200.
+// Every event arrives exactly once after de-duplication by webhook-id, in
+// log order per request, every delivery verified by its HMAC and its
+// inclusion proof. Time is a fake clock moved to each retry time: no
+// sleeping, no timing assertions.
+func TestReceiverDownThenUp(t *testing.T) {
+	ctx := context.Background()
+	clock := outboxtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
+	w := newWorld(t, clock)
+	rcv := newReceiver(t, newSecret(t), w.logKey, clock.Now)
+	cfg := rcv.endpointConfig(t, "ops", notify.FormatJSON)
+	reg := prometheus.NewRegistry()
+	metrics, err := notify.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disp, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: w.outbox, Owner: "replica-a", Prover: w.prover(), Clock: clock.Now,
+		Backoff: notify.Backoff{Initial: time.Second, Max: time.Minute, Jitter: 0.5, MaxAttempts: 50}, Batch: 4, Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int
+	requests := []string{"rel-1", "rel-2", "rel-3"}
+	rcv.down.Store(true)
+	rcv.loseEvery = 3
+	for round := range 3 {
+		for i, id := range requests {
+			evs := requestEvents(id, 2)
+			part := evs[round*len(evs)/3 : (round+1)*len(evs)/3]
+			w.append(cfg, "release", part...)
+			want += len(part)
+			_ = i
+		}
+		w.append(cfg, "", ledger.Event{Type: ledger.KeyRevoked, KeyID: fmt.Sprintf("%064x", 900+round)})
+		want++
+		if _, err := disp.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	downFor := 0
+	for step := 0; ; step++ {
+		if step > 500 {
+			t.Fatalf("not delivered after 500 steps: %v", w.outbox.states())
+		}
+		if downFor++; downFor == 12 {
+			rcv.down.Store(false)
+		}
+		n, err := disp.RunOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := w.outbox.states(); st["pending"] == 0 {
+			if st["dead"] != 0 || st["done"] != want {
+				t.Fatalf("outbox states %v; want %d done", st, want)
+			}
+			break
+		}
+		if next := w.outbox.nextDue(clock.Now()); n == 0 && !next.IsZero() {
+			clock.Set(next)
+		}
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if len(rcv.seen) != want || rcv.dupes == 0 {
+		t.Fatalf("receiver has %d distinct webhook-ids (want %d), %d duplicates (want some: answers were lost)", len(rcv.seen), want, rcv.dupes)
+	}
+	for req, idx := range rcv.byRequest {
+		if !slices.IsSorted(idx) {
+			t.Errorf("request %q received out of log order: %v", req, idx)
+		}
+	}
+	if got := testutil.ToFloat64(metrics.Deliveries.WithLabelValues("ops")); int(got) != want {
+		t.Errorf("%s = %v; want %d", notify.MetricDeliveries, got, want)
+	}
+	if got := testutil.ToFloat64(metrics.Failures.WithLabelValues("ops", notify.FailStatus5xx)); got == 0 {
+		t.Errorf("%s{reason=http_5xx} = 0 while the receiver was down", notify.MetricFailures)
+	}
+	t.Logf("%d events, %d POSTs accepted, %d duplicates dropped by webhook-id", want, rcv.posts, rcv.dupes)
+}
+
+// TestDeadLetterAfterBound: a receiver that never accepts gets MaxAttempts
+// attempts, then the delivery is dead and no longer holds back its request.
+func TestDeadLetterAfterBound(t *testing.T) {
+	ctx := context.Background()
+	clock := outboxtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
+	w := newWorld(t, clock)
+	var posts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posts.Add(1)
+		http.Error(w, "no", http.StatusBadRequest)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	sec := newSecret(t)
+	writeFile(t, filepath.Join(dir, "s"), sec.Text())
+	cfg, err := notify.ParseConfig([]byte(`{"endpoints":[{"name":"bad","url":"`+srv.URL+`","secret":{"file":"s"}}]}`), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	metrics, _ := notify.NewMetrics(reg)
+	disp, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: w.outbox, Owner: "a", Prover: w.prover(), Clock: clock.Now,
+		Backoff: notify.Backoff{Initial: time.Second, Max: 10 * time.Second, Jitter: 0.1, MaxAttempts: 5}, Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.append(cfg, "release", requestEvents("rel-9", 0)[:1]...)
+	for range 10 {
+		if _, err := disp.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if next := w.outbox.nextDue(clock.Now()); !next.IsZero() {
+			clock.Set(next)
+		}
+	}
+	if st := w.outbox.states(); st["dead"] != 1 || posts.Load() != 5 {
+		t.Fatalf("states %v after %d posts; want dead after 5", st, posts.Load())
+	}
+	if got := testutil.ToFloat64(metrics.DeadLetters.WithLabelValues("bad")); got != 1 {
+		t.Fatalf("dead letters metric = %v", got)
+	}
+}
+
+// TestReplicasNeverDeliverConcurrently: two dispatchers (replicas) share an
+// outbox and run for real against a slow receiver; no webhook-id is ever
+// in flight twice at once, and every event arrives.
+func TestReplicasNeverDeliverConcurrently(t *testing.T) {
+	clock := outboxtest.NewClock(time.Now())
+	w := newWorld(t, clock)
+	w.outbox.now = time.Now
+	rcv := newReceiver(t, newSecret(t), w.logKey, time.Now)
+	inner := rcv.srv.Config.Handler
+	rcv.srv.Config.Handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		time.Sleep(2 * time.Millisecond) // widen the window for an overlap
+		inner.ServeHTTP(rw, r)
+	})
+	cfg := rcv.endpointConfig(t, "ops", notify.FormatJSON)
+	want := 0
+	for i := range 20 {
+		want += len(w.append(cfg, "release", requestEvents(fmt.Sprintf("rel-%d", i), 1)...))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, owner := range []string{"replica-a", "replica-b"} {
+		d, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: w.outbox, Owner: owner, Prover: w.prover(), Poll: 5 * time.Millisecond, Batch: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { _ = d.Run(ctx) })
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for w.outbox.states()["done"] < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("not all delivered: %v", w.outbox.states())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if rcv.overlaps != 0 || rcv.dupes != 0 || len(rcv.seen) != want {
+		t.Fatalf("overlaps %d, duplicates %d, distinct %d of %d", rcv.overlaps, rcv.dupes, len(rcv.seen), want)
+	}
+}
+
+// TestDeliveryLatency measures enqueue-to-receipt latency against the
+// loopback receiver with a running dispatcher (reported, not asserted).
+func TestDeliveryLatency(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measurement")
+	}
+	clock := outboxtest.NewClock(time.Now())
+	w := newWorld(t, clock)
+	w.outbox.now = time.Now
+	rcv := newReceiver(t, newSecret(t), w.logKey, time.Now)
+	cfg := rcv.endpointConfig(t, "ops", notify.FormatJSON)
+	d, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: w.outbox, Owner: "a", Prover: w.prover(), Poll: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { _ = d.Run(ctx); close(done) }()
+	const n = 300
+	enq := map[string]time.Time{}
+	start := time.Now()
+	for i := range n {
+		e := w.append(cfg, "release", requestEvents(fmt.Sprintf("lat-%d", i), 0)[:1]...)
+		enq[strconv.FormatInt(e[0].Index, 10)] = time.Now()
+		d.Wake()
+		if i%10 == 9 {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	for w.outbox.states()["done"] < n {
+		if time.Since(start) > 2*time.Minute {
+			t.Fatalf("not delivered: %v", w.outbox.states())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	cancel()
+	<-done
+	rcv.mu.Lock()
+	var lat []time.Duration
+	for id, at := range rcv.received {
+		lat = append(lat, at.Sub(enq[id]))
+	}
+	rcv.mu.Unlock()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("delivery latency, enqueue (committed + checkpointed) to receipt, %d events: p50 %v, p99 %v, max %v; %.0f deliveries/s",
+		len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1], float64(n)/elapsed.Seconds())
+}
+
+// TestErrorsHideTheURL: a failed delivery's error names the redacted URL,
+// never its path or query (Slack and Teams URLs are credentials).
+func TestErrorsHideTheURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusInternalServerError) }))
+	srv.Close() // nothing listens: a connection error
+	u, _ := url.Parse(srv.URL + "/services/T000/B000/s3cr3tt0ken")
+	ep := &notify.Endpoint{Name: "x", URL: u, Format: notify.FormatSlack, Secret: newSecret(t)}
+	reason, err := notify.Post(context.Background(), http.DefaultClient, ep, "1", time.Now(), []byte("{}"))
+	if err == nil || reason != notify.FailConnect {
+		t.Fatalf("Post = %q, %v; want a connect failure", reason, err)
+	}
+	if s := err.Error(); slices.ContainsFunc([]string{"s3cr3t", "/services"}, func(x string) bool { return contains(s, x) }) {
+		t.Fatalf("error reveals the URL: %s", s)
+	}
+}
