@@ -439,7 +439,12 @@ func (s *Service) ListChanges(_ context.Context) ([]*Change, error) {
 		s.settle(c, ch)
 		out = append(out, ch)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
+		}
+		return out[i].ID < out[j].ID
+	})
 	return out, nil
 }
 

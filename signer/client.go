@@ -110,19 +110,48 @@ func (c *Client) Get(ctx context.Context, id string) (*RequestView, error) {
 	return &v, c.do(ctx, http.MethodGet, "/v1/requests/"+url.PathEscape(id), nil, &v)
 }
 
-// List lists requests in a state ("" for all).
-func (c *Client) List(ctx context.Context, state State, limit int) ([]RequestView, error) {
+// List lists the summaries of requests in a state ("" for all), oldest
+// first, following the coordinator's pages until it has limit of them
+// (limit <= 0: every one).
+func (c *Client) List(ctx context.Context, state State, limit int) ([]RequestSummary, error) {
 	q := url.Values{}
 	if state != "" {
 		q.Set("state", string(state))
 	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
+	return listPages(ctx, c, "/v1/requests", q, limit, func(p *listPageView[RequestSummary]) []RequestSummary { return p.Requests })
+}
+
+// listPageView is one page of a listing as the coordinator sends it.
+type listPageView[T any] struct {
+	Requests []T    `json:"requests"`
+	Changes  []T    `json:"changes"`
+	Next     string `json:"next"`
+}
+
+// listPages fetches the pages of the listing at path (with query q) until
+// it has limit items (limit <= 0: all of them) or no page follows.
+func listPages[T any](ctx context.Context, c *Client, path string, q url.Values, limit int, items func(*listPageView[T]) []T) ([]T, error) {
+	all := []T{}
+	after := ""
+	for {
+		n := MaxListLimit
+		if limit > 0 {
+			n = min(n, limit-len(all))
+		}
+		q.Set("limit", strconv.Itoa(n))
+		if after != "" {
+			q.Set("after", after)
+		}
+		var page listPageView[T]
+		if err := c.do(ctx, http.MethodGet, path+"?"+q.Encode(), nil, &page); err != nil {
+			return all, err
+		}
+		all = append(all, items(&page)...)
+		if page.Next == "" || page.Next == after || (limit > 0 && len(all) >= limit) {
+			return all, nil
+		}
+		after = page.Next
 	}
-	var out struct {
-		Requests []RequestView `json:"requests"`
-	}
-	return out.Requests, c.do(ctx, http.MethodGet, "/v1/requests?"+q.Encode(), nil, &out)
 }
 
 // Sign posts a partial signature.
@@ -198,12 +227,10 @@ func (c *Client) GetChange(ctx context.Context, id string) (*Change, error) {
 	return &v, c.do(ctx, http.MethodGet, "/v1/policy/changes/"+url.PathEscape(id), nil, &v)
 }
 
-// ListChanges lists policy change requests.
-func (c *Client) ListChanges(ctx context.Context) ([]*Change, error) {
-	var out struct {
-		Changes []*Change `json:"changes"`
-	}
-	return out.Changes, c.do(ctx, http.MethodGet, "/v1/policy/changes", nil, &out)
+// ListChanges lists the summaries of every policy change request, oldest
+// first, following the coordinator's pages.
+func (c *Client) ListChanges(ctx context.Context) ([]ChangeSummary, error) {
+	return listPages(ctx, c, "/v1/policy/changes", url.Values{}, 0, func(p *listPageView[ChangeSummary]) []ChangeSummary { return p.Changes })
 }
 
 // ApproveChange posts an administrator's signature over the proposed

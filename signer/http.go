@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -33,8 +34,24 @@ type HTTPConfig struct {
 	// also makes the write endpoints answer an unknown request ID exactly as
 	// a known one the caller may not touch ([Service.HideExistence]).
 	ReadToken string
-	// MaxBody caps request bodies (default 4 MiB); larger bodies get 413.
+	// MaxBody caps the body opening a request (default 4 MiB); larger
+	// bodies get 413.
 	MaxBody int64
+	// MaxSignatureBody caps the bodies of signatures, cancellations and
+	// policy change approvals (default 64 KiB).
+	MaxSignatureBody int64
+	// MaxProposalBody caps the body proposing a policy change (default 1 MiB).
+	MaxProposalBody int64
+	// MaxInFlight caps the request body bytes held at once across all
+	// requests (default 32 MiB). Each request reserves its Content-Length
+	// (or its endpoint's cap when the length is unknown) before its body
+	// is read and releases it when answered; a request that cannot reserve
+	// within InFlightWait (default 1 s) gets 503 with Retry-After.
+	MaxInFlight  int64
+	InFlightWait time.Duration
+	// MaxListBytes caps the JSON of one page of a listing (default 1 MiB):
+	// a page stops early, with a cursor to the rest, rather than exceed it.
+	MaxListBytes int
 	// RateLimit is the sustained requests per second allowed per client
 	// (remote IP, or client certificate subject); 0 disables limiting.
 	RateLimit float64
@@ -53,6 +70,9 @@ type API struct {
 	log     *zap.Logger
 	mux     *http.ServeMux
 	limiter *clientLimiter
+	// maxBody is the largest body cap of any endpoint.
+	maxBody  int64
+	inFlight *byteSemaphore
 }
 
 // NewAPI returns the HTTP handler of the coordinator.
@@ -63,7 +83,23 @@ func NewAPI(cfg HTTPConfig) *API {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 4 << 20
 	}
-	a := &API{cfg: cfg, svc: cfg.Service, log: cfg.Logger, mux: http.NewServeMux()}
+	if cfg.MaxSignatureBody <= 0 {
+		cfg.MaxSignatureBody = 64 << 10
+	}
+	if cfg.MaxProposalBody <= 0 {
+		cfg.MaxProposalBody = 1 << 20
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 32 << 20
+	}
+	if cfg.InFlightWait <= 0 {
+		cfg.InFlightWait = time.Second
+	}
+	if cfg.MaxListBytes <= 0 {
+		cfg.MaxListBytes = 1 << 20
+	}
+	a := &API{cfg: cfg, svc: cfg.Service, log: cfg.Logger, mux: http.NewServeMux(), inFlight: newByteSemaphore(cfg.MaxInFlight),
+		maxBody: max(cfg.MaxBody, cfg.MaxSignatureBody, cfg.MaxProposalBody)}
 	if cfg.ReadToken != "" && cfg.Service != nil {
 		cfg.Service.HideExistence(true)
 	}
@@ -76,17 +112,17 @@ func NewAPI(cfg HTTPConfig) *API {
 	}
 	a.mux.HandleFunc("GET /v1/policy", a.read(a.getPolicy))
 	a.mux.HandleFunc("GET /v1/requests", a.read(a.listRequests))
-	a.mux.HandleFunc("POST /v1/requests", a.openRequest)
+	a.mux.HandleFunc("POST /v1/requests", a.body(cfg.MaxBody, a.openRequest))
 	a.mux.HandleFunc("GET /v1/requests/{id}", a.read(a.getRequest))
-	a.mux.HandleFunc("POST /v1/requests/{id}/signatures", a.postSignature)
-	a.mux.HandleFunc("POST /v1/requests/{id}/cancel", a.cancelRequest)
+	a.mux.HandleFunc("POST /v1/requests/{id}/signatures", a.body(cfg.MaxSignatureBody, a.postSignature))
+	a.mux.HandleFunc("POST /v1/requests/{id}/cancel", a.body(cfg.MaxSignatureBody, a.cancelRequest))
 	a.mux.HandleFunc("GET /v1/requests/{id}/attestation", a.read(a.getAttestation))
 	a.mux.HandleFunc("GET /v1/requests/{id}/bundle", a.read(a.getBundle))
 	a.mux.HandleFunc("GET /v1/tuf/{file}", a.read(a.getTUF))
 	a.mux.HandleFunc("GET /v1/policy/changes", a.read(a.listChanges))
-	a.mux.HandleFunc("POST /v1/policy/changes", a.proposeChange)
+	a.mux.HandleFunc("POST /v1/policy/changes", a.body(cfg.MaxProposalBody, a.proposeChange))
 	a.mux.HandleFunc("GET /v1/policy/changes/{id}", a.read(a.getChange))
-	a.mux.HandleFunc("POST /v1/policy/changes/{id}/signatures", a.approveChange)
+	a.mux.HandleFunc("POST /v1/policy/changes/{id}/signatures", a.body(cfg.MaxSignatureBody, a.approveChange))
 	a.mux.HandleFunc("GET /v1/log/checkpoint", a.read(a.getCheckpoint))
 	a.mux.HandleFunc("GET /v1/log/entries", a.read(a.getLogEntries))
 	a.mux.HandleFunc("GET /v1/log/proof/inclusion", a.read(a.getInclusion))
@@ -105,6 +141,8 @@ func NewAPI(cfg HTTPConfig) *API {
 type ctxKey struct{}
 
 // ServeHTTP applies rate limiting, body limits and request IDs, then routes.
+// The health probes are never rate limited: a load balancer probing a busy
+// coordinator must not see 429.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rid := r.Header.Get("X-Request-Id")
 	if rid == "" || len(rid) > 64 {
@@ -113,18 +151,95 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rid = hex.EncodeToString(b[:])
 	}
 	w.Header().Set("X-Request-Id", rid)
-	if a.limiter != nil && !a.limiter.allow(clientOf(r)) {
+	if a.limiter != nil && !isHealthProbe(r) && !a.limiter.allow(clientOf(r)) {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many requests from this client; retry later")
 		return
 	}
-	if r.ContentLength > a.cfg.MaxBody {
-		writeError(w, http.StatusRequestEntityTooLarge, string(KindTooLarge), "request body over "+strconv.FormatInt(a.cfg.MaxBody, 10)+" bytes")
+	if r.ContentLength > a.maxBody {
+		writeError(w, http.StatusRequestEntityTooLarge, string(KindTooLarge), "request body over "+strconv.FormatInt(a.maxBody, 10)+" bytes")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBody)
+	// Endpoints that read a body lower this with their own cap (a.body);
+	// the others never read theirs.
+	r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, rid))
 	a.mux.ServeHTTP(w, r)
+}
+
+// isHealthProbe reports a request for /healthz or /readyz.
+func isHealthProbe(r *http.Request) bool {
+	return r.Method == http.MethodGet && (r.URL.Path == "/healthz" || r.URL.Path == "/readyz")
+}
+
+// body caps the request body of h at limit bytes (413 beyond) and reserves
+// its size in the in-flight budget before h reads it, answering 503 with
+// Retry-After when the budget stays full for the configured wait.
+func (a *API) body(limit int64, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			writeError(w, http.StatusRequestEntityTooLarge, string(KindTooLarge), "request body over "+strconv.FormatInt(limit, 10)+" bytes")
+			return
+		}
+		n := limit
+		if r.ContentLength >= 0 {
+			n = r.ContentLength
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), a.cfg.InFlightWait)
+		ok := a.inFlight.acquire(ctx, n)
+		cancel()
+		if !ok {
+			w.Header().Set("Retry-After", "1")
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusServiceUnavailable, string(KindUnavailable), "the coordinator is receiving too many request bodies at once; retry later")
+			return
+		}
+		defer a.inFlight.release(n)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		h(w, r)
+	}
+}
+
+// byteSemaphore counts bytes held; acquire waits until there is room.
+type byteSemaphore struct {
+	mu   sync.Mutex
+	used int64
+	max  int64
+	wake chan struct{} // closed (and replaced) on every release
+}
+
+func newByteSemaphore(limit int64) *byteSemaphore {
+	return &byteSemaphore{max: limit, wake: make(chan struct{})}
+}
+
+// acquire reserves n bytes (at most the whole budget), or gives up with
+// false when ctx ends first.
+func (b *byteSemaphore) acquire(ctx context.Context, n int64) bool {
+	n = min(n, b.max)
+	for {
+		b.mu.Lock()
+		if b.used+n <= b.max {
+			b.used += n
+			b.mu.Unlock()
+			return true
+		}
+		wake := b.wake
+		b.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+func (b *byteSemaphore) release(n int64) {
+	n = min(n, b.max)
+	b.mu.Lock()
+	b.used -= n
+	close(b.wake)
+	b.wake = make(chan struct{})
+	b.mu.Unlock()
 }
 
 func requestID(r *http.Request) string {
@@ -249,12 +364,57 @@ func (a *API) getChange(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listChanges(w http.ResponseWriter, r *http.Request) {
+	limit, ok := listLimit(w, r)
+	if !ok {
+		return
+	}
 	cs, err := a.svc.ListChanges(r.Context())
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"changes": cs})
+	if after := r.URL.Query().Get("after"); after != "" {
+		i := slices.IndexFunc(cs, func(c *Change) bool { return c.ID == after })
+		if i < 0 {
+			writeError(w, http.StatusNotFound, string(KindNotFound), "after: no policy change "+strconv.Quote(after))
+			return
+		}
+		cs = cs[i+1:]
+	}
+	page := newListPage(a.cfg.MaxListBytes)
+	for i, ch := range cs {
+		if i == limit || !page.add(changeSummary(ch), ch.ID) {
+			break
+		}
+	}
+	page.write(w, "changes", len(cs) > limit)
+}
+
+// ChangeSummary is a policy change request as a listing shows it: no
+// proposed targets, signatures or diff (GET /v1/policy/changes/{id} has
+// them). Summary is the first line of the diff that names a change.
+type ChangeSummary struct {
+	ID          string      `json:"id"`
+	State       ChangeState `json:"state"`
+	StateReason string      `json:"stateReason,omitempty"`
+	Proposer    string      `json:"proposer"`
+	BaseVersion int64       `json:"baseVersion"`
+	Version     int64       `json:"version"`
+	Digest      string      `json:"digest"`
+	Threshold   int         `json:"threshold"`
+	Signed      int         `json:"signed"`
+	Summary     string      `json:"summary,omitempty"`
+	Created     time.Time   `json:"created"`
+	Updated     time.Time   `json:"updated"`
+}
+
+func changeSummary(ch *Change) ChangeSummary {
+	s := ChangeSummary{ID: ch.ID, State: ch.State, StateReason: ch.StateReason, Proposer: ch.Proposer, BaseVersion: ch.BaseVersion,
+		Version: ch.Version, Digest: ch.Digest, Threshold: ch.Threshold, Signed: len(ch.Signatures), Created: ch.Created, Updated: ch.Updated}
+	if len(ch.Diff) > 1 {
+		s.Summary = ch.Diff[1]
+	}
+	return s
 }
 
 // ApproveResponse answers an accepted administrator signature.
@@ -355,24 +515,100 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, string(KindInvalid), "state: want pending, complete, cancelled or expired")
 		return
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			writeError(w, http.StatusBadRequest, string(KindInvalid), "limit: want a number from 1 to 1000")
-			return
-		}
-		opts.Limit = n
+	limit, ok := listLimit(w, r)
+	if !ok {
+		return
 	}
+	opts.Limit, opts.Summary = limit, true
 	rs, err := a.svc.List(r.Context(), opts)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	out := make([]RequestView, 0, len(rs))
+	page := newListPage(a.cfg.MaxListBytes)
 	for _, req := range rs {
-		out = append(out, a.view(req))
+		if !page.add(a.summary(req), req.ID) {
+			break
+		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"requests": out})
+	page.write(w, "requests", len(rs) == limit)
+}
+
+// RequestSummary is a request as a listing shows it: no payload, subjects
+// or envelope (GET /v1/requests/{id} has them).
+type RequestSummary struct {
+	ID            string       `json:"id"`
+	Gate          string       `json:"gate"`
+	State         State        `json:"state"`
+	StateReason   string       `json:"stateReason,omitempty"`
+	PolicyVersion int64        `json:"policyVersion"`
+	Requester     string       `json:"requester"`
+	Created       time.Time    `json:"created"`
+	Expires       time.Time    `json:"expires"`
+	Updated       time.Time    `json:"updated"`
+	Progress      []RoleStatus `json:"progress"`
+}
+
+func (a *API) summary(r *Request) RequestSummary {
+	return RequestSummary{ID: r.ID, Gate: r.Gate, State: r.State, StateReason: r.StateReason, PolicyVersion: r.PolicyVersion,
+		Requester: r.Requester, Created: r.Created, Expires: r.Expires, Updated: r.Updated, Progress: a.svc.Progress(r)}
+}
+
+// Listing pages: limit defaults to DefaultListLimit and may not exceed
+// MaxListLimit.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 500
+)
+
+// listLimit reads the limit query parameter, answering 400 on failure.
+func listLimit(w http.ResponseWriter, r *http.Request) (int, bool) {
+	l := r.URL.Query().Get("limit")
+	if l == "" {
+		return DefaultListLimit, true
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > MaxListLimit {
+		writeError(w, http.StatusBadRequest, string(KindInvalid), "limit: want a number from 1 to "+strconv.Itoa(MaxListLimit))
+		return 0, false
+	}
+	return n, true
+}
+
+// listPage builds one page of a listing as JSON, item by item, stopping
+// before the page would exceed its byte cap (always keeping one item).
+type listPage struct {
+	max   int
+	items []json.RawMessage
+	size  int
+	last  string // ID of the last item kept
+	full  bool   // an item was left out for size
+}
+
+func newListPage(maxBytes int) *listPage { return &listPage{max: maxBytes} }
+
+// add appends v (with id) unless the page is full; it reports whether it did.
+func (p *listPage) add(v any, id string) bool {
+	data, err := json.Marshal(v)
+	if err != nil || (len(p.items) > 0 && p.size+len(data) > p.max) {
+		p.full = true
+		return false
+	}
+	p.items, p.size, p.last = append(p.items, data), p.size+len(data)+1, id
+	return true
+}
+
+// write answers the page under key, with "next" (the "after" cursor of
+// the next page) when there may be more; more says the source had more rows.
+func (p *listPage) write(w http.ResponseWriter, key string, more bool) {
+	out := map[string]any{key: p.items}
+	if p.items == nil {
+		out[key] = []json.RawMessage{}
+	}
+	if (p.full || more) && p.last != "" {
+		out["next"] = p.last
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // SignResponse answers an accepted partial signature.
@@ -523,8 +759,10 @@ func (a *API) getConsistency(w http.ResponseWriter, r *http.Request) {
 }
 
 // decode reads a JSON body strictly; on failure it answers 400 or 413.
+// The body is read once into a buffer of its announced size (grown only
+// for a body of unknown length) and parsed from there.
 func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	data, err := io.ReadAll(r.Body)
+	data, err := readBody(r)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -539,6 +777,19 @@ func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// readBody reads r's body (already capped by http.MaxBytesReader): into
+// one buffer of exactly Content-Length bytes when it is known.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength < 0 {
+		return io.ReadAll(r.Body)
+	}
+	data := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(r.Body, data); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 var kindStatus = map[Kind]int{

@@ -67,6 +67,10 @@ type ListOptions struct {
 	// After continues a listing after this request ID (IDs are listed in
 	// creation order, ties broken by ID).
 	After string
+	// Summary lists requests without their Payload, Subjects and Envelope
+	// (left nil), which a store should then not even read: a listing of
+	// many large requests stays small.
+	Summary bool
 }
 
 // FinishFunc is called inside [Store.AddSignature]'s transaction with the
@@ -95,6 +99,9 @@ type Store interface {
 	GetRequest(ctx context.Context, id string) (*Request, error)
 	// ListRequests lists requests (with signatures) in creation order.
 	ListRequests(ctx context.Context, opts ListOptions) ([]*Request, error)
+	// CountRequests counts the requests in a state ("" for every state)
+	// without reading them.
+	CountRequests(ctx context.Context, state State) (int64, error)
 	// AddSignature records p on request id atomically with finish's
 	// decision: the request must be pending (else ErrNotPending), and no
 	// signature with p.Identity may exist (else ErrDuplicate). When finish

@@ -306,11 +306,7 @@ func (a *app) policyChanges() *cobra.Command {
 				return writeJSON(a.stdout, cs)
 			}
 			for _, ch := range cs {
-				summary := ""
-				if len(ch.Diff) > 1 {
-					summary = ch.Diff[1]
-				}
-				fmt.Fprintf(a.stdout, "%s  %-10s v%d->v%d  %d/%d  %s\n", ch.ID, ch.State, ch.BaseVersion, ch.Version, len(ch.Signatures), ch.Threshold, summary)
+				fmt.Fprintf(a.stdout, "%s  %-10s v%d->v%d  %d/%d  %s\n", ch.ID, ch.State, ch.BaseVersion, ch.Version, ch.Signed, ch.Threshold, ch.Summary)
 			}
 			return nil
 		},

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -183,7 +184,7 @@ func (a *app) requestList() *cobra.Command {
 	}
 	cf.add(c)
 	c.Flags().StringVar(&state, "state", "", "only requests in this state")
-	c.Flags().IntVar(&limit, "limit", 100, "at most this many")
+	c.Flags().IntVar(&limit, "limit", 0, "at most this many (0: every one, fetched page by page)")
 	c.Flags().StringVar(&output, "output", "text", "text or json")
 	return c
 }
@@ -336,11 +337,15 @@ it completes (exit 0), is cancelled or expires (exit 1), or --timeout passes (ex
 
 func (a *app) requestAttestation() *cobra.Command {
 	var cf clientFlags
-	var out, bundleOut string
+	var out, bundleOut, gate string
 	c := &cobra.Command{
-		Use:   "attestation ID --coordinator URL --out FILE",
+		Use:   "attestation ID --coordinator URL --out FILE [--gate GATE]",
 		Short: "Fetch the composite attestation of a complete request (and its log bundle)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Fetch the composite attestation of request ID and write it to --out. The
+envelope must carry an in-toto statement for request ID (and, with --gate,
+for that gate): an envelope for another request is refused and nothing is
+written. Verifying it is 'quorate verify'.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return usageErr("--out FILE is required ('-' for stdout)")
@@ -353,8 +358,8 @@ func (a *app) requestAttestation() *cobra.Command {
 			if err != nil {
 				return describeAPIError(err)
 			}
-			if _, _, err := attest.ParseEnvelope(env, attest.DefaultLimits); err != nil {
-				return fmt.Errorf("the coordinator returned a malformed attestation: %w", err)
+			if err := checkAttestationFor(env, args[0], gate); err != nil {
+				return err
 			}
 			if out == "-" {
 				_, err = a.stdout.Write(env)
@@ -386,5 +391,30 @@ func (a *app) requestAttestation() *cobra.Command {
 	cf.add(c)
 	c.Flags().StringVar(&out, "out", "", "file to write")
 	c.Flags().StringVar(&bundleOut, "bundle", "", "where to write the log bundle (default: OUT.bundle)")
+	c.Flags().StringVar(&gate, "gate", "", "refuse an attestation for another gate")
 	return c
+}
+
+// checkAttestationFor refuses an envelope that is not a release approval
+// for request id (and gate, when given): a coordinator, or anything between
+// it and the client, must not pass off another request's attestation.
+func checkAttestationFor(env []byte, id, gate string) error {
+	e, payload, err := attest.ParseEnvelope(env, attest.DefaultLimits)
+	if err != nil {
+		return fmt.Errorf("the coordinator returned a malformed attestation: %w", err)
+	}
+	if e.PayloadType != attest.PayloadType {
+		return fmt.Errorf("the coordinator returned an attestation of payload type %q, not %s", e.PayloadType, attest.PayloadType)
+	}
+	_, pred, err := attest.ParseStatement(payload, attest.DefaultLimits)
+	if err != nil {
+		return fmt.Errorf("the coordinator returned an attestation whose statement is not a release approval: %w", err)
+	}
+	if pred.RequestID != id {
+		return fmt.Errorf("the coordinator returned the attestation of request %s, not of request %s: refusing it", strconv.Quote(pred.RequestID), id)
+	}
+	if gate != "" && pred.Gate != gate {
+		return fmt.Errorf("the attestation of request %s approves gate %s, not gate %s: refusing it", id, strconv.Quote(pred.Gate), strconv.Quote(gate))
+	}
+	return nil
 }

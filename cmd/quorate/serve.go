@@ -38,7 +38,10 @@ type serveFlags struct {
 	tufTimestamp, tufSnapshot, tufEvery  time.Duration
 	rateLimit                            float64
 	burst                                int
-	maxBody                              int64
+	maxBody, maxSigBody, maxPropBody     int64
+	maxInFlight                          int64
+	connsPerClient                       int
+	idleTimeout                          time.Duration
 	maxTTL, expiryEvery, shutdownGrace   time.Duration
 	checkpointEvery                      time.Duration
 }
@@ -77,7 +80,12 @@ API: see api/openapi.yaml. Metrics: /metrics. Health: /healthz, /readyz.`,
 	fl.StringVar(&f.readToken, "read-token-file", "", "require this bearer token (file contents) for reads")
 	fl.Float64Var(&f.rateLimit, "rate-limit", 50, "requests per second per client (0: no limit)")
 	fl.IntVar(&f.burst, "rate-burst", 100, "burst allowed per client")
-	fl.Int64Var(&f.maxBody, "max-body", 4<<20, "largest request body accepted, in bytes")
+	fl.Int64Var(&f.maxBody, "max-body", 4<<20, "largest body opening a request, in bytes")
+	fl.Int64Var(&f.maxSigBody, "max-signature-body", 64<<10, "largest body of a signature, cancellation or policy change approval, in bytes")
+	fl.Int64Var(&f.maxPropBody, "max-proposal-body", 1<<20, "largest body proposing a policy change, in bytes")
+	fl.Int64Var(&f.maxInFlight, "max-in-flight-bytes", 32<<20, "request body bytes held at once across all clients; beyond, requests wait up to 1s, then get 503 with Retry-After")
+	fl.IntVar(&f.connsPerClient, "max-conns-per-client", 32, "open connections allowed per client IP address (0: no limit); more are closed on accept")
+	fl.DurationVar(&f.idleTimeout, "idle-timeout", 30*time.Second, "how long an idle keep-alive connection is kept open")
 	fl.DurationVar(&f.maxTTL, "max-request-ttl", 30*24*time.Hour, "longest lifetime a request may ask for")
 	fl.DurationVar(&f.expiryEvery, "expiry-interval", 30*time.Second, "how often pending requests past their expiry are marked expired")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "time to finish in-flight requests on SIGTERM")
@@ -160,11 +168,11 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	pending := func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		rs, err := store.ListRequests(ctx, signer.ListOptions{State: signer.Pending, Limit: 1000})
+		n, err := store.CountRequests(ctx, signer.Pending)
 		if err != nil {
 			return -1
 		}
-		return float64(len(rs))
+		return float64(n)
 	}
 	stateDir := f.stateDir
 	if stateDir == "" {
@@ -203,15 +211,15 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 			return usageErr("--read-token-file %s is empty", f.readToken)
 		}
 	}
-	api := signer.NewAPI(signer.HTTPConfig{Service: svc, Logger: log, ReadToken: readToken, MaxBody: f.maxBody, RateLimit: f.rateLimit, Burst: f.burst, Gatherer: reg,
+	api := signer.NewAPI(signer.HTTPConfig{Service: svc, Logger: log, ReadToken: readToken, MaxBody: f.maxBody, MaxSignatureBody: f.maxSigBody, MaxProposalBody: f.maxPropBody, MaxInFlight: f.maxInFlight, RateLimit: f.rateLimit, Burst: f.burst, Gatherer: reg,
 		Ready: func(ctx context.Context) error {
 			if err := svc.LogFault(); err != nil {
 				return err
 			}
-			_, err := store.ListRequests(ctx, signer.ListOptions{Limit: 1})
+			_, err := store.CountRequests(ctx, signer.Pending)
 			return err
 		}})
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: f.idleTimeout, MaxHeaderBytes: 64 << 10,
 		ErrorLog: zap.NewStdLog(log)}
 	if f.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
@@ -235,6 +243,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", f.listen, err)
 	}
+	ln = signer.LimitConnsPerClient(ln, f.connsPerClient)
 	addr := ln.Addr().String()
 	if host, _, _ := net.SplitHostPort(addr); f.tlsCert == "" && !net.ParseIP(host).IsLoopback() {
 		log.Warn("serving plain HTTP on a non-loopback address; use --tls-cert/--tls-key in production", zap.String("addr", addr))

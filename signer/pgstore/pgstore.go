@@ -311,6 +311,16 @@ func (s *Store) ListRequests(ctx context.Context, opts signer.ListOptions) ([]*s
 	return rs, err
 }
 
+// CountRequests implements [signer.Store].
+func (s *Store) CountRequests(ctx context.Context, state signer.State) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, readTx, func(q storesql.Querier) (err error) {
+		n, err = s.db.Count(ctx, q, state)
+		return err
+	})
+	return n, err
+}
+
 // AddSignature implements [signer.Store]. finish runs while the request's
 // row is locked: it should be quick.
 func (s *Store) AddSignature(ctx context.Context, id string, p signer.Partial, finish signer.FinishFunc) (*signer.Request, error) {

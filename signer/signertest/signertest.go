@@ -16,7 +16,7 @@
 // [signer.ErrNotPending]), that a failed AddSignature stores nothing, that a
 // composite is emitted exactly once when final signatures race, that the
 // same key posted many times concurrently is stored once, listing filters
-// and paging, that everything acknowledged survives Close and reopening, and
+// and paging (also as summaries without payloads), counting by state, that everything acknowledged survives Close and reopening, and
 // that a cancelled context yields an error and no change.
 //
 // Times are compared with [time.Time.Equal] at nanosecond precision: a
@@ -68,6 +68,8 @@ func TestStore(t *testing.T, open func(t *testing.T, name string) signer.Store) 
 		{"ListByState", testListByState},
 		{"ListExpiresBefore", testListExpiresBefore},
 		{"ListPaging", testListPaging},
+		{"ListSummary", testListSummary},
+		{"CountByState", testCountByState},
 		{"Durability", testDurability},
 		{"CancelledContext", testCancelledContext},
 		{"UseAfterClose", testUseAfterClose},
@@ -770,6 +772,60 @@ func testListPaging(t *testing.T, h *harness) {
 	if _, err := s.ListRequests(t.Context(), signer.ListOptions{Limit: -1}); err == nil {
 		t.Error("ListRequests with a negative limit succeeded")
 	}
+}
+
+func testListSummary(t *testing.T, h *harness) {
+	s := h.fresh(t)
+	for i := range 3 {
+		mustCreate(t, s, newRequest(fmt.Sprintf("s%d", i), at(i)))
+	}
+	if _, err := s.AddSignature(t.Context(), "s1", partial("alice", at(9)), finishAt(2)); err != nil {
+		t.Fatal(err)
+	}
+	got := checkList(t, s, signer.ListOptions{Summary: true}, "s0", "s1", "s2")
+	for _, r := range got {
+		if r.Payload != nil || r.Subjects != nil || r.Envelope != nil {
+			t.Errorf("summary of %s has payload (%d bytes), subjects (%d) or envelope (%d bytes)", r.ID, len(r.Payload), len(r.Subjects), len(r.Envelope))
+		}
+		full := mustGet(t, s, r.ID)
+		full.Payload, full.Subjects, full.Envelope = nil, nil, nil
+		checkEqual(t, "summary", r, full)
+	}
+	checkList(t, s, signer.ListOptions{Summary: true, State: signer.Complete}, "s1")
+	checkList(t, s, signer.ListOptions{Summary: true, After: "s0", Limit: 1}, "s1")
+}
+
+func testCountByState(t *testing.T, h *harness) {
+	s := h.fresh(t)
+	count := func(state signer.State, want int64) {
+		t.Helper()
+		n, err := s.CountRequests(t.Context(), state)
+		if err != nil {
+			t.Fatalf("CountRequests(%q): %v", state, err)
+		}
+		if n != want {
+			t.Errorf("CountRequests(%q) = %d, want %d", state, n, want)
+		}
+	}
+	count("", 0)
+	count(signer.Pending, 0)
+	for i := range 5 {
+		mustCreate(t, s, newRequest(fmt.Sprintf("c%d", i), at(i)))
+	}
+	if _, err := s.SetState(t.Context(), "c1", signer.Cancelled, "", at(9)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetState(t.Context(), "c2", signer.Expired, "", at(9)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddSignature(t.Context(), "c3", partial("alice", at(9)), finishAt(2)); err != nil {
+		t.Fatal(err)
+	}
+	count("", 5)
+	count(signer.Pending, 2)
+	count(signer.Cancelled, 1)
+	count(signer.Expired, 1)
+	count(signer.Complete, 1)
 }
 
 func testDurability(t *testing.T, h *harness) {

@@ -284,6 +284,16 @@ func (s *Store) ListRequests(ctx context.Context, opts signer.ListOptions) ([]*s
 	return rs, err
 }
 
+// CountRequests implements [signer.Store].
+func (s *Store) CountRequests(ctx context.Context, state signer.State) (int64, error) {
+	var n int64
+	err := s.read(ctx, func(q storesql.Querier) (err error) {
+		n, err = s.db.Count(ctx, q, state)
+		return err
+	})
+	return n, err
+}
+
 // Ledger implements [signer.LogStore]: a read view of the log, each call
 // in its own read transaction. Appending through it fails: the log only
 // grows with the changes it records.

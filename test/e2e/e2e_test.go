@@ -69,6 +69,12 @@ type server struct {
 // dir/data unless they name a --store.
 func startServer(t *testing.T, dir, trust string, extra ...string) *server {
 	t.Helper()
+	return startServerWith(t, quorateBin, dir, trust, extra...)
+}
+
+// startServerWith is startServer running the quorate binary bin.
+func startServerWith(t *testing.T, bin, dir, trust string, extra ...string) *server {
+	t.Helper()
 	addrFile := filepath.Join(dir, fmt.Sprintf("addr-%d", time.Now().UnixNano()))
 	var log bytes.Buffer
 	args := []string{"serve", "--trust", trust, "--listen", "127.0.0.1:0", "--addr-file", addrFile, "--rate-limit", "0", "--log-level", "warn"}
@@ -76,7 +82,7 @@ func startServer(t *testing.T, dir, trust string, extra ...string) *server {
 		args = append(args, "--data", filepath.Join(dir, "data"))
 	}
 	args = append(args, extra...)
-	cmd := exec.Command(quorateBin, args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))
 	cmd.Stderr = &log
 	if err := cmd.Start(); err != nil {

@@ -134,6 +134,31 @@ func logIndex(v *int64) int64 {
 	return *v
 }
 
+// Columns of the requests table read for a summary, in the order
+// [scanSummary] reads them: no payload, subjects or envelope.
+const summaryColumns = `id, gate, policy_version, policy_digest, payload_type,
+	requester, created_ns, expires_ns, state, state_reason, updated_ns, log_index, emitted_index`
+
+func scanSummary(rows Rows) (*signer.Request, error) {
+	var (
+		r                         signer.Request
+		created, expires, updated *int64
+		state                     string
+		logIdx, emittedIdx        *int64
+	)
+	if err := rows.Scan(&r.ID, &r.Gate, &r.PolicyVersion, &r.PolicyDigest, &r.PayloadType,
+		&r.Requester, &created, &expires, &state, &r.StateReason, &updated, &logIdx, &emittedIdx); err != nil {
+		return nil, fmt.Errorf("reading request row: %w", err)
+	}
+	r.State = signer.State(state)
+	r.Created = nullTime{created}.time()
+	r.Expires = nullTime{expires}.time()
+	r.Updated = nullTime{updated}.time()
+	r.Signatures = []signer.Partial{}
+	r.LogIndex, r.EmittedIndex = logIndex(logIdx), logIndex(emittedIdx)
+	return &r, nil
+}
+
 func scanRequest(rows Rows) (*signer.Request, error) {
 	var (
 		r                         signer.Request
@@ -352,7 +377,7 @@ func (s Store) Get(ctx context.Context, q Querier, id string, lock bool) (*signe
 	if lock {
 		query += s.LockRow
 	}
-	reqs, err := s.queryRequests(ctx, q, query, id)
+	reqs, err := s.queryRequests(ctx, q, scanRequest, query, id)
 	if err != nil {
 		return nil, s.errorf(err, "reading request %q", id)
 	}
@@ -365,7 +390,7 @@ func (s Store) Get(ctx context.Context, q Querier, id string, lock bool) (*signe
 	return reqs[0], nil
 }
 
-func (s Store) queryRequests(ctx context.Context, q Querier, query string, args ...any) ([]*signer.Request, error) {
+func (s Store) queryRequests(ctx context.Context, q Querier, scan func(Rows) (*signer.Request, error), query string, args ...any) ([]*signer.Request, error) {
 	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -373,7 +398,7 @@ func (s Store) queryRequests(ctx context.Context, q Querier, query string, args 
 	defer rows.Close()
 	var reqs []*signer.Request
 	for rows.Next() {
-		r, err := scanRequest(rows)
+		r, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -455,12 +480,16 @@ func (s Store) List(ctx context.Context, q Querier, opts signer.ListOptions) ([]
 		p1, p2 := arg(created), arg(opts.After)
 		where = append(where, fmt.Sprintf("(created_ns > %s OR (created_ns = %s AND id > %s))", p1, p1, p2))
 	}
-	query := `SELECT ` + requestColumns + ` FROM requests`
+	columns, scan := requestColumns, scanRequest
+	if opts.Summary {
+		columns, scan = summaryColumns, scanSummary
+	}
+	query := `SELECT ` + columns + ` FROM requests`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	query += ` ORDER BY created_ns, id LIMIT ` + arg(int64(limit))
-	reqs, err := s.queryRequests(ctx, q, query, args...)
+	reqs, err := s.queryRequests(ctx, q, scan, query, args...)
 	if err != nil {
 		return nil, s.errorf(err, "listing requests")
 	}
@@ -471,6 +500,29 @@ func (s Store) List(ctx context.Context, q Querier, opts signer.ListOptions) ([]
 		reqs = []*signer.Request{}
 	}
 	return reqs, nil
+}
+
+// Count counts the requests in state ("" for every state).
+func (s Store) Count(ctx context.Context, q Querier, state signer.State) (int64, error) {
+	query, args := `SELECT COUNT(*) FROM requests`, []any(nil)
+	if state != "" {
+		query, args = query+` WHERE state = $1`, []any{string(state)}
+	}
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return 0, s.errorf(err, "counting requests")
+	}
+	defer rows.Close()
+	var n int64
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, s.errorf(err, "counting requests")
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, s.errorf(err, "counting requests")
+	}
+	return n, nil
 }
 
 // createdNanos returns the creation time of request id as stored.
