@@ -89,6 +89,7 @@ unreadable trust material.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(a.keysCommand(), a.policyCommand(), a.attestCommand(), a.signCommand(), a.verifyCommand(), a.serveCommand(), a.requestCommand(), a.logCommand(), a.migrateCommand(), a.provenanceCommand())
+	root.AddCommand(a.webhookCommand())
 	return root
 }
 
