@@ -13,6 +13,7 @@ all: build
 deps:
 	@bash scripts/softhsm.sh install >/dev/null
 	@GO=$(GO) bash scripts/witness.sh install >/dev/null
+	@GO=$(GO) bash scripts/localkms.sh install >/dev/null
 	@bash scripts/chromium.sh install >/dev/null
 	@bash scripts/registry.sh install >/dev/null
 	@bash scripts/tmux.sh install >/dev/null

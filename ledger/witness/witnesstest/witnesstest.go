@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"net"
@@ -85,40 +84,7 @@ func findTools() (Tools, error) {
 
 // findGoTool looks for a torchwood command and checks its build version.
 func findGoTool(name string) (string, error) {
-	var dirs []string
-	for _, d := range []string{os.Getenv(EnvBin), os.Getenv("GOBIN")} {
-		if d != "" {
-			dirs = append(dirs, d)
-		}
-	}
-	for _, d := range filepath.SplitList(os.Getenv("GOPATH")) {
-		dirs = append(dirs, filepath.Join(d, "bin"))
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, "go", "bin"))
-	}
-	path := ""
-	for _, d := range dirs {
-		if fi, err := os.Stat(filepath.Join(d, name)); err == nil && !fi.IsDir() {
-			path = filepath.Join(d, name)
-			break
-		}
-	}
-	if path == "" {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			return "", fmt.Errorf("%s not found (looked in %s and on PATH)", name, strings.Join(dirs, ", "))
-		}
-		path = p
-	}
-	bi, err := buildinfo.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("%s: reading its Go build information: %w", path, err)
-	}
-	if bi.Main.Path != "filippo.io/torchwood" || bi.Main.Version != Version {
-		return "", fmt.Errorf("%s is %s %s, want filippo.io/torchwood %s", path, bi.Main.Path, bi.Main.Version, Version)
-	}
-	return path, nil
+	return citest.FindGoTool(name, "filippo.io/torchwood", Version, EnvBin)
 }
 
 // Witness is one running litewitness.
