@@ -28,20 +28,27 @@ func openRequests(t *testing.T, cl *signer.Client, trust *policy.Trust, signers 
 	ctx := context.Background()
 	var ids []string
 	for r := 0; r < n; r++ {
-		now := time.Now().UTC()
-		st, err := attest.NewStatement([]attest.Subject{{Name: "a", Digest: map[string]string{"sha256": fmt.Sprintf("%064x", r+1)}}},
-			attest.Predicate{Gate: "load", Policy: attest.PolicyRef{Version: trust.Version(), Digest: map[string]string{"sha256": trust.Digest}},
-				RequestID: fmt.Sprintf("%s-%06d-%d", prefix, r, now.UnixNano()), Created: now, Expires: now.Add(time.Hour)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, err := cl.Open(ctx, signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sigFor(t, signers[0], st)})
+		v, err := cl.Open(ctx, openInput(t, trust, signers[0], fmt.Sprintf("%s-%06d", prefix, r), r+1))
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, v.ID)
 	}
 	return ids
+}
+
+// openInput is a request for gate "load" with ID prefix-TIME over one
+// subject whose digest is the number digest, signed by s.
+func openInput(t *testing.T, trust *policy.Trust, s hsm.Signer, prefix string, digest int) signer.OpenInput {
+	t.Helper()
+	now := time.Now().UTC()
+	st, err := attest.NewStatement([]attest.Subject{{Name: "a", Digest: map[string]string{"sha256": fmt.Sprintf("%064x", digest)}}},
+		attest.Predicate{Gate: "load", Policy: attest.PolicyRef{Version: trust.Version(), Digest: map[string]string{"sha256": trust.Digest}},
+			RequestID: fmt.Sprintf("%s-%d", prefix, now.UnixNano()), Created: now, Expires: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sigFor(t, s, st)}
 }
 
 func sigFor(t *testing.T, s hsm.Signer, statement []byte) attest.Signature {
