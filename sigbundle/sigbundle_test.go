@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -513,5 +514,20 @@ func TestSigstoreGoRefusesTUFKeyIDInEnvelope(t *testing.T) {
 	a, err := sigbundle.Assemble([]sigbundle.File{{Name: "a", Bundle: b}}, sigbundle.KeysByID(s.Public()))
 	if err != nil || !sameSignatures(a.Envelope.Signatures, env.Signatures) {
 		t.Fatalf("Assemble: %v", err)
+	}
+}
+
+// TestPolicyDoesNotDependOnBundles keeps the Sigstore bundle format out of
+// the verification library that deploy gates embed.
+func TestPolicyDoesNotDependOnBundles(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/quorate-dev/quorate/policy").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep == "github.com/quorate-dev/quorate/sigbundle" || strings.HasPrefix(dep, "github.com/sigstore/sigstore-go/") ||
+			strings.HasPrefix(dep, "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/") {
+			t.Errorf("package policy depends on %s", dep)
+		}
 	}
 }
