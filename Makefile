@@ -18,6 +18,7 @@ deps:
 	@bash scripts/registry.sh install >/dev/null
 	@bash scripts/tmux.sh install >/dev/null
 	@bash scripts/openssl.sh install >/dev/null
+	@bash scripts/promtool.sh install >/dev/null
 	@$(GO) mod download
 
 # Start the local PostgreSQL cluster when it is installed but stopped (CI has one).
