@@ -107,8 +107,8 @@ type Options struct {
 	Outbox Outbox
 	// Owner names this dispatcher in leases: unique per replica.
 	Owner string
-	// Client sends deliveries; nil: a client with a 10s timeout. Redirects
-	// are never followed.
+	// Client sends deliveries; nil: a client with a 10s timeout (also the
+	// timeout of a client without one). Redirects are never followed.
 	Client *http.Client
 	// Prover adds inclusion proofs; nil: deliveries carry none.
 	Prover Prover
@@ -150,6 +150,9 @@ func NewDispatcher(o Options) (*Dispatcher, error) {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
 	}
 	c := *o.Client
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second // an attempt must end within its lease
+	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	o.Client = &c
 	if o.Clock == nil {
@@ -161,7 +164,7 @@ func NewDispatcher(o Options) (*Dispatcher, error) {
 	if o.Lease == 0 {
 		o.Lease = time.Minute
 	}
-	if c.Timeout > 0 && o.Lease <= c.Timeout {
+	if o.Lease <= c.Timeout {
 		return nil, fmt.Errorf("notify: lease %s does not exceed the client timeout %s", o.Lease, c.Timeout)
 	}
 	if o.Batch <= 0 {
@@ -234,6 +237,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		}
 		covered = c
 	}
+	claimed := d.o.Clock()
 	ds, err := d.o.Outbox.Claim(ctx, d.o.Owner, d.o.Lease, d.o.Batch, covered)
 	if err != nil {
 		return 0, fmt.Errorf("notify: claiming deliveries: %w", err)
@@ -260,6 +264,11 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			for _, dl := range g {
+				// Too little of the lease left for a whole attempt: leave
+				// the delivery to the next claim (the lease runs out).
+				if d.o.Clock().After(claimed.Add(d.o.Lease - d.o.Client.Timeout)) {
+					return
+				}
 				if err := d.attempt(ctx, dl); err != nil {
 					mu.Lock()
 					errs = append(errs, err)
@@ -296,6 +305,9 @@ func (d *Dispatcher) attempt(ctx context.Context, dl Delivery) error {
 	body, reason, err := d.body(ctx, ep, dl)
 	if err == nil {
 		reason, err = Post(ctx, d.o.Client, ep, dl.MessageID, d.o.Clock(), body)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err() // shutting down: not the receiver's failure; the lease runs out
 	}
 	if err == nil {
 		if err := d.o.Outbox.Done(ctx, d.o.Owner, dl.ID); err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/notify"
 	"github.com/quorate-dev/quorate/notify/outboxtest"
+	"github.com/quorate-dev/quorate/roles"
 )
 
 const origin = "quorate.test/notify"
@@ -459,5 +460,94 @@ func TestErrorsHideTheURL(t *testing.T) {
 	}
 	if s := err.Error(); slices.ContainsFunc([]string{"s3cr3t", "/services"}, func(x string) bool { return contains(s, x) }) {
 		t.Fatalf("error reveals the URL: %s", s)
+	}
+}
+
+func TestBackoffDelay(t *testing.T) {
+	b := notify.Backoff{Initial: 10 * time.Second, Max: time.Hour, Jitter: 0.2, MaxAttempts: 30}
+	for _, tc := range []struct {
+		name string
+		n    int
+		r    float64
+		want time.Duration
+	}{
+		{"FirstRetryNoJitter", 1, 0, 10 * time.Second},
+		{"Doubles", 4, 0, 80 * time.Second},
+		{"CappedAtMax", 12, 0, time.Hour},
+		{"NoOverflowFarOut", 200, 0, time.Hour},
+		{"JitterTakesUpToItsShare", 1, 0.999999, 8 * time.Second},
+		{"HalfJitter", 2, 0.5, 18 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := b.Delay(tc.n, tc.r)
+			if d := got - tc.want; d < -time.Millisecond || d > time.Millisecond {
+				t.Fatalf("Delay(%d, %v) = %v; want %v", tc.n, tc.r, got, tc.want)
+			}
+		})
+	}
+	for _, bad := range []notify.Backoff{{Initial: 0, Max: time.Second, MaxAttempts: 1}, {Initial: time.Second, Max: time.Millisecond, MaxAttempts: 1}, {Initial: time.Second, Max: time.Second, Jitter: 1, MaxAttempts: 1}, {Initial: time.Second, Max: time.Second}} {
+		if _, err := notify.NewDispatcher(notify.Options{Config: &notify.Config{}, Outbox: newMemOutbox(time.Now), Owner: "a", Backoff: bad}); err == nil {
+			t.Errorf("backoff %+v accepted", bad)
+		}
+	}
+}
+
+// statusFunc adapts a function to notify.Status.
+type statusFunc func(ctx context.Context, requestID string, index int64) (*notify.Waiting, error)
+
+func (f statusFunc) Waiting(ctx context.Context, requestID string, index int64) (*notify.Waiting, error) {
+	return f(ctx, requestID, index)
+}
+
+// TestWaitingInDeliveries: opened and signature events of a pending
+// request say who it waits on (roles below threshold, the key holders who
+// have not signed, with names), computed by the coordinator's Status from a
+// gate's tally (notify.WaitingFrom).
+func TestWaitingInDeliveries(t *testing.T) {
+	ctx := context.Background()
+	clock := outboxtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
+	w := newWorld(t, clock)
+	rcv := newReceiver(t, newSecret(t), w.logKey, clock.Now)
+	cfg := rcv.endpointConfig(t, "ops", notify.FormatJSON)
+	k := func(i int) string { return fmt.Sprintf("%064x", i) }
+	set := &roles.Set{Roles: map[string]*roles.Role{
+		"maintainers": {Name: "maintainers", KeyIDs: []string{k(200), k(201), k(202)}, Threshold: 2},
+		"security":    {Name: "security", KeyIDs: []string{k(500)}, Threshold: 1},
+	}}
+	names := map[string]string{k(201): "Bob", k(500): "Security on-call"}
+	status := statusFunc(func(_ context.Context, id string, index int64) (*notify.Waiting, error) {
+		// As of index: the opening (index 0) counted nobody; the first
+		// signature (index 1) counted key 200 for maintainers.
+		var counted []roles.Counted
+		if index >= 1 {
+			counted = append(counted, roles.Counted{KeyID: k(200)})
+		}
+		return notify.WaitingFrom(set, []roles.RoleResult{{Role: "maintainers", Threshold: 2, Counted: counted}, {Role: "security", Threshold: 1}}, names, time.Time{}), nil
+	})
+	d, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: w.outbox, Owner: "a", Prover: w.prover(), Status: status, Clock: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.append(cfg, "release", requestEvents("rel-w", 1)[:2]...)
+	for range 3 {
+		if _, err := d.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if len(rcv.messages) != 2 {
+		t.Fatalf("%d messages", len(rcv.messages))
+	}
+	opened, signed := rcv.messages[0].Waiting, rcv.messages[1].Waiting
+	if opened == nil || signed == nil || len(opened.Missing) != 2 || len(signed.Missing) != 2 {
+		t.Fatalf("waiting: %+v / %+v", opened, signed)
+	}
+	m := signed.Missing[0]
+	if m.Role != "maintainers" || m.Signed != 1 || m.Need() != 1 || len(m.Waiting) != 2 || m.Waiting[0].Name != "Bob" || m.Waiting[1].Name != "" {
+		t.Fatalf("after one signature, maintainers: %+v", m)
+	}
+	if s := signed.Missing[1]; s.Role != "security" || len(s.Waiting) != 1 || s.Waiting[0].Name != "Security on-call" {
+		t.Fatalf("security: %+v", s)
 	}
 }
