@@ -103,7 +103,6 @@ func TestExpiredPolicyFailsClosed(t *testing.T) {
 	longer := func(p *attest.Predicate) { p.Expires = p.Created.Add(6 * time.Hour) }
 	v, err := w.openWith(w.statement("production", longer), w.dev)
 	must(t, err)
-	st := w.statement("production", longer) // opened below, after expiry
 	got, err := w.client.Get(ctx, v.ID)
 	must(t, err)
 	payload, _ := base64.StdEncoding.DecodeString(got.Payload)
@@ -112,6 +111,7 @@ func TestExpiredPolicyFailsClosed(t *testing.T) {
 	}
 
 	w.advance(2*time.Hour + time.Minute)
+	st := w.statement("production", longer)
 	cases := []struct {
 		name string
 		do   func() error
