@@ -125,8 +125,9 @@ type Service struct {
 	log     *zap.Logger
 	metrics *Metrics
 
-	mu    sync.RWMutex
-	cache map[string]*cached // immutable facts of recent requests
+	mu        sync.RWMutex
+	cache     map[string]*cached // immutable facts of recent requests
+	cacheUsed int                // bytes of PAE in cache
 
 	cp    *checkpointer // nil without a log
 	trust atomic.Pointer[policy.Trust]
@@ -144,7 +145,15 @@ type cached struct {
 	created       time.Time
 }
 
-const cacheMax = 8192
+// The cache of request facts holds at most cacheMax entries and
+// cacheBytes bytes of PAE; a request whose PAE is over cacheEntryBytes is
+// not cached (its signatures read it from the store), so that pending
+// large requests do not pin their payloads in memory.
+const (
+	cacheMax        = 8192
+	cacheBytes      = 32 << 20
+	cacheEntryBytes = 256 << 10
+)
 
 // New returns a coordinator over cfg.
 func New(cfg Config) (*Service, error) {
@@ -401,17 +410,33 @@ func (s *Service) facts(ctx context.Context, id string) (*cached, error) {
 func (s *Service) remember(id string, c *cached) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(c.pae) > cacheEntryBytes {
+		return
+	}
+	if old := s.cache[id]; old != nil {
+		delete(s.cache, id)
+		s.cacheUsed -= len(old.pae)
+	}
 	if len(s.cache) >= cacheMax {
 		// Drop a random eighth; map iteration order is random enough.
 		n := cacheMax / 8
-		for k := range s.cache {
+		for k, v := range s.cache {
 			delete(s.cache, k)
+			s.cacheUsed -= len(v.pae)
 			if n--; n == 0 {
 				break
 			}
 		}
 	}
+	for k, v := range s.cache {
+		if s.cacheUsed+len(c.pae) <= cacheBytes {
+			break
+		}
+		delete(s.cache, k)
+		s.cacheUsed -= len(v.pae)
+	}
 	s.cache[id] = c
+	s.cacheUsed += len(c.pae)
 }
 
 // SignResult is the outcome of an accepted partial signature.
