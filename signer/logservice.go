@@ -219,7 +219,7 @@ func (s *Service) Checkpoint(ctx context.Context, need int64) (int64, []byte, er
 		if c.note != nil && need <= c.size {
 			return c.size, c.note, nil
 		}
-		return 0, nil, &Error{Kind: KindUnavailable, Msg: "not signing a log checkpoint", Err: f.err}
+		return 0, nil, &Error{Kind: KindUnavailable, Msg: f.err.Error(), Err: f.err}
 	}
 	size, err := c.store.Ledger().Size(ctx)
 	if err != nil {
@@ -243,7 +243,7 @@ func (s *Service) Checkpoint(ctx context.Context, need int64) (int64, []byte, er
 		if c.note != nil && need <= c.size {
 			return c.size, c.note, nil
 		}
-		return 0, nil, &Error{Kind: KindUnavailable, Msg: "not signing a log checkpoint", Err: c.fault.Load().err}
+		return 0, nil, &Error{Kind: KindUnavailable, Msg: c.fault.Load().err.Error(), Err: c.fault.Load().err}
 	}
 	if err != nil {
 		if c.note != nil && need <= c.size {

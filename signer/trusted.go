@@ -76,8 +76,9 @@ type Logged struct {
 
 // LoggedVersions reads every entry of the log and returns the highest
 // root_version and policy_version recorded (request.opened,
-// policy.published, root.published, key.revoked...). An entry that does
-// not parse fails it: the log cannot then vouch for anything.
+// policy.published, root.published, key.revoked...). Entries that do not
+// parse are skipped: they are evidence of tampering for `quorate log
+// verify` to report, and the coordinator must start to serve them.
 func LoggedVersions(ctx context.Context, s ledger.Storage) (Logged, error) {
 	out := Logged{RootEntry: -1, TargetsEntry: -1}
 	size, err := s.Size(ctx)
@@ -86,16 +87,20 @@ func LoggedVersions(ctx context.Context, s ledger.Storage) (Logged, error) {
 	}
 	const chunk = 1000
 	for start := int64(0); start < size; start += chunk {
-		es, _, err := ledger.ReadEntries(ctx, s, start, min(start+chunk, size))
+		raw, err := s.ReadEntries(ctx, start, min(start+chunk, size))
 		if err != nil {
 			return out, fmt.Errorf("reading the log for the policy versions it records: %w", err)
 		}
-		for _, e := range es {
+		for i, b := range raw {
+			e, err := ledger.ParseEntry(b)
+			if err != nil {
+				continue
+			}
 			if e.Event.RootVersion > out.Root {
-				out.Root, out.RootEntry = e.Event.RootVersion, e.Index
+				out.Root, out.RootEntry = e.Event.RootVersion, start+int64(i)
 			}
 			if e.Event.PolicyVersion > out.Targets {
-				out.Targets, out.TargetsEntry = e.Event.PolicyVersion, e.Index
+				out.Targets, out.TargetsEntry = e.Event.PolicyVersion, start+int64(i)
 			}
 		}
 	}
