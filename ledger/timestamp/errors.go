@@ -26,7 +26,9 @@ var (
 	// root of any [Authority].
 	ErrUntrustedChain = errors.New("timestamp: TSA certificate not trusted")
 	// ErrCertificateExpired: a certificate of the TSA's chain was not valid
-	// (expired or not yet valid) at the token's time.
+	// (expired or not yet valid) at the token's time. It is reported
+	// before the chain's trust is established (the token fails either
+	// way).
 	ErrCertificateExpired = errors.New("timestamp: TSA certificate not valid at the token's time")
 	// ErrMissingEKU: the TSA certificate lacks a critical extended key
 	// usage extension holding id-kp-timeStamping and nothing else (RFC 3161
@@ -56,20 +58,13 @@ var (
 )
 
 // TokenError is the failure of one token of a set: its position in the
-// set, the TSA it names (the subject of its signing certificate, when
-// known) and why it failed.
+// set and why it failed (the error names the TSA when it is known).
 type TokenError struct {
 	Index int
-	TSA   string
 	Err   error
 }
 
-func (e *TokenError) Error() string {
-	if e.TSA == "" {
-		return fmt.Sprintf("token %d: %v", e.Index, e.Err)
-	}
-	return fmt.Sprintf("token %d (TSA %q): %v", e.Index, e.TSA, e.Err)
-}
+func (e *TokenError) Error() string { return fmt.Sprintf("token %d: %v", e.Index, e.Err) }
 
 func (e *TokenError) Unwrap() error { return e.Err }
 

@@ -54,7 +54,7 @@ func fetch(t *testing.T, url string, digest [32]byte) []byte {
 // goToken is a token made by github.com/digitorus/timestamp's responder
 // for a certificate OpenSSL refuses to sign with (no, non-critical or
 // wrong extended key usage: `openssl ts -reply` checks the purpose first).
-func goToken(t *testing.T, tsa *tsatest.TSA, digest [32]byte) []byte {
+func goToken(t testing.TB, tsa *tsatest.TSA, digest [32]byte) []byte {
 	t.Helper()
 	ts := rfc3161.Timestamp{
 		HashAlgorithm:     crypto.SHA256,

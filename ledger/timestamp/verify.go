@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/sha1"
 	"crypto/sha256"
+	_ "crypto/sha512" // SHA-384 and SHA-512 for ESSCertIDv2
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -31,7 +32,13 @@ var (
 	oidSigningCertificate   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 12}
 	oidSigningCertificateV2 = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 47}
 	oidSigningTime          = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 5}
-	oidSHA256               = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
+
+	// essHashes are the hashes accepted in ESSCertIDv2, by OID.
+	essHashes = map[string]crypto.Hash{
+		"2.16.840.1.101.3.4.2.1": crypto.SHA256,
+		"2.16.840.1.101.3.4.2.2": crypto.SHA384,
+		"2.16.840.1.101.3.4.2.3": crypto.SHA512,
+	}
 )
 
 // Authority is one trusted timestamp authority (a TSA operator): a name
@@ -334,12 +341,16 @@ func checkSigningCertificate(p7 *pkcs7.PKCS7, cert *x509.Certificate) error {
 	var sc signingCertificate
 	var want []byte
 	if err := p7.UnmarshalSignedAttribute(oidSigningCertificateV2, &sc); err == nil {
-		alg := sc.firstAlg()
-		if alg != nil && !alg.Equal(oidSHA256) {
-			return fmt.Errorf("signing-certificate v2 attribute uses hash %v, want SHA-256", alg)
+		h := crypto.SHA256 // the default
+		if alg := sc.firstAlg(); alg != nil {
+			var ok bool
+			if h, ok = essHashes[alg.String()]; !ok {
+				return fmt.Errorf("signing-certificate v2 attribute uses hash %v, want SHA-256, SHA-384 or SHA-512", alg)
+			}
 		}
-		h := sha256.Sum256(cert.Raw)
-		want = h[:]
+		d := h.New()
+		d.Write(cert.Raw)
+		want = d.Sum(nil)
 	} else if err := p7.UnmarshalSignedAttribute(oidSigningCertificate, &sc); err == nil {
 		h := sha1.Sum(cert.Raw)
 		want = h[:]
