@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -549,5 +550,100 @@ func TestWaitingInDeliveries(t *testing.T) {
 	}
 	if s := signed.Missing[1]; s.Role != "security" || len(s.Waiting) != 1 || s.Waiting[0].Name != "Security on-call" {
 		t.Fatalf("security: %+v", s)
+	}
+}
+
+// TestCrashedReplicaLeaseRunsOut: replica A claimed a delivery and died
+// before recording it (kill -9 between claim and answer). Replica B does
+// not send it while A's lease holds, and sends it once the lease has run
+// out: delivered after the crash, never concurrently.
+func TestCrashedReplicaLeaseRunsOut(t *testing.T) {
+	ctx := context.Background()
+	clock := outboxtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
+	w := newWorld(t, clock)
+	rcv := newReceiver(t, newSecret(t), w.logKey, clock.Now)
+	cfg := rcv.endpointConfig(t, "ops", notify.FormatJSON)
+	w.append(cfg, "release", requestEvents("rel-c", 0)[:1]...)
+	if got, err := w.outbox.Claim(ctx, "replica-a", time.Minute, 10, 1); err != nil || len(got) != 1 {
+		t.Fatalf("replica A's claim: %v %v", got, err)
+	}
+	b, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: w.outbox, Owner: "replica-b", Prover: w.prover(), Clock: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.RunOnce(ctx); err != nil || n != 0 {
+		t.Fatalf("replica B claimed %d (%v) while A's lease holds", n, err)
+	}
+	clock.Advance(time.Minute)
+	if n, err := b.RunOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("after A's lease ran out, replica B claimed %d (%v)", n, err)
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if len(rcv.seen) != 1 || w.outbox.states()["done"] != 1 {
+		t.Fatalf("received %d, outbox %v", len(rcv.seen), w.outbox.states())
+	}
+}
+
+// TestRemindersDelivered: the scheduler's reminders go through the
+// dispatcher to a real receiver, signed, in the request's order after its
+// events, in Slack format too.
+func TestRemindersDelivered(t *testing.T) {
+	ctx := context.Background()
+	clock := outboxtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
+	w := newWorld(t, clock)
+	rcv := newReceiver(t, newSecret(t), w.logKey, clock.Now)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "s"), rcv.secret.Text())
+	var slackBodies []string
+	var mu sync.Mutex
+	slack := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if _, err := notify.Verify(rcv.secret, r.Header, b, clock.Now(), 0); err != nil {
+			t.Errorf("slack receiver: %v", err)
+		}
+		mu.Lock()
+		slackBodies = append(slackBodies, string(b))
+		mu.Unlock()
+	}))
+	defer slack.Close()
+	cfg, err := notify.ParseConfig([]byte(fmt.Sprintf(`{"endpoints":[
+	  {"name":"ops","url":%q,"secret":{"file":"s"},"reminders":{"*":{"after":"2h"}}},
+	  {"name":"chat","url":%q,"format":"slack","secret":{"file":"s"},"events":["request.reminder"],"reminders":{"release":{"after":"1h"}}}]}`,
+		rcv.srv.URL, slack.URL)), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := w.append(cfg, "release", requestEvents("rel-r", 0)[:1]...)[0]
+	waiting := &notify.Waiting{Missing: []notify.MissingRole{{Role: "security", Threshold: 1, Waiting: []notify.Person{{KeyID: fmt.Sprintf("%064x", 5), Name: "Sec <on-call>"}}}}}
+	s := &notify.Scheduler{Config: cfg, Outbox: w.outbox, Clock: clock.Now, Pending: func(context.Context) ([]notify.Pending, error) {
+		return []notify.Pending{{RequestID: "rel-r", Gate: "release", OpenedIndex: opened.Index, Waiting: waiting,
+			Since: map[string]notify.Mark{"security": {Index: opened.Index, Time: opened.Time}}}}, nil
+	}}
+	d, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: w.outbox, Owner: "a", Prover: w.prover(), Clock: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []time.Duration{0, 90 * time.Minute, 40 * time.Minute, time.Hour} {
+		clock.Advance(step)
+		if _, err := s.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if _, err := d.RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if len(rcv.messages) != 2 || rcv.messages[0].Type != ledger.RequestOpened || rcv.messages[1].Type != notify.ReminderType ||
+		rcv.messages[1].Reminder.Role != "security" || rcv.messages[1].ID != "reminder-rel-r-security-0" {
+		t.Fatalf("ops received %d messages: %+v", len(rcv.messages), rcv.messages)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(slackBodies) != 1 || !strings.Contains(slackBodies[0], "Reminder: signing request waiting") || !strings.Contains(slackBodies[0], `Sec \u0026lt;on-call\u0026gt;`) {
+		t.Fatalf("chat received %q", slackBodies)
 	}
 }
