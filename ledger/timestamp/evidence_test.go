@@ -173,3 +173,74 @@ func TestEarliest(t *testing.T) {
 		t.Errorf("TSA quorum not met: %v", err)
 	}
 }
+
+// TestBackdatedEntry is the attack independent time answers: a coordinator
+// with its clock set back logs a signature by a key revoked an hour ago as
+// if it were made two hours ago. By its logged time the signature counts;
+// once timestamped time is required, it does not, because the TSA dated
+// the checkpoint that includes it now. An honest entry, revoked later,
+// still counts.
+func TestBackdatedEntry(t *testing.T) {
+	ctx := context.Background()
+	ca := tsatest.NewCA(t, "Root 1")
+	trust := mustTrust(t, 1, authority("tsa-one", ca))
+	_, srv := tsaUnder(t, ca, tsatest.TSAOptions{Name: "TSA One"})
+	c, err := timestamp.NewClient(srv.URL, timestamp.WithTrust(trust))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	revokedAt := now.Add(-time.Hour)
+	store := ledger.NewMemoryStorage()
+	backdating, err := ledger.New(ledger.Config{Origin: origin, Clock: func() time.Time { return now.Add(-2 * time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := backdating.Append(ctx, store, ledger.Event{Type: ledger.RequestCancelled, RequestID: "req-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := backdating.Checkpoint(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evidence, err := timestamp.StampCheckpoint(ctx, []*timestamp.Client{c}, cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, raw, err := ledger.ReadEntries(ctx, store, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := ledger.InclusionProof(ctx, store, 0, cp.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := trust.VerifyEntry(evidence, origin, 0, raw[0], proof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tsaBound, err := timestamp.TSABound(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged := timestamp.LogBound(entries[0].Time)
+
+	byLog, err := timestamp.Earliest(timestamp.LogTimeRule(), logged, tsaBound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !byLog.Before(revokedAt) {
+		t.Fatalf("logged time %v should (wrongly) count before the revocation at %v", byLog.Time, revokedAt)
+	}
+	independent, err := timestamp.Earliest(timestamp.IndependentRule(false, true), logged, tsaBound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if independent.Source != timestamp.SourceTSA || independent.Before(revokedAt) {
+		t.Fatalf("with TSA time required the back-dated entry counts: %+v (revoked at %v)", independent, revokedAt)
+	}
+	if !independent.Before(now.Add(time.Hour)) {
+		t.Fatalf("an entry timestamped now does not count under a revocation in an hour: %+v", independent)
+	}
+}

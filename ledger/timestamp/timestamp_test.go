@@ -129,6 +129,26 @@ func TestValidTokenFromOpenSSL(t *testing.T) {
 	}
 }
 
+func TestTokenWithoutCertificates(t *testing.T) {
+	ca := tsatest.NewCA(t, "Test TSA Root 1")
+	tsa, srv := tsaUnder(t, ca, tsatest.TSAOptions{Name: "TSA One"})
+	digest := sha256.Sum256([]byte("checkpoint text"))
+	tok := srv.RawTokenWithoutCertificates(t, digest)
+	// The trust names the TSA certificate as an intermediate: it is found there.
+	withLeaf := mustTrust(t, 1, timestamp.Authority{Name: "tsa-one", Roots: []*x509.Certificate{ca.Cert}, Intermediates: []*x509.Certificate{tsa.Cert}})
+	s, err := withLeaf.VerifyToken(digest, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Certificate.Equal(tsa.Cert) {
+		t.Errorf("signer %q", s.Certificate.Subject)
+	}
+	// Only the root: the signer's certificate is nowhere.
+	if _, err := mustTrust(t, 1, authority("tsa-one", ca)).VerifyToken(digest, tok); !errors.Is(err, timestamp.ErrBadSignature) {
+		t.Fatalf("got %v, want %v", err, timestamp.ErrBadSignature)
+	}
+}
+
 func TestVerifyTokenRejects(t *testing.T) {
 	ca := tsatest.NewCA(t, "Test TSA Root 1")
 	other := tsatest.NewCA(t, "Another Root")
@@ -321,6 +341,28 @@ func TestQuorum(t *testing.T) {
 			t.Fatalf("stamps %v, rejected %v", r.TSAs(), r.Rejected)
 		}
 	})
+}
+
+// TestConcurrentVerify shares one Trust between goroutines (run with -race).
+func TestConcurrentVerify(t *testing.T) {
+	ca1, ca2 := tsatest.NewCA(t, "Root 1"), tsatest.NewCA(t, "Root 2")
+	trust := mustTrust(t, 2, authority("one", ca1), authority("two", ca2))
+	digest := sha256.Sum256([]byte("checkpoint text"))
+	_, s1 := tsaUnder(t, ca1, tsatest.TSAOptions{Name: "TSA One"})
+	_, s2 := tsaUnder(t, ca2, tsatest.TSAOptions{Name: "TSA Two"})
+	tokens := [][]byte{fetch(t, s1.URL, digest), fetch(t, s2.URL, digest)}
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			_, err := trust.Verify(digest, tokens)
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 func TestNewTrustRefuses(t *testing.T) {

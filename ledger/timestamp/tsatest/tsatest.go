@@ -267,7 +267,20 @@ func Start(tb testing.TB, tsa *TSA, o ServerOptions) *Server {
 // tests of what a verifier does with tokens a client would refuse.
 func (s *Server) RawToken(tb testing.TB, digest [32]byte) []byte {
 	tb.Helper()
-	req := &rfc3161.Request{HashAlgorithm: crypto.SHA256, HashedMessage: digest[:], Certificates: true, Nonce: serial(tb)}
+	return s.rawToken(tb, digest, true)
+}
+
+// RawTokenWithoutCertificates is [Server.RawToken] with certReq false:
+// the token carries no certificate, and a verifier must find the TSA's in
+// its trust material.
+func (s *Server) RawTokenWithoutCertificates(tb testing.TB, digest [32]byte) []byte {
+	tb.Helper()
+	return s.rawToken(tb, digest, false)
+}
+
+func (s *Server) rawToken(tb testing.TB, digest [32]byte, certReq bool) []byte {
+	tb.Helper()
+	req := &rfc3161.Request{HashAlgorithm: crypto.SHA256, HashedMessage: digest[:], Certificates: certReq, Nonce: serial(tb)}
 	body, err := req.Marshal()
 	if err != nil {
 		tb.Fatal(err)
