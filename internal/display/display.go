@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/quorate-dev/quorate/attest"
@@ -81,6 +82,7 @@ func Strings(ss []string) []string {
 
 // Writer escapes what passes through it; see [NewWriter].
 type Writer struct {
+	mu    sync.Mutex
 	w     io.Writer
 	carry []byte // the start of a UTF-8 sequence split across writes
 }
@@ -92,12 +94,15 @@ type Writer struct {
 // byte that is not UTF-8 by \xNN (encoding/json never writes one). Output
 // with nothing to escape passes through unchanged and without copying.
 //
-// A Writer is not safe for concurrent use.
+// A Writer is safe for concurrent use (a logger writes from many
+// goroutines); each Write reaches w in one call.
 func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 
 // Write implements io.Writer. It reports len(p) when everything was written,
 // even if the escaped output was longer.
 func (w *Writer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	data := p
 	if len(w.carry) > 0 {
 		data = append(w.carry, p...)
@@ -125,6 +130,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 // Flush writes a carried incomplete sequence as \xNN escapes; call it when
 // no more output will follow.
 func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if len(w.carry) == 0 {
 		return nil
 	}

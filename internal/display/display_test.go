@@ -3,7 +3,9 @@ package display
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -75,5 +77,30 @@ func TestWriterJSON(t *testing.T) {
 	var back map[string]string
 	if err := json.Unmarshal(b.Bytes(), &back); err != nil || back["name"] != v["name"] || back["reason"] != v["reason"] {
 		t.Fatalf("decoded %q, %v; want %q", back, err, v)
+	}
+}
+
+// TestWriterConcurrent: a logger writes from many goroutines (run with
+// -race); every line arrives whole.
+func TestWriterConcurrent(t *testing.T) {
+	var b bytes.Buffer
+	w := NewWriter(&b)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for range 100 {
+				fmt.Fprintf(w, "line %d \u202e\n", i)
+			}
+		})
+	}
+	wg.Wait()
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(lines) != 800 {
+		t.Fatalf("%d lines, want 800", len(lines))
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "line ") || !strings.HasSuffix(l, ` \u202e`) {
+			t.Fatalf("line %q", l)
+		}
 	}
 }
