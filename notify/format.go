@@ -45,7 +45,11 @@ func renderJSON(m *Message) ([]byte, error) {
 		return nil, fmt.Errorf("notify: encoding message %s: %w", m.ID, err)
 	}
 	var b bytes.Buffer
-	if _, err := display.NewWriter(&b).Write(raw); err != nil {
+	w := display.NewWriter(&b)
+	if _, err := w.Write(raw); err != nil {
+		return nil, err
+	}
+	if err := w.Flush(); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
