@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -216,9 +217,22 @@ func (a *app) requestShow() *cobra.Command {
 			if output == "json" {
 				return writeJSON(a.stdout, v)
 			}
+			// The subjects shown are the payload's (what a signature
+			// covers), not the coordinator's summary of it.
+			payload, err := attest.DecodeBase64(v.Payload)
+			if err != nil {
+				return fmt.Errorf("request %s: payload: %w", display.String(v.ID), err)
+			}
+			st, _, err := attest.ParseStatement(payload, attest.DefaultLimits)
+			if err != nil {
+				return fmt.Errorf("request %s: %w", display.String(v.ID), err)
+			}
+			if !reflect.DeepEqual(st.Subject, v.Subjects) {
+				a.errf("WARNING: the coordinator's summary of request %s lists other subjects than its payload; the payload's are shown\n", display.String(v.ID))
+			}
 			w := a.stdout
 			fmt.Fprintf(w, "request  %s\nstate    %s %s\ngate     %s (policy v%d)\nexpires  %s\n", display.String(v.ID), display.String(string(v.State)), display.String(v.StateReason), display.String(v.Gate), v.PolicyVersion, v.Expires.Format(time.RFC3339))
-			for _, s := range v.Subjects {
+			for _, s := range st.Subject {
 				fmt.Fprintf(w, "subject  %s sha256:%s\n", display.String(s.Name), display.String(s.Digest["sha256"]))
 			}
 			for _, p := range v.Progress {

@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -85,4 +89,45 @@ func contains(lines []string, want string) bool {
 		}
 	}
 	return false
+}
+
+// TestRequestShowShowsThePayload: a coordinator whose summary of a request
+// lists only app.tgz while the payload (what is signed) also holds
+// evil-backdoor.bin: `request show` shows the payload's subjects and warns.
+func TestRequestShowShowsThePayload(t *testing.T) {
+	subjects := []attest.Subject{
+		{Name: "evil-backdoor.bin", Digest: map[string]string{"sha256": strings.Repeat("cd", 32)}},
+		{Name: "app.tgz", Digest: map[string]string{"sha256": strings.Repeat("ab", 32)}},
+	}
+	st, err := attest.NewStatement(subjects, attest.Predicate{Gate: "production", RequestID: "req-1",
+		Policy:  attest.PolicyRef{Version: 1, Digest: map[string]string{"sha256": strings.Repeat("00", 32)}},
+		Expires: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := signer.RequestView{ID: "req-1", State: signer.Pending, Gate: "production", PayloadType: attest.PayloadType,
+		Payload: base64.StdEncoding.EncodeToString(st), Subjects: subjects[1:]}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/requests/req-1" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(view)
+	}))
+	defer srv.Close()
+	var stdout, stderr bytes.Buffer
+	a := newApp(strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
+	if code := a.run(context.Background(), []string{"request", "show", "req-1", "--coordinator", srv.URL}); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	screen := vtscreen.Render(stdout.Bytes())
+	for _, s := range subjects {
+		if want := "subject  " + s.Name + " sha256:" + s.Digest["sha256"]; !contains(screen, want) {
+			t.Errorf("the screen does not show %q:\n%s", want, strings.Join(screen, "\n"))
+		}
+	}
+	if !strings.Contains(stderr.String(), "lists other subjects than its payload") {
+		t.Errorf("no warning: %q", stderr.String())
+	}
 }
