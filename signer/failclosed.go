@@ -118,9 +118,13 @@ func (s *Service) wrote(err error) {
 
 // Ready reports whether the coordinator can do its job, for /readyz: the
 // enforced policy has not expired, and the store's writes have not failed
-// recently (see [Config.WriteFailureWindow]). Whether the store answers
-// reads is for [HTTPConfig.Ready] to check.
+// recently (see [Config.WriteFailureWindow]), and the transparency log
+// still extends the last checkpoint signed ([Service.LogFault]). Whether
+// the store answers reads is for [HTTPConfig.Ready] to check.
 func (s *Service) Ready(context.Context) error {
+	if err := s.LogFault(); err != nil {
+		return err
+	}
 	now := s.cfg.Clock()
 	t := s.Trust()
 	if err := policyExpiry(t, now); err != nil {

@@ -197,7 +197,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 		return err
 	}
 	// The last checkpoint signed is kept in the state directory too, so a
-	// database edit that rewrites the log is caught (signer.LogFault).
+	// database edit that rewrites the log is caught (/readyz, signer.LogFault).
 	if err := svc.OpenLogState(ctx, stateDir); err != nil {
 		return fmt.Errorf("transparency log state: %w", err)
 	}
@@ -213,9 +213,6 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	}
 	api := signer.NewAPI(signer.HTTPConfig{Service: svc, Logger: log, ReadToken: readToken, MaxBody: f.maxBody, MaxSignatureBody: f.maxSigBody, MaxProposalBody: f.maxPropBody, MaxInFlight: f.maxInFlight, RateLimit: f.rateLimit, Burst: f.burst, Gatherer: reg,
 		Ready: func(ctx context.Context) error {
-			if err := svc.LogFault(); err != nil {
-				return err
-			}
 			_, err := store.CountRequests(ctx, signer.Pending)
 			return err
 		}})

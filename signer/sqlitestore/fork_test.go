@@ -5,8 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,6 +151,26 @@ func (w *forkWorld) wantFork(t *testing.T, signed int64) {
 	if v := testutil.ToFloat64(w.metrics.LogFork); v != 1 {
 		t.Fatalf("quorate_ledger_fork_detected = %v, want 1", v)
 	}
+	if code, body := w.readyz(t); code != http.StatusServiceUnavailable || !strings.Contains(body, "fork detected") {
+		t.Fatalf("/readyz after the fork = %d %s; want 503 naming the fork", code, body)
+	}
+}
+
+// readyz asks the coordinator's HTTP API whether it is ready.
+func (w *forkWorld) readyz(t *testing.T) (int, string) {
+	t.Helper()
+	srv := httptest.NewServer(signer.NewAPI(signer.HTTPConfig{Service: w.svc}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
 }
 
 // tamper edits entry idx through a connection of its own, with the
@@ -283,6 +307,9 @@ func TestLogCheckpointsContinue(t *testing.T) {
 		}
 		if v := testutil.ToFloat64(w.metrics.LogFork); v != 0 {
 			t.Fatalf("after %s: quorate_ledger_fork_detected = %v", step, v)
+		}
+		if code, body := w.readyz(t); code != http.StatusOK {
+			t.Fatalf("after %s: /readyz = %d %s", step, code, body)
 		}
 	}
 }
