@@ -111,17 +111,30 @@ func TestMemoryBoundedUnderLoad(t *testing.T) {
 			// 60 pending requests of about 3 MB (threshold 2: the
 			// requester's signature alone leaves them pending).
 			setup := fromAddr("127.0.0.4", 60*time.Second)
-			for i := range 60 {
-				body := bigOpen(t, trust, signers[0], fmt.Sprintf("mem-%03d-%d", i, time.Now().UnixNano()), 3<<20*3/4)
-				resp, err := setup.Post(srv.url+"/v1/requests", "application/json", bytes.NewReader(body))
-				if err != nil {
-					t.Fatal(err)
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusCreated {
-					t.Fatalf("opening request %d: HTTP %d", i, resp.StatusCode)
-				}
+			var setupWG sync.WaitGroup
+			setupErrs := make(chan error, 60)
+			for w := range 4 {
+				setupWG.Go(func() {
+					for i := w; i < 60; i += 4 {
+						body := bigOpen(t, trust, signers[0], fmt.Sprintf("mem-%03d-%d", i, time.Now().UnixNano()), 3<<20*3/4)
+						resp, err := setup.Post(srv.url+"/v1/requests", "application/json", bytes.NewReader(body))
+						if err != nil {
+							setupErrs <- err
+							return
+						}
+						_, _ = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != http.StatusCreated {
+							setupErrs <- fmt.Errorf("opening request %d: HTTP %d", i, resp.StatusCode)
+							return
+						}
+					}
+				})
+			}
+			setupWG.Wait()
+			close(setupErrs)
+			for err := range setupErrs {
+				t.Fatal(err)
 			}
 			baseRSS, _ := procStatus(pid, "VmRSS")
 
@@ -131,7 +144,7 @@ func TestMemoryBoundedUnderLoad(t *testing.T) {
 			maxBody := bigOpen(t, trust, signers[0], fmt.Sprintf("mem-max-%d", time.Now().UnixNano()), 0)
 			maxBody = bigOpen(t, trust, signers[0], fmt.Sprintf("mem-max-%d", time.Now().UnixNano()), (4<<20-len(maxBody)-1024)*3/4)
 
-			loadCtx, stop := context.WithTimeout(ctx, 10*time.Second)
+			loadCtx, stop := context.WithTimeout(ctx, 8*time.Second)
 			defer stop()
 			var (
 				wg       sync.WaitGroup
