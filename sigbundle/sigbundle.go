@@ -15,8 +15,10 @@
 // A bundle ([MediaType], Sigstore bundle v0.3) holds:
 //
 //   - mediaType: application/vnd.dev.sigstore.bundle.v0.3+json;
+//
 //   - dsseEnvelope: the composite's payload and payloadType, byte for byte,
 //     with one signature entry: the composite's sig bytes, and no keyid;
+//
 //   - verificationMaterial.publicKey.hint: the signer's TUF key ID, the keyid
 //     the signature carries in the composite, which is the ID quorate's
 //     policy lists the key under: a verifier finds the key in the policy (or
@@ -26,17 +28,6 @@
 //     key identity; a verifier that indexes keys that way maps TUF key ID to
 //     identity through the policy.)
 //
-// Why no keyid in the DSSE signature: sigstore-go checks a DSSE envelope
-// through go-securesystemslib's verifier, which, for a key loaded without an
-// ID (as sigstore-go loads the key the hint names), computes its own key ID
-// (the SSH SHA256 fingerprint) and skips every signature whose keyid is set
-// and differs. With the TUF key ID there, sigstore-go v1.3.0 rejects the
-// bundle ("accepted signatures do not match threshold, Found: 0"), as
-// measured by this package's tests. sigstore-go's own signer leaves the keyid
-// empty too, and the bundle specification's rule that the hint and the DSSE
-// keyid be equal then has no keyid to disagree with. [Assemble] puts the
-// hint back as the keyid, so the composite's signature entry returns
-// unchanged.
 //   - no tlogEntries and no timestampVerificationData. quorate's signatures
 //     are not in Rekor, and quorate's own transparency log is not Rekor: its
 //     entries are not Rekor entry kinds and its checkpoints are signed by the
@@ -49,11 +40,28 @@
 //     verify.WithNoObserverTimestamps, which it allows for key-signed
 //     bundles only).
 //
+// Why no keyid in the DSSE signature: sigstore-go checks a DSSE envelope
+// through go-securesystemslib's verifier, which, for a key loaded without an
+// ID (as sigstore-go loads the key the hint names), computes its own key ID
+// (the SSH SHA256 fingerprint) and skips every signature whose keyid is set
+// and differs. With the TUF key ID there, sigstore-go v1.3.0 rejects the
+// bundle ("accepted signatures do not match threshold, Found: 0"), as
+// measured by this package's tests. sigstore-go's own signer leaves the keyid
+// empty too, and the bundle specification's rule that the hint and the DSSE
+// keyid be equal then has no keyid to disagree with. [Assemble] puts the
+// hint back as the keyid, so the composite's signature entry returns
+// unchanged.
+//
 // quorate's log proof stays where it is: the log bundle beside the composite
 // (app.intoto.json.bundle, package ledger), which proves when each counted
-// signature and the composite were logged. It covers signatures by key ID
-// over the same payload, so it applies unchanged to an envelope assembled
-// from these bundles.
+// signature and the composite were logged. Its signature entries name the
+// request, the payload digest, the key ID and the signature bytes, so they
+// apply unchanged to an envelope assembled from these bundles. Its
+// attestation.emitted entry names the digest of the composite's exact bytes,
+// which an assembled envelope does not reproduce (its JSON encoding and
+// signature order may differ): a `--require-log` check over bundles must rest
+// on the signature entries, not on that one (open for the CLI wiring after
+// the issue 12 refactor).
 //
 // # Assembling
 //
@@ -66,12 +74,12 @@
 // directory holding a changed bundle is not what the signers produced, so it
 // is refused rather than quietly thinned. Signatures by one key (the same
 // key identity, whatever key ID it is listed under) collapse to one: the
-// first by file name. A signature whose key ID the lookup does not know is
-// kept as it is (collapsed only with the same key ID), and listed in
-// [Assembly.Unknown]: quorate's verifier then reports it as not counted,
-// exactly as it would in the composite. The assembled envelope is then
-// verified like any composite; nothing here decides whether a threshold is
-// met.
+// first in the order given ([ReadDir] gives file name order). A signature
+// whose key ID the lookup does not know is kept as it is (collapsed only
+// with the same key ID), and listed in [Assembly.Unknown]: quorate's
+// verifier then reports it as not counted, exactly as it would in the
+// composite. The assembled envelope is then verified like any composite;
+// nothing here decides whether a threshold is met.
 //
 // Passkey (webauthn-es256) signatures split into bundles like any other,
 // but only quorate's verifier can check them; Sigstore verifiers cannot.
