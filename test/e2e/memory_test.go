@@ -136,6 +136,17 @@ func TestMemoryBoundedUnderLoad(t *testing.T) {
 			for err := range setupErrs {
 				t.Fatal(err)
 			}
+			// The pending gauge counts in the store instead of loading
+			// the requests.
+			resp, err := setup.Get(srv.url + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			metrics, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !bytes.Contains(metrics, []byte("\nquorate_requests_pending 60\n")) {
+				t.Errorf("/metrics does not report 60 pending requests")
+			}
 			baseRSS, _ := procStatus(pid, "VmRSS")
 
 			// The maximum-size body: a valid, signed request of just
