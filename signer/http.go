@@ -49,6 +49,11 @@ type HTTPConfig struct {
 	// within InFlightWait (default 1 s) gets 503 with Retry-After.
 	MaxInFlight  int64
 	InFlightWait time.Duration
+	// MaxInFlightPerClient is the share of MaxInFlight one client (as rate
+	// limiting names it) may hold (default a quarter), so a client
+	// trickling large bodies cannot hold the whole budget. A client
+	// holding nothing may always reserve one body.
+	MaxInFlightPerClient int64
 	// MaxListBytes caps the JSON of one page of a listing (default 1 MiB):
 	// a page stops early, with a cursor to the rest, rather than exceed it.
 	MaxListBytes int
@@ -92,13 +97,16 @@ func NewAPI(cfg HTTPConfig) *API {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 32 << 20
 	}
+	if cfg.MaxInFlightPerClient <= 0 {
+		cfg.MaxInFlightPerClient = cfg.MaxInFlight / 4
+	}
 	if cfg.InFlightWait <= 0 {
 		cfg.InFlightWait = time.Second
 	}
 	if cfg.MaxListBytes <= 0 {
 		cfg.MaxListBytes = 1 << 20
 	}
-	a := &API{cfg: cfg, svc: cfg.Service, log: cfg.Logger, mux: http.NewServeMux(), inFlight: newByteSemaphore(cfg.MaxInFlight),
+	a := &API{cfg: cfg, svc: cfg.Service, log: cfg.Logger, mux: http.NewServeMux(), inFlight: newByteSemaphore(cfg.MaxInFlight, cfg.MaxInFlightPerClient),
 		maxBody: max(cfg.MaxBody, cfg.MaxSignatureBody, cfg.MaxProposalBody)}
 	if cfg.ReadToken != "" && cfg.Service != nil {
 		cfg.Service.HideExistence(true)
@@ -186,7 +194,8 @@ func (a *API) body(limit int64, h http.HandlerFunc) http.HandlerFunc {
 			n = r.ContentLength
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), a.cfg.InFlightWait)
-		ok := a.inFlight.acquire(ctx, n)
+		client := clientOf(r)
+		ok := a.inFlight.acquire(ctx, client, n)
 		cancel()
 		if !ok {
 			w.Header().Set("Retry-After", "1")
@@ -194,32 +203,37 @@ func (a *API) body(limit int64, h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusServiceUnavailable, string(KindUnavailable), "the coordinator is receiving too many request bodies at once; retry later")
 			return
 		}
-		defer a.inFlight.release(n)
+		defer a.inFlight.release(client, n)
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		h(w, r)
 	}
 }
 
-// byteSemaphore counts bytes held; acquire waits until there is room.
+// byteSemaphore counts bytes held, in all and per client; acquire waits
+// until there is room.
 type byteSemaphore struct {
-	mu   sync.Mutex
-	used int64
-	max  int64
-	wake chan struct{} // closed (and replaced) on every release
+	mu        sync.Mutex
+	used      int64
+	max       int64
+	perClient int64
+	held      map[string]int64
+	wake      chan struct{} // closed (and replaced) on every release
 }
 
-func newByteSemaphore(limit int64) *byteSemaphore {
-	return &byteSemaphore{max: limit, wake: make(chan struct{})}
+func newByteSemaphore(limit, perClient int64) *byteSemaphore {
+	return &byteSemaphore{max: limit, perClient: perClient, held: map[string]int64{}, wake: make(chan struct{})}
 }
 
-// acquire reserves n bytes (at most the whole budget), or gives up with
-// false when ctx ends first.
-func (b *byteSemaphore) acquire(ctx context.Context, n int64) bool {
+// acquire reserves n bytes (at most the whole budget) for client, or gives
+// up with false when ctx ends first. A client holding nothing may reserve
+// more than its share.
+func (b *byteSemaphore) acquire(ctx context.Context, client string, n int64) bool {
 	n = min(n, b.max)
 	for {
 		b.mu.Lock()
-		if b.used+n <= b.max {
+		if h := b.held[client]; b.used+n <= b.max && (h == 0 || h+n <= b.perClient) {
 			b.used += n
+			b.held[client] = h + n
 			b.mu.Unlock()
 			return true
 		}
@@ -233,10 +247,13 @@ func (b *byteSemaphore) acquire(ctx context.Context, n int64) bool {
 	}
 }
 
-func (b *byteSemaphore) release(n int64) {
+func (b *byteSemaphore) release(client string, n int64) {
 	n = min(n, b.max)
 	b.mu.Lock()
 	b.used -= n
+	if b.held[client] -= n; b.held[client] <= 0 {
+		delete(b.held, client)
+	}
 	close(b.wake)
 	b.wake = make(chan struct{})
 	b.mu.Unlock()

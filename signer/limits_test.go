@@ -52,55 +52,89 @@ func TestBodyCapsPerEndpoint(t *testing.T) {
 	}
 }
 
+// postFrom posts body to w's server from local address ip and returns
+// the status and Retry-After.
+func postFrom(t *testing.T, w *world, ip string, body string) (int, string) {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	cl := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	defer cl.CloseIdleConnections()
+	resp, err := cl.Post(w.srv.URL+"/v1/requests", "application/json", strings.NewReader(body))
+	must(t, err)
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, resp.Header.Get("Retry-After")
+}
+
 func TestInFlightBodyBytesCap(t *testing.T) {
-	w := newWorld(t, func(c *signer.HTTPConfig) {
-		c.MaxBody, c.MaxInFlight, c.InFlightWait = 1<<20, 100<<10, 20*time.Millisecond
-	})
-	// A slow client announces 80 KiB and sends only part of it: its
-	// reservation holds while the handler waits for the rest.
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		req, err := http.NewRequest(http.MethodPost, w.srv.URL+"/v1/requests", pr)
-		if err != nil {
-			return
-		}
-		req.ContentLength = 80 << 10
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-		}
-	}()
-	_, _ = pw.Write([]byte(`{"payload":"`))
-	body := `{"payload":"` + strings.Repeat("A", 40<<10) + `"}`
-	refused := false
-	for range 500 {
-		code, retry := rawPost(t, w, "/v1/requests", strings.NewReader(body), int64(len(body)))
-		if code == http.StatusServiceUnavailable {
-			if retry == "" {
-				t.Fatal("503 for a full in-flight budget without Retry-After")
+	cases := []struct {
+		name               string
+		budget, perClient  int64
+		otherClientRefused bool
+	}{
+		// 80 KiB held of 100: a 40 KiB body waits, then gets 503, whoever sends it.
+		{"whole budget", 100 << 10, 100 << 10, true},
+		// 80 KiB held by one client with a 100 KiB share of 1 MiB: that
+		// client is refused, another is served.
+		{"per-client share", 1 << 20, 100 << 10, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := newWorld(t, func(cfg *signer.HTTPConfig) {
+				cfg.MaxBody, cfg.MaxInFlight, cfg.MaxInFlightPerClient, cfg.InFlightWait = 1<<20, c.budget, c.perClient, 20*time.Millisecond
+			})
+			// A slow client (127.0.0.1) announces 80 KiB and sends only
+			// part of it: its reservation holds while the handler waits
+			// for the rest.
+			pr, pw := io.Pipe()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				req, err := http.NewRequest(http.MethodPost, w.srv.URL+"/v1/requests", pr)
+				if err != nil {
+					return
+				}
+				req.ContentLength = 80 << 10
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					resp.Body.Close()
+				}
+			}()
+			_, _ = pw.Write([]byte(`{"payload":"`))
+			body := `{"payload":"` + strings.Repeat("A", 40<<10) + `"}`
+			refused := false
+			for range 500 {
+				code, retry := postFrom(t, w, "127.0.0.1", body)
+				if code == http.StatusServiceUnavailable {
+					if retry == "" {
+						t.Fatal("503 for a full in-flight budget without Retry-After")
+					}
+					refused = true
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
 			}
-			refused = true
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if !refused {
-		t.Fatal("40 KiB body with 80 of 100 KiB in flight was never refused with 503")
-	}
-	pw.CloseWithError(io.ErrUnexpectedEOF)
-	<-done
-	for range 500 {
-		code, _ := rawPost(t, w, "/v1/requests", strings.NewReader(body), int64(len(body)))
-		if code != http.StatusServiceUnavailable {
-			if code != http.StatusBadRequest {
-				t.Fatalf("after the slow body ended: %d, want 400 (read and refused as invalid)", code)
+			if !refused {
+				t.Fatal("the slow client's second 40 KiB body was never refused with 503")
 			}
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
+			code, _ := postFrom(t, w, "127.0.0.2", body)
+			if got := code == http.StatusServiceUnavailable; got != c.otherClientRefused {
+				t.Fatalf("another client's 40 KiB body: %d (refused %v, want %v)", code, got, c.otherClientRefused)
+			}
+			pw.CloseWithError(io.ErrUnexpectedEOF)
+			<-done
+			for range 500 {
+				code, _ := postFrom(t, w, "127.0.0.1", body)
+				if code != http.StatusServiceUnavailable {
+					if code != http.StatusBadRequest {
+						t.Fatalf("after the slow body ended: %d, want 400 (read and refused as invalid)", code)
+					}
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			t.Fatal("the in-flight budget was never released after the slow body ended")
+		})
 	}
-	t.Fatal("the in-flight budget was never released after the slow body ended")
 }
 
 func TestListSummariesAndPages(t *testing.T) {

@@ -39,7 +39,7 @@ type serveFlags struct {
 	rateLimit                            float64
 	burst                                int
 	maxBody, maxSigBody, maxPropBody     int64
-	maxInFlight                          int64
+	maxInFlight, maxInFlightPerClient    int64
 	connsPerClient                       int
 	idleTimeout                          time.Duration
 	maxTTL, expiryEvery, shutdownGrace   time.Duration
@@ -84,6 +84,7 @@ API: see api/openapi.yaml. Metrics: /metrics. Health: /healthz, /readyz.`,
 	fl.Int64Var(&f.maxSigBody, "max-signature-body", 64<<10, "largest body of a signature, cancellation or policy change approval, in bytes")
 	fl.Int64Var(&f.maxPropBody, "max-proposal-body", 1<<20, "largest body proposing a policy change, in bytes")
 	fl.Int64Var(&f.maxInFlight, "max-in-flight-bytes", 32<<20, "request body bytes held at once across all clients; beyond, requests wait up to 1s, then get 503 with Retry-After")
+	fl.Int64Var(&f.maxInFlightPerClient, "max-in-flight-bytes-per-client", 8<<20, "share of --max-in-flight-bytes one client (certificate subject, else IP) may hold; a client holding nothing may always send one body")
 	fl.IntVar(&f.connsPerClient, "max-conns-per-client", 32, "open connections allowed per client IP address (0: no limit); more are closed on accept")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", 30*time.Second, "how long an idle keep-alive connection is kept open")
 	fl.DurationVar(&f.maxTTL, "max-request-ttl", 30*24*time.Hour, "longest lifetime a request may ask for")
@@ -211,7 +212,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 			return usageErr("--read-token-file %s is empty", f.readToken)
 		}
 	}
-	api := signer.NewAPI(signer.HTTPConfig{Service: svc, Logger: log, ReadToken: readToken, MaxBody: f.maxBody, MaxSignatureBody: f.maxSigBody, MaxProposalBody: f.maxPropBody, MaxInFlight: f.maxInFlight, RateLimit: f.rateLimit, Burst: f.burst, Gatherer: reg,
+	api := signer.NewAPI(signer.HTTPConfig{Service: svc, Logger: log, ReadToken: readToken, MaxBody: f.maxBody, MaxSignatureBody: f.maxSigBody, MaxProposalBody: f.maxPropBody, MaxInFlight: f.maxInFlight, MaxInFlightPerClient: f.maxInFlightPerClient, RateLimit: f.rateLimit, Burst: f.burst, Gatherer: reg,
 		Ready: func(ctx context.Context) error {
 			_, err := store.CountRequests(ctx, signer.Pending)
 			return err
