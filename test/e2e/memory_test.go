@@ -104,6 +104,11 @@ func TestMemoryBoundedUnderLoad(t *testing.T) {
 			if bytes.Contains(help, []byte("--max-conns-per-client")) {
 				extra = append(extra, "--max-conns-per-client", "300")
 			}
+			// And let this one client use the whole in-flight budget, as
+			// many clients together could.
+			if bytes.Contains(help, []byte("--max-in-flight-bytes-per-client")) {
+				extra = append(extra, "--max-in-flight-bytes-per-client", strconv.Itoa(32<<20))
+			}
 			srv := startServerWith(t, bin, dir, trustDir, extra...)
 			pid := srv.cmd.Process.Pid
 			ctx := context.Background()
