@@ -71,6 +71,9 @@ func (s *Service) OpenLogState(ctx context.Context, dir string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("creating the state directory: %w", err)
+		}
 		c.file = filepath.Join(dir, LastCheckpointFile)
 	}
 	c.loaded = false

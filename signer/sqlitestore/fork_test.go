@@ -54,7 +54,7 @@ func newForkWorld(t *testing.T) *forkWorld {
 	if err := d.Save(); err != nil {
 		t.Fatal(err)
 	}
-	w := &forkWorld{data: t.TempDir(), state: t.TempDir()}
+	w := &forkWorld{data: t.TempDir(), state: filepath.Join(t.TempDir(), "not-yet-created")}
 	if w.trust, err = policy.Load(dir, policy.LoadOptions{Now: now}); err != nil {
 		t.Fatal(err)
 	}
