@@ -459,13 +459,6 @@ func Encode(env *Envelope) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// MessageSigner signs messages with a key whose public half it knows; an
-// hsm.Signer is one.
-type MessageSigner interface {
-	Public() *keys.PublicKey
-	Sign(ctx context.Context, message []byte) ([]byte, error)
-}
-
 // ErrAlreadySigned is returned when the key has already signed the envelope.
 var ErrAlreadySigned = errors.New("key has already signed this envelope")
 
@@ -479,7 +472,7 @@ func PAE(env *Envelope) ([]byte, error) {
 }
 
 // Sign adds s's signature over the envelope's PAE, with its TUF key ID.
-func Sign(ctx context.Context, env *Envelope, s MessageSigner) (Signature, error) {
+func Sign(ctx context.Context, env *Envelope, s keys.Signer) (Signature, error) {
 	pub := s.Public()
 	for _, sig := range env.Signatures {
 		if sig.KeyID == pub.ID() {

@@ -29,14 +29,10 @@ import (
 	"github.com/quorate-dev/quorate/keys"
 )
 
-// Signer signs with one private key held by a backend. Implementations are
-// safe for concurrent use. Sign returns a whole signature in the key's TUF
-// scheme (see package keys) or an error, never a partial signature.
+// Signer is a [keys.Signer] whose private key is held by a backend, which
+// Close releases. Implementations are safe for concurrent use.
 type Signer interface {
-	// Public returns the public half of the key.
-	Public() *keys.PublicKey
-	// Sign signs message (not a digest) in the key's scheme.
-	Sign(ctx context.Context, message []byte) ([]byte, error)
+	keys.Signer
 	// Close releases the backend's resources.
 	Close() error
 }
@@ -114,9 +110,6 @@ func (o Options) getenv(k string) string {
 	}
 	return o.Getenv(k)
 }
-
-// Env returns the environment variable k through o.Getenv.
-func (o Options) Env(k string) string { return o.getenv(k) }
 
 // Log returns o.Logger or a no-op logger.
 func (o Options) Log() *zap.Logger {

@@ -4,7 +4,7 @@
 //
 // The coordinator appends an [Entry] for each event through a [Log], into a
 // [Storage] its own database implements inside its transaction; signs
-// checkpoints of the log with the log key (an [hsm.Signer]); and attaches to
+// checkpoints of the log with the log key (an [keys.Signer]); and attaches to
 // each composite attestation a [Bundle] proving the partial signatures and
 // the attestation were logged, and when. Anyone holding the log's public key
 // and origin verifies a bundle offline with [VerifyBundle], and an auditor
@@ -74,7 +74,7 @@
 // signature over SHA-256 of the text, key ID SHA-256(DER
 // SubjectPublicKeyInfo)[:4]). [VerifierKey] prints either vkey. Other keys
 // (P-384, RSA) are refused with [ErrUnsupportedLogKey]: no signed-note
-// verifier would accept them. Signing goes through the [hsm.Signer], and
+// verifier would accept them. Signing goes through the [keys.Signer], and
 // every signature is checked before it is published.
 //
 // Why an extension line for the time: the signed-note timestamped signature

@@ -7,7 +7,6 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/keys"
 )
 
@@ -18,7 +17,7 @@ type Config struct {
 	Origin string
 	// Signer holds the log key (Ed25519 or ECDSA P-256). Required to sign
 	// checkpoints; a Log without one can append but not sign.
-	Signer hsm.Signer
+	Signer keys.Signer
 	// Clock gives the coordinator's time; nil means time.Now.
 	Clock func() time.Time
 }
@@ -30,7 +29,7 @@ type Config struct {
 // fails with [ErrConflict].
 type Log struct {
 	origin string
-	signer hsm.Signer
+	signer keys.Signer
 	clock  func() time.Time
 }
 

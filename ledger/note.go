@@ -16,7 +16,6 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/keys"
 )
 
@@ -119,12 +118,12 @@ func NewNoteVerifier(name string, k *keys.PublicKey) (note.Verifier, error) {
 	return &noteVerifier{noteKey: nk, key: k}, nil
 }
 
-// noteSigner is a note.Signer over an hsm.Signer. note.Signer has no
+// noteSigner is a note.Signer over an keys.Signer. note.Signer has no
 // context, so the adapter carries the one of the signing call.
 type noteSigner struct {
 	*noteKey
 	ctx context.Context
-	s   hsm.Signer
+	s   keys.Signer
 }
 
 func (s *noteSigner) Name() string    { return s.name }
@@ -146,7 +145,7 @@ func (s *noteSigner) Sign(msg []byte) ([]byte, error) {
 // NewNoteSigner returns a [note.Signer] that signs with s under the key name
 // name. Signing calls s.Sign with ctx. s must hold an Ed25519 or ECDSA P-256
 // key.
-func NewNoteSigner(ctx context.Context, name string, s hsm.Signer) (note.Signer, error) {
+func NewNoteSigner(ctx context.Context, name string, s keys.Signer) (note.Signer, error) {
 	if s == nil {
 		return nil, fmt.Errorf("%w: no signer", ErrUnsupportedLogKey)
 	}

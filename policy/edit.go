@@ -24,11 +24,23 @@ const (
 	DefaultTargetsExpiry = 90 * 24 * time.Hour
 )
 
-// MessageSigner signs messages with a key whose public half it knows
-// (an hsm.Signer is one). Declared here so this package needs no backend.
-type MessageSigner interface {
-	Public() *keys.PublicKey
-	Sign(ctx context.Context, message []byte) ([]byte, error)
+// ErrPasskeyNotForMetadata is returned when a passkey (key type
+// webauthn-es256) is named where a key must sign TUF metadata: as an
+// administrator (root or targets role) or as the online key. go-tuf does
+// not know that key type, so such metadata could never verify
+// (docs/passkeys.md): passkeys only approve requests.
+var ErrPasskeyNotForMetadata = errors.New("a passkey cannot sign TUF metadata")
+
+// refuseMetadataPasskeys fails when one of ks is a passkey; what names the
+// place ("an administrator key").
+func refuseMetadataPasskeys(ks []*keys.PublicKey, what string) error {
+	for _, k := range ks {
+		if _, ok := k.Passkey(); ok {
+			return fmt.Errorf("%w: key %s is a passkey (%s) and cannot be %s; passkeys only approve requests",
+				ErrPasskeyNotForMetadata, keys.Short(k.ID()), keys.TypeWebAuthnES256, what)
+		}
+	}
+	return nil
 }
 
 // Draft is a trust directory opened for editing and signing. Edits are not
@@ -64,6 +76,9 @@ type historyEntry struct {
 func Init(dir string, admins []*keys.PublicKey, threshold int, now time.Time, rootExpiry, targetsExpiry time.Duration) (*Draft, error) {
 	if len(admins) == 0 {
 		return nil, errors.New("at least one administrator key is required")
+	}
+	if err := refuseMetadataPasskeys(admins, "an administrator key"); err != nil {
+		return nil, err
 	}
 	distinct := map[keys.Identity]bool{}
 	for _, k := range admins {
@@ -329,7 +344,7 @@ var ErrNotAdmin = errors.New("key is not an administrator key of this trust root
 // Sign adds s's signature to root.json (if its key is a root key that has
 // not signed it yet) and targets.json (likewise for targets keys). Signatures
 // are over the canonical JSON of "signed", as TUF requires.
-func (d *Draft) Sign(ctx context.Context, s MessageSigner) (SignResult, error) {
+func (d *Draft) Sign(ctx context.Context, s keys.Signer) (SignResult, error) {
 	pub := s.Public()
 	var res SignResult
 	inRole := func(role string) bool {
@@ -369,7 +384,7 @@ func (d *Draft) Sign(ctx context.Context, s MessageSigner) (SignResult, error) {
 	return res, nil
 }
 
-func signCanonical(ctx context.Context, s MessageSigner, signed any) (metadata.Signature, error) {
+func signCanonical(ctx context.Context, s keys.Signer, signed any) (metadata.Signature, error) {
 	canon, err := cjson.EncodeCanonical(signed)
 	if err != nil {
 		return metadata.Signature{}, err

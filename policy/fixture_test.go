@@ -28,7 +28,7 @@ var epoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 var artifact = []byte("quorate test release 1.2.3\n")
 
 // signer is what a test signs with: an hsm file: signer or an alias of one.
-type signer = attest.MessageSigner
+type signer = keys.Signer
 
 // alias is a signer whose public key is the same key under another TUF
 // record (and so another key ID).

@@ -24,6 +24,9 @@ var ErrOnlineKey = errors.New("key is not the trust root's online key")
 // keys and of its own. An administrator key is refused: the online key
 // sits on a server and must not carry administrator authority.
 func (d *Draft) SetOnlineKey(k *keys.PublicKey, expiry time.Duration) error {
+	if err := refuseMetadataPasskeys([]*keys.PublicKey{k}, "the online key"); err != nil {
+		return err
+	}
 	for _, role := range []string{metadata.ROOT, metadata.TARGETS} {
 		r := d.Root.Signed.Roles[role]
 		if r == nil {

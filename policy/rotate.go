@@ -27,6 +27,9 @@ func (d *Draft) SetAdmins(admins []*keys.PublicKey, threshold int, expiry time.D
 	if len(admins) == 0 {
 		return errors.New("at least one administrator key is required")
 	}
+	if err := refuseMetadataPasskeys(admins, "an administrator key"); err != nil {
+		return err
+	}
 	distinct := map[keys.Identity]bool{}
 	for _, k := range admins {
 		distinct[k.Identity()] = true

@@ -11,4 +11,12 @@ for pkg in ./policy/... ./keys/... ./roles/... ./attest/... ./provenance/... ./l
 		bad=1
 	fi
 done
+# The embeddable verifier links only what verification needs: no logger, no
+# key backend (issue 12).
+forbidden=$(go list -deps ./policy | grep -E '^(go\.uber\.org/zap|github\.com/quorate-dev/quorate/hsm)(/|$)' || true)
+if [ -n "$forbidden" ]; then
+	echo "./policy must not depend on zap or hsm, but its dependencies include:" >&2
+	echo "$forbidden" >&2
+	bad=1
+fi
 exit $bad

@@ -43,7 +43,7 @@ func artifactDigest() []byte {
 
 // composite signs one statement over artifact with every signer, as the
 // coordinator's composite does.
-func composite(t *testing.T, signers ...attest.MessageSigner) *attest.Envelope {
+func composite(t *testing.T, signers ...keys.Signer) *attest.Envelope {
 	t.Helper()
 	st, err := attest.NewStatement(
 		[]attest.Subject{{Name: "app.tar.gz", Digest: map[string]string{"sha256": hex.EncodeToString(artifactDigest())}}},
@@ -284,7 +284,7 @@ func TestBundleShape(t *testing.T) {
 // TestRoundTrip: split to a directory, read back, assemble: the composite's
 // signatures, and each verifies with quorate's keys.
 func TestRoundTrip(t *testing.T) {
-	signers := []attest.MessageSigner{
+	signers := []keys.Signer{
 		testkeys.Signer(t, hsm.ECDSAP256), testkeys.Signer(t, hsm.ECDSAP384),
 		testkeys.Signer(t, hsm.Ed25519), testkeys.Signer(t, hsm.RSA3072),
 	}
@@ -354,20 +354,20 @@ func sameSignatures(a, b []attest.Signature) bool {
 // alias lists a P-256 signer's key under the older TUF key type, which
 // gives the same key another key ID.
 type alias struct {
-	attest.MessageSigner
+	keys.Signer
 	pub *keys.PublicKey
 }
 
 func (a alias) Public() *keys.PublicKey { return a.pub }
 
-func aliasOf(t *testing.T, s attest.MessageSigner) alias {
+func aliasOf(t *testing.T, s keys.Signer) alias {
 	rec := s.Public().TUF()
 	rec.Type = metadata.KeyTypeECDSA_SHA2_P256_COMPAT
 	pub, err := keys.FromTUF(rec)
 	if err != nil || pub.ID() == s.Public().ID() || pub.Identity() != s.Public().Identity() {
 		t.Fatalf("alias: %v", err)
 	}
-	return alias{MessageSigner: s, pub: pub}
+	return alias{Signer: s, pub: pub}
 }
 
 // TestAssembleCases covers duplicates, unknown keys and payload mismatch.

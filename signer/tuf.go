@@ -38,7 +38,7 @@ const TUFDir = "tuf"
 type TUFConfig struct {
 	// Signer is the online key: the key the trust root gives the snapshot
 	// and timestamp roles ('quorate policy online-key').
-	Signer policy.MessageSigner
+	Signer keys.Signer
 	// StateDir keeps StateDir/tuf/snapshot.json and timestamp.json.
 	StateDir string
 	// Source holds the published root and targets versions by number

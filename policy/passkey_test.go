@@ -1,0 +1,66 @@
+package policy_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"testing"
+
+	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/policy"
+)
+
+// passkeyKey returns a fresh passkey key (type webauthn-es256).
+func passkeyKey(t *testing.T) *keys.PublicKey {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := keys.NewPasskey(&priv.PublicKey, keys.Passkey{CredentialID: []byte("credential-1"), RPID: "quorate.example", Origins: []string{"https://quorate.example"}, UserVerification: "required"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// TestPasskeyRefusedForMetadata: a passkey only approves requests; named as
+// an administrator (root or targets role) or as the TUF online key, it is
+// refused with ErrPasskeyNotForMetadata (go-tuf could never verify its
+// signatures over metadata).
+func TestPasskeyRefusedForMetadata(t *testing.T) {
+	pk := passkeyKey(t)
+	tests := []struct {
+		name string
+		do   func(t *testing.T) error
+	}{
+		{"init with a passkey administrator", func(t *testing.T) error {
+			_, err := policy.Init(t.TempDir(), []*keys.PublicKey{publics(p256(t, 1))[0], pk}, 1, epoch, policy.DefaultRootExpiry, policy.DefaultTargetsExpiry)
+			return err
+		}},
+		{"rotate administrators to a passkey", func(t *testing.T) error {
+			f := newFixture(t, defaultRoles(t))
+			d, err := policy.OpenDraft(f.dir, epoch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d.SetAdmins([]*keys.PublicKey{pk}, 1, 0)
+		}},
+		{"passkey as the online key", func(t *testing.T) error {
+			f := newFixture(t, defaultRoles(t))
+			d, err := policy.OpenDraft(f.dir, epoch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d.SetOnlineKey(pk, 0)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.do(t); !errors.Is(err, policy.ErrPasskeyNotForMetadata) {
+				t.Fatalf("error %v, want ErrPasskeyNotForMetadata", err)
+			}
+		})
+	}
+}
