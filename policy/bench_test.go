@@ -14,12 +14,12 @@ import (
 func benchFixture(b *testing.B) (*fixture, []byte) {
 	b.Helper()
 	f := newFixture(b, []roleSpec{
-		{"originator", p256(b, 1), 1},
-		{"integrator", p256(b, 2), 2},
-		{"operator", p256(b, 2), 2},
+		{Name: "originator", Signers: p256(b, 1), Threshold: 1},
+		{Name: "integrator", Signers: p256(b, 2), Threshold: 2},
+		{Name: "operator", Signers: p256(b, 2), Threshold: 2},
 	})
 	data := f.approved(b, "production")
-	requireVerified(b, f.trust.VerifyBytes(data, request("production")))
+	requireVerified(b, f.Trust.VerifyBytes(data, request("production")))
 	return f, data
 }
 
@@ -30,7 +30,7 @@ func BenchmarkVerify(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		if v := f.trust.VerifyBytes(data, req); !v.Verified {
+		if v := f.Trust.VerifyBytes(data, req); !v.Verified {
 			b.Fatal(v.Err())
 		}
 	}
@@ -55,7 +55,7 @@ func BenchmarkRawECDSA(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		checks = append(checks, check{f.trust.Roles.Keys[s.KeyID].Crypto().(*ecdsa.PublicKey), raw})
+		checks = append(checks, check{f.Trust.Roles.Keys[s.KeyID].Crypto().(*ecdsa.PublicKey), raw})
 	}
 	if len(checks) != 5 {
 		b.Fatalf("%d signatures, want 5", len(checks))

@@ -126,7 +126,7 @@ func walkRoots(src Source, latest *metadata.Metadata[metadata.RootType], opts Lo
 		return nil, fmt.Errorf("%s: %w: version %d is lower than version %d already trusted", RootFile, ErrRollback, lv, sv)
 	case lv == sv:
 		if start != latest {
-			same, err := sameSigned(start.Signed, latest.Signed)
+			same, err := SameSigned(start.Signed, latest.Signed)
 			if err != nil {
 				return nil, err
 			}
@@ -217,8 +217,9 @@ func startRoot(src Source, latest *metadata.Metadata[metadata.RootType], opts Lo
 	return r, name, nil
 }
 
-// sameSigned reports whether two "signed" objects have the same canonical JSON.
-func sameSigned(a, b any) (bool, error) {
+// SameSigned reports whether two "signed" objects have the same canonical
+// JSON (how a kept history entry is matched to the published metadata).
+func SameSigned(a, b any) (bool, error) {
 	ca, err := cjson.EncodeCanonical(a)
 	if err != nil {
 		return false, err

@@ -15,6 +15,7 @@ import (
 	"github.com/quorate-dev/quorate/hsm/filekey"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 )
 
 // exampleWorld is what the examples share: a trust directory in a temporary
@@ -48,7 +49,7 @@ func newExampleWorld(now time.Time) (*exampleWorld, error) {
 
 	// The administrators write and sign the policy (what 'quorate policy
 	// init/role/gate/sign' do).
-	d, err := policy.Init(w.trustDir, []*keys.PublicKey{signers["admin"].Public()}, 1, now, policy.DefaultRootExpiry, policy.DefaultTargetsExpiry)
+	d, err := author.Init(w.trustDir, []*keys.PublicKey{signers["admin"].Public()}, 1, now, author.DefaultRootExpiry, author.DefaultTargetsExpiry)
 	if err != nil {
 		return nil, err
 	}

@@ -7,22 +7,20 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/quorate-dev/quorate/attest"
-	"github.com/quorate-dev/quorate/hsm"
-	"github.com/quorate-dev/quorate/internal/testkeys"
+	"github.com/quorate-dev/quorate/internal/policytest"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 )
 
 // epoch is the fixed clock of every policy test.
-var epoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+var epoch = policytest.Epoch
 
 // artifact is the release every test approves.
 var artifact = []byte("quorate test release 1.2.3\n")
@@ -56,109 +54,27 @@ func aliasOf(tb testing.TB, s signer) signer {
 }
 
 // roleSpec is one signing role of a fixture.
-type roleSpec struct {
-	name      string
-	signers   []signer
-	threshold int
-}
+type roleSpec = policytest.RoleSpec
 
-func p256(tb testing.TB, n int) []signer {
-	out := make([]signer, n)
-	for i := range out {
-		out[i] = testkeys.Signer(tb, hsm.ECDSAP256)
-	}
-	return out
-}
+var (
+	p256         = policytest.P256
+	defaultRoles = policytest.DefaultRoles
+	publics      = policytest.Publics
+	signDraft    = policytest.SignDraft
+	readFile     = policytest.ReadFile
+)
 
-// defaultRoles: originator 2 keys (threshold 1), integrator 2 (2), operator 2 (2), all P-256.
-func defaultRoles(tb testing.TB) []roleSpec {
-	return []roleSpec{
-		{"originator", p256(tb, 2), 1},
-		{"integrator", p256(tb, 2), 2},
-		{"operator", p256(tb, 2), 2},
-	}
-}
+// fixture is a signed trust directory with its keys (policytest.Fixture)
+// and the approvals these tests make under it.
+type fixture struct{ *policytest.Fixture }
 
-// fixture is a signed trust directory with its keys.
-type fixture struct {
-	dir     string
-	admins  []signer
-	roles   []roleSpec
-	gates   map[string][]string
-	trust   *policy.Trust
-	root    []byte // root.json as saved
-	targets []byte // targets.json as saved
-}
-
-// newFixture builds a trust directory in a temporary directory: two
-// administrators (threshold 2), the given roles, gate "production" naming
-// every role and gate "staging" naming the first two; signed by both
-// administrators and loaded at epoch.
 func newFixture(tb testing.TB, specs []roleSpec) *fixture {
-	tb.Helper()
-	f := &fixture{dir: tb.TempDir(), admins: p256(tb, 2), roles: specs, gates: map[string][]string{}}
-	d, err := policy.Init(f.dir, publics(f.admins), 2, epoch, policy.DefaultRootExpiry, policy.DefaultTargetsExpiry)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var all []string
-	for _, r := range specs {
-		if err := d.SetRole(r.name, publics(r.signers), r.threshold, 0); err != nil {
-			tb.Fatal(err)
-		}
-		all = append(all, r.name)
-	}
-	f.gates["production"] = all
-	if len(all) > 2 {
-		f.gates["staging"] = all[:2]
-	}
-	for name, rs := range f.gates {
-		if err := d.SetGate(name, rs, 0); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	signDraft(tb, d, f.admins...)
-	if err := d.Save(); err != nil {
-		tb.Fatal(err)
-	}
-	f.root = readFile(tb, filepath.Join(f.dir, policy.RootFile))
-	f.targets = readFile(tb, filepath.Join(f.dir, policy.TargetsFile))
-	f.trust, err = policy.Load(f.dir, policy.LoadOptions{Now: epoch})
-	if err != nil {
-		tb.Fatalf("loading the fixture's trust directory: %v", err)
-	}
-	return f
-}
-
-func publics(ss []signer) []*keys.PublicKey {
-	out := make([]*keys.PublicKey, len(ss))
-	for i, s := range ss {
-		out[i] = s.Public()
-	}
-	return out
-}
-
-func signDraft(tb testing.TB, d *policy.Draft, admins ...signer) {
-	tb.Helper()
-	for _, a := range admins {
-		if _, err := d.Sign(context.Background(), a); err != nil {
-			tb.Fatal(err)
-		}
-	}
-}
-
-func readFile(tb testing.TB, p string) []byte {
-	tb.Helper()
-	data, err := os.ReadFile(p)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return data
+	return &fixture{policytest.NewFixture(tb, specs)}
 }
 
 func (f *fixture) role(name string) roleSpec {
-	for _, r := range f.roles {
-		if r.name == name {
+	for _, r := range f.Roles {
+		if r.Name == name {
 			return r
 		}
 	}
@@ -168,9 +84,9 @@ func (f *fixture) role(name string) roleSpec {
 // approvers returns, for each role of gate, its first threshold signers.
 func (f *fixture) approvers(gate string) []signer {
 	var out []signer
-	for _, name := range f.gates[gate] {
+	for _, name := range f.Gates[gate] {
 		r := f.role(name)
-		out = append(out, r.signers[:r.threshold]...)
+		out = append(out, r.Signers[:r.Threshold]...)
 	}
 	return out
 }
@@ -179,7 +95,7 @@ func (f *fixture) approvers(gate string) []signer {
 func (f *fixture) predicate(gate string) attest.Predicate {
 	return attest.Predicate{
 		Gate:      gate,
-		Policy:    attest.PolicyRef{Version: f.trust.Version(), Digest: map[string]string{"sha256": f.trust.Digest}},
+		Policy:    attest.PolicyRef{Version: f.Trust.Version(), Digest: map[string]string{"sha256": f.Trust.Digest}},
 		RequestID: "req-0001",
 		Created:   epoch,
 		Expires:   epoch.Add(24 * time.Hour),
@@ -272,21 +188,17 @@ func rawStatement(tb testing.TB, subjects []attest.Subject, predicateType string
 // first role), has both administrators sign, saves and reloads.
 func (f *fixture) bump(tb testing.TB) {
 	tb.Helper()
-	d, err := policy.OpenDraft(f.dir, epoch)
+	d, err := author.OpenDraft(f.Dir, epoch)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := d.SetGate("canary", []string{f.roles[0].name}, 0); err != nil {
+	if err := d.SetGate("canary", []string{f.Roles[0].Name}, 0); err != nil {
 		tb.Fatal(err)
 	}
-	signDraft(tb, d, f.admins...)
+	signDraft(tb, d, f.Admins...)
 	if err := d.Save(); err != nil {
 		tb.Fatal(err)
 	}
-	f.gates["canary"] = []string{f.roles[0].name}
-	f.root = readFile(tb, filepath.Join(f.dir, policy.RootFile))
-	f.targets = readFile(tb, filepath.Join(f.dir, policy.TargetsFile))
-	if f.trust, err = policy.Load(f.dir, policy.LoadOptions{Now: epoch}); err != nil {
-		tb.Fatal(err)
-	}
+	f.Gates["canary"] = []string{f.Roles[0].Name}
+	f.Reload(tb)
 }

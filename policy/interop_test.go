@@ -51,9 +51,9 @@ func mixedRoles(tb testing.TB) ([]roleSpec, map[string]crypto.Signer) {
 		return s
 	}
 	return []roleSpec{
-		{"originator", []signer{mk(hsm.Ed25519)}, 1},
-		{"integrator", []signer{mk(hsm.ECDSAP256), mk(hsm.RSA3072)}, 2},
-		{"operator", []signer{mk(hsm.ECDSAP256)}, 1},
+		{Name: "originator", Signers: []signer{mk(hsm.Ed25519)}, Threshold: 1},
+		{Name: "integrator", Signers: []signer{mk(hsm.ECDSAP256), mk(hsm.RSA3072)}, Threshold: 2},
+		{Name: "operator", Signers: []signer{mk(hsm.ECDSAP256)}, Threshold: 1},
 	}, privs
 }
 
@@ -109,7 +109,7 @@ func TestInteropSSLibSignsQuorateVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := f.trust.VerifyBytes(encode(t, env), request("production"))
+	v := f.Trust.VerifyBytes(encode(t, env), request("production"))
 	requireVerified(t, v)
 	for _, r := range v.Roles {
 		if len(r.Keys) != r.Threshold {
@@ -121,5 +121,5 @@ func TestInteropSSLibSignsQuorateVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	requireReasons(t, f.trust.VerifyBytes(encode(t, env2), request("production")), `payloadType "application/json"`)
+	requireReasons(t, f.Trust.VerifyBytes(encode(t, env2), request("production")), `payloadType "application/json"`)
 }

@@ -19,7 +19,7 @@ import (
 
 // Custom fields of targets.json's "signed" that carry the policy's past:
 // every earlier published version's policy digest, the keys retired and the
-// keys revoked. The editing functions of [Draft] maintain them.
+// keys revoked. The editing functions of policy/author.Draft maintain them.
 const (
 	HistoryField     = "history"
 	RetiredField     = "retired"

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
@@ -57,22 +56,3 @@ func LogKeyOf(targets *metadata.Metadata[metadata.TargetsType]) (*LogKey, error)
 
 // LogKey returns the transparency log named by the trusted policy.
 func (t *Trust) LogKey() (*LogKey, error) { return LogKeyOf(t.Targets) }
-
-// SetLogKey names the transparency log's origin and public key in a new
-// policy version. The key must be ECDSA P-256 or Ed25519 (the signed-note
-// signature types verifiers accept).
-func (d *Draft) SetLogKey(k *keys.PublicKey, origin string, expiry time.Duration) error {
-	if origin == "" {
-		return errors.New("the log origin is empty")
-	}
-	if s := k.Scheme(); s != keys.SchemeECDSAP256 && s != keys.SchemeEd25519 {
-		return fmt.Errorf("log key %s has scheme %s; checkpoints need an ECDSA P-256 or Ed25519 key", keys.Short(k.ID()), s)
-	}
-	return d.editTargets(expiry, func(t *metadata.TargetsType) error {
-		t.UnrecognizedFields[LogField] = map[string]any{
-			"origin": origin,
-			"key":    map[string]any{"keytype": k.TUF().Type, "scheme": k.TUF().Scheme, "keyval": map[string]any{"public": k.TUF().Value.PublicKey}},
-		}
-		return nil
-	})
-}

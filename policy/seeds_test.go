@@ -36,12 +36,12 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	write(t, "../attest/testdata/fuzz/FuzzParseEnvelope", "other-payload-type", retyped)
 	write(t, "../attest/testdata/fuzz/FuzzParseStatement", "real-production", payload)
 	write(t, "../attest/testdata/fuzz/FuzzParseStatement", "with-provenance", prov)
-	write(t, "testdata/fuzz/FuzzParseRoot", "real-root", f.root)
-	write(t, "testdata/fuzz/FuzzParseTargets", "real-targets", f.targets)
-	write(t, "testdata/fuzz/FuzzLoadBytes", "real-trust", f.root, f.targets)
-	write(t, "testdata/fuzz/FuzzLoadBytes", "targets-as-root", f.targets, f.targets)
+	write(t, "testdata/fuzz/FuzzParseRoot", "real-root", f.Root)
+	write(t, "testdata/fuzz/FuzzParseTargets", "real-targets", f.Targets)
+	write(t, "testdata/fuzz/FuzzLoadBytes", "real-trust", f.Root, f.Targets)
+	write(t, "testdata/fuzz/FuzzLoadBytes", "targets-as-root", f.Targets, f.Targets)
 	write(t, "../internal/strictjson/testdata/fuzz/FuzzCheckDuplicates", "real-envelope", env)
-	write(t, "../internal/strictjson/testdata/fuzz/FuzzCheckDuplicates", "real-targets", f.targets)
+	write(t, "../internal/strictjson/testdata/fuzz/FuzzCheckDuplicates", "real-targets", f.Targets)
 }
 
 // write stores one seed in Go's corpus file format.

@@ -32,7 +32,7 @@ func TestVerifyRefusesWhatAPartyCannotSee(t *testing.T) {
 			disguised := other
 			disguised.Name = tc.disguise
 			st := rawStatement(t, []attest.Subject{backdoor, disguised}, attest.PredicateType, f.predicate("production"))
-			v := f.trust.Verify(bytes.NewReader(encode(t, signEnvelope(t, st, f.approvers("production")...))), request("production"))
+			v := f.Trust.Verify(bytes.NewReader(encode(t, signEnvelope(t, st, f.approvers("production")...))), request("production"))
 			requireReasons(t, v, tc.want)
 			for _, r := range v.Reasons {
 				if strings.ContainsFunc(r, func(c rune) bool { return attest.RuneClass(c, false) != "" }) {

@@ -12,6 +12,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 )
 
 // resigned returns the fixture's files after mutRoot and mutTargets (either
@@ -19,16 +20,16 @@ import (
 // administrators).
 func (f *fixture) resigned(tb testing.TB, mutRoot func(*metadata.RootType), mutTargets func(*metadata.TargetsType), signers ...signer) (root, targets []byte) {
 	tb.Helper()
-	r, err := metadata.Root().FromBytes(f.root)
+	r, err := metadata.Root().FromBytes(f.Root)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tg, err := metadata.Targets().FromBytes(f.targets)
+	tg, err := metadata.Targets().FromBytes(f.Targets)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if signers == nil {
-		signers = f.admins
+		signers = f.Admins
 	}
 	if mutRoot != nil {
 		mutRoot(&r.Signed)
@@ -38,10 +39,10 @@ func (f *fixture) resigned(tb testing.TB, mutRoot func(*metadata.RootType), mutT
 		mutTargets(&tg.Signed)
 		tg.ClearSignatures()
 	}
-	d := &policy.Draft{Root: r, Targets: tg, Now: epoch}
+	d := &author.Draft{Root: r, Targets: tg, Now: epoch}
 	for _, s := range signers {
 		// A non-administrator signs by hand: Draft.Sign refuses it.
-		if _, err := d.Sign(context.Background(), s); errors.Is(err, policy.ErrNotAdmin) {
+		if _, err := d.Sign(context.Background(), s); errors.Is(err, author.ErrNotAdmin) {
 			tg.Signatures = append(tg.Signatures, metadata.Signature{KeyID: s.Public().ID(), Signature: mustSign(tb, s, tg.Signed)})
 		} else if err != nil {
 			tb.Fatal(err)
@@ -80,8 +81,8 @@ func roleNamed(t *metadata.TargetsType, name string) *metadata.DelegatedRole {
 
 func TestLoadRejects(t *testing.T) {
 	f := newFixture(t, defaultRoles(t))
-	integ := f.role("integrator").signers
-	admin0 := f.admins[0]
+	integ := f.role("integrator").Signers
+	admin0 := f.Admins[0]
 	integAlias := aliasOf(t, integ[0])
 	gates := func(g any) func(*metadata.TargetsType) {
 		return func(tg *metadata.TargetsType) { tg.UnrecognizedFields[policy.GatesField] = g }
@@ -169,7 +170,7 @@ func TestLoadRejects(t *testing.T) {
 		{
 			name: "edited targets keeping the old signatures",
 			files: func() ([]byte, []byte) {
-				tg, err := metadata.Targets().FromBytes(f.targets)
+				tg, err := metadata.Targets().FromBytes(f.Targets)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -178,7 +179,7 @@ func TestLoadRejects(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				return f.root, data
+				return f.Root, data
 			},
 			is: policy.ErrThreshold, want: "targets.json: signatures below threshold",
 		},
@@ -198,44 +199,44 @@ func TestLoadRejects(t *testing.T) {
 		},
 		{
 			name:  "loaded after the policy expired",
-			files: func() ([]byte, []byte) { return f.root, f.targets },
-			now:   epoch.Add(policy.DefaultTargetsExpiry + time.Second),
+			files: func() ([]byte, []byte) { return f.Root, f.Targets },
+			now:   epoch.Add(author.DefaultTargetsExpiry + time.Second),
 			is:    policy.ErrExpired, want: "targets.json: metadata has expired",
 		},
 		{
 			name:    "root rollback",
-			files:   func() ([]byte, []byte) { return f.root, f.targets },
+			files:   func() ([]byte, []byte) { return f.Root, f.Targets },
 			trusted: policy.Trusted{Root: 2},
 			is:      policy.ErrRollback, want: "root.json: metadata version rolled back: version 1 is lower than version 2 already trusted",
 		},
 		{
 			name:    "targets rollback",
-			files:   func() ([]byte, []byte) { return f.root, f.targets },
+			files:   func() ([]byte, []byte) { return f.Root, f.Targets },
 			trusted: policy.Trusted{Targets: 7},
 			is:      policy.ErrRollback, want: "targets.json: metadata version rolled back: version 1 is lower than version 7",
 		},
 		{
 			name: "duplicate JSON key in targets",
 			files: func() ([]byte, []byte) {
-				return f.root, bytes.Replace(f.targets, []byte(`"_type"`), []byte(`"version": 9, "_type"`), 1)
+				return f.Root, bytes.Replace(f.Targets, []byte(`"_type"`), []byte(`"version": 9, "_type"`), 1)
 			},
 			is: policy.ErrMalformed, want: `targets.json: malformed metadata: duplicate key "version" at $.signed`,
 		},
 		{
 			name: "duplicate JSON key in root differing in case",
 			files: func() ([]byte, []byte) {
-				return bytes.Replace(f.root, []byte(`"_type"`), []byte(`"Version": 9, "_type"`), 1), f.targets
+				return bytes.Replace(f.Root, []byte(`"_type"`), []byte(`"Version": 9, "_type"`), 1), f.Targets
 			},
 			is: policy.ErrMalformed, want: `root.json: malformed metadata: duplicate key "version"`,
 		},
 		{
 			name:  "targets.json given as root.json",
-			files: func() ([]byte, []byte) { return f.targets, f.targets },
+			files: func() ([]byte, []byte) { return f.Targets, f.Targets },
 			is:    policy.ErrMalformed, want: "root.json: malformed metadata",
 		},
 		{
 			name:  "root.json given as targets.json",
-			files: func() ([]byte, []byte) { return f.root, f.root },
+			files: func() ([]byte, []byte) { return f.Root, f.Root },
 			is:    policy.ErrMalformed, want: "targets.json: malformed metadata",
 		},
 		{
@@ -264,7 +265,7 @@ func TestLoadRejects(t *testing.T) {
 			name: "administrator key listed under a wrong key ID",
 			files: func() ([]byte, []byte) {
 				return f.resigned(t, func(r *metadata.RootType) {
-					r.Keys[strings.Repeat("1", 64)] = f.admins[0].Public().TUF()
+					r.Keys[strings.Repeat("1", 64)] = f.Admins[0].Public().TUF()
 				}, nil)
 			},
 			is: policy.ErrMalformed, want: "root.json: malformed metadata: key listed under ID 111111111111",
@@ -307,7 +308,7 @@ func TestLoadRejects(t *testing.T) {
 
 func TestLoadAcceptsFixtureAndReportsVersions(t *testing.T) {
 	f := newFixture(t, defaultRoles(t))
-	trust, err := policy.LoadBytes(f.root, f.targets, policy.LoadOptions{Now: epoch, Trusted: policy.Trusted{Root: 1, Targets: 1}})
+	trust, err := policy.LoadBytes(f.Root, f.Targets, policy.LoadOptions{Now: epoch, Trusted: policy.Trusted{Root: 1, Targets: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +318,7 @@ func TestLoadAcceptsFixtureAndReportsVersions(t *testing.T) {
 	if len(trust.Admins) != 2 || trust.Roles.GateNames()[0] != "production" {
 		t.Errorf("admins %d, gates %v", len(trust.Admins), trust.Roles.GateNames())
 	}
-	if _, err := policy.LoadBytes(f.root, f.targets, policy.LoadOptions{}); err == nil {
+	if _, err := policy.LoadBytes(f.Root, f.Targets, policy.LoadOptions{}); err == nil {
 		t.Error("loaded without a time")
 	}
 }

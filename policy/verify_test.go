@@ -14,6 +14,7 @@ import (
 	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/internal/testkeys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 )
 
 // requireVerified fails the test unless v is verified.
@@ -49,19 +50,19 @@ func TestVerifyAcceptsApproval(t *testing.T) {
 	f := newFixture(t, defaultRoles(t))
 	for _, gate := range []string{"production", "staging"} {
 		t.Run(gate, func(t *testing.T) {
-			v := f.trust.VerifyBytes(f.approved(t, gate), request(gate))
+			v := f.Trust.VerifyBytes(f.approved(t, gate), request(gate))
 			requireVerified(t, v)
-			if len(v.Roles) != len(f.gates[gate]) {
-				t.Fatalf("%d role verdicts, want %d", len(v.Roles), len(f.gates[gate]))
+			if len(v.Roles) != len(f.Gates[gate]) {
+				t.Fatalf("%d role verdicts, want %d", len(v.Roles), len(f.Gates[gate]))
 			}
 			for _, r := range v.Roles {
 				spec := f.role(r.Role)
-				if !r.Met || len(r.Keys) != spec.threshold || r.Threshold != spec.threshold {
-					t.Errorf("role %s: met=%v, %d keys, threshold %d; want %d of %d", r.Role, r.Met, len(r.Keys), r.Threshold, spec.threshold, spec.threshold)
+				if !r.Met || len(r.Keys) != spec.Threshold || r.Threshold != spec.Threshold {
+					t.Errorf("role %s: met=%v, %d keys, threshold %d; want %d of %d", r.Role, r.Met, len(r.Keys), r.Threshold, spec.Threshold, spec.Threshold)
 				}
 				for i, k := range r.Keys {
-					if k.KeyID != spec.signers[i].Public().ID() {
-						t.Errorf("role %s counted key %s, want %s", r.Role, k.KeyID, spec.signers[i].Public().ID())
+					if k.KeyID != spec.Signers[i].Public().ID() {
+						t.Errorf("role %s counted key %s, want %s", r.Role, k.KeyID, spec.Signers[i].Public().ID())
 					}
 				}
 			}
@@ -71,15 +72,15 @@ func TestVerifyAcceptsApproval(t *testing.T) {
 
 func TestVerifyRejects(t *testing.T) {
 	f := newFixture(t, defaultRoles(t))
-	integ, oper, orig := f.role("integrator").signers, f.role("operator").signers, f.role("originator").signers
+	integ, oper, orig := f.role("integrator").Signers, f.role("operator").Signers, f.role("originator").Signers
 	good := f.statement(t, "production", nil)
 
 	// Policy with one integrator key under two key IDs.
 	aliased := p256(t, 2)
 	twoIDs := newFixture(t, []roleSpec{
-		{"originator", p256(t, 1), 1},
-		{"integrator", []signer{aliased[0], aliasOf(t, aliased[0]), aliased[1]}, 2},
-		{"operator", p256(t, 1), 1},
+		{Name: "originator", Signers: p256(t, 1), Threshold: 1},
+		{Name: "integrator", Signers: []signer{aliased[0], aliasOf(t, aliased[0]), aliased[1]}, Threshold: 2},
+		{Name: "operator", Signers: p256(t, 1), Threshold: 1},
 	})
 
 	// Policy at version 2, and an approval made under its version 1.
@@ -88,7 +89,7 @@ func TestVerifyRejects(t *testing.T) {
 	v2.bump(t)
 	// From root.json and targets.json alone: no history to read version 1 from.
 	var err error
-	if v2.trust, err = policy.LoadBytes(v2.root, v2.targets, policy.LoadOptions{Now: epoch}); err != nil {
+	if v2.Trust, err = policy.LoadBytes(v2.Root, v2.Targets, policy.LoadOptions{Now: epoch}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -113,8 +114,8 @@ func TestVerifyRejects(t *testing.T) {
 			name:  "one key under two key IDs",
 			trust: twoIDs,
 			env: func(t *testing.T) []byte {
-				it := twoIDs.role("integrator").signers
-				return encode(t, signEnvelope(t, twoIDs.statement(t, "production", nil), twoIDs.role("originator").signers[0], it[0], it[1], twoIDs.role("operator").signers[0]))
+				it := twoIDs.role("integrator").Signers
+				return encode(t, signEnvelope(t, twoIDs.statement(t, "production", nil), twoIDs.role("originator").Signers[0], it[0], it[1], twoIDs.role("operator").Signers[0]))
 			},
 			want: []string{`role "integrator": 1 of 2`, "is the same public key as"},
 		},
@@ -234,7 +235,7 @@ func TestVerifyRejects(t *testing.T) {
 		{
 			name: "expired policy",
 			env:  func(t *testing.T) []byte { return f.approved(t, "production") },
-			req:  func(r *policy.Request) { r.Now = epoch.Add(policy.DefaultTargetsExpiry + time.Hour) },
+			req:  func(r *policy.Request) { r.Now = epoch.Add(author.DefaultTargetsExpiry + time.Hour) },
 			want: []string{"policy version", "expired at"},
 		},
 		{
@@ -362,7 +363,7 @@ func TestVerifyRejects(t *testing.T) {
 			if tc.req != nil {
 				tc.req(&req)
 			}
-			requireReasons(t, fx.trust.VerifyBytes(tc.env(t), req), tc.want...)
+			requireReasons(t, fx.Trust.VerifyBytes(tc.env(t), req), tc.want...)
 		})
 	}
 }
@@ -410,7 +411,7 @@ func TestVerifyAcceptsStandardAndURLSafeBase64(t *testing.T) {
 				}
 				re.Signatures = append(re.Signatures, attest.Signature{KeyID: s.KeyID, Sig: enc.enc.EncodeToString(raw)})
 			}
-			requireVerified(t, f.trust.VerifyBytes(encode(t, &re), request("production")))
+			requireVerified(t, f.Trust.VerifyBytes(encode(t, &re), request("production")))
 		})
 	}
 }
@@ -435,7 +436,7 @@ func TestVerifyRefusesOversizeEnvelopeBeforeDecoding(t *testing.T) {
 			if limit != attest.DefaultLimits.MaxBytes {
 				req.Limits = attest.Limits{MaxBytes: limit}
 			}
-			v := f.trust.Verify(io.MultiReader(strings.NewReader(`{"payload":`), r), req)
+			v := f.Trust.Verify(io.MultiReader(strings.NewReader(`{"payload":`), r), req)
 			requireReasons(t, v, fmt.Sprintf("over the %d-byte limit", limit))
 			if read := r.n + int64(len(`{"payload":`)); read > limit+1+32*1024 {
 				t.Errorf("read %d bytes for a %d-byte limit", read, limit)
@@ -451,7 +452,7 @@ func TestVerifyPartialLimitsKeepDefaults(t *testing.T) {
 	f := newFixture(t, defaultRoles(t))
 	req := request("production")
 	req.Limits = attest.Limits{MaxBytes: 1 << 20}
-	requireVerified(t, f.trust.VerifyBytes(f.approved(t, "production"), req))
+	requireVerified(t, f.Trust.VerifyBytes(f.approved(t, "production"), req))
 }
 
 func TestVerifyGarbageSignaturesDoNotStopValidOnes(t *testing.T) {
@@ -468,7 +469,7 @@ func TestVerifyGarbageSignaturesDoNotStopValidOnes(t *testing.T) {
 			s)
 	}
 	env.Signatures = sigs
-	v := f.trust.VerifyBytes(encode(t, env), request("production"))
+	v := f.Trust.VerifyBytes(encode(t, env), request("production"))
 	requireVerified(t, v)
 	counted := 0
 	for _, s := range v.Signatures {
@@ -492,11 +493,11 @@ func TestVerifyListsEveryReason(t *testing.T) {
 		p.Expires = epoch.Add(time.Minute)
 		p.Gate = "staging"
 	})
-	o := f.role("operator").signers
-	env := signEnvelope(t, st, f.role("originator").signers[0], o[0], o[1])
+	o := f.role("operator").Signers
+	env := signEnvelope(t, st, f.role("originator").Signers[0], o[0], o[1])
 	req := request("production")
 	req.Artifacts[0].Digests[0].Hex = strings.Repeat("ef", 32)
-	v := f.trust.VerifyBytes(encode(t, env), req)
+	v := f.Trust.VerifyBytes(encode(t, env), req)
 	requireReasons(t, v,
 		`attestation approves gate "staging", not gate "production"`,
 		"attestation expired at",

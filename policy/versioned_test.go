@@ -10,6 +10,7 @@ import (
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 )
 
 // chain is a trust directory taken through a series of published versions.
@@ -20,9 +21,9 @@ type chain struct {
 
 // publish opens the draft at now, applies edit, saves, has signers sign,
 // saves, and loads the result (from version 1 of the history).
-func (c *chain) publish(now time.Time, edit func(d *policy.Draft) error, signers ...signer) *policy.Trust {
+func (c *chain) publish(now time.Time, edit func(d *author.Draft) error, signers ...signer) *policy.Trust {
 	c.t.Helper()
-	d, err := policy.OpenDraft(c.dir, now)
+	d, err := author.OpenDraft(c.dir, now)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func (c *chain) publish(now time.Time, edit func(d *policy.Draft) error, signers
 		if err := d.Save(); err != nil {
 			c.t.Fatal(err)
 		}
-		if d, err = policy.OpenDraft(c.dir, now); err != nil {
+		if d, err = author.OpenDraft(c.dir, now); err != nil {
 			c.t.Fatal(err)
 		}
 	}
@@ -79,14 +80,14 @@ func TestVersionedPolicyChain(t *testing.T) {
 	hour := time.Hour
 
 	// v1: two administrators (threshold 2), originator {dev1}, integrator {ci1}.
-	d, err := policy.Init(c.dir, publics([]signer{a1, a2}), 2, epoch, policy.DefaultRootExpiry, policy.DefaultTargetsExpiry)
+	d, err := author.Init(c.dir, publics([]signer{a1, a2}), 2, epoch, author.DefaultRootExpiry, author.DefaultTargetsExpiry)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Save(); err != nil {
 		t.Fatal(err)
 	}
-	v1 := c.publish(epoch, func(d *policy.Draft) error {
+	v1 := c.publish(epoch, func(d *author.Draft) error {
 		return errors.Join(
 			d.SetRole("originator", publics([]signer{dev1}), 1, 0),
 			d.SetRole("integrator", publics([]signer{ci1}), 1, 0),
@@ -95,13 +96,13 @@ func TestVersionedPolicyChain(t *testing.T) {
 	att1 := approve(t, v1, "production", dev1, ci1)
 
 	// v2: a key added to originator.
-	v2 := c.publish(epoch.Add(1*hour), func(d *policy.Draft) error {
+	v2 := c.publish(epoch.Add(1*hour), func(d *author.Draft) error {
 		return d.SetRole("originator", publics([]signer{dev1, dev2}), 1, 0)
 	}, a1, a2)
 	att2 := approve(t, v2, "production", dev2, ci1)
 
 	// v3: originator's threshold raised to 2.
-	v3 := c.publish(epoch.Add(2*hour), func(d *policy.Draft) error {
+	v3 := c.publish(epoch.Add(2*hour), func(d *author.Draft) error {
 		return d.SetRole("originator", publics([]signer{dev1, dev2}), 2, 0)
 	}, a1, a2)
 	att3 := approve(t, v3, "production", dev1, dev2, ci1)
@@ -110,7 +111,7 @@ func TestVersionedPolicyChain(t *testing.T) {
 	// v4: dev1 retired at +10h, after dev3 joined (retiring first would
 	// leave originator below its threshold).
 	retiredAt := epoch.Add(10 * hour)
-	v4 := c.publish(retiredAt, func(d *policy.Draft) error {
+	v4 := c.publish(retiredAt, func(d *author.Draft) error {
 		err := d.Retire(dev1.Public(), 0)
 		if !errors.Is(err, policy.ErrBelowThreshold) || !strings.Contains(err.Error(), `role "originator" with 1 key(s), below its threshold 2`) {
 			t.Errorf("retiring below the threshold: got %v", err)
@@ -123,7 +124,7 @@ func TestVersionedPolicyChain(t *testing.T) {
 
 	// v5: ci1 revoked since +15h, after ci2 joined integrator.
 	since := epoch.Add(15 * hour)
-	v5 := c.publish(epoch.Add(20*hour), func(d *policy.Draft) error {
+	v5 := c.publish(epoch.Add(20*hour), func(d *author.Draft) error {
 		return errors.Join(
 			d.SetRole("integrator", publics([]signer{ci1, ci2}), 1, 0),
 			d.Revoke(ci1.Public(), since, "CI runner compromised", 0))
@@ -133,7 +134,7 @@ func TestVersionedPolicyChain(t *testing.T) {
 	// Root version 2: administrators {a2, a3}, signed by a threshold of
 	// the old administrators {a1, a2} and of the new {a2, a3}.
 	rotated := epoch.Add(21 * hour)
-	d, err = policy.OpenDraft(c.dir, rotated)
+	d, err = author.OpenDraft(c.dir, rotated)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func TestVersionedPolicyChain(t *testing.T) {
 	}
 
 	// v6 under the new administrators.
-	v6 := c.publish(epoch.Add(22*hour), func(d *policy.Draft) error {
+	v6 := c.publish(epoch.Add(22*hour), func(d *author.Draft) error {
 		return d.SetGate("staging", []string{"originator"}, 0)
 	}, a2, a3)
 	att6 := approve(t, v6, "staging", dev2, dev3)
@@ -298,7 +299,7 @@ func TestVersionedPolicyChain(t *testing.T) {
 		orig := readFile(t, p)
 		t.Cleanup(func() { writeTestFile(t, p, orig) })
 		writeTestFile(t, p, readFile(t, policy.HistoryPath(c.dir, "targets", 5)))
-		d, err := policy.OpenDraft(c.dir, now)
+		d, err := author.OpenDraft(c.dir, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -315,12 +316,12 @@ func TestVersionedPolicyChain(t *testing.T) {
 // TestLifecycleEdits covers the refusals of retire, revoke and role edits.
 func TestLifecycleEdits(t *testing.T) {
 	f := newFixture(t, defaultRoles(t))
-	d, err := policy.OpenDraft(f.dir, epoch)
+	d, err := author.OpenDraft(f.Dir, epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	orig := f.role("originator").signers
-	integ := f.role("integrator").signers
+	orig := f.role("originator").Signers
+	integ := f.role("integrator").Signers
 	if err := d.Revoke(orig[0].Public(), epoch, "stolen", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -345,9 +346,9 @@ func TestLifecycleEdits(t *testing.T) {
 			policy.ErrKeyRevoked, "already revoked"},
 		{"revocation without a reason", func() error { return d.Revoke(orig[1].Public(), epoch, " ", 0) },
 			nil, "revocation needs a reason"},
-		{"administrator key given to retire", func() error { _, err := d.FindKey(f.admins[0].Public().ID()); return err },
+		{"administrator key given to retire", func() error { _, err := d.FindKey(f.Admins[0].Public().ID()); return err },
 			policy.ErrKeyAdministrator, "rotate administrators with 'quorate policy admins'"},
-		{"administrator key revoked", func() error { return d.Revoke(f.admins[0].Public(), epoch, "stolen", 0) },
+		{"administrator key revoked", func() error { return d.Revoke(f.Admins[0].Public(), epoch, "stolen", 0) },
 			policy.ErrKeyAdministrator, "rotate administrators first"},
 		{"key of no policy version retired", func() error { return d.Retire(p256(t, 1)[0].Public(), 0) },
 			policy.ErrKeyNotInPolicy, "in no role of the policy or its history"},

@@ -24,6 +24,7 @@ import (
 	"github.com/quorate-dev/quorate/internal/testkeys"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
 )
@@ -56,7 +57,7 @@ func newWorld(t *testing.T, opts ...func(*signer.HTTPConfig)) *world {
 	w.now.Store(&start)
 	dir := t.TempDir()
 	w.dir = dir
-	d, err := policy.Init(dir, []*keys.PublicKey{w.admin.Public()}, 1, start, policy.DefaultRootExpiry, policy.DefaultTargetsExpiry)
+	d, err := author.Init(dir, []*keys.PublicKey{w.admin.Public()}, 1, start, author.DefaultRootExpiry, author.DefaultTargetsExpiry)
 	must(t, err)
 	must(t, d.SetRole("originator", []*keys.PublicKey{w.dev.Public()}, 1, 0))
 	must(t, d.SetRole("integrator", []*keys.PublicKey{w.ci1.Public(), w.ci2.Public(), w.ci3.Public()}, 2, 0))
@@ -378,7 +379,7 @@ func TestPolicyChangeMakesPendingRequestsStale(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	v, st := w.open("production", w.dev)
-	d, err := policy.OpenDraft(w.dir, *w.now.Load())
+	d, err := author.OpenDraft(w.dir, *w.now.Load())
 	must(t, err)
 	must(t, d.SetRole("operator", []*keys.PublicKey{w.op1.Public()}, 1, 0))
 	_, err = d.Sign(ctx, w.admin)
@@ -405,7 +406,7 @@ func TestPolicyChangeMakesPendingRequestsStale(t *testing.T) {
 func TestRevokedKeyIsRefused(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	d, err := policy.OpenDraft(w.dir, *w.now.Load())
+	d, err := author.OpenDraft(w.dir, *w.now.Load())
 	must(t, err)
 	must(t, d.Revoke(w.op2.Public(), w.now.Load().Add(-time.Hour), "laptop stolen", 0))
 	_, err = d.Sign(ctx, w.admin)

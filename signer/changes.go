@@ -21,10 +21,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/internal/strictjson"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 )
 
 // Policy change requests: an administrator proposes an edit (a role, a
@@ -231,7 +233,7 @@ func (c *changes) write(ch *Change) error {
 	if err := os.MkdirAll(filepath.Join(c.cfg.StateDir, ChangesDir), 0o700); err != nil {
 		return fmt.Errorf("creating the policy change directory: %w", err)
 	}
-	return policy.WriteFileAtomic(c.path(ch.ID), append(data, '\n'), 0o600)
+	return atomicfile.Write(c.path(ch.ID), append(data, '\n'), 0o600)
 }
 
 // ProposeChange checks a signed proposal and opens a change request.
@@ -270,7 +272,7 @@ func (s *Service) ProposeChange(ctx context.Context, in ProposeInput) (*Change, 
 	if _, err := os.Stat(c.path(id)); err == nil {
 		return nil, errorf(KindDuplicate, "policy change %s already exists", id)
 	}
-	d, err := policy.OpenDraft(c.cfg.TrustDir, now)
+	d, err := author.OpenDraft(c.cfg.TrustDir, now)
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "opening the trust directory", Err: err}
 	}
@@ -281,7 +283,7 @@ func (s *Service) ProposeChange(ctx context.Context, in ProposeInput) (*Change, 
 	if revoked, err = applySpec(d, spec); err != nil {
 		return nil, errorf(KindInvalid, "%w", err)
 	}
-	diff, err := policy.Diff(t.Targets, d.Targets)
+	diff, err := author.Diff(t.Targets, d.Targets)
 	if err != nil {
 		return nil, errorf(KindInvalid, "%w", err)
 	}
@@ -310,7 +312,7 @@ func (s *Service) ProposeChange(ctx context.Context, in ProposeInput) (*Change, 
 
 // applySpec applies the one edit spec asks for to d; for a revocation it
 // returns the revoked key.
-func applySpec(d *policy.Draft, spec ChangeSpec) (*keys.PublicKey, error) {
+func applySpec(d *author.Draft, spec ChangeSpec) (*keys.PublicKey, error) {
 	n := 0
 	for _, set := range []bool{spec.Role != nil, spec.Gate != nil, spec.Retire != "", spec.Revoke != nil} {
 		if set {
@@ -477,9 +479,9 @@ func (s *Service) ApproveChange(ctx context.Context, id string, sig attest.Signa
 	if err != nil || len(raw) == 0 {
 		return nil, errorf(KindInvalid, "signature.sig is not base64")
 	}
-	k, err := policy.VerifyAdminSignature(t.Root, proposed, sig.KeyID, raw)
+	k, err := author.VerifyAdminSignature(t.Root, proposed, sig.KeyID, raw)
 	switch {
-	case errors.Is(err, policy.ErrNotAdmin):
+	case errors.Is(err, author.ErrNotAdmin):
 		return nil, errorf(KindUnauthorized, "%w", err)
 	case err != nil:
 		return nil, errorf(KindBadSignature, "%w", err)
@@ -513,7 +515,7 @@ func (s *Service) ApproveChange(ctx context.Context, id string, sig attest.Signa
 // it and logs it. Called with c.mu held.
 func (s *Service) publish(ctx context.Context, c *changes, ch *Change, proposed *metadata.Metadata[metadata.TargetsType]) error {
 	now := s.cfg.Clock()
-	d, err := policy.OpenDraft(c.cfg.TrustDir, now)
+	d, err := author.OpenDraft(c.cfg.TrustDir, now)
 	if err != nil {
 		return &Error{Kind: KindInternal, Msg: "opening the trust directory", Err: err}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/quorate-dev/quorate/internal/testkeys"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
 )
 
@@ -128,7 +129,7 @@ func TestPolicyChangeThresholdTwo(t *testing.T) {
 	w := newTUFWorld(t)
 	admin2 := testkeys.Signer(t, hsm.ECDSAP256)
 	// Rotate to two administrators, threshold 2, offline.
-	d, err := policy.OpenDraft(w.dir, w.clock())
+	d, err := author.OpenDraft(w.dir, w.clock())
 	must(t, err)
 	must(t, d.SetAdmins([]*keys.PublicKey{w.admin.Public(), admin2.Public()}, 2, 0))
 	for _, p := range []party{w.admin, admin2} {

@@ -21,6 +21,7 @@ import (
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
 )
@@ -84,7 +85,7 @@ func (w *world) openWith(st []byte, by party) (*signer.RequestView, error) {
 // coordinator enforce it.
 func (w *world) renewPolicy(d time.Duration) {
 	w.t.Helper()
-	dr, err := policy.OpenDraft(w.dir, *w.now.Load())
+	dr, err := author.OpenDraft(w.dir, *w.now.Load())
 	must(w.t, err)
 	must(w.t, dr.SetRole("operator", []*keys.PublicKey{w.op1.Public(), w.op2.Public()}, 1, d))
 	_, err = dr.Sign(context.Background(), w.admin)

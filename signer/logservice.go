@@ -13,8 +13,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/ledger"
-	"github.com/quorate-dev/quorate/policy"
 )
 
 // checkpointer signs checkpoints of a LogStore's log with the log key, at
@@ -192,7 +192,7 @@ func (s *Service) loadAnchor(ctx context.Context, c *checkpointer) error {
 // older one (had), file first: the database is the one an attacker edits.
 func (c *checkpointer) persist(ctx context.Context, cp, hadDB, hadFile *ledger.SignedCheckpoint) error {
 	if c.file != "" && (hadFile == nil || hadFile.Size < cp.Size) {
-		if err := policy.WriteFileAtomic(c.file, cp.Note, 0o600); err != nil {
+		if err := atomicfile.Write(c.file, cp.Note, 0o600); err != nil {
 			return &Error{Kind: KindUnavailable, Msg: "keeping the signed checkpoint in the state directory", Err: err}
 		}
 	}

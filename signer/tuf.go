@@ -17,8 +17,10 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"go.uber.org/zap"
 
+	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 )
 
 // Default lifetimes of the metadata the online key signs. The timestamp
@@ -52,7 +54,7 @@ type TUFConfig struct {
 
 // TUFRepo serves the coordinator's policy as a TUF repository with
 // consistent snapshots (root.json's consistent_snapshot is true, as
-// policy.Init makes it): N.root.json for every published root version,
+// author.Init makes it): N.root.json for every published root version,
 // timestamp.json, N.snapshot.json and N.targets.json (and, for clients
 // without consistent snapshots, root.json, snapshot.json, targets.json).
 // Root and targets are the administrators' signed documents; snapshot and
@@ -154,7 +156,7 @@ func (r *TUFRepo) path(role string) string {
 // next computes (and persists) the state serving t.
 func (r *TUFRepo) next(ctx context.Context, t *policy.Trust) (*tufState, error) {
 	pub := r.cfg.Signer.Public()
-	if err := policy.CheckOnlineKey(t.Root, pub); err != nil {
+	if err := author.CheckOnlineKey(t.Root, pub); err != nil {
 		return nil, fmt.Errorf("--tuf-key: %w", err)
 	}
 	now := r.cfg.Clock().UTC()
@@ -185,7 +187,7 @@ func (r *TUFRepo) next(ctx context.Context, t *policy.Trust) (*tufState, error) 
 		if st.snapshot, err = r.sign(ctx, snap, &snap.Signatures, snap.Signed); err != nil {
 			return nil, fmt.Errorf("signing snapshot.json: %w", err)
 		}
-		if err := policy.WriteFileAtomic(r.path(metadata.SNAPSHOT), st.snapshot, 0o600); err != nil {
+		if err := atomicfile.Write(r.path(metadata.SNAPSHOT), st.snapshot, 0o600); err != nil {
 			return nil, err
 		}
 		st.snap = snap
@@ -205,7 +207,7 @@ func (r *TUFRepo) next(ctx context.Context, t *policy.Trust) (*tufState, error) 
 	if st.timestamp, err = r.sign(ctx, ts, &ts.Signatures, ts.Signed); err != nil {
 		return nil, fmt.Errorf("signing timestamp.json: %w", err)
 	}
-	if err := policy.WriteFileAtomic(r.path(metadata.TIMESTAMP), st.timestamp, 0o600); err != nil {
+	if err := atomicfile.Write(r.path(metadata.TIMESTAMP), st.timestamp, 0o600); err != nil {
 		return nil, err
 	}
 	st.ts = ts

@@ -22,6 +22,7 @@ import (
 	"github.com/quorate-dev/quorate/internal/testkeys"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
 )
@@ -56,7 +57,7 @@ func newTUFWorld(t *testing.T) *tufWorld {
 	start := time.Now()
 	w.now.Store(&start)
 	w.dir, w.state = t.TempDir(), t.TempDir()
-	d, err := policy.Init(w.dir, []*keys.PublicKey{w.admin.Public()}, 1, start, policy.DefaultRootExpiry, policy.DefaultTargetsExpiry)
+	d, err := author.Init(w.dir, []*keys.PublicKey{w.admin.Public()}, 1, start, author.DefaultRootExpiry, author.DefaultTargetsExpiry)
 	must(t, err)
 	must(t, d.SetOnlineKey(w.online.Public(), 0))
 	must(t, d.SetRole("originator", []*keys.PublicKey{w.dev.Public(), w.dev2.Public()}, 1, 0))
@@ -142,7 +143,7 @@ func (w *tufWorld) file(name string) []byte {
 // reloads the coordinator, as SIGHUP does.
 func (w *tufWorld) publishOffline(role string, k *keys.PublicKey) {
 	w.t.Helper()
-	d, err := policy.OpenDraft(w.dir, w.clock())
+	d, err := author.OpenDraft(w.dir, w.clock())
 	must(w.t, err)
 	must(w.t, d.SetRole(role, []*keys.PublicKey{k}, 1, 0))
 	_, err = d.Sign(context.Background(), w.admin)
@@ -258,7 +259,7 @@ func TestTUFRepoRefusesOtherOnlineKey(t *testing.T) {
 	w := newTUFWorld(t)
 	other := testkeys.Signer(t, hsm.ECDSAP256)
 	_, err := signer.NewTUFRepo(context.Background(), signer.TUFConfig{Signer: other, StateDir: t.TempDir(), Source: policy.DirSource(w.dir)}, w.svc.Trust())
-	if !errors.Is(err, policy.ErrOnlineKey) {
+	if !errors.Is(err, author.ErrOnlineKey) {
 		t.Fatalf("a key the root does not name for snapshot and timestamp: %v, want ErrOnlineKey", err)
 	}
 }

@@ -40,6 +40,7 @@ import (
 	"github.com/quorate-dev/quorate/hsm/filekey"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
 )
 
@@ -280,7 +281,7 @@ func setup(ctx context.Context, dir string, n int, withLog bool) ([]hsm.Signer, 
 		return nil, "", err
 	}
 	trustDir := filepath.Join(dir, "trust")
-	d, err := policy.Init(trustDir, []*keys.PublicKey{admin}, 1, time.Now(), policy.DefaultRootExpiry, policy.DefaultTargetsExpiry)
+	d, err := author.Init(trustDir, []*keys.PublicKey{admin}, 1, time.Now(), author.DefaultRootExpiry, author.DefaultTargetsExpiry)
 	if err != nil {
 		return nil, "", err
 	}

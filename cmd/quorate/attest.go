@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
@@ -79,7 +80,7 @@ referenced with --provenance-uri and --provenance-digest.`,
 			if err != nil {
 				return err
 			}
-			if err := policy.WriteFileAtomic(out, data, 0o644); err != nil {
+			if err := atomicfile.Write(out, data, 0o644); err != nil {
 				return err
 			}
 			a.errf("wrote %s: gate %s, %d subject(s), policy v%d, request %s, expires %s\n", out, gate, len(subjects), t.Version(), requestID, pred.Expires.Format(time.RFC3339))
@@ -284,7 +285,7 @@ printed to stderr first: read it before you sign.
 			if out == "" {
 				out = in
 			}
-			if err := policy.WriteFileAtomic(out, enc, 0o644); err != nil {
+			if err := atomicfile.Write(out, enc, 0o644); err != nil {
 				return err
 			}
 			a.errf("signed with key %s; %d signature(s) in %s\n", keys.Short(s.Public().ID()), len(env.Signatures), out)

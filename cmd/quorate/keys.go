@@ -9,9 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorate-dev/quorate/hsm"
+	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
-	"github.com/quorate-dev/quorate/policy"
 )
 
 const keyURIHelp = `Key URIs name where a private key lives; quorate only ever asks it to sign:
@@ -148,7 +148,7 @@ func (a *app) keysPublic() *cobra.Command {
 				_, err = a.stdout.Write(data)
 				return err
 			}
-			if err := policy.WriteFileAtomic(out, data, 0o644); err != nil {
+			if err := atomicfile.Write(out, data, 0o644); err != nil {
 				return err
 			}
 			a.errf("wrote %s (key ID %s)\n", out, k.ID())

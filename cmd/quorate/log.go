@@ -11,9 +11,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
 )
 
@@ -36,13 +38,13 @@ rotating it is a policy change like any other: then run 'quorate policy sign'.`,
 			if err != nil {
 				return err
 			}
-			return a.editDraft(dir, func(d *policy.Draft) error { return d.SetLogKey(ks[0], origin, exp) })
+			return a.editDraft(dir, func(d *author.Draft) error { return d.SetLogKey(ks[0], origin, exp) })
 		},
 	}
 	c.Flags().StringVar(&dir, "trust", "", "trust directory")
 	c.Flags().StringVar(&key, "key", "", "log public key file or key URI")
 	c.Flags().StringVar(&origin, "origin", "", "log origin (first line of every checkpoint)")
-	c.Flags().DurationVar(&exp, "policy-expires", policy.DefaultTargetsExpiry, "lifetime of the new policy version")
+	c.Flags().DurationVar(&exp, "policy-expires", author.DefaultTargetsExpiry, "lifetime of the new policy version")
 	return c
 }
 
@@ -148,7 +150,7 @@ Exit 0 verified, 1 not verified, 2 usage or trust errors.`,
 				return fmt.Errorf("log NOT verified: %w", err)
 			}
 			if state != "" {
-				if err := policy.WriteFileAtomic(state, got.Note, 0o600); err != nil {
+				if err := atomicfile.Write(state, got.Note, 0o600); err != nil {
 					return err
 				}
 			}

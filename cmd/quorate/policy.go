@@ -13,8 +13,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 )
 
 func (a *app) policyCommand() *cobra.Command {
@@ -93,7 +95,7 @@ Both files start unsigned: run 'quorate policy sign' with each administrator key
 			if err != nil {
 				return err
 			}
-			d, err := policy.Init(dir, ks, threshold, a.now(), rootExp, targetsExp)
+			d, err := author.Init(dir, ks, threshold, a.now(), rootExp, targetsExp)
 			if err != nil {
 				return usageErr("%w", err)
 			}
@@ -107,17 +109,17 @@ Both files start unsigned: run 'quorate policy sign' with each administrator key
 	c.Flags().StringVar(&dir, "trust", "", "trust directory to create")
 	c.Flags().StringArrayVar(&admins, "admin", nil, "administrator public key file or key URI (repeat)")
 	c.Flags().IntVar(&threshold, "admin-threshold", 1, "administrator signatures required for each version")
-	c.Flags().DurationVar(&rootExp, "expires", policy.DefaultRootExpiry, "lifetime of root.json")
-	c.Flags().DurationVar(&targetsExp, "policy-expires", policy.DefaultTargetsExpiry, "lifetime of each policy version")
+	c.Flags().DurationVar(&rootExp, "expires", author.DefaultRootExpiry, "lifetime of root.json")
+	c.Flags().DurationVar(&targetsExp, "policy-expires", author.DefaultTargetsExpiry, "lifetime of each policy version")
 	return c
 }
 
 // editDraft opens the trust directory, applies edit, saves it and reports the new state.
-func (a *app) editDraft(dir string, edit func(d *policy.Draft) error) error {
+func (a *app) editDraft(dir string, edit func(d *author.Draft) error) error {
 	if dir == "" {
 		return usageErr("--trust DIR is required")
 	}
-	d, err := policy.OpenDraft(dir, a.now())
+	d, err := author.OpenDraft(dir, a.now())
 	if err != nil {
 		return usageErr("%w", err)
 	}
@@ -159,14 +161,14 @@ independent builders must sign the same digest.`,
 			if err != nil {
 				return err
 			}
-			return a.editDraft(dir, func(d *policy.Draft) error { return d.SetRole(name, ks, threshold, exp) })
+			return a.editDraft(dir, func(d *author.Draft) error { return d.SetRole(name, ks, threshold, exp) })
 		},
 	}
 	c.Flags().StringVar(&dir, "trust", "", "trust directory")
 	c.Flags().StringVar(&name, "role", "", "role name")
 	c.Flags().StringArrayVar(&files, "key", nil, "public key file or key URI of a role member (repeat)")
 	c.Flags().IntVar(&threshold, "threshold", 1, "distinct keys of the role that must sign")
-	c.Flags().DurationVar(&exp, "policy-expires", policy.DefaultTargetsExpiry, "lifetime of the new policy version")
+	c.Flags().DurationVar(&exp, "policy-expires", author.DefaultTargetsExpiry, "lifetime of the new policy version")
 	return c
 }
 
@@ -190,13 +192,13 @@ No key may sit in two roles of one gate (separation of duties).`,
 					rs = append(rs, r)
 				}
 			}
-			return a.editDraft(dir, func(d *policy.Draft) error { return d.SetGate(name, rs, exp) })
+			return a.editDraft(dir, func(d *author.Draft) error { return d.SetGate(name, rs, exp) })
 		},
 	}
 	c.Flags().StringVar(&dir, "trust", "", "trust directory")
 	c.Flags().StringVar(&name, "gate", "", "gate name, e.g. staging or production")
 	c.Flags().StringVar(&rolesFlag, "roles", "", "comma-separated roles the gate needs")
-	c.Flags().DurationVar(&exp, "policy-expires", policy.DefaultTargetsExpiry, "lifetime of the new policy version")
+	c.Flags().DurationVar(&exp, "policy-expires", author.DefaultTargetsExpiry, "lifetime of the new policy version")
 	return c
 }
 
@@ -215,7 +217,7 @@ administrator until the threshold is met.
 			if dir == "" || uri == "" {
 				return usageErr("--trust DIR and --key URI are required")
 			}
-			d, err := policy.OpenDraft(dir, a.now())
+			d, err := author.OpenDraft(dir, a.now())
 			if err != nil {
 				return usageErr("%w", err)
 			}
@@ -252,7 +254,7 @@ administrator until the threshold is met.
 	return c
 }
 
-func publishedNote(st policy.Status) string {
+func publishedNote(st author.Status) string {
 	if st.RootPublished && st.TargetsPublished {
 		return " — published"
 	}
@@ -269,7 +271,7 @@ func (a *app) policyShow() *cobra.Command {
 			if dir == "" {
 				return usageErr("--trust DIR is required")
 			}
-			d, err := policy.OpenDraft(dir, a.now())
+			d, err := author.OpenDraft(dir, a.now())
 			if err != nil {
 				return usageErr("%w", err)
 			}
@@ -290,7 +292,7 @@ func (a *app) policyShow() *cobra.Command {
 				KeyIDs    []string `json:"keyids"`
 			}
 			out := struct {
-				policy.Status
+				author.Status
 				Digest   string              `json:"policyDigest"`
 				Expires  time.Time           `json:"policyExpires"`
 				Roles    []roleOut           `json:"roles"`
@@ -399,7 +401,7 @@ func (s *trustState) save(t policy.Trusted) error {
 		return fmt.Errorf("saving trust state: %w", err)
 	}
 	data, _ := json.Marshal(t)
-	return policy.WriteFileAtomic(s.path, data, 0o600)
+	return atomicfile.Write(s.path, data, 0o600)
 }
 
 // loadTrust verifies a trust directory at now, with rollback protection.

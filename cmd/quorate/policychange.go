@@ -17,6 +17,7 @@ import (
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
 )
 
@@ -44,7 +45,7 @@ is refused: the online key lives on the coordinator.`,
 			if err != nil {
 				return usageErr("%w", err)
 			}
-			return a.editDraft(dir, func(d *policy.Draft) error {
+			return a.editDraft(dir, func(d *author.Draft) error {
 				if err := d.SetOnlineKey(k, exp); err != nil {
 					return err
 				}
@@ -55,7 +56,7 @@ is refused: the online key lives on the coordinator.`,
 	}
 	c.Flags().StringVar(&dir, "trust", "", "trust directory")
 	c.Flags().StringVar(&ref, "key", "", "public key file or key URI of the online key")
-	c.Flags().DurationVar(&exp, "expires", policy.DefaultRootExpiry, "lifetime of the new root.json")
+	c.Flags().DurationVar(&exp, "expires", author.DefaultRootExpiry, "lifetime of the new root.json")
 	return c
 }
 
@@ -112,7 +113,7 @@ verify because of it.`,
 	c.Flags().StringVar(&f.revoke, "revoke", "", "revoke this key (key ID, 12+ hex digits, or public key file)")
 	c.Flags().StringVar(&f.since, "since", "", "with --revoke: RFC 3339 time from which the key is compromised")
 	c.Flags().StringVar(&f.reason, "reason", "", "with --revoke: why the key is revoked")
-	c.Flags().DurationVar(&f.exp, "policy-expires", policy.DefaultTargetsExpiry, "lifetime of the new policy version")
+	c.Flags().DurationVar(&f.exp, "policy-expires", author.DefaultTargetsExpiry, "lifetime of the new policy version")
 	c.Flags().StringVar(&f.output, "output", "text", "text or json")
 	return c
 }
@@ -372,7 +373,7 @@ func (a *app) approveChange(ctx context.Context, cf *clientFlags, id, uri string
 	if proposed.Signed.Version != base.Version()+1 || lc.History[base.Version()] != base.Digest {
 		return fmt.Errorf("refusing to sign: change %s is version %d and does not follow and endorse the enforced version %d", id, proposed.Signed.Version, base.Version())
 	}
-	diff, err := policy.Diff(base.Targets, proposed)
+	diff, err := author.Diff(base.Targets, proposed)
 	if err != nil {
 		return fmt.Errorf("refusing to sign change %s: %w", id, err)
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/internal/display"
-	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/provenance"
 )
 
@@ -143,7 +143,7 @@ error. See docs/provenance.md for every field.`,
 				if _, err := a.stdout.Write(data); err != nil {
 					return err
 				}
-			} else if err := policy.WriteFileAtomic(out, data, 0o644); err != nil {
+			} else if err := atomicfile.Write(out, data, 0o644); err != nil {
 				return err
 			}
 			a.printProvenanceSummary(p, r)

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
@@ -379,7 +380,7 @@ written. Verifying it is 'quorate verify'.`,
 				_, err = a.stdout.Write(env)
 				return err
 			}
-			if err := policy.WriteFileAtomic(out, env, 0o644); err != nil {
+			if err := atomicfile.Write(out, env, 0o644); err != nil {
 				return err
 			}
 			if bundleOut == "" {
@@ -389,7 +390,7 @@ written. Verifying it is 'quorate verify'.`,
 			var ae *signer.APIError
 			switch {
 			case err == nil:
-				if err := policy.WriteFileAtomic(bundleOut, b, 0o644); err != nil {
+				if err := atomicfile.Write(bundleOut, b, 0o644); err != nil {
 					return err
 				}
 				a.errf("wrote %s (transparency-log proofs)\n", bundleOut)

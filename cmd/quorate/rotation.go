@@ -10,6 +10,7 @@ import (
 
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 )
 
 func (a *app) policyAdmins() *cobra.Command {
@@ -38,13 +39,13 @@ trust directory and publish it once 'quorate policy show' says verified.`,
 			if err != nil {
 				return err
 			}
-			return a.editDraft(dir, func(d *policy.Draft) error { return d.SetAdmins(ks, threshold, exp) })
+			return a.editDraft(dir, func(d *author.Draft) error { return d.SetAdmins(ks, threshold, exp) })
 		},
 	}
 	c.Flags().StringVar(&dir, "trust", "", "trust directory")
 	c.Flags().StringArrayVar(&admins, "admin", nil, "administrator public key file or key URI (repeat)")
 	c.Flags().IntVar(&threshold, "admin-threshold", 1, "administrator signatures required for each version")
-	c.Flags().DurationVar(&exp, "expires", policy.DefaultRootExpiry, "lifetime of the new root.json")
+	c.Flags().DurationVar(&exp, "expires", author.DefaultRootExpiry, "lifetime of the new root.json")
 	return c
 }
 
@@ -80,7 +81,7 @@ change is proposed to the coordinator for administrators to co-sign
 				pf.retire, pf.exp = ref, exp
 				return a.proposeChange(cmd, &pf)
 			}
-			return a.editDraft(dir, func(d *policy.Draft) error {
+			return a.editDraft(dir, func(d *author.Draft) error {
 				k, err := a.resolveSigningKey(cmd, d, ref)
 				if err != nil {
 					return err
@@ -95,7 +96,7 @@ change is proposed to the coordinator for administrators to co-sign
 	}
 	c.Flags().StringVar(&dir, "trust", "", "trust directory")
 	c.Flags().StringVar(&ref, "key", "", "key ID (or its first 12+ hex digits), public key file or key URI")
-	c.Flags().DurationVar(&exp, "policy-expires", policy.DefaultTargetsExpiry, "lifetime of the new policy version")
+	c.Flags().DurationVar(&exp, "policy-expires", author.DefaultTargetsExpiry, "lifetime of the new policy version")
 	pf.addCoordinator(c)
 	return c
 }
@@ -139,7 +140,7 @@ longer verify because of it are listed.`,
 				pf.revoke, pf.since, pf.reason, pf.exp = ref, sinceFlag, reason, exp
 				return a.proposeChange(cmd, &pf)
 			}
-			return a.editDraft(dir, func(d *policy.Draft) error {
+			return a.editDraft(dir, func(d *author.Draft) error {
 				k, err := a.resolveSigningKey(cmd, d, ref)
 				if err != nil {
 					return err
@@ -156,14 +157,14 @@ longer verify because of it are listed.`,
 	c.Flags().StringVar(&ref, "key", "", "key ID (or its first 12+ hex digits), public key file or key URI")
 	c.Flags().StringVar(&sinceFlag, "since", "", "RFC 3339 time from which the key is considered compromised")
 	c.Flags().StringVar(&reason, "reason", "", "why the key is revoked (kept in the signed policy)")
-	c.Flags().DurationVar(&exp, "policy-expires", policy.DefaultTargetsExpiry, "lifetime of the new policy version")
+	c.Flags().DurationVar(&exp, "policy-expires", author.DefaultTargetsExpiry, "lifetime of the new policy version")
 	pf.addCoordinator(c)
 	return c
 }
 
 // resolveSigningKey reads --key: a key ID or prefix (looked up in the
 // policy and its history), else a public key file or key URI.
-func (a *app) resolveSigningKey(cmd *cobra.Command, d *policy.Draft, ref string) (*keys.PublicKey, error) {
+func (a *app) resolveSigningKey(cmd *cobra.Command, d *author.Draft, ref string) (*keys.PublicKey, error) {
 	if isHex(ref) && !fileExists(ref) {
 		return d.FindKey(ref)
 	}

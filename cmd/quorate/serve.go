@@ -26,6 +26,7 @@ import (
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
 )
@@ -324,7 +325,7 @@ func (a *app) openTUF(ctx context.Context, f *serveFlags, stateDir string, trust
 	if err != nil {
 		return nil, fmt.Errorf("opening the TUF online key: %w", err)
 	}
-	if err := policy.CheckOnlineKey(trust.Root, s.Public()); err != nil {
+	if err := author.CheckOnlineKey(trust.Root, s.Public()); err != nil {
 		s.Close()
 		return nil, usageErr("--tuf-key %s: %w", hsm.Redact(f.tufKey), err)
 	}

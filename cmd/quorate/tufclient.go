@@ -17,6 +17,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/fetcher"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
+	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/signer"
 )
@@ -167,7 +168,7 @@ func (s tufSource) version(role string, v int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := policy.WriteFileAtomic(path, data, 0o600); err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return nil, err
 	}
 	return data, nil

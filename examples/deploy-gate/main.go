@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/policy"
 )
 
@@ -115,7 +116,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// Remember the versions now trusted, so an older trust directory is refused next time.
 	if *stateFile != "" {
 		data, _ := json.Marshal(trust.Versions())
-		if err := policy.WriteFileAtomic(*stateFile, data, 0o644); err != nil {
+		if err := atomicfile.Write(*stateFile, data, 0o644); err != nil {
 			fmt.Fprintf(stderr, "deploy-gate: warning: saving %s: %v\n", *stateFile, err)
 		}
 	}

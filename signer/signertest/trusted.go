@@ -15,6 +15,7 @@ import (
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
 )
 
@@ -89,7 +90,7 @@ func TrustPair(t *testing.T) (older, newer *policy.Trust) {
 	adminSigner := newFileSigner(t, hsm.Ed25519, "admin")
 	now := time.Now()
 	dir := t.TempDir()
-	d, err := policy.Init(dir, []*keys.PublicKey{adminSigner.Public()}, 1, now, policy.DefaultRootExpiry, policy.DefaultTargetsExpiry)
+	d, err := author.Init(dir, []*keys.PublicKey{adminSigner.Public()}, 1, now, author.DefaultRootExpiry, author.DefaultTargetsExpiry)
 	if err == nil {
 		_, err = d.Sign(t.Context(), adminSigner)
 	}
@@ -100,7 +101,7 @@ func TrustPair(t *testing.T) (older, newer *policy.Trust) {
 		older, err = policy.Load(dir, policy.LoadOptions{Now: now})
 	}
 	if err == nil {
-		d, err = policy.OpenDraft(dir, now)
+		d, err = author.OpenDraft(dir, now)
 	}
 	if err == nil {
 		err = d.SetRole("builder", []*keys.PublicKey{adminSigner.Public()}, 1, 0)

@@ -23,6 +23,7 @@ import (
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/ledger/ledgertest"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
 )
@@ -44,7 +45,7 @@ func newForkWorld(t *testing.T) *forkWorld {
 	admin := testkeys.Signer(t, hsm.Ed25519)
 	dir := t.TempDir()
 	now := time.Now()
-	d, err := policy.Init(dir, []*keys.PublicKey{admin.Public()}, 1, now, policy.DefaultRootExpiry, policy.DefaultTargetsExpiry)
+	d, err := author.Init(dir, []*keys.PublicKey{admin.Public()}, 1, now, author.DefaultRootExpiry, author.DefaultTargetsExpiry)
 	if err != nil {
 		t.Fatal(err)
 	}

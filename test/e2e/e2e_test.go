@@ -28,6 +28,7 @@ import (
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
 )
 
@@ -154,7 +155,7 @@ func fixture(t *testing.T, dir string, n int) ([]hsm.Signer, *policy.Trust, stri
 	}
 	admin, signers := ss[n], ss[:n]
 	trustDir := filepath.Join(dir, "trust")
-	d, err := policy.Init(trustDir, []*keys.PublicKey{admin.Public()}, 1, time.Now(), policy.DefaultRootExpiry, policy.DefaultTargetsExpiry)
+	d, err := author.Init(trustDir, []*keys.PublicKey{admin.Public()}, 1, time.Now(), author.DefaultRootExpiry, author.DefaultTargetsExpiry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +194,7 @@ func addLogKey(t *testing.T, dir, trustDir string, admin int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := policy.OpenDraft(trustDir, time.Now())
+	d, err := author.OpenDraft(trustDir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

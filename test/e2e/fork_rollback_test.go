@@ -20,6 +20,7 @@ import (
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/ledger/ledgertest"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
 )
 
@@ -181,7 +182,7 @@ func TestTrustRollbackAfterDeletingStateFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, err := policy.OpenDraft(trustDir, time.Now())
+			d, err := author.OpenDraft(trustDir, time.Now())
 			if err == nil {
 				err = d.SetGate("second", []string{"signers"}, 0)
 			}

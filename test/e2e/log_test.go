@@ -23,6 +23,7 @@ import (
 	"github.com/quorate-dev/quorate/hsm/filekey"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
 )
@@ -414,7 +415,7 @@ func TestLogKeyRotationKeepsOldBundles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := policy.OpenDraft(w.trustDir, time.Now())
+	d, err := author.OpenDraft(w.trustDir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

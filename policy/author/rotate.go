@@ -1,8 +1,9 @@
-package policy
+package author
 
 import (
 	"errors"
 	"fmt"
+	"github.com/quorate-dev/quorate/policy"
 	"os"
 	"path/filepath"
 	"slices"
@@ -74,7 +75,7 @@ func (d *Draft) editRoot(expiry time.Duration, change func(next *metadata.RootTy
 	if err != nil {
 		return fmt.Errorf("copying trust root: %w", err)
 	}
-	next, err := ParseRoot(data)
+	next, err := policy.ParseRoot(data)
 	if err != nil {
 		return err
 	}
@@ -102,7 +103,7 @@ func (d *Draft) editRoot(expiry time.Duration, change func(next *metadata.RootTy
 	if data, err = next.ToBytes(false); err != nil {
 		return fmt.Errorf("encoding trust root: %w", err)
 	}
-	if _, err := ParseRoot(data); err != nil {
+	if _, err := policy.ParseRoot(data); err != nil {
 		return err
 	}
 	if published {
@@ -144,10 +145,10 @@ func (d *Draft) FindKey(ref string) (*keys.PublicKey, error) {
 	case 0:
 		for id := range d.Root.Signed.Keys {
 			if strings.HasPrefix(id, ref) {
-				return nil, fmt.Errorf("%w: %s names no signing key but an administrator key; rotate administrators with 'quorate policy admins'", ErrKeyAdministrator, ref)
+				return nil, fmt.Errorf("%w: %s names no signing key but an administrator key; rotate administrators with 'quorate policy admins'", policy.ErrKeyAdministrator, ref)
 			}
 		}
-		return nil, fmt.Errorf("%w: no signing key %s in the policy or its history", ErrKeyNotInPolicy, ref)
+		return nil, fmt.Errorf("%w: no signing key %s in the policy or its history", policy.ErrKeyNotInPolicy, ref)
 	}
 	ids := make([]string, 0, len(found))
 	for id := range found {
@@ -164,14 +165,14 @@ func (d *Draft) signingKeyTables() ([]map[string]*metadata.Key, error) {
 	if d.Targets.Signed.Delegations != nil {
 		tables = append(tables, d.Targets.Signed.Delegations.Keys)
 	}
-	names, _ := filepath.Glob(filepath.Join(d.Dir, HistoryDir, "targets.*.json"))
+	names, _ := filepath.Glob(filepath.Join(d.Dir, policy.HistoryDir, "targets.*.json"))
 	sort.Sort(sort.Reverse(sort.StringSlice(names)))
 	for _, n := range names {
 		data, err := os.ReadFile(n)
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", n, err)
 		}
-		md, err := ParseTargets(data)
+		md, err := policy.ParseTargets(data)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", n, err)
 		}
@@ -187,7 +188,7 @@ func (d *Draft) signingKeyTables() ([]map[string]*metadata.Key, error) {
 func (d *Draft) checkSigningKey(k *keys.PublicKey) error {
 	for _, rec := range d.Root.Signed.Keys {
 		if pk, err := keys.FromTUF(rec); err == nil && pk.Identity() == k.Identity() {
-			return fmt.Errorf("%w: key %s is an administrator key: rotate administrators first ('quorate policy admins')", ErrKeyAdministrator, keys.Short(k.ID()))
+			return fmt.Errorf("%w: key %s is an administrator key: rotate administrators first ('quorate policy admins')", policy.ErrKeyAdministrator, keys.Short(k.ID()))
 		}
 	}
 	tables, err := d.signingKeyTables()
@@ -201,7 +202,7 @@ func (d *Draft) checkSigningKey(k *keys.PublicKey) error {
 			}
 		}
 	}
-	return fmt.Errorf("%w: key %s is in no role of the policy or its history", ErrKeyNotInPolicy, keys.Short(k.ID()))
+	return fmt.Errorf("%w: key %s is in no role of the policy or its history", policy.ErrKeyNotInPolicy, keys.Short(k.ID()))
 }
 
 // Retire takes key k out of service in a new policy version: it is removed
@@ -221,19 +222,19 @@ func (d *Draft) Retire(k *keys.PublicKey, expiry time.Duration) error {
 			return err
 		}
 		if r, ok := lc.Revoked(k.Identity()); ok {
-			return fmt.Errorf("%w: key %s is already revoked since %s", ErrKeyRevoked, keys.Short(k.ID()), r.Since.UTC().Format(time.RFC3339))
+			return fmt.Errorf("%w: key %s is already revoked since %s", policy.ErrKeyRevoked, keys.Short(k.ID()), r.Since.UTC().Format(time.RFC3339))
 		}
 		if r, ok := lc.RetiredAt(k.Identity()); ok {
-			return fmt.Errorf("%w: key %s is already retired at %s", ErrKeyRetired, keys.Short(k.ID()), r.At.UTC().Format(time.RFC3339))
+			return fmt.Errorf("%w: key %s is already retired at %s", policy.ErrKeyRetired, keys.Short(k.ID()), r.At.UTC().Format(time.RFC3339))
 		}
 		if err := removeKey(t, k, "retiring"); err != nil {
 			return err
 		}
-		list, err := listField(t, RetiredField)
+		list, err := listField(t, policy.RetiredField)
 		if err != nil {
 			return err
 		}
-		t.UnrecognizedFields[RetiredField] = append(list, map[string]any{
+		t.UnrecognizedFields[policy.RetiredField] = append(list, map[string]any{
 			"keyid": k.ID(), "identity": k.Identity().String(), "at": at.Format(time.RFC3339Nano),
 		})
 		return nil
@@ -253,8 +254,8 @@ func (d *Draft) Revoke(k *keys.PublicKey, since time.Time, reason string, expiry
 		return errors.New("revocation needs the time since which the key is compromised")
 	case reason == "":
 		return errors.New("revocation needs a reason")
-	case len(reason) > MaxReasonLen:
-		return fmt.Errorf("revocation reason is %d bytes, over the %d-byte limit", len(reason), MaxReasonLen)
+	case len(reason) > policy.MaxReasonLen:
+		return fmt.Errorf("revocation reason is %d bytes, over the %d-byte limit", len(reason), policy.MaxReasonLen)
 	}
 	if err := d.checkSigningKey(k); err != nil {
 		return err
@@ -265,12 +266,12 @@ func (d *Draft) Revoke(k *keys.PublicKey, since time.Time, reason string, expiry
 			return err
 		}
 		if r, ok := lc.Revoked(k.Identity()); ok && since.After(r.Since) {
-			return fmt.Errorf("%w: key %s is revoked since %s; a later time would make more of its signatures count", ErrRevocationLater, keys.Short(k.ID()), r.Since.UTC().Format(time.RFC3339))
+			return fmt.Errorf("%w: key %s is revoked since %s; a later time would make more of its signatures count", policy.ErrRevocationLater, keys.Short(k.ID()), r.Since.UTC().Format(time.RFC3339))
 		}
 		if err := removeKey(t, k, "revoking"); err != nil {
 			return err
 		}
-		list, err := listField(t, RevocationsField)
+		list, err := listField(t, policy.RevocationsField)
 		if err != nil {
 			return err
 		}
@@ -279,7 +280,7 @@ func (d *Draft) Revoke(k *keys.PublicKey, since time.Time, reason string, expiry
 			m, ok := e.(map[string]any)
 			return ok && m["identity"] == ident
 		})
-		t.UnrecognizedFields[RevocationsField] = append(list, map[string]any{
+		t.UnrecognizedFields[policy.RevocationsField] = append(list, map[string]any{
 			"keyid": k.ID(), "identity": ident, "since": since.UTC().Format(time.RFC3339Nano), "reason": reason,
 		})
 		return nil
@@ -315,7 +316,7 @@ func removeKey(t *metadata.TargetsType, k *keys.PublicKey, verb string) error {
 			}
 		}
 		if len(distinct) < r.Threshold {
-			errs = append(errs, fmt.Errorf("%w: %s key %s would leave role %q with %d key(s), below its threshold %d: add the replacement key to the role first ('quorate policy role') or lower its threshold", ErrBelowThreshold, verb, keys.Short(k.ID()), r.Name, len(distinct), r.Threshold))
+			errs = append(errs, fmt.Errorf("%w: %s key %s would leave role %q with %d key(s), below its threshold %d: add the replacement key to the role first ('quorate policy role') or lower its threshold", policy.ErrBelowThreshold, verb, keys.Short(k.ID()), r.Name, len(distinct), r.Threshold))
 			continue
 		}
 		r.KeyIDs = kept
@@ -334,15 +335,15 @@ func listField(t *metadata.TargetsType, name string) ([]any, error) {
 	}
 	l, ok := raw.([]any)
 	if !ok {
-		return nil, fmt.Errorf("%s: %w: %s is not a list", TargetsFile, ErrMalformed, name)
+		return nil, fmt.Errorf("%s: %w: %s is not a list", policy.TargetsFile, policy.ErrMalformed, name)
 	}
 	return l, nil
 }
 
 func historyField(t *metadata.TargetsType) (map[string]any, error) {
-	return objectField(t, HistoryField)
+	return objectField(t, policy.HistoryField)
 }
 
-func lifecycleOfSigned(t *metadata.TargetsType) (*Lifecycle, error) {
-	return LifecycleOf(&metadata.Metadata[metadata.TargetsType]{Signed: *t})
+func lifecycleOfSigned(t *metadata.TargetsType) (*policy.Lifecycle, error) {
+	return policy.LifecycleOf(&metadata.Metadata[metadata.TargetsType]{Signed: *t})
 }

@@ -1,8 +1,9 @@
-package policy
+package author
 
 import (
 	"errors"
 	"fmt"
+	"github.com/quorate-dev/quorate/policy"
 	"slices"
 	"time"
 
@@ -34,7 +35,7 @@ func (d *Draft) SetOnlineKey(k *keys.PublicKey, expiry time.Duration) error {
 		}
 		for _, id := range r.KeyIDs {
 			if pk, err := keys.FromTUF(d.Root.Signed.Keys[id]); err == nil && pk.Identity() == k.Identity() {
-				return fmt.Errorf("%w: key %s is an administrator key; the online key must be another key", ErrKeyAdministrator, keys.Short(k.ID()))
+				return fmt.Errorf("%w: key %s is an administrator key; the online key must be another key", policy.ErrKeyAdministrator, keys.Short(k.ID()))
 			}
 		}
 	}
@@ -77,10 +78,10 @@ func VerifyAdminSignature(root *metadata.Metadata[metadata.RootType], targets *m
 	}
 	canon, err := cjson.EncodeCanonical(targets.Signed)
 	if err != nil {
-		return nil, fmt.Errorf("canonicalizing %s: %w", TargetsFile, err)
+		return nil, fmt.Errorf("canonicalizing %s: %w", policy.TargetsFile, err)
 	}
 	if err := k.Verify(canon, sig); err != nil {
-		return nil, fmt.Errorf("%w: signature by key %s does not verify over policy version %d", ErrThreshold, keys.Short(keyID), targets.Signed.Version)
+		return nil, fmt.Errorf("%w: signature by key %s does not verify over policy version %d", policy.ErrThreshold, keys.Short(keyID), targets.Signed.Version)
 	}
 	return k, nil
 }
@@ -97,40 +98,40 @@ func (d *Draft) AdoptTargets(next *metadata.Metadata[metadata.TargetsType]) erro
 		return fmt.Errorf("policy version %d is not published; finish signing it before adopting a later version", cur.Signed.Version)
 	}
 	if want := cur.Signed.Version + 1; next.Signed.Version != want {
-		return fmt.Errorf("%w: the proposed policy is version %d, but version %d follows the current version %d", ErrSkippedVersion, next.Signed.Version, want, cur.Signed.Version)
+		return fmt.Errorf("%w: the proposed policy is version %d, but version %d follows the current version %d", policy.ErrSkippedVersion, next.Signed.Version, want, cur.Signed.Version)
 	}
-	if _, err := RolesOf(next); err != nil {
+	if _, err := policy.RolesOf(next); err != nil {
 		return err
 	}
-	oldLC, err := LifecycleOf(cur)
+	oldLC, err := policy.LifecycleOf(cur)
 	if err != nil {
 		return err
 	}
-	newLC, err := LifecycleOf(next)
+	newLC, err := policy.LifecycleOf(next)
 	if err != nil {
 		return err
 	}
-	digest, err := PolicyDigest(cur)
+	digest, err := policy.PolicyDigest(cur)
 	if err != nil {
 		return err
 	}
 	if newLC.History[cur.Signed.Version] != digest {
-		return fmt.Errorf("%w: the proposed version %d does not endorse version %d (sha256:%s) in its history", ErrHistoryMismatch, next.Signed.Version, cur.Signed.Version, digest)
+		return fmt.Errorf("%w: the proposed version %d does not endorse version %d (sha256:%s) in its history", policy.ErrHistoryMismatch, next.Signed.Version, cur.Signed.Version, digest)
 	}
 	for v, dg := range oldLC.History {
 		if newLC.History[v] != dg {
-			return fmt.Errorf("%w: the proposed version %d drops or changes the endorsement of version %d", ErrHistoryMismatch, next.Signed.Version, v)
+			return fmt.Errorf("%w: the proposed version %d drops or changes the endorsement of version %d", policy.ErrHistoryMismatch, next.Signed.Version, v)
 		}
 	}
 	for _, r := range oldLC.Retired {
-		if !slices.ContainsFunc(newLC.Retired, func(n Retirement) bool { return n.Identity == r.Identity }) {
-			return fmt.Errorf("%w: the proposed version %d drops the retirement of key %s", ErrInvalidPolicy, next.Signed.Version, keys.Short(r.KeyID))
+		if !slices.ContainsFunc(newLC.Retired, func(n policy.Retirement) bool { return n.Identity == r.Identity }) {
+			return fmt.Errorf("%w: the proposed version %d drops the retirement of key %s", policy.ErrInvalidPolicy, next.Signed.Version, keys.Short(r.KeyID))
 		}
 	}
 	for _, r := range oldLC.Revocations {
-		i := slices.IndexFunc(newLC.Revocations, func(n Revocation) bool { return n.Identity == r.Identity })
+		i := slices.IndexFunc(newLC.Revocations, func(n policy.Revocation) bool { return n.Identity == r.Identity })
 		if i < 0 || newLC.Revocations[i].Since.After(r.Since) {
-			return fmt.Errorf("%w: the proposed version %d drops the revocation of key %s or moves it later", ErrInvalidPolicy, next.Signed.Version, keys.Short(r.KeyID))
+			return fmt.Errorf("%w: the proposed version %d drops the revocation of key %s or moves it later", policy.ErrInvalidPolicy, next.Signed.Version, keys.Short(r.KeyID))
 		}
 	}
 	d.superseded = append(d.superseded, historyEntry{role: "targets", md: cur, ver: cur.Signed.Version, sign: cur.Signed})

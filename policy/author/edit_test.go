@@ -1,4 +1,4 @@
-package policy_test
+package author_test
 
 import (
 	"context"
@@ -8,11 +8,12 @@ import (
 
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 )
 
 func TestEditOfPublishedPolicyBumpsVersionAndDropsSignatures(t *testing.T) {
 	f := newFixture(t, defaultRoles(t))
-	d, err := policy.OpenDraft(f.dir, epoch)
+	d, err := author.OpenDraft(f.Dir, epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,22 +39,22 @@ func TestEditOfPublishedPolicyBumpsVersionAndDropsSignatures(t *testing.T) {
 	if v := d.Targets.Signed.Version; v != 2 {
 		t.Errorf("version %d after editing unsigned version 2, want 2", v)
 	}
-	signDraft(t, d, f.admins...)
+	signDraft(t, d, f.Admins...)
 	if err := d.Save(); err != nil {
 		t.Fatal(err)
 	}
-	trust, err := policy.Load(f.dir, policy.LoadOptions{Now: epoch, Trusted: f.trust.Versions()})
+	trust, err := policy.Load(f.Dir, policy.LoadOptions{Now: epoch, Trusted: f.Trust.Versions()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if trust.Version() != 2 || trust.Digest == f.trust.Digest {
+	if trust.Version() != 2 || trust.Digest == f.Trust.Digest {
 		t.Errorf("reloaded version %d digest %s; want version 2 with a new digest", trust.Version(), trust.Digest)
 	}
 }
 
 func TestEditOfUnsignedDraftKeepsVersion(t *testing.T) {
 	admins := p256(t, 2)
-	d, err := policy.Init(t.TempDir(), publics(admins), 2, epoch, policy.DefaultRootExpiry, policy.DefaultTargetsExpiry)
+	d, err := author.Init(t.TempDir(), publics(admins), 2, epoch, author.DefaultRootExpiry, author.DefaultTargetsExpiry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestEditOfUnsignedDraftKeepsVersion(t *testing.T) {
 
 func TestEditRefusesInvalidPolicy(t *testing.T) {
 	f := newFixture(t, defaultRoles(t))
-	d, err := policy.OpenDraft(f.dir, epoch)
+	d, err := author.OpenDraft(f.Dir, epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestEditRefusesInvalidPolicy(t *testing.T) {
 		{"threshold below 1", func() error { return d.SetRole("integrator", publics(p256(t, 1)), 0, 0) }, "threshold 0 is below 1"},
 		{"gate with unknown role", func() error { return d.SetGate("canary", []string{"nobody"}, 0) }, `unknown role "nobody"`},
 		{"gate joining roles that share a key", func() error {
-			return d.SetRole("auditor", publics(f.role("integrator").signers[:1]), 1, 0)
+			return d.SetRole("auditor", publics(f.Role(t, "integrator").Signers[:1]), 1, 0)
 		}, ""},
 		{"bad role name", func() error { return d.SetRole("Ops", publics(p256(t, 1)), 1, 0) }, `role name "Ops"`},
 		{"bad gate name", func() error { return d.SetGate("prod uction", []string{"operator"}, 0) }, `gate name "prod uction"`},
@@ -115,20 +116,20 @@ func TestEditRefusesInvalidPolicy(t *testing.T) {
 
 func TestSignRefusesNonAdministrator(t *testing.T) {
 	f := newFixture(t, defaultRoles(t))
-	d, err := policy.OpenDraft(f.dir, epoch)
+	d, err := author.OpenDraft(f.Dir, epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sigs := len(d.Targets.Signatures)
-	_, err = d.Sign(context.Background(), f.role("operator").signers[0])
-	if !errors.Is(err, policy.ErrNotAdmin) {
+	_, err = d.Sign(context.Background(), f.Role(t, "operator").Signers[0])
+	if !errors.Is(err, author.ErrNotAdmin) {
 		t.Fatalf("error %v, want ErrNotAdmin", err)
 	}
 	if len(d.Targets.Signatures) != sigs {
 		t.Error("a refused signer's signature was added")
 	}
 	// An administrator that has signed already adds nothing.
-	res, err := d.Sign(context.Background(), f.admins[0])
+	res, err := d.Sign(context.Background(), f.Admins[0])
 	if err != nil || res.Root || res.Targets {
 		t.Errorf("re-signing: %+v, %v", res, err)
 	}
@@ -147,18 +148,18 @@ func TestInitRefuses(t *testing.T) {
 		{"no administrators", t.TempDir(), 0, 1, "at least one administrator"},
 		{"threshold above administrators", t.TempDir(), 2, 3, "administrator threshold 3"},
 		{"threshold below 1", t.TempDir(), 2, 0, "administrator threshold 0"},
-		{"existing trust root", f.dir, 2, 1, "refusing to overwrite"},
+		{"existing trust root", f.Dir, 2, 1, "refusing to overwrite"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := policy.Init(tc.dir, admins[:tc.admins], tc.threshold, epoch, policy.DefaultRootExpiry, policy.DefaultTargetsExpiry)
+			_, err := author.Init(tc.dir, admins[:tc.admins], tc.threshold, epoch, author.DefaultRootExpiry, author.DefaultTargetsExpiry)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
 	}
 	// The same key twice is one administrator.
-	if _, err := policy.Init(t.TempDir(), []*keys.PublicKey{admins[0], admins[0]}, 2, epoch, policy.DefaultRootExpiry, policy.DefaultTargetsExpiry); err == nil {
+	if _, err := author.Init(t.TempDir(), []*keys.PublicKey{admins[0], admins[0]}, 2, epoch, author.DefaultRootExpiry, author.DefaultTargetsExpiry); err == nil {
 		t.Error("threshold 2 accepted with one distinct administrator")
 	}
 }

@@ -1,4 +1,4 @@
-package policy_test
+package author_test
 
 import (
 	"errors"
@@ -8,15 +8,16 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 )
 
 // TestAdoptTargets: a version built elsewhere is adopted only when it is the
 // next version and keeps the past.
 func TestAdoptTargets(t *testing.T) {
 	f := newFixture(t, defaultRoles(t))
-	victim := f.roles[0].signers[0].Public()
+	victim := f.Roles[0].Signers[0].Public()
 	build := func(t *testing.T) *metadata.Metadata[metadata.TargetsType] {
-		d, err := policy.OpenDraft(f.dir, epoch)
+		d, err := author.OpenDraft(f.Dir, epoch)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +45,7 @@ func TestAdoptTargets(t *testing.T) {
 			if tc.mut != nil {
 				tc.mut(next)
 			}
-			d, err := policy.OpenDraft(f.dir, epoch)
+			d, err := author.OpenDraft(f.Dir, epoch)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,25 +59,25 @@ func TestAdoptTargets(t *testing.T) {
 
 func TestDiffNamesEachChange(t *testing.T) {
 	f := newFixture(t, defaultRoles(t))
-	d, err := policy.OpenDraft(f.dir, epoch)
+	d, err := author.OpenDraft(f.Dir, epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	victim := f.roles[0].signers[0].Public()
+	victim := f.Roles[0].Signers[0].Public()
 	if err := d.Revoke(victim, epoch, "stolen", 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.SetGate("staging", []string{f.roles[0].name}, 0); err != nil {
+	if err := d.SetGate("staging", []string{f.Roles[0].Name}, 0); err != nil {
 		t.Fatal(err)
 	}
-	lines, err := policy.Diff(f.trust.Targets, d.Targets)
+	lines, err := author.Diff(f.Trust.Targets, d.Targets)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := strings.Join(lines, "\n")
 	for _, want := range []string{
 		"policy version 1 -> 2",
-		"role " + f.roles[0].name + ": key removed " + victim.ID(),
+		"role " + f.Roles[0].Name + ": key removed " + victim.ID(),
 		"key " + victim.ID() + " revoked since " + epoch.UTC().Format("2006-01-02T15:04:05Z") + ": stolen",
 		"gate staging: roles ",
 	} {
@@ -89,11 +90,11 @@ func TestDiffNamesEachChange(t *testing.T) {
 func TestSetOnlineKey(t *testing.T) {
 	f := newFixture(t, defaultRoles(t))
 	online := p256(t, 1)[0]
-	d, err := policy.OpenDraft(f.dir, epoch)
+	d, err := author.OpenDraft(f.Dir, epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.SetOnlineKey(f.admins[0].Public(), 0); !errors.Is(err, policy.ErrKeyAdministrator) {
+	if err := d.SetOnlineKey(f.Admins[0].Public(), 0); !errors.Is(err, policy.ErrKeyAdministrator) {
 		t.Fatalf("an administrator key as online key: %v, want ErrKeyAdministrator", err)
 	}
 	if err := d.SetOnlineKey(online.Public(), 0); err != nil {
@@ -102,17 +103,17 @@ func TestSetOnlineKey(t *testing.T) {
 	if d.Root.Signed.Version != 2 {
 		t.Fatalf("root version %d, want 2", d.Root.Signed.Version)
 	}
-	if err := policy.CheckOnlineKey(d.Root, online.Public()); err != nil {
+	if err := author.CheckOnlineKey(d.Root, online.Public()); err != nil {
 		t.Fatal(err)
 	}
-	if err := policy.CheckOnlineKey(f.trust.Root, online.Public()); !errors.Is(err, policy.ErrOnlineKey) {
+	if err := author.CheckOnlineKey(f.Trust.Root, online.Public()); !errors.Is(err, author.ErrOnlineKey) {
 		t.Fatalf("root version 1 gives snapshot and timestamp to the administrators: %v, want ErrOnlineKey", err)
 	}
-	signDraft(t, d, f.admins...)
+	signDraft(t, d, f.Admins...)
 	if err := d.Save(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := policy.Load(f.dir, policy.LoadOptions{Now: epoch, TrustRoot: f.root}); err != nil {
+	if _, err := policy.Load(f.Dir, policy.LoadOptions{Now: epoch, TrustRoot: f.Root}); err != nil {
 		t.Fatalf("the rotation to an online key does not verify from root version 1: %v", err)
 	}
 }

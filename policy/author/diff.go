@@ -1,7 +1,8 @@
-package policy
+package author
 
 import (
 	"fmt"
+	"github.com/quorate-dev/quorate/policy"
 	"slices"
 	"sort"
 	"strings"
@@ -21,11 +22,11 @@ func Diff(old, next *metadata.Metadata[metadata.TargetsType]) ([]string, error) 
 	var out []string
 	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	add("policy version %d -> %d", old.Signed.Version, next.Signed.Version)
-	or, err := RolesOf(old)
+	or, err := policy.RolesOf(old)
 	if err != nil {
 		return nil, err
 	}
-	nr, err := RolesOf(next)
+	nr, err := policy.RolesOf(next)
 	if err != nil {
 		return nil, err
 	}
@@ -64,26 +65,26 @@ func Diff(old, next *metadata.Metadata[metadata.TargetsType]) ([]string, error) 
 			add("gate %s: roles %s -> %s", name, strings.Join(a.Roles, ", "), strings.Join(b.Roles, ", "))
 		}
 	}
-	ol, err := LifecycleOf(old)
+	ol, err := policy.LifecycleOf(old)
 	if err != nil {
 		return nil, err
 	}
-	nl, err := LifecycleOf(next)
+	nl, err := policy.LifecycleOf(next)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range nl.Retired {
-		if !slices.ContainsFunc(ol.Retired, func(o Retirement) bool { return o.Identity == r.Identity }) {
+		if !slices.ContainsFunc(ol.Retired, func(o policy.Retirement) bool { return o.Identity == r.Identity }) {
 			add("key %s retired at %s", r.KeyID, r.At.UTC().Format(time.RFC3339))
 		}
 	}
 	for _, r := range ol.Retired {
-		if !slices.ContainsFunc(nl.Retired, func(n Retirement) bool { return n.Identity == r.Identity }) {
+		if !slices.ContainsFunc(nl.Retired, func(n policy.Retirement) bool { return n.Identity == r.Identity }) {
 			add("retirement of key %s REMOVED", r.KeyID)
 		}
 	}
 	for _, r := range nl.Revocations {
-		i := slices.IndexFunc(ol.Revocations, func(o Revocation) bool { return o.Identity == r.Identity })
+		i := slices.IndexFunc(ol.Revocations, func(o policy.Revocation) bool { return o.Identity == r.Identity })
 		switch {
 		case i < 0:
 			add("key %s revoked since %s: %s", r.KeyID, r.Since.UTC().Format(time.RFC3339), r.Reason)
@@ -92,12 +93,12 @@ func Diff(old, next *metadata.Metadata[metadata.TargetsType]) ([]string, error) 
 		}
 	}
 	for _, r := range ol.Revocations {
-		if !slices.ContainsFunc(nl.Revocations, func(n Revocation) bool { return n.Identity == r.Identity }) {
+		if !slices.ContainsFunc(nl.Revocations, func(n policy.Revocation) bool { return n.Identity == r.Identity }) {
 			add("revocation of key %s REMOVED", r.KeyID)
 		}
 	}
-	olk, oerr := LogKeyOf(old)
-	nlk, nerr := LogKeyOf(next)
+	olk, oerr := policy.LogKeyOf(old)
+	nlk, nerr := policy.LogKeyOf(next)
 	switch {
 	case oerr != nil && nerr == nil:
 		add("transparency log set: %s, key %s", nlk.Origin, nlk.Key.ID())

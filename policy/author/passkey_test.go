@@ -1,4 +1,4 @@
-package policy_test
+package author_test
 
 import (
 	"crypto/ecdsa"
@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/quorate-dev/quorate/keys"
-	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 )
 
 // passkeyKey returns a fresh passkey key (type webauthn-es256).
@@ -36,12 +36,12 @@ func TestPasskeyRefusedForMetadata(t *testing.T) {
 		do   func(t *testing.T) error
 	}{
 		{"init with a passkey administrator", func(t *testing.T) error {
-			_, err := policy.Init(t.TempDir(), []*keys.PublicKey{publics(p256(t, 1))[0], pk}, 1, epoch, policy.DefaultRootExpiry, policy.DefaultTargetsExpiry)
+			_, err := author.Init(t.TempDir(), []*keys.PublicKey{publics(p256(t, 1))[0], pk}, 1, epoch, author.DefaultRootExpiry, author.DefaultTargetsExpiry)
 			return err
 		}},
 		{"rotate administrators to a passkey", func(t *testing.T) error {
 			f := newFixture(t, defaultRoles(t))
-			d, err := policy.OpenDraft(f.dir, epoch)
+			d, err := author.OpenDraft(f.Dir, epoch)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -49,7 +49,7 @@ func TestPasskeyRefusedForMetadata(t *testing.T) {
 		}},
 		{"passkey as the online key", func(t *testing.T) error {
 			f := newFixture(t, defaultRoles(t))
-			d, err := policy.OpenDraft(f.dir, epoch)
+			d, err := author.OpenDraft(f.Dir, epoch)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +58,7 @@ func TestPasskeyRefusedForMetadata(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.do(t); !errors.Is(err, policy.ErrPasskeyNotForMetadata) {
+			if err := tc.do(t); !errors.Is(err, author.ErrPasskeyNotForMetadata) {
 				t.Fatalf("error %v, want ErrPasskeyNotForMetadata", err)
 			}
 		})

@@ -1,9 +1,11 @@
-package policy
+package author
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/quorate-dev/quorate/internal/atomicfile"
+	"github.com/quorate-dev/quorate/policy"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,7 +47,7 @@ func refuseMetadataPasskeys(ks []*keys.PublicKey, what string) error {
 
 // Draft is a trust directory opened for editing and signing. Edits are not
 // verified against a threshold (that is what signing is for) but always
-// leave a policy that [RolesOf] accepts. A Draft is not safe for concurrent use.
+// leave a policy that [policy.RolesOf] accepts. A Draft is not safe for concurrent use.
 type Draft struct {
 	Dir     string
 	Root    *metadata.Metadata[metadata.RootType]
@@ -87,8 +89,8 @@ func Init(dir string, admins []*keys.PublicKey, threshold int, now time.Time, ro
 	if threshold < 1 || threshold > len(distinct) {
 		return nil, fmt.Errorf("administrator threshold %d: must be between 1 and the %d distinct administrator key(s)", threshold, len(distinct))
 	}
-	if _, err := os.Stat(filepath.Join(dir, RootFile)); err == nil {
-		return nil, fmt.Errorf("%s already exists in %s; refusing to overwrite a trust root", RootFile, dir)
+	if _, err := os.Stat(filepath.Join(dir, policy.RootFile)); err == nil {
+		return nil, fmt.Errorf("%s already exists in %s; refusing to overwrite a trust root", policy.RootFile, dir)
 	}
 	if rootExpiry <= 0 || targetsExpiry <= 0 {
 		return nil, errors.New("expiry durations must be positive")
@@ -106,7 +108,7 @@ func Init(dir string, admins []*keys.PublicKey, threshold int, now time.Time, ro
 	}
 	targets := metadata.Targets(now.Add(targetsExpiry).UTC().Truncate(time.Second))
 	targets.Signed.Delegations = &metadata.Delegations{Keys: map[string]*metadata.Key{}, Roles: []metadata.DelegatedRole{}}
-	targets.Signed.UnrecognizedFields = map[string]any{GatesField: map[string]any{}}
+	targets.Signed.UnrecognizedFields = map[string]any{policy.GatesField: map[string]any{}}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating trust directory: %w", err)
 	}
@@ -116,19 +118,19 @@ func Init(dir string, admins []*keys.PublicKey, threshold int, now time.Time, ro
 // OpenDraft reads a trust directory for editing. It checks the files parse,
 // not that they are signed.
 func OpenDraft(dir string, now time.Time) (*Draft, error) {
-	rootData, err := os.ReadFile(filepath.Join(dir, RootFile))
+	rootData, err := os.ReadFile(filepath.Join(dir, policy.RootFile))
 	if err != nil {
 		return nil, fmt.Errorf("reading trust root: %w", err)
 	}
-	targetsData, err := os.ReadFile(filepath.Join(dir, TargetsFile))
+	targetsData, err := os.ReadFile(filepath.Join(dir, policy.TargetsFile))
 	if err != nil {
 		return nil, fmt.Errorf("reading policy: %w", err)
 	}
-	root, err := ParseRoot(rootData)
+	root, err := policy.ParseRoot(rootData)
 	if err != nil {
 		return nil, err
 	}
-	targets, err := ParseTargets(targetsData)
+	targets, err := policy.ParseTargets(targetsData)
 	if err != nil {
 		return nil, err
 	}
@@ -140,12 +142,12 @@ func OpenDraft(dir string, now time.Time) (*Draft, error) {
 	}
 	d := &Draft{Dir: dir, Root: root, Targets: targets, Now: now}
 	if v := root.Signed.Version; v > 1 {
-		data, err := os.ReadFile(HistoryPath(dir, "root", v-1))
+		data, err := os.ReadFile(policy.HistoryPath(dir, "root", v-1))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("reading root version %d: %w", v-1, err)
 		}
 		if err == nil {
-			if d.prevRoot, err = ParseRoot(data); err != nil {
+			if d.prevRoot, err = policy.ParseRoot(data); err != nil {
 				return nil, fmt.Errorf("history/root.%d.json: %w", v-1, err)
 			}
 		}
@@ -193,7 +195,7 @@ func (d *Draft) editTargets(expiry time.Duration, change func(t *metadata.Target
 	if err != nil {
 		return fmt.Errorf("copying policy: %w", err)
 	}
-	next, err := ParseTargets(data)
+	next, err := policy.ParseTargets(data)
 	if err != nil {
 		return err
 	}
@@ -205,7 +207,7 @@ func (d *Draft) editTargets(expiry time.Duration, change func(t *metadata.Target
 	}
 	published := d.targetsPublished()
 	if published {
-		digest, err := PolicyDigest(d.Targets)
+		digest, err := policy.PolicyDigest(d.Targets)
 		if err != nil {
 			return err
 		}
@@ -214,16 +216,16 @@ func (d *Draft) editTargets(expiry time.Duration, change func(t *metadata.Target
 			return err
 		}
 		hist[strconv.FormatInt(d.Targets.Signed.Version, 10)] = digest
-		next.Signed.UnrecognizedFields[HistoryField] = hist
+		next.Signed.UnrecognizedFields[policy.HistoryField] = hist
 		next.Signed.Version = d.Targets.Signed.Version + 1
 	}
 	if err := change(&next.Signed); err != nil {
 		return err
 	}
-	if _, err := RolesOf(next); err != nil {
+	if _, err := policy.RolesOf(next); err != nil {
 		return err
 	}
-	if _, err := LifecycleOf(next); err != nil {
+	if _, err := policy.LifecycleOf(next); err != nil {
 		return err
 	}
 	if published {
@@ -253,10 +255,10 @@ func (d *Draft) SetRole(name string, ks []*keys.PublicKey, threshold int, expiry
 		}
 		for _, k := range ks {
 			if r, ok := lc.Revoked(k.Identity()); ok {
-				return fmt.Errorf("%w: key %s was revoked since %s (%s) and cannot rejoin a role", ErrKeyRevoked, keys.Short(k.ID()), r.Since.UTC().Format(time.RFC3339), r.Reason)
+				return fmt.Errorf("%w: key %s was revoked since %s (%s) and cannot rejoin a role", policy.ErrKeyRevoked, keys.Short(k.ID()), r.Since.UTC().Format(time.RFC3339), r.Reason)
 			}
 			if r, ok := lc.RetiredAt(k.Identity()); ok {
-				return fmt.Errorf("%w: key %s was retired at %s and cannot rejoin a role", ErrKeyRetired, keys.Short(k.ID()), r.At.UTC().Format(time.RFC3339))
+				return fmt.Errorf("%w: key %s was retired at %s and cannot rejoin a role", policy.ErrKeyRetired, keys.Short(k.ID()), r.At.UTC().Format(time.RFC3339))
 			}
 		}
 		ids := make([]string, 0, len(ks))
@@ -298,12 +300,14 @@ func (d *Draft) SetGate(name string, roleNames []string, expiry time.Duration) e
 			rs[i] = r
 		}
 		gates[name] = rs
-		t.UnrecognizedFields[GatesField] = gates
+		t.UnrecognizedFields[policy.GatesField] = gates
 		return nil
 	})
 }
 
-func gatesField(t *metadata.TargetsType) (map[string]any, error) { return objectField(t, GatesField) }
+func gatesField(t *metadata.TargetsType) (map[string]any, error) {
+	return objectField(t, policy.GatesField)
+}
 
 // objectField returns the custom object field name of t, empty when absent.
 func objectField(t *metadata.TargetsType, name string) (map[string]any, error) {
@@ -313,7 +317,7 @@ func objectField(t *metadata.TargetsType, name string) (map[string]any, error) {
 	}
 	g, ok := raw.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("%s: %w: %s is not an object", TargetsFile, ErrMalformed, name)
+		return nil, fmt.Errorf("%s: %w: %s is not an object", policy.TargetsFile, policy.ErrMalformed, name)
 	}
 	return g, nil
 }
@@ -368,7 +372,7 @@ func (d *Draft) Sign(ctx context.Context, s keys.Signer) (SignResult, error) {
 	if inRole(metadata.ROOT) && !signed(d.Root.Signatures) {
 		sig, err := signCanonical(ctx, s, d.Root.Signed)
 		if err != nil {
-			return res, fmt.Errorf("signing %s: %w", RootFile, err)
+			return res, fmt.Errorf("signing %s: %w", policy.RootFile, err)
 		}
 		d.Root.Signatures = append(d.Root.Signatures, sig)
 		res.Root = true
@@ -376,7 +380,7 @@ func (d *Draft) Sign(ctx context.Context, s keys.Signer) (SignResult, error) {
 	if inRole(metadata.TARGETS) && !signed(d.Targets.Signatures) {
 		sig, err := signCanonical(ctx, s, d.Targets.Signed)
 		if err != nil {
-			return res, fmt.Errorf("signing %s: %w", TargetsFile, err)
+			return res, fmt.Errorf("signing %s: %w", policy.TargetsFile, err)
 		}
 		d.Targets.Signatures = append(d.Targets.Signatures, sig)
 		res.Targets = true
@@ -421,14 +425,14 @@ func (d *Draft) Save() error {
 		name string
 		data func() ([]byte, error)
 	}{
-		{RootFile, func() ([]byte, error) { return d.Root.ToBytes(true) }},
-		{TargetsFile, func() ([]byte, error) { return d.Targets.ToBytes(true) }},
+		{policy.RootFile, func() ([]byte, error) { return d.Root.ToBytes(true) }},
+		{policy.TargetsFile, func() ([]byte, error) { return d.Targets.ToBytes(true) }},
 	} {
 		data, err := f.data()
 		if err != nil {
 			return fmt.Errorf("encoding %s: %w", f.name, err)
 		}
-		if err := WriteFileAtomic(filepath.Join(d.Dir, f.name), append(data, '\n'), 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(d.Dir, f.name), append(data, '\n'), 0o644); err != nil {
 			return err
 		}
 	}
@@ -437,23 +441,23 @@ func (d *Draft) Save() error {
 
 // keep writes one published version to the history folder.
 func (d *Draft) keep(e historyEntry) error {
-	path := HistoryPath(d.Dir, e.role, e.ver)
-	name := HistoryDir + "/" + filepath.Base(path)
+	path := policy.HistoryPath(d.Dir, e.role, e.ver)
+	name := policy.HistoryDir + "/" + filepath.Base(path)
 	if old, err := os.ReadFile(path); err == nil {
 		var same bool
 		switch e.role {
 		case "root":
-			md, perr := ParseRoot(old)
+			md, perr := policy.ParseRoot(old)
 			if perr != nil {
 				return fmt.Errorf("%s: %w", name, perr)
 			}
-			same, err = sameSigned(md.Signed, e.sign)
+			same, err = policy.SameSigned(md.Signed, e.sign)
 		default:
-			md, perr := ParseTargets(old)
+			md, perr := policy.ParseTargets(old)
 			if perr != nil {
 				return fmt.Errorf("%s: %w", name, perr)
 			}
-			same, err = sameSigned(md.Signed, e.sign)
+			same, err = policy.SameSigned(md.Signed, e.sign)
 		}
 		if err != nil {
 			return err
@@ -469,29 +473,9 @@ func (d *Draft) keep(e historyEntry) error {
 		return fmt.Errorf("encoding %s: %w", name, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", HistoryDir, err)
+		return fmt.Errorf("creating %s: %w", policy.HistoryDir, err)
 	}
-	return WriteFileAtomic(path, append(data, '\n'), 0o644)
-}
-
-// WriteFileAtomic writes data to path through a synced temporary file and a rename.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	_, werr := tmp.Write(data)
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr, os.Chmod(tmp.Name(), mode)); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, append(data, '\n'), 0o644)
 }
 
 // Status describes the signing state of a draft, for `policy show`.
@@ -514,8 +498,8 @@ type Status struct {
 // Status reports versions, signers and whether each file meets its threshold.
 func (d *Draft) Status() Status {
 	st := Status{
-		RootVersion: d.Root.Signed.Version, RootSigners: SignerIDs(d.Root.Signatures), RootPublished: d.RootPublished(),
-		TargetsVersion: d.Targets.Signed.Version, TargetsSigners: SignerIDs(d.Targets.Signatures), TargetsPublished: d.TargetsPublished(),
+		RootVersion: d.Root.Signed.Version, RootSigners: policy.SignerIDs(d.Root.Signatures), RootPublished: d.RootPublished(),
+		TargetsVersion: d.Targets.Signed.Version, TargetsSigners: policy.SignerIDs(d.Targets.Signatures), TargetsPublished: d.TargetsPublished(),
 	}
 	if r := d.Root.Signed.Roles[metadata.ROOT]; r != nil {
 		st.RootThreshold = r.Threshold
