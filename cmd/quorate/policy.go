@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
@@ -346,18 +344,15 @@ func (a *app) policyShow() *cobra.Command {
 	return c
 }
 
-// trustState keeps the highest trusted versions per trust directory, so a
-// rolled-back trust directory is refused.
-type trustState struct {
-	path string
-}
-
-func (a *app) stateFor(dir, override string) (*trustState, error) {
+// stateFor returns the rollback-protection state file for trust directory
+// dir: override, else one per directory under $XDG_STATE_HOME/quorate (nil,
+// no state, for "none" or without a home directory).
+func (a *app) stateFor(dir, override string) (*policy.StateFile, error) {
 	if override == "none" {
 		return nil, nil
 	}
 	if override != "" {
-		return &trustState{path: override}, nil
+		return &policy.StateFile{Path: override}, nil
 	}
 	base := a.getenv("XDG_STATE_HOME")
 	if base == "" {
@@ -372,36 +367,7 @@ func (a *app) stateFor(dir, override string) (*trustState, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256([]byte(abs))
-	return &trustState{path: filepath.Join(base, "quorate", "trusted-"+hex.EncodeToString(sum[:8])+".json")}, nil
-}
-
-func (s *trustState) load() (policy.Trusted, error) {
-	var t policy.Trusted
-	if s == nil {
-		return t, nil
-	}
-	data, err := os.ReadFile(s.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return t, nil
-	}
-	if err != nil {
-		return t, fmt.Errorf("reading trust state: %w", err)
-	}
-	if err := json.Unmarshal(data, &t); err != nil {
-		return t, fmt.Errorf("trust state %s is corrupt: %w", s.path, err)
-	}
-	return t, nil
-}
-
-func (s *trustState) save(t policy.Trusted) error {
-	if s == nil {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
-		return fmt.Errorf("saving trust state: %w", err)
-	}
-	data, _ := json.Marshal(t)
-	return atomicfile.Write(s.path, data, 0o600)
+	return &policy.StateFile{Path: filepath.Join(base, "quorate", "trusted-"+hex.EncodeToString(sum[:8])+".json")}, nil
 }
 
 // loadTrust verifies a trust directory at now, with rollback protection.
@@ -426,22 +392,19 @@ func (a *app) loadTrustPinned(dir, stateOverride, pinFile string, now time.Time)
 	if err != nil {
 		return nil, usageErr("%w", err)
 	}
-	trusted, err := st.load()
+	trusted, err := st.Load()
 	if err != nil {
 		return nil, usageErr("%w", err)
 	}
 	t, err := policy.Load(dir, policy.LoadOptions{Now: now, Trusted: trusted, TrustRoot: pin})
 	if err != nil {
 		if errors.Is(err, policy.ErrRollback) && st != nil {
-			return nil, usageErr("trust directory %s: %w (root version %d, policy version %d remembered by %s)", dir, err, trusted.Root, trusted.Targets, st.path)
+			return nil, usageErr("trust directory %s: %w (root version %d, policy version %d remembered by %s)", dir, err, trusted.Root, trusted.Targets, st.Path)
 		}
 		return nil, usageErr("trust directory %s: %w", dir, err)
 	}
-	v := t.Versions()
-	if v.Root > trusted.Root || v.Targets > trusted.Targets {
-		if err := st.save(policy.Trusted{Root: max(v.Root, trusted.Root), Targets: max(v.Targets, trusted.Targets)}); err != nil {
-			a.errf("warning: %v\n", err)
-		}
+	if _, err := st.Raise(t.Versions()); err != nil {
+		a.errf("warning: %v\n", err)
 	}
 	return t, nil
 }

@@ -14,8 +14,6 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,7 +21,6 @@ import (
 	"time"
 
 	"github.com/quorate-dev/quorate/attest"
-	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/policy"
 )
 
@@ -51,17 +48,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	now := time.Now() // read the clock once
 
 	// 1. The trust: proven from the root, not older than what we saw before.
-	var trusted policy.Trusted
+	var state *policy.StateFile // nil: no state
 	if *stateFile != "" {
-		if data, err := os.ReadFile(*stateFile); err == nil {
-			if err := json.Unmarshal(data, &trusted); err != nil {
-				fmt.Fprintf(stderr, "deploy-gate: BLOCKED: state %s: %v\n", *stateFile, err)
-				return 2
-			}
-		} else if !errors.Is(err, os.ErrNotExist) {
-			fmt.Fprintf(stderr, "deploy-gate: BLOCKED: %v\n", err)
-			return 2
-		}
+		state = &policy.StateFile{Path: *stateFile}
+	}
+	trusted, err := state.Load()
+	if err != nil {
+		fmt.Fprintf(stderr, "deploy-gate: BLOCKED: %v\n", err)
+		return 2
 	}
 	trust, err := policy.Load(*trustDir, policy.LoadOptions{Now: now, Trusted: trusted})
 	if err != nil {
@@ -114,11 +108,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	// Remember the versions now trusted, so an older trust directory is refused next time.
-	if *stateFile != "" {
-		data, _ := json.Marshal(trust.Versions())
-		if err := atomicfile.Write(*stateFile, data, 0o644); err != nil {
-			fmt.Fprintf(stderr, "deploy-gate: warning: saving %s: %v\n", *stateFile, err)
-		}
+	if _, err := state.Raise(trust.Versions()); err != nil {
+		fmt.Fprintf(stderr, "deploy-gate: warning: %v\n", err)
 	}
 	fmt.Fprintf(stdout, "APPROVED: %s for gate %s under policy v%d (latest v%d)\n", *artifact, *gate, v.PolicyVersion, v.LatestPolicyVersion)
 	return 0
