@@ -202,14 +202,26 @@ func DecodeBase64(s string) ([]byte, error) {
 // most l.MaxBytes+1 bytes.
 func ReadEnvelope(r io.Reader, l Limits) (*Envelope, []byte, error) {
 	l = l.OrDefault()
-	data, err := readAll(io.LimitReader(r, min(l.MaxBytes, math.MaxInt64-1)+1), sizeHint(r, l.MaxBytes))
+	data, err := ReadLimited(r, l)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading attestation: %w", err)
-	}
-	if int64(len(data)) > l.MaxBytes {
-		return nil, nil, fmt.Errorf("%w: over the %d-byte limit", ErrTooLarge, l.MaxBytes)
+		return nil, nil, err
 	}
 	return ParseEnvelope(data, l)
+}
+
+// ReadLimited reads an attestation's bytes from r, at most l.MaxBytes (zero
+// fields mean [DefaultLimits]): more is [ErrTooLarge]. It reads at most
+// l.MaxBytes+1 bytes and does not parse them.
+func ReadLimited(r io.Reader, l Limits) ([]byte, error) {
+	l = l.OrDefault()
+	data, err := readAll(io.LimitReader(r, min(l.MaxBytes, math.MaxInt64-1)+1), sizeHint(r, l.MaxBytes))
+	if err != nil {
+		return nil, fmt.Errorf("reading attestation: %w", err)
+	}
+	if int64(len(data)) > l.MaxBytes {
+		return nil, fmt.Errorf("%w: over the %d-byte limit", ErrTooLarge, l.MaxBytes)
+	}
+	return data, nil
 }
 
 // sizeHint returns the capacity to read r into: its length when it tells it

@@ -167,8 +167,6 @@ var (
 	ErrNotEndorsed      = errors.New("policy version not endorsed by the latest policy")
 	ErrHistoryMissing   = errors.New("earlier policy version not available")
 	ErrHistoryMismatch  = errors.New("earlier policy version does not match its endorsed digest")
-	ErrKeyRevoked       = errors.New("key is revoked")
-	ErrKeyRetired       = errors.New("key is retired")
 	ErrKeyNotInPolicy   = errors.New("key is in no policy version")
 	ErrBelowThreshold   = errors.New("role would fall below its threshold")
 	ErrRevocationLater  = errors.New("revocation would move later")
@@ -186,10 +184,12 @@ type PolicyVersion struct {
 
 // PolicyAt returns policy version v, whose digest must be digest: the
 // latest version, or an earlier one the latest endorses in its history,
-// read from the trust's source (history/targets.V.json) and checked
+// read from src (history/targets.V.json; usually [Trust.Source]) and checked
 // against the endorsed digest. Its signatures are not checked: the
 // endorsement by the current administrators is what makes it trusted.
-func (t *Trust) PolicyAt(v int64, digest string) (*PolicyVersion, error) {
+// Only an earlier version reads src; a nil src then fails with
+// [ErrHistoryMissing].
+func (t *Trust) PolicyAt(src Source, v int64, digest string) (*PolicyVersion, error) {
 	latest := t.Version()
 	switch {
 	case v > latest:
@@ -208,10 +208,10 @@ func (t *Trust) PolicyAt(v int64, digest string) (*PolicyVersion, error) {
 	if endorsed != digest {
 		return nil, fmt.Errorf("%w: policy version %d is endorsed with digest sha256:%s, not sha256:%s", ErrHistoryMismatch, v, endorsed, digest)
 	}
-	if t.src == nil {
-		return nil, fmt.Errorf("%w: policy version %d: no history to read it from", ErrHistoryMissing, v)
+	if src == nil {
+		return nil, fmt.Errorf("%w: policy version %d: no history source given to read it from", ErrHistoryMissing, v)
 	}
-	data, err := t.src.Targets(v)
+	data, err := src.Targets(v)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: policy version %d (history/targets.%d.json) is missing", ErrHistoryMissing, v, v)
 	}
@@ -251,9 +251,9 @@ func (t *Trust) applyLifecycle(sv *SignatureVerdict, k *keys.PublicKey, logged m
 		since := r.Since.UTC().Format(time.RFC3339Nano)
 		switch {
 		case !hasTime:
-			sv.Problem = fmt.Sprintf("key revoked since %s (%s): the signature has no trusted logged time before then", since, r.Reason)
+			sv.refuse(ErrKeyRevoked, nil, fmt.Sprintf("key revoked since %s (%s): the signature has no trusted logged time before then", since, r.Reason))
 		case !at.Before(r.Since):
-			sv.Problem = fmt.Sprintf("key revoked since %s (%s): the signature was logged at %s", since, r.Reason, at.UTC().Format(time.RFC3339Nano))
+			sv.refuse(ErrKeyRevoked, nil, fmt.Sprintf("key revoked since %s (%s): the signature was logged at %s", since, r.Reason, at.UTC().Format(time.RFC3339Nano)))
 		}
 		if sv.Problem != "" {
 			sv.Revoked, sv.RevocationReason = true, r.Reason
@@ -262,7 +262,7 @@ func (t *Trust) applyLifecycle(sv *SignatureVerdict, k *keys.PublicKey, logged m
 		// Logged before the compromise: a retirement may still apply.
 	}
 	if r, ok := t.Lifecycle.RetiredAt(k.Identity()); ok && hasTime && !at.Before(r.At) {
-		sv.Problem = fmt.Sprintf("key retired at %s: the signature was logged at %s", r.At.UTC().Format(time.RFC3339Nano), at.UTC().Format(time.RFC3339Nano))
+		sv.refuse(ErrKeyRetired, nil, fmt.Sprintf("key retired at %s: the signature was logged at %s", r.At.UTC().Format(time.RFC3339Nano), at.UTC().Format(time.RFC3339Nano)))
 		sv.Retired = true
 		return true
 	}

@@ -26,27 +26,20 @@ type LogEvidence struct {
 	Emitted time.Time
 }
 
-// CheckBundle verifies a log bundle (ledger.Bundle JSON) against the log
-// key of the trusted policy and matches its entries to the envelope: same
-// request, same payload, the same signature bytes, the same envelope bytes.
-// Entries about anything else are ignored; a bundle that fails to verify
-// is an error.
-func (t *Trust) CheckBundle(envelope, bundle []byte) (*LogEvidence, error) {
-	env, payload, err := attest.ParseEnvelope(envelope, attest.DefaultLimits)
-	if err != nil {
-		return nil, err
-	}
-	_, pred, err := attest.ParseStatement(payload, attest.DefaultLimits)
-	if err != nil {
-		return nil, err
-	}
+// checkLedgerBundle verifies a ledger bundle (ledger.Bundle JSON) against
+// the log key of the trusted policy (or of the policy version pred names,
+// read through history) and matches its entries to the envelope, already
+// parsed from data: same request, same payload, the same signature bytes,
+// the same envelope bytes. Entries about anything else are ignored; a
+// bundle that fails to verify is an error.
+func (t *Trust) checkLedgerBundle(envelope []byte, env *attest.Envelope, payload []byte, pred *attest.Predicate, bundle []byte, history Source) (*LogEvidence, error) {
 	b, err := ledger.ParseBundle(bundle)
 	if err != nil {
 		return nil, fmt.Errorf("log bundle: %w", err)
 	}
 	var verified []ledger.VerifiedEntry
 	var firstErr error
-	for _, lk := range t.bundleKeys(pred) {
+	for _, lk := range t.bundleKeys(pred, history) {
 		if verified, err = ledger.VerifyBundle(b, lk.Key, lk.Origin); err == nil {
 			break
 		}
@@ -91,12 +84,12 @@ func (t *Trust) CheckBundle(envelope, bundle []byte) (*LogEvidence, error) {
 // with: the latest policy's, then the one named by the (endorsed) policy
 // version the attestation was signed under — the key the coordinator logged
 // it with before a log-key rotation.
-func (t *Trust) bundleKeys(pred *attest.Predicate) []*LogKey {
+func (t *Trust) bundleKeys(pred *attest.Predicate, history Source) []*LogKey {
 	var out []*LogKey
 	if lk, err := t.LogKey(); err == nil {
 		out = append(out, lk)
 	}
-	if pv, err := t.PolicyAt(pred.Policy.Version, pred.Policy.Digest["sha256"]); err == nil && pv.Log != nil {
+	if pv, err := t.PolicyAt(history, pred.Policy.Version, pred.Policy.Digest["sha256"]); err == nil && pv.Log != nil {
 		if len(out) == 0 || pv.Log.Key.Identity() != out[0].Key.Identity() || pv.Log.Origin != out[0].Origin {
 			out = append(out, pv.Log)
 		}
@@ -104,61 +97,23 @@ func (t *Trust) bundleKeys(pred *attest.Predicate) []*LogKey {
 	return out
 }
 
-// Missing lists, as reasons, what --require-log needs and the evidence
-// lacks: a logged time for every counted signature and for the composite.
-func (e *LogEvidence) Missing(v *Verdict) []string {
-	var out []string
+// requireLogged fails v, with [ErrNotLogged], for what [RequireLedger]
+// needs and the evidence lacks: a logged time for every counted signature
+// and for the composite.
+func (e *LogEvidence) requireLogged(v *Verdict) {
 	for _, r := range v.Roles {
 		for _, k := range r.Keys {
 			if _, ok := e.Signatures[k.KeyID]; !ok {
-				out = append(out, fmt.Sprintf("signature by key %s (role %s) is not proven logged by the bundle", keys.Short(k.KeyID), r.Role))
+				v.fail(ErrNotLogged, nil, "signature by key %s (role %s) is not proven logged by the bundle", keys.Short(k.KeyID), r.Role)
 			}
 		}
 	}
 	if e.Emitted.IsZero() {
-		out = append(out, "the bundle does not prove this exact attestation was logged")
+		v.fail(ErrNotLogged, nil, "the bundle does not prove this exact attestation was logged")
 	}
-	return out
 }
 
 func hexDigest(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
-}
-
-// VerifyLogged verifies an envelope together with its transparency-log
-// bundle (nil when there is none): the bundle's proven logged times feed
-// the revocation and retirement rules. With requireLog, a missing or
-// invalid bundle, or one that does not prove every counted signature and
-// the attestation itself were logged, makes the verdict fail. Without it,
-// a bundle problem is returned as a warning and verification proceeds
-// without logged times.
-func (t *Trust) VerifyLogged(envelope, bundle []byte, req Request, requireLog bool) (v *Verdict, warning string) {
-	var evidence *LogEvidence
-	problem := ""
-	switch {
-	case bundle != nil:
-		ev, err := t.CheckBundle(envelope, bundle)
-		if err != nil {
-			problem = err.Error()
-		} else {
-			evidence, req.LoggedTimes = ev, ev.Signatures
-		}
-	case requireLog:
-		problem = "no log bundle given: the log is required"
-	}
-	v = t.VerifyBytes(envelope, req)
-	switch {
-	case problem != "" && requireLog:
-		v.Verified = false
-		v.Reasons = append(v.Reasons, problem)
-	case problem != "":
-		return v, problem
-	case evidence != nil && requireLog && v.Verified:
-		if missing := evidence.Missing(v); len(missing) > 0 {
-			v.Verified = false
-			v.Reasons = append(v.Reasons, missing...)
-		}
-	}
-	return v, ""
 }

@@ -35,7 +35,7 @@ func TestVerifyRefusesWhatAPartyCannotSee(t *testing.T) {
 			v := f.Trust.Verify(bytes.NewReader(encode(t, signEnvelope(t, st, f.approvers("production")...))), request("production"))
 			requireReasons(t, v, tc.want)
 			for _, r := range v.Reasons {
-				if strings.ContainsFunc(r, func(c rune) bool { return attest.RuneClass(c, false) != "" }) {
+				if strings.ContainsFunc(r.Message, func(c rune) bool { return attest.RuneClass(c, false) != "" }) {
 					t.Fatalf("reason %q carries a raw control or invisible character", r)
 				}
 			}

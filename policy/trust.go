@@ -50,7 +50,6 @@ const GatesField = "gates"
 
 // Errors callers may test for with errors.Is.
 var (
-	ErrExpired       = errors.New("metadata has expired")
 	ErrRollback      = errors.New("metadata version rolled back")
 	ErrThreshold     = errors.New("signatures below threshold")
 	ErrMalformed     = errors.New("malformed metadata")
@@ -90,8 +89,14 @@ type Trust struct {
 	// revocations.
 	Lifecycle *Lifecycle
 
-	src Source // earlier targets versions, for PolicyAt
+	src Source // what Load read the trust from; see Source
 }
+
+// Source returns the source the trust was loaded from (nil for a Trust
+// built otherwise). Reading earlier policy versions from it is I/O (disk
+// for [DirSource]): pass it explicitly to [Trust.PolicyAt] or
+// [WithHistory] where verification may need an earlier version.
+func (t *Trust) Source() Source { return t.src }
 
 // Version returns the policy (targets) version.
 func (t *Trust) Version() int64 { return t.Targets.Signed.Version }

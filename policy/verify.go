@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"bytes"
 	"crypto"
 	"errors"
 	"fmt"
@@ -31,10 +30,10 @@ type Request struct {
 	Now    time.Time
 	Limits attest.Limits // zero fields take their values from attest.DefaultLimits
 	// LoggedTimes are trusted logged times of the envelope's signatures, by
-	// key ID: times proven by a verified transparency-log bundle
-	// ([Trust.CheckBundle]), never a signer's own claim. A revoked key's
-	// signature counts only with a logged time before the revocation; a
-	// retired key's not with one at or after the retirement.
+	// key ID, never a signer's own claim: normally left nil and proven by a
+	// ledger bundle ([WithLedgerBundle]), whose times take precedence. A
+	// revoked key's signature counts only with a logged time before the
+	// revocation; a retired key's not with one at or after the retirement.
 	LoggedTimes map[string]time.Time
 }
 
@@ -59,6 +58,8 @@ type SignatureVerdict struct {
 	Role    string `json:"role,omitempty"`
 	Counted bool   `json:"counted"`
 	Problem string `json:"problem,omitempty"`
+	// Code is the machine code of Problem's [Kind] (see [Reason]).
+	Code string `json:"code,omitempty"`
 	// Revoked and Retired mark a valid signature not counted because the
 	// latest policy revokes or retires its key; RevocationReason is the
 	// revocation's reason text.
@@ -66,10 +67,18 @@ type SignatureVerdict struct {
 	Retired          bool      `json:"retired,omitempty"`
 	RevocationReason string    `json:"revocationReason,omitempty"`
 	LoggedAt         time.Time `json:"loggedAt,omitzero"`
+	kind             *Kind
+	cause            error
+}
+
+// refuse marks the signature not counted because of k.
+func (sv *SignatureVerdict) refuse(k *Kind, cause error, problem string) {
+	sv.Problem, sv.Code, sv.kind, sv.cause = problem, k.code, k, cause
 }
 
 // Verdict is the outcome of a verification: the counts per role and, when
-// not verified, every reason.
+// not verified, every reason; warnings say what was not checked (a ledger
+// bundle that did not verify when the ledger was not required).
 type Verdict struct {
 	Verified      bool   `json:"verified"`
 	Gate          string `json:"gate"`
@@ -82,23 +91,77 @@ type Verdict struct {
 	Subjects            []attest.Subject   `json:"subjects,omitempty"`
 	Roles               []RoleVerdict      `json:"roles"`
 	Signatures          []SignatureVerdict `json:"signatures"`
-	Reasons             []string           `json:"reasons,omitempty"`
+	Reasons             []Reason           `json:"reasons,omitempty"`
+	Warnings            []Reason           `json:"warnings,omitempty"`
+	// Ledger is what a ledger bundle ([WithLedgerBundle]) proved, or nil.
+	Ledger *LogEvidence `json:"-"`
 }
 
-func (v *Verdict) fail(format string, args ...any) {
-	v.Reasons = append(v.Reasons, fmt.Sprintf(format, args...))
+func (v *Verdict) fail(k *Kind, cause error, format string, args ...any) {
+	v.Reasons = append(v.Reasons, newReason(k, cause, format, args...))
 }
 
-// Err returns nil for a verified verdict, or an error listing every reason.
+// Err returns nil for a verified verdict, or an error joining every
+// [Reason]: errors.Is(v.Err(), policy.ErrKeyRevoked) and the like work.
 func (v *Verdict) Err() error {
 	if v.Verified {
 		return nil
 	}
+	if len(v.Reasons) == 0 {
+		return errors.New("attestation not verified")
+	}
 	errs := make([]error, len(v.Reasons))
 	for i, r := range v.Reasons {
-		errs[i] = errors.New(r)
+		errs[i] = r
 	}
 	return fmt.Errorf("attestation not verified: %w", errors.Join(errs...))
+}
+
+// VerifyOption configures one verification (see [Trust.Verify]). An option
+// given a bad value makes the verification fail closed, with reason
+// [ErrInvalidRequest].
+type VerifyOption func(*verifyOptions) error
+
+type verifyOptions struct {
+	bundle        []byte
+	haveBundle    bool
+	requireLedger bool
+	history       Source
+}
+
+// WithLedgerBundle verifies the attestation together with its ledger
+// bundle (ledger.Bundle JSON, as `quorate request bundle` writes it): the
+// bundle is checked against the policy's log key and its proven logged
+// times feed the revocation and retirement rules. Without [RequireLedger],
+// a bundle that does not verify (an empty one included) is a warning in
+// the verdict ([ErrBadLedgerBundle]) and verification proceeds without
+// logged times.
+func WithLedgerBundle(bundle []byte) VerifyOption {
+	return func(o *verifyOptions) error {
+		o.bundle, o.haveBundle = bundle, true
+		return nil
+	}
+}
+
+// RequireLedger makes the ledger mandatory: the verdict fails unless a
+// ledger bundle ([WithLedgerBundle]) verifies and proves that every
+// counted signature and the attestation itself were logged.
+func RequireLedger() VerifyOption {
+	return func(o *verifyOptions) error {
+		o.requireLedger = true
+		return nil
+	}
+}
+
+// WithHistory is where earlier policy versions are read from when the
+// attestation was signed under one (see [Trust.PolicyAt]); usually
+// [Trust.Source]. Without it (or with a nil src), such an attestation fails
+// with [ErrPolicyMismatch]: verification does no I/O it was not given.
+func WithHistory(src Source) VerifyOption {
+	return func(o *verifyOptions) error {
+		o.history = src
+		return nil
+	}
 }
 
 // Verify reads an envelope from r and verifies it against the trust for
@@ -106,59 +169,100 @@ func (v *Verdict) Err() error {
 //
 //   - the envelope is well-formed and within limits, of type attest.PayloadType,
 //     carrying an in-toto Statement v1 with the release-approval predicate;
-//   - the predicate names req.Gate, this policy's version and digest, and has
-//     not expired at req.Now;
+//   - the predicate names req.Gate, this policy's version and digest (or an
+//     earlier version the policy endorses, read through [WithHistory]), and
+//     has not expired at req.Now;
 //   - every artifact of req matches a subject by every digest given;
 //   - each role of the gate has at least its threshold of distinct keys (by
-//     identity) of that role with a valid signature over the PAE.
+//     identity) of that role with a valid signature over the PAE;
+//   - with [RequireLedger], the ledger bundle proves every counted signature
+//     and the attestation were logged.
 //
 // Signatures that fail (bad encoding, unknown key, key of no role of the gate,
 // a key already counted, a bad signature) are not counted and do not stop the
-// others from counting.
-func (t *Trust) Verify(r io.Reader, req Request) *Verdict {
-	limits := req.Limits.OrDefault()
-	v := &Verdict{Gate: req.Gate, PolicyVersion: t.Version(), LatestPolicyVersion: t.Version(), Roles: []RoleVerdict{}, Signatures: []SignatureVerdict{}}
-	env, payload, err := attest.ReadEnvelope(r, limits)
+// others from counting. The envelope is parsed once, within req.Limits.
+func (t *Trust) Verify(r io.Reader, req Request, opts ...VerifyOption) *Verdict {
+	data, err := attest.ReadLimited(r, req.Limits)
 	if err != nil {
-		v.fail("%v", err)
+		v := t.newVerdict(req)
+		v.fail(ErrMalformedAttestation, err, "%v", err)
 		return v
 	}
-	t.verifyEnvelope(v, env, payload, req, limits)
-	return v
+	return t.VerifyBytes(data, req, opts...)
 }
 
 // VerifyBytes is [Trust.Verify] over an envelope held in memory.
-func (t *Trust) VerifyBytes(data []byte, req Request) *Verdict {
-	return t.Verify(bytes.NewReader(data), req)
+func (t *Trust) VerifyBytes(data []byte, req Request, opts ...VerifyOption) *Verdict {
+	v := t.newVerdict(req)
+	var o verifyOptions
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			v.fail(ErrInvalidRequest, err, "%v", err)
+			return v
+		}
+	}
+	limits := req.Limits.OrDefault()
+	if int64(len(data)) > limits.MaxBytes {
+		err := fmt.Errorf("%w: over the %d-byte limit", attest.ErrTooLarge, limits.MaxBytes)
+		v.fail(ErrMalformedAttestation, err, "%v", err)
+		return v
+	}
+	env, payload, err := attest.ParseEnvelope(data, limits)
+	if err != nil {
+		v.fail(ErrMalformedAttestation, err, "%v", err)
+		return v
+	}
+	t.verifyEnvelope(v, data, env, payload, req, limits, &o)
+	return v
 }
 
-func (t *Trust) verifyEnvelope(v *Verdict, env *attest.Envelope, payload []byte, req Request, limits attest.Limits) {
+func (t *Trust) newVerdict(req Request) *Verdict {
+	return &Verdict{Gate: req.Gate, PolicyVersion: t.Version(), LatestPolicyVersion: t.Version(), Roles: []RoleVerdict{}, Signatures: []SignatureVerdict{}}
+}
+
+func (t *Trust) verifyEnvelope(v *Verdict, data []byte, env *attest.Envelope, payload []byte, req Request, limits attest.Limits, o *verifyOptions) {
 	if req.Now.IsZero() {
-		v.fail("verification time not set")
+		v.fail(ErrInvalidRequest, nil, "verification time not set")
 		return
 	}
 	t.checkExpiry(v, req.Now)
 	if env.PayloadType != attest.PayloadType {
-		v.fail("payloadType %q is not %q", env.PayloadType, attest.PayloadType)
+		v.fail(ErrMalformedAttestation, nil, "payloadType %q is not %q", env.PayloadType, attest.PayloadType)
 	}
 	set := t.Roles // counted against the latest version unless the predicate names another
 	st, pred, err := attest.ParseStatement(payload, limits)
 	if err != nil {
-		v.fail("%v", err)
+		v.fail(ErrMalformedAttestation, err, "%v", err)
 	} else {
 		v.RequestID, v.Expires, v.Subjects = pred.RequestID, pred.Expires, st.Subject
-		if pv := t.checkPredicate(v, pred, req); pv != nil {
+		if pv := t.checkPredicate(v, pred, req, o.history); pv != nil {
 			set, v.PolicyVersion = pv.Roles, pv.Version
 		}
 		checkSubjects(v, st.Subject, req.Artifacts)
 	}
 
+	logged := req.LoggedTimes
+	switch {
+	case o.haveBundle && pred != nil:
+		ev, err := t.checkLedgerBundle(data, env, payload, pred, o.bundle, o.history)
+		switch {
+		case err != nil && o.requireLedger:
+			v.fail(ErrBadLedgerBundle, err, "%v", err)
+		case err != nil:
+			v.Warnings = append(v.Warnings, newReason(ErrBadLedgerBundle, err, "%v", err))
+		default:
+			v.Ledger, logged = ev, ev.Signatures
+		}
+	case !o.haveBundle && o.requireLedger:
+		v.fail(ErrNotLogged, nil, "no log bundle given: the log is required")
+	}
+
 	tally, err := set.NewTally(req.Gate)
 	if err != nil {
-		v.fail("%v", err)
+		v.fail(tallyKind(err), err, "%v", err)
 		return
 	}
-	t.countSignatures(v, set, tally, env, payload, req)
+	t.countSignatures(v, set, tally, env, payload, logged)
 	results := tally.Results()
 	v.Roles = slices.Grow(v.Roles, len(results))
 	for _, rr := range results {
@@ -167,14 +271,17 @@ func (t *Trust) verifyEnvelope(v *Verdict, env *attest.Envelope, payload []byte,
 			rv.Keys = append(rv.Keys, KeyRef{KeyID: c.KeyID, Identity: c.Identity.String()})
 		}
 		if !rv.Met {
-			v.fail("role %q: %d of %d required signature(s)", rr.Role, len(rr.Counted), rr.Threshold)
+			v.fail(ErrThresholdNotMet, nil, "role %q: %d of %d required signature(s)", rr.Role, len(rr.Counted), rr.Threshold)
 		}
 		v.Roles = append(v.Roles, rv)
+	}
+	if len(v.Reasons) == 0 && o.requireLedger && v.Ledger != nil {
+		v.Ledger.requireLogged(v)
 	}
 	if len(v.Reasons) > 0 {
 		for _, s := range v.Signatures {
 			if s.Problem != "" {
-				v.fail("signature %d (key %s): %s", s.Index, keys.Short(s.KeyID), s.Problem)
+				v.fail(s.kind, s.cause, "signature %d (key %s): %s", s.Index, keys.Short(s.KeyID), s.Problem)
 			}
 		}
 		return
@@ -187,32 +294,32 @@ func (t *Trust) verifyEnvelope(v *Verdict, env *attest.Envelope, payload []byte,
 // metadata.
 func (t *Trust) checkExpiry(v *Verdict, now time.Time) {
 	if t.Root.Signed.IsExpired(now) {
-		v.fail("trust root version %d expired at %s", t.Root.Signed.Version, t.Root.Signed.Expires.UTC().Format(time.RFC3339))
+		v.fail(ErrExpired, nil, "trust root version %d expired at %s", t.Root.Signed.Version, t.Root.Signed.Expires.UTC().Format(time.RFC3339))
 	}
 	if t.Targets.Signed.IsExpired(now) {
-		v.fail("policy version %d expired at %s", t.Version(), t.Targets.Signed.Expires.UTC().Format(time.RFC3339))
+		v.fail(ErrExpired, nil, "policy version %d expired at %s", t.Version(), t.Targets.Signed.Expires.UTC().Format(time.RFC3339))
 	}
 }
 
 // checkPredicate checks the predicate and returns the policy version it
 // was signed under (see [Trust.PolicyAt]), or nil when that version cannot
 // be used.
-func (t *Trust) checkPredicate(v *Verdict, p *attest.Predicate, req Request) *PolicyVersion {
+func (t *Trust) checkPredicate(v *Verdict, p *attest.Predicate, req Request, history Source) *PolicyVersion {
 	if p.Gate != req.Gate {
-		v.fail("attestation approves gate %q, not gate %q", p.Gate, req.Gate)
+		v.fail(ErrWrongGate, nil, "attestation approves gate %q, not gate %q", p.Gate, req.Gate)
 	}
 	if !req.Now.Before(p.Expires) {
-		v.fail("attestation expired at %s", p.Expires.UTC().Format(time.RFC3339))
+		v.fail(ErrExpired, nil, "attestation expired at %s", p.Expires.UTC().Format(time.RFC3339))
 	}
 	switch pv := p.Policy.Version; {
 	case pv > t.Version():
-		v.fail("attestation was signed under policy version %d, newer than the trusted version %d: update the trust directory", pv, t.Version())
+		v.fail(ErrPolicyMismatch, nil, "attestation was signed under policy version %d, newer than the trusted version %d: update the trust directory", pv, t.Version())
 	case pv == t.Version() && p.Policy.Digest["sha256"] != t.Digest:
-		v.fail("attestation names policy version %d with digest sha256:%s, but the trusted version %d has digest sha256:%s", pv, p.Policy.Digest["sha256"], t.Version(), t.Digest)
+		v.fail(ErrPolicyMismatch, nil, "attestation names policy version %d with digest sha256:%s, but the trusted version %d has digest sha256:%s", pv, p.Policy.Digest["sha256"], t.Version(), t.Digest)
 	default:
-		ver, err := t.PolicyAt(pv, p.Policy.Digest["sha256"])
+		ver, err := t.PolicyAt(history, pv, p.Policy.Digest["sha256"])
 		if err != nil {
-			v.fail("attestation was signed under policy version %d, which the trusted policy version %d does not vouch for: %v", pv, t.Version(), err)
+			v.fail(ErrPolicyMismatch, err, "attestation was signed under policy version %d, which the trusted policy version %d does not vouch for: %v", pv, t.Version(), err)
 			return nil
 		}
 		return ver
@@ -222,16 +329,16 @@ func (t *Trust) checkPredicate(v *Verdict, p *attest.Predicate, req Request) *Po
 
 func checkSubjects(v *Verdict, subjects []attest.Subject, artifacts []Artifact) {
 	if len(artifacts) == 0 {
-		v.fail("no artifact or digest given to check the attestation against")
+		v.fail(ErrInvalidRequest, nil, "no artifact or digest given to check the attestation against")
 	}
 	for _, a := range artifacts {
 		if len(a.Digests) == 0 {
-			v.fail("artifact %q: no digest to check", a.Name)
+			v.fail(ErrInvalidRequest, nil, "artifact %q: no digest to check", a.Name)
 			continue
 		}
 		found := Covers(subjects, a)
 		if !found {
-			v.fail("artifact %q (%s) matches no subject of the attestation", a.Name, a.Digests[0])
+			v.fail(ErrSubjectMismatch, nil, "artifact %q (%s) matches no subject of the attestation", a.Name, a.Digests[0])
 		}
 	}
 }
@@ -257,7 +364,7 @@ func Covers(subjects []attest.Subject, a Artifact) bool {
 // countSignatures counts the envelope's signatures against set, the policy
 // version the attestation was signed under, applying the latest version's
 // revocations and retirements.
-func (t *Trust) countSignatures(v *Verdict, set *roles.Set, tally *roles.Tally, env *attest.Envelope, payload []byte, req Request) {
+func (t *Trust) countSignatures(v *Verdict, set *roles.Set, tally *roles.Tally, env *attest.Envelope, payload []byte, logged map[string]time.Time) {
 	pae := dsse.PAE(env.PayloadType, payload)
 	// One digest of the PAE per hash, computed on demand; keys use one or two.
 	type paeDigest struct {
@@ -272,9 +379,9 @@ func (t *Trust) countSignatures(v *Verdict, set *roles.Set, tally *roles.Tally, 
 		k, ok := set.Keys[s.KeyID]
 		switch {
 		case s.KeyID == "":
-			sv.Problem = "signature has no keyid"
+			sv.refuse(ErrBadSignature, nil, "signature has no keyid")
 		case !ok:
-			sv.Problem = "key is not in the policy"
+			sv.refuse(ErrNotInPolicy, nil, "key is not in the policy")
 		}
 		if sv.Problem != "" {
 			v.Signatures = append(v.Signatures, sv)
@@ -283,19 +390,19 @@ func (t *Trust) countSignatures(v *Verdict, set *roles.Set, tally *roles.Tally, 
 		role, err := tally.Role(k)
 		sv.Role = role
 		if err != nil {
-			sv.Problem = err.Error()
+			sv.refuse(tallyKind(err), err, err.Error())
 			v.Signatures = append(v.Signatures, sv)
 			continue
 		}
 		if tally.Has(k) { // refuse before spending a verification on it
 			_, err := tally.Add(k)
-			sv.Problem = err.Error()
+			sv.refuse(tallyKind(err), err, err.Error())
 			v.Signatures = append(v.Signatures, sv)
 			continue
 		}
 		raw, err := attest.DecodeBase64(s.Sig)
 		if err != nil {
-			sv.Problem = "sig is " + err.Error()
+			sv.refuse(ErrBadSignature, err, "sig is "+err.Error())
 			v.Signatures = append(v.Signatures, sv)
 			continue
 		}
@@ -311,20 +418,33 @@ func (t *Trust) countSignatures(v *Verdict, set *roles.Set, tally *roles.Tally, 
 			digests = append(digests, paeDigest{k.Hash(), d})
 		}
 		if err := k.VerifyDigest(d, raw); err != nil {
-			sv.Problem = "signature does not verify over the envelope's PAE"
+			sv.refuse(ErrBadSignature, err, "signature does not verify over the envelope's PAE")
 			v.Signatures = append(v.Signatures, sv)
 			continue
 		}
-		if t.Lifecycle != nil && t.applyLifecycle(&sv, k, req.LoggedTimes) {
+		if t.Lifecycle != nil && t.applyLifecycle(&sv, k, logged) {
 			v.Signatures = append(v.Signatures, sv)
 			continue
 		}
 		if _, err := tally.Add(k); err != nil {
-			sv.Problem = err.Error()
+			sv.refuse(tallyKind(err), err, err.Error())
 			v.Signatures = append(v.Signatures, sv)
 			continue
 		}
 		sv.Counted = true
 		v.Signatures = append(v.Signatures, sv)
 	}
+}
+
+// tallyKind classifies an error of roles.Tally.
+func tallyKind(err error) *Kind {
+	switch {
+	case errors.Is(err, roles.ErrCounted):
+		return ErrDuplicateKey
+	case errors.Is(err, roles.ErrNotInGate):
+		return ErrNotInGate
+	case errors.Is(err, roles.ErrUnknownGate):
+		return ErrUnknownGate
+	}
+	return ErrInvalidRequest
 }

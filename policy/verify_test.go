@@ -35,13 +35,13 @@ func requireReasons(tb testing.TB, v *policy.Verdict, want ...string) {
 	for _, w := range want {
 		found := false
 		for _, r := range v.Reasons {
-			if strings.Contains(r, w) {
+			if strings.Contains(r.Message, w) {
 				found = true
 				break
 			}
 		}
 		if !found {
-			tb.Errorf("no reason mentions %q; reasons:\n  %s", w, strings.Join(v.Reasons, "\n  "))
+			tb.Errorf("no reason mentions %q; reasons:\n  %v", w, v.Err())
 		}
 	}
 }
@@ -363,7 +363,7 @@ func TestVerifyRejects(t *testing.T) {
 			if tc.req != nil {
 				tc.req(&req)
 			}
-			requireReasons(t, fx.Trust.VerifyBytes(tc.env(t), req), tc.want...)
+			requireReasons(t, fx.Trust.VerifyBytes(tc.env(t), req, policy.WithHistory(fx.Trust.Source())), tc.want...)
 		})
 	}
 }

@@ -248,7 +248,7 @@ func TestVersionedPolicyChain(t *testing.T) {
 			}
 			req := request(gate)
 			req.Now, req.LoggedTimes = now, tc.logged
-			v := final.VerifyBytes(tc.env, req)
+			v := final.VerifyBytes(tc.env, req, policy.WithHistory(final.Source()))
 			if v.PolicyVersion != tc.version || v.LatestPolicyVersion != 6 {
 				t.Errorf("checked against version %d (latest %d), want %d (latest 6)", v.PolicyVersion, v.LatestPolicyVersion, tc.version)
 			}
@@ -260,6 +260,13 @@ func TestVersionedPolicyChain(t *testing.T) {
 				requireReasons(t, v, tc.want...)
 			}
 			for _, s := range v.Signatures {
+				// A revoked or retired key's uncounted signature carries its kind's code.
+				if (s.Revoked && s.Code != policy.ErrKeyRevoked.Code()) || (s.Retired && s.Code != policy.ErrKeyRetired.Code()) {
+					t.Errorf("signature by %s: revoked %v, retired %v, code %q", keys.Short(s.KeyID), s.Revoked, s.Retired, s.Code)
+				}
+				if !v.Verified && (s.Revoked && !errors.Is(v.Err(), policy.ErrKeyRevoked) || s.Retired && !errors.Is(v.Err(), policy.ErrKeyRetired)) {
+					t.Errorf("errors.Is(v.Err(), revoked/retired) false: %v", v.Err())
+				}
 				if got := s.Revoked; got != (s.KeyID == tc.revoked) {
 					t.Errorf("signature by %s: revoked %v", keys.Short(s.KeyID), got)
 				}
@@ -280,7 +287,7 @@ func TestVersionedPolicyChain(t *testing.T) {
 		}
 		req := request("production")
 		req.Now = now
-		v := final.VerifyBytes(encode(t, signEnvelope(t, st, dev2, ci2)), req)
+		v := final.VerifyBytes(encode(t, signEnvelope(t, st, dev2, ci2)), req, policy.WithHistory(final.Source()))
 		requireReasons(t, v, "policy version 3 is endorsed with digest sha256:"+v3.Digest)
 	})
 
@@ -291,7 +298,7 @@ func TestVersionedPolicyChain(t *testing.T) {
 		writeTestFile(t, p, []byte(strings.Replace(string(orig), `"threshold": 1`, `"threshold": 2`, 1)))
 		req := request("production")
 		req.Now, req.LoggedTimes = now, logged(ci1, epoch.Add(3*hour))
-		requireReasons(t, final.VerifyBytes(att2, req), "history/targets.2.json is version 2 with digest", "but version 2 is endorsed with digest sha256:"+v2.Digest)
+		requireReasons(t, final.VerifyBytes(att2, req, policy.WithHistory(final.Source())), "history/targets.2.json is version 2 with digest", "but version 2 is endorsed with digest sha256:"+v2.Digest)
 	})
 
 	t.Run("history is immutable", func(t *testing.T) {

@@ -628,7 +628,7 @@ func (s *Service) affectedBy(ctx context.Context, t *policy.Trust, k *keys.Publi
 // stillMet reports whether r's other signatures meet its gate under the
 // policy version r was signed under, without those of identity ident.
 func stillMet(t *policy.Trust, r *Request, ident string) bool {
-	pv, err := t.PolicyAt(r.PolicyVersion, r.PolicyDigest)
+	pv, err := t.PolicyAt(t.Source(), r.PolicyVersion, r.PolicyDigest)
 	if err != nil {
 		return false
 	}

@@ -155,7 +155,8 @@ func (s *Service) checkComposite(t *policy.Trust, r *Request, env []byte, now ti
 		}
 		arts = append(arts, a)
 	}
-	v := t.VerifyBytes(env, policy.Request{Gate: r.Gate, Artifacts: arts, Now: now, Limits: s.cfg.Limits})
+	// WithHistory: a request signed under an earlier policy version.
+	v := t.VerifyBytes(env, policy.Request{Gate: r.Gate, Artifacts: arts, Now: now, Limits: s.cfg.Limits}, policy.WithHistory(t.Source()))
 	var problems []string
 	for _, sv := range v.Signatures {
 		if sv.Problem != "" {
@@ -165,7 +166,9 @@ func (s *Service) checkComposite(t *policy.Trust, r *Request, env []byte, now ti
 	if v.Verified && len(problems) == 0 {
 		return nil
 	}
-	problems = append(problems, v.Reasons...)
+	for _, r := range v.Reasons {
+		problems = append(problems, r.Message)
+	}
 	s.metrics.compositeRefused()
 	s.log.Error("refusing to emit a composite attestation the verifier would reject; the request stays pending (were stored signatures altered?)",
 		zap.String("request", r.ID), zap.Strings("problems", problems))

@@ -86,15 +86,20 @@ against the digests the latest version endorses.`,
 			if bundle == "" && fileExists(file+".bundle") {
 				bundle = file + ".bundle"
 			}
-			var bdata []byte
+			opts := []policy.VerifyOption{policy.WithHistory(t.Source())}
 			if bundle != "" {
-				if bdata, err = os.ReadFile(bundle); err != nil {
+				bdata, err := os.ReadFile(bundle)
+				if err != nil {
 					return withCode(exitNotVerified, fmt.Errorf("reading log bundle: %w", err))
 				}
+				opts = append(opts, policy.WithLedgerBundle(bdata))
 			}
-			v, warning := t.VerifyLogged(envBytes, bdata, policy.Request{Gate: gate, Artifacts: arts, Now: now}, requireLog)
-			if warning != "" {
-				a.errf("warning: %s\n", warning)
+			if requireLog {
+				opts = append(opts, policy.RequireLedger())
+			}
+			v := t.VerifyBytes(envBytes, policy.Request{Gate: gate, Artifacts: arts, Now: now}, opts...)
+			for _, w := range v.Warnings {
+				a.errf("warning: %s\n", display.String(w.Message))
 			}
 			if output == "json" {
 				if err := writeJSON(a.stdout, v); err != nil {
@@ -176,6 +181,6 @@ func (a *app) printVerdict(v *policy.Verdict) {
 		}
 	}
 	for _, r := range v.Reasons {
-		fmt.Fprintf(w, "  reason: %s\n", display.String(r))
+		fmt.Fprintf(w, "  reason: %s\n", display.String(r.Message))
 	}
 }

@@ -84,24 +84,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *bundleFile == "" {
 		*bundleFile = *attFile + ".bundle"
 	}
-	bundle, err := os.ReadFile(*bundleFile)
-	if err != nil {
+	// The trust directory's history: attestations signed under an earlier
+	// policy version are checked against it.
+	opts := []policy.VerifyOption{policy.WithHistory(trust.Source())}
+	if bundle, err := os.ReadFile(*bundleFile); err != nil {
 		fmt.Fprintf(stderr, "deploy-gate: no log bundle: %v\n", err)
-		bundle = nil
+	} else {
+		opts = append(opts, policy.WithLedgerBundle(bundle))
 	}
 
 	// 4. The verdict; with -require-log the bundle must prove every counted
 	// signature and the attestation itself were logged.
-	v, warning := trust.VerifyLogged(envelope, bundle, req, *requireLog)
-	if warning != "" {
-		fmt.Fprintf(stderr, "deploy-gate: warning: %s\n", warning)
+	if *requireLog {
+		opts = append(opts, policy.RequireLedger())
+	}
+	v := trust.VerifyBytes(envelope, req, opts...)
+	for _, w := range v.Warnings {
+		fmt.Fprintf(stderr, "deploy-gate: warning: %s\n", w.Message)
 	}
 	for _, r := range v.Roles {
 		fmt.Fprintf(stdout, "role %-12s %d/%d\n", r.Role, len(r.Keys), r.Threshold)
 	}
 	if !v.Verified {
 		for _, reason := range v.Reasons {
-			fmt.Fprintf(stdout, "reason: %s\n", reason)
+			fmt.Fprintf(stdout, "reason [%s]: %s\n", reason.Code, reason.Message)
 		}
 		fmt.Fprintf(stderr, "deploy-gate: BLOCKED: %s is not approved for gate %s\n", *artifact, *gate)
 		return 1
