@@ -170,10 +170,18 @@ func (s *Set) RolesOfKey(id keys.Identity) []string {
 // ErrUnknownGate is returned for a gate the policy does not define.
 var ErrUnknownGate = errors.New("unknown gate")
 
-// NewTally starts counting signatures for gate.
+// ErrNotValidated is returned by [Set.NewTally] for a Set that
+// [Set.Validate] has not accepted: counting against it would be unsound.
+var ErrNotValidated = errors.New("role set not validated")
+
+// NewTally starts counting signatures for gate. The Set must have been
+// validated ([Set.Validate]); otherwise it returns [ErrNotValidated].
 func (s *Set) NewTally(gate string) (*Tally, error) {
+	if s.members == nil {
+		return nil, fmt.Errorf("%w: call Validate before counting signatures for gate %q", ErrNotValidated, gate)
+	}
 	g, ok := s.Gates[gate]
-	if !ok || s.members == nil {
+	if !ok {
 		return nil, fmt.Errorf("%w %q (policy defines: %s)", ErrUnknownGate, gate, strings.Join(s.GateNames(), ", "))
 	}
 	t := &Tally{set: s, gate: g, counted: map[string][]Counted{}, seen: map[keys.Identity]string{}}

@@ -267,3 +267,24 @@ func randomSet(t *testing.T, rng *rand.Rand, pool []keyPair) (*roles.Set, string
 	}
 	return s, "release", owner
 }
+
+// TestNewTallyRefusesUnvalidatedSet: counting against a Set that Validate has
+// not accepted is refused as such, not reported as an unknown gate.
+func TestNewTallyRefusesUnvalidatedSet(t *testing.T) {
+	k := newKeys(t, 1)
+	s := &roles.Set{
+		Keys:  table(k[0].main),
+		Roles: map[string]*roles.Role{"operator": role("operator", 1, k[0].main)},
+		Gates: map[string]*roles.Gate{"production": {Name: "production", Roles: []string{"operator"}}},
+	}
+	_, err := s.NewTally("production")
+	if !errors.Is(err, roles.ErrNotValidated) || errors.Is(err, roles.ErrUnknownGate) {
+		t.Fatalf("unvalidated set: %v, want ErrNotValidated", err)
+	}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.NewTally("production"); err != nil {
+		t.Fatalf("validated set: %v", err)
+	}
+}
