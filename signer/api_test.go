@@ -26,6 +26,7 @@ import (
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
 )
 
@@ -41,7 +42,7 @@ type world struct {
 	admin, outsider              party
 	svc                          *signer.Service
 	srv                          *httptest.Server
-	client                       *signer.Client
+	client                       *client.Client
 	now                          atomic.Pointer[time.Time]
 	store                        *sqlitestore.Store
 	dir                          string
@@ -80,7 +81,7 @@ func newWorld(t *testing.T, opts ...func(*signer.HTTPConfig)) *world {
 	}
 	w.srv = httptest.NewServer(signer.NewAPI(cfg))
 	t.Cleanup(w.srv.Close)
-	w.client = &signer.Client{BaseURL: w.srv.URL, HTTP: w.srv.Client()}
+	w.client = &client.Client{BaseURL: w.srv.URL, HTTP: w.srv.Client()}
 	return w
 }
 
@@ -120,17 +121,17 @@ func sign(t testing.TB, p party, payloadType string, payload []byte) attest.Sign
 	return attest.Signature{KeyID: p.Public().ID(), Sig: base64.StdEncoding.EncodeToString(raw)}
 }
 
-func (w *world) open(gate string, by party) (*signer.RequestView, []byte) {
+func (w *world) open(gate string, by party) (*client.RequestView, []byte) {
 	w.t.Helper()
 	st := w.statement(gate, nil)
-	v, err := w.client.Open(context.Background(), signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sign(w.t, by, attest.PayloadType, st)})
+	v, err := w.client.Open(context.Background(), client.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sign(w.t, by, attest.PayloadType, st)})
 	must(w.t, err)
 	return v, st
 }
 
 func apiErr(t *testing.T, err error, status int, code string) {
 	t.Helper()
-	var ae *signer.APIError
+	var ae *client.APIError
 	if !errors.As(err, &ae) {
 		t.Fatalf("got %v, want API error %d %s", err, status, code)
 	}
@@ -237,7 +238,7 @@ func TestDuplicatePostedAThousandTimesCountsOnce(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 50; i++ {
 				_, err := w.client.Sign(context.Background(), v.ID, sig)
-				var ae *signer.APIError
+				var ae *client.APIError
 				switch {
 				case err == nil:
 					ok.Add(1)
@@ -304,7 +305,7 @@ func TestOpenRejections(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	openWith := func(st []byte, by party) error {
-		_, err := w.client.Open(ctx, signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sign(t, by, attest.PayloadType, st)})
+		_, err := w.client.Open(ctx, client.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sign(t, by, attest.PayloadType, st)})
 		return err
 	}
 	cases := []struct {
@@ -335,7 +336,7 @@ func TestOpenRejections(t *testing.T) {
 	})
 	t.Run("signature over another statement", func(t *testing.T) {
 		st, other := w.statement("production", nil), w.statement("staging", nil)
-		_, err := w.client.Open(ctx, signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sign(t, w.dev, attest.PayloadType, other)})
+		_, err := w.client.Open(ctx, client.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sign(t, w.dev, attest.PayloadType, other)})
 		apiErr(t, err, http.StatusForbidden, "bad_signature")
 	})
 	t.Run("not an in-toto statement", func(t *testing.T) {
@@ -361,9 +362,9 @@ func TestExpiredAndCancelledRequestsRefuseSignatures(t *testing.T) {
 
 	c, cst := w.open("production", w.dev)
 	cancel := func(by party, reason, signedReason string) error {
-		raw, err := by.Sign(ctx, dsse.PAE(signer.CancelPayloadType, signer.CancelMessage(c.ID, signedReason)))
+		raw, err := by.Sign(ctx, dsse.PAE(client.CancelPayloadType, client.CancelMessage(c.ID, signedReason)))
 		must(t, err)
-		_, err = w.client.Cancel(ctx, c.ID, signer.CancelInput{Reason: reason, Signature: attest.Signature{KeyID: by.Public().ID(), Sig: base64.StdEncoding.EncodeToString(raw)}})
+		_, err = w.client.Cancel(ctx, c.ID, client.CancelInput{Reason: reason, Signature: attest.Signature{KeyID: by.Public().ID(), Sig: base64.StdEncoding.EncodeToString(raw)}})
 		return err
 	}
 	apiErr(t, cancel(w.outsider, "no", "no"), http.StatusForbidden, "unauthorized")
@@ -426,11 +427,11 @@ func TestRevokedKeyIsRefused(t *testing.T) {
 
 func TestHTTPLimits(t *testing.T) {
 	w := newWorld(t, func(c *signer.HTTPConfig) { c.RateLimit, c.Burst = 1, 3; c.ReadToken = "s3cret" })
-	post := func(path, body string) (*http.Response, ErrorBody) {
+	post := func(path, body string) (*http.Response, client.ErrorBody) {
 		resp, err := http.Post(w.srv.URL+path, "application/json", strings.NewReader(body))
 		must(t, err)
 		defer resp.Body.Close()
-		var eb ErrorBody
+		var eb client.ErrorBody
 		_ = json.NewDecoder(resp.Body).Decode(&eb)
 		return resp, eb
 	}
@@ -466,8 +467,6 @@ func TestHTTPLimits(t *testing.T) {
 	})
 }
 
-type ErrorBody = signer.ErrorBody
-
 func TestMetricsCountAcceptedAndRejected(t *testing.T) {
 	w := newWorld(t)
 	reg := prometheus.NewRegistry()
@@ -476,7 +475,7 @@ func TestMetricsCountAcceptedAndRejected(t *testing.T) {
 	must(t, err)
 	ctx := context.Background()
 	st := w.statement("staging", nil)
-	r, err := svc.Open(ctx, signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sign(t, w.dev, attest.PayloadType, st)})
+	r, err := svc.Open(ctx, client.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sign(t, w.dev, attest.PayloadType, st)})
 	must(t, err)
 	if _, err := svc.Sign(ctx, r.ID, sign(t, w.outsider, attest.PayloadType, st)); signer.KindOf(err) != signer.KindUnauthorized {
 		t.Fatalf("outsider: %v", err)

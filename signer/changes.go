@@ -27,6 +27,7 @@ import (
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // Policy change requests: an administrator proposes an edit (a role, a
@@ -45,13 +46,6 @@ import (
 // trust directory they edit, which is files too, on the one coordinator
 // that owns it.
 
-// ChangePayloadType is the DSSE payload type of a signed proposal.
-const ChangePayloadType = "application/vnd.quorate.policy-change+json"
-
-// ChangeIDPrefix starts every change request ID. Release request IDs
-// cannot contain ':', so the two never collide.
-const ChangeIDPrefix = "pc:"
-
 // ChangesDir is the folder of the state directory holding change requests.
 const ChangesDir = "policy-changes"
 
@@ -69,118 +63,6 @@ type ChangeConfig struct {
 	MaxAffected int
 }
 
-// ChangeSpec is what a proposal asks for: exactly one of Role, Gate,
-// Retire and Revoke.
-type ChangeSpec struct {
-	// BaseVersion is the policy version the proposer saw; the coordinator
-	// must enforce it.
-	BaseVersion int64     `json:"baseVersion"`
-	Created     time.Time `json:"created"`
-	Role        *RoleSpec `json:"role,omitempty"`
-	Gate        *GateSpec `json:"gate,omitempty"`
-	// Retire is a key ID, or its first 12+ hex digits.
-	Retire string      `json:"retire,omitempty"`
-	Revoke *RevokeSpec `json:"revoke,omitempty"`
-	// PolicyExpiresSeconds is the new version's lifetime (0: default).
-	PolicyExpiresSeconds int64 `json:"policyExpiresSeconds,omitempty"`
-}
-
-// RoleSpec creates or replaces a signing role.
-type RoleSpec struct {
-	Name      string          `json:"name"`
-	Keys      []*metadata.Key `json:"keys"`
-	Threshold int             `json:"threshold"`
-}
-
-// GateSpec creates or replaces a gate.
-type GateSpec struct {
-	Name  string   `json:"name"`
-	Roles []string `json:"roles"`
-}
-
-// RevokeSpec revokes a key as compromised since a time.
-type RevokeSpec struct {
-	KeyID  string    `json:"keyid"`
-	Since  time.Time `json:"since"`
-	Reason string    `json:"reason"`
-}
-
-// ProposeInput is a signed proposal: Signature is by an administrator key
-// (of the root's targets role) over PAE(ChangePayloadType, Spec bytes).
-type ProposeInput struct {
-	Spec      string           `json:"spec"` // base64 of the ChangeSpec JSON, exactly as signed
-	Signature attest.Signature `json:"signature"`
-}
-
-// ChangeState is a change request's state.
-type ChangeState string
-
-// Change request states.
-const (
-	ChangePending    ChangeState = "pending"
-	ChangePublished  ChangeState = "published"
-	ChangeSuperseded ChangeState = "superseded" // the policy moved on before the threshold was met
-)
-
-// Change is a policy change request.
-type Change struct {
-	ID          string      `json:"id"`
-	State       ChangeState `json:"state"`
-	StateReason string      `json:"stateReason,omitempty"`
-	Spec        ChangeSpec  `json:"spec"`
-	Proposer    string      `json:"proposer"` // administrator key ID
-	BaseVersion int64       `json:"baseVersion"`
-	BaseDigest  string      `json:"baseDigest"`
-	// Version and Digest are the proposed policy version's.
-	Version int64  `json:"version"`
-	Digest  string `json:"digest"`
-	// Targets is the proposed targets.json with the administrator
-	// signatures collected so far.
-	Targets    json.RawMessage   `json:"targets"`
-	Diff       []string          `json:"diff"`
-	Threshold  int               `json:"threshold"`
-	Signatures []ChangeSignature `json:"signatures"`
-	Created    time.Time         `json:"created"`
-	Updated    time.Time         `json:"updated"`
-	// Affected lists, for a revocation, the attestations already emitted
-	// that the revocation stops from verifying.
-	Affected *Affected `json:"affected,omitempty"`
-}
-
-// ChangeSignature is one administrator signature accepted.
-type ChangeSignature struct {
-	KeyID    string    `json:"keyid"`
-	Identity string    `json:"identity"`
-	Received time.Time `json:"received"`
-}
-
-// Affected is what a revocation does to attestations already emitted.
-type Affected struct {
-	// Basis says which time was compared with the revocation's since:
-	// "logged" (the transparency log's time of each signature) or
-	// "received" (the coordinator keeps no log: its receipt time).
-	Basis    string            `json:"basis"`
-	Since    time.Time         `json:"since"`
-	Requests []AffectedRequest `json:"requests"`
-	// Truncated is set when more requests were affected than listed.
-	Truncated bool `json:"truncated,omitempty"`
-	// Note explains what a verifier will do, for the operator.
-	Note string `json:"note"`
-}
-
-// AffectedRequest is one complete request holding a signature by the
-// revoked key at or after since.
-type AffectedRequest struct {
-	ID            string    `json:"id"`
-	Gate          string    `json:"gate"`
-	PolicyVersion int64     `json:"policyVersion"`
-	KeyID         string    `json:"keyid"`
-	Time          time.Time `json:"time"`
-	// StillVerifies is true when the other signatures of the attestation
-	// still meet every role's threshold without the revoked key's.
-	StillVerifies bool `json:"stillVerifies"`
-}
-
 // changes guards the change request files.
 type changes struct {
 	cfg ChangeConfig
@@ -195,11 +77,11 @@ func (s *Service) changes() (*changes, error) {
 }
 
 func (c *changes) path(id string) string {
-	return filepath.Join(c.cfg.StateDir, ChangesDir, strings.TrimPrefix(id, ChangeIDPrefix)+".json")
+	return filepath.Join(c.cfg.StateDir, ChangesDir, strings.TrimPrefix(id, client.ChangeIDPrefix)+".json")
 }
 
 func validChangeID(id string) bool {
-	h, ok := strings.CutPrefix(id, ChangeIDPrefix)
+	h, ok := strings.CutPrefix(id, client.ChangeIDPrefix)
 	if !ok || len(h) != 32 {
 		return false
 	}
@@ -207,9 +89,9 @@ func validChangeID(id string) bool {
 	return err == nil && strings.ToLower(h) == h
 }
 
-func (c *changes) read(id string) (*Change, error) {
+func (c *changes) read(id string) (*client.Change, error) {
 	if !validChangeID(id) {
-		return nil, errorf(KindNotFound, "policy change %s not found (IDs look like %s<32 hex digits>)", id, ChangeIDPrefix)
+		return nil, errorf(KindNotFound, "policy change %s not found (IDs look like %s<32 hex digits>)", id, client.ChangeIDPrefix)
 	}
 	data, err := os.ReadFile(c.path(id))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -218,14 +100,14 @@ func (c *changes) read(id string) (*Change, error) {
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "reading policy change " + id, Err: err}
 	}
-	var ch Change
+	var ch client.Change
 	if err := json.Unmarshal(data, &ch); err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "policy change " + id + " is corrupt", Err: err}
 	}
 	return &ch, nil
 }
 
-func (c *changes) write(ch *Change) error {
+func (c *changes) write(ch *client.Change) error {
 	data, err := json.MarshalIndent(ch, "", "  ")
 	if err != nil {
 		return err
@@ -237,7 +119,7 @@ func (c *changes) write(ch *Change) error {
 }
 
 // ProposeChange checks a signed proposal and opens a change request.
-func (s *Service) ProposeChange(ctx context.Context, in ProposeInput) (*Change, error) {
+func (s *Service) ProposeChange(ctx context.Context, in client.ProposeInput) (*client.Change, error) {
 	c, err := s.changes()
 	if err != nil {
 		return nil, err
@@ -250,12 +132,12 @@ func (s *Service) ProposeChange(ctx context.Context, in ProposeInput) (*Change, 
 	if len(raw) > 256<<10 {
 		return nil, errorf(KindTooLarge, "spec of %d bytes is over the 256 KiB limit", len(raw))
 	}
-	var spec ChangeSpec
+	var spec client.ChangeSpec
 	if err := strictjson.Unmarshal(raw, &spec); err != nil {
 		return nil, errorf(KindInvalid, "spec: %w", err)
 	}
 	t := s.Trust()
-	proposer, err := s.checkAdminPAE(t, ChangePayloadType, raw, in.Signature)
+	proposer, err := s.checkAdminPAE(t, client.ChangePayloadType, raw, in.Signature)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +148,7 @@ func (s *Service) ProposeChange(ctx context.Context, in ProposeInput) (*Change, 
 		return nil, errorf(KindStalePolicy, "the proposal is based on policy version %d; the coordinator enforces version %d", spec.BaseVersion, t.Version())
 	}
 	sum := sha256.Sum256(raw)
-	id := ChangeIDPrefix + hex.EncodeToString(sum[:16])
+	id := client.ChangeIDPrefix + hex.EncodeToString(sum[:16])
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, err := os.Stat(c.path(id)); err == nil {
@@ -295,9 +177,9 @@ func (s *Service) ProposeChange(ctx context.Context, in ProposeInput) (*Change, 
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "digest of the proposed policy", Err: err}
 	}
-	ch := &Change{ID: id, State: ChangePending, Spec: spec, Proposer: proposer.ID(), BaseVersion: t.Version(), BaseDigest: t.Digest,
+	ch := &client.Change{ID: id, State: client.ChangePending, Spec: spec, Proposer: proposer.ID(), BaseVersion: t.Version(), BaseDigest: t.Digest,
 		Version: d.Targets.Signed.Version, Digest: digest, Targets: targets, Diff: diff, Threshold: t.Root.Signed.Roles[metadata.TARGETS].Threshold,
-		Signatures: []ChangeSignature{}, Created: now, Updated: now}
+		Signatures: []client.ChangeSignature{}, Created: now, Updated: now}
 	if revoked != nil {
 		if ch.Affected, err = s.affectedBy(ctx, t, revoked, spec.Revoke.Since); err != nil {
 			return nil, err
@@ -312,7 +194,7 @@ func (s *Service) ProposeChange(ctx context.Context, in ProposeInput) (*Change, 
 
 // applySpec applies the one edit spec asks for to d; for a revocation it
 // returns the revoked key.
-func applySpec(d *author.Draft, spec ChangeSpec) (*keys.PublicKey, error) {
+func applySpec(d *author.Draft, spec client.ChangeSpec) (*keys.PublicKey, error) {
 	n := 0
 	for _, set := range []bool{spec.Role != nil, spec.Gate != nil, spec.Retire != "", spec.Revoke != nil} {
 		if set {
@@ -376,7 +258,7 @@ func (s *Service) checkAdminPAE(t *policy.Trust, payloadType string, payload []b
 // GetChange returns a change request. A pending one whose base version is
 // no longer enforced is shown (and kept) as superseded, or as published
 // when the enforced policy is the proposed version itself.
-func (s *Service) GetChange(_ context.Context, id string) (*Change, error) {
+func (s *Service) GetChange(_ context.Context, id string) (*client.Change, error) {
 	_, ch, unlock, err := s.lockChange(id)
 	if err != nil {
 		return nil, err
@@ -387,7 +269,7 @@ func (s *Service) GetChange(_ context.Context, id string) (*Change, error) {
 
 // lockChange reads and settles change id with the change lock held; the
 // caller calls unlock.
-func (s *Service) lockChange(id string) (*changes, *Change, func(), error) {
+func (s *Service) lockChange(id string) (*changes, *client.Change, func(), error) {
 	c, err := s.changes()
 	if err != nil {
 		return nil, nil, nil, err
@@ -404,15 +286,15 @@ func (s *Service) lockChange(id string) (*changes, *Change, func(), error) {
 
 // settle moves a pending change whose base is no longer enforced to its
 // final state.
-func (s *Service) settle(c *changes, ch *Change) {
+func (s *Service) settle(c *changes, ch *client.Change) {
 	t := s.Trust()
-	if ch.State != ChangePending || (t.Version() == ch.BaseVersion && t.Digest == ch.BaseDigest) {
+	if ch.State != client.ChangePending || (t.Version() == ch.BaseVersion && t.Digest == ch.BaseDigest) {
 		return
 	}
 	if t.Version() == ch.Version && t.Digest == ch.Digest {
-		ch.State, ch.StateReason = ChangePublished, fmt.Sprintf("published as policy version %d", ch.Version)
+		ch.State, ch.StateReason = client.ChangePublished, fmt.Sprintf("published as policy version %d", ch.Version)
 	} else {
-		ch.State, ch.StateReason = ChangeSuperseded, fmt.Sprintf("the coordinator now enforces policy version %d; propose the change again", t.Version())
+		ch.State, ch.StateReason = client.ChangeSuperseded, fmt.Sprintf("the coordinator now enforces policy version %d; propose the change again", t.Version())
 	}
 	ch.Updated = s.cfg.Clock().UTC()
 	if err := c.write(ch); err != nil {
@@ -421,7 +303,7 @@ func (s *Service) settle(c *changes, ch *Change) {
 }
 
 // ListChanges lists change requests, oldest first.
-func (s *Service) ListChanges(_ context.Context) ([]*Change, error) {
+func (s *Service) ListChanges(_ context.Context) ([]*client.Change, error) {
 	c, err := s.changes()
 	if err != nil {
 		return nil, err
@@ -432,9 +314,9 @@ func (s *Service) ListChanges(_ context.Context) ([]*Change, error) {
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "listing policy changes", Err: err}
 	}
-	out := []*Change{}
+	out := []*client.Change{}
 	for _, n := range names {
-		ch, err := c.read(ChangeIDPrefix + strings.TrimSuffix(filepath.Base(n), ".json"))
+		ch, err := c.read(client.ChangeIDPrefix + strings.TrimSuffix(filepath.Base(n), ".json"))
 		if err != nil {
 			return nil, err
 		}
@@ -452,7 +334,7 @@ func (s *Service) ListChanges(_ context.Context) ([]*Change, error) {
 
 // ApproveResult is the outcome of an accepted administrator signature.
 type ApproveResult struct {
-	Change *Change
+	Change *client.Change
 	// Published is true when this signature met the threshold and the
 	// version was published.
 	Published bool
@@ -467,7 +349,7 @@ func (s *Service) ApproveChange(ctx context.Context, id string, sig attest.Signa
 		return nil, err
 	}
 	defer unlock()
-	if ch.State != ChangePending {
+	if ch.State != client.ChangePending {
 		return nil, errorf(KindNotPending, "policy change %s is %s: %s", id, ch.State, ch.StateReason)
 	}
 	t := s.Trust()
@@ -479,9 +361,9 @@ func (s *Service) ApproveChange(ctx context.Context, id string, sig attest.Signa
 	if err != nil || len(raw) == 0 {
 		return nil, errorf(KindInvalid, "signature.sig is not base64")
 	}
-	k, err := author.VerifyAdminSignature(t.Root, proposed, sig.KeyID, raw)
+	k, err := author.VerifyPolicySignature(t.Root, proposed, sig.KeyID, raw)
 	switch {
-	case errors.Is(err, author.ErrNotAdmin):
+	case errors.Is(err, author.ErrNotPolicySigner):
 		return nil, errorf(KindUnauthorized, "%w", err)
 	case err != nil:
 		return nil, errorf(KindBadSignature, "%w", err)
@@ -496,7 +378,7 @@ func (s *Service) ApproveChange(ctx context.Context, id string, sig attest.Signa
 	if ch.Targets, err = proposed.ToBytes(false); err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "encoding policy change " + id, Err: err}
 	}
-	ch.Signatures = append(ch.Signatures, ChangeSignature{KeyID: k.ID(), Identity: k.Identity().String(), Received: now})
+	ch.Signatures = append(ch.Signatures, client.ChangeSignature{KeyID: k.ID(), Identity: k.Identity().String(), Received: now})
 	ch.Updated = now
 	if err := c.write(ch); err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "storing policy change " + id, Err: err}
@@ -513,7 +395,7 @@ func (s *Service) ApproveChange(ctx context.Context, id string, sig attest.Signa
 
 // publish writes the proposed version to the trust directory, enforces
 // it and logs it. Called with c.mu held.
-func (s *Service) publish(ctx context.Context, c *changes, ch *Change, proposed *metadata.Metadata[metadata.TargetsType]) error {
+func (s *Service) publish(ctx context.Context, c *changes, ch *client.Change, proposed *metadata.Metadata[metadata.TargetsType]) error {
 	now := s.cfg.Clock()
 	d, err := author.OpenDraft(c.cfg.TrustDir, now)
 	if err != nil {
@@ -542,7 +424,7 @@ func (s *Service) publish(ctx context.Context, c *changes, ch *Change, proposed 
 	if err := s.SetTrust(nt); err != nil {
 		s.log.Error("policy published but not fully applied", zap.String("change", ch.ID), zap.Error(err))
 	}
-	ch.State, ch.StateReason, ch.Updated = ChangePublished, fmt.Sprintf("published as policy version %d", nt.Version()), now.UTC()
+	ch.State, ch.StateReason, ch.Updated = client.ChangePublished, fmt.Sprintf("published as policy version %d", nt.Version()), now.UTC()
 	if err := c.write(ch); err != nil {
 		s.log.Warn("recording a published policy change", zap.String("change", ch.ID), zap.Error(err))
 	}
@@ -553,7 +435,7 @@ func (s *Service) publish(ctx context.Context, c *changes, ch *Change, proposed 
 
 // logPublished appends policy.published (and key.revoked) to the
 // transparency log, when the coordinator keeps one.
-func (s *Service) logPublished(ctx context.Context, ch *Change, proposed *metadata.Metadata[metadata.TargetsType]) {
+func (s *Service) logPublished(ctx context.Context, ch *client.Change, proposed *metadata.Metadata[metadata.TargetsType]) {
 	if s.cp == nil {
 		return
 	}
@@ -576,12 +458,12 @@ func (s *Service) logPublished(ctx context.Context, ch *Change, proposed *metada
 
 // affectedBy lists complete requests with a signature by k whose logged
 // time (or, without a log, received time) is at or after since.
-func (s *Service) affectedBy(ctx context.Context, t *policy.Trust, k *keys.PublicKey, since time.Time) (*Affected, error) {
+func (s *Service) affectedBy(ctx context.Context, t *policy.Trust, k *keys.PublicKey, since time.Time) (*client.Affected, error) {
 	max := s.ch.cfg.MaxAffected
 	if max <= 0 {
 		max = 1000
 	}
-	a := &Affected{Basis: "received", Since: since.UTC(), Requests: []AffectedRequest{},
+	a := &client.Affected{Basis: "received", Since: since.UTC(), Requests: []client.AffectedRequest{},
 		Note: "the coordinator keeps no transparency log: times are when it received each signature; verifiers without a log bundle count no signature of a revoked key, whatever its time"}
 	if s.cp != nil {
 		a.Basis = "logged"
@@ -614,7 +496,7 @@ func (s *Service) affectedBy(ctx context.Context, t *policy.Trust, k *keys.Publi
 					a.Truncated = true
 					return a, nil
 				}
-				a.Requests = append(a.Requests, AffectedRequest{ID: r.ID, Gate: r.Gate, PolicyVersion: r.PolicyVersion, KeyID: p.KeyID, Time: at.UTC(),
+				a.Requests = append(a.Requests, client.AffectedRequest{ID: r.ID, Gate: r.Gate, PolicyVersion: r.PolicyVersion, KeyID: p.KeyID, Time: at.UTC(),
 					StillVerifies: stillMet(t, r, ident)})
 			}
 		}

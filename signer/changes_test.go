@@ -21,10 +21,11 @@ import (
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // propose signs spec with key p and posts it.
-func (w *tufWorld) propose(p party, spec signer.ChangeSpec) (*signer.Change, error) {
+func (w *tufWorld) propose(p party, spec client.ChangeSpec) (*client.Change, error) {
 	w.t.Helper()
 	if spec.BaseVersion == 0 {
 		spec.BaseVersion = w.svc.Trust().Version()
@@ -34,11 +35,11 @@ func (w *tufWorld) propose(p party, spec signer.ChangeSpec) (*signer.Change, err
 	}
 	raw, err := json.Marshal(spec)
 	must(w.t, err)
-	return w.client.ProposeChange(context.Background(), signer.ProposeInput{Spec: base64.StdEncoding.EncodeToString(raw), Signature: sign(w.t, p, signer.ChangePayloadType, raw)})
+	return w.client.ProposeChange(context.Background(), client.ProposeInput{Spec: base64.StdEncoding.EncodeToString(raw), Signature: sign(w.t, p, client.ChangePayloadType, raw)})
 }
 
 // approve signs the proposed version's canonical "signed" with p.
-func (w *tufWorld) approve(p party, ch *signer.Change) (*signer.ApproveResponse, error) {
+func (w *tufWorld) approve(p party, ch *client.Change) (*client.ApproveResponse, error) {
 	w.t.Helper()
 	md, err := policy.ParseTargets(ch.Targets)
 	must(w.t, err)
@@ -50,7 +51,7 @@ func (w *tufWorld) approve(p party, ch *signer.Change) (*signer.ApproveResponse,
 }
 
 func apiStatus(err error) int {
-	var ae *signer.APIError
+	var ae *client.APIError
 	if errors.As(err, &ae) {
 		return ae.Status
 	}
@@ -60,27 +61,27 @@ func apiStatus(err error) int {
 func TestPolicyChangeProposeApprovePublish(t *testing.T) {
 	w := newTUFWorld(t)
 	ci := testkeys.Signer(t, hsm.ECDSAP256)
-	ch, err := w.propose(w.admin, signer.ChangeSpec{Role: &signer.RoleSpec{Name: "integrator", Keys: []*metadata.Key{ci.Public().TUF()}, Threshold: 1}})
+	ch, err := w.propose(w.admin, client.ChangeSpec{Role: &client.RoleSpec{Name: "integrator", Keys: []*metadata.Key{ci.Public().TUF()}, Threshold: 1}})
 	must(t, err)
-	if ch.State != signer.ChangePending || ch.Version != 2 || !strings.HasPrefix(ch.ID, signer.ChangeIDPrefix) {
+	if ch.State != client.ChangePending || ch.Version != 2 || !strings.HasPrefix(ch.ID, client.ChangeIDPrefix) {
 		t.Fatalf("proposal: %+v", ch)
 	}
 	if !strings.Contains(strings.Join(ch.Diff, "\n"), "role integrator added: threshold 1 of 1 key(s): "+ci.Public().ID()) {
 		t.Fatalf("diff does not show the added role:\n%s", strings.Join(ch.Diff, "\n"))
 	}
-	if _, err := w.propose(w.admin, signer.ChangeSpec{Gate: &signer.GateSpec{Name: "prod", Roles: []string{"originator"}}}); err != nil {
+	if _, err := w.propose(w.admin, client.ChangeSpec{Gate: &client.GateSpec{Name: "prod", Roles: []string{"originator"}}}); err != nil {
 		t.Fatal(err)
 	}
 
 	for _, tc := range []struct {
 		name   string
 		signer party
-		mut    func(*signer.Change)
+		mut    func(*client.Change)
 		status int
 	}{
 		{"NotAnAdministrator", w.dev, nil, http.StatusForbidden},
 		{"OnlineKeyIsNoAdministrator", w.online, nil, http.StatusForbidden},
-		{"SignatureOverOtherContent", w.admin, func(c *signer.Change) {
+		{"SignatureOverOtherContent", w.admin, func(c *client.Change) {
 			md, _ := policy.ParseTargets(c.Targets)
 			md.Signed.Version = 99
 			c.Targets, _ = md.ToBytes(false)
@@ -116,11 +117,11 @@ func TestPolicyChangeProposeApprovePublish(t *testing.T) {
 	}
 	list, err := w.client.ListChanges(context.Background())
 	must(t, err)
-	states := map[signer.ChangeState]int{}
+	states := map[client.ChangeState]int{}
 	for _, c := range list {
 		states[c.State]++
 	}
-	if states[signer.ChangePublished] != 1 || states[signer.ChangeSuperseded] != 1 {
+	if states[client.ChangePublished] != 1 || states[client.ChangeSuperseded] != 1 {
 		t.Fatalf("after publishing, want one published and one superseded change, got %v", states)
 	}
 }
@@ -141,7 +142,7 @@ func TestPolicyChangeThresholdTwo(t *testing.T) {
 	must(t, err)
 	must(t, w.svc.SetTrust(trust))
 
-	ch, err := w.propose(admin2, signer.ChangeSpec{Retire: w.dev2.Public().ID()[:16]})
+	ch, err := w.propose(admin2, client.ChangeSpec{Retire: w.dev2.Public().ID()[:16]})
 	must(t, err)
 	res, err := w.approve(w.admin, ch)
 	must(t, err)
@@ -164,7 +165,7 @@ func TestPolicyChangeRevocationListsAffected(t *testing.T) {
 	var ids []string
 	for i := range 2 {
 		st := tufStatement(t, w, fmt.Sprintf("req-affected-%d-%d", i, time.Now().UnixNano()))
-		r, err := w.svc.Open(context.Background(), signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sign(t, w.dev, attest.PayloadType, st)})
+		r, err := w.svc.Open(context.Background(), client.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sign(t, w.dev, attest.PayloadType, st)})
 		must(t, err)
 		if r.State != signer.Complete {
 			t.Fatalf("request %s is %s", r.ID, r.State)
@@ -184,7 +185,7 @@ func TestPolicyChangeRevocationListsAffected(t *testing.T) {
 		{"SinceAfterBoth", w.clock(), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ch, err := w.propose(w.admin, signer.ChangeSpec{Revoke: &signer.RevokeSpec{KeyID: w.dev.Public().ID(), Since: tc.since, Reason: "laptop stolen " + tc.name}})
+			ch, err := w.propose(w.admin, client.ChangeSpec{Revoke: &client.RevokeSpec{KeyID: w.dev.Public().ID(), Since: tc.since, Reason: "laptop stolen " + tc.name}})
 			must(t, err)
 			if ch.Affected == nil || ch.Affected.Basis != "received" {
 				t.Fatalf("affected: %+v, want basis received (no log)", ch.Affected)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // This file holds the coordinator's fail-closed checks: an expired policy,
@@ -180,8 +181,8 @@ func (s *Service) checkComposite(t *policy.Trust, r *Request, env []byte, now ti
 // printable text of at most [MaxCancelReason] bytes: the reason is shown to
 // parties and recorded in the transparency log.
 func checkCancelReason(reason string) error {
-	if len(reason) > MaxCancelReason {
-		return errorf(KindInvalid, "reason is %d bytes long (at most %d)", len(reason), MaxCancelReason)
+	if len(reason) > client.MaxCancelReason {
+		return errorf(KindInvalid, "reason is %d bytes long (at most %d)", len(reason), client.MaxCancelReason)
 	}
 	if err := attest.CheckFreeText("reason", reason); err != nil {
 		return errorf(KindInvalid, "%w", err)

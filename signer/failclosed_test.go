@@ -23,6 +23,7 @@ import (
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
 )
 
@@ -53,7 +54,7 @@ func newFailWorld(t *testing.T, opts sqlitestore.Options, httpOpts ...func(*sign
 	w.srv.Close()
 	w.srv = httptest.NewServer(signer.NewAPI(cfg))
 	t.Cleanup(w.srv.Close)
-	w.client = &signer.Client{BaseURL: w.srv.URL, HTTP: w.srv.Client()}
+	w.client = &client.Client{BaseURL: w.srv.URL, HTTP: w.srv.Client()}
 	return fw
 }
 
@@ -77,8 +78,8 @@ func (w *world) post(path string, body []byte) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func (w *world) openWith(st []byte, by party) (*signer.RequestView, error) {
-	return w.client.Open(context.Background(), signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sign(w.t, by, attest.PayloadType, st)})
+func (w *world) openWith(st []byte, by party) (*client.RequestView, error) {
+	return w.client.Open(context.Background(), client.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sign(w.t, by, attest.PayloadType, st)})
 }
 
 // renewPolicy re-signs the policy so that it expires after d, and makes the
@@ -123,7 +124,7 @@ func TestExpiredPolicyFailsClosed(t *testing.T) {
 			return err
 		}},
 		{"cancel", func() error {
-			_, err := w.client.Cancel(ctx, v.ID, signer.CancelInput{Reason: "x", Signature: sign(t, w.admin, signer.CancelPayloadType, signer.CancelMessage(v.ID, "x"))})
+			_, err := w.client.Cancel(ctx, v.ID, client.CancelInput{Reason: "x", Signature: sign(t, w.admin, client.CancelPayloadType, client.CancelMessage(v.ID, "x"))})
 			return err
 		}},
 	}
@@ -288,7 +289,7 @@ func TestCancelSignedAsTheSpecSays(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	post := func(id, reason string, msg []byte) (int, string) {
-		raw, err := w.admin.Sign(ctx, specPAE(signer.CancelPayloadType, msg))
+		raw, err := w.admin.Sign(ctx, specPAE(client.CancelPayloadType, msg))
 		must(t, err)
 		body, err := json.Marshal(map[string]any{"reason": reason, "signature": map[string]string{"keyid": w.admin.Public().ID(), "sig": base64.StdEncoding.EncodeToString(raw)}})
 		must(t, err)
@@ -304,8 +305,8 @@ func TestCancelSignedAsTheSpecSays(t *testing.T) {
 	for _, tc := range accepted {
 		t.Run(tc.name, func(t *testing.T) {
 			v, _ := w.open("production", w.dev)
-			if !bytes.Equal(signer.CancelMessage(v.ID, tc.reason), specCancelMessage(v.ID, tc.reason)) {
-				t.Errorf("CancelMessage = %s, the spec gives %s", signer.CancelMessage(v.ID, tc.reason), specCancelMessage(v.ID, tc.reason))
+			if !bytes.Equal(client.CancelMessage(v.ID, tc.reason), specCancelMessage(v.ID, tc.reason)) {
+				t.Errorf("CancelMessage = %s, the spec gives %s", client.CancelMessage(v.ID, tc.reason), specCancelMessage(v.ID, tc.reason))
 			}
 			code, body := post(v.ID, tc.reason, specCancelMessage(v.ID, tc.reason))
 			if code != http.StatusOK || !strings.Contains(body, `"cancelled"`) {
@@ -323,7 +324,7 @@ func TestCancelSignedAsTheSpecSays(t *testing.T) {
 		{"zero-width space", "bad\u200bbuild"},
 		{"line separator", "bad\u2028build"},
 		{"invalid UTF-8", "bad\xffbuild"},
-		{"too long", strings.Repeat("x", signer.MaxCancelReason+1)},
+		{"too long", strings.Repeat("x", client.MaxCancelReason+1)},
 	}
 	for _, tc := range refused {
 		t.Run(tc.name, func(t *testing.T) {
@@ -362,7 +363,7 @@ func TestWriteEndpointsAreNoExistenceOracle(t *testing.T) {
 		return b
 	}
 	cancelBody := func(by party, id, reason string) []byte {
-		b, err := json.Marshal(signer.CancelInput{Reason: reason, Signature: sign(t, by, signer.CancelPayloadType, signer.CancelMessage(id, reason))})
+		b, err := json.Marshal(client.CancelInput{Reason: reason, Signature: sign(t, by, client.CancelPayloadType, client.CancelMessage(id, reason))})
 		must(t, err)
 		return b
 	}

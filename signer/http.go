@@ -23,7 +23,7 @@ import (
 
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/internal/strictjson"
-	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // HTTPConfig configures the HTTP API.
@@ -309,34 +309,17 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// PolicyView is GET /v1/policy.
-type PolicyView struct {
-	Version int64               `json:"version"`
-	Digest  string              `json:"digest"`
-	Gates   map[string][]string `json:"gates"`
-	Roles   []RoleView          `json:"roles"`
-	Root    json.RawMessage     `json:"root"`
-	Targets json.RawMessage     `json:"targets"`
-}
-
-// RoleView describes one role.
-type RoleView struct {
-	Name      string   `json:"name"`
-	Threshold int      `json:"threshold"`
-	KeyIDs    []string `json:"keyids"`
-}
-
 func (a *API) getPolicy(w http.ResponseWriter, _ *http.Request) {
 	t := a.svc.Trust()
 	root, _ := t.Root.ToBytes(false)
 	targets, _ := t.Targets.ToBytes(false)
-	v := PolicyView{Version: t.Version(), Digest: t.Digest, Gates: map[string][]string{}, Root: root, Targets: targets}
+	v := client.PolicyView{Version: t.Version(), Digest: t.Digest, Gates: map[string][]string{}, Root: root, Targets: targets}
 	for _, g := range t.Roles.GateNames() {
 		v.Gates[g] = t.Roles.Gates[g].Roles
 	}
 	for _, n := range t.Roles.RoleNames() {
 		r := t.Roles.Roles[n]
-		v.Roles = append(v.Roles, RoleView{Name: n, Threshold: r.Threshold, KeyIDs: r.KeyIDs})
+		v.Roles = append(v.Roles, client.RoleView{Name: n, Threshold: r.Threshold, KeyIDs: r.KeyIDs})
 	}
 	writeJSON(w, http.StatusOK, v)
 }
@@ -358,7 +341,7 @@ func (a *API) getTUF(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) proposeChange(w http.ResponseWriter, r *http.Request) {
-	var in ProposeInput
+	var in client.ProposeInput
 	if !a.decode(w, r, &in) {
 		return
 	}
@@ -391,7 +374,7 @@ func (a *API) listChanges(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if after := r.URL.Query().Get("after"); after != "" {
-		i := slices.IndexFunc(cs, func(c *Change) bool { return c.ID == after })
+		i := slices.IndexFunc(cs, func(c *client.Change) bool { return c.ID == after })
 		if i < 0 {
 			writeError(w, http.StatusNotFound, string(KindNotFound), "after: no policy change "+strconv.Quote(after))
 			return
@@ -407,41 +390,13 @@ func (a *API) listChanges(w http.ResponseWriter, r *http.Request) {
 	page.write(w, "changes", len(cs) > limit)
 }
 
-// ChangeSummary is a policy change request as a listing shows it: no
-// proposed targets, signatures or diff (GET /v1/policy/changes/{id} has
-// them). Summary is the first line of the diff that names a change.
-type ChangeSummary struct {
-	ID          string      `json:"id"`
-	State       ChangeState `json:"state"`
-	StateReason string      `json:"stateReason,omitempty"`
-	Proposer    string      `json:"proposer"`
-	BaseVersion int64       `json:"baseVersion"`
-	Version     int64       `json:"version"`
-	Digest      string      `json:"digest"`
-	Threshold   int         `json:"threshold"`
-	Signed      int         `json:"signed"`
-	Summary     string      `json:"summary,omitempty"`
-	Created     time.Time   `json:"created"`
-	Updated     time.Time   `json:"updated"`
-}
-
-func changeSummary(ch *Change) ChangeSummary {
-	s := ChangeSummary{ID: ch.ID, State: ch.State, StateReason: ch.StateReason, Proposer: ch.Proposer, BaseVersion: ch.BaseVersion,
+func changeSummary(ch *client.Change) client.ChangeSummary {
+	s := client.ChangeSummary{ID: ch.ID, State: ch.State, StateReason: ch.StateReason, Proposer: ch.Proposer, BaseVersion: ch.BaseVersion,
 		Version: ch.Version, Digest: ch.Digest, Threshold: ch.Threshold, Signed: len(ch.Signatures), Created: ch.Created, Updated: ch.Updated}
 	if len(ch.Diff) > 1 {
 		s.Summary = ch.Diff[1]
 	}
 	return s
-}
-
-// ApproveResponse answers an accepted administrator signature.
-type ApproveResponse struct {
-	Accepted  bool        `json:"accepted"`
-	Published bool        `json:"published"`
-	State     ChangeState `json:"state"`
-	Version   int64       `json:"version"`
-	Signed    int         `json:"signed"`
-	Threshold int         `json:"threshold"`
 }
 
 func (a *API) approveChange(w http.ResponseWriter, r *http.Request) {
@@ -455,53 +410,25 @@ func (a *API) approveChange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ch := res.Change
-	writeJSON(w, http.StatusCreated, ApproveResponse{Accepted: true, Published: res.Published, State: ch.State, Version: ch.Version, Signed: len(ch.Signatures), Threshold: ch.Threshold})
+	writeJSON(w, http.StatusCreated, client.ApproveResponse{Accepted: true, Published: res.Published, State: ch.State, Version: ch.Version, Signed: len(ch.Signatures), Threshold: ch.Threshold})
 }
 
-// RequestView is a request as the API shows it.
-type RequestView struct {
-	ID            string           `json:"id"`
-	Gate          string           `json:"gate"`
-	State         State            `json:"state"`
-	StateReason   string           `json:"stateReason,omitempty"`
-	PolicyVersion int64            `json:"policyVersion"`
-	PolicyDigest  string           `json:"policyDigest"`
-	Requester     string           `json:"requester"`
-	Created       time.Time        `json:"created"`
-	Expires       time.Time        `json:"expires"`
-	Updated       time.Time        `json:"updated"`
-	Subjects      []attest.Subject `json:"subjects"`
-	PayloadType   string           `json:"payloadType"`
-	Payload       string           `json:"payload"` // base64: what every party signs (as DSSE PAE)
-	Signatures    []SignatureView  `json:"signatures"`
-	Progress      []RoleStatus     `json:"progress"`
-}
-
-// SignatureView is one accepted partial signature.
-type SignatureView struct {
-	KeyID    string    `json:"keyid"`
-	Role     string    `json:"role"`
-	Received time.Time `json:"received"`
-	// LogIndex is the transparency-log entry recording it (-1: none).
-	LogIndex int64 `json:"logIndex"`
-}
-
-func (a *API) view(r *Request) RequestView {
-	v := RequestView{ID: r.ID, Gate: r.Gate, State: r.State, StateReason: r.StateReason, PolicyVersion: r.PolicyVersion, PolicyDigest: r.PolicyDigest,
+func (a *API) view(r *Request) client.RequestView {
+	v := client.RequestView{ID: r.ID, Gate: r.Gate, State: r.State, StateReason: r.StateReason, PolicyVersion: r.PolicyVersion, PolicyDigest: r.PolicyDigest,
 		Requester: r.Requester, Created: r.Created, Expires: r.Expires, Updated: r.Updated, Subjects: r.Subjects,
-		PayloadType: r.PayloadType, Payload: base64.StdEncoding.EncodeToString(r.Payload), Signatures: []SignatureView{}, Progress: a.svc.Progress(r)}
+		PayloadType: r.PayloadType, Payload: base64.StdEncoding.EncodeToString(r.Payload), Signatures: []client.SignatureView{}, Progress: a.svc.Progress(r)}
 	for _, p := range r.Signatures {
 		idx := p.LogIndex
 		if a.svc.logs() == nil {
 			idx = -1
 		}
-		v.Signatures = append(v.Signatures, SignatureView{KeyID: p.KeyID, Role: p.Role, Received: p.Received, LogIndex: idx})
+		v.Signatures = append(v.Signatures, client.SignatureView{KeyID: p.KeyID, Role: p.Role, Received: p.Received, LogIndex: idx})
 	}
 	return v
 }
 
 func (a *API) openRequest(w http.ResponseWriter, r *http.Request) {
-	var in OpenInput
+	var in client.OpenInput
 	if !a.decode(w, r, &in) {
 		return
 	}
@@ -551,42 +478,20 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
 	page.write(w, "requests", len(rs) == limit)
 }
 
-// RequestSummary is a request as a listing shows it: no payload, subjects
-// or envelope (GET /v1/requests/{id} has them).
-type RequestSummary struct {
-	ID            string       `json:"id"`
-	Gate          string       `json:"gate"`
-	State         State        `json:"state"`
-	StateReason   string       `json:"stateReason,omitempty"`
-	PolicyVersion int64        `json:"policyVersion"`
-	Requester     string       `json:"requester"`
-	Created       time.Time    `json:"created"`
-	Expires       time.Time    `json:"expires"`
-	Updated       time.Time    `json:"updated"`
-	Progress      []RoleStatus `json:"progress"`
-}
-
-func (a *API) summary(r *Request) RequestSummary {
-	return RequestSummary{ID: r.ID, Gate: r.Gate, State: r.State, StateReason: r.StateReason, PolicyVersion: r.PolicyVersion,
+func (a *API) summary(r *Request) client.RequestSummary {
+	return client.RequestSummary{ID: r.ID, Gate: r.Gate, State: r.State, StateReason: r.StateReason, PolicyVersion: r.PolicyVersion,
 		Requester: r.Requester, Created: r.Created, Expires: r.Expires, Updated: r.Updated, Progress: a.svc.Progress(r)}
 }
-
-// Listing pages: limit defaults to DefaultListLimit and may not exceed
-// MaxListLimit.
-const (
-	DefaultListLimit = 100
-	MaxListLimit     = 500
-)
 
 // listLimit reads the limit query parameter, answering 400 on failure.
 func listLimit(w http.ResponseWriter, r *http.Request) (int, bool) {
 	l := r.URL.Query().Get("limit")
 	if l == "" {
-		return DefaultListLimit, true
+		return client.DefaultListLimit, true
 	}
 	n, err := strconv.Atoi(l)
-	if err != nil || n < 1 || n > MaxListLimit {
-		writeError(w, http.StatusBadRequest, string(KindInvalid), "limit: want a number from 1 to "+strconv.Itoa(MaxListLimit))
+	if err != nil || n < 1 || n > client.MaxListLimit {
+		writeError(w, http.StatusBadRequest, string(KindInvalid), "limit: want a number from 1 to "+strconv.Itoa(client.MaxListLimit))
 		return 0, false
 	}
 	return n, true
@@ -628,15 +533,6 @@ func (p *listPage) write(w http.ResponseWriter, key string, more bool) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// SignResponse answers an accepted partial signature.
-type SignResponse struct {
-	Accepted  bool         `json:"accepted"`
-	Role      string       `json:"role"`
-	Completed bool         `json:"completed"`
-	State     State        `json:"state"`
-	Progress  []RoleStatus `json:"progress"`
-}
-
 func (a *API) postSignature(w http.ResponseWriter, r *http.Request) {
 	var sig attest.Signature
 	if !a.decode(w, r, &sig) {
@@ -647,11 +543,11 @@ func (a *API) postSignature(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, SignResponse{Accepted: true, Role: res.Role, Completed: res.Completed, State: res.Request.State, Progress: a.svc.Progress(res.Request)})
+	writeJSON(w, http.StatusCreated, client.SignResponse{Accepted: true, Role: res.Role, Completed: res.Completed, State: res.Request.State, Progress: a.svc.Progress(res.Request)})
 }
 
 func (a *API) cancelRequest(w http.ResponseWriter, r *http.Request) {
-	var in CancelInput
+	var in client.CancelInput
 	if !a.decode(w, r, &in) {
 		return
 	}
@@ -712,17 +608,6 @@ func intParams(w http.ResponseWriter, r *http.Request, names ...string) ([]int64
 	return out, true
 }
 
-// LogEntriesView is GET /v1/log/entries: raw canonical entries, base64.
-type LogEntriesView struct {
-	Start   int64    `json:"start"`
-	Entries [][]byte `json:"entries"`
-}
-
-// ProofView is a Merkle proof: hashes, base64.
-type ProofView struct {
-	Proof [][]byte `json:"proof"`
-}
-
 func (a *API) getLogEntries(w http.ResponseWriter, r *http.Request) {
 	v, ok := intParams(w, r, "start", "end")
 	if !ok {
@@ -733,7 +618,7 @@ func (a *API) getLogEntries(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, LogEntriesView{Start: v[0], Entries: es})
+	writeJSON(w, http.StatusOK, client.LogEntriesView{Start: v[0], Entries: es})
 }
 
 func (a *API) getHashes(w http.ResponseWriter, r *http.Request) {
@@ -746,7 +631,7 @@ func (a *API) getHashes(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ProofView{Proof: hs})
+	writeJSON(w, http.StatusOK, client.ProofView{Proof: hs})
 }
 
 func (a *API) getInclusion(w http.ResponseWriter, r *http.Request) {
@@ -759,7 +644,7 @@ func (a *API) getInclusion(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ProofView{Proof: p})
+	writeJSON(w, http.StatusOK, client.ProofView{Proof: p})
 }
 
 func (a *API) getConsistency(w http.ResponseWriter, r *http.Request) {
@@ -772,7 +657,7 @@ func (a *API) getConsistency(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ProofView{Proof: p})
+	writeJSON(w, http.StatusOK, client.ProofView{Proof: p})
 }
 
 // decode reads a JSON body strictly; on failure it answers 400 or 413.
@@ -833,14 +718,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, status, string(kind), msg)
 }
 
-// ErrorBody is the JSON body of every error response.
-type ErrorBody struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-}
-
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, ErrorBody{Error: msg, Code: code})
+	writeJSON(w, status, client.ErrorBody{Error: msg, Code: code})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -888,12 +767,6 @@ func (c *clientLimiter) allow(client string) bool {
 	}
 	l.seen = now
 	return l.lim.AllowN(now, 1)
-}
-
-// PolicyFromView re-verifies the policy a coordinator serves against a
-// trusted root, for clients; exposed for the CLI.
-func PolicyFromView(v *PolicyView, now time.Time) (*policy.Trust, error) {
-	return policy.LoadBytes(v.Root, v.Targets, policy.LoadOptions{Now: now})
 }
 
 var _ http.Handler = (*API)(nil)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // rawPost posts body to w's server and returns the status and Retry-After.
@@ -186,7 +187,7 @@ func TestListSummariesAndPages(t *testing.T) {
 			if code != http.StatusOK {
 				t.Fatalf("GET %s: %d", q, code)
 			}
-			var items []signer.RequestSummary
+			var items []client.RequestSummary
 			must(t, json.Unmarshal(out["requests"], &items))
 			for _, it := range items {
 				got = append(got, it.ID)
@@ -204,8 +205,8 @@ func TestListSummariesAndPages(t *testing.T) {
 		}
 	})
 	t.Run("limit over the maximum", func(t *testing.T) {
-		if code, _ := get(fmt.Sprintf("?limit=%d", signer.MaxListLimit+1)); code != http.StatusBadRequest {
-			t.Fatalf("limit=%d: %d, want 400", signer.MaxListLimit+1, code)
+		if code, _ := get(fmt.Sprintf("?limit=%d", client.MaxListLimit+1)); code != http.StatusBadRequest {
+			t.Fatalf("limit=%d: %d, want 400", client.MaxListLimit+1, code)
 		}
 	})
 	t.Run("client follows pages", func(t *testing.T) {

@@ -39,6 +39,7 @@ import (
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/roles"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // Kind classifies service errors; the HTTP layer maps kinds to statuses and
@@ -224,16 +225,9 @@ func (s *Service) SetTrust(t *policy.Trust) error {
 // TUF returns the TUF repository, or nil.
 func (s *Service) TUF() *TUFRepo { return s.cfg.TUF }
 
-// OpenInput is what a requester posts to open a request.
-type OpenInput struct {
-	PayloadType string           `json:"payloadType"`
-	Payload     string           `json:"payload"` // base64 of the in-toto Statement
-	Signature   attest.Signature `json:"signature"`
-}
-
 // Open checks and stores a new request, with the requester's signature as
 // its first partial signature.
-func (s *Service) Open(ctx context.Context, in OpenInput) (*Request, error) {
+func (s *Service) Open(ctx context.Context, in client.OpenInput) (*Request, error) {
 	now := s.cfg.Clock()
 	if err := s.checkPolicyFresh(s.Trust(), now); err != nil {
 		return nil, err
@@ -559,70 +553,9 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]*Request, error
 	return rs, nil
 }
 
-// CancelPayloadType is the DSSE payload type of a cancellation.
-const CancelPayloadType = "application/vnd.quorate.cancel+json"
-
-// CancelInput is a signed cancellation: the signature is over
-// PAE(CancelPayloadType, CancelMessage(id, reason)).
-type CancelInput struct {
-	Reason    string           `json:"reason"`
-	Signature attest.Signature `json:"signature"`
-}
-
-// MaxCancelReason is the longest cancellation reason, in bytes of UTF-8.
-const MaxCancelReason = 512
-
-// CancelMessage is the message a cancellation signs: the RFC 8785 (JCS)
-// serialization of the JSON object {"cancel": id, "reason": reason}, that is
-//
-//	{"cancel":"<id>","reason":"<reason>"}
-//
-// with no whitespace, the members in that order, and each string written as
-// JSON with only `"` and `\` escaped (as \" and \\) and every other
-// character as its UTF-8 bytes (control characters, which a valid reason
-// never holds, as \b \f \n \r \t or \u00xx). JSON.stringify in JavaScript
-// and json.dumps(..., separators=(",", ":"), ensure_ascii=False) in Python
-// produce the same bytes. api/openapi.yaml documents it for clients.
-func CancelMessage(id, reason string) []byte {
-	b := append([]byte(nil), `{"cancel":`...)
-	b = appendJCSString(b, id)
-	b = append(b, `,"reason":`...)
-	b = appendJCSString(b, reason)
-	return append(b, '}')
-}
-
-// appendJCSString appends s as an RFC 8785 JSON string.
-func appendJCSString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\b':
-			b = append(b, `\b`...)
-		case '\f':
-			b = append(b, `\f`...)
-		case '\n':
-			b = append(b, `\n`...)
-		case '\r':
-			b = append(b, `\r`...)
-		case '\t':
-			b = append(b, `\t`...)
-		default:
-			if c < 0x20 {
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			} else {
-				b = append(b, c)
-			}
-		}
-	}
-	return append(b, '"')
-}
-
 // Cancel cancels a pending request. The signature must be by a key of a role
 // of the request's gate or by a policy administrator.
-func (s *Service) Cancel(ctx context.Context, id string, in CancelInput) (*Request, error) {
+func (s *Service) Cancel(ctx context.Context, id string, in client.CancelInput) (*Request, error) {
 	// The reason is checked before the request is looked up: the answer
 	// depends on the input alone.
 	if err := checkCancelReason(in.Reason); err != nil {
@@ -646,10 +579,10 @@ func (s *Service) Cancel(ctx context.Context, id string, in CancelInput) (*Reque
 	return r, err
 }
 
-func (s *Service) cancel(ctx context.Context, t *policy.Trust, c *cached, id string, in CancelInput) (*Request, error) {
+func (s *Service) cancel(ctx context.Context, t *policy.Trust, c *cached, id string, in client.CancelInput) (*Request, error) {
 	k, ok := t.Roles.Keys[in.Signature.KeyID]
 	if !ok {
-		for _, a := range t.Admins {
+		for _, a := range t.RootKeys {
 			if a.ID() == in.Signature.KeyID {
 				k, ok = a, true
 			}
@@ -662,7 +595,7 @@ func (s *Service) cancel(ctx context.Context, t *policy.Trust, c *cached, id str
 		return nil, errorf(KindUnauthorized, "key %s holds no role of gate %q and is not an administrator", keys.Short(k.ID()), c.gate)
 	}
 	raw, err := attest.DecodeBase64(in.Signature.Sig)
-	if err != nil || k.Verify(dsse.PAE(CancelPayloadType, CancelMessage(id, in.Reason)), raw) != nil {
+	if err != nil || k.Verify(dsse.PAE(client.CancelPayloadType, client.CancelMessage(id, in.Reason)), raw) != nil {
 		return nil, errorf(KindBadSignature, "cancellation signature by key %s does not verify", keys.Short(k.ID()))
 	}
 	r, err := s.cfg.Store.SetState(ctx, id, Cancelled, fmt.Sprintf("cancelled by %s: %s", keys.Short(k.ID()), in.Reason), s.cfg.Clock().UTC())
@@ -675,7 +608,7 @@ func (s *Service) cancel(ctx context.Context, t *policy.Trust, c *cached, id str
 }
 
 func isAdmin(t *policy.Trust, k *keys.PublicKey) bool {
-	for _, a := range t.Admins {
+	for _, a := range t.RootKeys {
 		if a.Identity() == k.Identity() {
 			return true
 		}
@@ -728,21 +661,13 @@ func (s *Service) RunExpiry(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// RoleStatus is the progress of one role of a request's gate.
-type RoleStatus struct {
-	Role      string   `json:"role"`
-	Threshold int      `json:"threshold"`
-	Signed    []string `json:"signed"` // key IDs counted
-	Met       bool     `json:"met"`
-}
-
 // Progress returns, per role of r's gate, the keys counted so far.
-func (s *Service) Progress(r *Request) []RoleStatus {
+func (s *Service) Progress(r *Request) []client.RoleStatus {
 	return Progress(s.Trust().Roles, r)
 }
 
 // Progress computes per-role progress of r under set.
-func Progress(set *roles.Set, r *Request) []RoleStatus {
+func Progress(set *roles.Set, r *Request) []client.RoleStatus {
 	tally, err := set.NewTally(r.Gate)
 	if err != nil {
 		return nil
@@ -752,9 +677,9 @@ func Progress(set *roles.Set, r *Request) []RoleStatus {
 			_, _ = tally.Add(k)
 		}
 	}
-	var out []RoleStatus
+	var out []client.RoleStatus
 	for _, rr := range tally.Results() {
-		rs := RoleStatus{Role: rr.Role, Threshold: rr.Threshold, Met: rr.Met(), Signed: []string{}}
+		rs := client.RoleStatus{Role: rr.Role, Threshold: rr.Threshold, Met: rr.Met(), Signed: []string{}}
 		for _, c := range rr.Counted {
 			rs.Signed = append(rs.Signed, c.KeyID)
 		}

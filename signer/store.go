@@ -7,17 +7,7 @@ import (
 
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/policy"
-)
-
-// State is a signing request's state.
-type State string
-
-// Request states. Only a pending request accepts signatures; the others are final.
-const (
-	Pending   State = "pending"
-	Complete  State = "complete"
-	Cancelled State = "cancelled"
-	Expired   State = "expired"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // Request is a signing request: the fixed payload every party signs, the
@@ -56,6 +46,17 @@ type Partial struct {
 	// LogIndex is the index of the signature.accepted entry (LogStore only).
 	LogIndex int64 `json:"logIndex"`
 }
+
+// State is a signing request's state (as the API shows it).
+type State = client.State
+
+// Request states. Only a pending request accepts signatures; the others are final.
+const (
+	Pending   = client.Pending
+	Complete  = client.Complete
+	Cancelled = client.Cancelled
+	Expired   = client.Expired
+)
 
 // ListOptions filter [Store.ListRequests].
 type ListOptions struct {

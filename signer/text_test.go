@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/quorate-dev/quorate/attest"
-	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // rawStatement encodes a statement without attest.NewStatement's checks, as
@@ -59,7 +59,7 @@ func TestOpenRefusesWhatAPartyCannotSee(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := w.rawStatement("production", tc.subjects)
-			_, err := w.client.Open(context.Background(), signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sign(t, w.dev, attest.PayloadType, st)})
+			_, err := w.client.Open(context.Background(), client.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sign(t, w.dev, attest.PayloadType, st)})
 			apiErr(t, err, http.StatusBadRequest, "invalid")
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %q does not say %q", err, tc.want)
@@ -68,7 +68,7 @@ func TestOpenRefusesWhatAPartyCannotSee(t *testing.T) {
 	}
 	t.Run("bad-gate", func(t *testing.T) {
 		st := []byte(strings.Replace(string(w.statement("production", nil)), `"gate":"production"`, `"gate":"production\u2066"`, 1))
-		_, err := w.client.Open(context.Background(), signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sign(t, w.dev, attest.PayloadType, st)})
+		_, err := w.client.Open(context.Background(), client.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sign(t, w.dev, attest.PayloadType, st)})
 		apiErr(t, err, http.StatusBadRequest, "invalid")
 		if !strings.Contains(err.Error(), "predicate.gate: U+2066 (bidirectional isolate)") {
 			t.Fatalf("error %q does not name the gate and the code point", err)

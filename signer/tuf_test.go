@@ -24,6 +24,7 @@ import (
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
 )
 
@@ -39,7 +40,7 @@ type tufWorld struct {
 	svc                *signer.Service
 	repo               *signer.TUFRepo
 	store              *sqlitestore.Store
-	client             *signer.Client
+	client             *client.Client
 	url                string
 	now                atomic.Pointer[time.Time]
 
@@ -89,7 +90,7 @@ func newTUFWorld(t *testing.T) *tufWorld {
 	}))
 	t.Cleanup(srv.Close)
 	w.url = srv.URL
-	w.client = &signer.Client{BaseURL: srv.URL, HTTP: srv.Client()}
+	w.client = &client.Client{BaseURL: srv.URL, HTTP: srv.Client()}
 	return w
 }
 
@@ -217,7 +218,7 @@ func TestTUFUpdaterFollowsPolicy(t *testing.T) {
 	})
 	t.Run("UnknownRootVersion404", func(t *testing.T) {
 		_, err := w.client.TUFFile(context.Background(), "3.root.json")
-		var ae *signer.APIError
+		var ae *client.APIError
 		if !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
 			t.Fatalf("a root version not yet published: %v, want 404", err)
 		}

@@ -41,7 +41,7 @@ import (
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
-	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 type config struct {
@@ -141,7 +141,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 	perReq := make([][]job, c.requests)
 	for r := 0; r < c.requests; r++ {
 		url := urls[r%len(urls)]
-		cl := &signer.Client{BaseURL: url, HTTP: hc}
+		cl := &client.Client{BaseURL: url, HTTP: hc}
 		st, err := statement(trust, r)
 		if err != nil {
 			return nil, err
@@ -151,7 +151,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, err := cl.Open(ctx, signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st),
+		v, err := cl.Open(ctx, client.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st),
 			Signature: attest.Signature{KeyID: signers[0].Public().ID(), Sig: base64.StdEncoding.EncodeToString(sig0)}})
 		if err != nil {
 			return nil, fmt.Errorf("opening request %d: %w", r, err)
@@ -194,7 +194,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 					rejected.Add(1)
 					continue
 				}
-				var sr signer.SignResponse
+				var sr client.SignResponse
 				derr := json.NewDecoder(resp.Body).Decode(&sr)
 				resp.Body.Close()
 				lat[w] = append(lat[w], time.Since(t0))

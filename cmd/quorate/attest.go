@@ -17,7 +17,7 @@ import (
 	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
-	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // DefaultAttestationExpiry is how long an approval stays valid by default.
@@ -243,7 +243,7 @@ printed to stderr first: read it before you sign.
 				if in != "" || out != "" {
 					return usageErr("--request and --in/--out exclude each other")
 				}
-				if strings.HasPrefix(requestID, signer.ChangeIDPrefix) {
+				if strings.HasPrefix(requestID, client.ChangeIDPrefix) {
 					return a.approveChange(cmd.Context(), &cf, requestID, uri)
 				}
 				return a.signRequest(cmd.Context(), &cf, requestID, uri, trustDir, artifacts, allowExtra)

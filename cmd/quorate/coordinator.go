@@ -9,9 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quorate-dev/quorate/signer/client"
 	"github.com/spf13/cobra"
-
-	"github.com/quorate-dev/quorate/signer"
 )
 
 // clientFlags are the flags of every command that talks to a coordinator.
@@ -27,7 +26,7 @@ func (f *clientFlags) add(c *cobra.Command) {
 	c.Flags().StringVar(&f.clientKey, "client-key", "", "client certificate key for mutual TLS")
 }
 
-func (a *app) client(f *clientFlags) (*signer.Client, error) {
+func (a *app) client(f *clientFlags) (*client.Client, error) {
 	u := f.url
 	if u == "" {
 		u = a.getenv("QUORATE_COORDINATOR")
@@ -38,7 +37,7 @@ func (a *app) client(f *clientFlags) (*signer.Client, error) {
 	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 		return nil, usageErr("--coordinator %q: want an http:// or https:// URL", u)
 	}
-	c := &signer.Client{BaseURL: u, Token: a.getenv("QUORATE_TOKEN")}
+	c := &client.Client{BaseURL: u, Token: a.getenv("QUORATE_TOKEN")}
 	if f.tokenFile != "" {
 		data, err := os.ReadFile(f.tokenFile)
 		if err != nil {
@@ -75,7 +74,7 @@ func (a *app) client(f *clientFlags) (*signer.Client, error) {
 }
 
 func describeAPIError(err error) error {
-	if ae, ok := err.(*signer.APIError); ok && ae.Retryable() {
+	if ae, ok := err.(*client.APIError); ok && ae.Retryable() {
 		return fmt.Errorf("%w (retry later)", ae)
 	}
 	return err

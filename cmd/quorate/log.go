@@ -17,6 +17,7 @@ import (
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 func (a *app) policyLogKey() *cobra.Command {
@@ -80,7 +81,7 @@ func (a *app) logKey(dir string) (*policy.LogKey, error) {
 // serves: the audit then says what is missing or out of place.
 // latestCheckpoint fetches the coordinator's latest checkpoint and checks
 // its signature with the log key the trust directory names.
-func (a *app) latestCheckpoint(cmd *cobra.Command, dir string, cf *clientFlags) (*policy.LogKey, *signer.Client, []byte, *ledger.SignedCheckpoint, error) {
+func (a *app) latestCheckpoint(cmd *cobra.Command, dir string, cf *clientFlags) (*policy.LogKey, *client.Client, []byte, *ledger.SignedCheckpoint, error) {
 	lk, err := a.logKey(dir)
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -100,7 +101,7 @@ func (a *app) latestCheckpoint(cmd *cobra.Command, dir string, cf *clientFlags) 
 	return lk, cl, note, cp, nil
 }
 
-func (a *app) fetchAll(cmd *cobra.Command, cl *signer.Client, size int64) ([][]byte, error) {
+func (a *app) fetchAll(cmd *cobra.Command, cl *client.Client, size int64) ([][]byte, error) {
 	var all [][]byte
 	for start := int64(0); start < size; start += signer.MaxLogEntries {
 		end := min(size, start+signer.MaxLogEntries)
@@ -256,7 +257,7 @@ func (a *app) logProof() *cobra.Command {
 // remoteHashes reads the coordinator's stored hashes, so an audit whose
 // recomputed root differs can name the entry that changed. Audit trusts them
 // only once they reproduce the signed root.
-type remoteHashes struct{ cl *signer.Client }
+type remoteHashes struct{ cl *client.Client }
 
 func (r remoteHashes) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))

@@ -18,7 +18,7 @@ import (
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
-	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // Policy changes through a coordinator: propose, show, list, approve.
@@ -139,7 +139,7 @@ func (a *app) proposeChange(cmd *cobra.Command, f *proposeFlags) error {
 		return usageErr("--output %q: want text or json", f.output)
 	}
 	ctx := cmd.Context()
-	spec := signer.ChangeSpec{PolicyExpiresSeconds: int64(f.exp / time.Second)}
+	spec := client.ChangeSpec{PolicyExpiresSeconds: int64(f.exp / time.Second)}
 	var err error
 	switch {
 	case f.role != "":
@@ -150,12 +150,12 @@ func (a *app) proposeChange(cmd *cobra.Command, f *proposeFlags) error {
 		if err != nil {
 			return err
 		}
-		spec.Role = &signer.RoleSpec{Name: f.role, Threshold: f.threshold}
+		spec.Role = &client.RoleSpec{Name: f.role, Threshold: f.threshold}
 		for _, k := range ks {
 			spec.Role.Keys = append(spec.Role.Keys, k.TUF())
 		}
 	case f.gate != "":
-		spec.Gate = &signer.GateSpec{Name: f.gate}
+		spec.Gate = &client.GateSpec{Name: f.gate}
 		for _, r := range strings.Split(f.roles, ",") {
 			if r = strings.TrimSpace(r); r != "" {
 				spec.Gate.Roles = append(spec.Gate.Roles, r)
@@ -180,7 +180,7 @@ func (a *app) proposeChange(cmd *cobra.Command, f *proposeFlags) error {
 		if err != nil {
 			return err
 		}
-		spec.Revoke = &signer.RevokeSpec{KeyID: id, Since: since.UTC(), Reason: f.reason}
+		spec.Revoke = &client.RevokeSpec{KeyID: id, Since: since.UTC(), Reason: f.reason}
 	default:
 		return usageErr("name one change: --role, --gate, --retire or --revoke")
 	}
@@ -202,11 +202,11 @@ func (a *app) proposeChange(cmd *cobra.Command, f *proposeFlags) error {
 		return err
 	}
 	defer s.Close()
-	sig, err := s.Sign(ctx, dsse.PAE(signer.ChangePayloadType, raw))
+	sig, err := s.Sign(ctx, dsse.PAE(client.ChangePayloadType, raw))
 	if err != nil {
 		return fmt.Errorf("signing the proposal: %w", err)
 	}
-	ch, err := cl.ProposeChange(ctx, signer.ProposeInput{Spec: base64.StdEncoding.EncodeToString(raw),
+	ch, err := cl.ProposeChange(ctx, client.ProposeInput{Spec: base64.StdEncoding.EncodeToString(raw),
 		Signature: attest.Signature{KeyID: s.Public().ID(), Sig: base64.StdEncoding.EncodeToString(sig)}})
 	if err != nil {
 		return describeAPIError(err)
@@ -225,7 +225,7 @@ func (a *app) proposeChange(cmd *cobra.Command, f *proposeFlags) error {
 }
 
 // printAffected lists the attestations a revocation stops from verifying.
-func (a *app) printAffected(af *signer.Affected) {
+func (a *app) printAffected(af *client.Affected) {
 	if af == nil {
 		return
 	}
@@ -273,7 +273,7 @@ func (a *app) policyShowChange() *cobra.Command {
 	return c
 }
 
-func (a *app) printChange(ch *signer.Change) {
+func (a *app) printChange(ch *client.Change) {
 	w := a.stdout
 	fmt.Fprintf(w, "change   %s\nstate    %s %s\npolicy   v%d -> v%d (sha256:%s)\nproposer %s\nsigned   %d/%d", ch.ID, ch.State, ch.StateReason, ch.BaseVersion, ch.Version, ch.Digest, keys.Short(ch.Proposer), len(ch.Signatures), ch.Threshold)
 	for _, s := range ch.Signatures {
@@ -352,7 +352,7 @@ func (a *app) approveChange(ctx context.Context, cf *clientFlags, id, uri string
 	if err != nil {
 		return describeAPIError(err)
 	}
-	if ch.State != signer.ChangePending {
+	if ch.State != client.ChangePending {
 		return fmt.Errorf("policy change %s is %s: %s", id, ch.State, ch.StateReason)
 	}
 	base, err := a.coordinatorTrust(ctx, cl, "")

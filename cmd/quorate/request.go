@@ -19,6 +19,7 @@ import (
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 func (a *app) requestCommand() *cobra.Command {
@@ -42,13 +43,13 @@ the coordinator emits the composite attestation.
 // coordinatorTrust fetches the coordinator's policy and checks it: against
 // the local trust directory when given (it must be the same version and
 // digest), else for internal consistency only.
-func (a *app) coordinatorTrust(ctx context.Context, c *signer.Client, trustDir string) (*policy.Trust, error) {
+func (a *app) coordinatorTrust(ctx context.Context, c *client.Client, trustDir string) (*policy.Trust, error) {
 	view, err := c.Policy(ctx)
 	if err != nil {
 		return nil, describeAPIError(err)
 	}
 	now := a.now()
-	remote, err := signer.PolicyFromView(view, now)
+	remote, err := client.PolicyFromView(view, now)
 	if err != nil {
 		return nil, fmt.Errorf("the coordinator's policy does not verify: %w", err)
 	}
@@ -126,7 +127,7 @@ without it, the policy the coordinator serves is only checked for consistency.`,
 			if err != nil {
 				return fmt.Errorf("signing the request: %w", err)
 			}
-			view, err := cl.Open(ctx, signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st),
+			view, err := cl.Open(ctx, client.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st),
 				Signature: attest.Signature{KeyID: s.Public().ID(), Sig: base64.StdEncoding.EncodeToString(sig)}})
 			if err != nil {
 				return describeAPIError(err)
@@ -149,7 +150,7 @@ without it, the policy the coordinator serves is only checked for consistency.`,
 	return c
 }
 
-func roleOf(v *signer.RequestView, keyID string) string {
+func roleOf(v *client.RequestView, keyID string) string {
 	for _, s := range v.Signatures {
 		if s.KeyID == keyID {
 			return s.Role
@@ -191,7 +192,7 @@ func (a *app) requestList() *cobra.Command {
 	return c
 }
 
-func progressLine(ps []signer.RoleStatus) string {
+func progressLine(ps []client.RoleStatus) string {
 	parts := make([]string, len(ps))
 	for i, p := range ps {
 		parts[i] = fmt.Sprintf("%s %d/%d", display.String(p.Role), len(p.Signed), p.Threshold)
@@ -274,11 +275,11 @@ func (a *app) requestCancel() *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			sig, err := s.Sign(cmd.Context(), dsse.PAE(signer.CancelPayloadType, signer.CancelMessage(args[0], reason)))
+			sig, err := s.Sign(cmd.Context(), dsse.PAE(client.CancelPayloadType, client.CancelMessage(args[0], reason)))
 			if err != nil {
 				return err
 			}
-			v, err := cl.Cancel(cmd.Context(), args[0], signer.CancelInput{Reason: reason, Signature: attest.Signature{KeyID: s.Public().ID(), Sig: base64.StdEncoding.EncodeToString(sig)}})
+			v, err := cl.Cancel(cmd.Context(), args[0], client.CancelInput{Reason: reason, Signature: attest.Signature{KeyID: s.Public().ID(), Sig: base64.StdEncoding.EncodeToString(sig)}})
 			if err != nil {
 				return describeAPIError(err)
 			}
@@ -316,7 +317,7 @@ it completes (exit 0), is cancelled or expires (exit 1), or --timeout passes (ex
 			for {
 				v, err := cl.Get(ctx, args[0])
 				if err != nil {
-					var ae *signer.APIError
+					var ae *client.APIError
 					if !errors.As(err, &ae) || !ae.Retryable() {
 						if ctx.Err() != nil {
 							return fmt.Errorf("gave up waiting for request %s: %w", args[0], ctx.Err())
@@ -387,7 +388,7 @@ written. Verifying it is 'quorate verify'.`,
 				bundleOut = out + ".bundle"
 			}
 			b, err := cl.Bundle(cmd.Context(), args[0])
-			var ae *signer.APIError
+			var ae *client.APIError
 			switch {
 			case err == nil:
 				if err := atomicfile.Write(bundleOut, b, 0o644); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/internal/vtscreen"
 	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // theAttack is the statement of issue 11: a real backdoor, and a second
@@ -62,7 +63,7 @@ func TestSigningPreviewShowsEverySubject(t *testing.T) {
 // same values.
 func TestJSONOutputHasNoRawControls(t *testing.T) {
 	st, _ := theAttack()
-	v := signer.RequestView{ID: "req-1", Gate: "production", StateReason: "line\u2028\u202e", Subjects: st.Subject}
+	v := client.RequestView{ID: "req-1", Gate: "production", StateReason: "line\u2028\u202e", Subjects: st.Subject}
 	var stdout bytes.Buffer
 	a := newApp(strings.NewReader(""), &stdout, &bytes.Buffer{}, func(string) string { return "" })
 	if err := writeJSON(a.stdout, v); err != nil {
@@ -71,7 +72,7 @@ func TestJSONOutputHasNoRawControls(t *testing.T) {
 	if i := strings.IndexFunc(stdout.String(), func(r rune) bool { return r != '\n' && attest.RuneClass(r, true) != "" }); i >= 0 {
 		t.Fatalf("raw %U in the JSON output at %d:\n%s", []rune(stdout.String()[i:])[0], i, stdout.String())
 	}
-	var back signer.RequestView
+	var back client.RequestView
 	if err := json.Unmarshal(stdout.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestRequestShowShowsThePayload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	view := signer.RequestView{ID: "req-1", State: signer.Pending, Gate: "production", PayloadType: attest.PayloadType,
+	view := client.RequestView{ID: "req-1", State: signer.Pending, Gate: "production", PayloadType: attest.PayloadType,
 		Payload: base64.StdEncoding.EncodeToString(st), Subjects: subjects[1:]}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/requests/req-1" {

@@ -19,7 +19,7 @@ import (
 
 	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/policy"
-	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // tufTrust fetches the coordinator's policy through its TUF repository
@@ -161,7 +161,7 @@ func (s tufSource) version(role string, v int64) ([]byte, error) {
 		return data, nil
 	}
 	data, err := s.fetch(fmt.Sprintf("%d.%s.json", v, role))
-	var ae *signer.APIError
+	var ae *client.APIError
 	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 		return nil, fmt.Errorf("%s version %d: %w", role, v, fs.ErrNotExist)
 	}

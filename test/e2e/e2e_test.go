@@ -30,6 +30,7 @@ import (
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 var quorateBin string
@@ -212,7 +213,7 @@ func addLogKey(t *testing.T, dir, trustDir string, admin int) string {
 
 // checkLoggedRows checks that each request's rows point at log entries
 // recording them.
-func checkLoggedRows(t *testing.T, cl *signer.Client, ids []string) {
+func checkLoggedRows(t *testing.T, cl *client.Client, ids []string) {
 	t.Helper()
 	ctx := context.Background()
 	for _, id := range ids {
@@ -257,7 +258,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	}
 	srv := startServer(t, dir, trustDir, "--log-key", logKey)
 	ctx := context.Background()
-	cl := &signer.Client{BaseURL: srv.url}
+	cl := &client.Client{BaseURL: srv.url}
 
 	type pending struct {
 		id  string
@@ -277,7 +278,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := cl.Open(ctx, signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st),
+		v, err := cl.Open(ctx, client.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st),
 			Signature: attest.Signature{KeyID: signers[0].Public().ID(), Sig: base64.StdEncoding.EncodeToString(raw)}})
 		if err != nil {
 			t.Fatal(err)
@@ -333,7 +334,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	mu.Unlock()
 
 	srv2 := startServer(t, dir, trustDir, "--log-key", logKey)
-	cl2 := &signer.Client{BaseURL: srv2.url}
+	cl2 := &client.Client{BaseURL: srv2.url}
 	found := map[ack]bool{}
 	complete := 0
 	for _, r := range reqs {
@@ -378,7 +379,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	for _, s := range v.Signatures {
 		have[s.KeyID] = true
 	}
-	var last *signer.SignResponse
+	var last *client.SignResponse
 	for _, s := range signers {
 		if have[s.Public().ID()] {
 			continue

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // TestRequestAttestationRefusesAnotherRequests: 'quorate request
@@ -25,7 +25,7 @@ func TestRequestAttestationRefusesAnotherRequests(t *testing.T) {
 	dir := t.TempDir()
 	signers, trust, trustDir := fixture(t, dir, 1) // threshold 1: opening completes a request
 	srv := startServer(t, dir, trustDir)
-	cl := &signer.Client{BaseURL: srv.url}
+	cl := &client.Client{BaseURL: srv.url}
 	ids := openRequests(t, cl, trust, signers, 2, "swap")
 	a, b := ids[0], ids[1]
 	upstream, err := url.Parse(srv.url)
@@ -85,7 +85,7 @@ func TestReadinessFailsWhileDiskWritesFail(t *testing.T) {
 	dir := t.TempDir()
 	signers, trust, trustDir := fixture(t, dir, 1)
 	srv := startServer(t, dir, trustDir)
-	cl := &signer.Client{BaseURL: srv.url}
+	cl := &client.Client{BaseURL: srv.url}
 	first := openRequests(t, cl, trust, signers, 1, "before")[0]
 	readyz := func() (int, string) {
 		resp, err := http.Get(srv.url + "/readyz")
@@ -102,14 +102,14 @@ func TestReadinessFailsWhileDiskWritesFail(t *testing.T) {
 
 	setFileSizeLimit(t, srv.cmd.Process.Pid, 0)
 	_, err := cl.Open(context.Background(), openInput(t, trust, signers[0], "full", 7))
-	if ae, ok := err.(*signer.APIError); !ok || ae.Status != http.StatusServiceUnavailable {
+	if ae, ok := err.(*client.APIError); !ok || ae.Status != http.StatusServiceUnavailable {
 		t.Fatalf("open while writes fail: %v, want 503", err)
 	}
 	if _, err := cl.Get(context.Background(), first); err != nil {
 		t.Fatalf("reads fail too: %v", err)
 	}
 	code, body := readyz()
-	var eb signer.ErrorBody
+	var eb client.ErrorBody
 	_ = json.Unmarshal([]byte(body), &eb)
 	if code != http.StatusServiceUnavailable || !strings.Contains(eb.Error, "store writes are failing") {
 		t.Fatalf("/readyz while writes fail = %d %s, want 503 naming the failing writes", code, body)

@@ -22,6 +22,7 @@ import (
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // get returns the status and body of GET url.
@@ -40,7 +41,7 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 // checkpointSize returns the size of the coordinator's latest checkpoint.
-func checkpointSize(t *testing.T, cl *signer.Client) int64 {
+func checkpointSize(t *testing.T, cl *client.Client) int64 {
 	t.Helper()
 	note, err := cl.Checkpoint(context.Background())
 	if err != nil {
@@ -108,11 +109,11 @@ func TestForkedLogRefused(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(w.dir, "data", signer.LastCheckpointFile)); err != nil {
 		t.Fatalf("no %s in the state directory: %v", signer.LastCheckpointFile, err)
 	}
-	cl := &signer.Client{BaseURL: w.srv.url}
+	cl := &client.Client{BaseURL: w.srv.url}
 	signed := checkpointSize(t, cl)
 	w.tamper(t, func(db *sql.DB) error { return rewriteEntry(t, db, 3) })
 	for restart := range 2 {
-		cl = &signer.Client{BaseURL: w.srv.url}
+		cl = &client.Client{BaseURL: w.srv.url}
 		// Something new to sign: a cancellation appended after the edit.
 		trust, err := policy.Load(w.trustDir, policy.LoadOptions{Now: time.Now()})
 		if err != nil {

@@ -24,7 +24,7 @@ import (
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
-	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
 )
 
@@ -65,7 +65,7 @@ func newLogWorld(t *testing.T) *logWorld {
 		t.Fatal(err)
 	}
 	w.start(t)
-	cl := &signer.Client{BaseURL: w.srv.url}
+	cl := &client.Client{BaseURL: w.srv.url}
 	ids := openRequests(t, cl, trust, signers, 2, "logged")
 	for _, id := range ids {
 		if _, err := cl.Sign(ctx, id, sigFor(t, signers[1], statementOf(t, cl, id))); err != nil {
@@ -332,7 +332,7 @@ func TestCoordinatorProofsCheckIndependently(t *testing.T) {
 	}
 	w := newLogWorld(t)
 	ctx := context.Background()
-	cl := &signer.Client{BaseURL: w.srv.url}
+	cl := &client.Client{BaseURL: w.srv.url}
 	note, err := cl.Checkpoint(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ import (
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/policy"
-	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // bigOpen is the JSON body opening a request whose statement carries a
@@ -39,7 +39,7 @@ func bigOpen(t *testing.T, trust *policy.Trust, s hsm.Signer, id string, size in
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, err := json.Marshal(signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sigFor(t, s, st)})
+	body, err := json.Marshal(client.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sigFor(t, s, st)})
 	if err != nil {
 		t.Fatal(err)
 	}

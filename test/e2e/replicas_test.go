@@ -20,10 +20,11 @@ import (
 	"github.com/quorate-dev/quorate/internal/pgtest"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // openRequests opens n requests for gate "load" through cl, signed by signers[0].
-func openRequests(t *testing.T, cl *signer.Client, trust *policy.Trust, signers []hsm.Signer, n int, prefix string) []string {
+func openRequests(t *testing.T, cl *client.Client, trust *policy.Trust, signers []hsm.Signer, n int, prefix string) []string {
 	t.Helper()
 	ctx := context.Background()
 	var ids []string
@@ -39,7 +40,7 @@ func openRequests(t *testing.T, cl *signer.Client, trust *policy.Trust, signers 
 
 // openInput is a request for gate "load" with ID prefix-TIME over one
 // subject whose digest is the number digest, signed by s.
-func openInput(t *testing.T, trust *policy.Trust, s hsm.Signer, prefix string, digest int) signer.OpenInput {
+func openInput(t *testing.T, trust *policy.Trust, s hsm.Signer, prefix string, digest int) client.OpenInput {
 	t.Helper()
 	now := time.Now().UTC()
 	st, err := attest.NewStatement([]attest.Subject{{Name: "a", Digest: map[string]string{"sha256": fmt.Sprintf("%064x", digest)}}},
@@ -48,7 +49,7 @@ func openInput(t *testing.T, trust *policy.Trust, s hsm.Signer, prefix string, d
 	if err != nil {
 		t.Fatal(err)
 	}
-	return signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sigFor(t, s, st)}
+	return client.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sigFor(t, s, st)}
 }
 
 func sigFor(t *testing.T, s hsm.Signer, statement []byte) attest.Signature {
@@ -61,7 +62,7 @@ func sigFor(t *testing.T, s hsm.Signer, statement []byte) attest.Signature {
 }
 
 // statementOf fetches a request's payload.
-func statementOf(t *testing.T, cl *signer.Client, id string) []byte {
+func statementOf(t *testing.T, cl *client.Client, id string) []byte {
 	t.Helper()
 	v, err := cl.Get(context.Background(), id)
 	if err != nil {
@@ -88,7 +89,7 @@ func TestReplicasRacingFinalSignaturesEmitOnce(t *testing.T) {
 	}
 	a := startServer(t, dir, trustDir, "--store", store, "--log-key", logKey)
 	b := startServer(t, dir, trustDir, "--store", store, "--log-key", logKey)
-	ca, cb := &signer.Client{BaseURL: a.url}, &signer.Client{BaseURL: b.url}
+	ca, cb := &client.Client{BaseURL: a.url}, &client.Client{BaseURL: b.url}
 	ids := openRequests(t, ca, trust, signers, 15, "race")
 	ctx := context.Background()
 	for _, id := range ids {
@@ -100,7 +101,7 @@ func TestReplicasRacingFinalSignaturesEmitOnce(t *testing.T) {
 		var completed atomic.Int64
 		var wg sync.WaitGroup
 		start := make(chan struct{})
-		for i, cl := range []*signer.Client{ca, cb} {
+		for i, cl := range []*client.Client{ca, cb} {
 			sig := sigFor(t, signers[2+i], st)
 			wg.Add(1)
 			go func() {
@@ -140,7 +141,7 @@ func TestReplicasRacingFinalSignaturesEmitOnce(t *testing.T) {
 		if out, code := runCLI(t, dir, nil, "log", "verify", "--coordinator", srv.url, "--trust", trustDir, "--state", state); code != 0 {
 			t.Fatalf("log verify through %s: exit %d\n%s", srv.url, code, out)
 		}
-		checkLoggedRows(t, &signer.Client{BaseURL: srv.url}, ids)
+		checkLoggedRows(t, &client.Client{BaseURL: srv.url}, ids)
 	}
 }
 
@@ -149,7 +150,7 @@ func TestReplicasRacingFinalSignaturesEmitOnce(t *testing.T) {
 // again (possibly on another replica). A duplicate answer to a retry means
 // an earlier, unacknowledged attempt was stored: it counts as acknowledged
 // only once the store says so. It returns the acknowledged (request, key) pairs.
-func loadThrough(t *testing.T, clients func(attempt int) *signer.Client, signers []hsm.Signer, ids []string, stmts map[string][]byte, deadline time.Time, onAck func(acked int)) ([]ack, int64) {
+func loadThrough(t *testing.T, clients func(attempt int) *client.Client, signers []hsm.Signer, ids []string, stmts map[string][]byte, deadline time.Time, onAck func(acked int)) ([]ack, int64) {
 	t.Helper()
 	ctx := context.Background()
 	var mu sync.Mutex
@@ -168,7 +169,7 @@ func loadThrough(t *testing.T, clients func(attempt int) *signer.Client, signers
 						return
 					}
 					_, err := clients(attempt+k).Sign(ctx, id, sig)
-					var ae *signer.APIError
+					var ae *client.APIError
 					if err == nil || (errors.As(err, &ae) && ae.Code == "duplicate" && attempt > 0) {
 						mu.Lock()
 						acked = append(acked, ack{id, sig.KeyID})
@@ -205,7 +206,7 @@ func loadThrough(t *testing.T, clients func(attempt int) *signer.Client, signers
 	return acked, unavailable.Load()
 }
 
-func checkAcked(t *testing.T, cl *signer.Client, acked []ack) {
+func checkAcked(t *testing.T, cl *client.Client, acked []ack) {
 	t.Helper()
 	ctx := context.Background()
 	found := map[ack]bool{}
@@ -248,7 +249,7 @@ func twoReplicas(t *testing.T, n int, prefix string) (a, b *server, signers []hs
 	dir := t.TempDir()
 	signers, trust, trustDir := fixture(t, dir, 5)
 	a, b = startServer(t, dir, trustDir, "--store", store), startServer(t, dir, trustDir, "--store", store)
-	ca := &signer.Client{BaseURL: a.url}
+	ca := &client.Client{BaseURL: a.url}
 	ids = openRequests(t, ca, trust, signers, n, prefix)
 	stmts = map[string][]byte{}
 	for _, id := range ids {
@@ -262,7 +263,7 @@ func TestReplicaKill9UnderLoad(t *testing.T) {
 		t.Skip("replica tests skipped in -short mode")
 	}
 	a, b, signers, ids, stmts := twoReplicas(t, 40, "kill")
-	ca, cb := &signer.Client{BaseURL: a.url}, &signer.Client{BaseURL: b.url}
+	ca, cb := &client.Client{BaseURL: a.url}, &client.Client{BaseURL: b.url}
 	var aDead atomic.Bool
 	var once sync.Once
 	killAt := func(n int) {
@@ -270,7 +271,7 @@ func TestReplicaKill9UnderLoad(t *testing.T) {
 			once.Do(func() { a.kill9(t); aDead.Store(true) })
 		}
 	}
-	pick := func(n int) *signer.Client {
+	pick := func(n int) *client.Client {
 		if n%2 == 0 && !aDead.Load() {
 			return ca
 		}
@@ -291,7 +292,7 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 		t.Skip("set QUORATE_TEST_PG_RESTART=1 to restart PostgreSQL under load (make test does, serially)")
 	}
 	a, b, signers, ids, stmts := twoReplicas(t, 60, "restart")
-	ca, cb := &signer.Client{BaseURL: a.url}, &signer.Client{BaseURL: b.url}
+	ca, cb := &client.Client{BaseURL: a.url}, &client.Client{BaseURL: b.url}
 	restarted := make(chan error, 1)
 	go func() {
 		time.Sleep(200 * time.Millisecond)
@@ -301,7 +302,7 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 		}
 		restarted <- err
 	}()
-	pick := func(n int) *signer.Client {
+	pick := func(n int) *client.Client {
 		if n%2 == 0 {
 			return ca
 		}
@@ -327,7 +328,7 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 	}
 }
 
-func hasKey(v *signer.RequestView, keyID string) bool {
+func hasKey(v *client.RequestView, keyID string) bool {
 	for _, s := range v.Signatures {
 		if s.KeyID == keyID {
 			return true

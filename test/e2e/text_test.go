@@ -13,7 +13,7 @@ import (
 
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/internal/vtscreen"
-	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // TestPartySeesWhatItSigns replays issue 11 through the real binary and a
@@ -28,7 +28,7 @@ func TestPartySeesWhatItSigns(t *testing.T) {
 	dir := t.TempDir()
 	signers, trust, trustDir := fixture(t, dir, 2)
 	srv := startServer(t, dir, trustDir)
-	cl := &signer.Client{BaseURL: srv.url}
+	cl := &client.Client{BaseURL: srv.url}
 	ctx := context.Background()
 
 	app := []byte("the real release\n")
@@ -49,7 +49,7 @@ func TestPartySeesWhatItSigns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := cl.Open(ctx, signer.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sigFor(t, signers[0], st)})
+	v, err := cl.Open(ctx, client.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sigFor(t, signers[0], st)})
 	if err != nil {
 		t.Fatal(err)
 	}
