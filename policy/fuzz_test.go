@@ -70,8 +70,8 @@ func FuzzLoadBytes(f *testing.F) {
 		if d, err := policy.PolicyDigest(trust.Targets); err != nil || d != trust.Digest {
 			t.Fatalf("digest %s, policy digest %s (%v)", trust.Digest, d, err)
 		}
-		if len(trust.Admins) == 0 || trust.Version() < 1 {
-			t.Fatalf("loaded a trust with %d admins, version %d", len(trust.Admins), trust.Version())
+		if len(trust.RootKeys) == 0 || trust.Version() < 1 {
+			t.Fatalf("loaded a trust with %d admins, version %d", len(trust.RootKeys), trust.Version())
 		}
 		for _, g := range trust.Roles.GateNames() {
 			if _, err := trust.Roles.NewTally(g); err != nil {

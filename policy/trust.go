@@ -80,8 +80,10 @@ type Trust struct {
 	Root    *metadata.Metadata[metadata.RootType]
 	Targets *metadata.Metadata[metadata.TargetsType]
 	Roles   *roles.Set
-	// Admins are the keys root.json names for the root role.
-	Admins []*keys.PublicKey
+	// RootKeys are the keys root.json names for the root role (which sign
+	// new trust roots); the policy signers, who sign targets.json, are the
+	// keys of the targets role.
+	RootKeys []*keys.PublicKey
 	// Digest is the hex SHA-256 of the canonical JSON of targets.json's
 	// "signed": the policy digest attestations name.
 	Digest string
@@ -166,7 +168,7 @@ func LoadFrom(src Source, opts LoadOptions) (*Trust, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	admins, err := roleKeys(root.Signed.Keys, root.Signed.Roles[metadata.ROOT])
+	rootKeys, err := roleKeys(root.Signed.Keys, root.Signed.Roles[metadata.ROOT])
 	if err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", RootFile, err))
 	}
@@ -177,7 +179,7 @@ func LoadFrom(src Source, opts LoadOptions) (*Trust, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Trust{Root: root, Targets: targets, Roles: set, Admins: admins, Digest: digest, Lifecycle: lc, src: src}, nil
+	return &Trust{Root: root, Targets: targets, Roles: set, RootKeys: rootKeys, Digest: digest, Lifecycle: lc, src: src}, nil
 }
 
 // ParseRoot parses root.json strictly and checks its key table.

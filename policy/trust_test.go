@@ -42,7 +42,7 @@ func (f *fixture) resigned(tb testing.TB, mutRoot func(*metadata.RootType), mutT
 	d := &author.Draft{Root: r, Targets: tg, Now: epoch}
 	for _, s := range signers {
 		// A non-administrator signs by hand: Draft.Sign refuses it.
-		if _, err := d.Sign(context.Background(), s); errors.Is(err, author.ErrNotAdmin) {
+		if _, err := d.Sign(context.Background(), s); errors.Is(err, author.ErrNotMetadataSigner) {
 			tg.Signatures = append(tg.Signatures, metadata.Signature{KeyID: s.Public().ID(), Signature: mustSign(tb, s, tg.Signed)})
 		} else if err != nil {
 			tb.Fatal(err)
@@ -315,8 +315,8 @@ func TestLoadAcceptsFixtureAndReportsVersions(t *testing.T) {
 	if got := trust.Versions(); got != (policy.Trusted{Root: 1, Targets: 1}) {
 		t.Errorf("versions %+v", got)
 	}
-	if len(trust.Admins) != 2 || trust.Roles.GateNames()[0] != "production" {
-		t.Errorf("admins %d, gates %v", len(trust.Admins), trust.Roles.GateNames())
+	if len(trust.RootKeys) != 2 || trust.Roles.GateNames()[0] != "production" {
+		t.Errorf("admins %d, gates %v", len(trust.RootKeys), trust.Roles.GateNames())
 	}
 	if _, err := policy.LoadBytes(f.Root, f.Targets, policy.LoadOptions{}); err == nil {
 		t.Error("loaded without a time")

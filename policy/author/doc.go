@@ -3,7 +3,7 @@
 // administrators, the online key, the log key and key lifecycle (retire,
 // revoke), signs the new versions with any [keys.Signer] and saves them
 // with their history. It also checks what a coordinator accepts when
-// administrators sign a policy change ([VerifyAdminSignature],
+// policy signers sign a policy change ([VerifyPolicySignature],
 // [CheckOnlineKey]) and describes a change ([Diff]).
 //
 // Reading and verifying a policy is package policy's job; this package is

@@ -342,8 +342,13 @@ type SignResult struct {
 	Root, Targets bool
 }
 
-// ErrNotAdmin is returned when the signer's key is no administrator key.
-var ErrNotAdmin = errors.New("key is not an administrator key of this trust root")
+// ErrNotMetadataSigner is returned by [Draft.Sign] when the signer's key is
+// neither a root key (root role) nor a policy signer (targets role).
+var ErrNotMetadataSigner = errors.New("key is neither a root key nor a policy signer of this trust root")
+
+// ErrNotPolicySigner is returned by [VerifyPolicySignature] when the key is
+// not a policy signer (a key root gives the targets role).
+var ErrNotPolicySigner = errors.New("key is not a policy signer (targets role) of this trust root")
 
 // Sign adds s's signature to root.json (if its key is a root key that has
 // not signed it yet) and targets.json (likewise for targets keys). Signatures
@@ -367,7 +372,7 @@ func (d *Draft) Sign(ctx context.Context, s keys.Signer) (SignResult, error) {
 		return slices.ContainsFunc(sigs, func(sg metadata.Signature) bool { return sg.KeyID == pub.ID() })
 	}
 	if !inRole(metadata.ROOT) && !inRole(metadata.TARGETS) {
-		return res, fmt.Errorf("%w (key %s)", ErrNotAdmin, keys.Short(pub.ID()))
+		return res, fmt.Errorf("%w (key %s)", ErrNotMetadataSigner, keys.Short(pub.ID()))
 	}
 	if inRole(metadata.ROOT) && !signed(d.Root.Signatures) {
 		sig, err := signCanonical(ctx, s, d.Root.Signed)

@@ -122,8 +122,8 @@ func TestSignRefusesNonAdministrator(t *testing.T) {
 	}
 	sigs := len(d.Targets.Signatures)
 	_, err = d.Sign(context.Background(), f.Role(t, "operator").Signers[0])
-	if !errors.Is(err, author.ErrNotAdmin) {
-		t.Fatalf("error %v, want ErrNotAdmin", err)
+	if !errors.Is(err, author.ErrNotMetadataSigner) {
+		t.Fatalf("error %v, want ErrNotMetadataSigner", err)
 	}
 	if len(d.Targets.Signatures) != sigs {
 		t.Error("a refused signer's signature was added")

@@ -64,17 +64,17 @@ func CheckOnlineKey(root *metadata.Metadata[metadata.RootType], k *keys.PublicKe
 	return nil
 }
 
-// VerifyAdminSignature checks one signature over the canonical JSON of
-// targets' "signed" (as [Draft.Sign] makes it) by a key root gives the
-// targets role, and returns that key.
-func VerifyAdminSignature(root *metadata.Metadata[metadata.RootType], targets *metadata.Metadata[metadata.TargetsType], keyID string, sig []byte) (*keys.PublicKey, error) {
+// VerifyPolicySignature checks one signature over the canonical JSON of
+// targets' "signed" (as [Draft.Sign] makes it) by a policy signer (a key
+// root gives the targets role), and returns that key.
+func VerifyPolicySignature(root *metadata.Metadata[metadata.RootType], targets *metadata.Metadata[metadata.TargetsType], keyID string, sig []byte) (*keys.PublicKey, error) {
 	r := root.Signed.Roles[metadata.TARGETS]
 	if r == nil || !slices.Contains(r.KeyIDs, keyID) {
-		return nil, fmt.Errorf("%w (key %s, root version %d)", ErrNotAdmin, keys.Short(keyID), root.Signed.Version)
+		return nil, fmt.Errorf("%w (key %s, root version %d)", ErrNotPolicySigner, keys.Short(keyID), root.Signed.Version)
 	}
 	k, err := keys.FromTUF(root.Signed.Keys[keyID])
 	if err != nil {
-		return nil, fmt.Errorf("administrator key %s: %w", keys.Short(keyID), err)
+		return nil, fmt.Errorf("policy signer key %s: %w", keys.Short(keyID), err)
 	}
 	canon, err := cjson.EncodeCanonical(targets.Signed)
 	if err != nil {
