@@ -1,13 +1,15 @@
 // Package policy loads quorate's trust root and signed signing policy, and
-// verifies composite attestations against them. It is pure Go (no cgo in
-// its dependency tree) so deploy gates can embed it.
+// verifies composite attestations against them. It is pure Go (no cgo, no
+// logger, no key backend in its dependency tree; scripts/check-purego.sh
+// checks) so deploy gates can embed it. Writing policies is package
+// policy/author's job.
 //
 // # Trust directory
 //
 // A trust directory holds root.json, TUF root metadata whose "root" role
-// names the policy administrators and their threshold, and targets.json, TUF
-// targets metadata signed by a threshold of the keys root.json names for
-// "targets". The delegations of targets.json are the signing roles (key IDs
+// names the root keys ([Trust.RootKeys]) and their threshold, and
+// targets.json, TUF targets metadata signed by a threshold of the policy
+// signers (the keys root.json names for "targets"). The delegations of targets.json are the signing roles (key IDs
 // and threshold each); its "gates" field maps each gate to the roles it needs.
 //
 // # Guarantees
@@ -20,6 +22,15 @@
 // listed under its own TUF key ID; and the roles and gates pass
 // roles.Set.Validate. Every failure is returned, wrapped, not just the first
 // where they are independent. A Trust is read-only and safe for concurrent use.
+//
+// # Verification
+//
+// [Trust.Verify] returns a [Verdict]: verified or not, with every [Reason]
+// typed by a [Kind] (errors.Is(v.Err(), ErrKeyRevoked); a stable code for
+// JSON) and warnings. What verification may read is passed in as
+// [VerifyOption]s: the ledger bundle ([WithLedgerBundle], [RequireLedger])
+// and where earlier policy versions live ([WithHistory]); it does no other
+// I/O. [StateFile] keeps the versions trusted between runs (rollback).
 package policy
 
 import (
