@@ -217,8 +217,28 @@ func ParseRoot(data []byte) (*metadata.Metadata[metadata.RootType], error) {
 			return nil, fmt.Errorf("%s: %w: role %q threshold %d with %d key(s)", RootFile, ErrInvalidPolicy, name, r.Threshold, len(r.KeyIDs))
 		}
 	}
+	roleNames := make([]string, 0, len(root.Signed.Roles))
+	for name := range root.Signed.Roles {
+		roleNames = append(roleNames, name)
+	}
+	sort.Strings(roleNames)
+	for _, name := range roleNames {
+		for _, id := range root.Signed.Roles[name].KeyIDs {
+			if k := root.Signed.Keys[id]; k != nil && k.Type == keys.TypeWebAuthnES256 {
+				return nil, fmt.Errorf("%s: %w: %w: role %q names passkey %s", RootFile, ErrInvalidPolicy, ErrPasskeyNotForMetadata, name, keys.Short(id))
+			}
+		}
+	}
 	return root, nil
 }
+
+// ErrPasskeyNotForMetadata is returned when a passkey (key type
+// webauthn-es256) is named where a key must sign TUF metadata: a role of
+// root.json (root, targets, snapshot, timestamp) — the root keys, the
+// policy signers or the online key. go-tuf does not know that key type, so
+// such metadata could never verify (docs/passkeys.md): passkeys only
+// approve requests.
+var ErrPasskeyNotForMetadata = errors.New("a passkey cannot sign TUF metadata")
 
 // ParseTargets parses targets.json strictly.
 func ParseTargets(data []byte) (*metadata.Metadata[metadata.TargetsType], error) {

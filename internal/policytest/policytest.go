@@ -6,6 +6,9 @@ package policytest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"os"
 	"path/filepath"
 	"testing"
@@ -143,4 +146,19 @@ func ReadFile(tb testing.TB, p string) []byte {
 		tb.Fatal(err)
 	}
 	return data
+}
+
+// PasskeyKey returns a fresh passkey key (type webauthn-es256) for origin
+// https://quorate.example.
+func PasskeyKey(tb testing.TB) *keys.PublicKey {
+	tb.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	k, err := keys.NewPasskey(&priv.PublicKey, keys.Passkey{CredentialID: []byte("credential-1"), RPID: "quorate.example", Origins: []string{"https://quorate.example"}, UserVerification: "required"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
 }

@@ -26,20 +26,13 @@ const (
 	DefaultTargetsExpiry = 90 * 24 * time.Hour
 )
 
-// ErrPasskeyNotForMetadata is returned when a passkey (key type
-// webauthn-es256) is named where a key must sign TUF metadata: as an
-// administrator (root or targets role) or as the online key. go-tuf does
-// not know that key type, so such metadata could never verify
-// (docs/passkeys.md): passkeys only approve requests.
-var ErrPasskeyNotForMetadata = errors.New("a passkey cannot sign TUF metadata")
-
 // refuseMetadataPasskeys fails when one of ks is a passkey; what names the
 // place ("an administrator key").
 func refuseMetadataPasskeys(ks []*keys.PublicKey, what string) error {
 	for _, k := range ks {
 		if _, ok := k.Passkey(); ok {
 			return fmt.Errorf("%w: key %s is a passkey (%s) and cannot be %s; passkeys only approve requests",
-				ErrPasskeyNotForMetadata, keys.Short(k.ID()), keys.TypeWebAuthnES256, what)
+				policy.ErrPasskeyNotForMetadata, keys.Short(k.ID()), keys.TypeWebAuthnES256, what)
 		}
 	}
 	return nil

@@ -51,6 +51,9 @@ func (d *Draft) SetOnlineKey(k *keys.PublicKey, expiry time.Duration) error {
 // CheckOnlineKey checks that root gives the snapshot and timestamp roles
 // to k with threshold 1, so that k alone signs metadata TUF clients accept.
 func CheckOnlineKey(root *metadata.Metadata[metadata.RootType], k *keys.PublicKey) error {
+	if err := refuseMetadataPasskeys([]*keys.PublicKey{k}, "the online key"); err != nil {
+		return err
+	}
 	for _, role := range []string{metadata.SNAPSHOT, metadata.TIMESTAMP} {
 		r := root.Signed.Roles[role]
 		if r == nil {

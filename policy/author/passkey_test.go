@@ -1,36 +1,21 @@
 package author_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"errors"
 	"testing"
 
+	"github.com/quorate-dev/quorate/internal/policytest"
 	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
 )
-
-// passkeyKey returns a fresh passkey key (type webauthn-es256).
-func passkeyKey(t *testing.T) *keys.PublicKey {
-	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := keys.NewPasskey(&priv.PublicKey, keys.Passkey{CredentialID: []byte("credential-1"), RPID: "quorate.example", Origins: []string{"https://quorate.example"}, UserVerification: "required"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // TestPasskeyRefusedForMetadata: a passkey only approves requests; named as
 // an administrator (root or targets role) or as the TUF online key, it is
 // refused with ErrPasskeyNotForMetadata (go-tuf could never verify its
 // signatures over metadata).
 func TestPasskeyRefusedForMetadata(t *testing.T) {
-	pk := passkeyKey(t)
+	pk := policytest.PasskeyKey(t)
 	tests := []struct {
 		name string
 		do   func(t *testing.T) error
@@ -55,10 +40,13 @@ func TestPasskeyRefusedForMetadata(t *testing.T) {
 			}
 			return d.SetOnlineKey(pk, 0)
 		}},
+		{"passkey checked as the online key", func(t *testing.T) error {
+			return author.CheckOnlineKey(newFixture(t, defaultRoles(t)).Trust.Root, pk)
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.do(t); !errors.Is(err, author.ErrPasskeyNotForMetadata) {
+			if err := tc.do(t); !errors.Is(err, policy.ErrPasskeyNotForMetadata) {
 				t.Fatalf("error %v, want ErrPasskeyNotForMetadata", err)
 			}
 		})
