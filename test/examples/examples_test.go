@@ -156,6 +156,10 @@ func TestReleasePipelineAndDeployGates(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(world, "deployed-tampered")); err == nil {
 		t.Error("deploy-gate.sh ran the deploy command for a tampered artifact")
 	}
+	// The JSON verdict names the reason by its stable code.
+	if data, err := os.ReadFile(filepath.Join(world, "verdict-tampered.tar.gz.json")); err != nil || !bytes.Contains(data, []byte(`"code": "subject_mismatch"`)) {
+		t.Errorf("verdict file of the tampered artifact has no subject_mismatch reason: %v\n%s", err, data)
+	}
 
 	// The Go program embedding policy.Load + Trust.Verify.
 	state := filepath.Join(world, "gate-state.json")
@@ -167,8 +171,8 @@ func TestReleasePipelineAndDeployGates(t *testing.T) {
 		t.Errorf("deploy-gate program state: %v %s", err, data)
 	}
 	out, code = run(t, world, nil, gateBin, "-trust", "trust", "-attestation", "app.intoto.json", "-artifact", "tampered.tar.gz")
-	if code != 1 || !strings.Contains(out, "BLOCKED") || !strings.Contains(out, "matches no subject") {
-		t.Errorf("deploy-gate program, tampered artifact: exit %d (want 1, blocked):\n%s", code, out)
+	if code != 1 || !strings.Contains(out, "BLOCKED") || !strings.Contains(out, "reason [subject_mismatch]: artifact") || !strings.Contains(out, "matches no subject") {
+		t.Errorf("deploy-gate program, tampered artifact: exit %d (want 1, blocked, reason code subject_mismatch):\n%s", code, out)
 	}
 	if err := os.Remove(filepath.Join(world, "app.intoto.json.bundle")); err != nil {
 		t.Fatal(err)
