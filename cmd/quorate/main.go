@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -90,6 +89,7 @@ unreadable trust material.`,
 	}
 	root.AddCommand(a.keysCommand(), a.policyCommand(), a.attestCommand(), a.signCommand(), a.verifyCommand(), a.serveCommand(), a.requestCommand(), a.logCommand(), a.migrateCommand(), a.provenanceCommand())
 	root.AddCommand(a.webhookCommand())
+	a.setupCLI(root) // config, version, status; typed usage errors (cli.go)
 	return root
 }
 
@@ -101,7 +101,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 	cmd.SetIn(a.stdin)
 	cmd.SetOut(a.stdout)
 	cmd.SetErr(a.stderr)
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%w", err) })
+	cmd.SetFlagErrorFunc(flagError)
 	err := cmd.ExecuteContext(ctx)
 	if cerr := a.registry.Close(); cerr != nil && err == nil {
 		err = cerr
@@ -113,8 +113,6 @@ func (a *app) run(ctx context.Context, args []string) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		code = ee.code
-	} else if isUsage(err) {
-		code = exitUsage
 	}
 	a.errf("quorate: %v\n", err)
 	return code
@@ -127,17 +125,6 @@ func (a *app) flush() {
 			_ = f.Flush()
 		}
 	}
-}
-
-// isUsage recognises cobra's own argument errors.
-func isUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "accepts ", "requires at least", "required flag"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }
 
 func main() {
