@@ -138,8 +138,9 @@ func unknownSubcommand(c *cobra.Command, args []string) error {
 }
 
 // loadConfig reads the configuration file: --config, else
-// $QUORATE_CONFIG, else the default path (where a missing file is empty).
-func (a *app) loadConfig(st *cliState) (*cliconfig.File, error) {
+// $QUORATE_CONFIG, else the default path (where a missing file is empty;
+// and, with creating, a missing file named explicitly too).
+func (a *app) loadConfig(st *cliState, creating bool) (*cliconfig.File, error) {
 	path, explicit := st.configPath, true
 	if path == "" {
 		path = a.getenv("QUORATE_CONFIG")
@@ -147,11 +148,24 @@ func (a *app) loadConfig(st *cliState) (*cliconfig.File, error) {
 	if path == "" {
 		path, explicit = cliconfig.DefaultPath(a.getenv), false
 	}
-	f, err := cliconfig.Load(path, explicit)
+	f, err := cliconfig.Load(path, explicit && !creating)
 	if err != nil {
 		return nil, usageErr("%w", err)
 	}
 	return f, nil
+}
+
+// selectConfig loads the configuration file and picks the context in use.
+func (a *app) selectConfig(st *cliState) (*cliconfig.Resolved, error) {
+	f, err := a.loadConfig(st, false)
+	if err != nil {
+		return nil, err
+	}
+	r, err := f.Select(st.context, a.getenv)
+	if err != nil {
+		return nil, usageErr("%w", err)
+	}
+	return r, nil
 }
 
 // prepare runs before every command: it fills unset flags from the
@@ -171,13 +185,9 @@ func (a *app) prepare(cmd *cobra.Command, st *cliState) error {
 	path := cmd.CommandPath()
 	srcs := map[string]cliconfig.Source{}
 	if !strings.HasPrefix(path, "quorate config") {
-		f, err := a.loadConfig(st)
+		r, err := a.selectConfig(st)
 		if err != nil {
 			return err
-		}
-		r, err := f.Select(st.context, a.getenv)
-		if err != nil {
-			return usageErr("%w", err)
 		}
 		if srcs, err = r.Apply(cmd.Flags(), fillable(cmd, r)); err != nil {
 			return usageErr("%w", err)

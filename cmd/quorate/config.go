@@ -37,14 +37,11 @@ func (a *app) configViewCommand(st *cliState) *cobra.Command {
 		Short: "Print the configuration file, the context in use and each setting's effective value and source",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			f, err := a.loadConfig(st)
+			r, err := a.selectConfig(st)
 			if err != nil {
 				return err
 			}
-			r, err := f.Select(st.context, a.getenv)
-			if err != nil {
-				return usageErr("%w", err)
-			}
+			f := r.File
 			type effective struct {
 				Value  string `json:"value"`
 				Source string `json:"source"`
@@ -95,7 +92,7 @@ func (a *app) configUseContextCommand(st *cliState) *cobra.Command {
 		Short: "Make NAME the current context",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			f, err := a.loadConfig(st)
+			f, err := a.loadConfig(st, false)
 			if err != nil {
 				return err
 			}
@@ -126,7 +123,7 @@ becomes current anyway).`,
 		Example: "  quorate config set-context prod --coordinator https://quorate.example.com:8443 --ca-cert ca.pem --key pkcs11:token=ops;object=release --use",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := a.loadConfig(st)
+			f, err := a.loadConfig(st, true)
 			if err != nil {
 				return err
 			}
