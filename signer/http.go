@@ -24,6 +24,8 @@ import (
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/internal/strictjson"
 	"github.com/quorate-dev/quorate/signer/client"
+	"github.com/quorate-dev/quorate/signer/internal/httpapi"
+	"github.com/quorate-dev/quorate/signer/tufrepo"
 )
 
 // HTTPConfig configures the HTTP API.
@@ -126,7 +128,7 @@ func NewAPI(cfg HTTPConfig) *API {
 	a.mux.HandleFunc("POST /v1/requests/{id}/cancel", a.body(cfg.MaxSignatureBody, a.cancelRequest))
 	a.mux.HandleFunc("GET /v1/requests/{id}/attestation", a.read(a.getAttestation))
 	a.mux.HandleFunc("GET /v1/requests/{id}/bundle", a.read(a.getBundle))
-	a.mux.HandleFunc("GET /v1/tuf/{file}", a.read(a.getTUF))
+	a.mux.HandleFunc("GET /v1/tuf/{file}", a.read(tufrepo.Handler(a.svc.TUF(), a.log)))
 	a.mux.HandleFunc("GET /v1/policy/changes", a.read(a.listChanges))
 	a.mux.HandleFunc("POST /v1/policy/changes", a.body(cfg.MaxProposalBody, a.proposeChange))
 	a.mux.HandleFunc("GET /v1/policy/changes/{id}", a.read(a.getChange))
@@ -137,7 +139,7 @@ func NewAPI(cfg HTTPConfig) *API {
 	a.mux.HandleFunc("GET /v1/log/hashes", a.read(a.getHashes))
 	a.mux.HandleFunc("GET /v1/log/proof/consistency", a.read(a.getConsistency))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	if cfg.Gatherer != nil {
@@ -161,17 +163,17 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", rid)
 	if a.limiter != nil && !isHealthProbe(r) && !a.limiter.allow(clientOf(r)) {
 		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many requests from this client; retry later")
+		httpapi.WriteError(w, http.StatusTooManyRequests, "rate_limited", "too many requests from this client; retry later")
 		return
 	}
 	if r.ContentLength > a.maxBody {
-		writeError(w, http.StatusRequestEntityTooLarge, string(KindTooLarge), "request body over "+strconv.FormatInt(a.maxBody, 10)+" bytes")
+		httpapi.WriteError(w, http.StatusRequestEntityTooLarge, string(KindTooLarge), "request body over "+strconv.FormatInt(a.maxBody, 10)+" bytes")
 		return
 	}
 	// Endpoints that read a body lower this with their own cap (a.body);
 	// the others never read theirs.
 	r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
-	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, rid))
+	r = httpapi.WithRequestID(r, rid)
 	a.mux.ServeHTTP(w, r)
 }
 
@@ -186,7 +188,7 @@ func isHealthProbe(r *http.Request) bool {
 func (a *API) body(limit int64, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > limit {
-			writeError(w, http.StatusRequestEntityTooLarge, string(KindTooLarge), "request body over "+strconv.FormatInt(limit, 10)+" bytes")
+			httpapi.WriteError(w, http.StatusRequestEntityTooLarge, string(KindTooLarge), "request body over "+strconv.FormatInt(limit, 10)+" bytes")
 			return
 		}
 		n := limit
@@ -200,7 +202,7 @@ func (a *API) body(limit int64, h http.HandlerFunc) http.HandlerFunc {
 		if !ok {
 			w.Header().Set("Retry-After", "1")
 			w.Header().Set("Connection", "close")
-			writeError(w, http.StatusServiceUnavailable, string(KindUnavailable), "the coordinator is receiving too many request bodies at once; retry later")
+			httpapi.WriteError(w, http.StatusServiceUnavailable, string(KindUnavailable), "the coordinator is receiving too many request bodies at once; retry later")
 			return
 		}
 		defer a.inFlight.release(client, n)
@@ -259,11 +261,6 @@ func (b *byteSemaphore) release(client string, n int64) {
 	b.mu.Unlock()
 }
 
-func requestID(r *http.Request) string {
-	s, _ := r.Context().Value(ctxKey{}).(string)
-	return s
-}
-
 // clientOf names the client for rate limiting: the verified client
 // certificate's subject, else the remote IP.
 func clientOf(r *http.Request) string {
@@ -285,7 +282,7 @@ func (a *API) read(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="quorate"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "read access needs a valid bearer token")
+			httpapi.WriteError(w, http.StatusUnauthorized, "unauthorized", "read access needs a valid bearer token")
 			return
 		}
 		h(w, r)
@@ -303,10 +300,10 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 			code = KindPolicyExpired
 		}
 		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, string(code), "not ready: "+err.Error())
+		httpapi.WriteError(w, http.StatusServiceUnavailable, string(code), "not ready: "+err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func (a *API) getPolicy(w http.ResponseWriter, _ *http.Request) {
@@ -321,23 +318,7 @@ func (a *API) getPolicy(w http.ResponseWriter, _ *http.Request) {
 		r := t.Roles.Roles[n]
 		v.Roles = append(v.Roles, client.RoleView{Name: n, Threshold: r.Threshold, KeyIDs: r.KeyIDs})
 	}
-	writeJSON(w, http.StatusOK, v)
-}
-
-func (a *API) getTUF(w http.ResponseWriter, r *http.Request) {
-	repo := a.svc.TUF()
-	if repo == nil {
-		a.fail(w, r, errorf(KindNotFound, "this coordinator serves no TUF repository (serve --tuf-key)"))
-		return
-	}
-	data, err := repo.File(r.PathValue("file"))
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(data)
+	httpapi.WriteJSON(w, http.StatusOK, v)
 }
 
 func (a *API) proposeChange(w http.ResponseWriter, r *http.Request) {
@@ -347,20 +328,20 @@ func (a *API) proposeChange(w http.ResponseWriter, r *http.Request) {
 	}
 	ch, err := a.svc.ProposeChange(r.Context(), in)
 	if err != nil {
-		a.fail(w, r, err)
+		httpapi.Fail(a.log, w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/policy/changes/"+ch.ID)
-	writeJSON(w, http.StatusCreated, ch)
+	httpapi.WriteJSON(w, http.StatusCreated, ch)
 }
 
 func (a *API) getChange(w http.ResponseWriter, r *http.Request) {
 	ch, err := a.svc.GetChange(r.Context(), r.PathValue("id"))
 	if err != nil {
-		a.fail(w, r, err)
+		httpapi.Fail(a.log, w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ch)
+	httpapi.WriteJSON(w, http.StatusOK, ch)
 }
 
 func (a *API) listChanges(w http.ResponseWriter, r *http.Request) {
@@ -370,13 +351,13 @@ func (a *API) listChanges(w http.ResponseWriter, r *http.Request) {
 	}
 	cs, err := a.svc.ListChanges(r.Context())
 	if err != nil {
-		a.fail(w, r, err)
+		httpapi.Fail(a.log, w, r, err)
 		return
 	}
 	if after := r.URL.Query().Get("after"); after != "" {
 		i := slices.IndexFunc(cs, func(c *client.Change) bool { return c.ID == after })
 		if i < 0 {
-			writeError(w, http.StatusNotFound, string(KindNotFound), "after: no policy change "+strconv.Quote(after))
+			httpapi.WriteError(w, http.StatusNotFound, string(KindNotFound), "after: no policy change "+strconv.Quote(after))
 			return
 		}
 		cs = cs[i+1:]
@@ -406,11 +387,11 @@ func (a *API) approveChange(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := a.svc.ApproveChange(r.Context(), r.PathValue("id"), sig)
 	if err != nil {
-		a.fail(w, r, err)
+		httpapi.Fail(a.log, w, r, err)
 		return
 	}
 	ch := res.Change
-	writeJSON(w, http.StatusCreated, client.ApproveResponse{Accepted: true, Published: res.Published, State: ch.State, Version: ch.Version, Signed: len(ch.Signatures), Threshold: ch.Threshold})
+	httpapi.WriteJSON(w, http.StatusCreated, client.ApproveResponse{Accepted: true, Published: res.Published, State: ch.State, Version: ch.Version, Signed: len(ch.Signatures), Threshold: ch.Threshold})
 }
 
 func (a *API) view(r *Request) client.RequestView {
@@ -434,20 +415,20 @@ func (a *API) openRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := a.svc.Open(r.Context(), in)
 	if err != nil {
-		a.fail(w, r, err)
+		httpapi.Fail(a.log, w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/requests/"+req.ID)
-	writeJSON(w, http.StatusCreated, a.view(req))
+	httpapi.WriteJSON(w, http.StatusCreated, a.view(req))
 }
 
 func (a *API) getRequest(w http.ResponseWriter, r *http.Request) {
 	req, err := a.svc.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
-		a.fail(w, r, err)
+		httpapi.Fail(a.log, w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.view(req))
+	httpapi.WriteJSON(w, http.StatusOK, a.view(req))
 }
 
 func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
@@ -456,7 +437,7 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
 	switch opts.State {
 	case "", Pending, Complete, Cancelled, Expired:
 	default:
-		writeError(w, http.StatusBadRequest, string(KindInvalid), "state: want pending, complete, cancelled or expired")
+		httpapi.WriteError(w, http.StatusBadRequest, string(KindInvalid), "state: want pending, complete, cancelled or expired")
 		return
 	}
 	limit, ok := listLimit(w, r)
@@ -466,7 +447,7 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
 	opts.Limit, opts.Summary = limit, true
 	rs, err := a.svc.List(r.Context(), opts)
 	if err != nil {
-		a.fail(w, r, err)
+		httpapi.Fail(a.log, w, r, err)
 		return
 	}
 	page := newListPage(a.cfg.MaxListBytes)
@@ -491,7 +472,7 @@ func listLimit(w http.ResponseWriter, r *http.Request) (int, bool) {
 	}
 	n, err := strconv.Atoi(l)
 	if err != nil || n < 1 || n > client.MaxListLimit {
-		writeError(w, http.StatusBadRequest, string(KindInvalid), "limit: want a number from 1 to "+strconv.Itoa(client.MaxListLimit))
+		httpapi.WriteError(w, http.StatusBadRequest, string(KindInvalid), "limit: want a number from 1 to "+strconv.Itoa(client.MaxListLimit))
 		return 0, false
 	}
 	return n, true
@@ -530,7 +511,7 @@ func (p *listPage) write(w http.ResponseWriter, key string, more bool) {
 	if (p.full || more) && p.last != "" {
 		out["next"] = p.last
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 func (a *API) postSignature(w http.ResponseWriter, r *http.Request) {
@@ -540,10 +521,10 @@ func (a *API) postSignature(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := a.svc.Sign(r.Context(), r.PathValue("id"), sig)
 	if err != nil {
-		a.fail(w, r, err)
+		httpapi.Fail(a.log, w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, client.SignResponse{Accepted: true, Role: res.Role, Completed: res.Completed, State: res.Request.State, Progress: a.svc.Progress(res.Request)})
+	httpapi.WriteJSON(w, http.StatusCreated, client.SignResponse{Accepted: true, Role: res.Role, Completed: res.Completed, State: res.Request.State, Progress: a.svc.Progress(res.Request)})
 }
 
 func (a *API) cancelRequest(w http.ResponseWriter, r *http.Request) {
@@ -553,20 +534,20 @@ func (a *API) cancelRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := a.svc.Cancel(r.Context(), r.PathValue("id"), in)
 	if err != nil {
-		a.fail(w, r, err)
+		httpapi.Fail(a.log, w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.view(req))
+	httpapi.WriteJSON(w, http.StatusOK, a.view(req))
 }
 
 func (a *API) getAttestation(w http.ResponseWriter, r *http.Request) {
 	req, err := a.svc.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
-		a.fail(w, r, err)
+		httpapi.Fail(a.log, w, r, err)
 		return
 	}
 	if req.State != Complete || len(req.Envelope) == 0 {
-		writeError(w, http.StatusConflict, string(KindNotPending), "request "+req.ID+" is "+string(req.State)+": no composite attestation")
+		httpapi.WriteError(w, http.StatusConflict, string(KindNotPending), "request "+req.ID+" is "+string(req.State)+": no composite attestation")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -577,7 +558,7 @@ func (a *API) getAttestation(w http.ResponseWriter, r *http.Request) {
 func (a *API) getBundle(w http.ResponseWriter, r *http.Request) {
 	b, err := a.svc.Bundle(r.Context(), r.PathValue("id"))
 	if err != nil {
-		a.fail(w, r, err)
+		httpapi.Fail(a.log, w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -587,7 +568,7 @@ func (a *API) getBundle(w http.ResponseWriter, r *http.Request) {
 func (a *API) getCheckpoint(w http.ResponseWriter, r *http.Request) {
 	_, note, err := a.svc.Checkpoint(r.Context(), 0)
 	if err != nil {
-		a.fail(w, r, err)
+		httpapi.Fail(a.log, w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -600,7 +581,7 @@ func intParams(w http.ResponseWriter, r *http.Request, names ...string) ([]int64
 	for i, n := range names {
 		v, err := strconv.ParseInt(r.URL.Query().Get(n), 10, 64)
 		if err != nil || v < 0 {
-			writeError(w, http.StatusBadRequest, string(KindInvalid), n+": want a non-negative integer")
+			httpapi.WriteError(w, http.StatusBadRequest, string(KindInvalid), n+": want a non-negative integer")
 			return nil, false
 		}
 		out[i] = v
@@ -615,10 +596,10 @@ func (a *API) getLogEntries(w http.ResponseWriter, r *http.Request) {
 	}
 	es, err := a.svc.LogEntries(r.Context(), v[0], v[1])
 	if err != nil {
-		a.fail(w, r, err)
+		httpapi.Fail(a.log, w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, client.LogEntriesView{Start: v[0], Entries: es})
+	httpapi.WriteJSON(w, http.StatusOK, client.LogEntriesView{Start: v[0], Entries: es})
 }
 
 func (a *API) getHashes(w http.ResponseWriter, r *http.Request) {
@@ -628,10 +609,10 @@ func (a *API) getHashes(w http.ResponseWriter, r *http.Request) {
 	}
 	hs, err := a.svc.StoredHashes(r.Context(), v[0], v[1])
 	if err != nil {
-		a.fail(w, r, err)
+		httpapi.Fail(a.log, w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, client.ProofView{Proof: hs})
+	httpapi.WriteJSON(w, http.StatusOK, client.ProofView{Proof: hs})
 }
 
 func (a *API) getInclusion(w http.ResponseWriter, r *http.Request) {
@@ -641,10 +622,10 @@ func (a *API) getInclusion(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := a.svc.InclusionProof(r.Context(), v[0], v[1])
 	if err != nil {
-		a.fail(w, r, err)
+		httpapi.Fail(a.log, w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, client.ProofView{Proof: p})
+	httpapi.WriteJSON(w, http.StatusOK, client.ProofView{Proof: p})
 }
 
 func (a *API) getConsistency(w http.ResponseWriter, r *http.Request) {
@@ -654,10 +635,10 @@ func (a *API) getConsistency(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := a.svc.ConsistencyProof(r.Context(), v[0], v[1])
 	if err != nil {
-		a.fail(w, r, err)
+		httpapi.Fail(a.log, w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, client.ProofView{Proof: p})
+	httpapi.WriteJSON(w, http.StatusOK, client.ProofView{Proof: p})
 }
 
 // decode reads a JSON body strictly; on failure it answers 400 or 413.
@@ -668,14 +649,14 @@ func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, string(KindTooLarge), "request body over "+strconv.FormatInt(mbe.Limit, 10)+" bytes")
+			httpapi.WriteError(w, http.StatusRequestEntityTooLarge, string(KindTooLarge), "request body over "+strconv.FormatInt(mbe.Limit, 10)+" bytes")
 			return false
 		}
-		writeError(w, http.StatusBadRequest, string(KindInvalid), "reading body: "+err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, string(KindInvalid), "reading body: "+err.Error())
 		return false
 	}
 	if err := strictjson.Unmarshal(data, v); err != nil {
-		writeError(w, http.StatusBadRequest, string(KindInvalid), "request body: "+err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, string(KindInvalid), "request body: "+err.Error())
 		return false
 	}
 	return true
@@ -692,42 +673,6 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, err
 	}
 	return data, nil
-}
-
-var kindStatus = map[Kind]int{
-	KindInvalid: http.StatusBadRequest, KindUnauthorized: http.StatusForbidden, KindBadSignature: http.StatusForbidden,
-	KindNotFound: http.StatusNotFound, KindDuplicate: http.StatusConflict, KindNotPending: http.StatusConflict,
-	KindStalePolicy: http.StatusConflict, KindTooLarge: http.StatusRequestEntityTooLarge,
-	KindUnavailable: http.StatusServiceUnavailable, KindInternal: http.StatusInternalServerError,
-	KindPolicyExpired: http.StatusServiceUnavailable,
-}
-
-func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	kind := KindOf(err)
-	status := kindStatus[kind]
-	msg := err.Error()
-	if kind == KindInternal {
-		a.log.Error("internal error", zap.String("rid", requestID(r)), zap.String("path", r.URL.Path), zap.Error(err))
-		msg = "internal error (request " + requestID(r) + ")"
-	} else {
-		a.log.Info("request refused", zap.String("rid", requestID(r)), zap.String("path", r.URL.Path), zap.String("kind", string(kind)), zap.String("error", msg))
-	}
-	if kind == KindUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
-	writeError(w, status, string(kind), msg)
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, client.ErrorBody{Error: msg, Code: code})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
 }
 
 // clientLimiter is a token bucket per client, forgotten after idling.

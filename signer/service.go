@@ -40,58 +40,36 @@ import (
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/roles"
 	"github.com/quorate-dev/quorate/signer/client"
+	"github.com/quorate-dev/quorate/signer/internal/httpapi"
+	"github.com/quorate-dev/quorate/signer/tufrepo"
 )
 
-// Kind classifies service errors; the HTTP layer maps kinds to statuses and
-// metrics label rejections with them.
-type Kind string
+// Kind classifies coordinator errors; the HTTP layer maps kinds to
+// statuses and metrics label rejections with them.
+type Kind = httpapi.Kind
 
 // Error kinds.
 const (
-	KindInvalid      Kind = "invalid"       // malformed input (400)
-	KindUnauthorized Kind = "unauthorized"  // signature or key not acceptable (403)
-	KindNotFound     Kind = "not_found"     // 404
-	KindDuplicate    Kind = "duplicate"     // key already signed, request ID taken (409)
-	KindNotPending   Kind = "not_pending"   // request complete, cancelled or expired (409)
-	KindStalePolicy  Kind = "stale_policy"  // request under another policy version (409)
-	KindTooLarge     Kind = "too_large"     // 413
-	KindUnavailable  Kind = "unavailable"   // retry later (503)
-	KindInternal     Kind = "internal"      // 500
-	KindBadSignature Kind = "bad_signature" // signature does not verify (403)
-	// KindPolicyExpired: the policy (or trust root) the coordinator enforces
-	// has expired; it signs nothing until a renewed one is loaded (503).
-	KindPolicyExpired Kind = "policy_expired"
+	KindInvalid       = httpapi.KindInvalid
+	KindUnauthorized  = httpapi.KindUnauthorized
+	KindNotFound      = httpapi.KindNotFound
+	KindDuplicate     = httpapi.KindDuplicate
+	KindNotPending    = httpapi.KindNotPending
+	KindStalePolicy   = httpapi.KindStalePolicy
+	KindTooLarge      = httpapi.KindTooLarge
+	KindUnavailable   = httpapi.KindUnavailable
+	KindInternal      = httpapi.KindInternal
+	KindBadSignature  = httpapi.KindBadSignature
+	KindPolicyExpired = httpapi.KindPolicyExpired
 )
 
-// Error is a service error with a kind and a message for the client.
-type Error struct {
-	Kind Kind
-	Msg  string
-	Err  error
-}
+// Error is a coordinator error with a kind and a message for the client.
+type Error = httpapi.Error
 
-func (e *Error) Error() string {
-	if e.Err != nil && e.Msg == "" {
-		return e.Err.Error()
-	}
-	return e.Msg
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-func errorf(kind Kind, format string, args ...any) *Error {
-	err := fmt.Errorf(format, args...)
-	return &Error{Kind: kind, Msg: err.Error(), Err: errors.Unwrap(err)}
-}
+var errorf = httpapi.Errorf
 
 // KindOf returns the kind of err (KindInternal when it has none).
-func KindOf(err error) Kind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return KindInternal
-}
+func KindOf(err error) Kind { return httpapi.KindOf(err) }
 
 // Config configures a [Service].
 type Config struct {
@@ -111,7 +89,7 @@ type Config struct {
 	Log *ledger.Log
 	// TUF, when set, serves the policy as a TUF repository; SetTrust
 	// updates it.
-	TUF *TUFRepo
+	TUF *tufrepo.Repo
 	// Changes, when set, keeps policy change requests (see changes.go).
 	Changes *ChangeConfig
 	// WriteFailureWindow is how long after a failed store write [Service.Ready]
@@ -223,7 +201,7 @@ func (s *Service) SetTrust(t *policy.Trust) error {
 }
 
 // TUF returns the TUF repository, or nil.
-func (s *Service) TUF() *TUFRepo { return s.cfg.TUF }
+func (s *Service) TUF() *tufrepo.Repo { return s.cfg.TUF }
 
 // Open checks and stores a new request, with the requester's signature as
 // its first partial signature.

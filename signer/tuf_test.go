@@ -26,6 +26,7 @@ import (
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/client"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
+	"github.com/quorate-dev/quorate/signer/tufrepo"
 )
 
 // tufWorld is a coordinator serving its policy as a TUF repository (online
@@ -38,7 +39,7 @@ type tufWorld struct {
 	dev2               party
 	root1              []byte
 	svc                *signer.Service
-	repo               *signer.TUFRepo
+	repo               *tufrepo.Repo
 	store              *sqlitestore.Store
 	client             *client.Client
 	url                string
@@ -101,9 +102,9 @@ func (w *tufWorld) advance(d time.Duration) {
 	w.now.Store(&n)
 }
 
-func (w *tufWorld) openRepo(trust *policy.Trust) *signer.TUFRepo {
+func (w *tufWorld) openRepo(trust *policy.Trust) *tufrepo.Repo {
 	w.t.Helper()
-	repo, err := signer.NewTUFRepo(context.Background(), signer.TUFConfig{Signer: w.online, StateDir: w.state, Source: policy.DirSource(w.dir), Clock: w.clock}, trust)
+	repo, err := tufrepo.New(context.Background(), tufrepo.Config{Signer: w.online, StateDir: w.state, Source: policy.DirSource(w.dir), Clock: w.clock}, trust)
 	must(w.t, err)
 	return repo
 }
@@ -210,7 +211,7 @@ func TestTUFUpdaterFollowsPolicy(t *testing.T) {
 		}
 	})
 	t.Run("FrozenTimestamp", func(t *testing.T) {
-		_, err := w.refresh(t.TempDir(), time.Now().Add(signer.DefaultTimestampExpiry+time.Hour))
+		_, err := w.refresh(t.TempDir(), time.Now().Add(tufrepo.DefaultTimestampExpiry+time.Hour))
 		var exp *metadata.ErrExpiredMetadata
 		if !errors.As(err, &exp) {
 			t.Fatalf("an expired timestamp was not refused: %v", err)
@@ -241,7 +242,7 @@ func TestTUFVersionsPersistAcrossRestarts(t *testing.T) {
 		t.Fatalf("restart: snapshot %d timestamp %d, want %d and %d", s, ts, snap1, ts1)
 	}
 	// Half the timestamp's lifetime later, a refresh re-signs it alone.
-	w.advance(signer.DefaultTimestampExpiry/2 + time.Minute)
+	w.advance(tufrepo.DefaultTimestampExpiry/2 + time.Minute)
 	must(t, w.repo.Refresh(context.Background()))
 	_, _, snap2, ts2 := w.repo.Versions()
 	if snap2 != snap1 || ts2 != ts1+1 {
@@ -259,7 +260,7 @@ func TestTUFVersionsPersistAcrossRestarts(t *testing.T) {
 func TestTUFRepoRefusesOtherOnlineKey(t *testing.T) {
 	w := newTUFWorld(t)
 	other := testkeys.Signer(t, hsm.ECDSAP256)
-	_, err := signer.NewTUFRepo(context.Background(), signer.TUFConfig{Signer: other, StateDir: t.TempDir(), Source: policy.DirSource(w.dir)}, w.svc.Trust())
+	_, err := tufrepo.New(context.Background(), tufrepo.Config{Signer: other, StateDir: t.TempDir(), Source: policy.DirSource(w.dir)}, w.svc.Trust())
 	if !errors.Is(err, author.ErrOnlineKey) {
 		t.Fatalf("a key the root does not name for snapshot and timestamp: %v, want ErrOnlineKey", err)
 	}

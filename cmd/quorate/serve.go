@@ -29,6 +29,7 @@ import (
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
+	"github.com/quorate-dev/quorate/signer/tufrepo"
 )
 
 type serveFlags struct {
@@ -97,8 +98,8 @@ API: see api/openapi.yaml. Metrics: /metrics. Health: /healthz, /readyz.`,
 	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go profiling (net/http/pprof) on this loopback address")
 	fl.StringVar(&f.tufKey, "tuf-key", "", "key URI of the online key signing the TUF repository's snapshot and timestamp under /v1/tuf/ (the key the root names: 'quorate policy online-key')")
 	fl.StringVar(&f.stateDir, "state-dir", "", "directory for the TUF repository's signed snapshot and timestamp and for pending policy changes (default: --data DIR)")
-	fl.DurationVar(&f.tufTimestamp, "tuf-timestamp-expiry", signer.DefaultTimestampExpiry, "lifetime of each TUF timestamp (re-signed after half of it)")
-	fl.DurationVar(&f.tufSnapshot, "tuf-snapshot-expiry", signer.DefaultSnapshotExpiry, "lifetime of each TUF snapshot (re-signed after half of it)")
+	fl.DurationVar(&f.tufTimestamp, "tuf-timestamp-expiry", tufrepo.DefaultTimestampExpiry, "lifetime of each TUF timestamp (re-signed after half of it)")
+	fl.DurationVar(&f.tufSnapshot, "tuf-snapshot-expiry", tufrepo.DefaultSnapshotExpiry, "lifetime of each TUF snapshot (re-signed after half of it)")
 	fl.DurationVar(&f.tufEvery, "tuf-refresh-interval", 10*time.Minute, "how often the TUF timestamp is checked for renewal")
 	return c
 }
@@ -180,7 +181,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	if stateDir == "" {
 		stateDir = f.data
 	}
-	var repo *signer.TUFRepo
+	var repo *tufrepo.Repo
 	if f.tufKey != "" {
 		if stateDir == "" {
 			return usageErr("--tuf-key needs --state-dir DIR (or --data DIR) to keep the TUF versions served")
@@ -320,7 +321,7 @@ func (a *app) openLog(ctx context.Context, f *serveFlags, trust *policy.Trust) (
 
 // openTUF opens the online key and the TUF repository; the key must be the
 // one the trust root names for snapshot and timestamp.
-func (a *app) openTUF(ctx context.Context, f *serveFlags, stateDir string, trust *policy.Trust, log *zap.Logger) (*signer.TUFRepo, error) {
+func (a *app) openTUF(ctx context.Context, f *serveFlags, stateDir string, trust *policy.Trust, log *zap.Logger) (*tufrepo.Repo, error) {
 	s, err := a.registry.Signer(ctx, f.tufKey)
 	if err != nil {
 		return nil, fmt.Errorf("opening the TUF online key: %w", err)
@@ -329,7 +330,7 @@ func (a *app) openTUF(ctx context.Context, f *serveFlags, stateDir string, trust
 		s.Close()
 		return nil, usageErr("--tuf-key %s: %w", hsm.Redact(f.tufKey), err)
 	}
-	repo, err := signer.NewTUFRepo(ctx, signer.TUFConfig{Signer: s, StateDir: stateDir, Source: policy.DirSource(f.trust),
+	repo, err := tufrepo.New(ctx, tufrepo.Config{Signer: s, StateDir: stateDir, Source: policy.DirSource(f.trust),
 		TimestampExpiry: f.tufTimestamp, SnapshotExpiry: f.tufSnapshot, Clock: a.now, Logger: log}, trust)
 	if err != nil {
 		s.Close()

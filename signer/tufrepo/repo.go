@@ -1,4 +1,9 @@
-package signer
+// Package tufrepo is both sides of the coordinator's TUF protocol: Repo
+// serves the policy as a TUF repository (root and targets as the
+// administrators signed them, snapshot and timestamp signed by the online
+// key) and Fetch brings a client's policy up to date from it with
+// go-tuf's updater, from a pinned root.
+package tufrepo
 
 import (
 	"context"
@@ -6,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,6 +27,7 @@ import (
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
+	"github.com/quorate-dev/quorate/signer/internal/httpapi"
 )
 
 // Default lifetimes of the metadata the online key signs. The timestamp
@@ -31,13 +38,13 @@ const (
 	DefaultSnapshotExpiry  = 7 * 24 * time.Hour
 )
 
-// TUFDir is the folder of the coordinator's state directory that keeps the
+// StateSubdir is the folder of the coordinator's state directory that keeps the
 // signed snapshot.json and timestamp.json, so versions only ever increase
 // across restarts.
-const TUFDir = "tuf"
+const StateSubdir = "tuf"
 
-// TUFConfig configures a [TUFRepo].
-type TUFConfig struct {
+// Config configures a [Repo].
+type Config struct {
 	// Signer is the online key: the key the trust root gives the snapshot
 	// and timestamp roles ('quorate policy online-key').
 	Signer keys.Signer
@@ -52,7 +59,7 @@ type TUFConfig struct {
 	Logger          *zap.Logger
 }
 
-// TUFRepo serves the coordinator's policy as a TUF repository with
+// Repo serves the coordinator's policy as a TUF repository with
 // consistent snapshots (root.json's consistent_snapshot is true, as
 // author.Init makes it): N.root.json for every published root version,
 // timestamp.json, N.snapshot.json and N.targets.json (and, for clients
@@ -60,17 +67,17 @@ type TUFConfig struct {
 // Root and targets are the administrators' signed documents; snapshot and
 // timestamp are signed by the online key. Snapshot and timestamp versions
 // are kept in the state directory before being served, so a restart never
-// serves a lower version. A TUFRepo is safe for concurrent use.
-type TUFRepo struct {
-	cfg TUFConfig
+// serves a lower version. A Repo is safe for concurrent use.
+type Repo struct {
+	cfg Config
 
 	mu    sync.RWMutex
-	st    *tufState
+	st    *state
 	stale error // set when the repository could not follow the policy
 }
 
-// tufState is one consistent state of the repository.
-type tufState struct {
+// state is one consistent state of the repository.
+type state struct {
 	trust               *policy.Trust
 	root, targets       []byte
 	snapshot, timestamp []byte
@@ -78,12 +85,12 @@ type tufState struct {
 	ts                  *metadata.Metadata[metadata.TimestampType]
 }
 
-// NewTUFRepo opens the repository's state and signs what the trust t
+// New opens the repository's state and signs what the trust t
 // needs: a new snapshot when the policy version changed or the snapshot
 // is due, a new timestamp likewise.
-func NewTUFRepo(ctx context.Context, cfg TUFConfig, t *policy.Trust) (*TUFRepo, error) {
+func New(ctx context.Context, cfg Config, t *policy.Trust) (*Repo, error) {
 	if cfg.Signer == nil || cfg.StateDir == "" || cfg.Source == nil {
-		return nil, errors.New("signer: a TUF repository needs an online key, a state directory and the trust source")
+		return nil, errors.New("tufrepo: a TUF repository needs an online key, a state directory and the trust source")
 	}
 	if cfg.TimestampExpiry <= 0 {
 		cfg.TimestampExpiry = DefaultTimestampExpiry
@@ -97,10 +104,10 @@ func NewTUFRepo(ctx context.Context, cfg TUFConfig, t *policy.Trust) (*TUFRepo, 
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.StateDir, TUFDir), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(cfg.StateDir, StateSubdir), 0o700); err != nil {
 		return nil, fmt.Errorf("creating the TUF state directory: %w", err)
 	}
-	r := &TUFRepo{cfg: cfg}
+	r := &Repo{cfg: cfg}
 	if err := r.Update(ctx, t); err != nil {
 		return nil, err
 	}
@@ -111,7 +118,7 @@ func NewTUFRepo(ctx context.Context, cfg TUFConfig, t *policy.Trust) (*TUFRepo, 
 // timestamp where needed. On failure the repository stops serving
 // timestamp and snapshot (clients keep their last trusted metadata until
 // it expires) rather than serve metadata that points at an older policy.
-func (r *TUFRepo) Update(ctx context.Context, t *policy.Trust) error {
+func (r *Repo) Update(ctx context.Context, t *policy.Trust) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st, err := r.next(ctx, t)
@@ -125,7 +132,7 @@ func (r *TUFRepo) Update(ctx context.Context, t *policy.Trust) error {
 }
 
 // Refresh re-signs the timestamp (and snapshot) when due.
-func (r *TUFRepo) Refresh(ctx context.Context) error {
+func (r *Repo) Refresh(ctx context.Context) error {
 	r.mu.RLock()
 	st := r.st
 	r.mu.RUnlock()
@@ -136,7 +143,7 @@ func (r *TUFRepo) Refresh(ctx context.Context) error {
 }
 
 // Run refreshes the repository every interval until ctx ends.
-func (r *TUFRepo) Run(ctx context.Context, interval time.Duration) {
+func (r *Repo) Run(ctx context.Context, interval time.Duration) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -149,18 +156,18 @@ func (r *TUFRepo) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-func (r *TUFRepo) path(role string) string {
-	return filepath.Join(r.cfg.StateDir, TUFDir, role+".json")
+func (r *Repo) path(role string) string {
+	return filepath.Join(r.cfg.StateDir, StateSubdir, role+".json")
 }
 
 // next computes (and persists) the state serving t.
-func (r *TUFRepo) next(ctx context.Context, t *policy.Trust) (*tufState, error) {
+func (r *Repo) next(ctx context.Context, t *policy.Trust) (*state, error) {
 	pub := r.cfg.Signer.Public()
 	if err := author.CheckOnlineKey(t.Root, pub); err != nil {
 		return nil, fmt.Errorf("--tuf-key: %w", err)
 	}
 	now := r.cfg.Clock().UTC()
-	st := &tufState{trust: t}
+	st := &state{trust: t}
 	var err error
 	if st.root, err = t.Root.ToBytes(false); err != nil {
 		return nil, fmt.Errorf("encoding root.json: %w", err)
@@ -226,7 +233,7 @@ func snapshotCurrent(s *metadata.Metadata[metadata.SnapshotType], t *policy.Trus
 
 // timestampCurrent is snapshotCurrent for a persisted timestamp: it must
 // name the snapshot being served, byte for byte.
-func timestampCurrent(ts *metadata.Metadata[metadata.TimestampType], st *tufState, t *policy.Trust, now time.Time, life time.Duration) bool {
+func timestampCurrent(ts *metadata.Metadata[metadata.TimestampType], st *state, t *policy.Trust, now time.Time, life time.Duration) bool {
 	m := ts.Signed.Meta[metadata.SNAPSHOT+".json"]
 	return m != nil && m.Version == st.snap.Signed.Version && m.VerifyLengthHashes(st.snapshot) == nil &&
 		t.Root.VerifyDelegate(metadata.TIMESTAMP, ts) == nil && ts.Signed.Expires.Sub(now) > life/2
@@ -252,7 +259,7 @@ func readTUF[T metadata.Roles](path string, parse func([]byte) (*metadata.Metada
 
 // sign signs the canonical JSON of signed with the online key, appends the
 // signature and returns the metadata's bytes.
-func (r *TUFRepo) sign(ctx context.Context, md interface{ ToBytes(bool) ([]byte, error) }, sigs *[]metadata.Signature, signed any) ([]byte, error) {
+func (r *Repo) sign(ctx context.Context, md interface{ ToBytes(bool) ([]byte, error) }, sigs *[]metadata.Signature, signed any) ([]byte, error) {
 	canon, err := cjson.EncodeCanonical(signed)
 	if err != nil {
 		return nil, err
@@ -268,19 +275,19 @@ func (r *TUFRepo) sign(ctx context.Context, md interface{ ToBytes(bool) ([]byte,
 // File returns a metadata file of the repository by name: root.json,
 // N.root.json, timestamp.json, snapshot.json, N.snapshot.json,
 // targets.json, N.targets.json. Unknown names and versions not held give
-// an error of kind KindNotFound (a TUF client stops walking the root
+// an error of kind httpapi.KindNotFound (a TUF client stops walking the root
 // chain at a 404); a repository that could not follow the policy gives
-// KindUnavailable for timestamp and snapshot.
-func (r *TUFRepo) File(name string) ([]byte, error) {
+// httpapi.KindUnavailable for timestamp and snapshot.
+func (r *Repo) File(name string) ([]byte, error) {
 	r.mu.RLock()
 	st, stale := r.st, r.stale
 	r.mu.RUnlock()
 	role, v, ok := parseTUFName(name)
 	if !ok {
-		return nil, errorf(KindNotFound, "no TUF metadata file %q", name)
+		return nil, httpapi.Errorf(httpapi.KindNotFound, "no TUF metadata file %q", name)
 	}
 	if stale != nil && (role == metadata.TIMESTAMP || role == metadata.SNAPSHOT) {
-		return nil, errorf(KindUnavailable, "the TUF repository could not follow the coordinator's policy: %w", stale)
+		return nil, httpapi.Errorf(httpapi.KindUnavailable, "the TUF repository could not follow the coordinator's policy: %w", stale)
 	}
 	switch role {
 	case metadata.TIMESTAMP:
@@ -309,29 +316,29 @@ func (r *TUFRepo) File(name string) ([]byte, error) {
 			return r.historic(role, v, r.cfg.Source.Targets)
 		}
 	}
-	return nil, errorf(KindNotFound, "the TUF repository holds no %s", name)
+	return nil, httpapi.Errorf(httpapi.KindNotFound, "the TUF repository holds no %s", name)
 }
 
-func (r *TUFRepo) historic(role string, v int64, read func(int64) ([]byte, error)) ([]byte, error) {
+func (r *Repo) historic(role string, v int64, read func(int64) ([]byte, error)) ([]byte, error) {
 	data, err := read(v)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, errorf(KindNotFound, "%s version %d is not in the trust directory's history", role, v)
+		return nil, httpapi.Errorf(httpapi.KindNotFound, "%s version %d is not in the trust directory's history", role, v)
 	}
 	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: fmt.Sprintf("reading %s version %d", role, v), Err: err}
+		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: fmt.Sprintf("reading %s version %d", role, v), Err: err}
 	}
 	return data, nil
 }
 
 // Versions returns the versions served: root, targets, snapshot, timestamp.
-func (r *TUFRepo) Versions() (root, targets, snapshot, timestamp int64) {
+func (r *Repo) Versions() (root, targets, snapshot, timestamp int64) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.st.trust.Root.Signed.Version, r.st.trust.Version(), r.st.snap.Signed.Version, r.st.ts.Signed.Version
 }
 
 // OnlineKey is the key signing snapshot and timestamp.
-func (r *TUFRepo) OnlineKey() *keys.PublicKey { return r.cfg.Signer.Public() }
+func (r *Repo) OnlineKey() *keys.PublicKey { return r.cfg.Signer.Public() }
 
 // parseTUFName splits "N.role.json" or "role.json" (v = 0).
 func parseTUFName(name string) (role string, v int64, ok bool) {
@@ -351,4 +358,23 @@ func parseTUFName(name string) (role string, v int64, ok bool) {
 		return base, v, true
 	}
 	return "", 0, false
+}
+
+// Handler serves GET /v1/tuf/{file} from repo; a nil repo (the
+// coordinator serves no TUF repository) answers 404.
+func Handler(repo *Repo, log *zap.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if repo == nil {
+			httpapi.Fail(log, w, r, httpapi.Errorf(httpapi.KindNotFound, "this coordinator serves no TUF repository (serve --tuf-key)"))
+			return
+		}
+		data, err := repo.File(r.PathValue("file"))
+		if err != nil {
+			httpapi.Fail(log, w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(data)
+	}
 }

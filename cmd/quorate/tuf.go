@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/signer/tufrepo"
+)
+
+// tufTrust fetches the coordinator's policy through its TUF repository
+// (tufrepo.Fetch), from the root pinned with --trust-root or cached by an
+// earlier run, caching in cacheDir (default: tufrepo.CacheDir).
+func (a *app) tufTrust(ctx context.Context, cf *clientFlags, pinFile, cacheDir string, now time.Time) (*policy.Trust, error) {
+	cl, err := a.client(cf)
+	if err != nil {
+		return nil, err
+	}
+	if cacheDir == "" {
+		base := a.getenv("XDG_CACHE_HOME")
+		if base == "" {
+			home := a.getenv("HOME")
+			if home == "" {
+				return nil, usageErr("no $XDG_CACHE_HOME or $HOME for the TUF cache: give --cache DIR")
+			}
+			base = filepath.Join(home, ".cache")
+		}
+		cacheDir = tufrepo.CacheDir(base, cl.BaseURL)
+	}
+	var pin []byte
+	if pinFile != "" {
+		if pin, err = os.ReadFile(pinFile); err != nil {
+			return nil, usageErr("--trust-root: %w", err)
+		}
+		if _, err := policy.ParseRoot(pin); err != nil {
+			return nil, usageErr("--trust-root %s: %w", pinFile, err)
+		}
+	}
+	t, err := tufrepo.Fetch(ctx, tufrepo.FetchConfig{Client: cl, CacheDir: cacheDir, Root: pin, Now: now})
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, tufrepo.ErrNoRoot):
+		return nil, usageErr("--trust-root root.json (obtained out of band) is required on first use of the TUF cache %s", cacheDir)
+	case errors.As(err, &pe):
+		return nil, err // the cache could not be read or written
+	case err != nil:
+		return nil, usageErr("%w", err)
+	}
+	return t, nil
+}

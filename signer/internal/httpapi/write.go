@@ -1,0 +1,65 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/quorate-dev/quorate/signer/client"
+)
+
+// status is the HTTP status of each kind.
+var status = map[Kind]int{
+	KindInvalid: http.StatusBadRequest, KindUnauthorized: http.StatusForbidden, KindBadSignature: http.StatusForbidden,
+	KindNotFound: http.StatusNotFound, KindDuplicate: http.StatusConflict, KindNotPending: http.StatusConflict,
+	KindStalePolicy: http.StatusConflict, KindTooLarge: http.StatusRequestEntityTooLarge,
+	KindUnavailable: http.StatusServiceUnavailable, KindInternal: http.StatusInternalServerError,
+	KindPolicyExpired: http.StatusServiceUnavailable,
+}
+
+// Fail answers err: its kind's status and message, except that an
+// internal error's message is logged, not sent (the client sees the
+// request ID to quote).
+func Fail(log *zap.Logger, w http.ResponseWriter, r *http.Request, err error) {
+	kind := KindOf(err)
+	msg := err.Error()
+	if kind == KindInternal {
+		log.Error("internal error", zap.String("rid", RequestID(r)), zap.String("path", r.URL.Path), zap.Error(err))
+		msg = "internal error (request " + RequestID(r) + ")"
+	} else {
+		log.Info("request refused", zap.String("rid", RequestID(r)), zap.String("path", r.URL.Path), zap.String("kind", string(kind)), zap.String("error", msg))
+	}
+	if kind == KindUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	WriteError(w, status[kind], string(kind), msg)
+}
+
+// WriteError answers an error body (client.ErrorBody).
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	WriteJSON(w, status, client.ErrorBody{Error: msg, Code: code})
+}
+
+// WriteJSON answers v as indented JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+type ridKey struct{}
+
+// WithRequestID returns r carrying request ID rid.
+func WithRequestID(r *http.Request, rid string) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), ridKey{}, rid))
+}
+
+// RequestID is the ID WithRequestID gave r ("" if none).
+func RequestID(r *http.Request) string {
+	s, _ := r.Context().Value(ridKey{}).(string)
+	return s
+}
