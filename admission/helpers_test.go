@@ -120,6 +120,7 @@ type setup struct {
 	now      func() time.Time
 	ready    func(context.Context) error
 	maxBody  int64
+	verifier Verifier // default: the webhook's testVerifier
 }
 
 const defaultConfig = `{"rules": [{"name": "prod", "gate": "production", "namespaceSelector": {}}]}`
@@ -137,7 +138,11 @@ func startWebhook(t testing.TB, s setup) *webhook {
 		s.registry = oci.New(oci.Options{Insecure: true})
 	}
 	wh := &webhook{reg: prometheus.NewRegistry(), verifier: newTestVerifier(), reporter: &recordingReporter{}}
-	h, err := New(Options{Config: cfg, Verifier: wh.verifier, Registry: s.registry, Registerer: wh.reg,
+	var verifier Verifier = wh.verifier
+	if s.verifier != nil {
+		verifier = s.verifier
+	}
+	h, err := New(Options{Config: cfg, Verifier: verifier, Registry: s.registry, Registerer: wh.reg,
 		BreakGlass: wh.reporter, Now: s.now, MaxBodyBytes: s.maxBody})
 	if err != nil {
 		t.Fatalf("New: %v", err)
