@@ -82,3 +82,11 @@ func (c *verdictCache) len() int {
 	defer c.mu.Unlock()
 	return c.ll.Len()
 }
+
+// clear drops every entry.
+func (c *verdictCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ll.Init()
+	clear(c.items)
+}

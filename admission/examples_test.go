@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -13,6 +14,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/quorate-dev/quorate/internal/citest"
 	"github.com/quorate-dev/quorate/oci"
@@ -74,5 +79,62 @@ func TestMakeTLSScript(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/healthz %d", resp.StatusCode)
+	}
+}
+
+// The example manifests decode strictly into the Kubernetes types (a typo
+// in a field name fails); certificate.yaml, whose cert-manager types are not
+// linked here, is at least well-formed YAML with the expected kinds.
+func TestExampleManifests(t *testing.T) {
+	dir := filepath.Join("..", "examples", "kubernetes")
+	docs := func(file string) [][]byte {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bytes.Split(b, []byte("\n---\n"))
+	}
+	var kinds []string
+	for _, doc := range docs("deployment.yaml") {
+		var meta struct{ Kind string }
+		if err := yaml.Unmarshal(doc, &meta); err != nil {
+			t.Fatal(err)
+		}
+		var obj any
+		switch meta.Kind {
+		case "Namespace":
+			obj = &corev1.Namespace{}
+		case "ServiceAccount":
+			obj = &corev1.ServiceAccount{}
+		case "Deployment":
+			obj = &appsv1.Deployment{}
+		case "Service":
+			obj = &corev1.Service{}
+		case "PodDisruptionBudget":
+			obj = &policyv1.PodDisruptionBudget{}
+		default:
+			t.Fatalf("deployment.yaml: unexpected kind %q", meta.Kind)
+		}
+		if err := yaml.UnmarshalStrict(doc, obj); err != nil {
+			t.Fatalf("deployment.yaml %s: %v", meta.Kind, err)
+		}
+		if ns, ok := obj.(*corev1.Namespace); ok && ns.Labels[ExcludeLabel] == "" {
+			t.Errorf("the webhook's namespace lacks %s", ExcludeLabel)
+		}
+		kinds = append(kinds, meta.Kind)
+	}
+	if len(kinds) != 5 {
+		t.Fatalf("deployment.yaml kinds %v", kinds)
+	}
+	n := 0
+	for _, doc := range docs("certificate.yaml") {
+		var m struct{ APIVersion, Kind string }
+		if err := yaml.Unmarshal(doc, &m); err != nil || m.APIVersion != "cert-manager.io/v1" || (m.Kind != "Issuer" && m.Kind != "Certificate") {
+			t.Fatalf("certificate.yaml document: %+v %v", m, err)
+		}
+		n++
+	}
+	if n != 4 {
+		t.Fatalf("certificate.yaml: %d documents", n)
 	}
 }

@@ -21,7 +21,7 @@ import (
 
 // approve attaches to the image at ref an approval for gate signed by
 // signers, under the fixture's policy.
-func approve(t *testing.T, client *oci.Client, f *policytest.Fixture, ref, gate string, signers ...keys.Signer) *oci.Image {
+func approve(t testing.TB, client *oci.Client, f *policytest.Fixture, ref, gate string, signers ...keys.Signer) *oci.Image {
 	t.Helper()
 	ctx := context.Background()
 	img, err := client.Resolve(ctx, ref)
