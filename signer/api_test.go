@@ -40,7 +40,7 @@ type world struct {
 	trust                        *policy.Trust
 	dev, ci1, ci2, ci3, op1, op2 party
 	admin, outsider              party
-	svc                          *signer.Service
+	svc                          *signer.Coordinator
 	srv                          *httptest.Server
 	client                       *client.Client
 	now                          atomic.Pointer[time.Time]
@@ -75,7 +75,7 @@ func newWorld(t *testing.T, opts ...func(*signer.HTTPConfig)) *world {
 	t.Cleanup(func() { w.store.Close() })
 	w.svc, err = signer.New(signer.Config{Trust: w.trust, Store: w.store, Clock: func() time.Time { return *w.now.Load() }})
 	must(t, err)
-	cfg := signer.HTTPConfig{Service: w.svc, MaxBody: 64 << 10}
+	cfg := signer.HTTPConfig{Coordinator: w.svc, MaxBody: 64 << 10}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -477,11 +477,11 @@ func TestMetricsCountAcceptedAndRejected(t *testing.T) {
 	st := w.statement("staging", nil)
 	r, err := svc.Open(ctx, client.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st), Signature: sign(t, w.dev, attest.PayloadType, st)})
 	must(t, err)
-	if _, err := svc.Sign(ctx, r.ID, sign(t, w.outsider, attest.PayloadType, st)); signer.KindOf(err) != signer.KindUnauthorized {
+	if _, err := svc.AddSignature(ctx, r.ID, sign(t, w.outsider, attest.PayloadType, st)); signer.KindOf(err) != signer.KindUnauthorized {
 		t.Fatalf("outsider: %v", err)
 	}
 	for _, p := range []party{w.ci1, w.ci2} {
-		_, err := svc.Sign(ctx, r.ID, sign(t, p, attest.PayloadType, st))
+		_, err := svc.AddSignature(ctx, r.ID, sign(t, p, attest.PayloadType, st))
 		must(t, err)
 	}
 	for name, want := range map[string]float64{

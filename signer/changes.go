@@ -49,7 +49,7 @@ import (
 // ChangesDir is the folder of the state directory holding change requests.
 const ChangesDir = "policy-changes"
 
-// ChangeConfig lets a [Service] take policy change requests.
+// ChangeConfig lets a [Coordinator] take policy change requests.
 type ChangeConfig struct {
 	// TrustDir is the trust directory the coordinator enforces and
 	// publishes new versions to.
@@ -69,7 +69,7 @@ type changes struct {
 	mu  sync.Mutex
 }
 
-func (s *Service) changes() (*changes, error) {
+func (s *Coordinator) changes() (*changes, error) {
 	if s.ch == nil {
 		return nil, errorf(KindNotFound, "this coordinator takes no policy change requests (serve with --trust DIR and a state directory)")
 	}
@@ -119,7 +119,7 @@ func (c *changes) write(ch *client.Change) error {
 }
 
 // ProposeChange checks a signed proposal and opens a change request.
-func (s *Service) ProposeChange(ctx context.Context, in client.ProposeInput) (*client.Change, error) {
+func (s *Coordinator) ProposeChange(ctx context.Context, in client.ProposeInput) (*client.Change, error) {
 	c, err := s.changes()
 	if err != nil {
 		return nil, err
@@ -238,7 +238,7 @@ func applySpec(d *author.Draft, spec client.ChangeSpec) (*keys.PublicKey, error)
 
 // checkAdminPAE verifies sig over PAE(payloadType, payload) by a key of
 // the root's targets role.
-func (s *Service) checkAdminPAE(t *policy.Trust, payloadType string, payload []byte, sig attest.Signature) (*keys.PublicKey, error) {
+func (s *Coordinator) checkAdminPAE(t *policy.Trust, payloadType string, payload []byte, sig attest.Signature) (*keys.PublicKey, error) {
 	r := t.Root.Signed.Roles[metadata.TARGETS]
 	rec, ok := t.Root.Signed.Keys[sig.KeyID]
 	if r == nil || !ok || !slices.Contains(r.KeyIDs, sig.KeyID) {
@@ -258,7 +258,7 @@ func (s *Service) checkAdminPAE(t *policy.Trust, payloadType string, payload []b
 // GetChange returns a change request. A pending one whose base version is
 // no longer enforced is shown (and kept) as superseded, or as published
 // when the enforced policy is the proposed version itself.
-func (s *Service) GetChange(_ context.Context, id string) (*client.Change, error) {
+func (s *Coordinator) GetChange(_ context.Context, id string) (*client.Change, error) {
 	_, ch, unlock, err := s.lockChange(id)
 	if err != nil {
 		return nil, err
@@ -269,7 +269,7 @@ func (s *Service) GetChange(_ context.Context, id string) (*client.Change, error
 
 // lockChange reads and settles change id with the change lock held; the
 // caller calls unlock.
-func (s *Service) lockChange(id string) (*changes, *client.Change, func(), error) {
+func (s *Coordinator) lockChange(id string) (*changes, *client.Change, func(), error) {
 	c, err := s.changes()
 	if err != nil {
 		return nil, nil, nil, err
@@ -286,7 +286,7 @@ func (s *Service) lockChange(id string) (*changes, *client.Change, func(), error
 
 // settle moves a pending change whose base is no longer enforced to its
 // final state.
-func (s *Service) settle(c *changes, ch *client.Change) {
+func (s *Coordinator) settle(c *changes, ch *client.Change) {
 	t := s.Trust()
 	if ch.State != client.ChangePending || (t.Version() == ch.BaseVersion && t.Digest == ch.BaseDigest) {
 		return
@@ -303,7 +303,7 @@ func (s *Service) settle(c *changes, ch *client.Change) {
 }
 
 // ListChanges lists change requests, oldest first.
-func (s *Service) ListChanges(_ context.Context) ([]*client.Change, error) {
+func (s *Coordinator) ListChanges(_ context.Context) ([]*client.Change, error) {
 	c, err := s.changes()
 	if err != nil {
 		return nil, err
@@ -343,7 +343,7 @@ type ApproveResult struct {
 // ApproveChange verifies an administrator's signature over the canonical
 // JSON of the proposed version's "signed" and records it; at the root's
 // targets threshold it publishes the version.
-func (s *Service) ApproveChange(ctx context.Context, id string, sig attest.Signature) (*ApproveResult, error) {
+func (s *Coordinator) ApproveChange(ctx context.Context, id string, sig attest.Signature) (*ApproveResult, error) {
 	c, ch, unlock, err := s.lockChange(id)
 	if err != nil {
 		return nil, err
@@ -395,7 +395,7 @@ func (s *Service) ApproveChange(ctx context.Context, id string, sig attest.Signa
 
 // publish writes the proposed version to the trust directory, enforces
 // it and logs it. Called with c.mu held.
-func (s *Service) publish(ctx context.Context, c *changes, ch *client.Change, proposed *metadata.Metadata[metadata.TargetsType]) error {
+func (s *Coordinator) publish(ctx context.Context, c *changes, ch *client.Change, proposed *metadata.Metadata[metadata.TargetsType]) error {
 	now := s.cfg.Clock()
 	d, err := author.OpenDraft(c.cfg.TrustDir, now)
 	if err != nil {
@@ -435,7 +435,7 @@ func (s *Service) publish(ctx context.Context, c *changes, ch *client.Change, pr
 
 // logPublished appends policy.published (and key.revoked) to the
 // transparency log, when the coordinator keeps one.
-func (s *Service) logPublished(ctx context.Context, ch *client.Change, proposed *metadata.Metadata[metadata.TargetsType]) {
+func (s *Coordinator) logPublished(ctx context.Context, ch *client.Change, proposed *metadata.Metadata[metadata.TargetsType]) {
 	if s.cp == nil {
 		return
 	}
@@ -458,7 +458,7 @@ func (s *Service) logPublished(ctx context.Context, ch *client.Change, proposed 
 
 // affectedBy lists complete requests with a signature by k whose logged
 // time (or, without a log, received time) is at or after since.
-func (s *Service) affectedBy(ctx context.Context, t *policy.Trust, k *keys.PublicKey, since time.Time) (*client.Affected, error) {
+func (s *Coordinator) affectedBy(ctx context.Context, t *policy.Trust, k *keys.PublicKey, since time.Time) (*client.Affected, error) {
 	max := s.ch.cfg.MaxAffected
 	if max <= 0 {
 		max = 1000

@@ -8,12 +8,12 @@ import (
 	"github.com/quorate-dev/quorate/ledger"
 )
 
-// LogStore is a [Store] that also keeps the transparency log, in the same
+// LedgerStore is a [Store] that also keeps the transparency log, in the same
 // database: a store opened with a ledger.Log appends the events of each
 // change (see the *Event functions) in the transaction of that change, so
 // the log and the requests never disagree, and records each entry's index
 // (Request.LogIndex, Partial.LogIndex, Request.EmittedIndex).
-type LogStore interface {
+type LedgerStore interface {
 	Store
 	// Ledger is a read view of the log.
 	Ledger() ledger.Storage

@@ -22,10 +22,10 @@ import (
 // DefaultWriteFailureWindow is the default of [Config.WriteFailureWindow].
 const DefaultWriteFailureWindow = 30 * time.Second
 
-// failState is the fail-closed state a [Service] keeps.
+// failState is the fail-closed state a [Coordinator] keeps.
 type failState struct {
 	// hide makes write endpoints answer an unknown request exactly as a
-	// known one the caller may not touch (see [Service.HideExistence]).
+	// known one the caller may not touch (see [Coordinator.HideExistence]).
 	hide atomic.Bool
 	// writeErr is the last store write failure, cleared by a write that
 	// succeeds.
@@ -47,7 +47,7 @@ type writeFailure struct {
 // by a key of a role of its gate (or an administrator, for a cancel). The
 // HTTP API turns it on when reads need a token, so that the write endpoints
 // are no oracle for request IDs.
-func (s *Service) HideExistence(on bool) { s.fail.hide.Store(on) }
+func (s *Coordinator) HideExistence(on bool) { s.fail.hide.Store(on) }
 
 // errNoSuchRequest is the one answer, with hiding on, to a write for a
 // request the caller may not touch, whether or not it exists. It names
@@ -59,7 +59,7 @@ func errNoSuchRequest(string) error {
 // checkPolicyFresh refuses, with [KindPolicyExpired], to act under a policy
 // (or trust root) that has expired at now. The first refusal under a
 // policy version is logged as an error; every refusal is counted.
-func (s *Service) checkPolicyFresh(t *policy.Trust, now time.Time) error {
+func (s *Coordinator) checkPolicyFresh(t *policy.Trust, now time.Time) error {
 	err := policyExpiry(t, now)
 	if err == nil {
 		s.metrics.setPolicyExpired(false)
@@ -89,9 +89,9 @@ func policyExpiry(t *policy.Trust, now time.Time) error {
 
 // wrote records the outcome of a store write: a failure that is not the
 // request's own fault (the store is unavailable, or failed unexpectedly)
-// makes [Service.Ready] fail until a write succeeds or
+// makes [Coordinator.Ready] fail until a write succeeds or
 // [Config.WriteFailureWindow] passes without another failure.
-func (s *Service) wrote(err error) {
+func (s *Coordinator) wrote(err error) {
 	if err == nil {
 		if s.fail.writeErr.Swap(nil) != nil {
 			s.metrics.setWriteFailing(false)
@@ -120,9 +120,9 @@ func (s *Service) wrote(err error) {
 // Ready reports whether the coordinator can do its job, for /readyz: the
 // enforced policy has not expired, and the store's writes have not failed
 // recently (see [Config.WriteFailureWindow]), and the transparency log
-// still extends the last checkpoint signed ([Service.LogFault]). Whether
+// still extends the last checkpoint signed ([Coordinator.LogFault]). Whether
 // the store answers reads is for [HTTPConfig.Ready] to check.
-func (s *Service) Ready(context.Context) error {
+func (s *Coordinator) Ready(context.Context) error {
 	if err := s.LogFault(); err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ var errCompositeRefused = errors.New("composite attestation refused")
 // leaves the request pending) an envelope that does not verify or carries
 // a signature that does not verify: a stored partial signature was altered
 // after it was accepted.
-func (s *Service) checkComposite(t *policy.Trust, r *Request, env []byte, now time.Time) error {
+func (s *Coordinator) checkComposite(t *policy.Trust, r *Request, env []byte, now time.Time) error {
 	arts := make([]policy.Artifact, 0, len(r.Subjects))
 	for _, sub := range r.Subjects {
 		a := policy.Artifact{Name: sub.Name}

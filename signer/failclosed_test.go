@@ -47,7 +47,7 @@ func newFailWorld(t *testing.T, opts sqlitestore.Options, httpOpts ...func(*sign
 	fw.metrics = signer.NewMetrics(prometheus.NewRegistry(), nil)
 	w.svc, err = signer.New(signer.Config{Trust: w.trust, Store: st, Metrics: fw.metrics, Clock: func() time.Time { return *w.now.Load() }})
 	must(t, err)
-	cfg := signer.HTTPConfig{Service: w.svc}
+	cfg := signer.HTTPConfig{Coordinator: w.svc}
 	for _, o := range httpOpts {
 		o(&cfg)
 	}

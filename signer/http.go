@@ -30,11 +30,11 @@ import (
 
 // HTTPConfig configures the HTTP API.
 type HTTPConfig struct {
-	Service *Service
-	Logger  *zap.Logger
+	Coordinator *Coordinator
+	Logger      *zap.Logger
 	// ReadToken, when set, is the bearer token GET endpoints require. It
 	// also makes the write endpoints answer an unknown request ID exactly as
-	// a known one the caller may not touch ([Service.HideExistence]).
+	// a known one the caller may not touch ([Coordinator.HideExistence]).
 	ReadToken string
 	// MaxBody caps the body opening a request (default 4 MiB); larger
 	// bodies get 413.
@@ -65,7 +65,7 @@ type HTTPConfig struct {
 	Burst     int
 	// Gatherer serves /metrics (nil: no metrics endpoint).
 	Gatherer prometheus.Gatherer
-	// Ready reports readiness for /readyz in addition to [Service.Ready]
+	// Ready reports readiness for /readyz in addition to [Coordinator.Ready]
 	// (nil: nothing more).
 	Ready func(context.Context) error
 }
@@ -73,7 +73,7 @@ type HTTPConfig struct {
 // API serves the coordinator's HTTP API under /v1.
 type API struct {
 	cfg     HTTPConfig
-	svc     *Service
+	svc     *Coordinator
 	log     *zap.Logger
 	mux     *http.ServeMux
 	limiter *clientLimiter
@@ -108,10 +108,10 @@ func NewAPI(cfg HTTPConfig) *API {
 	if cfg.MaxListBytes <= 0 {
 		cfg.MaxListBytes = 1 << 20
 	}
-	a := &API{cfg: cfg, svc: cfg.Service, log: cfg.Logger, mux: http.NewServeMux(), inFlight: newByteSemaphore(cfg.MaxInFlight, cfg.MaxInFlightPerClient),
+	a := &API{cfg: cfg, svc: cfg.Coordinator, log: cfg.Logger, mux: http.NewServeMux(), inFlight: newByteSemaphore(cfg.MaxInFlight, cfg.MaxInFlightPerClient),
 		maxBody: max(cfg.MaxBody, cfg.MaxSignatureBody, cfg.MaxProposalBody)}
-	if cfg.ReadToken != "" && cfg.Service != nil {
-		cfg.Service.HideExistence(true)
+	if cfg.ReadToken != "" && cfg.Coordinator != nil {
+		cfg.Coordinator.HideExistence(true)
 	}
 	if cfg.RateLimit > 0 {
 		burst := cfg.Burst
@@ -519,7 +519,7 @@ func (a *API) postSignature(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &sig) {
 		return
 	}
-	res, err := a.svc.Sign(r.Context(), r.PathValue("id"), sig)
+	res, err := a.svc.AddSignature(r.Context(), r.PathValue("id"), sig)
 	if err != nil {
 		httpapi.Fail(a.log, w, r, err)
 		return

@@ -17,13 +17,13 @@ import (
 	"github.com/quorate-dev/quorate/ledger"
 )
 
-// checkpointer signs checkpoints of a LogStore's log with the log key, at
+// checkpointer signs checkpoints of a LedgerStore's log with the log key, at
 // most one at a time, only when the log has grown, and only over a tree
-// proven to extend the last checkpoint it signed (see [Service.OpenLogState]).
+// proven to extend the last checkpoint it signed (see [Coordinator.OpenLogState]).
 type checkpointer struct {
 	mu    sync.Mutex
 	log   *ledger.Log
-	store LogStore
+	store LedgerStore
 	size  int64
 	note  []byte
 	// last is the anchor: the largest checkpoint this coordinator knows it
@@ -48,7 +48,7 @@ const LastCheckpointFile = "last-checkpoint"
 var ErrLogFork = errors.New("transparency log fork detected: the stored log does not extend the last signed checkpoint; refusing to sign checkpoints")
 
 // logs returns the checkpointer, or nil when the coordinator keeps no log.
-func (s *Service) logs() *checkpointer { return s.cp }
+func (s *Coordinator) logs() *checkpointer { return s.cp }
 
 // ErrNoLog is returned by log endpoints of a coordinator without a log.
 var ErrNoLog = errors.New("this coordinator keeps no transparency log (serve --log-key)")
@@ -59,11 +59,11 @@ var ErrNoLog = errors.New("this coordinator keeps no transparency log (serve --l
 // checkpoint and the file's are verified with the log key, the larger is
 // kept (after proving it extends the smaller), both places are brought up
 // to it, and the stored tree must extend it. A fork is not an error here:
-// it makes [Service.LogFault] report it (not ready) and no checkpoint is
+// it makes [Coordinator.LogFault] report it (not ready) and no checkpoint is
 // signed again. The error is for what cannot be read (an unreadable or
 // invalid state file, a failing database). dir "" keeps the anchor in the
 // database only. Call it before serving.
-func (s *Service) OpenLogState(ctx context.Context, dir string) error {
+func (s *Coordinator) OpenLogState(ctx context.Context, dir string) error {
 	c := s.logs()
 	if c == nil {
 		return nil
@@ -97,7 +97,7 @@ func (s *Service) OpenLogState(ctx context.Context, dir string) error {
 
 // LogFault reports why the coordinator's log cannot be trusted any more
 // (wrapping [ErrLogFork]), or nil. It does not block.
-func (s *Service) LogFault() error {
+func (s *Coordinator) LogFault() error {
 	c := s.logs()
 	if c == nil {
 		return nil
@@ -109,7 +109,7 @@ func (s *Service) LogFault() error {
 }
 
 // forked records a fork for good: logged, counted and reported not ready.
-func (s *Service) forked(c *checkpointer, err error) {
+func (s *Coordinator) forked(c *checkpointer, err error) {
 	err = fmt.Errorf("%w: %w", ErrLogFork, err)
 	if c.fault.CompareAndSwap(nil, &logFault{err}) {
 		s.log.Error("transparency log fork detected; no checkpoint will be signed until an operator investigates (see docs/runbooks)", zap.Error(err))
@@ -119,7 +119,7 @@ func (s *Service) forked(c *checkpointer, err error) {
 
 // checkExtends marks a fork unless the stored tree of size and root
 // extends the anchor.
-func (s *Service) checkExtends(ctx context.Context, c *checkpointer, size int64, root tlog.Hash) {
+func (s *Coordinator) checkExtends(ctx context.Context, c *checkpointer, size int64, root tlog.Hash) {
 	err := ledger.CheckExtends(ctx, c.store.Ledger(), &c.last.Checkpoint, size, root)
 	if errors.Is(err, ledger.ErrFork) {
 		s.forked(c, err)
@@ -130,7 +130,7 @@ func (s *Service) checkExtends(ctx context.Context, c *checkpointer, size int64,
 
 // loadAnchor reads the last signed checkpoint from the database and the
 // state file, once. Called with c.mu held.
-func (s *Service) loadAnchor(ctx context.Context, c *checkpointer) error {
+func (s *Coordinator) loadAnchor(ctx context.Context, c *checkpointer) error {
 	if c.loaded {
 		return nil
 	}
@@ -208,7 +208,7 @@ func (c *checkpointer) persist(ctx context.Context, cp, hadDB, hadFile *ledger.S
 // when the log has grown past the last one (or when need > its size). It
 // signs only a tree proven to extend the last checkpoint signed; after a
 // fork it signs nothing and serves the last checkpoint signed before it.
-func (s *Service) Checkpoint(ctx context.Context, need int64) (int64, []byte, error) {
+func (s *Coordinator) Checkpoint(ctx context.Context, need int64) (int64, []byte, error) {
 	c := s.logs()
 	if c == nil {
 		return 0, nil, errorf(KindNotFound, "%w", ErrNoLog)
@@ -269,7 +269,7 @@ func (s *Service) Checkpoint(ctx context.Context, need int64) (int64, []byte, er
 }
 
 // RunCheckpoints signs a checkpoint every interval while the log grows.
-func (s *Service) RunCheckpoints(ctx context.Context, interval time.Duration) {
+func (s *Coordinator) RunCheckpoints(ctx context.Context, interval time.Duration) {
 	if s.logs() == nil {
 		return
 	}
@@ -290,7 +290,7 @@ func (s *Service) RunCheckpoints(ctx context.Context, interval time.Duration) {
 // Bundle returns the log bundle of a complete request: the inclusion proofs
 // of its opening, of each accepted partial signature and of the composite,
 // against a signed checkpoint that covers them.
-func (s *Service) Bundle(ctx context.Context, id string) ([]byte, error) {
+func (s *Coordinator) Bundle(ctx context.Context, id string) ([]byte, error) {
 	c := s.logs()
 	if c == nil {
 		return nil, errorf(KindNotFound, "%w", ErrNoLog)
@@ -333,7 +333,7 @@ func (s *Service) Bundle(ctx context.Context, id string) ([]byte, error) {
 const MaxLogEntries = 1000
 
 // LogEntries returns the raw entries [start, end) of the log.
-func (s *Service) LogEntries(ctx context.Context, start, end int64) ([][]byte, error) {
+func (s *Coordinator) LogEntries(ctx context.Context, start, end int64) ([][]byte, error) {
 	c := s.logs()
 	if c == nil {
 		return nil, errorf(KindNotFound, "%w", ErrNoLog)
@@ -357,7 +357,7 @@ func (s *Service) LogEntries(ctx context.Context, start, end int64) ([][]byte, e
 }
 
 // InclusionProof proves entry index is in the tree of the given size.
-func (s *Service) InclusionProof(ctx context.Context, index, size int64) ([][]byte, error) {
+func (s *Coordinator) InclusionProof(ctx context.Context, index, size int64) ([][]byte, error) {
 	c := s.logs()
 	if c == nil {
 		return nil, errorf(KindNotFound, "%w", ErrNoLog)
@@ -370,7 +370,7 @@ func (s *Service) InclusionProof(ctx context.Context, index, size int64) ([][]by
 }
 
 // ConsistencyProof proves the tree of size old is a prefix of the tree of size new.
-func (s *Service) ConsistencyProof(ctx context.Context, old, new int64) ([][]byte, error) {
+func (s *Coordinator) ConsistencyProof(ctx context.Context, old, new int64) ([][]byte, error) {
 	c := s.logs()
 	if c == nil {
 		return nil, errorf(KindNotFound, "%w", ErrNoLog)
@@ -403,7 +403,7 @@ const MaxLogHashes = 4096
 // StoredHashes returns the log's stored hashes [start, end) in tlog's
 // stored-hash numbering, so an auditor whose recomputed root differs can
 // locate the entry that changed (ledger.AuditConfig.Reference).
-func (s *Service) StoredHashes(ctx context.Context, start, end int64) ([][]byte, error) {
+func (s *Coordinator) StoredHashes(ctx context.Context, start, end int64) ([][]byte, error) {
 	c := s.logs()
 	if c == nil {
 		return nil, errorf(KindNotFound, "%w", ErrNoLog)

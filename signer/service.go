@@ -18,7 +18,7 @@
 //     transaction that records the signature completing it (see [Store]).
 //   - A signature is acknowledged only once the store has made it durable.
 //
-// [Service] is safe for concurrent use. The HTTP API over it is in http.go.
+// [Coordinator] is safe for concurrent use. The HTTP API over it is in http.go.
 package signer
 
 import (
@@ -71,7 +71,7 @@ var errorf = httpapi.Errorf
 // KindOf returns the kind of err (KindInternal when it has none).
 func KindOf(err error) Kind { return httpapi.KindOf(err) }
 
-// Config configures a [Service].
+// Config configures a [Coordinator].
 type Config struct {
 	Trust  *policy.Trust
 	Store  Store
@@ -84,22 +84,22 @@ type Config struct {
 	ClockSkew time.Duration
 	Limits    attest.Limits
 	Metrics   *Metrics // nil for none
-	// Log is the transparency log; with it, Store must be a [LogStore]
+	// Ledger is the transparency log; with it, Store must be a [LedgerStore]
 	// opened with the same log.
-	Log *ledger.Log
+	Ledger *ledger.Log
 	// TUF, when set, serves the policy as a TUF repository; SetTrust
 	// updates it.
 	TUF *tufrepo.Repo
 	// Changes, when set, keeps policy change requests (see changes.go).
 	Changes *ChangeConfig
-	// WriteFailureWindow is how long after a failed store write [Service.Ready]
+	// WriteFailureWindow is how long after a failed store write [Coordinator.Ready]
 	// reports not ready, unless a write succeeds first (default
 	// [DefaultWriteFailureWindow]).
 	WriteFailureWindow time.Duration
 }
 
-// Service is the coordinator.
-type Service struct {
+// Coordinator is the coordinator.
+type Coordinator struct {
 	cfg     Config
 	log     *zap.Logger
 	metrics *Metrics
@@ -135,7 +135,7 @@ const (
 )
 
 // New returns a coordinator over cfg.
-func New(cfg Config) (*Service, error) {
+func New(cfg Config) (*Coordinator, error) {
 	if cfg.Trust == nil || cfg.Store == nil {
 		return nil, errors.New("signer: Trust and Store are required")
 	}
@@ -157,14 +157,14 @@ func New(cfg Config) (*Service, error) {
 	if cfg.WriteFailureWindow <= 0 {
 		cfg.WriteFailureWindow = DefaultWriteFailureWindow
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, cache: map[string]*cached{}}
+	s := &Coordinator{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, cache: map[string]*cached{}}
 	s.trust.Store(cfg.Trust)
-	if cfg.Log != nil {
-		ls, ok := cfg.Store.(LogStore)
+	if cfg.Ledger != nil {
+		ls, ok := cfg.Store.(LedgerStore)
 		if !ok {
-			return nil, errors.New("signer: a transparency log needs a store that keeps it (LogStore)")
+			return nil, errors.New("signer: a transparency log needs a store that keeps it (LedgerStore)")
 		}
-		s.cp = &checkpointer{log: cfg.Log, store: ls}
+		s.cp = &checkpointer{log: cfg.Ledger, store: ls}
 	}
 	if cfg.Changes != nil {
 		if cfg.Changes.TrustDir == "" || cfg.Changes.StateDir == "" {
@@ -176,13 +176,13 @@ func New(cfg Config) (*Service, error) {
 }
 
 // Trust returns the policy the coordinator enforces.
-func (s *Service) Trust() *policy.Trust { return s.trust.Load() }
+func (s *Coordinator) Trust() *policy.Trust { return s.trust.Load() }
 
 // SetTrust makes the coordinator enforce a new policy (say, after a
 // rotation). It refuses an older root or policy version than the current
 // one. Pending requests opened under another policy version then refuse
 // new signatures (KindStalePolicy).
-func (s *Service) SetTrust(t *policy.Trust) error {
+func (s *Coordinator) SetTrust(t *policy.Trust) error {
 	old := s.trust.Load()
 	if t.Root.Signed.Version < old.Root.Signed.Version || t.Version() < old.Version() {
 		return fmt.Errorf("refusing to roll the coordinator's policy back from root v%d / policy v%d to root v%d / policy v%d",
@@ -201,11 +201,11 @@ func (s *Service) SetTrust(t *policy.Trust) error {
 }
 
 // TUF returns the TUF repository, or nil.
-func (s *Service) TUF() *tufrepo.Repo { return s.cfg.TUF }
+func (s *Coordinator) TUF() *tufrepo.Repo { return s.cfg.TUF }
 
 // Open checks and stores a new request, with the requester's signature as
 // its first partial signature.
-func (s *Service) Open(ctx context.Context, in client.OpenInput) (*Request, error) {
+func (s *Coordinator) Open(ctx context.Context, in client.OpenInput) (*Request, error) {
 	now := s.cfg.Clock()
 	if err := s.checkPolicyFresh(s.Trust(), now); err != nil {
 		return nil, err
@@ -292,7 +292,7 @@ func validID(id string) bool {
 
 // checkSignature verifies sig over the request's PAE with a key that holds a
 // role of the request's gate. It does not consult the store.
-func (s *Service) checkSignature(t *policy.Trust, c *cached, sig attest.Signature) (*keys.PublicKey, string, []byte, error) {
+func (s *Coordinator) checkSignature(t *policy.Trust, c *cached, sig attest.Signature) (*keys.PublicKey, string, []byte, error) {
 	if sig.KeyID == "" {
 		return nil, "", nil, errorf(KindInvalid, "signature.keyid is empty")
 	}
@@ -331,8 +331,8 @@ func (s *Service) checkSignature(t *policy.Trust, c *cached, sig attest.Signatur
 
 // composite returns the composite envelope when r's signatures satisfy its
 // gate, or nil. Before returning one it checks it as a verifier would
-// ([Service.checkComposite]).
-func (s *Service) composite(t *policy.Trust, r *Request, now time.Time) ([]byte, error) {
+// ([Coordinator.checkComposite]).
+func (s *Coordinator) composite(t *policy.Trust, r *Request, now time.Time) ([]byte, error) {
 	tally, err := t.Roles.NewTally(r.Gate)
 	if err != nil {
 		return nil, errorf(KindInternal, "%w", err)
@@ -363,7 +363,7 @@ func (s *Service) composite(t *policy.Trust, r *Request, now time.Time) ([]byte,
 }
 
 // facts returns the immutable facts of a request, from the cache or the store.
-func (s *Service) facts(ctx context.Context, id string) (*cached, error) {
+func (s *Coordinator) facts(ctx context.Context, id string) (*cached, error) {
 	s.mu.RLock()
 	c := s.cache[id]
 	s.mu.RUnlock()
@@ -379,7 +379,7 @@ func (s *Service) facts(ctx context.Context, id string) (*cached, error) {
 	return c, nil
 }
 
-func (s *Service) remember(id string, c *cached) {
+func (s *Coordinator) remember(id string, c *cached) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(c.pae) > cacheEntryBytes {
@@ -420,7 +420,7 @@ type SignResult struct {
 }
 
 // Sign verifies and durably records a partial signature for request id.
-func (s *Service) Sign(ctx context.Context, id string, sig attest.Signature) (*SignResult, error) {
+func (s *Coordinator) AddSignature(ctx context.Context, id string, sig attest.Signature) (*SignResult, error) {
 	res, err := s.sign(ctx, id, sig)
 	if err != nil {
 		s.metrics.rejected(KindOf(err))
@@ -429,7 +429,7 @@ func (s *Service) Sign(ctx context.Context, id string, sig attest.Signature) (*S
 	return res, nil
 }
 
-func (s *Service) sign(ctx context.Context, id string, sig attest.Signature) (*SignResult, error) {
+func (s *Coordinator) sign(ctx context.Context, id string, sig attest.Signature) (*SignResult, error) {
 	now := s.cfg.Clock()
 	t := s.Trust()
 	if err := s.checkPolicyFresh(t, now); err != nil {
@@ -514,7 +514,7 @@ func storeError(err error, id string) error {
 }
 
 // Get returns a request.
-func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
+func (s *Coordinator) Get(ctx context.Context, id string) (*Request, error) {
 	r, err := s.cfg.Store.GetRequest(ctx, id)
 	if err != nil {
 		return nil, storeError(err, id)
@@ -523,7 +523,7 @@ func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
 }
 
 // List lists requests.
-func (s *Service) List(ctx context.Context, opts ListOptions) ([]*Request, error) {
+func (s *Coordinator) List(ctx context.Context, opts ListOptions) ([]*Request, error) {
 	rs, err := s.cfg.Store.ListRequests(ctx, opts)
 	if err != nil {
 		return nil, storeError(err, "")
@@ -533,7 +533,7 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]*Request, error
 
 // Cancel cancels a pending request. The signature must be by a key of a role
 // of the request's gate or by a policy administrator.
-func (s *Service) Cancel(ctx context.Context, id string, in client.CancelInput) (*Request, error) {
+func (s *Coordinator) Cancel(ctx context.Context, id string, in client.CancelInput) (*Request, error) {
 	// The reason is checked before the request is looked up: the answer
 	// depends on the input alone.
 	if err := checkCancelReason(in.Reason); err != nil {
@@ -557,7 +557,7 @@ func (s *Service) Cancel(ctx context.Context, id string, in client.CancelInput) 
 	return r, err
 }
 
-func (s *Service) cancel(ctx context.Context, t *policy.Trust, c *cached, id string, in client.CancelInput) (*Request, error) {
+func (s *Coordinator) cancel(ctx context.Context, t *policy.Trust, c *cached, id string, in client.CancelInput) (*Request, error) {
 	k, ok := t.Roles.Keys[in.Signature.KeyID]
 	if !ok {
 		for _, a := range t.RootKeys {
@@ -595,7 +595,7 @@ func isAdmin(t *policy.Trust, k *keys.PublicKey) bool {
 }
 
 // ExpireDue marks pending requests past their expiry as expired and returns their IDs.
-func (s *Service) ExpireDue(ctx context.Context) ([]string, error) {
+func (s *Coordinator) ExpireDue(ctx context.Context) ([]string, error) {
 	now := s.cfg.Clock()
 	var out []string
 	for {
@@ -621,7 +621,7 @@ func (s *Service) ExpireDue(ctx context.Context) ([]string, error) {
 }
 
 // RunExpiry expires due requests every interval (with jitter) until ctx ends.
-func (s *Service) RunExpiry(ctx context.Context, interval time.Duration) {
+func (s *Coordinator) RunExpiry(ctx context.Context, interval time.Duration) {
 	for {
 		d := interval + time.Duration(rand.Int64N(int64(interval)/4+1))
 		select {
@@ -640,7 +640,7 @@ func (s *Service) RunExpiry(ctx context.Context, interval time.Duration) {
 }
 
 // Progress returns, per role of r's gate, the keys counted so far.
-func (s *Service) Progress(r *Request) []client.RoleStatus {
+func (s *Coordinator) Progress(r *Request) []client.RoleStatus {
 	return Progress(s.Trust().Roles, r)
 }
 

@@ -31,7 +31,7 @@ type Request struct {
 	Envelope      []byte           `json:"envelope,omitempty"` // composite DSSE envelope, when complete
 	// LogIndex and EmittedIndex are the transparency-log indexes of the
 	// request.opened and attestation.emitted entries; they mean something
-	// only in a [LogStore] opened with a log.
+	// only in a [LedgerStore] opened with a log.
 	LogIndex     int64 `json:"logIndex"`
 	EmittedIndex int64 `json:"emittedIndex"`
 }
@@ -43,7 +43,7 @@ type Partial struct {
 	Role     string    `json:"role"`
 	Sig      []byte    `json:"sig"`
 	Received time.Time `json:"received"` // coordinator time
-	// LogIndex is the index of the signature.accepted entry (LogStore only).
+	// LogIndex is the index of the signature.accepted entry (LedgerStore only).
 	LogIndex int64 `json:"logIndex"`
 }
 

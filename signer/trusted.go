@@ -27,7 +27,7 @@ func (e *RollbackError) Is(target error) bool { return target == policy.ErrRollb
 // RememberTrust keeps a trust directory from being rolled back by deleting
 // one file: it refuses t (with a [RollbackError] naming the source) when its
 // root or policy version is lower than the highest one the store's database
-// remembers ([Store.TrustedVersions]) or, for a [LogStore], the highest
+// remembers ([Store.TrustedVersions]) or, for a [LedgerStore], the highest
 // root_version or policy_version any transparency-log entry records; then
 // it raises the database's record to t's versions. The coordinator calls it
 // on start and for every policy it loads afterwards; the trusted-versions
@@ -41,7 +41,7 @@ func RememberTrust(ctx context.Context, st Store, t *policy.Trust) error {
 	if err := checkRemembered(have, db, "the database", "the database"); err != nil {
 		return err
 	}
-	if ls, ok := st.(LogStore); ok {
+	if ls, ok := st.(LedgerStore); ok {
 		lv, err := LoggedVersions(ctx, ls.Ledger())
 		if err != nil {
 			return err

@@ -38,7 +38,7 @@ type tufWorld struct {
 	admin, online, dev party
 	dev2               party
 	root1              []byte
-	svc                *signer.Service
+	svc                *signer.Coordinator
 	repo               *tufrepo.Repo
 	store              *sqlitestore.Store
 	client             *client.Client
@@ -78,7 +78,7 @@ func newTUFWorld(t *testing.T) *tufWorld {
 	w.svc, err = signer.New(signer.Config{Trust: trust, Store: w.store, Clock: w.clock, TUF: w.repo,
 		Changes: &signer.ChangeConfig{TrustDir: w.dir, StateDir: w.state}})
 	must(t, err)
-	api := signer.NewAPI(signer.HTTPConfig{Service: w.svc})
+	api := signer.NewAPI(signer.HTTPConfig{Coordinator: w.svc})
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.mu.Lock()
 		body, ok := w.override[strings.TrimPrefix(r.URL.Path, "/v1/tuf/")]

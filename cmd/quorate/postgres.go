@@ -12,7 +12,7 @@ import (
 )
 
 func openPostgres(ctx context.Context, url string, log *zap.Logger, lg *ledger.Log) (signer.Store, error) {
-	return pgstore.Open(ctx, url, pgstore.Options{Logger: log, Log: lg})
+	return pgstore.Open(ctx, url, pgstore.Options{Logger: log, Ledger: lg})
 }
 
 func (a *app) migrateCommand() *cobra.Command {

@@ -129,7 +129,7 @@ func (a *app) openStore(ctx context.Context, f *serveFlags, log *zap.Logger, lg 
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
-	return sqlitestore.Open(ctx, f.data, sqlitestore.Options{Logger: log, Log: lg})
+	return sqlitestore.Open(ctx, f.data, sqlitestore.Options{Logger: log, Ledger: lg})
 }
 
 func (a *app) serve(ctx context.Context, f *serveFlags) error {
@@ -194,7 +194,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	if stateDir != "" {
 		changes = &signer.ChangeConfig{TrustDir: f.trust, StateDir: stateDir, Load: func() (*policy.Trust, error) { return a.loadServed(ctx, store, f.trust, statePath) }}
 	}
-	svc, err := signer.New(signer.Config{Trust: trust, Store: store, Logger: log, Clock: a.now, MaxTTL: f.maxTTL, Metrics: signer.NewMetrics(reg, pending), Log: lg,
+	svc, err := signer.New(signer.Config{Trust: trust, Store: store, Logger: log, Clock: a.now, MaxTTL: f.maxTTL, Metrics: signer.NewMetrics(reg, pending), Ledger: lg,
 		TUF: repo, Changes: changes})
 	if err != nil {
 		return err
@@ -214,7 +214,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 			return usageErr("--read-token-file %s is empty", f.readToken)
 		}
 	}
-	api := signer.NewAPI(signer.HTTPConfig{Service: svc, Logger: log, ReadToken: readToken, MaxBody: f.maxBody, MaxSignatureBody: f.maxSigBody, MaxProposalBody: f.maxPropBody, MaxInFlight: f.maxInFlight, MaxInFlightPerClient: f.maxInFlightPerClient, RateLimit: f.rateLimit, Burst: f.burst, Gatherer: reg,
+	api := signer.NewAPI(signer.HTTPConfig{Coordinator: svc, Logger: log, ReadToken: readToken, MaxBody: f.maxBody, MaxSignatureBody: f.maxSigBody, MaxProposalBody: f.maxPropBody, MaxInFlight: f.maxInFlight, MaxInFlightPerClient: f.maxInFlightPerClient, RateLimit: f.rateLimit, Burst: f.burst, Gatherer: reg,
 		Ready: func(ctx context.Context) error {
 			_, err := store.CountRequests(ctx, signer.Pending)
 			return err
@@ -355,7 +355,7 @@ func (a *app) loadServed(ctx context.Context, store signer.Store, dir, statePath
 
 // reloadOnHUP re-reads the trust directory on SIGHUP and, when it verifies
 // and is not older, makes the coordinator enforce it.
-func (a *app) reloadOnHUP(ctx context.Context, svc *signer.Service, store signer.Store, dir, statePath string, log *zap.Logger) {
+func (a *app) reloadOnHUP(ctx context.Context, svc *signer.Coordinator, store signer.Store, dir, statePath string, log *zap.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

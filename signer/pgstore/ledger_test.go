@@ -23,10 +23,10 @@ func TestLedgerStorage(t *testing.T) {
 	})
 }
 
-func TestLogStore(t *testing.T) {
+func TestLedgerStore(t *testing.T) {
 	server := pgtest.ServerURL(t)
-	signertest.TestLogStore(t, func(t *testing.T, log *ledger.Log) signer.LogStore {
-		s, err := pgstore.Open(t.Context(), pgtest.FreshSchema(t, server), pgstore.Options{Log: log})
+	signertest.TestLedgerStore(t, func(t *testing.T, log *ledger.Log) signer.LedgerStore {
+		s, err := pgstore.Open(t.Context(), pgtest.FreshSchema(t, server), pgstore.Options{Ledger: log})
 		if err != nil {
 			t.Fatal(err)
 		}

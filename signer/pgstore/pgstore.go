@@ -70,10 +70,10 @@ type Options struct {
 	// MaxConns caps the pool's connections (0 means 32, or pool_max_conns
 	// from the URL when it is set there).
 	MaxConns int32
-	// Log, when set, makes the store keep the transparency log: every
-	// change appends its events in its own transaction (see signer.LogStore),
+	// Ledger, when set, makes the store keep the transparency log: every
+	// change appends its events in its own transaction (see signer.LedgerStore),
 	// replicas taking turns through an advisory lock.
-	Log *ledger.Log
+	Ledger *ledger.Log
 }
 
 // Store is a [signer.Store] in PostgreSQL. Open it with [Open].
@@ -85,7 +85,7 @@ type Store struct {
 	batch  *storesql.Batcher
 }
 
-var _ signer.LogStore = (*Store)(nil)
+var _ signer.LedgerStore = (*Store)(nil)
 
 // Open connects to the database at url (a postgres:// URL or key=value
 // connection string), migrates its schema and returns the store. Close it
@@ -107,7 +107,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	where := fmt.Sprintf("%s@%s:%d/%s", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
 	s := &Store{
 		log: opts.Logger.With(zap.String("store", "postgres"), zap.String("database", where)),
-		db:  storesql.Store{Dialect: dialect, Log: opts.Log},
+		db:  storesql.Store{Dialect: dialect, Ledger: opts.Ledger},
 	}
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("pgstore: connecting to %s: %w", where, wrapError(err))
@@ -336,13 +336,13 @@ func (s *Store) SetState(ctx context.Context, id string, to signer.State, reason
 	})
 }
 
-// Ledger implements [signer.LogStore]: a read view of the log, each call
+// Ledger implements [signer.LedgerStore]: a read view of the log, each call
 // in its own read transaction.
 func (s *Store) Ledger() ledger.Storage {
 	return storesql.ReadLedger{S: s.db, Read: func(ctx context.Context, fn func(q storesql.Querier) error) error { return s.inTx(ctx, readTx, fn) }}
 }
 
-// PutCheckpoint implements [signer.LogStore].
+// PutCheckpoint implements [signer.LedgerStore].
 func (s *Store) PutCheckpoint(ctx context.Context, size int64, note []byte) error {
 	_, err := s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
 		return nil, s.db.PutCheckpoint(ctx, q, size, note)
@@ -350,7 +350,7 @@ func (s *Store) PutCheckpoint(ctx context.Context, size int64, note []byte) erro
 	return err
 }
 
-// LatestCheckpoint implements [signer.LogStore].
+// LatestCheckpoint implements [signer.LedgerStore].
 func (s *Store) LatestCheckpoint(ctx context.Context) (size int64, note []byte, err error) {
 	err = s.inTx(ctx, readTx, func(q storesql.Querier) error {
 		size, note, err = s.db.LatestCheckpoint(ctx, q)
@@ -359,7 +359,7 @@ func (s *Store) LatestCheckpoint(ctx context.Context) (size int64, note []byte, 
 	return size, note, err
 }
 
-// AppendEvents implements [signer.LogStore].
+// AppendEvents implements [signer.LedgerStore].
 func (s *Store) AppendEvents(ctx context.Context, events ...ledger.Event) (entries []*ledger.Entry, err error) {
 	_, err = s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
 		entries, err = s.db.AppendEvents(ctx, q, events...)

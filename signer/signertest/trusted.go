@@ -159,7 +159,7 @@ func testDatabaseRemembersTrust(t *testing.T, h *harness) {
 // policy.published entry, in a database that recorded no trusted versions,
 // as one written before they were kept) refuses an older trust directory,
 // naming the entry.
-func testLogRemembersTrust(t *testing.T, s signer.LogStore) {
+func testLogRemembersTrust(t *testing.T, s signer.LedgerStore) {
 	older, newer := TrustPair(t)
 	es, err := s.AppendEvents(t.Context(),
 		ledger.Event{Type: ledger.KeyRevoked, KeyID: hexID("k"), PolicyVersion: older.Version()},

@@ -35,7 +35,7 @@ type forkWorld struct {
 	log         *ledger.Log
 	data, state string
 	store       *sqlitestore.Store
-	svc         *signer.Service
+	svc         *signer.Coordinator
 	metrics     *signer.Metrics
 	events      int
 }
@@ -70,12 +70,12 @@ func newForkWorld(t *testing.T) *forkWorld {
 func (w *forkWorld) start(t *testing.T) {
 	t.Helper()
 	var err error
-	if w.store, err = sqlitestore.Open(t.Context(), w.data, sqlitestore.Options{Log: w.log}); err != nil {
+	if w.store, err = sqlitestore.Open(t.Context(), w.data, sqlitestore.Options{Ledger: w.log}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.store.Close() })
 	w.metrics = signer.NewMetrics(prometheus.NewRegistry(), nil)
-	if w.svc, err = signer.New(signer.Config{Trust: w.trust, Store: w.store, Log: w.log, Metrics: w.metrics}); err != nil {
+	if w.svc, err = signer.New(signer.Config{Trust: w.trust, Store: w.store, Ledger: w.log, Metrics: w.metrics}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.svc.OpenLogState(t.Context(), w.state); err != nil {
@@ -160,7 +160,7 @@ func (w *forkWorld) wantFork(t *testing.T, signed int64) {
 // readyz asks the coordinator's HTTP API whether it is ready.
 func (w *forkWorld) readyz(t *testing.T) (int, string) {
 	t.Helper()
-	srv := httptest.NewServer(signer.NewAPI(signer.HTTPConfig{Service: w.svc}))
+	srv := httptest.NewServer(signer.NewAPI(signer.HTTPConfig{Coordinator: w.svc}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/readyz")
 	if err != nil {

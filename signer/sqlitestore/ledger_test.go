@@ -28,9 +28,9 @@ func TestLedgerStorage(t *testing.T) {
 	})
 }
 
-func TestLogStore(t *testing.T) {
-	signertest.TestLogStore(t, func(t *testing.T, log *ledger.Log) signer.LogStore {
-		s, err := sqlitestore.Open(t.Context(), t.TempDir(), sqlitestore.Options{Log: log})
+func TestLedgerStore(t *testing.T) {
+	signertest.TestLedgerStore(t, func(t *testing.T, log *ledger.Log) signer.LedgerStore {
+		s, err := sqlitestore.Open(t.Context(), t.TempDir(), sqlitestore.Options{Ledger: log})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +55,7 @@ func BenchmarkLogAppend(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		s, err := sqlitestore.Open(b.Context(), b.TempDir(), sqlitestore.Options{Log: l})
+		s, err := sqlitestore.Open(b.Context(), b.TempDir(), sqlitestore.Options{Ledger: l})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -83,9 +83,9 @@ type Options struct {
 	BusyTimeout time.Duration
 	// Readers caps the read connections (0 means 4).
 	Readers int
-	// Log, when set, makes the store keep the transparency log: every
-	// change appends its events in its own transaction (see signer.LogStore).
-	Log *ledger.Log
+	// Ledger, when set, makes the store keep the transparency log: every
+	// change appends its events in its own transaction (see signer.LedgerStore).
+	Ledger *ledger.Log
 }
 
 // Store is a [signer.Store] in a SQLite database. Open it with [Open].
@@ -105,7 +105,7 @@ type Store struct {
 	closeErr  error
 }
 
-var _ signer.LogStore = (*Store)(nil)
+var _ signer.LedgerStore = (*Store)(nil)
 
 // Open opens (creating it if needed) the store in dir/quorate.db and
 // migrates its schema. Close the store when done.
@@ -129,7 +129,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	s := &Store{
 		path:     path,
 		log:      opts.Logger.With(zap.String("store", "sqlite"), zap.String("path", path)),
-		db:       storesql.Store{Dialect: dialect, Log: opts.Log},
+		db:       storesql.Store{Dialect: dialect, Ledger: opts.Ledger},
 		maxBatch: opts.MaxBatch,
 	}
 	base := "file:" + uriEscaper.Replace(path) + fmt.Sprintf(
@@ -294,14 +294,14 @@ func (s *Store) CountRequests(ctx context.Context, state signer.State) (int64, e
 	return n, err
 }
 
-// Ledger implements [signer.LogStore]: a read view of the log, each call
+// Ledger implements [signer.LedgerStore]: a read view of the log, each call
 // in its own read transaction. Appending through it fails: the log only
 // grows with the changes it records.
 func (s *Store) Ledger() ledger.Storage {
 	return storesql.ReadLedger{S: s.db, Read: s.read}
 }
 
-// PutCheckpoint implements [signer.LogStore].
+// PutCheckpoint implements [signer.LedgerStore].
 func (s *Store) PutCheckpoint(ctx context.Context, size int64, note []byte) error {
 	_, err := s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
 		return nil, s.db.PutCheckpoint(ctx, q, size, note)
@@ -309,7 +309,7 @@ func (s *Store) PutCheckpoint(ctx context.Context, size int64, note []byte) erro
 	return err
 }
 
-// LatestCheckpoint implements [signer.LogStore].
+// LatestCheckpoint implements [signer.LedgerStore].
 func (s *Store) LatestCheckpoint(ctx context.Context) (size int64, note []byte, err error) {
 	err = s.read(ctx, func(q storesql.Querier) error {
 		size, note, err = s.db.LatestCheckpoint(ctx, q)
@@ -318,7 +318,7 @@ func (s *Store) LatestCheckpoint(ctx context.Context) (size int64, note []byte, 
 	return size, note, err
 }
 
-// AppendEvents implements [signer.LogStore].
+// AppendEvents implements [signer.LedgerStore].
 func (s *Store) AppendEvents(ctx context.Context, events ...ledger.Event) (entries []*ledger.Entry, err error) {
 	_, err = s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
 		entries, err = s.db.AppendEvents(ctx, q, events...)

@@ -181,13 +181,13 @@ func (s Store) LockLog(ctx context.Context, q Querier) error {
 // appendLog appends events to the log inside the caller's transaction and
 // returns the entries (nil without a log).
 func (s Store) appendLog(ctx context.Context, q Querier, events ...ledger.Event) ([]*ledger.Entry, error) {
-	if s.Log == nil || len(events) == 0 {
+	if s.Ledger == nil || len(events) == 0 {
 		return nil, nil
 	}
 	if err := s.LockLog(ctx, q); err != nil {
 		return nil, err
 	}
-	entries, err := s.Log.Append(ctx, Ledger{S: s, Q: q}, events...)
+	entries, err := s.Ledger.Append(ctx, Ledger{S: s, Q: q}, events...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: appending to the log: %w", s.Name, err)
 	}
@@ -196,7 +196,7 @@ func (s Store) appendLog(ctx context.Context, q Querier, events ...ledger.Event)
 
 // AppendEvents appends events that record no request change.
 func (s Store) AppendEvents(ctx context.Context, q Querier, events ...ledger.Event) ([]*ledger.Entry, error) {
-	if s.Log == nil {
+	if s.Ledger == nil {
 		return nil, fmt.Errorf("%s: %w", s.Name, signer.ErrNoLog)
 	}
 	return s.appendLog(ctx, q, events...)

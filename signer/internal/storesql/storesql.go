@@ -210,7 +210,7 @@ func scanPartial(rows Rows) (requestID string, p signer.Partial, err error) {
 // indexes on the rows.
 type Store struct {
 	Dialect
-	Log *ledger.Log
+	Ledger *ledger.Log
 }
 
 func (s Store) errorf(err error, format string, args ...any) error {

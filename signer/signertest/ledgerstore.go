@@ -14,16 +14,16 @@ import (
 	"github.com/quorate-dev/quorate/signer"
 )
 
-// LogOrigin is the origin of the logs TestLogStore creates.
+// LogOrigin is the origin of the logs TestLedgerStore creates.
 const LogOrigin = "quorate.test/log"
 
-// TestLogStore checks a [signer.LogStore] keeps the transparency log as the
+// TestLedgerStore checks a [signer.LedgerStore] keeps the transparency log as the
 // contract says: every change appends its events in its own transaction,
 // with the entries' indexes recorded on the rows; a refused change appends
 // nothing; concurrent writers leave a gap-free log whose every entry matches
 // its row; and the whole log audits against a signed checkpoint. open must
 // return a fresh, empty store that keeps its log with log.
-func TestLogStore(t *testing.T, open func(t *testing.T, log *ledger.Log) signer.LogStore) {
+func TestLedgerStore(t *testing.T, open func(t *testing.T, log *ledger.Log) signer.LedgerStore) {
 	t.Helper()
 	logSigner := newFileSigner(t, hsm.ECDSAP256, "log key")
 	newLog := func(t *testing.T) *ledger.Log {
@@ -57,7 +57,7 @@ func loggedPartial(who string, at time.Time) signer.Partial {
 	return p
 }
 
-func logEntries(t *testing.T, s signer.LogStore) []*ledger.Entry {
+func logEntries(t *testing.T, s signer.LedgerStore) []*ledger.Entry {
 	t.Helper()
 	ctx := context.Background()
 	n, err := s.Ledger().Size(ctx)
@@ -85,7 +85,7 @@ func wantEntry(t *testing.T, es []*ledger.Entry, index int64, typ ledger.EventTy
 	}
 }
 
-func testLogged(t *testing.T, s signer.LogStore) {
+func testLogged(t *testing.T, s signer.LedgerStore) {
 	ctx := context.Background()
 	defer s.Close()
 	mustCreate(t, s, loggedRequest("logged-1", at(0)))
@@ -125,7 +125,7 @@ func testLogged(t *testing.T, s signer.LogStore) {
 	}
 }
 
-func testRefusedNotLogged(t *testing.T, s signer.LogStore) {
+func testRefusedNotLogged(t *testing.T, s signer.LedgerStore) {
 	ctx := context.Background()
 	defer s.Close()
 	mustCreate(t, s, loggedRequest("refused-1", at(0)))
@@ -146,7 +146,7 @@ func testRefusedNotLogged(t *testing.T, s signer.LogStore) {
 	}
 }
 
-func testLogConcurrent(t *testing.T, s signer.LogStore, l *ledger.Log, logKey *keys.PublicKey) {
+func testLogConcurrent(t *testing.T, s signer.LedgerStore, l *ledger.Log, logKey *keys.PublicKey) {
 	ctx := context.Background()
 	defer s.Close()
 	const requests, signers = 8, 6
