@@ -4,8 +4,8 @@
 //
 // # What is checked
 //
-// [Handler] answers admission.k8s.io/v1 AdmissionReview requests (CREATE
-// and UPDATE) for Pods (including the pods/ephemeralcontainers subresource)
+// [Handler] answers admission.k8s.io/v1 AdmissionReview requests (CREATE,
+// and UPDATE when it adds an image) for Pods (including the pods/ephemeralcontainers subresource)
 // and the pod templates of Deployments, StatefulSets, DaemonSets,
 // ReplicaSets, Jobs and CronJobs, so a refusal shows at apply time, not
 // when the controller later fails to create pods. Every container, init
@@ -347,6 +347,13 @@ func (h *Handler) review(ctx context.Context, rule *Rule, req *admissionv1.Admis
 			quote(req.Namespace), rule.Name)), VerdictDenied
 	}
 	refs := uniqueImages(wl.containers())
+	if req.Operation == admissionv1.Update && imagesUnchanged(decode, req.OldObject.Raw, refs) {
+		// Running pods are not affected by this update and every pod it
+		// may lead to is a CREATE, checked then; without this, a label
+		// change on a workload whose approval has since expired would be
+		// refused.
+		return allow("quorate: no image added by this update"), VerdictAdmitted
+	}
 	if h.cfg.BreakGlass.Enabled {
 		if why := wl.annotation(h.cfg.BreakGlass.Annotation); why != "" {
 			return h.breakGlass(ctx, rule, req, wl, refs, why), VerdictBreakGlass
@@ -392,6 +399,25 @@ func (h *Handler) review(ctx context.Context, rule *Rule, req *admissionv1.Admis
 	resp := deny(fmt.Sprintf("quorate: %s %s denied%s: %s", k.kind, quote(wl.name()), hint, strings.Join(msgs, "; ")))
 	resp.AuditAnnotations = audit
 	return resp, VerdictDenied
+}
+
+// imagesUnchanged reports whether every image of refs is already in the
+// old object (which decodes with decode).
+func imagesUnchanged(decode func([]byte) (workload, error), old []byte, refs []string) bool {
+	if len(old) == 0 {
+		return false
+	}
+	ow, err := decode(old)
+	if err != nil {
+		return false
+	}
+	before := uniqueImages(ow.containers())
+	for _, r := range refs {
+		if !slices.Contains(before, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // uniqueImages returns the distinct image strings of cs, in order.

@@ -468,3 +468,35 @@ func TestTLSRequired(t *testing.T) {
 		t.Fatal("server without a certificate accepted")
 	}
 }
+
+// An UPDATE that adds no image is admitted without verification (running
+// pods are unaffected, new pods are CREATEs); one that adds an image is
+// checked.
+func TestUpdate(t *testing.T) {
+	wh := startWebhook(t, setup{})
+	approveAll(wh.verifier)
+	oldObj := workloads(podSpec(initImg, appImg, unapprovedIm, ""), nil)["Deployment"]
+	oldRaw, err := json.Marshal(oldObj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		spec    corev1.PodSpec
+		allowed bool
+	}{
+		{"same images, label change", podSpec(initImg, appImg, unapprovedIm, ""), true},
+		{"image removed", podSpec(initImg, appImg, appImg, ""), true},
+		{"unapproved image added", podSpec(initImg, unapprovedIm, "registry.invalid/other@"+fakeDigest('f'), ""), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := request(t, "shop", workloads(tc.spec, map[string]string{"touched": "yes"})["Deployment"])
+			r.Operation = admissionv1.Update
+			r.OldObject = runtime.RawExtension{Raw: oldRaw}
+			resp := wh.admit(t, "/validate/prod", r)
+			if resp.Allowed != tc.allowed {
+				t.Fatalf("allowed=%v, want %v: %s", resp.Allowed, tc.allowed, resp.Result.Message)
+			}
+		})
+	}
+}
