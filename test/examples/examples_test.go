@@ -89,6 +89,7 @@ var covered = map[string]string{
 	"deploy-gate/deploy-gate.sh":      "TestReleasePipelineAndDeployGates",
 	"policies/two-builders.sh":        "TestPolicyExamples",
 	"policies/staging-production.sh":  "TestPolicyExamples",
+	"kubernetes/make-tls.sh":          "admission TestMakeTLSScript",
 }
 
 // TestEveryScriptIsCovered fails when a script is added under examples/
