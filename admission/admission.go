@@ -342,9 +342,15 @@ func (h *Handler) review(ctx context.Context, rule *Rule, req *admissionv1.Admis
 		return errorResponse(http.StatusBadRequest, fmt.Sprintf("quorate: decoding the %s: %s", k.kind, display.String(err.Error()))), VerdictError
 	}
 	if len(rule.Namespaces) > 0 && !slices.Contains(rule.Namespaces, req.Namespace) {
-		h.m.denials.WithLabelValues(string(ReasonNamespace), string(Enforce)).Inc()
-		return deny(fmt.Sprintf("quorate: namespace %s is not one of rule %q's namespaces; the ValidatingWebhookConfiguration is out of sync with the admission configuration",
-			quote(req.Namespace), rule.Name)), VerdictDenied
+		h.m.denials.WithLabelValues(string(ReasonNamespace), string(h.cfg.Mode)).Inc()
+		msg := fmt.Sprintf("quorate: namespace %s is not one of rule %q's namespaces; the ValidatingWebhookConfiguration is out of sync with the admission configuration",
+			quote(req.Namespace), rule.Name)
+		if h.cfg.Mode == Audit {
+			resp := allow("quorate (audit mode): admitted")
+			resp.Warnings = []string{msg}
+			return resp, VerdictWarned
+		}
+		return deny(msg), VerdictDenied
 	}
 	refs := uniqueImages(wl.containers())
 	if req.Operation == admissionv1.Update && imagesUnchanged(decode, req.OldObject.Raw, refs) {

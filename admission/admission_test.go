@@ -500,3 +500,46 @@ func TestUpdate(t *testing.T) {
 		})
 	}
 }
+
+// Concurrent reviews of the same images (a rollout creating many pods at
+// once) are all answered, under the race detector; every image check is
+// counted once as a cache hit or a miss.
+func TestConcurrentReviews(t *testing.T) {
+	wh := startWebhook(t, setup{})
+	approveAll(wh.verifier)
+	body := reviewJSON(t, request(t, "shop", workloads(podSpec(initImg, appImg, sidecarImg, ""), nil)["Pod"]))
+	const n = 16
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			resp, err := wh.client.Post(wh.url+"/validate/prod", "application/json", strings.NewReader(string(body)))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			var rev admissionv1.AdmissionReview
+			if err := json.NewDecoder(resp.Body).Decode(&rev); err != nil {
+				errs <- err
+				return
+			}
+			if rev.Response == nil || !rev.Response.Allowed {
+				errs <- fmt.Errorf("not admitted: %+v", rev.Response)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	hits, misses := counter(t, wh.reg, MetricCacheHits, nil), counter(t, wh.reg, MetricCacheMisses, nil)
+	if hits+misses != 3*n {
+		t.Fatalf("hits %v + misses %v, want %d image checks", hits, misses, 3*n)
+	}
+	if calls := wh.verifier.calls.Load(); calls > int64(misses) || calls < 3 {
+		t.Fatalf("verifier asked %d times for %v misses of 3 images", calls, misses)
+	}
+}
