@@ -436,7 +436,7 @@ func (s *Coordinator) publish(ctx context.Context, c *changes, ch *client.Change
 // logPublished appends policy.published (and key.revoked) to the
 // transparency log, when the coordinator keeps one.
 func (s *Coordinator) logPublished(ctx context.Context, ch *client.Change, proposed *metadata.Metadata[metadata.TargetsType]) {
-	if s.cp == nil {
+	if s.ls == nil {
 		return
 	}
 	events := []ledger.Event{{Type: ledger.PolicyPublished, PolicyVersion: ch.Version, PayloadSHA256: ch.Digest,
@@ -451,7 +451,7 @@ func (s *Coordinator) logPublished(ctx context.Context, ch *client.Change, propo
 			}
 		}
 	}
-	if _, err := s.cp.store.AppendEvents(ctx, events...); err != nil {
+	if _, err := s.ls.AppendEvents(ctx, events...); err != nil {
 		s.log.Error("policy published but not logged", zap.String("change", ch.ID), zap.Error(err))
 	}
 }
@@ -465,7 +465,7 @@ func (s *Coordinator) affectedBy(ctx context.Context, t *policy.Trust, k *keys.P
 	}
 	a := &client.Affected{Basis: "received", Since: since.UTC(), Requests: []client.AffectedRequest{},
 		Note: "the coordinator keeps no transparency log: times are when it received each signature; verifiers without a log bundle count no signature of a revoked key, whatever its time"}
-	if s.cp != nil {
+	if s.ls != nil {
 		a.Basis = "logged"
 		a.Note = "times are the transparency log's; verifiers count a signature of the revoked key only with a log bundle proving it was logged before since"
 	}
@@ -482,8 +482,8 @@ func (s *Coordinator) affectedBy(ctx context.Context, t *policy.Trust, k *keys.P
 					continue
 				}
 				at := p.Received
-				if s.cp != nil {
-					es, _, err := ledger.ReadEntries(ctx, s.cp.store.Ledger(), p.LogIndex, p.LogIndex+1)
+				if s.ls != nil {
+					es, _, err := ledger.ReadEntries(ctx, s.ls.Ledger(), p.LogIndex, p.LogIndex+1)
 					if err != nil {
 						return nil, &Error{Kind: KindInternal, Msg: "reading the logged time of a signature of request " + r.ID, Err: err}
 					}

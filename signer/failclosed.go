@@ -120,10 +120,10 @@ func (s *Coordinator) wrote(err error) {
 // Ready reports whether the coordinator can do its job, for /readyz: the
 // enforced policy has not expired, and the store's writes have not failed
 // recently (see [Config.WriteFailureWindow]), and the transparency log
-// still extends the last checkpoint signed ([Coordinator.LogFault]). Whether
+// still extends the last checkpoint signed ([ledgerapi.Server.Fault]). Whether
 // the store answers reads is for [HTTPConfig.Ready] to check.
 func (s *Coordinator) Ready(context.Context) error {
-	if err := s.LogFault(); err != nil {
+	if err := s.ledger.Fault(); err != nil {
 		return err
 	}
 	now := s.cfg.Clock()

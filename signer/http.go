@@ -25,6 +25,7 @@ import (
 	"github.com/quorate-dev/quorate/internal/strictjson"
 	"github.com/quorate-dev/quorate/signer/client"
 	"github.com/quorate-dev/quorate/signer/internal/httpapi"
+	"github.com/quorate-dev/quorate/signer/ledgerapi"
 	"github.com/quorate-dev/quorate/signer/tufrepo"
 )
 
@@ -133,11 +134,7 @@ func NewAPI(cfg HTTPConfig) *API {
 	a.mux.HandleFunc("POST /v1/policy/changes", a.body(cfg.MaxProposalBody, a.proposeChange))
 	a.mux.HandleFunc("GET /v1/policy/changes/{id}", a.read(a.getChange))
 	a.mux.HandleFunc("POST /v1/policy/changes/{id}/signatures", a.body(cfg.MaxSignatureBody, a.approveChange))
-	a.mux.HandleFunc("GET /v1/log/checkpoint", a.read(a.getCheckpoint))
-	a.mux.HandleFunc("GET /v1/log/entries", a.read(a.getLogEntries))
-	a.mux.HandleFunc("GET /v1/log/proof/inclusion", a.read(a.getInclusion))
-	a.mux.HandleFunc("GET /v1/log/hashes", a.read(a.getHashes))
-	a.mux.HandleFunc("GET /v1/log/proof/consistency", a.read(a.getConsistency))
+	a.svc.ledger.Routes(a.mux, a.read, a.log)
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -400,7 +397,7 @@ func (a *API) view(r *Request) client.RequestView {
 		PayloadType: r.PayloadType, Payload: base64.StdEncoding.EncodeToString(r.Payload), Signatures: []client.SignatureView{}, Progress: a.svc.Progress(r)}
 	for _, p := range r.Signatures {
 		idx := p.LogIndex
-		if a.svc.logs() == nil {
+		if a.svc.ledger == nil {
 			idx = -1
 		}
 		v.Signatures = append(v.Signatures, client.SignatureView{KeyID: p.KeyID, Role: p.Role, Received: p.Received, LogIndex: idx})
@@ -555,90 +552,40 @@ func (a *API) getAttestation(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(req.Envelope)
 }
 
+// bundle is the ledger bundle of a complete request: the inclusion proofs
+// of its opening, of each accepted partial signature and of the composite.
+func (a *API) bundle(ctx context.Context, id string) ([]byte, error) {
+	if a.svc.ledger == nil {
+		return nil, errorf(KindNotFound, "%w", ledgerapi.ErrNoLedger)
+	}
+	r, err := a.svc.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.State != Complete {
+		return nil, errorf(KindNotPending, "request %s is %s: the bundle comes with the composite attestation", id, r.State)
+	}
+	indexes := []int64{r.LogIndex}
+	for _, p := range r.Signatures {
+		indexes = append(indexes, p.LogIndex)
+	}
+	indexes = append(indexes, r.EmittedIndex)
+	for _, i := range indexes {
+		if i < 0 {
+			return nil, errorf(KindNotFound, "request %s was not (wholly) logged: it predates the coordinator's transparency log", id)
+		}
+	}
+	return a.svc.ledger.Bundle(ctx, indexes)
+}
+
 func (a *API) getBundle(w http.ResponseWriter, r *http.Request) {
-	b, err := a.svc.Bundle(r.Context(), r.PathValue("id"))
+	b, err := a.bundle(r.Context(), r.PathValue("id"))
 	if err != nil {
 		httpapi.Fail(a.log, w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b)
-}
-
-func (a *API) getCheckpoint(w http.ResponseWriter, r *http.Request) {
-	_, note, err := a.svc.Checkpoint(r.Context(), 0)
-	if err != nil {
-		httpapi.Fail(a.log, w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write(note)
-}
-
-// intParams reads non-negative integer query parameters, answering 400 on failure.
-func intParams(w http.ResponseWriter, r *http.Request, names ...string) ([]int64, bool) {
-	out := make([]int64, len(names))
-	for i, n := range names {
-		v, err := strconv.ParseInt(r.URL.Query().Get(n), 10, 64)
-		if err != nil || v < 0 {
-			httpapi.WriteError(w, http.StatusBadRequest, string(KindInvalid), n+": want a non-negative integer")
-			return nil, false
-		}
-		out[i] = v
-	}
-	return out, true
-}
-
-func (a *API) getLogEntries(w http.ResponseWriter, r *http.Request) {
-	v, ok := intParams(w, r, "start", "end")
-	if !ok {
-		return
-	}
-	es, err := a.svc.LogEntries(r.Context(), v[0], v[1])
-	if err != nil {
-		httpapi.Fail(a.log, w, r, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, client.LogEntriesView{Start: v[0], Entries: es})
-}
-
-func (a *API) getHashes(w http.ResponseWriter, r *http.Request) {
-	v, ok := intParams(w, r, "start", "end")
-	if !ok {
-		return
-	}
-	hs, err := a.svc.StoredHashes(r.Context(), v[0], v[1])
-	if err != nil {
-		httpapi.Fail(a.log, w, r, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, client.ProofView{Proof: hs})
-}
-
-func (a *API) getInclusion(w http.ResponseWriter, r *http.Request) {
-	v, ok := intParams(w, r, "index", "size")
-	if !ok {
-		return
-	}
-	p, err := a.svc.InclusionProof(r.Context(), v[0], v[1])
-	if err != nil {
-		httpapi.Fail(a.log, w, r, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, client.ProofView{Proof: p})
-}
-
-func (a *API) getConsistency(w http.ResponseWriter, r *http.Request) {
-	v, ok := intParams(w, r, "old", "new")
-	if !ok {
-		return
-	}
-	p, err := a.svc.ConsistencyProof(r.Context(), v[0], v[1])
-	if err != nil {
-		httpapi.Fail(a.log, w, r, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, client.ProofView{Proof: p})
 }
 
 // decode reads a JSON body strictly; on failure it answers 400 or 413.

@@ -15,7 +15,7 @@ type Metrics struct {
 	TimeToQuorum prometheus.Histogram
 	VerifyTime   prometheus.Histogram
 	// LogFork is 1 once the stored log stopped extending the last signed
-	// checkpoint (see logservice.go): alert on it.
+	// checkpoint (see signer/ledgerapi): alert on it.
 	LogFork prometheus.Gauge
 	// Fail-closed signals (see failclosed.go): alert on any of them.
 	PolicyExpired         prometheus.Gauge   // 1 while the enforced policy has expired

@@ -41,6 +41,8 @@ import (
 	"github.com/quorate-dev/quorate/roles"
 	"github.com/quorate-dev/quorate/signer/client"
 	"github.com/quorate-dev/quorate/signer/internal/httpapi"
+	"github.com/quorate-dev/quorate/signer/internal/storeerr"
+	"github.com/quorate-dev/quorate/signer/ledgerapi"
 	"github.com/quorate-dev/quorate/signer/tufrepo"
 )
 
@@ -98,7 +100,12 @@ type Config struct {
 	WriteFailureWindow time.Duration
 }
 
-// Coordinator is the coordinator.
+// Coordinator is the threshold-signing coordinator: it opens signing
+// requests, accepts partial signatures (checked against the policy),
+// emits the composite attestation once every role's threshold is met,
+// cancels and expires requests, and records each step in the ledger
+// (through a [LedgerStore]) when it keeps one. It holds no signing key of
+// its own for releases.
 type Coordinator struct {
 	cfg     Config
 	log     *zap.Logger
@@ -108,10 +115,11 @@ type Coordinator struct {
 	cache     map[string]*cached // immutable facts of recent requests
 	cacheUsed int                // bytes of PAE in cache
 
-	cp    *checkpointer // nil without a log
-	trust atomic.Pointer[policy.Trust]
-	ch    *changes // nil without policy change requests
-	fail  failState
+	ls     LedgerStore       // nil without a ledger
+	ledger *ledgerapi.Server // nil without a ledger
+	trust  atomic.Pointer[policy.Trust]
+	ch     *changes // nil without policy change requests
+	fail   failState
 }
 
 // cached holds what verifying a signature needs, which never changes for a request.
@@ -164,7 +172,8 @@ func New(cfg Config) (*Coordinator, error) {
 		if !ok {
 			return nil, errors.New("signer: a transparency log needs a store that keeps it (LedgerStore)")
 		}
-		s.cp = &checkpointer{log: cfg.Ledger, store: ls}
+		s.ls = ls
+		s.ledger = ledgerapi.New(ledgerapi.Config{Ledger: cfg.Ledger, Store: ls, Logger: s.log, OnFork: s.metrics.logFork})
 	}
 	if cfg.Changes != nil {
 		if cfg.Changes.TrustDir == "" || cfg.Changes.StateDir == "" {
@@ -199,6 +208,10 @@ func (s *Coordinator) SetTrust(t *policy.Trust) error {
 	}
 	return nil
 }
+
+// Ledger returns the serving side of the ledger (checkpoints, entries,
+// proofs, bundles), or nil when the coordinator keeps none.
+func (s *Coordinator) Ledger() *ledgerapi.Server { return s.ledger }
 
 // TUF returns the TUF repository, or nil.
 func (s *Coordinator) TUF() *tufrepo.Repo { return s.cfg.TUF }
@@ -491,27 +504,7 @@ func (s *Coordinator) sign(ctx context.Context, id string, sig attest.Signature)
 	return &SignResult{Request: r, Role: role, Completed: completed}, nil
 }
 
-func storeError(err error, id string) error {
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return errorf(KindNotFound, "request %s not found", id)
-	case errors.Is(err, ErrExists):
-		return errorf(KindDuplicate, "request %s already exists", id)
-	case errors.Is(err, ErrDuplicate):
-		return errorf(KindDuplicate, "this key (or the same public key under another key ID) has already signed request %s", id)
-	case errors.Is(err, ErrNotPending):
-		return errorf(KindNotPending, "request %s is no longer pending: %w", id, err)
-	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		return errorf(KindUnavailable, "store unavailable: %w", err)
-	case errors.Is(err, context.Canceled):
-		return errorf(KindUnavailable, "request cancelled by the client")
-	}
-	var se *Error
-	if errors.As(err, &se) {
-		return se
-	}
-	return &Error{Kind: KindInternal, Msg: "internal error storing request " + id, Err: err}
-}
+func storeError(err error, id string) error { return storeerr.Kinded(err, id) }
 
 // Get returns a request.
 func (s *Coordinator) Get(ctx context.Context, id string) (*Request, error) {

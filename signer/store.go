@@ -2,12 +2,12 @@ package signer
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/signer/client"
+	"github.com/quorate-dev/quorate/signer/internal/storeerr"
 )
 
 // Request is a signing request: the fixed payload every party signs, the
@@ -81,11 +81,11 @@ type FinishFunc func(r *Request) (envelope []byte, err error)
 
 // Store errors. Implementations wrap them so errors.Is works.
 var (
-	ErrNotFound    = errors.New("request not found")
-	ErrExists      = errors.New("request already exists")
-	ErrDuplicate   = errors.New("key has already signed this request")
-	ErrNotPending  = errors.New("request is not pending")
-	ErrUnavailable = errors.New("store unavailable") // retryable
+	ErrNotFound    = storeerr.ErrNotFound
+	ErrExists      = storeerr.ErrExists
+	ErrDuplicate   = storeerr.ErrDuplicate
+	ErrNotPending  = storeerr.ErrNotPending
+	ErrUnavailable = storeerr.ErrUnavailable
 )
 
 // Store persists requests. Every method is safe for concurrent use, and a

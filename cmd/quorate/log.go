@@ -16,8 +16,8 @@ import (
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
-	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/client"
+	"github.com/quorate-dev/quorate/signer/ledgerapi"
 )
 
 func (a *app) policyLogKey() *cobra.Command {
@@ -103,8 +103,8 @@ func (a *app) latestCheckpoint(cmd *cobra.Command, dir string, cf *clientFlags) 
 
 func (a *app) fetchAll(cmd *cobra.Command, cl *client.Client, size int64) ([][]byte, error) {
 	var all [][]byte
-	for start := int64(0); start < size; start += signer.MaxLogEntries {
-		end := min(size, start+signer.MaxLogEntries)
+	for start := int64(0); start < size; start += ledgerapi.MaxEntries {
+		end := min(size, start+ledgerapi.MaxEntries)
 		es, err := cl.LogEntries(cmd.Context(), start, end)
 		if err != nil {
 			return nil, describeAPIError(err)
@@ -269,8 +269,8 @@ func (r remoteHashes) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.H
 		lo, hi = min(lo, i), max(hi, i)
 	}
 	got := map[int64]tlog.Hash{}
-	for start := lo; start <= hi; start += signer.MaxLogHashes {
-		end := min(hi+1, start+signer.MaxLogHashes)
+	for start := lo; start <= hi; start += ledgerapi.MaxHashes {
+		end := min(hi+1, start+ledgerapi.MaxHashes)
 		hs, err := r.cl.StoredHashes(ctx, start, end)
 		if err != nil {
 			return nil, err

@@ -200,8 +200,8 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 		return err
 	}
 	// The last checkpoint signed is kept in the state directory too, so a
-	// database edit that rewrites the log is caught (/readyz, signer.LogFault).
-	if err := svc.OpenLogState(ctx, stateDir); err != nil {
+	// database edit that rewrites the log is caught (/readyz, ledgerapi.Server.Fault).
+	if err := svc.Ledger().OpenState(ctx, stateDir); err != nil {
 		return fmt.Errorf("transparency log state: %w", err)
 	}
 	var readToken string
@@ -265,7 +265,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go svc.RunExpiry(ctx, f.expiryEvery)
-	go svc.RunCheckpoints(ctx, f.checkpointEvery)
+	go svc.Ledger().RunCheckpoints(ctx, f.checkpointEvery)
 	go a.reloadOnHUP(ctx, svc, store, f.trust, statePath, log)
 	if repo != nil {
 		go repo.Run(ctx, f.tufEvery)

@@ -184,7 +184,7 @@ func (c *Client) Checkpoint(ctx context.Context) ([]byte, error) {
 	return raw, c.do(ctx, http.MethodGet, "/v1/log/checkpoint", nil, &raw)
 }
 
-// LogEntries fetches raw entries [start, end) (at most MaxLogEntries).
+// LogEntries fetches raw entries [start, end) (at most ledgerapi.MaxEntries).
 func (c *Client) LogEntries(ctx context.Context, start, end int64) ([][]byte, error) {
 	var v LogEntriesView
 	return v.Entries, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/log/entries?start=%d&end=%d", start, end), nil, &v)

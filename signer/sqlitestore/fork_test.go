@@ -25,6 +25,7 @@ import (
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/ledgerapi"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
 )
 
@@ -78,8 +79,8 @@ func (w *forkWorld) start(t *testing.T) {
 	if w.svc, err = signer.New(signer.Config{Trust: w.trust, Store: w.store, Ledger: w.log, Metrics: w.metrics}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.svc.OpenLogState(t.Context(), w.state); err != nil {
-		t.Fatalf("OpenLogState: %v", err)
+	if err := w.svc.Ledger().OpenState(t.Context(), w.state); err != nil {
+		t.Fatalf("OpenState: %v", err)
 	}
 }
 
@@ -120,34 +121,34 @@ func (w *forkWorld) appendEvents(t *testing.T, n int) {
 // database and the state file both hold it.
 func (w *forkWorld) checkpoint(t *testing.T, want int64) {
 	t.Helper()
-	size, note, err := w.svc.Checkpoint(t.Context(), 0)
+	size, note, err := w.svc.Ledger().Checkpoint(t.Context(), 0)
 	if err != nil || size != want {
 		t.Fatalf("Checkpoint = %d, %v; want size %d", size, err, want)
 	}
 	if dbSize, dbNote, err := w.store.LatestCheckpoint(t.Context()); err != nil || dbSize != want || !bytes.Equal(dbNote, note) {
 		t.Fatalf("database's latest checkpoint = %d, %v; want the one of size %d", dbSize, err, want)
 	}
-	if file, err := os.ReadFile(filepath.Join(w.state, signer.LastCheckpointFile)); err != nil || !bytes.Equal(file, note) {
+	if file, err := os.ReadFile(filepath.Join(w.state, ledgerapi.LastCheckpointFile)); err != nil || !bytes.Equal(file, note) {
 		t.Fatalf("state file does not hold the checkpoint of size %d: %v", want, err)
 	}
 }
 
 // wantFork checks the coordinator refuses to sign: no checkpoint larger
-// than signed in the database, a fault wrapping ErrLogFork, the metric set.
+// than signed in the database, a fault wrapping ErrFork, the metric set.
 func (w *forkWorld) wantFork(t *testing.T, signed int64) {
 	t.Helper()
-	size, _, err := w.svc.Checkpoint(t.Context(), 0)
+	size, _, err := w.svc.Ledger().Checkpoint(t.Context(), 0)
 	if err == nil && size != signed {
 		t.Fatalf("Checkpoint after the fork = size %d; want the last one signed before it (%d) or an error", size, signed)
 	}
 	if size, _, err := w.store.LatestCheckpoint(t.Context()); err == nil && size > signed {
 		t.Fatalf("a checkpoint of size %d was signed over the forked log", size)
 	}
-	if _, _, err := w.svc.Checkpoint(t.Context(), signed+1); signer.KindOf(err) != signer.KindUnavailable {
+	if _, _, err := w.svc.Ledger().Checkpoint(t.Context(), signed+1); signer.KindOf(err) != signer.KindUnavailable {
 		t.Fatalf("Checkpoint(need %d) after the fork: %v, want unavailable", signed+1, err)
 	}
-	if err := w.svc.LogFault(); !errors.Is(err, signer.ErrLogFork) {
-		t.Fatalf("LogFault = %v, want ErrLogFork", err)
+	if err := w.svc.Ledger().Fault(); !errors.Is(err, ledgerapi.ErrFork) {
+		t.Fatalf("Fault = %v, want ErrFork", err)
 	}
 	if v := testutil.ToFloat64(w.metrics.LogFork); v != 1 {
 		t.Fatalf("quorate_ledger_fork_detected = %v, want 1", v)
@@ -224,7 +225,7 @@ func (w *forkWorld) tamper(t *testing.T, idx int64) {
 
 // TestLogForkRefused: after a log entry is edited and the stored hashes
 // recomputed, the coordinator signs no checkpoint over the forked tree,
-// reports the fork (LogFault, metric), and still refuses after a restart
+// reports the fork (Fault, metric), and still refuses after a restart
 // that finds the last checkpoint in the state file or the database.
 func TestLogForkRefused(t *testing.T) {
 	cases := []struct {
@@ -255,7 +256,7 @@ func TestLogForkRefused(t *testing.T) {
 		}},
 		{"restart with the state file deleted", func(t *testing.T, w *forkWorld) {
 			w.tamper(t, 2)
-			if err := os.Remove(filepath.Join(w.state, signer.LastCheckpointFile)); err != nil {
+			if err := os.Remove(filepath.Join(w.state, ledgerapi.LastCheckpointFile)); err != nil {
 				t.Fatal(err)
 			}
 			w.restart(t)
@@ -275,12 +276,12 @@ func TestLogForkRefused(t *testing.T) {
 			w.checkpoint(t, 5)
 			w.appendEvents(t, 2)
 			w.checkpoint(t, 7)
-			if err := w.svc.LogFault(); err != nil {
-				t.Fatalf("LogFault before the attack: %v", err)
+			if err := w.svc.Ledger().Fault(); err != nil {
+				t.Fatalf("Fault before the attack: %v", err)
 			}
 			c.attack(t, w)
 			w.wantFork(t, 7)
-			t.Logf("refused: %v", w.svc.LogFault())
+			t.Logf("refused: %v", w.svc.Ledger().Fault())
 		})
 	}
 }
@@ -297,14 +298,14 @@ func TestLogCheckpointsContinue(t *testing.T) {
 		case "restart":
 			w.restart(t)
 		case "delete state file and restart":
-			if err := os.Remove(filepath.Join(w.state, signer.LastCheckpointFile)); err != nil {
+			if err := os.Remove(filepath.Join(w.state, ledgerapi.LastCheckpointFile)); err != nil {
 				t.Fatal(err)
 			}
 			w.restart(t)
 		}
 		w.checkpoint(t, int64(w.events))
-		if err := w.svc.LogFault(); err != nil {
-			t.Fatalf("after %s: LogFault = %v", step, err)
+		if err := w.svc.Ledger().Fault(); err != nil {
+			t.Fatalf("after %s: Fault = %v", step, err)
 		}
 		if v := testutil.ToFloat64(w.metrics.LogFork); v != 0 {
 			t.Fatalf("after %s: quorate_ledger_fork_detected = %v", step, v)

@@ -21,8 +21,8 @@ import (
 	"github.com/quorate-dev/quorate/ledger/ledgertest"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
-	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/client"
+	"github.com/quorate-dev/quorate/signer/ledgerapi"
 )
 
 // get returns the status and body of GET url.
@@ -106,8 +106,8 @@ func TestForkedLogRefused(t *testing.T) {
 	if code, body := get(t, w.srv.url+"/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz before the edit: %d %s", code, body)
 	}
-	if _, err := os.Stat(filepath.Join(w.dir, "data", signer.LastCheckpointFile)); err != nil {
-		t.Fatalf("no %s in the state directory: %v", signer.LastCheckpointFile, err)
+	if _, err := os.Stat(filepath.Join(w.dir, "data", ledgerapi.LastCheckpointFile)); err != nil {
+		t.Fatalf("no %s in the state directory: %v", ledgerapi.LastCheckpointFile, err)
 	}
 	cl := &client.Client{BaseURL: w.srv.url}
 	signed := checkpointSize(t, cl)

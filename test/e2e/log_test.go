@@ -183,7 +183,7 @@ func TestLogTamperingDetected(t *testing.T) {
 			w.tamper(t, func(db *sql.DB) error { return tc.edit(t, db) })
 			out, code := w.quorate(t, "log", "verify", "--trust", w.trustDir, "--state", w.state)
 			// The coordinator itself refuses a checkpoint it did not sign
-			// (signer.ErrLogFork); the auditor finds the rest.
+			// (ledgerapi.ErrFork); the auditor finds the rest.
 			detected := strings.Contains(out, "NOT verified") || strings.Contains(out, "transparency log fork detected")
 			if code != 1 || !detected || !strings.Contains(out, tc.want) {
 				t.Fatalf("log verify after %s: exit %d, want 1 naming %q:\n%s", tc.name, code, tc.want, out)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/ledgerapi"
 )
 
 // LedgerSchema is the DDL of the transparency log's tables, shared by both
@@ -197,7 +198,7 @@ func (s Store) appendLog(ctx context.Context, q Querier, events ...ledger.Event)
 // AppendEvents appends events that record no request change.
 func (s Store) AppendEvents(ctx context.Context, q Querier, events ...ledger.Event) ([]*ledger.Entry, error) {
 	if s.Ledger == nil {
-		return nil, fmt.Errorf("%s: %w", s.Name, signer.ErrNoLog)
+		return nil, fmt.Errorf("%s: %w", s.Name, ledgerapi.ErrNoLedger)
 	}
 	return s.appendLog(ctx, q, events...)
 }

@@ -1,4 +1,9 @@
-package signer
+// Package ledgerapi is the serving side of the coordinator's ledger (its
+// transparency log): it signs checkpoints, only over a tree proven to
+// extend the last one it signed (fork detection, with a copy of the last
+// checkpoint in the state directory), and serves entries, inclusion and
+// consistency proofs, stored hashes and request bundles over HTTP.
+package ledgerapi
 
 import (
 	"context"
@@ -15,17 +20,44 @@ import (
 
 	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/signer/internal/httpapi"
+	"github.com/quorate-dev/quorate/signer/internal/storeerr"
 )
 
-// checkpointer signs checkpoints of a LedgerStore's log with the log key, at
-// most one at a time, only when the log has grown, and only over a tree
-// proven to extend the last checkpoint it signed (see [Coordinator.OpenLogState]).
-type checkpointer struct {
-	mu    sync.Mutex
-	log   *ledger.Log
-	store LedgerStore
-	size  int64
-	note  []byte
+// Store is what the ledger's serving side needs of the coordinator's
+// store (signer.LedgerStore has it).
+type Store interface {
+	// Ledger is a read view of the log.
+	Ledger() ledger.Storage
+	// PutCheckpoint stores a signed checkpoint of the given tree size.
+	PutCheckpoint(ctx context.Context, size int64, note []byte) error
+	// LatestCheckpoint returns the signed checkpoint of the largest size
+	// stored, or an error wrapping signer.ErrNotFound.
+	LatestCheckpoint(ctx context.Context) (size int64, note []byte, err error)
+}
+
+// Config configures a [Server].
+type Config struct {
+	Ledger *ledger.Log // signs checkpoints
+	Store  Store
+	Logger *zap.Logger // nil: none
+	// OnFork, if set, is called each time a fork is seen (a metric).
+	OnFork func()
+}
+
+// Server signs checkpoints of the store's log with the log key, at most
+// one at a time, only when the log has grown, and only over a tree proven
+// to extend the last checkpoint it signed (see [Server.OpenState]), and
+// serves the log. Its methods are safe for concurrent use; a nil *Server
+// (a coordinator without a ledger) answers [ErrNoLedger].
+type Server struct {
+	mu     sync.Mutex
+	log    *ledger.Log
+	store  Store
+	logger *zap.Logger
+	onFork func()
+	size   int64
+	note   []byte
 	// last is the anchor: the largest checkpoint this coordinator knows it
 	// signed (from the database, the state file or itself), nil before the
 	// first. loaded tells it was read; file is the state file ("" none).
@@ -33,38 +65,43 @@ type checkpointer struct {
 	loaded bool
 	file   string
 	// fault is set, for good, when the log stops extending last.
-	fault atomic.Pointer[logFault]
+	fault atomic.Pointer[fault]
 }
 
-type logFault struct{ err error }
+type fault struct{ err error }
 
 // LastCheckpointFile is the name of the state file keeping the last
 // checkpoint the coordinator signed, outside the database.
 const LastCheckpointFile = "last-checkpoint"
 
-// ErrLogFork reports that the log the database holds no longer extends the
+// ErrFork reports that the log the database holds no longer extends the
 // last checkpoint the coordinator signed: entries and hashes were
 // rewritten, or the log or its checkpoints rolled back.
-var ErrLogFork = errors.New("transparency log fork detected: the stored log does not extend the last signed checkpoint; refusing to sign checkpoints")
+var ErrFork = errors.New("transparency log fork detected: the stored log does not extend the last signed checkpoint; refusing to sign checkpoints")
 
-// logs returns the checkpointer, or nil when the coordinator keeps no log.
-func (s *Coordinator) logs() *checkpointer { return s.cp }
+// ErrNoLedger is returned by the ledger endpoints of a coordinator without
+// a ledger.
+var ErrNoLedger = errors.New("this coordinator keeps no transparency log (serve --log-key)")
 
-// ErrNoLog is returned by log endpoints of a coordinator without a log.
-var ErrNoLog = errors.New("this coordinator keeps no transparency log (serve --log-key)")
+// New returns the serving side of cfg.Ledger.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Server{log: cfg.Ledger, store: cfg.Store, logger: cfg.Logger, onFork: cfg.OnFork}
+}
 
-// OpenLogState names the state directory where the coordinator keeps, in
+// OpenState names the state directory where the coordinator keeps, in
 // the file [LastCheckpointFile] written atomically, a copy of the last
 // checkpoint it signed, and checks the log now: the database's latest
 // checkpoint and the file's are verified with the log key, the larger is
 // kept (after proving it extends the smaller), both places are brought up
 // to it, and the stored tree must extend it. A fork is not an error here:
-// it makes [Coordinator.LogFault] report it (not ready) and no checkpoint is
+// it makes [Server.Fault] report it (not ready) and no checkpoint is
 // signed again. The error is for what cannot be read (an unreadable or
 // invalid state file, a failing database). dir "" keeps the anchor in the
 // database only. Call it before serving.
-func (s *Coordinator) OpenLogState(ctx context.Context, dir string) error {
-	c := s.logs()
+func (c *Server) OpenState(ctx context.Context, dir string) error {
 	if c == nil {
 		return nil
 	}
@@ -77,7 +114,7 @@ func (s *Coordinator) OpenLogState(ctx context.Context, dir string) error {
 		c.file = filepath.Join(dir, LastCheckpointFile)
 	}
 	c.loaded = false
-	if err := s.loadAnchor(ctx, c); err != nil {
+	if err := c.loadAnchor(ctx); err != nil {
 		return err
 	}
 	if c.last == nil || c.fault.Load() != nil {
@@ -91,14 +128,13 @@ func (s *Coordinator) OpenLogState(ctx context.Context, dir string) error {
 	if err != nil {
 		return fmt.Errorf("reading the log's tree: %w", err)
 	}
-	s.checkExtends(ctx, c, size, root)
+	c.checkExtends(ctx, size, root)
 	return nil
 }
 
-// LogFault reports why the coordinator's log cannot be trusted any more
-// (wrapping [ErrLogFork]), or nil. It does not block.
-func (s *Coordinator) LogFault() error {
-	c := s.logs()
+// Fault reports why the coordinator's log cannot be trusted any more
+// (wrapping [ErrFork]), or nil. It does not block.
+func (c *Server) Fault() error {
 	if c == nil {
 		return nil
 	}
@@ -109,28 +145,30 @@ func (s *Coordinator) LogFault() error {
 }
 
 // forked records a fork for good: logged, counted and reported not ready.
-func (s *Coordinator) forked(c *checkpointer, err error) {
-	err = fmt.Errorf("%w: %w", ErrLogFork, err)
-	if c.fault.CompareAndSwap(nil, &logFault{err}) {
-		s.log.Error("transparency log fork detected; no checkpoint will be signed until an operator investigates (see docs/runbooks)", zap.Error(err))
+func (c *Server) forked(err error) {
+	err = fmt.Errorf("%w: %w", ErrFork, err)
+	if c.fault.CompareAndSwap(nil, &fault{err}) {
+		c.logger.Error("transparency log fork detected; no checkpoint will be signed until an operator investigates (see docs/runbooks)", zap.Error(err))
 	}
-	s.metrics.logFork()
+	if c.onFork != nil {
+		c.onFork()
+	}
 }
 
 // checkExtends marks a fork unless the stored tree of size and root
 // extends the anchor.
-func (s *Coordinator) checkExtends(ctx context.Context, c *checkpointer, size int64, root tlog.Hash) {
+func (c *Server) checkExtends(ctx context.Context, size int64, root tlog.Hash) {
 	err := ledger.CheckExtends(ctx, c.store.Ledger(), &c.last.Checkpoint, size, root)
 	if errors.Is(err, ledger.ErrFork) {
-		s.forked(c, err)
+		c.forked(err)
 	} else if err != nil {
-		s.log.Warn("checking the log against the last signed checkpoint", zap.Error(err))
+		c.logger.Warn("checking the log against the last signed checkpoint", zap.Error(err))
 	}
 }
 
 // loadAnchor reads the last signed checkpoint from the database and the
 // state file, once. Called with c.mu held.
-func (s *Coordinator) loadAnchor(ctx context.Context, c *checkpointer) error {
+func (c *Server) loadAnchor(ctx context.Context) error {
 	if c.loaded {
 		return nil
 	}
@@ -141,12 +179,12 @@ func (s *Coordinator) loadAnchor(ctx context.Context, c *checkpointer) error {
 		if db, err = ledger.OpenCheckpoint(note, c.log.Origin(), c.log.PublicKey()); err != nil {
 			// Only the log key signs checkpoints: one that does not verify
 			// was put in the database by someone else.
-			s.forked(c, fmt.Errorf("the database's latest checkpoint: %w", err))
+			c.forked(fmt.Errorf("the database's latest checkpoint: %w", err))
 			c.loaded = true
 			return nil
 		}
-	case !errors.Is(err, ErrNotFound):
-		return storeError(err, "")
+	case !errors.Is(err, storeerr.ErrNotFound):
+		return storeerr.Kinded(err, "")
 	}
 	if c.file != "" {
 		data, err := os.ReadFile(c.file)
@@ -175,7 +213,7 @@ func (s *Coordinator) loadAnchor(ctx context.Context, c *checkpointer) error {
 			if !errors.Is(err, ledger.ErrFork) && !errors.Is(err, ledger.ErrOutOfRange) {
 				return fmt.Errorf("comparing the database's and the state file's last checkpoints: %w", err)
 			}
-			s.forked(c, fmt.Errorf("%s last checkpoint (size %d) and the larger one (size %d) are not consistent in the stored log: %w", smallFrom, small.Size, large.Size, err))
+			c.forked(fmt.Errorf("%s last checkpoint (size %d) and the larger one (size %d) are not consistent in the stored log: %w", smallFrom, small.Size, large.Size, err))
 		}
 	}
 	if last == nil {
@@ -190,15 +228,15 @@ func (s *Coordinator) loadAnchor(ctx context.Context, c *checkpointer) error {
 
 // persist writes cp to the state file and the database where they hold an
 // older one (had), file first: the database is the one an attacker edits.
-func (c *checkpointer) persist(ctx context.Context, cp, hadDB, hadFile *ledger.SignedCheckpoint) error {
+func (c *Server) persist(ctx context.Context, cp, hadDB, hadFile *ledger.SignedCheckpoint) error {
 	if c.file != "" && (hadFile == nil || hadFile.Size < cp.Size) {
 		if err := atomicfile.Write(c.file, cp.Note, 0o600); err != nil {
-			return &Error{Kind: KindUnavailable, Msg: "keeping the signed checkpoint in the state directory", Err: err}
+			return &httpapi.Error{Kind: httpapi.KindUnavailable, Msg: "keeping the signed checkpoint in the state directory", Err: err}
 		}
 	}
 	if hadDB == nil || hadDB.Size < cp.Size {
 		if err := c.store.PutCheckpoint(ctx, cp.Size, cp.Note); err != nil {
-			return storeError(err, "")
+			return storeerr.Kinded(err, "")
 		}
 	}
 	return nil
@@ -208,31 +246,30 @@ func (c *checkpointer) persist(ctx context.Context, cp, hadDB, hadFile *ledger.S
 // when the log has grown past the last one (or when need > its size). It
 // signs only a tree proven to extend the last checkpoint signed; after a
 // fork it signs nothing and serves the last checkpoint signed before it.
-func (s *Coordinator) Checkpoint(ctx context.Context, need int64) (int64, []byte, error) {
-	c := s.logs()
+func (c *Server) Checkpoint(ctx context.Context, need int64) (int64, []byte, error) {
 	if c == nil {
-		return 0, nil, errorf(KindNotFound, "%w", ErrNoLog)
+		return 0, nil, httpapi.Errorf(httpapi.KindNotFound, "%w", ErrNoLedger)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := s.loadAnchor(ctx, c); err != nil {
+	if err := c.loadAnchor(ctx); err != nil {
 		return 0, nil, err
 	}
 	if f := c.fault.Load(); f != nil {
 		if c.note != nil && need <= c.size {
 			return c.size, c.note, nil
 		}
-		return 0, nil, &Error{Kind: KindUnavailable, Msg: f.err.Error(), Err: f.err}
+		return 0, nil, &httpapi.Error{Kind: httpapi.KindUnavailable, Msg: f.err.Error(), Err: f.err}
 	}
 	size, err := c.store.Ledger().Size(ctx)
 	if err != nil {
-		return 0, nil, storeError(err, "")
+		return 0, nil, storeerr.Kinded(err, "")
 	}
 	if c.note != nil && size == c.size && need <= c.size {
 		// Nothing to sign: still check the stored tree is the signed one,
 		// so a rewrite is noticed without waiting for the next entry.
 		if root, err := ledger.TreeHash(ctx, c.store.Ledger(), size); err == nil {
-			s.checkExtends(ctx, c, size, root)
+			c.checkExtends(ctx, size, root)
 		}
 		return c.size, c.note, nil
 	}
@@ -242,24 +279,24 @@ func (s *Coordinator) Checkpoint(ctx context.Context, need int64) (int64, []byte
 	}
 	cp, err := c.log.SignExtending(ctx, c.store.Ledger(), prev)
 	if errors.Is(err, ledger.ErrFork) {
-		s.forked(c, err)
+		c.forked(err)
 		if c.note != nil && need <= c.size {
 			return c.size, c.note, nil
 		}
-		return 0, nil, &Error{Kind: KindUnavailable, Msg: c.fault.Load().err.Error(), Err: c.fault.Load().err}
+		return 0, nil, &httpapi.Error{Kind: httpapi.KindUnavailable, Msg: c.fault.Load().err.Error(), Err: c.fault.Load().err}
 	}
 	if err != nil {
 		if c.note != nil && need <= c.size {
 			// The log key or the log's storage is failing: keep serving the
 			// last signed checkpoint, so auditors see what the entries no
 			// longer match.
-			s.log.Error("signing a log checkpoint failed; serving the last one", zap.Int64("size", c.size), zap.Error(err))
+			c.logger.Error("signing a log checkpoint failed; serving the last one", zap.Int64("size", c.size), zap.Error(err))
 			return c.size, c.note, nil
 		}
-		return 0, nil, &Error{Kind: KindUnavailable, Msg: "signing a log checkpoint failed", Err: err}
+		return 0, nil, &httpapi.Error{Kind: httpapi.KindUnavailable, Msg: "signing a log checkpoint failed", Err: err}
 	}
 	if cp.Size < need {
-		return 0, nil, errorf(KindInternal, "log has %d entries, %d needed", cp.Size, need)
+		return 0, nil, httpapi.Errorf(httpapi.KindInternal, "log has %d entries, %d needed", cp.Size, need)
 	}
 	if err := c.persist(ctx, cp, c.last, c.last); err != nil {
 		return 0, nil, err
@@ -269,8 +306,8 @@ func (s *Coordinator) Checkpoint(ctx context.Context, need int64) (int64, []byte
 }
 
 // RunCheckpoints signs a checkpoint every interval while the log grows.
-func (s *Coordinator) RunCheckpoints(ctx context.Context, interval time.Duration) {
-	if s.logs() == nil {
+func (c *Server) RunCheckpoints(ctx context.Context, interval time.Duration) {
+	if c == nil {
 		return
 	}
 	t := time.NewTicker(interval)
@@ -280,70 +317,53 @@ func (s *Coordinator) RunCheckpoints(ctx context.Context, interval time.Duration
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, _, err := s.Checkpoint(ctx, 0); err != nil && ctx.Err() == nil {
-				s.log.Warn("signing checkpoint", zap.Error(err))
+			if _, _, err := c.Checkpoint(ctx, 0); err != nil && ctx.Err() == nil {
+				c.logger.Warn("signing checkpoint", zap.Error(err))
 			}
 		}
 	}
 }
 
-// Bundle returns the log bundle of a complete request: the inclusion proofs
-// of its opening, of each accepted partial signature and of the composite,
-// against a signed checkpoint that covers them.
-func (s *Coordinator) Bundle(ctx context.Context, id string) ([]byte, error) {
-	c := s.logs()
+// Bundle returns the log bundle of entries indexes (a complete request's
+// opening, each accepted partial signature and the composite): their
+// inclusion proofs against a signed checkpoint that covers them.
+func (c *Server) Bundle(ctx context.Context, indexes []int64) ([]byte, error) {
 	if c == nil {
-		return nil, errorf(KindNotFound, "%w", ErrNoLog)
+		return nil, httpapi.Errorf(httpapi.KindNotFound, "%w", ErrNoLedger)
 	}
-	r, err := s.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if r.State != Complete {
-		return nil, errorf(KindNotPending, "request %s is %s: the bundle comes with the composite attestation", id, r.State)
-	}
-	indexes := []int64{r.LogIndex}
-	for _, p := range r.Signatures {
-		indexes = append(indexes, p.LogIndex)
-	}
-	indexes = append(indexes, r.EmittedIndex)
 	need := int64(0)
 	for _, i := range indexes {
-		if i < 0 {
-			return nil, errorf(KindNotFound, "request %s was not (wholly) logged: it predates the coordinator's transparency log", id)
-		}
 		need = max(need, i+1)
 	}
-	_, note, err := s.Checkpoint(ctx, need)
+	_, note, err := c.Checkpoint(ctx, need)
 	if err != nil {
 		return nil, err
 	}
 	cp, err := ledger.OpenCheckpoint(note, c.log.Origin(), c.log.PublicKey())
 	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "the stored checkpoint does not verify", Err: err}
+		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "the stored checkpoint does not verify", Err: err}
 	}
 	b, err := ledger.NewBundle(ctx, c.store.Ledger(), cp, indexes...)
 	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: fmt.Sprintf("building the log bundle of request %s", id), Err: err}
+		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "building the log bundle", Err: err}
 	}
 	return b.Marshal()
 }
 
-// MaxLogEntries caps one page of log entries.
-const MaxLogEntries = 1000
+// MaxEntries caps one page of log entries.
+const MaxEntries = 1000
 
-// LogEntries returns the raw entries [start, end) of the log.
-func (s *Coordinator) LogEntries(ctx context.Context, start, end int64) ([][]byte, error) {
-	c := s.logs()
+// Entries returns the raw entries [start, end) of the log.
+func (c *Server) Entries(ctx context.Context, start, end int64) ([][]byte, error) {
 	if c == nil {
-		return nil, errorf(KindNotFound, "%w", ErrNoLog)
+		return nil, httpapi.Errorf(httpapi.KindNotFound, "%w", ErrNoLedger)
 	}
-	if start < 0 || end < start || end-start > MaxLogEntries {
-		return nil, errorf(KindInvalid, "entries: want 0 <= start <= end and at most %d entries", MaxLogEntries)
+	if start < 0 || end < start || end-start > MaxEntries {
+		return nil, httpapi.Errorf(httpapi.KindInvalid, "entries: want 0 <= start <= end and at most %d entries", MaxEntries)
 	}
 	size, err := c.store.Ledger().Size(ctx)
 	if err != nil {
-		return nil, storeError(err, "")
+		return nil, storeerr.Kinded(err, "")
 	}
 	end = min(end, size)
 	if start >= end {
@@ -351,16 +371,15 @@ func (s *Coordinator) LogEntries(ctx context.Context, start, end int64) ([][]byt
 	}
 	out, err := c.store.Ledger().ReadEntries(ctx, start, end)
 	if err != nil {
-		return nil, storeError(err, "")
+		return nil, storeerr.Kinded(err, "")
 	}
 	return out, nil
 }
 
 // InclusionProof proves entry index is in the tree of the given size.
-func (s *Coordinator) InclusionProof(ctx context.Context, index, size int64) ([][]byte, error) {
-	c := s.logs()
+func (c *Server) InclusionProof(ctx context.Context, index, size int64) ([][]byte, error) {
 	if c == nil {
-		return nil, errorf(KindNotFound, "%w", ErrNoLog)
+		return nil, httpapi.Errorf(httpapi.KindNotFound, "%w", ErrNoLedger)
 	}
 	p, err := ledger.InclusionProof(ctx, c.store.Ledger(), index, size)
 	if err != nil {
@@ -370,10 +389,9 @@ func (s *Coordinator) InclusionProof(ctx context.Context, index, size int64) ([]
 }
 
 // ConsistencyProof proves the tree of size old is a prefix of the tree of size new.
-func (s *Coordinator) ConsistencyProof(ctx context.Context, old, new int64) ([][]byte, error) {
-	c := s.logs()
+func (c *Server) ConsistencyProof(ctx context.Context, old, new int64) ([][]byte, error) {
 	if c == nil {
-		return nil, errorf(KindNotFound, "%w", ErrNoLog)
+		return nil, httpapi.Errorf(httpapi.KindNotFound, "%w", ErrNoLedger)
 	}
 	p, err := ledger.ConsistencyProof(ctx, c.store.Ledger(), old, new)
 	if err != nil {
@@ -384,9 +402,9 @@ func (s *Coordinator) ConsistencyProof(ctx context.Context, old, new int64) ([][
 
 func proofError(err error) error {
 	if errors.Is(err, ledger.ErrOutOfRange) {
-		return errorf(KindInvalid, "%w", err)
+		return httpapi.Errorf(httpapi.KindInvalid, "%w", err)
 	}
-	return storeError(err, "")
+	return storeerr.Kinded(err, "")
 }
 
 func hashes[H ~[32]byte](hs []H) [][]byte {
@@ -397,19 +415,18 @@ func hashes[H ~[32]byte](hs []H) [][]byte {
 	return out
 }
 
-// MaxLogHashes caps one page of stored hashes.
-const MaxLogHashes = 4096
+// MaxHashes caps one page of stored hashes.
+const MaxHashes = 4096
 
 // StoredHashes returns the log's stored hashes [start, end) in tlog's
 // stored-hash numbering, so an auditor whose recomputed root differs can
 // locate the entry that changed (ledger.AuditConfig.Reference).
-func (s *Coordinator) StoredHashes(ctx context.Context, start, end int64) ([][]byte, error) {
-	c := s.logs()
+func (c *Server) StoredHashes(ctx context.Context, start, end int64) ([][]byte, error) {
 	if c == nil {
-		return nil, errorf(KindNotFound, "%w", ErrNoLog)
+		return nil, httpapi.Errorf(httpapi.KindNotFound, "%w", ErrNoLedger)
 	}
-	if start < 0 || end < start || end-start > MaxLogHashes {
-		return nil, errorf(KindInvalid, "hashes: want 0 <= start <= end and at most %d hashes", MaxLogHashes)
+	if start < 0 || end < start || end-start > MaxHashes {
+		return nil, httpapi.Errorf(httpapi.KindInvalid, "hashes: want 0 <= start <= end and at most %d hashes", MaxHashes)
 	}
 	idx := make([]int64, 0, end-start)
 	for i := start; i < end; i++ {
