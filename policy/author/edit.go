@@ -2,6 +2,7 @@ package author
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/quorate-dev/quorate/internal/atomicfile"
@@ -17,6 +18,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/provenance"
 	"github.com/quorate-dev/quorate/roles"
 )
 
@@ -215,6 +217,7 @@ func (d *Draft) editTargets(expiry time.Duration, change func(t *metadata.Target
 	if err := change(&next.Signed); err != nil {
 		return err
 	}
+	delegateNoPaths(next.Signed.Delegations)
 	if _, err := policy.RolesOf(next); err != nil {
 		return err
 	}
@@ -262,7 +265,7 @@ func (d *Draft) SetRole(name string, ks []*keys.PublicKey, threshold int, expiry
 			t.Delegations.Keys[k.ID()] = k.TUF()
 		}
 		sort.Strings(ids)
-		dr := metadata.DelegatedRole{Name: name, KeyIDs: ids, Threshold: threshold, Terminating: true, Paths: []string{"*"}}
+		dr := metadata.DelegatedRole{Name: name, KeyIDs: ids, Threshold: threshold, Terminating: true, Paths: []string{}}
 		replaced := false
 		for i := range t.Delegations.Roles {
 			if t.Delegations.Roles[i].Name == name {
@@ -278,7 +281,8 @@ func (d *Draft) SetRole(name string, ks []*keys.PublicKey, threshold int, expiry
 	})
 }
 
-// SetGate creates or replaces a gate.
+// SetGate creates or replaces a gate's roles. A provenance requirement the
+// gate has is kept (see [Draft.SetGateProvenance]).
 func (d *Draft) SetGate(name string, roleNames []string, expiry time.Duration) error {
 	if err := roles.CheckName("gate", name); err != nil {
 		return err
@@ -292,7 +296,53 @@ func (d *Draft) SetGate(name string, roleNames []string, expiry time.Duration) e
 		for i, r := range roleNames {
 			rs[i] = r
 		}
-		gates[name] = rs
+		if obj, ok := gates[name].(map[string]any); ok && obj["provenance"] != nil {
+			gates[name] = map[string]any{"roles": rs, "provenance": obj["provenance"]}
+		} else {
+			gates[name] = rs
+		}
+		t.UnrecognizedFields[policy.GatesField] = gates
+		return nil
+	})
+}
+
+// SetGateProvenance makes an existing gate require provenance meeting req
+// (validated first), or, with a nil req, no longer require it. The gate is
+// stored as an object then (see package policy), which verifiers older
+// than provenance requirements refuse to load: they fail closed.
+func (d *Draft) SetGateProvenance(name string, req *provenance.Requirements, expiry time.Duration) error {
+	if req != nil {
+		if err := req.Validate(); err != nil {
+			return fmt.Errorf("gate %s: provenance requirements: %w", name, err)
+		}
+	}
+	return d.editTargets(expiry, func(t *metadata.TargetsType) error {
+		gates, err := gatesField(t)
+		if err != nil {
+			return err
+		}
+		var rs any
+		switch g := gates[name].(type) {
+		case []any:
+			rs = g
+		case map[string]any:
+			rs = g["roles"]
+		default:
+			return fmt.Errorf("gate %q is not in the policy: create it first (with its roles)", name)
+		}
+		if req == nil {
+			gates[name] = rs
+		} else {
+			data, err := json.Marshal(req)
+			if err != nil {
+				return fmt.Errorf("encoding provenance requirements: %w", err)
+			}
+			var obj map[string]any
+			if err := json.Unmarshal(data, &obj); err != nil {
+				return fmt.Errorf("encoding provenance requirements: %w", err)
+			}
+			gates[name] = map[string]any{"roles": rs, "provenance": obj}
+		}
 		t.UnrecognizedFields[policy.GatesField] = gates
 		return nil
 	})
@@ -313,6 +363,22 @@ func objectField(t *metadata.TargetsType, name string) (map[string]any, error) {
 		return nil, fmt.Errorf("%s: %w: %s is not an object", policy.TargetsFile, policy.ErrMalformed, name)
 	}
 	return g, nil
+}
+
+// delegateNoPaths makes every signing role a delegation of no target
+// path ("paths": []). Signing roles sign attestations, not TUF targets:
+// delegated no path, they are never visited by a TUF client's target
+// lookup, which therefore needs no delegated metadata (which the roles'
+// keys would have to sign, and passkeys and keyless identities cannot).
+// Policies written before delegated "*"; their next version is rewritten.
+// See docs/interop.md.
+func delegateNoPaths(del *metadata.Delegations) {
+	if del == nil {
+		return
+	}
+	for i := range del.Roles {
+		del.Roles[i].Paths, del.Roles[i].PathHashPrefixes = []string{}, nil
+	}
 }
 
 // pruneKeys drops delegation keys no role names.
