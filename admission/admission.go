@@ -31,9 +31,10 @@
 // The decision for one image is a [Verifier]'s; this package only resolves,
 // caches and reports. Verdicts are cached per (repository, digest, gate)
 // with a size bound and a TTL (shorter for refusals); errors are never
-// cached. The policy itself is the verifier's concern: the one quorate
-// wires in keeps the coordinator's TUF metadata, so admission keeps working
-// while the coordinator is unreachable, until the TUF timestamp expires.
+// cached. The policy itself is the verifier's concern: [PolicyVerifier]
+// verifies with package policy against the policy a [RefreshingTrust] keeps
+// from the coordinator's TUF repository, so admission keeps working while
+// the coordinator is unreachable, until the TUF timestamp expires.
 //
 // # Modes and break-glass
 //

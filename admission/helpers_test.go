@@ -414,3 +414,18 @@ func counter(t testing.TB, reg *prometheus.Registry, metric string, labels map[s
 func authUser(name string) authenticationv1.UserInfo {
 	return authenticationv1.UserInfo{Username: name, Groups: []string{"system:authenticated"}}
 }
+
+// get fetches path and returns the status and body.
+func (wh *webhook) get(t testing.TB, path string) (int, []byte) {
+	t.Helper()
+	resp, err := wh.client.Get(wh.url + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}

@@ -23,6 +23,13 @@ import (
 // signers, under the fixture's policy.
 func approve(t testing.TB, client *oci.Client, f *policytest.Fixture, ref, gate string, signers ...keys.Signer) *oci.Image {
 	t.Helper()
+	return attachApproval(t, client, f.Trust, ref, gate, policytest.Epoch, signers...)
+}
+
+// attachApproval resolves ref and attaches an approval of it for gate under
+// trust, created at created and valid for a week, signed by signers.
+func attachApproval(t testing.TB, client *oci.Client, trust *policy.Trust, ref, gate string, created time.Time, signers ...keys.Signer) *oci.Image {
+	t.Helper()
 	ctx := context.Background()
 	img, err := client.Resolve(ctx, ref)
 	if err != nil {
@@ -30,10 +37,10 @@ func approve(t testing.TB, client *oci.Client, f *policytest.Fixture, ref, gate 
 	}
 	st, err := attest.NewStatement([]attest.Subject{img.Subject()}, attest.Predicate{
 		Gate:      gate,
-		Policy:    attest.PolicyRef{Version: f.Trust.Version(), Digest: map[string]string{"sha256": f.Trust.Digest}},
+		Policy:    attest.PolicyRef{Version: trust.Version(), Digest: map[string]string{"sha256": trust.Digest}},
 		RequestID: "req-" + gate,
-		Created:   policytest.Epoch,
-		Expires:   policytest.Epoch.Add(24 * time.Hour),
+		Created:   created,
+		Expires:   created.Add(7 * 24 * time.Hour),
 	})
 	if err != nil {
 		t.Fatal(err)
