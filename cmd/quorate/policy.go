@@ -57,7 +57,8 @@ The coordinator serves the policy as a TUF repository; its online key is named
 with 'quorate policy online-key'.`,
 	}
 	cmd.AddCommand(a.policyInit(), a.policyRole(), a.policyGate(), a.policySign(), a.policyShow(), a.policyLogKey(),
-		a.policyAdmins(), a.policyRetire(), a.policyRevoke(), a.policyOnlineKey(), a.policyPropose(), a.policyShowChange(), a.policyChanges(), a.policyApprove())
+		a.policyAdmins(), a.policyRetire(), a.policyRevoke(), a.policyOnlineKey(), a.policyPropose(), a.policyShowChange(), a.policyChanges(), a.policyApprove(),
+		a.policyWitness(), a.policyTSA())
 	return cmd
 }
 

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
+)
+
+// policyWitness is `quorate policy witness add|remove|quorum|list`: the
+// log's witnesses and their quorum, signed policy like any other change.
+func (a *app) policyWitness() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "witness",
+		Short: "Name the transparency log's witnesses and their quorum in the policy",
+		Long: `Witnesses (c2sp.org/tlog-witness) cosign the coordinator's checkpoints only
+when each one extends the last they saw, so a coordinator cannot show two
+histories (a split view) without the witnesses refusing. Verifiers learn the
+witnesses and how many must cosign from the signed policy; see
+docs/runbooks/witnesses.md. Each change makes a new policy version: then run
+'quorate policy sign'.`,
+	}
+	var dir string
+	var exp time.Duration
+	flags := func(c *cobra.Command) *cobra.Command {
+		c.Flags().StringVar(&dir, "trust", "", "trust directory")
+		c.Flags().DurationVar(&exp, "policy-expires", author.DefaultTargetsExpiry, "lifetime of the new policy version")
+		return c
+	}
+	var name, vkey string
+	add := flags(&cobra.Command{
+		Use:   "add --trust DIR --vkey VKEY [--name NAME]",
+		Short: "Add a witness by its verifier key (name+keyid+base64 key, as the witness prints it)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if vkey == "" {
+				return usageErr("--vkey VKEY is required")
+			}
+			return a.editDraft(dir, func(d *author.Draft) error { return d.AddWitness(name, vkey, exp) })
+		},
+	})
+	add.Flags().StringVar(&name, "name", "", "witness name (must be the vkey's; default: the vkey's)")
+	add.Flags().StringVar(&vkey, "vkey", "", "witness verifier key")
+	remove := flags(&cobra.Command{
+		Use:   "remove --trust DIR --name NAME",
+		Short: "Remove a witness",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" {
+				return usageErr("--name NAME is required")
+			}
+			return a.editDraft(dir, func(d *author.Draft) error { return d.RemoveWitness(name, exp) })
+		},
+	})
+	remove.Flags().StringVar(&name, "name", "", "witness name")
+	quorum := flags(&cobra.Command{
+		Use:   "quorum N --trust DIR",
+		Short: "Set how many of the witnesses must cosign a checkpoint",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := parseQuorum(args[0])
+			if err != nil {
+				return err
+			}
+			return a.editDraft(dir, func(d *author.Draft) error { return d.SetWitnessQuorum(n, exp) })
+		},
+	})
+	list := &cobra.Command{
+		Use:   "list --trust DIR",
+		Short: "List the policy's witnesses and quorum",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := a.openDraftForReading(dir)
+			if err != nil {
+				return err
+			}
+			w, err := policy.WitnessesOf(d.Targets)
+			if err != nil {
+				return err
+			}
+			if len(w.Witnesses) == 0 {
+				fmt.Fprintln(a.stdout, "no witnesses")
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "quorum %d of %d\n", w.Quorum, len(w.Witnesses))
+			for _, e := range w.Witnesses {
+				fmt.Fprintf(a.stdout, "  %s\n", e.VKey)
+			}
+			return nil
+		},
+	}
+	list.Flags().StringVar(&dir, "trust", "", "trust directory")
+	cmd.AddCommand(add, remove, quorum, list)
+	return cmd
+}
+
+// policyTSA is `quorate policy tsa add|remove|quorum|list`: the trusted
+// RFC 3161 timestamp authorities.
+func (a *app) policyTSA() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tsa",
+		Short: "Name the trusted RFC 3161 timestamp authorities and their quorum in the policy",
+		Long: `Timestamp authorities give the coordinator's checkpoints a time that is not the
+coordinator's clock (docs/time.md). A TSA is trusted through its certificates:
+give the chain up to its self-signed root (PEM files). Each change makes a
+new policy version: then run 'quorate policy sign'.`,
+	}
+	var dir, name string
+	var certs []string
+	var exp time.Duration
+	flags := func(c *cobra.Command) *cobra.Command {
+		c.Flags().StringVar(&dir, "trust", "", "trust directory")
+		c.Flags().DurationVar(&exp, "policy-expires", author.DefaultTargetsExpiry, "lifetime of the new policy version")
+		return c
+	}
+	add := flags(&cobra.Command{
+		Use:   "add --trust DIR --name NAME --cert FILE...",
+		Short: "Trust a timestamp authority by its certificate chain (PEM)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" || len(certs) == 0 {
+				return usageErr("--name NAME and at least one --cert FILE are required")
+			}
+			pems := make([]string, 0, len(certs))
+			for _, f := range certs {
+				data, err := os.ReadFile(f)
+				if err != nil {
+					return usageErr("--cert: %w", err)
+				}
+				pems = append(pems, string(data))
+			}
+			return a.editDraft(dir, func(d *author.Draft) error { return d.AddTSA(name, pems, exp) })
+		},
+	})
+	add.Flags().StringVar(&name, "name", "", "a name for the TSA")
+	add.Flags().StringArrayVar(&certs, "cert", nil, "PEM certificate file (repeat, or one file with the chain)")
+	remove := flags(&cobra.Command{
+		Use:   "remove --trust DIR --name NAME",
+		Short: "Stop trusting a timestamp authority",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" {
+				return usageErr("--name NAME is required")
+			}
+			return a.editDraft(dir, func(d *author.Draft) error { return d.RemoveTSA(name, exp) })
+		},
+	})
+	remove.Flags().StringVar(&name, "name", "", "TSA name")
+	quorum := flags(&cobra.Command{
+		Use:   "quorum N --trust DIR",
+		Short: "Set how many distinct trusted TSAs must agree",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := parseQuorum(args[0])
+			if err != nil {
+				return err
+			}
+			return a.editDraft(dir, func(d *author.Draft) error { return d.SetTSAQuorum(n, exp) })
+		},
+	})
+	list := &cobra.Command{
+		Use:   "list --trust DIR",
+		Short: "List the trusted timestamp authorities and quorum",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := a.openDraftForReading(dir)
+			if err != nil {
+				return err
+			}
+			t, err := policy.TSAsOf(d.Targets)
+			if err != nil {
+				return err
+			}
+			if len(t.Authorities) == 0 {
+				fmt.Fprintln(a.stdout, "no timestamp authorities")
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "quorum %d of %d\n", t.Quorum, len(t.Authorities))
+			for _, e := range t.Authorities {
+				fmt.Fprintf(a.stdout, "  %s (%d certificate file(s))\n", e.Name, len(e.Certificates))
+			}
+			return nil
+		},
+	}
+	list.Flags().StringVar(&dir, "trust", "", "trust directory")
+	cmd.AddCommand(add, remove, quorum, list)
+	return cmd
+}
+
+func (a *app) openDraftForReading(dir string) (*author.Draft, error) {
+	if dir == "" {
+		return nil, usageErr("--trust DIR is required")
+	}
+	d, err := author.OpenDraft(dir, a.now())
+	if err != nil {
+		return nil, usageErr("%w", err)
+	}
+	return d, nil
+}
+
+func parseQuorum(s string) (int, error) {
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || fmt.Sprint(n) != s || n < 1 {
+		return 0, usageErr("quorum %q: want a whole number of at least 1", s)
+	}
+	return n, nil
+}
