@@ -16,6 +16,7 @@ import (
 
 	"github.com/quorate-dev/quorate/internal/policytest"
 	"github.com/quorate-dev/quorate/internal/registrytest"
+	quoratekeys "github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/oci"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
@@ -23,22 +24,26 @@ import (
 	"github.com/quorate-dev/quorate/signer/tufrepo"
 )
 
-// The policy comes from a coordinator's TUF repository (signer/tufrepo's
-// Repo served over HTTP, fetched with tufrepo.Fetch from a pinned root).
-// With the coordinator stopped, the cached policy still decides (the
-// verdict cache emptied, so the signatures are verified again), until the
-// TUF timestamp expires: then admission fails closed and /readyz says not
-// ready.
-func TestCoordinatorStoppedCachedPolicyDecides(t *testing.T) {
-	ctx := context.Background()
-	var nowNS atomic.Int64
-	start := time.Now().UTC().Truncate(time.Second)
-	nowNS.Store(start.UnixNano())
-	clock := func() time.Time { return time.Unix(0, nowNS.Load()).UTC() }
+// tufCoordinator is a coordinator's TUF repository (signer/tufrepo's Repo
+// and Handler) over real HTTP, serving a policy with an online key, roles
+// originator and operator (one key each, threshold 1) and gate production
+// naming both; its clock is settable.
+type tufCoordinator struct {
+	srv                  *httptest.Server
+	root1                []byte
+	trust                *policy.Trust
+	originator, operator quoratekeys.Signer
+	nowNS                atomic.Int64
+}
 
-	// The policy: an online key for snapshot and timestamp, two roles, one gate.
+func startTUFCoordinator(t *testing.T) *tufCoordinator {
+	t.Helper()
+	c := &tufCoordinator{}
+	start := time.Now().UTC().Truncate(time.Second)
+	c.nowNS.Store(start.UnixNano())
 	keys := policytest.P256(t, 4)
-	admin, online, originator, operator := keys[0], keys[1], keys[2], keys[3]
+	admin, online := keys[0], keys[1]
+	c.originator, c.operator = keys[2], keys[3]
 	dir := t.TempDir()
 	d, err := author.Init(dir, policytest.Publics(keys[:1]), 1, start, author.DefaultRootExpiry, author.DefaultTargetsExpiry)
 	if err != nil {
@@ -58,34 +63,51 @@ func TestCoordinatorStoppedCachedPolicyDecides(t *testing.T) {
 	if err := d.Save(); err != nil {
 		t.Fatal(err)
 	}
-	root1, err := os.ReadFile(policy.HistoryPath(dir, "root", 1))
-	if err != nil {
+	if c.root1, err = os.ReadFile(policy.HistoryPath(dir, "root", 1)); err != nil {
 		t.Fatal(err)
 	}
-	trust, err := policy.Load(dir, policy.LoadOptions{Now: start})
-	if err != nil {
+	if c.trust, err = policy.Load(dir, policy.LoadOptions{Now: start}); err != nil {
 		t.Fatal(err)
 	}
-
-	// The coordinator's TUF repository over HTTP.
-	repo, err := tufrepo.New(ctx, tufrepo.Config{Signer: online, StateDir: t.TempDir(), Source: policy.DirSource(dir), Clock: clock}, trust)
+	repo, err := tufrepo.New(context.Background(), tufrepo.Config{Signer: online, StateDir: t.TempDir(), Source: policy.DirSource(dir), Clock: c.clock}, c.trust)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/tuf/{file}", tufrepo.Handler(repo, zap.NewNop()))
-	coordinator := httptest.NewServer(mux)
-	defer coordinator.Close()
+	c.srv = httptest.NewServer(mux)
+	t.Cleanup(c.srv.Close)
+	return c
+}
 
+func (c *tufCoordinator) clock() time.Time { return time.Unix(0, c.nowNS.Load()).UTC() }
+
+// refreshingTrust fetches c's policy as the CLI will: tufrepo.Fetch from
+// the pinned root into a cache, valid until the cached timestamp expires.
+func (c *tufCoordinator) refreshingTrust(t *testing.T) *RefreshingTrust {
 	cacheDir := t.TempDir()
-	rt := &RefreshingTrust{Now: clock, Fetch: func(ctx context.Context, now time.Time) (*policy.Trust, time.Time, error) {
-		tr, err := tufrepo.Fetch(ctx, tufrepo.FetchConfig{Client: &client.Client{BaseURL: coordinator.URL, HTTP: coordinator.Client()}, CacheDir: cacheDir, Root: root1, Now: now})
+	return &RefreshingTrust{Now: c.clock, Fetch: func(ctx context.Context, now time.Time) (*policy.Trust, time.Time, error) {
+		tr, err := tufrepo.Fetch(ctx, tufrepo.FetchConfig{Client: &client.Client{BaseURL: c.srv.URL, HTTP: c.srv.Client()}, CacheDir: cacheDir, Root: c.root1, Now: now})
 		if err != nil {
 			return nil, time.Time{}, err
 		}
 		until, err := TimestampExpiry(cacheDir)
 		return tr, until, err
 	}}
+}
+
+// The policy comes from a coordinator's TUF repository (signer/tufrepo's
+// Repo served over HTTP, fetched with tufrepo.Fetch from a pinned root).
+// With the coordinator stopped, the cached policy still decides (the
+// verdict cache emptied, so the signatures are verified again), until the
+// TUF timestamp expires: then admission fails closed and /readyz says not
+// ready.
+func TestCoordinatorStoppedCachedPolicyDecides(t *testing.T) {
+	ctx := context.Background()
+	co := startTUFCoordinator(t)
+	clock, nowNS, coordinator, trust := co.clock, &co.nowNS, co.srv, co.trust
+	originator, operator, start := co.originator, co.operator, co.clock()
+	rt := co.refreshingTrust(t)
 	if err := rt.Ready(ctx); err == nil {
 		t.Fatal("ready before any fetch")
 	}
