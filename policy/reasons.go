@@ -40,6 +40,19 @@ var (
 	ErrKeyRetired           = &Kind{"retired", "key is retired"}
 	ErrNotLogged            = &Kind{"not_logged", "not proven logged"}
 	ErrBadLedgerBundle      = &Kind{"bad_ledger_bundle", "ledger bundle does not verify"}
+
+	// Provenance: the gate requires provenance (see
+	// [Trust.ProvenanceRequirements]) and the release's fails it.
+	ErrProvenanceRequired    = &Kind{"provenance_required", "the gate requires provenance and the attestation carries none"}
+	ErrProvenanceNotSupplied = &Kind{"provenance_not_supplied", "referenced provenance not supplied"}
+	ErrProvenanceDigest      = &Kind{"provenance_digest_mismatch", "supplied provenance is not the referenced one"}
+	ErrProvenanceMalformed   = &Kind{"provenance_malformed", "malformed provenance"}
+	ErrProvenanceSubject     = &Kind{"provenance_subject", "provenance is for another artifact"}
+	ErrProvenanceBuilder     = &Kind{"provenance_builder", "builder not allowed by the gate"}
+	ErrProvenanceBuildType   = &Kind{"provenance_build_type", "build type not allowed by the gate"}
+	ErrProvenanceSource      = &Kind{"provenance_source", "source repository not allowed by the gate"}
+	ErrProvenanceRef         = &Kind{"provenance_ref", "source ref not allowed by the gate"}
+	ErrProvenanceTool        = &Kind{"provenance_tool", "a tool the gate requires is not recorded"}
 )
 
 // Reason is one reason a verdict failed, or one warning: a [Kind] (by its

@@ -36,7 +36,6 @@ package policy
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -47,6 +46,7 @@ import (
 
 	"github.com/quorate-dev/quorate/internal/strictjson"
 	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/provenance"
 	"github.com/quorate-dev/quorate/roles"
 )
 
@@ -101,6 +101,8 @@ type Trust struct {
 	// Lifecycle is the latest version's history, retired keys and
 	// revocations.
 	Lifecycle *Lifecycle
+
+	provenance map[string]provenance.Requirements // by gate; see ProvenanceRequirements
 
 	src Source // what Load read the trust from; see Source
 }
@@ -179,6 +181,10 @@ func LoadFrom(src Source, opts LoadOptions) (*Trust, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	prov, err := ProvenanceRequirementsOf(targets)
+	if err != nil && set != nil { // RolesOf already reported a malformed gates field
+		errs = append(errs, err)
+	}
 	rootKeys, err := roleKeys(root.Signed.Keys, root.Signed.Roles[metadata.ROOT])
 	if err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", RootFile, err))
@@ -190,7 +196,7 @@ func LoadFrom(src Source, opts LoadOptions) (*Trust, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Trust{Root: root, Targets: targets, Roles: set, RootKeys: rootKeys, Digest: digest, Lifecycle: lc, src: src}, nil
+	return &Trust{Root: root, Targets: targets, Roles: set, RootKeys: rootKeys, Digest: digest, Lifecycle: lc, provenance: prov, src: src}, nil
 }
 
 // ParseRoot parses root.json strictly and checks its key table.
@@ -326,19 +332,17 @@ func RolesOf(targets *metadata.Metadata[metadata.TargetsType]) (*roles.Set, erro
 	return set, nil
 }
 
-// GatesOf reads the gates field of targets metadata.
+// GatesOf reads the gates field of targets metadata: the roles of each
+// gate (a gate is a list of role names, or an object naming its roles and
+// its provenance requirements; see [ProvenanceRequirementsOf]).
 func GatesOf(targets *metadata.Metadata[metadata.TargetsType]) (map[string][]string, error) {
-	raw, ok := targets.Signed.UnrecognizedFields[GatesField]
-	if !ok {
-		return map[string][]string{}, nil
-	}
-	data, err := json.Marshal(raw)
+	entries, err := readGates(targets)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: gates: %w", TargetsFile, ErrMalformed, err)
+		return nil, err
 	}
-	gates := map[string][]string{}
-	if err := strictjson.Unmarshal(data, &gates); err != nil {
-		return nil, fmt.Errorf("%s: %w: gates must map gate names to lists of role names: %w", TargetsFile, ErrMalformed, err)
+	gates := make(map[string][]string, len(entries))
+	for name, e := range entries {
+		gates[name] = e.roles
 	}
 	return gates, nil
 }

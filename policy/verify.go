@@ -12,6 +12,7 @@ import (
 
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/provenance"
 	"github.com/quorate-dev/quorate/roles"
 )
 
@@ -93,6 +94,10 @@ type Verdict struct {
 	Signatures          []SignatureVerdict `json:"signatures"`
 	Reasons             []Reason           `json:"reasons,omitempty"`
 	Warnings            []Reason           `json:"warnings,omitempty"`
+	// Provenance summarises the attestation's build provenance, when it
+	// carries (or references, and the caller supplied) one that could be
+	// read; the caller escapes its strings for display.
+	Provenance *provenance.Summary `json:"provenance,omitempty"`
 	// Ledger is what a ledger bundle ([WithLedgerBundle]) proved, or nil.
 	Ledger *LogEvidence `json:"-"`
 }
@@ -127,6 +132,7 @@ type verifyOptions struct {
 	haveBundle    bool
 	requireLedger bool
 	history       Source
+	provenance    []byte // WithProvenance; nil when not given
 }
 
 // WithLedgerBundle verifies the attestation together with its ledger
@@ -175,6 +181,11 @@ func WithHistory(src Source) VerifyOption {
 //   - every artifact of req matches a subject by every digest given;
 //   - each role of the gate has at least its threshold of distinct keys (by
 //     identity) of that role with a valid signature over the PAE;
+//   - when the gate requires provenance ([Trust.ProvenanceRequirements]),
+//     the predicate embeds provenance, or references one supplied with
+//     [WithProvenance] and of the referenced digest, that meets the gate's
+//     requirements (provenance.Check), each failure a reason of its own
+//     kind (ErrProvenanceRequired, ErrProvenanceBuilder, ErrProvenanceRef…);
 //   - with [RequireLedger], the ledger bundle proves every counted signature
 //     and the attestation were logged.
 //
@@ -239,6 +250,7 @@ func (t *Trust) verifyEnvelope(v *Verdict, data []byte, env *attest.Envelope, pa
 			set, v.PolicyVersion = pv.Roles, pv.Version
 		}
 		checkSubjects(v, st.Subject, req.Artifacts)
+		t.checkProvenance(v, pred.Provenance, st.Subject, req.Gate, o.provenance)
 	}
 
 	logged := req.LoggedTimes

@@ -12,21 +12,24 @@ import (
 // strings passed [Parse]'s text rules, but the caller still escapes them for
 // its terminal or page, as it does subject names.
 type Summary struct {
-	Builder    string
-	BuildType  string
-	Repository string // "" when the provenance names no source
-	Commit     string
-	Ref        string
-	Run        string // the invocation ID
-	RunURL     string // Run, when it is an https URL (a link to the run)
-	Started    time.Time
-	Finished   time.Time
-	Tools      []Tool // sorted by name
-	Subjects   int    // subjects of the provenance's own statement; 0 for a bare predicate
+	Builder    string    `json:"builder"`
+	BuildType  string    `json:"buildType"`
+	Repository string    `json:"repository,omitempty"` // "" when the provenance names no source
+	Commit     string    `json:"commit,omitempty"`
+	Ref        string    `json:"ref,omitempty"`
+	Run        string    `json:"run,omitempty"`    // the invocation ID
+	RunURL     string    `json:"runUrl,omitempty"` // Run, when it is an https URL (a link to the run)
+	Started    time.Time `json:"started,omitzero"`
+	Finished   time.Time `json:"finished,omitzero"`
+	Tools      []Tool    `json:"tools,omitempty"`    // sorted by name
+	Subjects   int       `json:"subjects,omitempty"` // subjects of the provenance's own statement; 0 for a bare predicate
 }
 
 // Tool is a recorded tool version.
-type Tool struct{ Name, Version string }
+type Tool struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
 
 // Summary returns p's summary.
 func (p *Provenance) Summary() Summary {

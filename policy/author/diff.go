@@ -2,7 +2,7 @@ package author
 
 import (
 	"fmt"
-	"github.com/quorate-dev/quorate/policy"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -11,6 +11,8 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/provenance"
 )
 
 // Diff describes, one line each, what changes from policy version old to
@@ -65,6 +67,26 @@ func Diff(old, next *metadata.Metadata[metadata.TargetsType]) ([]string, error) 
 			add("gate %s: roles %s -> %s", name, strings.Join(a.Roles, ", "), strings.Join(b.Roles, ", "))
 		}
 	}
+	op, err := policy.ProvenanceRequirementsOf(old)
+	if err != nil {
+		return nil, err
+	}
+	np, err := policy.ProvenanceRequirementsOf(next)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range unionNames(slices.Collect(maps.Keys(op)), slices.Collect(maps.Keys(np))) {
+		a, hadA := op[name]
+		b, hasB := np[name]
+		switch {
+		case !hadA:
+			add("gate %s: provenance required: %s", name, DescribeRequirements(b))
+		case !hasB:
+			add("gate %s: provenance requirement REMOVED (was %s)", name, DescribeRequirements(a))
+		case DescribeRequirements(a) != DescribeRequirements(b):
+			add("gate %s: provenance requirement %s -> %s", name, DescribeRequirements(a), DescribeRequirements(b))
+		}
+	}
 	ol, err := policy.LifecycleOf(old)
 	if err != nil {
 		return nil, err
@@ -111,6 +133,25 @@ func Diff(old, next *metadata.Metadata[metadata.TargetsType]) ([]string, error) 
 		add("expires %s -> %s", old.Signed.Expires.UTC().Format(time.RFC3339), next.Signed.Expires.UTC().Format(time.RFC3339))
 	}
 	return out, nil
+}
+
+// DescribeRequirements is a gate's provenance requirements on one line,
+// e.g. "builders [X], refs [refs/tags/v*]" ("any provenance" when nothing
+// is constrained).
+func DescribeRequirements(r provenance.Requirements) string {
+	var parts []string
+	for _, f := range []struct {
+		name   string
+		values []string
+	}{{"builders", r.Builders}, {"sources", r.Sources}, {"refs", r.Refs}, {"build types", r.BuildTypes}, {"tools", r.Tools}} {
+		if len(f.values) > 0 {
+			parts = append(parts, f.name+" ["+strings.Join(f.values, ", ")+"]")
+		}
+	}
+	if len(parts) == 0 {
+		return "any provenance"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func unionNames(a, b []string) []string {
