@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -154,5 +157,51 @@ func TestPolicyVerifierWithRealApprovals(t *testing.T) {
 	resp := wh.admit(t, "/validate/prod", request(t, "shop", pod(reg.Repo("shop/new:1"))))
 	if resp.Allowed || !strings.Contains(resp.Result.Message, "verify_error") || !strings.Contains(resp.Result.Message, "TUF timestamp expired") {
 		t.Fatalf("policy unavailable: allowed=%v %q", resp.Allowed, resp.Result.Message)
+	}
+}
+
+// An approval of an index (multi-platform image) admits a pod naming the
+// index by tag or digest; a pod naming one of its platform manifests
+// directly finds no approval attached to that manifest (the documented
+// choice: pods name the index, as multi-platform deployments do).
+func TestPolicyVerifierIndex(t *testing.T) {
+	reg := registrytest.Start(t)
+	client := oci.New(oci.Options{Insecure: true})
+	f := policytest.NewFixture(t, policytest.DefaultRoles(t))
+	idx, err := random.Index(128, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.Repo("multi/app:1")
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(r, idx); err != nil {
+		t.Fatal(err)
+	}
+	img := approve(t, client, f, ref, "production", approvers(f, "production", "")...)
+	if !img.IsIndex() || len(img.Manifests) != 2 {
+		t.Fatalf("pushed index resolved as %+v", img)
+	}
+	now := func() time.Time { return policytest.Epoch.Add(time.Hour) }
+	pv := &PolicyVerifier{Registry: client, Now: now, Trust: func(context.Context) (*policy.Trust, error) { return f.Trust, nil }}
+	wh := startWebhook(t, setup{registry: client, verifier: pv, now: now})
+	platform := reg.Repo("multi/app") + "@" + img.Manifests[0].Digest
+	for _, tc := range []struct {
+		name, image string
+		allowed     bool
+	}{
+		{"index by tag", ref, true},
+		{"index by digest", img.Reference(), true},
+		{"platform manifest by digest", platform, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: tc.image}}}}
+			resp := wh.admit(t, "/validate/prod", request(t, "shop", p))
+			if resp.Allowed != tc.allowed {
+				t.Fatalf("allowed=%v, want %v: %s", resp.Allowed, tc.allowed, resp.Result.Message)
+			}
+		})
 	}
 }
