@@ -131,6 +131,7 @@ type verifyOptions struct {
 	bundle        []byte
 	haveBundle    bool
 	requireLedger bool
+	reassembled   bool
 	history       Source
 	provenance    []byte // WithProvenance; nil when not given
 }
@@ -155,6 +156,19 @@ func WithLedgerBundle(bundle []byte) VerifyOption {
 func RequireLedger() VerifyOption {
 	return func(o *verifyOptions) error {
 		o.requireLedger = true
+		return nil
+	}
+}
+
+// Reassembled says the envelope was re-assembled from per-signer Sigstore
+// bundles (package sigbundle), not read as the coordinator emitted it: its
+// bytes need not be those the ledger's attestation.emitted entry names, so
+// [RequireLedger] then requires the signature.accepted entry of every
+// counted signature (which name the request, payload, key ID and signature
+// bytes, and so apply unchanged) and not the emitted entry.
+func Reassembled() VerifyOption {
+	return func(o *verifyOptions) error {
+		o.reassembled = true
 		return nil
 	}
 }
@@ -288,7 +302,7 @@ func (t *Trust) verifyEnvelope(v *Verdict, data []byte, env *attest.Envelope, pa
 		v.Roles = append(v.Roles, rv)
 	}
 	if len(v.Reasons) == 0 && o.requireLedger && v.Ledger != nil {
-		v.Ledger.requireLogged(v)
+		v.Ledger.requireLogged(v, !o.reassembled)
 	}
 	if len(v.Reasons) > 0 {
 		for _, s := range v.Signatures {
