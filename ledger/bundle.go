@@ -31,11 +31,18 @@ const (
 //
 //	{"format": "quorate/ledger-bundle/v1",
 //	 "checkpoint": "<signed note>",
-//	 "entries": [{"index": 7, "entry": "<base64 entry bytes>", "proof": ["<base64 hash>", ...]}, ...]}
+//	 "entries": [{"index": 7, "entry": "<base64 entry bytes>", "proof": ["<base64 hash>", ...]}, ...],
+//	 "timestamps": ["<base64 RFC 3161 token>", ...]}
+//
+// The checkpoint may carry witness cosignature lines after the log's
+// signature (c2sp.org/tlog-cosignature; package ledger/witness checks
+// them). Timestamps, when present, are RFC 3161 tokens over SHA-256 of the
+// checkpoint's note text (package ledger/timestamp checks them).
 type Bundle struct {
 	Format     string        `json:"format"`
 	Checkpoint string        `json:"checkpoint"`
 	Entries    []BundleEntry `json:"entries"`
+	Timestamps [][]byte      `json:"timestamps,omitempty"`
 }
 
 // BundleEntry is one entry of a [Bundle].

@@ -24,6 +24,8 @@ type LogEvidence struct {
 	// Emitted is the logged time of the attestation.emitted entry for this
 	// exact envelope, or zero.
 	Emitted time.Time
+
+	independent *IndependentEvidence // cosignatures and timestamps (see checkIndependent)
 }
 
 // checkLedgerBundle verifies a ledger bundle (ledger.Bundle JSON) against
@@ -60,7 +62,11 @@ func (t *Trust) checkLedgerBundle(envelope []byte, env *attest.Envelope, payload
 		}
 	}
 	payloadDigest, envDigest := hexDigest(payload), hexDigest(envelope)
-	ev := &LogEvidence{Signatures: map[string]time.Time{}}
+	ind, err := t.checkIndependent(b, verified[0].Checkpoint)
+	if err != nil {
+		return nil, fmt.Errorf("log bundle: %w", err)
+	}
+	ev := &LogEvidence{Signatures: map[string]time.Time{}, independent: ind}
 	for _, v := range verified {
 		ev.CheckpointSize, ev.CheckpointTime = v.Checkpoint.Size, v.Checkpoint.Time
 		if v.RequestID != pred.RequestID || v.PayloadSHA256 != payloadDigest {

@@ -100,6 +100,9 @@ type Verdict struct {
 	Provenance *provenance.Summary `json:"provenance,omitempty"`
 	// Ledger is what a ledger bundle ([WithLedgerBundle]) proved, or nil.
 	Ledger *LogEvidence `json:"-"`
+	// Independent is what the ledger bundle's witness cosignatures and
+	// timestamps proved against the policy's witnesses and TSAs, or nil.
+	Independent *IndependentEvidence `json:"independent,omitempty"`
 }
 
 func (v *Verdict) fail(k *Kind, cause error, format string, args ...any) {
@@ -128,6 +131,8 @@ func (v *Verdict) Err() error {
 type VerifyOption func(*verifyOptions) error
 
 type verifyOptions struct {
+	requireWitnesses, requireTimestamps bool // RequireWitnesses, RequireTimestamps
+
 	bundle        []byte
 	haveBundle    bool
 	requireLedger bool
@@ -282,6 +287,7 @@ func (t *Trust) verifyEnvelope(v *Verdict, data []byte, env *attest.Envelope, pa
 	case !o.haveBundle && o.requireLedger:
 		v.fail(ErrNotLogged, nil, "no log bundle given: the log is required")
 	}
+	logged = t.independentTimes(v, o, logged)
 
 	tally, err := set.NewTally(req.Gate)
 	if err != nil {
