@@ -273,6 +273,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
 	resp, verdict := h.review(ctx, rule, req)
+	if verdict == VerdictError && h.cfg.Mode == Audit {
+		// Audit mode admits what it cannot check, saying so.
+		resp = &admissionv1.AdmissionResponse{Allowed: true, Warnings: []string{"quorate audit: not checked: " + resp.Result.Message},
+			Result: &metav1.Status{Status: metav1.StatusSuccess, Code: http.StatusOK, Message: resp.Result.Message}}
+	}
 	h.m.reviews.WithLabelValues(verdict).Inc()
 	resp.UID = req.UID
 	out := admissionv1.AdmissionReview{

@@ -159,6 +159,15 @@ func TestAuditModeAllowsAndWarns(t *testing.T) {
 	if got := counter(t, wh.reg, MetricReviews, map[string]string{"verdict": VerdictWarned}); got != 1 {
 		t.Errorf("warned reviews counted %v, want 1", got)
 	}
+	// What audit mode cannot check (a kind it does not handle) is admitted
+	// with a warning too, and counted as an error.
+	resp = wh.admit(t, "/validate/prod", request(t, "shop", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c"}}))
+	if !resp.Allowed || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "not checked") {
+		t.Fatalf("audit mode, unhandled kind: allowed=%v warnings=%q", resp.Allowed, resp.Warnings)
+	}
+	if got := counter(t, wh.reg, MetricReviews, map[string]string{"verdict": VerdictError}); got != 1 {
+		t.Errorf("error reviews counted %v, want 1", got)
+	}
 }
 
 // Break-glass admits without verification and reports the event, only when
