@@ -6,12 +6,8 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"io"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -22,17 +18,25 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/quorate-dev/quorate/attest"
-	"github.com/quorate-dev/quorate/internal/strictjson"
 	"github.com/quorate-dev/quorate/signer/client"
 	"github.com/quorate-dev/quorate/signer/internal/httpapi"
 	"github.com/quorate-dev/quorate/signer/ledgerapi"
 	"github.com/quorate-dev/quorate/signer/tufrepo"
 )
 
+// Router registers a sub-package's routes on the coordinator API's mux
+// with its middleware (signer/policychange.Manager).
+type Router interface {
+	Routes(mux *http.ServeMux, w httpapi.Wrappers)
+}
+
 // HTTPConfig configures the HTTP API.
 type HTTPConfig struct {
-	Coordinator *Coordinator
-	Logger      *zap.Logger
+	// PolicyChanges, when set, serves /v1/policy/changes (a
+	// *policychange.Manager); without it those endpoints answer 404.
+	PolicyChanges Router
+	Coordinator   *Coordinator
+	Logger        *zap.Logger
 	// ReadToken, when set, is the bearer token GET endpoints require. It
 	// also makes the write endpoints answer an unknown request ID exactly as
 	// a known one the caller may not touch ([Coordinator.HideExistence]).
@@ -130,11 +134,18 @@ func NewAPI(cfg HTTPConfig) *API {
 	a.mux.HandleFunc("GET /v1/requests/{id}/attestation", a.read(a.getAttestation))
 	a.mux.HandleFunc("GET /v1/requests/{id}/bundle", a.read(a.getBundle))
 	a.mux.HandleFunc("GET /v1/tuf/{file}", a.read(tufrepo.Handler(a.svc.TUF(), a.log)))
-	a.mux.HandleFunc("GET /v1/policy/changes", a.read(a.listChanges))
-	a.mux.HandleFunc("POST /v1/policy/changes", a.body(cfg.MaxProposalBody, a.proposeChange))
-	a.mux.HandleFunc("GET /v1/policy/changes/{id}", a.read(a.getChange))
-	a.mux.HandleFunc("POST /v1/policy/changes/{id}/signatures", a.body(cfg.MaxSignatureBody, a.approveChange))
-	a.svc.ledger.Routes(a.mux, a.read, a.log)
+	wr := httpapi.Wrappers{Read: a.read, Body: a.body, Logger: a.log,
+		MaxSignatureBody: cfg.MaxSignatureBody, MaxProposalBody: cfg.MaxProposalBody, MaxListBytes: cfg.MaxListBytes}
+	a.svc.ledger.Routes(a.mux, wr)
+	if cfg.PolicyChanges != nil {
+		cfg.PolicyChanges.Routes(a.mux, wr)
+	} else {
+		none := func(w http.ResponseWriter, r *http.Request) { httpapi.Fail(a.log, w, r, httpapi.ErrNoPolicyChanges) }
+		a.mux.HandleFunc("GET /v1/policy/changes", a.read(none))
+		a.mux.HandleFunc("POST /v1/policy/changes", a.body(cfg.MaxProposalBody, none))
+		a.mux.HandleFunc("GET /v1/policy/changes/{id}", a.read(none))
+		a.mux.HandleFunc("POST /v1/policy/changes/{id}/signatures", a.body(cfg.MaxSignatureBody, none))
+	}
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -318,79 +329,6 @@ func (a *API) getPolicy(w http.ResponseWriter, _ *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, v)
 }
 
-func (a *API) proposeChange(w http.ResponseWriter, r *http.Request) {
-	var in client.ProposeInput
-	if !a.decode(w, r, &in) {
-		return
-	}
-	ch, err := a.svc.ProposeChange(r.Context(), in)
-	if err != nil {
-		httpapi.Fail(a.log, w, r, err)
-		return
-	}
-	w.Header().Set("Location", "/v1/policy/changes/"+ch.ID)
-	httpapi.WriteJSON(w, http.StatusCreated, ch)
-}
-
-func (a *API) getChange(w http.ResponseWriter, r *http.Request) {
-	ch, err := a.svc.GetChange(r.Context(), r.PathValue("id"))
-	if err != nil {
-		httpapi.Fail(a.log, w, r, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, ch)
-}
-
-func (a *API) listChanges(w http.ResponseWriter, r *http.Request) {
-	limit, ok := listLimit(w, r)
-	if !ok {
-		return
-	}
-	cs, err := a.svc.ListChanges(r.Context())
-	if err != nil {
-		httpapi.Fail(a.log, w, r, err)
-		return
-	}
-	if after := r.URL.Query().Get("after"); after != "" {
-		i := slices.IndexFunc(cs, func(c *client.Change) bool { return c.ID == after })
-		if i < 0 {
-			httpapi.WriteError(w, http.StatusNotFound, string(KindNotFound), "after: no policy change "+strconv.Quote(after))
-			return
-		}
-		cs = cs[i+1:]
-	}
-	page := newListPage(a.cfg.MaxListBytes)
-	for i, ch := range cs {
-		if i == limit || !page.add(changeSummary(ch), ch.ID) {
-			break
-		}
-	}
-	page.write(w, "changes", len(cs) > limit)
-}
-
-func changeSummary(ch *client.Change) client.ChangeSummary {
-	s := client.ChangeSummary{ID: ch.ID, State: ch.State, StateReason: ch.StateReason, Proposer: ch.Proposer, BaseVersion: ch.BaseVersion,
-		Version: ch.Version, Digest: ch.Digest, Threshold: ch.Threshold, Signed: len(ch.Signatures), Created: ch.Created, Updated: ch.Updated}
-	if len(ch.Diff) > 1 {
-		s.Summary = ch.Diff[1]
-	}
-	return s
-}
-
-func (a *API) approveChange(w http.ResponseWriter, r *http.Request) {
-	var sig attest.Signature
-	if !a.decode(w, r, &sig) {
-		return
-	}
-	res, err := a.svc.ApproveChange(r.Context(), r.PathValue("id"), sig)
-	if err != nil {
-		httpapi.Fail(a.log, w, r, err)
-		return
-	}
-	ch := res.Change
-	httpapi.WriteJSON(w, http.StatusCreated, client.ApproveResponse{Accepted: true, Published: res.Published, State: ch.State, Version: ch.Version, Signed: len(ch.Signatures), Threshold: ch.Threshold})
-}
-
 func (a *API) view(r *Request) client.RequestView {
 	v := client.RequestView{ID: r.ID, Gate: r.Gate, State: r.State, StateReason: r.StateReason, PolicyVersion: r.PolicyVersion, PolicyDigest: r.PolicyDigest,
 		Requester: r.Requester, Created: r.Created, Expires: r.Expires, Updated: r.Updated, Subjects: r.Subjects,
@@ -407,7 +345,7 @@ func (a *API) view(r *Request) client.RequestView {
 
 func (a *API) openRequest(w http.ResponseWriter, r *http.Request) {
 	var in client.OpenInput
-	if !a.decode(w, r, &in) {
+	if !httpapi.Decode(w, r, &in) {
 		return
 	}
 	req, err := a.svc.Open(r.Context(), in)
@@ -437,7 +375,7 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusBadRequest, string(KindInvalid), "state: want pending, complete, cancelled or expired")
 		return
 	}
-	limit, ok := listLimit(w, r)
+	limit, ok := httpapi.ListLimit(w, r)
 	if !ok {
 		return
 	}
@@ -447,13 +385,13 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
 		httpapi.Fail(a.log, w, r, err)
 		return
 	}
-	page := newListPage(a.cfg.MaxListBytes)
+	page := httpapi.NewListPage(a.cfg.MaxListBytes)
 	for _, req := range rs {
-		if !page.add(a.summary(req), req.ID) {
+		if !page.Add(a.summary(req), req.ID) {
 			break
 		}
 	}
-	page.write(w, "requests", len(rs) == limit)
+	page.Write(w, "requests", len(rs) == limit)
 }
 
 func (a *API) summary(r *Request) client.RequestSummary {
@@ -461,59 +399,9 @@ func (a *API) summary(r *Request) client.RequestSummary {
 		Requester: r.Requester, Created: r.Created, Expires: r.Expires, Updated: r.Updated, Progress: a.svc.Progress(r)}
 }
 
-// listLimit reads the limit query parameter, answering 400 on failure.
-func listLimit(w http.ResponseWriter, r *http.Request) (int, bool) {
-	l := r.URL.Query().Get("limit")
-	if l == "" {
-		return client.DefaultListLimit, true
-	}
-	n, err := strconv.Atoi(l)
-	if err != nil || n < 1 || n > client.MaxListLimit {
-		httpapi.WriteError(w, http.StatusBadRequest, string(KindInvalid), "limit: want a number from 1 to "+strconv.Itoa(client.MaxListLimit))
-		return 0, false
-	}
-	return n, true
-}
-
-// listPage builds one page of a listing as JSON, item by item, stopping
-// before the page would exceed its byte cap (always keeping one item).
-type listPage struct {
-	max   int
-	items []json.RawMessage
-	size  int
-	last  string // ID of the last item kept
-	full  bool   // an item was left out for size
-}
-
-func newListPage(maxBytes int) *listPage { return &listPage{max: maxBytes} }
-
-// add appends v (with id) unless the page is full; it reports whether it did.
-func (p *listPage) add(v any, id string) bool {
-	data, err := json.Marshal(v)
-	if err != nil || (len(p.items) > 0 && p.size+len(data) > p.max) {
-		p.full = true
-		return false
-	}
-	p.items, p.size, p.last = append(p.items, data), p.size+len(data)+1, id
-	return true
-}
-
-// write answers the page under key, with "next" (the "after" cursor of
-// the next page) when there may be more; more says the source had more rows.
-func (p *listPage) write(w http.ResponseWriter, key string, more bool) {
-	out := map[string]any{key: p.items}
-	if p.items == nil {
-		out[key] = []json.RawMessage{}
-	}
-	if (p.full || more) && p.last != "" {
-		out["next"] = p.last
-	}
-	httpapi.WriteJSON(w, http.StatusOK, out)
-}
-
 func (a *API) postSignature(w http.ResponseWriter, r *http.Request) {
 	var sig attest.Signature
-	if !a.decode(w, r, &sig) {
+	if !httpapi.Decode(w, r, &sig) {
 		return
 	}
 	res, err := a.svc.AddSignature(r.Context(), r.PathValue("id"), sig)
@@ -526,7 +414,7 @@ func (a *API) postSignature(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) cancelRequest(w http.ResponseWriter, r *http.Request) {
 	var in client.CancelInput
-	if !a.decode(w, r, &in) {
+	if !httpapi.Decode(w, r, &in) {
 		return
 	}
 	req, err := a.svc.Cancel(r.Context(), r.PathValue("id"), in)
@@ -586,40 +474,6 @@ func (a *API) getBundle(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b)
-}
-
-// decode reads a JSON body strictly; on failure it answers 400 or 413.
-// The body is read once into a buffer of its announced size (grown only
-// for a body of unknown length) and parsed from there.
-func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	data, err := readBody(r)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			httpapi.WriteError(w, http.StatusRequestEntityTooLarge, string(KindTooLarge), "request body over "+strconv.FormatInt(mbe.Limit, 10)+" bytes")
-			return false
-		}
-		httpapi.WriteError(w, http.StatusBadRequest, string(KindInvalid), "reading body: "+err.Error())
-		return false
-	}
-	if err := strictjson.Unmarshal(data, v); err != nil {
-		httpapi.WriteError(w, http.StatusBadRequest, string(KindInvalid), "request body: "+err.Error())
-		return false
-	}
-	return true
-}
-
-// readBody reads r's body (already capped by http.MaxBytesReader): into
-// one buffer of exactly Content-Length bytes when it is known.
-func readBody(r *http.Request) ([]byte, error) {
-	if r.ContentLength < 0 {
-		return io.ReadAll(r.Body)
-	}
-	data := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(r.Body, data); err != nil {
-		return nil, err
-	}
-	return data, nil
 }
 
 // clientLimiter is a token bucket per client, forgotten after idling.

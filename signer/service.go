@@ -92,8 +92,6 @@ type Config struct {
 	// TUF, when set, serves the policy as a TUF repository; SetTrust
 	// updates it.
 	TUF *tufrepo.Repo
-	// Changes, when set, keeps policy change requests (see changes.go).
-	Changes *ChangeConfig
 	// WriteFailureWindow is how long after a failed store write [Coordinator.Ready]
 	// reports not ready, unless a write succeeds first (default
 	// [DefaultWriteFailureWindow]).
@@ -118,7 +116,6 @@ type Coordinator struct {
 	ls     LedgerStore       // nil without a ledger
 	ledger *ledgerapi.Server // nil without a ledger
 	trust  atomic.Pointer[policy.Trust]
-	ch     *changes // nil without policy change requests
 	fail   failState
 }
 
@@ -174,12 +171,6 @@ func New(cfg Config) (*Coordinator, error) {
 		}
 		s.ls = ls
 		s.ledger = ledgerapi.New(ledgerapi.Config{Ledger: cfg.Ledger, Store: ls, Logger: s.log, OnFork: s.metrics.logFork})
-	}
-	if cfg.Changes != nil {
-		if cfg.Changes.TrustDir == "" || cfg.Changes.StateDir == "" {
-			return nil, errors.New("signer: policy change requests need the trust directory and a state directory")
-		}
-		s.ch = &changes{cfg: *cfg.Changes}
 	}
 	return s, nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/client"
+	"github.com/quorate-dev/quorate/signer/policychange"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
 	"github.com/quorate-dev/quorate/signer/tufrepo"
 )
@@ -75,10 +76,11 @@ func newTUFWorld(t *testing.T) *tufWorld {
 	must(t, err)
 	t.Cleanup(func() { w.store.Close() })
 	w.repo = w.openRepo(trust)
-	w.svc, err = signer.New(signer.Config{Trust: trust, Store: w.store, Clock: w.clock, TUF: w.repo,
-		Changes: &signer.ChangeConfig{TrustDir: w.dir, StateDir: w.state}})
+	w.svc, err = signer.New(signer.Config{Trust: trust, Store: w.store, Clock: w.clock, TUF: w.repo})
 	must(t, err)
-	api := signer.NewAPI(signer.HTTPConfig{Coordinator: w.svc})
+	changes, err := policychange.New(policychange.Config{Coordinator: w.svc, Store: w.store, Clock: w.clock, TrustDir: w.dir, StateDir: w.state})
+	must(t, err)
+	api := signer.NewAPI(signer.HTTPConfig{Coordinator: w.svc, PolicyChanges: changes})
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.mu.Lock()
 		body, ok := w.override[strings.TrimPrefix(r.URL.Path, "/v1/tuf/")]

@@ -28,6 +28,7 @@ import (
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/policychange"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
 	"github.com/quorate-dev/quorate/signer/tufrepo"
 )
@@ -190,14 +191,23 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 			return err
 		}
 	}
-	var changes *signer.ChangeConfig
-	if stateDir != "" {
-		changes = &signer.ChangeConfig{TrustDir: f.trust, StateDir: stateDir, Load: func() (*policy.Trust, error) { return a.loadServed(ctx, store, f.trust, statePath) }}
-	}
 	svc, err := signer.New(signer.Config{Trust: trust, Store: store, Logger: log, Clock: a.now, MaxTTL: f.maxTTL, Metrics: signer.NewMetrics(reg, pending), Ledger: lg,
-		TUF: repo, Changes: changes})
+		TUF: repo})
 	if err != nil {
 		return err
+	}
+	var changes signer.Router
+	if stateDir != "" {
+		var ls signer.LedgerStore
+		if lg != nil {
+			ls = store.(signer.LedgerStore) // signer.New checked it
+		}
+		pc, err := policychange.New(policychange.Config{Coordinator: svc, Store: store, Ledger: ls, Clock: a.now, Logger: log,
+			TrustDir: f.trust, StateDir: stateDir, Load: func() (*policy.Trust, error) { return a.loadServed(ctx, store, f.trust, statePath) }})
+		if err != nil {
+			return err
+		}
+		changes = pc
 	}
 	// The last checkpoint signed is kept in the state directory too, so a
 	// database edit that rewrites the log is caught (/readyz, ledgerapi.Server.Fault).
@@ -214,7 +224,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 			return usageErr("--read-token-file %s is empty", f.readToken)
 		}
 	}
-	api := signer.NewAPI(signer.HTTPConfig{Coordinator: svc, Logger: log, ReadToken: readToken, MaxBody: f.maxBody, MaxSignatureBody: f.maxSigBody, MaxProposalBody: f.maxPropBody, MaxInFlight: f.maxInFlight, MaxInFlightPerClient: f.maxInFlightPerClient, RateLimit: f.rateLimit, Burst: f.burst, Gatherer: reg,
+	api := signer.NewAPI(signer.HTTPConfig{Coordinator: svc, PolicyChanges: changes, Logger: log, ReadToken: readToken, MaxBody: f.maxBody, MaxSignatureBody: f.maxSigBody, MaxProposalBody: f.maxPropBody, MaxInFlight: f.maxInFlight, MaxInFlightPerClient: f.maxInFlightPerClient, RateLimit: f.rateLimit, Burst: f.burst, Gatherer: reg,
 		Ready: func(ctx context.Context) error {
 			_, err := store.CountRequests(ctx, signer.Pending)
 			return err

@@ -11,10 +11,10 @@ import (
 )
 
 // Routes registers the ledger's endpoints (GET /v1/log/...) on mux, each
-// wrapped by wrap (the coordinator's read-token check). A nil *Server
-// registers them too: they answer 404 with ErrNoLedger.
-func (c *Server) Routes(mux *http.ServeMux, wrap func(http.HandlerFunc) http.HandlerFunc, log *zap.Logger) {
-	h := handlers{c: c, log: log}
+// wrapped by the read-token check. A nil *Server registers them too: they
+// answer 404 with ErrNoLedger.
+func (c *Server) Routes(mux *http.ServeMux, w httpapi.Wrappers) {
+	h, wrap := handlers{c: c, log: w.Logger}, w.Read
 	mux.HandleFunc("GET /v1/log/checkpoint", wrap(h.checkpoint))
 	mux.HandleFunc("GET /v1/log/entries", wrap(h.entries))
 	mux.HandleFunc("GET /v1/log/proof/inclusion", wrap(h.inclusion))

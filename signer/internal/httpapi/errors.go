@@ -59,3 +59,7 @@ func KindOf(err error) Kind {
 	}
 	return KindInternal
 }
+
+// ErrNoPolicyChanges answers the policy change endpoints of a coordinator
+// that takes no change requests.
+var ErrNoPolicyChanges = Errorf(KindNotFound, "this coordinator takes no policy change requests (serve with --trust DIR and a state directory)")

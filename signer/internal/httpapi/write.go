@@ -63,3 +63,17 @@ func RequestID(r *http.Request) string {
 	s, _ := r.Context().Value(ridKey{}).(string)
 	return s
 }
+
+// Wrappers are the coordinator API's middleware and limits, for the
+// routes a sub-package registers (signer/ledgerapi, signer/policychange).
+type Wrappers struct {
+	// Read checks the read token (when the coordinator has one).
+	Read func(http.HandlerFunc) http.HandlerFunc
+	// Body caps a request body at limit bytes and holds it against the
+	// in-flight budget.
+	Body   func(limit int64, h http.HandlerFunc) http.HandlerFunc
+	Logger *zap.Logger
+	// Body caps of a signature and of a proposal; byte cap of a listing page.
+	MaxSignatureBody, MaxProposalBody int64
+	MaxListBytes                      int
+}

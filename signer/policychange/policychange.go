@@ -1,0 +1,567 @@
+// Package policychange takes policy change requests: an administrator proposes an edit (a role, a
+// gate, a retirement, a revocation); the coordinator builds the next
+// policy version from the one it enforces with the policy package's Draft
+// functions, without saving it, and keeps it with a human-readable diff;
+// administrators sign the proposed version's canonical "signed" (as
+// 'quorate policy sign' does), each signature verified on arrival; once a
+// threshold of the root's targets keys has signed, the coordinator writes
+// the version to the trust directory (with its history), enforces it,
+// serves it through the TUF repository and logs policy.published (and
+// key.revoked).
+//
+// Change requests are kept as one JSON file each under
+// StateDir/policy-changes/, written atomically: they live beside the
+// trust directory they edit, which is files too, on the one coordinator
+// that owns it.
+package policychange
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"go.uber.org/zap"
+
+	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/internal/atomicfile"
+	"github.com/quorate-dev/quorate/internal/strictjson"
+	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
+	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/client"
+	"github.com/quorate-dev/quorate/signer/internal/httpapi"
+	"github.com/quorate-dev/quorate/signer/internal/storeerr"
+)
+
+// ChangesDir is the folder of the state directory holding change requests.
+const ChangesDir = "policy-changes"
+
+// Enforcer is the coordinator whose policy the changes edit
+// (*signer.Coordinator).
+type Enforcer interface {
+	Trust() *policy.Trust
+	SetTrust(*policy.Trust) error
+}
+
+// Config configures a [Manager].
+type Config struct {
+	// Coordinator enforces the policy and is told of each new version.
+	Coordinator Enforcer
+	// Store holds the requests whose signatures a revocation affects.
+	Store signer.Store
+	// Ledger, set when the coordinator keeps a ledger (the same store),
+	// records each published version and dates the signatures a
+	// revocation affects.
+	Ledger signer.LedgerStore
+	// Clock (default time.Now) and ClockSkew (how far a proposal's
+	// "created" may be from it, default 10 minutes).
+	Clock     func() time.Time
+	ClockSkew time.Duration
+	Logger    *zap.Logger
+	// TrustDir is the trust directory the coordinator enforces and
+	// publishes new versions to.
+	TrustDir string
+	// StateDir keeps StateDir/policy-changes/ID.json.
+	StateDir string
+	// Load verifies the trust directory after a version is written
+	// (nil: policy.Load trusting the current versions).
+	Load func() (*policy.Trust, error)
+	// MaxAffected caps the attestations a revocation lists (default 1000).
+	MaxAffected int
+}
+
+// Manager takes the policy change requests of one coordinator. Its
+// methods are safe for concurrent use.
+type Manager struct {
+	cfg Config
+	ls  signer.LedgerStore // nil without a ledger
+	log *zap.Logger
+	mu  sync.Mutex // guards the change request files
+}
+
+// New returns a Manager for cfg.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Coordinator == nil || cfg.Store == nil || cfg.TrustDir == "" || cfg.StateDir == "" {
+		return nil, errors.New("policychange: policy change requests need the coordinator, its store, the trust directory and a state directory")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.ClockSkew <= 0 {
+		cfg.ClockSkew = 10 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Manager{cfg: cfg, ls: cfg.Ledger, log: cfg.Logger}, nil
+}
+
+func (m *Manager) path(id string) string {
+	return filepath.Join(m.cfg.StateDir, ChangesDir, strings.TrimPrefix(id, client.ChangeIDPrefix)+".json")
+}
+
+func validChangeID(id string) bool {
+	h, ok := strings.CutPrefix(id, client.ChangeIDPrefix)
+	if !ok || len(h) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil && strings.ToLower(h) == h
+}
+
+func (m *Manager) read(id string) (*client.Change, error) {
+	if !validChangeID(id) {
+		return nil, httpapi.Errorf(httpapi.KindNotFound, "policy change %s not found (IDs look like %s<32 hex digits>)", id, client.ChangeIDPrefix)
+	}
+	data, err := os.ReadFile(m.path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, httpapi.Errorf(httpapi.KindNotFound, "policy change %s not found", id)
+	}
+	if err != nil {
+		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "reading policy change " + id, Err: err}
+	}
+	var ch client.Change
+	if err := json.Unmarshal(data, &ch); err != nil {
+		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "policy change " + id + " is corrupt", Err: err}
+	}
+	return &ch, nil
+}
+
+func (m *Manager) write(ch *client.Change) error {
+	data, err := json.MarshalIndent(ch, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(m.cfg.StateDir, ChangesDir), 0o700); err != nil {
+		return fmt.Errorf("creating the policy change directory: %w", err)
+	}
+	return atomicfile.Write(m.path(ch.ID), append(data, '\n'), 0o600)
+}
+
+// Propose checks a signed proposal and opens a change request.
+func (m *Manager) Propose(ctx context.Context, in client.ProposeInput) (*client.Change, error) {
+	if m == nil {
+		return nil, httpapi.ErrNoPolicyChanges
+	}
+	now := m.cfg.Clock().UTC()
+	raw, err := attest.DecodeBase64(in.Spec)
+	if err != nil || len(raw) == 0 {
+		return nil, httpapi.Errorf(httpapi.KindInvalid, "spec is not base64")
+	}
+	if len(raw) > 256<<10 {
+		return nil, httpapi.Errorf(httpapi.KindTooLarge, "spec of %d bytes is over the 256 KiB limit", len(raw))
+	}
+	var spec client.ChangeSpec
+	if err := strictjson.Unmarshal(raw, &spec); err != nil {
+		return nil, httpapi.Errorf(httpapi.KindInvalid, "spec: %w", err)
+	}
+	t := m.cfg.Coordinator.Trust()
+	proposer, err := m.checkAdminPAE(t, client.ChangePayloadType, raw, in.Signature)
+	if err != nil {
+		return nil, err
+	}
+	if d := spec.Created.Sub(now); d > m.cfg.ClockSkew || d < -m.cfg.ClockSkew {
+		return nil, httpapi.Errorf(httpapi.KindInvalid, "spec created %s is more than %s from the coordinator's clock", spec.Created.Format(time.RFC3339), m.cfg.ClockSkew)
+	}
+	if spec.BaseVersion != t.Version() {
+		return nil, httpapi.Errorf(httpapi.KindStalePolicy, "the proposal is based on policy version %d; the coordinator enforces version %d", spec.BaseVersion, t.Version())
+	}
+	sum := sha256.Sum256(raw)
+	id := client.ChangeIDPrefix + hex.EncodeToString(sum[:16])
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := os.Stat(m.path(id)); err == nil {
+		return nil, httpapi.Errorf(httpapi.KindDuplicate, "policy change %s already exists", id)
+	}
+	d, err := author.OpenDraft(m.cfg.TrustDir, now)
+	if err != nil {
+		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "opening the trust directory", Err: err}
+	}
+	if dg, err := policy.PolicyDigest(d.Targets); err != nil || dg != t.Digest || !d.TargetsPublished() {
+		return nil, httpapi.Errorf(httpapi.KindStalePolicy, "the trust directory's targets.json is not the published policy version %d the coordinator enforces (an offline edit in progress?): finish or discard it first", t.Version())
+	}
+	var revoked *keys.PublicKey
+	if revoked, err = applySpec(d, spec); err != nil {
+		return nil, httpapi.Errorf(httpapi.KindInvalid, "%w", err)
+	}
+	diff, err := author.Diff(t.Targets, d.Targets)
+	if err != nil {
+		return nil, httpapi.Errorf(httpapi.KindInvalid, "%w", err)
+	}
+	targets, err := d.Targets.ToBytes(false)
+	if err != nil {
+		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "encoding the proposed policy", Err: err}
+	}
+	digest, err := policy.PolicyDigest(d.Targets)
+	if err != nil {
+		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "digest of the proposed policy", Err: err}
+	}
+	ch := &client.Change{ID: id, State: client.ChangePending, Spec: spec, Proposer: proposer.ID(), BaseVersion: t.Version(), BaseDigest: t.Digest,
+		Version: d.Targets.Signed.Version, Digest: digest, Targets: targets, Diff: diff, Threshold: t.Root.Signed.Roles[metadata.TARGETS].Threshold,
+		Signatures: []client.ChangeSignature{}, Created: now, Updated: now}
+	if revoked != nil {
+		if ch.Affected, err = m.affectedBy(ctx, t, revoked, spec.Revoke.Since); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.write(ch); err != nil {
+		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "storing policy change " + id, Err: err}
+	}
+	m.log.Info("policy change proposed", zap.String("change", id), zap.String("proposer", ch.Proposer), zap.Int64("version", ch.Version), zap.Strings("diff", diff))
+	return ch, nil
+}
+
+// applySpec applies the one edit spec asks for to d; for a revocation it
+// returns the revoked key.
+func applySpec(d *author.Draft, spec client.ChangeSpec) (*keys.PublicKey, error) {
+	n := 0
+	for _, set := range []bool{spec.Role != nil, spec.Gate != nil, spec.Retire != "", spec.Revoke != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, errors.New("a proposal makes exactly one change: role, gate, retire or revoke")
+	}
+	exp := time.Duration(spec.PolicyExpiresSeconds) * time.Second
+	if exp < 0 {
+		return nil, errors.New("policyExpiresSeconds is negative")
+	}
+	switch {
+	case spec.Role != nil:
+		ks := make([]*keys.PublicKey, 0, len(spec.Role.Keys))
+		for i, rec := range spec.Role.Keys {
+			k, err := keys.FromTUF(rec)
+			if err != nil {
+				return nil, fmt.Errorf("role %s: key %d: %w", spec.Role.Name, i+1, err)
+			}
+			ks = append(ks, k)
+		}
+		return nil, d.SetRole(spec.Role.Name, ks, spec.Role.Threshold, exp)
+	case spec.Gate != nil:
+		return nil, d.SetGate(spec.Gate.Name, spec.Gate.Roles, exp)
+	case spec.Retire != "":
+		k, err := d.FindKey(spec.Retire)
+		if err != nil {
+			return nil, err
+		}
+		return nil, d.Retire(k, exp)
+	default:
+		k, err := d.FindKey(spec.Revoke.KeyID)
+		if err != nil {
+			return nil, err
+		}
+		return k, d.Revoke(k, spec.Revoke.Since, spec.Revoke.Reason, exp)
+	}
+}
+
+// checkAdminPAE verifies sig over PAE(payloadType, payload) by a key of
+// the root's targets role.
+func (m *Manager) checkAdminPAE(t *policy.Trust, payloadType string, payload []byte, sig attest.Signature) (*keys.PublicKey, error) {
+	r := t.Root.Signed.Roles[metadata.TARGETS]
+	rec, ok := t.Root.Signed.Keys[sig.KeyID]
+	if r == nil || !ok || !slices.Contains(r.KeyIDs, sig.KeyID) {
+		return nil, httpapi.Errorf(httpapi.KindUnauthorized, "key %s is not an administrator key (targets role) of root version %d", keys.Short(sig.KeyID), t.Root.Signed.Version)
+	}
+	k, err := keys.FromTUF(rec)
+	if err != nil {
+		return nil, httpapi.Errorf(httpapi.KindInternal, "administrator key %s: %w", keys.Short(sig.KeyID), err)
+	}
+	raw, err := attest.DecodeBase64(sig.Sig)
+	if err != nil || k.Verify(dsse.PAE(payloadType, payload), raw) != nil {
+		return nil, httpapi.Errorf(httpapi.KindBadSignature, "signature by key %s does not verify over the proposal", keys.Short(sig.KeyID))
+	}
+	return k, nil
+}
+
+// Get returns a change request. A pending one whose base version is
+// no longer enforced is shown (and kept) as superseded, or as published
+// when the enforced policy is the proposed version itself.
+func (m *Manager) Get(_ context.Context, id string) (*client.Change, error) {
+	ch, unlock, err := m.lockChange(id)
+	if err != nil {
+		return nil, err
+	}
+	unlock()
+	return ch, nil
+}
+
+// lockChange reads and settles change id with the change lock held; the
+// caller calls unlock.
+func (m *Manager) lockChange(id string) (*client.Change, func(), error) {
+	if m == nil {
+		return nil, nil, httpapi.ErrNoPolicyChanges
+	}
+	m.mu.Lock()
+	ch, err := m.read(id)
+	if err != nil {
+		m.mu.Unlock()
+		return nil, nil, err
+	}
+	m.settle(ch)
+	return ch, m.mu.Unlock, nil
+}
+
+// settle moves a pending change whose base is no longer enforced to its
+// final state.
+func (m *Manager) settle(ch *client.Change) {
+	t := m.cfg.Coordinator.Trust()
+	if ch.State != client.ChangePending || (t.Version() == ch.BaseVersion && t.Digest == ch.BaseDigest) {
+		return
+	}
+	if t.Version() == ch.Version && t.Digest == ch.Digest {
+		ch.State, ch.StateReason = client.ChangePublished, fmt.Sprintf("published as policy version %d", ch.Version)
+	} else {
+		ch.State, ch.StateReason = client.ChangeSuperseded, fmt.Sprintf("the coordinator now enforces policy version %d; propose the change again", t.Version())
+	}
+	ch.Updated = m.cfg.Clock().UTC()
+	if err := m.write(ch); err != nil {
+		m.log.Warn("recording a settled policy change", zap.String("change", ch.ID), zap.Error(err))
+	}
+}
+
+// List lists change requests, oldest first.
+func (m *Manager) List(_ context.Context) ([]*client.Change, error) {
+	if m == nil {
+		return nil, httpapi.ErrNoPolicyChanges
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	names, err := filepath.Glob(filepath.Join(m.cfg.StateDir, ChangesDir, "*.json"))
+	if err != nil {
+		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "listing policy changes", Err: err}
+	}
+	out := []*client.Change{}
+	for _, n := range names {
+		ch, err := m.read(client.ChangeIDPrefix + strings.TrimSuffix(filepath.Base(n), ".json"))
+		if err != nil {
+			return nil, err
+		}
+		m.settle(ch)
+		out = append(out, ch)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// ApproveResult is the outcome of an accepted administrator signature.
+type ApproveResult struct {
+	Change *client.Change
+	// Published is true when this signature met the threshold and the
+	// version was published.
+	Published bool
+}
+
+// Approve verifies an administrator's signature over the canonical
+// JSON of the proposed version's "signed" and records it; at the root's
+// targets threshold it publishes the version.
+func (m *Manager) Approve(ctx context.Context, id string, sig attest.Signature) (*ApproveResult, error) {
+	ch, unlock, err := m.lockChange(id)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if ch.State != client.ChangePending {
+		return nil, httpapi.Errorf(httpapi.KindNotPending, "policy change %s is %s: %s", id, ch.State, ch.StateReason)
+	}
+	t := m.cfg.Coordinator.Trust()
+	proposed, err := policy.ParseTargets(ch.Targets)
+	if err != nil {
+		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "policy change " + id + " holds a malformed policy", Err: err}
+	}
+	raw, err := attest.DecodeBase64(sig.Sig)
+	if err != nil || len(raw) == 0 {
+		return nil, httpapi.Errorf(httpapi.KindInvalid, "signature.sig is not base64")
+	}
+	k, err := author.VerifyPolicySignature(t.Root, proposed, sig.KeyID, raw)
+	switch {
+	case errors.Is(err, author.ErrNotPolicySigner):
+		return nil, httpapi.Errorf(httpapi.KindUnauthorized, "%w", err)
+	case err != nil:
+		return nil, httpapi.Errorf(httpapi.KindBadSignature, "%w", err)
+	}
+	for _, p := range ch.Signatures {
+		if p.Identity == k.Identity().String() {
+			return nil, httpapi.Errorf(httpapi.KindDuplicate, "key %s (or the same public key under another key ID) has already signed policy change %s", keys.Short(k.ID()), id)
+		}
+	}
+	now := m.cfg.Clock().UTC()
+	proposed.Signatures = append(proposed.Signatures, metadata.Signature{KeyID: k.ID(), Signature: raw})
+	if ch.Targets, err = proposed.ToBytes(false); err != nil {
+		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "encoding policy change " + id, Err: err}
+	}
+	ch.Signatures = append(ch.Signatures, client.ChangeSignature{KeyID: k.ID(), Identity: k.Identity().String(), Received: now})
+	ch.Updated = now
+	if err := m.write(ch); err != nil {
+		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "storing policy change " + id, Err: err}
+	}
+	m.log.Info("policy change signed", zap.String("change", id), zap.String("keyid", k.ID()), zap.Int("signatures", len(ch.Signatures)), zap.Int("threshold", ch.Threshold))
+	if t.Root.VerifyDelegate(metadata.TARGETS, proposed) != nil {
+		return &ApproveResult{Change: ch}, nil
+	}
+	if err := m.publish(ctx, ch, proposed); err != nil {
+		return nil, err
+	}
+	return &ApproveResult{Change: ch, Published: true}, nil
+}
+
+// publish writes the proposed version to the trust directory, enforces
+// it and logs it. Called with m.mu held.
+func (m *Manager) publish(ctx context.Context, ch *client.Change, proposed *metadata.Metadata[metadata.TargetsType]) error {
+	now := m.cfg.Clock()
+	d, err := author.OpenDraft(m.cfg.TrustDir, now)
+	if err != nil {
+		return &httpapi.Error{Kind: httpapi.KindInternal, Msg: "opening the trust directory", Err: err}
+	}
+	if dg, err := policy.PolicyDigest(d.Targets); err != nil || dg != ch.BaseDigest {
+		return httpapi.Errorf(httpapi.KindStalePolicy, "the trust directory no longer holds policy version %d (sha256:%s), which change %s is based on", ch.BaseVersion, keys.Short(ch.BaseDigest), ch.ID)
+	}
+	if err := d.AdoptTargets(proposed); err != nil {
+		return &httpapi.Error{Kind: httpapi.KindInternal, Msg: "adopting policy change " + ch.ID, Err: err}
+	}
+	if err := d.Save(); err != nil {
+		return &httpapi.Error{Kind: httpapi.KindInternal, Msg: "writing policy version to the trust directory", Err: err}
+	}
+	load := m.cfg.Load
+	if load == nil {
+		cur := m.cfg.Coordinator.Trust().Versions()
+		load = func() (*policy.Trust, error) {
+			return policy.Load(m.cfg.TrustDir, policy.LoadOptions{Now: m.cfg.Clock(), Trusted: cur})
+		}
+	}
+	nt, err := load()
+	if err != nil {
+		return &httpapi.Error{Kind: httpapi.KindInternal, Msg: "the trust directory does not verify after publishing " + ch.ID, Err: err}
+	}
+	if err := m.cfg.Coordinator.SetTrust(nt); err != nil {
+		m.log.Error("policy published but not fully applied", zap.String("change", ch.ID), zap.Error(err))
+	}
+	ch.State, ch.StateReason, ch.Updated = client.ChangePublished, fmt.Sprintf("published as policy version %d", nt.Version()), now.UTC()
+	if err := m.write(ch); err != nil {
+		m.log.Warn("recording a published policy change", zap.String("change", ch.ID), zap.Error(err))
+	}
+	m.log.Info("policy change published", zap.String("change", ch.ID), zap.Int64("policyVersion", nt.Version()))
+	m.logPublished(ctx, ch, proposed)
+	return nil
+}
+
+// logPublished appends policy.published (and key.revoked) to the
+// transparency log, when the coordinator keeps one.
+func (m *Manager) logPublished(ctx context.Context, ch *client.Change, proposed *metadata.Metadata[metadata.TargetsType]) {
+	if m.ls == nil {
+		return
+	}
+	events := []ledger.Event{{Type: ledger.PolicyPublished, PolicyVersion: ch.Version, PayloadSHA256: ch.Digest,
+		EnvelopeSHA256: hexSHA256(ch.Targets), Detail: map[string]string{"change": ch.ID}}}
+	if rv := ch.Spec.Revoke; rv != nil {
+		if lc, err := policy.LifecycleOf(proposed); err == nil {
+			for _, r := range lc.Revocations {
+				if strings.HasPrefix(r.KeyID, strings.ToLower(rv.KeyID)) {
+					events = append(events, ledger.Event{Type: ledger.KeyRevoked, KeyID: r.KeyID, PolicyVersion: ch.Version,
+						Detail: map[string]string{"since": r.Since.UTC().Format(time.RFC3339Nano), "reason": r.Reason}})
+				}
+			}
+		}
+	}
+	if _, err := m.ls.AppendEvents(ctx, events...); err != nil {
+		m.log.Error("policy published but not logged", zap.String("change", ch.ID), zap.Error(err))
+	}
+}
+
+// affectedBy lists complete requests with a signature by k whose logged
+// time (or, without a log, received time) is at or after since.
+func (m *Manager) affectedBy(ctx context.Context, t *policy.Trust, k *keys.PublicKey, since time.Time) (*client.Affected, error) {
+	max := m.cfg.MaxAffected
+	if max <= 0 {
+		max = 1000
+	}
+	a := &client.Affected{Basis: "received", Since: since.UTC(), Requests: []client.AffectedRequest{},
+		Note: "the coordinator keeps no transparency log: times are when it received each signature; verifiers without a log bundle count no signature of a revoked key, whatever its time"}
+	if m.ls != nil {
+		a.Basis = "logged"
+		a.Note = "times are the transparency log's; verifiers count a signature of the revoked key only with a log bundle proving it was logged before since"
+	}
+	ident := k.Identity().String()
+	after := ""
+	for {
+		rs, err := m.cfg.Store.ListRequests(ctx, signer.ListOptions{State: signer.Complete, Limit: 500, After: after})
+		if err != nil {
+			return nil, storeerr.Kinded(err, "")
+		}
+		for _, r := range rs {
+			for _, p := range r.Signatures {
+				if p.Identity != ident {
+					continue
+				}
+				at := p.Received
+				if m.ls != nil {
+					es, _, err := ledger.ReadEntries(ctx, m.ls.Ledger(), p.LogIndex, p.LogIndex+1)
+					if err != nil {
+						return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "reading the logged time of a signature of request " + r.ID, Err: err}
+					}
+					at = es[0].Time
+				}
+				if at.Before(since) {
+					continue
+				}
+				if len(a.Requests) >= max {
+					a.Truncated = true
+					return a, nil
+				}
+				a.Requests = append(a.Requests, client.AffectedRequest{ID: r.ID, Gate: r.Gate, PolicyVersion: r.PolicyVersion, KeyID: p.KeyID, Time: at.UTC(),
+					StillVerifies: stillMet(t, r, ident)})
+			}
+		}
+		if len(rs) < 500 {
+			return a, nil
+		}
+		after = rs[len(rs)-1].ID
+	}
+}
+
+// stillMet reports whether r's other signatures meet its gate under the
+// policy version r was signed under, without those of identity ident.
+func stillMet(t *policy.Trust, r *signer.Request, ident string) bool {
+	pv, err := t.PolicyAt(t.Source(), r.PolicyVersion, r.PolicyDigest)
+	if err != nil {
+		return false
+	}
+	tally, err := pv.Roles.NewTally(r.Gate)
+	if err != nil {
+		return false
+	}
+	for _, p := range r.Signatures {
+		if p.Identity == ident {
+			continue
+		}
+		if k, ok := pv.Roles.Keys[p.KeyID]; ok {
+			_, _ = tally.Add(k)
+		}
+	}
+	return tally.Satisfied()
+}
+
+func hexSHA256(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
