@@ -25,7 +25,7 @@ const DefaultWriteFailureWindow = 30 * time.Second
 // failState is the fail-closed state a [Coordinator] keeps.
 type failState struct {
 	// hide makes write endpoints answer an unknown request exactly as a
-	// known one the caller may not touch (see [Coordinator.HideExistence]).
+	// known one the caller may not touch (see hideExistence).
 	hide atomic.Bool
 	// writeErr is the last store write failure, cleared by a write that
 	// succeeds.
@@ -40,14 +40,14 @@ type writeFailure struct {
 	err error
 }
 
-// HideExistence makes the write endpoints (signatures, cancellations)
+// hideExistence makes the write endpoints (signatures, cancellations)
 // answer a request ID that does not exist exactly as one that exists but
 // that the caller has not proven it may touch: a signature that is not a
 // valid signature, over that request's payload (or cancellation message),
 // by a key of a role of its gate (or an administrator, for a cancel). The
 // HTTP API turns it on when reads need a token, so that the write endpoints
 // are no oracle for request IDs.
-func (s *Coordinator) HideExistence(on bool) { s.fail.hide.Store(on) }
+func (s *Coordinator) hideExistence(on bool) { s.fail.hide.Store(on) }
 
 // errNoSuchRequest is the one answer, with hiding on, to a write for a
 // request the caller may not touch, whether or not it exists. It names

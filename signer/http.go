@@ -39,7 +39,7 @@ type HTTPConfig struct {
 	Logger        *zap.Logger
 	// ReadToken, when set, is the bearer token GET endpoints require. It
 	// also makes the write endpoints answer an unknown request ID exactly as
-	// a known one the caller may not touch ([Coordinator.HideExistence]).
+	// a known one the caller may not touch (NewAPI turns this on).
 	ReadToken string
 	// MaxBody caps the body opening a request (default 4 MiB); larger
 	// bodies get 413.
@@ -116,7 +116,7 @@ func NewAPI(cfg HTTPConfig) *API {
 	a := &API{cfg: cfg, svc: cfg.Coordinator, log: cfg.Logger, mux: http.NewServeMux(), inFlight: newByteSemaphore(cfg.MaxInFlight, cfg.MaxInFlightPerClient),
 		maxBody: max(cfg.MaxBody, cfg.MaxSignatureBody, cfg.MaxProposalBody)}
 	if cfg.ReadToken != "" && cfg.Coordinator != nil {
-		cfg.Coordinator.HideExistence(true)
+		cfg.Coordinator.hideExistence(true)
 	}
 	if cfg.RateLimit > 0 {
 		burst := cfg.Burst
@@ -133,7 +133,7 @@ func NewAPI(cfg HTTPConfig) *API {
 	a.mux.HandleFunc("POST /v1/requests/{id}/cancel", a.body(cfg.MaxSignatureBody, a.cancelRequest))
 	a.mux.HandleFunc("GET /v1/requests/{id}/attestation", a.read(a.getAttestation))
 	a.mux.HandleFunc("GET /v1/requests/{id}/bundle", a.read(a.getBundle))
-	a.mux.HandleFunc("GET /v1/tuf/{file}", a.read(tufrepo.Handler(a.svc.TUF(), a.log)))
+	a.mux.HandleFunc("GET /v1/tuf/{file}", a.read(tufrepo.Handler(a.svc.tufRepo(), a.log)))
 	wr := httpapi.Wrappers{Read: a.read, Body: a.body, Logger: a.log,
 		MaxSignatureBody: cfg.MaxSignatureBody, MaxProposalBody: cfg.MaxProposalBody, MaxListBytes: cfg.MaxListBytes}
 	a.svc.ledger.Routes(a.mux, wr)
@@ -332,7 +332,7 @@ func (a *API) getPolicy(w http.ResponseWriter, _ *http.Request) {
 func (a *API) view(r *Request) client.RequestView {
 	v := client.RequestView{ID: r.ID, Gate: r.Gate, State: r.State, StateReason: r.StateReason, PolicyVersion: r.PolicyVersion, PolicyDigest: r.PolicyDigest,
 		Requester: r.Requester, Created: r.Created, Expires: r.Expires, Updated: r.Updated, Subjects: r.Subjects,
-		PayloadType: r.PayloadType, Payload: base64.StdEncoding.EncodeToString(r.Payload), Signatures: []client.SignatureView{}, Progress: a.svc.Progress(r)}
+		PayloadType: r.PayloadType, Payload: base64.StdEncoding.EncodeToString(r.Payload), Signatures: []client.SignatureView{}, Progress: a.svc.progress(r)}
 	for _, p := range r.Signatures {
 		idx := p.LogIndex
 		if a.svc.ledger == nil {
@@ -396,7 +396,7 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) summary(r *Request) client.RequestSummary {
 	return client.RequestSummary{ID: r.ID, Gate: r.Gate, State: r.State, StateReason: r.StateReason, PolicyVersion: r.PolicyVersion,
-		Requester: r.Requester, Created: r.Created, Expires: r.Expires, Updated: r.Updated, Progress: a.svc.Progress(r)}
+		Requester: r.Requester, Created: r.Created, Expires: r.Expires, Updated: r.Updated, Progress: a.svc.progress(r)}
 }
 
 func (a *API) postSignature(w http.ResponseWriter, r *http.Request) {
@@ -409,7 +409,7 @@ func (a *API) postSignature(w http.ResponseWriter, r *http.Request) {
 		httpapi.Fail(a.log, w, r, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusCreated, client.SignResponse{Accepted: true, Role: res.Role, Completed: res.Completed, State: res.Request.State, Progress: a.svc.Progress(res.Request)})
+	httpapi.WriteJSON(w, http.StatusCreated, client.SignResponse{Accepted: true, Role: res.Role, Completed: res.Completed, State: res.Request.State, Progress: a.svc.progress(res.Request)})
 }
 
 func (a *API) cancelRequest(w http.ResponseWriter, r *http.Request) {

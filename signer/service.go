@@ -204,8 +204,8 @@ func (s *Coordinator) SetTrust(t *policy.Trust) error {
 // proofs, bundles), or nil when the coordinator keeps none.
 func (s *Coordinator) Ledger() *ledgerapi.Server { return s.ledger }
 
-// TUF returns the TUF repository, or nil.
-func (s *Coordinator) TUF() *tufrepo.Repo { return s.cfg.TUF }
+// tufRepo returns the TUF repository, or nil.
+func (s *Coordinator) tufRepo() *tufrepo.Repo { return s.cfg.TUF }
 
 // Open checks and stores a new request, with the requester's signature as
 // its first partial signature.
@@ -623,8 +623,8 @@ func (s *Coordinator) RunExpiry(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// Progress returns, per role of r's gate, the keys counted so far.
-func (s *Coordinator) Progress(r *Request) []client.RoleStatus {
+// progress returns, per role of r's gate, the keys counted so far.
+func (s *Coordinator) progress(r *Request) []client.RoleStatus {
 	return Progress(s.Trust().Roles, r)
 }
 
