@@ -60,8 +60,39 @@ verify' audits the whole log against the log key in your trust directory and
 against the checkpoint it saw last time, so a rewritten or forked history is
 detected.`,
 	}
-	cmd.AddCommand(a.logVerify(), a.logShow(), a.logProof())
+	cmd.AddCommand(a.logVerify(), a.logShow(), a.logProof(), a.logKeyCommand())
 	return cmd
+}
+
+func (a *app) logKeyCommand() *cobra.Command {
+	var dir string
+	c := &cobra.Command{
+		Use:   "key --trust DIR",
+		Short: "Print the log's C2SP verifier key (vkey) from the trust directory",
+		Long: `Print the verifier key of the transparency log the verified policy names, in
+the C2SP signed-note format (NAME+HASH+BASE64: the log's origin, the key hash,
+the signature type byte and the public key), one line on stdout. Tools that
+check checkpoints take it as is: Go's golang.org/x/mod/sumdb/note
+(note.NewVerifier, then note.Open) for an Ed25519 log key (type 0x01); an
+ECDSA P-256 log key is type 0x02 of C2SP signed-note, which x/mod does not
+implement. The key comes from the signed policy, never from the coordinator.`,
+		Example: "  quorate log key --trust trust > log.vkey",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lk, err := a.logKey(dir)
+			if err != nil {
+				return err
+			}
+			vkey, err := ledger.VerifierKey(lk.Origin, lk.Key)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, vkey)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dir, "trust", "", "trust directory")
+	return c
 }
 
 // logKey reads the log key from a trust directory.
@@ -120,8 +151,9 @@ func (a *app) fetchAll(cmd *cobra.Command, cl *client.Client, size int64) ([][]b
 func (a *app) logVerify() *cobra.Command {
 	var cf clientFlags
 	var dir, state string
+	var requireWitnesses bool
 	c := &cobra.Command{
-		Use:   "verify --coordinator URL --trust DIR [--state FILE]",
+		Use:   "verify --coordinator URL --trust DIR [--state FILE] [--require-witnesses]",
 		Short: "Audit the whole log: recompute the tree, check the checkpoint and consistency with the last one seen",
 		Long: `Fetch every entry and the latest checkpoint, recompute the Merkle tree from
 the entries, check the checkpoint's signature with the log key named in the
@@ -156,12 +188,13 @@ Exit 0 verified, 1 not verified, 2 usage or trust errors.`,
 				}
 			}
 			fmt.Fprintf(a.stdout, "log verified: %d entries, root %s, logged up to %s\n", got.Size, base64.StdEncoding.EncodeToString(got.Root[:]), got.Time.Format(time.RFC3339))
-			return nil
+			return a.checkWitnesses(dir, note, requireWitnesses)
 		},
 	}
 	cf.add(c)
 	c.Flags().StringVar(&dir, "trust", "", "trust directory naming the log key")
 	c.Flags().StringVar(&state, "state", "", "file keeping the last verified checkpoint (consistency is checked against it)")
+	c.Flags().BoolVar(&requireWitnesses, "require-witnesses", false, "fail unless the checkpoint is cosigned by the quorum of the policy's witnesses")
 	return c
 }
 

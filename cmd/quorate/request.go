@@ -18,6 +18,7 @@ import (
 	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/sigbundle"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/client"
 )
@@ -71,11 +72,12 @@ func (a *app) coordinatorTrust(ctx context.Context, c *client.Client, trustDir s
 
 func (a *app) requestCreate() *cobra.Command {
 	var cf clientFlags
-	var gate, uri, trustDir, predFile, provURI, provDigest string
+	var gate, uri, trustDir string
+	var prov provenanceInput
 	var artifacts, digests []string
 	var expires time.Duration
 	c := &cobra.Command{
-		Use:   "create --coordinator URL --gate NAME (--artifact PATH... | --digest sha256:HEX...) --key URI",
+		Use:   "create --coordinator URL --gate NAME (--artifact PATH... | --digest sha256:HEX...) --key URI [--provenance FILE | --provenance-auto]",
 		Short: "Open a signing request; prints its ID on stdout",
 		Long: `Open a signing request for artifacts and a gate. The request is signed with
 your key (which must hold a role of the gate): that signature counts as your
@@ -83,7 +85,16 @@ partial signature. Only the request ID goes to stdout, so
 id=$(quorate request create ...) works; messages go to stderr.
 
 With --trust DIR the coordinator's policy must match your trust directory;
-without it, the policy the coordinator serves is only checked for consistency.`,
+without it, the policy the coordinator serves is only checked for consistency.
+
+--provenance FILE embeds build provenance (SLSA Provenance v1, as 'quorate
+provenance' writes it) in the request, so every party approves how the release
+was built; --provenance-auto captures it from the CI environment as 'quorate
+provenance' does (GitHub Actions, GitLab CI). A statement for other artifacts
+is refused. When the gate requires provenance (policy gate
+--require-provenance), it must meet the gate's rules: checked here, by the
+coordinator and by every verifier. Large provenance is referenced instead:
+--provenance-uri URI --provenance-digest sha256:HEX.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if gate == "" || uri == "" {
@@ -111,8 +122,11 @@ without it, the policy the coordinator serves is only checked for consistency.`,
 			now := a.now()
 			pred := attest.Predicate{Gate: gate, Policy: attest.PolicyRef{Version: t.Version(), Digest: map[string]string{"sha256": t.Digest}},
 				RequestID: newID(), Created: now.UTC().Truncate(time.Second), Expires: now.Add(expires).UTC().Truncate(time.Second)}
-			if pred.Provenance, err = provenanceFrom(predFile, provURI, provDigest); err != nil {
+			if pred.Provenance, err = a.resolveProvenance(ctx, prov, subjects); err != nil {
 				return usageErr("%w", err)
+			}
+			if err := checkGateProvenance(t, gate, pred.Provenance, nil, subjects); err != nil {
+				return fmt.Errorf("the coordinator would refuse this request: %w", err)
 			}
 			st, err := attest.NewStatement(subjects, pred)
 			if err != nil {
@@ -144,9 +158,11 @@ without it, the policy the coordinator serves is only checked for consistency.`,
 	c.Flags().StringVar(&uri, "key", "", "your key URI (must hold a role of the gate)")
 	c.Flags().StringVar(&trustDir, "trust", "", "trust directory the coordinator's policy must match")
 	c.Flags().DurationVar(&expires, "expires", 72*time.Hour, "how long the request stays open")
-	c.Flags().StringVar(&predFile, "predicate", "", "SLSA Provenance v1 to embed")
-	c.Flags().StringVar(&provURI, "provenance-uri", "", "URI of build provenance to reference")
-	c.Flags().StringVar(&provDigest, "provenance-digest", "", "sha256:HEX of the referenced provenance")
+	c.Flags().StringVar(&prov.file, "provenance", "", "SLSA Provenance v1 to embed (a file 'quorate provenance' wrote)")
+	c.Flags().StringVar(&prov.file, "predicate", "", "older name of --provenance")
+	c.Flags().BoolVar(&prov.auto, "provenance-auto", false, "capture provenance from the CI environment and embed it")
+	c.Flags().StringVar(&prov.uri, "provenance-uri", "", "URI of build provenance to reference")
+	c.Flags().StringVar(&prov.digest, "provenance-digest", "", "sha256:HEX of the referenced provenance")
 	return c
 }
 
@@ -216,18 +232,22 @@ func (a *app) requestShow() *cobra.Command {
 			if err != nil {
 				return describeAPIError(err)
 			}
-			if output == "json" {
-				return writeJSON(a.stdout, v)
-			}
-			// The subjects shown are the payload's (what a signature
-			// covers), not the coordinator's summary of it.
+			// The subjects and provenance shown are the payload's (what a
+			// signature covers), not the coordinator's summary of it.
 			payload, err := attest.DecodeBase64(v.Payload)
 			if err != nil {
 				return fmt.Errorf("request %s: payload: %w", display.String(v.ID), err)
 			}
-			st, _, err := attest.ParseStatement(payload, attest.DefaultLimits)
+			st, pred, err := attest.ParseStatement(payload, attest.DefaultLimits)
 			if err != nil {
 				return fmt.Errorf("request %s: %w", display.String(v.ID), err)
+			}
+			prov := viewProvenance(pred.Provenance, nil)
+			if output == "json" {
+				return writeJSON(a.stdout, struct {
+					*client.RequestView
+					Provenance *provenanceView `json:"provenance,omitempty"`
+				}{v, prov})
 			}
 			if !reflect.DeepEqual(st.Subject, v.Subjects) {
 				a.errf("WARNING: the coordinator's summary of request %s lists other subjects than its payload; the payload's are shown\n", display.String(v.ID))
@@ -237,6 +257,7 @@ func (a *app) requestShow() *cobra.Command {
 			for _, s := range st.Subject {
 				fmt.Fprintf(w, "subject  %s sha256:%s\n", display.String(s.Name), display.String(s.Digest["sha256"]))
 			}
+			prov.write(w, "provenance")
 			for _, p := range v.Progress {
 				mark := "waiting"
 				if p.Met {
@@ -353,14 +374,21 @@ it completes (exit 0), is cancelled or expires (exit 1), or --timeout passes (ex
 
 func (a *app) requestAttestation() *cobra.Command {
 	var cf clientFlags
-	var out, bundleOut, gate string
+	var out, bundleOut, gate, sigstoreDir string
 	c := &cobra.Command{
-		Use:   "attestation ID --coordinator URL --out FILE [--gate GATE]",
+		Use:   "attestation ID --coordinator URL --out FILE [--gate GATE] [--sigstore-bundles DIR]",
 		Short: "Fetch the composite attestation of a complete request (and its log bundle)",
 		Long: `Fetch the composite attestation of request ID and write it to --out. The
 envelope must carry an in-toto statement for request ID (and, with --gate,
 for that gate): an envelope for another request is refused and nothing is
-written. Verifying it is 'quorate verify'.`,
+written. Verifying it is 'quorate verify'.
+
+With --sigstore-bundles DIR, one Sigstore bundle (v0.3) per signature is
+also written to DIR, named KEYID.sigstore.json: the same statement with that
+one signature and the signer's TUF key ID as the key hint, no transparency
+log entry (see docs/interop.md). Sigstore verifiers check each with the
+signer's public key; 'quorate verify --bundles DIR' re-assembles the
+threshold from them.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -376,6 +404,11 @@ written. Verifying it is 'quorate verify'.`,
 			}
 			if err := checkAttestationFor(env, args[0], gate); err != nil {
 				return err
+			}
+			if sigstoreDir != "" {
+				if err := a.writeSigstoreBundles(env, sigstoreDir); err != nil {
+					return err
+				}
 			}
 			if out == "-" {
 				_, err = a.stdout.Write(env)
@@ -408,7 +441,27 @@ written. Verifying it is 'quorate verify'.`,
 	c.Flags().StringVar(&out, "out", "", "file to write")
 	c.Flags().StringVar(&bundleOut, "bundle", "", "where to write the log bundle (default: OUT.bundle)")
 	c.Flags().StringVar(&gate, "gate", "", "refuse an attestation for another gate")
+	c.Flags().StringVar(&sigstoreDir, "sigstore-bundles", "", "also write one Sigstore bundle per signature to this directory")
 	return c
+}
+
+// writeSigstoreBundles splits the composite env into one Sigstore bundle per
+// signature (package sigbundle) and writes them to dir.
+func (a *app) writeSigstoreBundles(env []byte, dir string) error {
+	e, _, err := attest.ParseEnvelope(env, attest.DefaultLimits)
+	if err != nil {
+		return fmt.Errorf("splitting the attestation into Sigstore bundles: %w", err)
+	}
+	bs, err := sigbundle.Split(e)
+	if err != nil {
+		return fmt.Errorf("splitting the attestation into Sigstore bundles: %w", err)
+	}
+	paths, err := sigbundle.WriteDir(dir, bs)
+	if err != nil {
+		return err
+	}
+	a.errf("wrote %d Sigstore bundle(s) to %s\n", len(paths), dir)
+	return nil
 }
 
 // checkAttestationFor refuses an envelope that is not a release approval

@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"strings"
+	"time"
+	"time"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,15 +14,22 @@ import (
 	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/provenance"
+	"github.com/quorate-dev/quorate/provenance"
+	"github.com/quorate-dev/quorate/provenance"
+	"github.com/quorate-dev/quorate/sigbundle"
 )
 
 func (a *app) verifyCommand() *cobra.Command {
-	var dir, file, gate, output, state, bundle, pin, cache string
-	var requireLog bool
+	var dir, file, gate, output, state, bundle, pin, cache, bundlesDir string
+	var requireLog, requireWitnesses, requireTimestamps bool
 	var cf clientFlags
+	var provFile, reportURL string
+	var provFile, reportURL string
+	var provFile, reportURL string
 	var artifacts, digests []string
 	c := &cobra.Command{
-		Use:   "verify (--trust DIR | --coordinator URL --trust-root root.json) --attestation FILE (--artifact PATH... | --digest sha256:HEX...) --gate NAME",
+		Use:   "verify (--trust DIR | --coordinator URL --trust-root root.json) (--attestation FILE | --bundles DIR) (--artifact PATH... | --digest sha256:HEX...) --gate NAME",
 		Short: "Verify a composite attestation offline",
 		Long: `Verify a composite attestation against the trust directory, offline: the
 policy's signatures, versions and expiry; the envelope's signatures over the
@@ -33,6 +42,32 @@ that version, which the latest version must list in its history (with the
 same digest) and DIR/history/targets.V.json must hold; the latest version's
 revocations and retirements apply. A revoked key's signature counts only when
 the log bundle proves it was logged before the revocation.
+
+When the gate requires build provenance (policy gate --require-provenance),
+the attestation's provenance must meet the gate's rules (builder, source,
+ref, build type, tools; docs/provenance.md). Provenance the attestation
+references by URI and digest is never fetched: give the file with
+--provenance FILE (its SHA-256 must be the referenced digest). The verdict
+shows the provenance's builder, source, ref, run and tools.
+
+With --report URL, a small outcome record (gate, subject digests, verdict,
+reason codes, latency) is posted to the coordinator at URL (POST
+/v1/reports, with --token-file or --client-cert), which counts verification
+outcomes and time-to-verify per gate. A failed report is a warning; it
+never changes the verdict or the exit status.
+
+When the gate requires build provenance (policy gate --require-provenance),
+the attestation's provenance must meet the gate's rules (builder, source,
+ref, build type, tools; docs/provenance.md). Provenance the attestation
+references by URI and digest is never fetched: give the file with
+--provenance FILE (its SHA-256 must be the referenced digest). The verdict
+shows the provenance's builder, source, ref, run and tools.
+
+With --report URL, a small outcome record (gate, subject digests, verdict,
+reason codes, latency) is posted to the coordinator at URL (POST
+/v1/reports, with --token-file or --client-cert), which counts verification
+outcomes and time-to-verify per gate. A failed report is a warning; it
+never changes the verdict or the exit status.
 
 Exit status: 0 verified; 1 not verified (including a malformed attestation);
 2 usage error or unreadable or untrusted trust material.
@@ -48,12 +83,21 @@ chain from --trust-root (required on first use), timestamp and snapshot
 signed by the online key, rollback and freeze protection — and cached under
 $XDG_CACHE_HOME/quorate (or --cache DIR); then verification is the same,
 offline. Earlier policy versions are fetched from the repository and checked
-against the digests the latest version endorses.`,
+against the digests the latest version endorses.
+
+With --bundles DIR instead of --attestation FILE, the composite is
+re-assembled from the per-signer Sigstore bundles in DIR (*.sigstore.json,
+as 'request attestation --sigstore-bundles' writes them): they must all
+carry the same statement; each signature is checked against the policy's
+key its hint names; one key counts once. The verdict is the composite's.
+With --require-log (and --bundle FILE, the composite's log bundle), every
+counted signature must be proven logged; the composite's own log entry,
+which names the composite's exact bytes, is not required.`,
 		Example: "  quorate verify --trust trust --attestation app.intoto.json --artifact dist/app.tar.gz --gate production",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" || gate == "" {
-				return usageErr("--attestation FILE and --gate NAME are required")
+			if (file == "") == (bundlesDir == "") || gate == "" {
+				return usageErr("--gate NAME and one of --attestation FILE or --bundles DIR are required")
 			}
 			if len(artifacts)+len(digests) == 0 {
 				return usageErr("give at least one --artifact PATH or --digest sha256:HEX to check the attestation against")
@@ -62,6 +106,8 @@ against the digests the latest version endorses.`,
 				return usageErr("--output %q: want text or json", output)
 			}
 			now := a.now() // the clock is read once per verification
+			started := time.Now() // for the latency --report sends
+			started := time.Now() // for the latency --report sends
 			var t *policy.Trust
 			var err error
 			switch {
@@ -79,14 +125,21 @@ against the digests the latest version endorses.`,
 			if err != nil {
 				return usageErr("%w", err)
 			}
-			envBytes, err := readLimited(file, attest.DefaultLimits.MaxBytes)
-			if err != nil {
-				return withCode(exitNotVerified, err)
-			}
-			if bundle == "" && fileExists(file+".bundle") {
-				bundle = file + ".bundle"
-			}
 			opts := []policy.VerifyOption{policy.WithHistory(t.Source())}
+			var envBytes []byte
+			if bundlesDir != "" {
+				if envBytes, err = a.assembleBundles(bundlesDir, t); err != nil {
+					return withCode(exitNotVerified, err)
+				}
+				opts = append(opts, policy.Reassembled())
+			} else {
+				if envBytes, err = readLimited(file, attest.DefaultLimits.MaxBytes); err != nil {
+					return withCode(exitNotVerified, err)
+				}
+				if bundle == "" && fileExists(file+".bundle") {
+					bundle = file + ".bundle"
+				}
+			}
 			if bundle != "" {
 				bdata, err := os.ReadFile(bundle)
 				if err != nil {
@@ -97,7 +150,43 @@ against the digests the latest version endorses.`,
 			if requireLog {
 				opts = append(opts, policy.RequireLedger())
 			}
+			if requireWitnesses {
+				opts = append(opts, policy.RequireWitnesses())
+			}
+			if requireTimestamps {
+				opts = append(opts, policy.RequireTimestamps())
+			}
+			if provFile != "" {
+				pdata, err := readLimitedFile(provFile, provenance.DefaultLimits.MaxBytes, "--provenance")
+				if err != nil {
+					return withCode(exitNotVerified, err)
+				}
+				opts = append(opts, policy.WithProvenance(pdata))
+			}
+			if provFile != "" {
+				pdata, err := readLimitedFile(provFile, provenance.DefaultLimits.MaxBytes, "--provenance")
+				if err != nil {
+					return withCode(exitNotVerified, err)
+				}
+				opts = append(opts, policy.WithProvenance(pdata))
+			}
+			if provFile != "" {
+				pdata, err := readLimitedFile(provFile, provenance.DefaultLimits.MaxBytes, "--provenance")
+				if err != nil {
+					return withCode(exitNotVerified, err)
+				}
+				opts = append(opts, policy.WithProvenance(pdata))
+			}
 			v := t.VerifyBytes(envBytes, policy.Request{Gate: gate, Artifacts: arts, Now: now}, opts...)
+			if reportURL != "" {
+				a.reportVerdict(cmd.Context(), cf, reportURL, v, arts, time.Since(started))
+			}
+			if reportURL != "" {
+				a.reportVerdict(cmd.Context(), cf, reportURL, v, arts, time.Since(started))
+			}
+			if reportURL != "" {
+				a.reportVerdict(cmd.Context(), cf, reportURL, v, arts, time.Since(started))
+			}
 			for _, w := range v.Warnings {
 				a.errf("warning: %s\n", display.String(w.Message))
 			}
@@ -120,8 +209,17 @@ against the digests the latest version endorses.`,
 	c.Flags().StringArrayVar(&digests, "digest", nil, "artifact digest the attestation must cover, sha256:HEX or sha512:HEX (repeat)")
 	c.Flags().StringVar(&gate, "gate", "", "gate the release must satisfy")
 	c.Flags().StringVar(&output, "output", "text", "text or json")
+	c.Flags().StringVar(&provFile, "provenance", "", "the provenance document the attestation references by URI and digest (its digest must match)")
+	c.Flags().StringVar(&reportURL, "report", "", "coordinator URL to report the outcome to (gate, subject digest, verdict, reason codes, latency); authenticated like --coordinator (--token-file, --client-cert)")
+	c.Flags().StringVar(&provFile, "provenance", "", "the provenance document the attestation references by URI and digest (its digest must match)")
+	c.Flags().StringVar(&reportURL, "report", "", "coordinator URL to report the outcome to (gate, subject digest, verdict, reason codes, latency); authenticated like --coordinator (--token-file, --client-cert)")
+	c.Flags().StringVar(&provFile, "provenance", "", "the provenance document the attestation references by URI and digest (its digest must match)")
+	c.Flags().StringVar(&reportURL, "report", "", "coordinator URL to report the outcome to (gate, subject digest, verdict, reason codes, latency); authenticated like --coordinator (--token-file, --client-cert)")
+	c.Flags().StringVar(&bundlesDir, "bundles", "", "verify the composite re-assembled from this directory of per-signer Sigstore bundles (instead of --attestation)")
 	c.Flags().StringVar(&bundle, "bundle", "", "transparency-log bundle of the attestation (default: ATTESTATION.bundle when present)")
 	c.Flags().BoolVar(&requireLog, "require-log", false, "require log proofs, checked against the log key in the trust directory, for every counted signature and the attestation")
+	c.Flags().BoolVar(&requireWitnesses, "require-witnesses", false, "require the log bundle's checkpoint to be cosigned by the quorum of the policy's witnesses, and date signatures for revocation by the witnessed time, not the coordinator's clock")
+	c.Flags().BoolVar(&requireTimestamps, "require-timestamps", false, "require RFC 3161 timestamps of the log bundle's checkpoint by the quorum of the policy's TSAs, and date signatures for revocation by the timestamped time")
 	c.Flags().StringVar(&pin, "trust-root", "", "root.json to walk the trust root chain from (obtained out of band)")
 	c.Flags().StringVar(&state, "state", "", "trusted-versions state file (default under $XDG_STATE_HOME/quorate; 'none' to disable)")
 	cf.add(c)
@@ -129,22 +227,34 @@ against the digests the latest version endorses.`,
 	return c
 }
 
+// assembleBundles re-assembles a composite envelope from the per-signer
+// Sigstore bundles in dir, checking each signature against the policy key
+// its hint names, and returns the envelope's bytes.
+func (a *app) assembleBundles(dir string, t *policy.Trust) ([]byte, error) {
+	files, err := sigbundle.ReadDir(dir, attest.DefaultLimits)
+	if err != nil {
+		return nil, err
+	}
+	asm, err := sigbundle.Assemble(files, func(id string) (*keys.PublicKey, bool) {
+		k, ok := t.Roles.Keys[id]
+		return k, ok
+	})
+	if err != nil {
+		return nil, fmt.Errorf("assembling %s: %w", dir, err)
+	}
+	for _, c := range asm.Collapsed {
+		a.errf("warning: bundle %s not counted: %s is signed by the same key (%s)\n", display.String(c.File), display.String(c.KeptFile), display.String(c.Identity))
+	}
+	for _, u := range asm.Unknown {
+		a.errf("warning: bundle %s is signed by a key the latest policy does not list\n", display.String(u))
+	}
+	return attest.Encode(asm.Envelope)
+}
+
 // readLimited reads a file of at most limit bytes, refusing larger ones
 // before reading them whole.
 func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading attestation: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading attestation: %w", err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("attestation %s is over the %d-byte limit", path, limit)
-	}
-	return data, nil
+	return readLimitedFile(path, limit, "attestation")
 }
 
 func (a *app) printVerdict(v *policy.Verdict) {
@@ -174,6 +284,33 @@ func (a *app) printVerdict(v *policy.Verdict) {
 	}
 	for _, s := range v.Subjects {
 		fmt.Fprintf(w, "  subject %s sha256:%s\n", display.String(s.Name), display.String(s.Digest["sha256"]))
+	}
+	if v.Provenance != nil {
+		fmt.Fprintln(w, "  provenance:")
+		writeProvenanceLines(w, "    ", *v.Provenance)
+	}
+	if v.Provenance != nil {
+		fmt.Fprintln(w, "  provenance:")
+		writeProvenanceLines(w, "    ", *v.Provenance)
+	}
+	if v.Provenance != nil {
+		fmt.Fprintln(w, "  provenance:")
+		writeProvenanceLines(w, "    ", *v.Provenance)
+	}
+	if ind := v.Independent; ind != nil {
+		if ind.Witnesses != nil {
+			fmt.Fprintf(w, "  witnesses: %s\n", display.String(ind.Witnesses.String()))
+		}
+		if ts := ind.Timestamps; ts != nil {
+			fmt.Fprintf(w, "  timestamps: %d of %d needed, by %s", len(ts.TSAs), ts.Quorum, display.String(strings.Join(ts.TSAs, ", ")))
+			if ts.Met {
+				fmt.Fprintf(w, ", time %s", rfc3339(ts.Time))
+			}
+			fmt.Fprintln(w)
+		}
+		if ind.TimeSource != "" {
+			fmt.Fprintf(w, "  revocation time: %s bound %s (not the coordinator's clock)\n", ind.TimeSource, rfc3339(ind.Time))
+		}
 	}
 	for _, s := range v.Signatures {
 		if (s.Revoked || s.Retired) && v.Verified {

@@ -185,9 +185,15 @@ type ack struct{ id, keyID string }
 // fixture's administrator, key number admin) and returns its URI.
 func addLogKey(t *testing.T, dir, trustDir string, admin int) string {
 	t.Helper()
+	return addLogKeyOfType(t, dir, trustDir, admin, hsm.ECDSAP256)
+}
+
+// addLogKeyOfType is addLogKey with a log key of type kt.
+func addLogKeyOfType(t *testing.T, dir, trustDir string, admin int, kt hsm.KeyType) string {
+	t.Helper()
 	ctx := context.Background()
 	uri := "file:" + filepath.Join(dir, "log.key")
-	lk, err := filekey.Backend{}.Generate(ctx, uri, hsm.ECDSAP256)
+	lk, err := filekey.Backend{}.Generate(ctx, uri, kt)
 	if err != nil {
 		t.Fatal(err)
 	}
