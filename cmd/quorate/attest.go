@@ -310,11 +310,8 @@ func (a *app) describe(st *attest.Statement, p *attest.Predicate, env *attest.En
 		a.errf("  %s sha256:%s\n", display.String(s.Name), display.String(s.Digest["sha256"]))
 	}
 	if p.Provenance != nil {
-		if p.Provenance.URI != "" {
-			a.errf("  provenance: %s (sha256:%s)\n", display.String(p.Provenance.URI), display.String(p.Provenance.Digest["sha256"]))
-		} else {
-			a.errf("  provenance: embedded %s\n", p.Provenance.PredicateType)
-		}
+		// What the parties approve is how the release was built, too.
+		viewProvenance(p.Provenance, nil).write(indentWriter{a.stderr, "  "}, "provenance:")
 	}
 	if len(env.Signatures) > 0 {
 		ids := make([]string, len(env.Signatures))

@@ -12,9 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
+	"github.com/quorate-dev/quorate/provenance"
 )
 
 func (a *app) policyCommand() *cobra.Command {
@@ -174,16 +176,42 @@ independent builders must sign the same digest.`,
 func (a *app) policyGate() *cobra.Command {
 	var dir, name, rolesFlag string
 	var exp time.Duration
+	var requireProv, noProv bool
+	var req provenance.Requirements
 	c := &cobra.Command{
-		Use:   "gate --trust DIR --gate NAME --roles R1,R2,...",
+		Use:   "gate --trust DIR --gate NAME --roles R1,R2,... [--require-provenance [--builder ID]... [--source REPO]... [--ref PATTERN]... [--build-type URI]... [--tool NAME]...]",
 		Short: "Create or replace a gate",
 		Long: `Create or replace a gate: the roles a release needs, each to its threshold.
-No key may sit in two roles of one gate (separation of duties).`,
-		Example: "  quorate policy gate --trust trust --gate production --roles originator,integrator,operator",
-		Args:    cobra.NoArgs,
+No key may sit in two roles of one gate (separation of duties).
+
+--require-provenance makes the gate require build provenance (docs/provenance.md),
+constrained by --builder (allowed builder IDs, exactly), --source (allowed source
+repositories, exact or a pattern such as https://github.com/acme/*), --ref (ref
+patterns, e.g. refs/tags/v*), --build-type and --tool (tools that must be
+recorded); each repeats, and an aspect left out is free. Given with or without
+--roles (the gate must then exist), it replaces the gate's requirement;
+--no-provenance removes it. Replacing only the roles keeps the requirement.`,
+		Example: `  quorate policy gate --trust trust --gate production --roles originator,integrator,operator
+  quorate policy gate --trust trust --gate production --require-provenance \
+    --builder https://github.com/acme/app/.github/workflows/release.yml \
+    --source https://github.com/acme/app --ref 'refs/tags/v*'`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if name == "" || rolesFlag == "" {
-				return usageErr("--gate NAME and --roles R1,R2,... are required")
+			constrained := len(req.Builders)+len(req.Sources)+len(req.Refs)+len(req.BuildTypes)+len(req.Tools) > 0
+			switch {
+			case name == "":
+				return usageErr("--gate NAME is required")
+			case rolesFlag == "" && !requireProv && !noProv:
+				return usageErr("--roles R1,R2,... is required (or --require-provenance / --no-provenance for an existing gate)")
+			case requireProv && noProv:
+				return usageErr("--require-provenance and --no-provenance exclude each other")
+			case constrained && !requireProv:
+				return usageErr("--builder, --source, --ref, --build-type and --tool need --require-provenance")
+			}
+			if requireProv {
+				if err := req.Validate(); err != nil {
+					return usageErr("provenance requirements: %w", err)
+				}
 			}
 			var rs []string
 			for _, r := range strings.Split(rolesFlag, ",") {
@@ -191,13 +219,33 @@ No key may sit in two roles of one gate (separation of duties).`,
 					rs = append(rs, r)
 				}
 			}
-			return a.editDraft(dir, func(d *author.Draft) error { return d.SetGate(name, rs, exp) })
+			return a.editDraft(dir, func(d *author.Draft) error {
+				if rolesFlag != "" {
+					if err := d.SetGate(name, rs, exp); err != nil {
+						return err
+					}
+				}
+				switch {
+				case requireProv:
+					return d.SetGateProvenance(name, &req, exp)
+				case noProv:
+					return d.SetGateProvenance(name, nil, exp)
+				}
+				return nil
+			})
 		},
 	}
 	c.Flags().StringVar(&dir, "trust", "", "trust directory")
 	c.Flags().StringVar(&name, "gate", "", "gate name, e.g. staging or production")
 	c.Flags().StringVar(&rolesFlag, "roles", "", "comma-separated roles the gate needs")
 	c.Flags().DurationVar(&exp, "policy-expires", author.DefaultTargetsExpiry, "lifetime of the new policy version")
+	c.Flags().BoolVar(&requireProv, "require-provenance", false, "the gate requires build provenance meeting the constraints below")
+	c.Flags().BoolVar(&noProv, "no-provenance", false, "the gate no longer requires provenance")
+	c.Flags().StringArrayVar(&req.Builders, "builder", nil, "with --require-provenance: an allowed builder ID (repeat)")
+	c.Flags().StringArrayVar(&req.Sources, "source", nil, "with --require-provenance: an allowed source repository or pattern (repeat)")
+	c.Flags().StringArrayVar(&req.Refs, "ref", nil, "with --require-provenance: a source ref pattern, e.g. 'refs/tags/v*' (repeat)")
+	c.Flags().StringArrayVar(&req.BuildTypes, "build-type", nil, "with --require-provenance: an allowed build type (repeat)")
+	c.Flags().StringArrayVar(&req.Tools, "tool", nil, "with --require-provenance: a tool the provenance must record (repeat)")
 	return c
 }
 
@@ -292,15 +340,16 @@ func (a *app) policyShow() *cobra.Command {
 			}
 			out := struct {
 				author.Status
-				Digest   string              `json:"policyDigest"`
-				Expires  time.Time           `json:"policyExpires"`
-				Roles    []roleOut           `json:"roles"`
-				Gates    map[string][]string `json:"gates"`
-				History  []int64             `json:"history"`
-				Retired  []policy.Retirement `json:"retired"`
-				Revoked  []policy.Revocation `json:"revocations"`
-				Verified bool                `json:"verified"`
-				Problems string              `json:"problems,omitempty"`
+				Digest         string                             `json:"policyDigest"`
+				Expires        time.Time                          `json:"policyExpires"`
+				Roles          []roleOut                          `json:"roles"`
+				Gates          map[string][]string                `json:"gates"`
+				GateProvenance map[string]provenance.Requirements `json:"gateProvenance,omitempty"`
+				History        []int64                            `json:"history"`
+				Retired        []policy.Retirement                `json:"retired"`
+				Revoked        []policy.Revocation                `json:"revocations"`
+				Verified       bool                               `json:"verified"`
+				Problems       string                             `json:"problems,omitempty"`
 			}{Status: st, Digest: digest, Expires: d.Targets.Signed.Expires, Gates: map[string][]string{}, Verified: verr == nil,
 				History: lc.Versions(), Retired: append([]policy.Retirement{}, lc.Retired...), Revoked: append([]policy.Revocation{}, lc.Revocations...)}
 			if verr != nil {
@@ -312,6 +361,9 @@ func (a *app) policyShow() *cobra.Command {
 			}
 			for _, g := range set.GateNames() {
 				out.Gates[g] = set.Gates[g].Roles
+			}
+			if out.GateProvenance, err = policy.ProvenanceRequirementsOf(d.Targets); err != nil {
+				return usageErr("%w", err)
 			}
 			if output == "json" {
 				return writeJSON(a.stdout, out)
@@ -331,6 +383,9 @@ func (a *app) policyShow() *cobra.Command {
 			fmt.Fprintln(w, "gates:")
 			for _, g := range set.GateNames() {
 				fmt.Fprintf(w, "  %-12s %s\n", g, strings.Join(out.Gates[g], ", "))
+				if req, ok := out.GateProvenance[g]; ok {
+					fmt.Fprintf(w, "  %-12s requires provenance: %s\n", "", display.String(author.DescribeRequirements(req)))
+				}
 			}
 			if verr != nil {
 				fmt.Fprintf(w, "status: NOT VERIFIED\n  %s\n", strings.ReplaceAll(verr.Error(), "\n", "\n  "))

@@ -15,6 +15,7 @@ import (
 	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/provenance"
 )
 
 // signRequest signs a request held by a coordinator. Everything shown and
@@ -49,6 +50,11 @@ func (a *app) signRequest(ctx context.Context, cf *clientFlags, id, uri, trustDi
 	if !a.now().Before(pred.Expires) {
 		return fmt.Errorf("refusing to sign: request %s expired at %s", id, pred.Expires.Format(time.RFC3339))
 	}
+	if pv := pred.Provenance; pv != nil && pv.URI == "" {
+		if _, err := provenance.Resolve(pv, nil, provenance.Limits{}); err != nil {
+			return fmt.Errorf("refusing to sign request %s: its provenance: %w", id, err)
+		}
+	}
 	if trustDir != "" {
 		t, err := a.loadTrust(trustDir, "", a.now())
 		if err != nil {
@@ -56,6 +62,9 @@ func (a *app) signRequest(ctx context.Context, cf *clientFlags, id, uri, trustDi
 		}
 		if pred.Policy.Version != t.Version() || pred.Policy.Digest["sha256"] != t.Digest {
 			return fmt.Errorf("refusing to sign: request %s is under policy v%d, the trust directory holds v%d", id, pred.Policy.Version, t.Version())
+		}
+		if err := checkGateProvenance(t, pred.Gate, pred.Provenance, nil, st.Subject); err != nil {
+			return fmt.Errorf("refusing to sign request %s: %w", id, err)
 		}
 	}
 	if len(artifacts) > 0 {

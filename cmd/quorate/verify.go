@@ -5,8 +5,6 @@ import (
 	"os"
 	"strings"
 	"time"
-	"time"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,8 +13,6 @@ import (
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/provenance"
-	"github.com/quorate-dev/quorate/provenance"
-	"github.com/quorate-dev/quorate/provenance"
 	"github.com/quorate-dev/quorate/sigbundle"
 )
 
@@ -24,8 +20,6 @@ func (a *app) verifyCommand() *cobra.Command {
 	var dir, file, gate, output, state, bundle, pin, cache, bundlesDir string
 	var requireLog, requireWitnesses, requireTimestamps bool
 	var cf clientFlags
-	var provFile, reportURL string
-	var provFile, reportURL string
 	var provFile, reportURL string
 	var artifacts, digests []string
 	c := &cobra.Command{
@@ -42,19 +36,6 @@ that version, which the latest version must list in its history (with the
 same digest) and DIR/history/targets.V.json must hold; the latest version's
 revocations and retirements apply. A revoked key's signature counts only when
 the log bundle proves it was logged before the revocation.
-
-When the gate requires build provenance (policy gate --require-provenance),
-the attestation's provenance must meet the gate's rules (builder, source,
-ref, build type, tools; docs/provenance.md). Provenance the attestation
-references by URI and digest is never fetched: give the file with
---provenance FILE (its SHA-256 must be the referenced digest). The verdict
-shows the provenance's builder, source, ref, run and tools.
-
-With --report URL, a small outcome record (gate, subject digests, verdict,
-reason codes, latency) is posted to the coordinator at URL (POST
-/v1/reports, with --token-file or --client-cert), which counts verification
-outcomes and time-to-verify per gate. A failed report is a warning; it
-never changes the verdict or the exit status.
 
 When the gate requires build provenance (policy gate --require-provenance),
 the attestation's provenance must meet the gate's rules (builder, source,
@@ -106,7 +87,6 @@ which names the composite's exact bytes, is not required.`,
 				return usageErr("--output %q: want text or json", output)
 			}
 			now := a.now() // the clock is read once per verification
-			started := time.Now() // for the latency --report sends
 			started := time.Now() // for the latency --report sends
 			var t *policy.Trust
 			var err error
@@ -163,27 +143,7 @@ which names the composite's exact bytes, is not required.`,
 				}
 				opts = append(opts, policy.WithProvenance(pdata))
 			}
-			if provFile != "" {
-				pdata, err := readLimitedFile(provFile, provenance.DefaultLimits.MaxBytes, "--provenance")
-				if err != nil {
-					return withCode(exitNotVerified, err)
-				}
-				opts = append(opts, policy.WithProvenance(pdata))
-			}
-			if provFile != "" {
-				pdata, err := readLimitedFile(provFile, provenance.DefaultLimits.MaxBytes, "--provenance")
-				if err != nil {
-					return withCode(exitNotVerified, err)
-				}
-				opts = append(opts, policy.WithProvenance(pdata))
-			}
 			v := t.VerifyBytes(envBytes, policy.Request{Gate: gate, Artifacts: arts, Now: now}, opts...)
-			if reportURL != "" {
-				a.reportVerdict(cmd.Context(), cf, reportURL, v, arts, time.Since(started))
-			}
-			if reportURL != "" {
-				a.reportVerdict(cmd.Context(), cf, reportURL, v, arts, time.Since(started))
-			}
 			if reportURL != "" {
 				a.reportVerdict(cmd.Context(), cf, reportURL, v, arts, time.Since(started))
 			}
@@ -209,10 +169,6 @@ which names the composite's exact bytes, is not required.`,
 	c.Flags().StringArrayVar(&digests, "digest", nil, "artifact digest the attestation must cover, sha256:HEX or sha512:HEX (repeat)")
 	c.Flags().StringVar(&gate, "gate", "", "gate the release must satisfy")
 	c.Flags().StringVar(&output, "output", "text", "text or json")
-	c.Flags().StringVar(&provFile, "provenance", "", "the provenance document the attestation references by URI and digest (its digest must match)")
-	c.Flags().StringVar(&reportURL, "report", "", "coordinator URL to report the outcome to (gate, subject digest, verdict, reason codes, latency); authenticated like --coordinator (--token-file, --client-cert)")
-	c.Flags().StringVar(&provFile, "provenance", "", "the provenance document the attestation references by URI and digest (its digest must match)")
-	c.Flags().StringVar(&reportURL, "report", "", "coordinator URL to report the outcome to (gate, subject digest, verdict, reason codes, latency); authenticated like --coordinator (--token-file, --client-cert)")
 	c.Flags().StringVar(&provFile, "provenance", "", "the provenance document the attestation references by URI and digest (its digest must match)")
 	c.Flags().StringVar(&reportURL, "report", "", "coordinator URL to report the outcome to (gate, subject digest, verdict, reason codes, latency); authenticated like --coordinator (--token-file, --client-cert)")
 	c.Flags().StringVar(&bundlesDir, "bundles", "", "verify the composite re-assembled from this directory of per-signer Sigstore bundles (instead of --attestation)")
@@ -284,14 +240,6 @@ func (a *app) printVerdict(v *policy.Verdict) {
 	}
 	for _, s := range v.Subjects {
 		fmt.Fprintf(w, "  subject %s sha256:%s\n", display.String(s.Name), display.String(s.Digest["sha256"]))
-	}
-	if v.Provenance != nil {
-		fmt.Fprintln(w, "  provenance:")
-		writeProvenanceLines(w, "    ", *v.Provenance)
-	}
-	if v.Provenance != nil {
-		fmt.Fprintln(w, "  provenance:")
-		writeProvenanceLines(w, "    ", *v.Provenance)
 	}
 	if v.Provenance != nil {
 		fmt.Fprintln(w, "  provenance:")
