@@ -86,7 +86,7 @@ which names the composite's exact bytes, is not required.`,
 			if output != "text" && output != "json" {
 				return usageErr("--output %q: want text or json", output)
 			}
-			now := a.now() // the clock is read once per verification
+			now := a.now()        // the clock is read once per verification
 			started := time.Now() // for the latency --report sends
 			var t *policy.Trust
 			var err error
