@@ -5,8 +5,12 @@ GO        ?= go
 BIN       := bin/quorate
 GOFLAGS   ?=
 export CGO_ENABLED ?= 1
+# quorate version prints these (falling back to the Go build information).
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build deps test test-short demo bench nocgo fmt vet clean postgres
+.PHONY: all build deps test test-short demo bench nocgo fmt vet clean postgres dist
 
 all: build
 
@@ -26,7 +30,12 @@ postgres:
 	@bash scripts/postgres.sh ensure
 
 build: deps
-	$(GO) build $(GOFLAGS) -o $(BIN) ./cmd/quorate
+	$(GO) build $(GOFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/quorate
+
+# Static release archives (no cgo, so no PKCS#11) for linux/amd64, linux/arm64
+# and darwin/arm64, SHA256SUMS, and quorate's own attestation of it (dist/).
+dist:
+	VERSION=$(VERSION) COMMIT=$(COMMIT) GO=$(GO) bash scripts/dist.sh
 
 # A build without cgo must still work (PKCS#11 then reports it is missing).
 nocgo:
@@ -55,4 +64,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf bin demo-out
+	rm -rf bin demo-out dist
