@@ -6,12 +6,15 @@
 # and keeps a transparency log signed with its own HSM key. The originator
 # opens a request for a real file, the integrator signs as CI would, the
 # operator co-signs; the composite attestation and its log bundle are fetched
-# and verified offline, and the log is audited. Then the operator rotates to
+# and verified offline, and the log is audited. Every release carries the
+# build provenance CI captured (a simulated GitHub Actions tag build), which
+# the production gate requires: a branch build is refused. Then the operator rotates to
 # a new HSM key, and the CI key is revoked as compromised since a time, with
 # verification before and after each change.
 #
 # Leaves demo-out/ behind: trust/ (the policy and its history), release-*.tar.gz,
-# release-*.intoto.json (+ .bundle), coordinator.log, log-state.
+# release-*.provenance.json, release-*.intoto.json (+ .bundle), coordinator.log,
+# log-state.
 #
 # Environment: QUORATE (binary, default bin/quorate), DEMO_DIR (default demo-out).
 set -euo pipefail
@@ -48,13 +51,16 @@ for k in admins:admin1 admins:admin2 coordinator:log dev:originator ci:integrato
 	newkey "${k%%:*}" "${k##*:}"
 done
 
-step "Administrators write policy v1: three roles, two gates, the log key; 2-of-2 admins sign"
+BUILDER=https://github.com/acme/app/.github/workflows/release.yml
+step "Administrators write policy v1: three roles, two gates (production requires provenance of a tag build by the release workflow), the log key; 2-of-2 admins sign"
 "$Q" policy init --trust trust --admin admin1.pub --admin admin2.pub --admin-threshold 2
 "$Q" policy role --trust trust --role originator --key originator.pub --threshold 1
 "$Q" policy role --trust trust --role integrator --key integrator.pub --threshold 1
 "$Q" policy role --trust trust --role operator --key operator.pub --threshold 1
 "$Q" policy gate --trust trust --gate staging --roles originator,integrator
 "$Q" policy gate --trust trust --gate production --roles originator,integrator,operator
+"$Q" policy gate --trust trust --gate production --require-provenance --builder "$BUILDER" \
+	--source https://github.com/acme/app --ref 'refs/tags/v*'
 "$Q" policy log-key --trust trust --key log.pub --origin demo.quorate.local/log
 "$Q" policy sign --trust trust --key "$(uri admins admin1)"
 "$Q" policy sign --trust trust --key "$(uri admins admin2)"
@@ -86,15 +92,28 @@ build() { # N: a real file to release (the repository's README and a version sta
 	tar czf "release-$1.tar.gz" -C "src-$1" . && rm -rf "src-$1"
 }
 
-# sign_release NAME ARTIFACT OPERATOR-KEY INTEGRATOR-KEY: the originator opens a
-# request, CI and the operator sign it, the composite and its bundle are fetched.
+# provenance NAME ARTIFACT REF: CI captures the build's provenance, here in a
+# simulated GitHub Actions job of acme/app's release workflow for REF.
+provenance() {
+	env GITHUB_ACTIONS=true GITHUB_SERVER_URL=https://github.com GITHUB_REPOSITORY=acme/app \
+		GITHUB_SHA=0123456789abcdef0123456789abcdef01234567 GITHUB_REF="$3" \
+		GITHUB_WORKFLOW_REF="acme/app/.github/workflows/release.yml@$3" GITHUB_EVENT_NAME=push \
+		GITHUB_RUN_ID=9876543210 GITHUB_RUN_ATTEMPT=1 RUNNER_OS=Linux RUNNER_ARCH=X64 \
+		"$Q" provenance --artifact "$2" --detect-tools=false --tool go="go version go1.26.0 linux/amd64" \
+		--out "$1.provenance.json" 2>/dev/null
+}
+
+# sign_release NAME ARTIFACT OPERATOR-KEY INTEGRATOR-KEY: CI captures the
+# provenance of a tag build, the originator opens a request carrying it, CI
+# and the operator sign it, the composite and its bundle are fetched.
 sign_release() {
 	local name=$1 art=$2 op=$3 ci=$4 id
-	id=$("$Q" request create --trust trust --gate production --artifact "$art" --key "$(uri dev originator)")
+	provenance "$name" "$art" refs/tags/v1.0.0
+	id=$("$Q" request create --trust trust --gate production --artifact "$art" --provenance "$name.provenance.json" --key "$(uri dev originator)" 2>/dev/null)
 	note "originator opened request $id for $art"
 	"$Q" sign --request "$id" --artifact "$art" --key "$(uri ci "$ci")" 2>/dev/null
 	note "integrator (key $ci) checked the artifact it built and signed"
-	"$Q" sign --request "$id" --trust trust --key "$(uri ops "$op")" 2>/dev/null
+	"$Q" sign --request "$id" --trust trust --key "$(uri ops "$op")" 2>&1 | sed "s/^/    /"
 	note "operator (key $op) reviewed the request and co-signed"
 	"$Q" request wait "$id" --timeout 30s --interval 200ms
 	"$Q" request attestation "$id" --out "$name.intoto.json"
@@ -109,8 +128,16 @@ step "Release 1: the originator opens a request for a real file; CI and the oper
 build 1
 sign_release release-1 release-1.tar.gz operator integrator
 
-step "Deploy gate: verify release 1 offline, with the log proofs of every signature (--require-log)"
+step "Deploy gate: verify release 1 offline, with the log proofs of every signature (--require-log) and its provenance"
 verify release-1 release-1.tar.gz
+
+step "A branch build is refused by the production gate, which requires tags (refs/tags/v*)"
+provenance branch release-1.tar.gz refs/heads/main
+if "$Q" request create --trust trust --gate production --artifact release-1.tar.gz --provenance branch.provenance.json \
+	--key "$(uri dev originator)" 2>branch.err; then
+	fail "a request for a branch build was opened for the production gate"
+fi
+note "refused: $(grep -v '^ ' branch.err | tail -1)"
 
 step "A tampered artifact is refused (exit 1)"
 cp release-1.tar.gz tampered.tar.gz && echo tampered >>tampered.tar.gz
@@ -171,7 +198,7 @@ if verify release-2 release-2.tar.gz; then
 fi
 
 step "The reloaded coordinator refuses the revoked key; CI re-signs release 2 with its new key"
-id=$("$Q" request create --trust trust --gate production --artifact release-2.tar.gz --key "$(uri dev originator)")
+id=$("$Q" request create --trust trust --gate production --artifact release-2.tar.gz --provenance release-2.provenance.json --key "$(uri dev originator)" 2>/dev/null)
 if "$Q" sign --request "$id" --key "$(uri ci integrator)" 2>sign-revoked.err; then
 	fail "the coordinator accepted a signature by the revoked key"
 fi

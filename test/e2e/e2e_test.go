@@ -405,7 +405,8 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 // TestDemo runs `make demo`'s script: SoftHSM2 tokens, a coordinator on
 // SQLite with a transparency log, three parties signing, offline verification
 // with log proofs, a tampered artifact refused, a log audit, a key rotation
-// and a revocation with verification before and after.
+// and a revocation with verification before and after; every release carries
+// provenance the production gate requires, and a branch build is refused.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("demo skipped in -short mode")
@@ -434,6 +435,13 @@ func TestDemo(t *testing.T) {
 		"(CI runner compromised): the signature was logged at", // why
 		"is not in policy version 4",                           // the reloaded coordinator refuses the key
 		"VERIFIED: gate production, policy v4, request",        // re-signed with the new CI key
+		// The production gate requires the provenance of a tag build of
+		// the release workflow; every release carries it, shown to the
+		// operator before signing and by the deploy gate.
+		"requires provenance: builders [https://github.com/acme/app/.github/workflows/release.yml]",
+		"source ref refs/heads/main does not match refs/tags/v* (gate production)",
+		"        ref:         refs/tags/v1.0.0", // the operator's preview
+		"    ref:         refs/tags/v1.0.0",     // the verdict
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
