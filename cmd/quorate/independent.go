@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
 )
@@ -208,4 +210,37 @@ func parseQuorum(s string) (int, error) {
 		return 0, usageErr("quorum %q: want a whole number of at least 1", s)
 	}
 	return n, nil
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// checkWitnesses checks the witness cosignatures on a verified checkpoint
+// note against the quorum of the policy in dir and says who cosigned. A
+// cosignature of a policy witness that does not verify fails; a quorum not
+// met is a warning, or a failure when required.
+func (a *app) checkWitnesses(dir string, note []byte, require bool) error {
+	t, err := a.loadTrust(dir, "", a.now())
+	if err != nil {
+		return err
+	}
+	q, err := t.Witnesses()
+	switch {
+	case errors.Is(err, policy.ErrNoWitnesses) && !require:
+		return nil
+	case err != nil:
+		return withCode(exitNotVerified, fmt.Errorf("witnesses NOT verified: %w", err))
+	}
+	r, err := q.Verify(note)
+	if err != nil {
+		return withCode(exitNotVerified, fmt.Errorf("witnesses NOT verified: %w", err))
+	}
+	w := &policy.WitnessEvidence{Quorum: r.Need, Signed: r.Signed(), Missing: r.Missing, Met: r.Met, WitnessedBy: r.WitnessedBy}
+	fmt.Fprintf(a.stdout, "witnesses: %s\n", display.String(w.String()))
+	if !r.Met {
+		if require {
+			return withCode(exitNotVerified, fmt.Errorf("witnesses NOT verified: %w", r.Err()))
+		}
+		a.errf("warning: %s\n", display.String(r.Err().Error()))
+	}
+	return nil
 }

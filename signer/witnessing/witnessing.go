@@ -1,0 +1,445 @@
+// Package witnessing is the coordinator's side of independent evidence for
+// its ledger: it submits each new signed checkpoint to the policy's
+// witnesses over c2sp.org/tlog-witness (package ledger/witness) and asks
+// the configured RFC 3161 timestamp authorities to timestamp it (package
+// ledger/timestamp), in the background, and keeps what comes back — the
+// checkpoint with its cosignature lines, and the tokens — so the ledger
+// serves cosigned checkpoints and puts the evidence in bundles.
+//
+// # Never on the write path
+//
+// [Witnessing.Signed] only records the latest checkpoint and wakes the
+// background loop ([Witnessing.Run]); it never blocks. The loop submits
+// the latest checkpoint to every witness and TSA that has not answered for
+// it yet, retries the missing ones with exponential backoff, and moves on
+// to a newer checkpoint as soon as one is signed (it covers every earlier
+// entry). A witness or TSA that is down or slow delays only its own
+// cosignature or token; the coordinator's writes never wait for them.
+//
+// # Where the evidence is kept
+//
+// In the state directory, one file per checkpoint (witnessed/<size>.json,
+// written atomically), not in the database: the evidence is
+// self-authenticating (a verifier checks it against the policy's keys and
+// certificates, never trusting the coordinator for it), so it needs no
+// transaction with the log, and a replica of a PostgreSQL deployment keeps
+// the evidence of the checkpoints it signed and submitted. Losing the
+// directory loses only tight time bounds of past checkpoints: the next
+// checkpoint is cosigned and timestamped again. (Sharing it between
+// replicas through a store table is listed as open in docs/time.md.)
+//
+// # Choosing evidence for a bundle
+//
+// [Witnessing.Best] returns the smallest checkpoint covering the entries
+// whose evidence is complete (the witness quorum and the TSA quorum):
+// its time bound is the tightest the coordinator can prove.
+package witnessing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/quorate-dev/quorate/internal/atomicfile"
+	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/ledger/timestamp"
+	"github.com/quorate-dev/quorate/ledger/witness"
+)
+
+// Config configures [New].
+type Config struct {
+	// Witnesses are the clients of the policy's witnesses; WitnessQuorum
+	// how many must cosign (the policy's quorum).
+	Witnesses     []*witness.Client
+	WitnessQuorum int
+	// TSAs are the timestamp authorities to ask; TSAQuorum how many tokens
+	// a checkpoint needs (the policy's TSA quorum, or 1).
+	TSAs      []*timestamp.Client
+	TSAQuorum int
+	// Prover proves consistency between checkpoints of the log.
+	Prover witness.ConsistencyProver
+	// Dir is the state directory; evidence goes to Dir/witnessed. "" keeps
+	// it in memory only.
+	Dir    string
+	Logger *zap.Logger
+	// Registerer registers the metrics; nil: none.
+	Registerer prometheus.Registerer
+	// Retry is the first retry delay (default 1s), doubled up to MaxRetry
+	// (default 1m). Timeout bounds one round of submissions (default 30s).
+	Retry, MaxRetry, Timeout time.Duration
+	// Clock is the time source for latency metrics (default time.Now).
+	Clock func() time.Time
+}
+
+// Evidence is what the coordinator holds for one checkpoint.
+type Evidence struct {
+	Size int64 `json:"size"`
+	// Note is the signed checkpoint with the cosignature lines collected.
+	Note string `json:"note"`
+	// Cosigners names the witnesses whose cosignature Note carries.
+	Cosigners []string `json:"cosigners,omitempty"`
+	// Timestamps are RFC 3161 tokens over the checkpoint's text, and
+	// TSAs the URLs that issued them.
+	Timestamps [][]byte `json:"timestamps,omitempty"`
+	TSAs       []string `json:"tsas,omitempty"`
+	// Signed is when the coordinator handed the checkpoint over, and
+	// Complete when the witness and TSA quorums were first reached.
+	Signed   time.Time `json:"signed"`
+	Complete time.Time `json:"complete,omitzero"`
+}
+
+// Witnessing collects cosignatures and timestamps for a ledger's
+// checkpoints. Safe for concurrent use.
+type Witnessing struct {
+	cfg     Config
+	dir     string
+	metrics *metrics
+	wake    chan struct{}
+
+	mu      sync.Mutex
+	byCkpt  map[int64]*Evidence
+	sizes   []int64 // sorted keys of byCkpt
+	pending int64   // size of the checkpoint to work on; 0 none
+}
+
+// New returns a Witnessing and loads the evidence kept in cfg.Dir.
+func New(cfg Config) (*Witnessing, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Retry <= 0 {
+		cfg.Retry = time.Second
+	}
+	if cfg.MaxRetry < cfg.Retry {
+		cfg.MaxRetry = max(time.Minute, cfg.Retry)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if len(cfg.Witnesses) > 0 && (cfg.WitnessQuorum < 1 || cfg.WitnessQuorum > len(cfg.Witnesses)) {
+		return nil, fmt.Errorf("witness quorum %d of %d witnesses", cfg.WitnessQuorum, len(cfg.Witnesses))
+	}
+	if len(cfg.TSAs) > 0 && cfg.TSAQuorum < 1 {
+		cfg.TSAQuorum = 1
+	}
+	if cfg.TSAQuorum > len(cfg.TSAs) {
+		return nil, fmt.Errorf("TSA quorum %d of %d timestamp authorities (serve --tsa URL...)", cfg.TSAQuorum, len(cfg.TSAs))
+	}
+	if len(cfg.Witnesses) > 0 && cfg.Prover == nil {
+		return nil, errors.New("witnessing needs a consistency prover")
+	}
+	w := &Witnessing{cfg: cfg, wake: make(chan struct{}, 1), byCkpt: map[int64]*Evidence{}, metrics: newMetrics(cfg.Registerer)}
+	if cfg.Dir != "" {
+		w.dir = filepath.Join(cfg.Dir, "witnessed")
+		if err := w.load(); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// Enabled reports whether there is anyone to ask.
+func (w *Witnessing) Enabled() bool {
+	return w != nil && len(w.cfg.Witnesses)+len(w.cfg.TSAs) > 0
+}
+
+func (w *Witnessing) load() error {
+	if err := os.MkdirAll(w.dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", w.dir, err)
+	}
+	des, err := os.ReadDir(w.dir)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", w.dir, err)
+	}
+	for _, de := range des {
+		name, ok := strings.CutSuffix(de.Name(), ".json")
+		size, err := strconv.ParseInt(name, 10, 64)
+		if !ok || err != nil {
+			continue // temporary files of atomic writes, and anything else
+		}
+		data, err := os.ReadFile(filepath.Join(w.dir, de.Name()))
+		if err != nil {
+			return fmt.Errorf("reading witness evidence: %w", err)
+		}
+		var ev Evidence
+		if err := json.Unmarshal(data, &ev); err != nil || ev.Size != size {
+			return fmt.Errorf("witness evidence %s is malformed: %v", de.Name(), err)
+		}
+		w.byCkpt[size] = &ev
+		w.sizes = append(w.sizes, size)
+	}
+	slices.Sort(w.sizes)
+	return nil
+}
+
+// Signed hands a newly signed checkpoint over. It never blocks.
+func (w *Witnessing) Signed(size int64, note []byte) {
+	if !w.Enabled() || size <= 0 {
+		return
+	}
+	w.mu.Lock()
+	if _, ok := w.byCkpt[size]; !ok {
+		w.byCkpt[size] = &Evidence{Size: size, Note: string(note), Signed: w.cfg.Clock()}
+		i, _ := slices.BinarySearch(w.sizes, size)
+		w.sizes = slices.Insert(w.sizes, i, size)
+	}
+	if size > w.pending {
+		w.pending = size
+	}
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Cosigned returns note (the signed checkpoint of size) with the
+// cosignatures collected for it so far.
+func (w *Witnessing) Cosigned(size int64, note []byte) []byte {
+	if w == nil {
+		return note
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ev, ok := w.byCkpt[size]; ok {
+		return []byte(ev.Note)
+	}
+	return note
+}
+
+// Timestamps returns the tokens collected for the checkpoint of size.
+func (w *Witnessing) Timestamps(size int64) [][]byte {
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ev, ok := w.byCkpt[size]; ok {
+		return slices.Clone(ev.Timestamps)
+	}
+	return nil
+}
+
+// Best returns the evidence of the smallest checkpoint of size at least
+// need (and at most upTo) that reached every quorum, or nil.
+func (w *Witnessing) Best(need, upTo int64) *Evidence {
+	if !w.Enabled() {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i, _ := slices.BinarySearch(w.sizes, need)
+	for _, s := range w.sizes[i:] {
+		if s > upTo {
+			break
+		}
+		if ev := w.byCkpt[s]; w.complete(ev) {
+			c := *ev
+			c.Timestamps = slices.Clone(ev.Timestamps)
+			return &c
+		}
+	}
+	return nil
+}
+
+func (w *Witnessing) complete(ev *Evidence) bool {
+	return len(ev.Cosigners) >= w.cfg.WitnessQuorum && len(ev.TSAs) >= w.cfg.TSAQuorum
+}
+
+// Run works on the latest checkpoint until ctx ends: submits it to the
+// witnesses and TSAs that have not answered for it, and retries with
+// backoff while some are missing.
+func (w *Witnessing) Run(ctx context.Context) {
+	if !w.Enabled() {
+		return
+	}
+	delay := w.cfg.Retry
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.wake:
+		case <-timer.C:
+		}
+		w.mu.Lock()
+		size := w.pending
+		w.mu.Unlock()
+		if size == 0 {
+			continue
+		}
+		done := w.round(ctx, size)
+		if ctx.Err() != nil {
+			return
+		}
+		w.mu.Lock()
+		newer := w.pending != size
+		if done && !newer {
+			w.pending = 0
+		}
+		w.mu.Unlock()
+		switch {
+		case newer:
+			delay = w.cfg.Retry
+			select {
+			case w.wake <- struct{}{}:
+			default:
+			}
+		case done:
+			delay = w.cfg.Retry
+		default:
+			timer.Reset(delay)
+			delay = min(2*delay, w.cfg.MaxRetry)
+		}
+	}
+}
+
+// round asks every witness and TSA that has not answered for the
+// checkpoint of size, stores what came back, and reports whether every one
+// has now answered.
+func (w *Witnessing) round(ctx context.Context, size int64) bool {
+	w.mu.Lock()
+	ev := *w.byCkpt[size]
+	w.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+	defer cancel()
+
+	// The original log-signed note: cosignature lines are ours to add.
+	signedNote := []byte(ev.Note)
+	var missingW []*witness.Client
+	for _, c := range w.cfg.Witnesses {
+		if !slices.Contains(ev.Cosigners, c.Witness().Name()) {
+			missingW = append(missingW, c)
+		}
+	}
+	var missingT []*timestamp.Client
+	for _, c := range w.cfg.TSAs {
+		if !slices.Contains(ev.TSAs, c.URL()) {
+			missingT = append(missingT, c)
+		}
+	}
+	var wg sync.WaitGroup
+	var sub *witness.Submission
+	if len(missingW) > 0 {
+		wg.Go(func() { sub = witness.Submit(ctx, signedNote, w.cfg.Prover, missingW...) })
+	}
+	type stamped struct {
+		url string
+		der []byte
+	}
+	var toks []stamped
+	var tsaErrs []error
+	if len(missingT) > 0 {
+		wg.Go(func() {
+			text, _, _ := strings.Cut(ev.Note, "\n\n")
+			cp, err := ledger.ParseCheckpoint([]byte(text + "\n"))
+			if err != nil {
+				tsaErrs = append(tsaErrs, err)
+				return
+			}
+			ctext, err := cp.Text()
+			if err != nil {
+				tsaErrs = append(tsaErrs, err)
+				return
+			}
+			digest := timestamp.CheckpointDigest(ctext)
+			for _, c := range missingT {
+				tok, err := c.Timestamp(ctx, digest)
+				if err != nil {
+					tsaErrs = append(tsaErrs, err)
+					w.metrics.tsaFailures.WithLabelValues(c.URL()).Inc()
+					continue
+				}
+				toks = append(toks, stamped{c.URL(), tok.DER})
+			}
+		})
+	}
+	wg.Wait()
+
+	now := w.cfg.Clock()
+	w.mu.Lock()
+	cur := w.byCkpt[size]
+	if sub != nil {
+		cur.Note = string(witness.AddCosignatures([]byte(cur.Note), sub.Cosignatures...))
+		for _, cs := range sub.Cosignatures {
+			if !slices.Contains(cur.Cosigners, cs.Witness) {
+				cur.Cosigners = append(cur.Cosigners, cs.Witness)
+				w.metrics.cosignLatency.WithLabelValues(cs.Witness).Observe(now.Sub(cur.Signed).Seconds())
+			}
+		}
+		for name, err := range sub.Errors {
+			w.metrics.witnessFailures.WithLabelValues(name).Inc()
+			w.cfg.Logger.Warn("witness did not cosign the checkpoint; retrying later", zap.String("witness", name), zap.Int64("size", size), zap.Error(err))
+		}
+	}
+	for _, t := range toks {
+		if !slices.Contains(cur.TSAs, t.url) {
+			cur.TSAs = append(cur.TSAs, t.url)
+			cur.Timestamps = append(cur.Timestamps, t.der)
+		}
+	}
+	for _, err := range tsaErrs {
+		w.cfg.Logger.Warn("timestamping the checkpoint failed; retrying later", zap.Int64("size", size), zap.Error(err))
+	}
+	if cur.Complete.IsZero() && w.complete(cur) {
+		cur.Complete = now
+		w.metrics.quorumLatency.Observe(now.Sub(cur.Signed).Seconds())
+	}
+	w.metrics.witnessesMissing.Set(float64(len(w.cfg.Witnesses) - len(cur.Cosigners)))
+	done := len(cur.Cosigners) == len(w.cfg.Witnesses) && len(cur.TSAs) == len(w.cfg.TSAs)
+	snapshot := *cur
+	w.mu.Unlock()
+	if w.dir != "" {
+		data, err := json.Marshal(snapshot)
+		if err == nil {
+			err = atomicfile.Write(filepath.Join(w.dir, fmt.Sprintf("%d.json", size)), data, 0o600)
+		}
+		if err != nil {
+			w.cfg.Logger.Error("keeping witness evidence in the state directory", zap.Int64("size", size), zap.Error(err))
+		}
+	}
+	return done
+}
+
+type metrics struct {
+	cosignLatency    *prometheus.HistogramVec
+	quorumLatency    prometheus.Histogram
+	witnessFailures  *prometheus.CounterVec
+	tsaFailures      *prometheus.CounterVec
+	witnessesMissing prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	buckets := prometheus.ExponentialBuckets(0.005, 2, 16)
+	m := &metrics{
+		cosignLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "quorate_witness_cosign_seconds",
+			Help: "Time from signing a checkpoint to receiving a witness's cosignature of it.", Buckets: buckets}, []string{"witness"}),
+		quorumLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "quorate_witness_quorum_seconds",
+			Help: "Time from signing a checkpoint to holding the witness quorum's cosignatures (and the TSA quorum's tokens) for it.", Buckets: buckets}),
+		witnessFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quorate_witness_failures_total",
+			Help: "Submissions of a checkpoint to a witness that did not return a cosignature."}, []string{"witness"}),
+		tsaFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quorate_tsa_failures_total",
+			Help: "Timestamp requests to a TSA that did not return a valid token."}, []string{"tsa"}),
+		witnessesMissing: prometheus.NewGauge(prometheus.GaugeOpts{Name: "quorate_witnesses_missing",
+			Help: "Witnesses that have not cosigned the latest checkpoint submitted."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.cosignLatency, m.quorumLatency, m.witnessFailures, m.tsaFailures, m.witnessesMissing)
+	}
+	return m
+}

@@ -1,0 +1,173 @@
+package witnessing_test
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/quorate-dev/quorate/hsm"
+	"github.com/quorate-dev/quorate/hsm/filekey"
+	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/ledger/timestamp"
+	"github.com/quorate-dev/quorate/ledger/timestamp/tsatest"
+	"github.com/quorate-dev/quorate/ledger/witness"
+	"github.com/quorate-dev/quorate/ledger/witness/witnesstest"
+	"github.com/quorate-dev/quorate/signer/witnessing"
+)
+
+const origin = "quorate.example/log"
+
+type world struct {
+	log   *ledger.Log
+	store *ledger.MemoryStorage
+	ws    []*witnesstest.Witness
+	q     *witness.Quorum
+	trust *timestamp.Trust
+	n     int
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	uri := "file:" + t.TempDir() + "/log.key"
+	if _, err := (filekey.Backend{}).Generate(context.Background(), uri, hsm.Ed25519); err != nil {
+		t.Fatal(err)
+	}
+	s, err := filekey.Backend{}.Signer(context.Background(), uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.New(ledger.Config{Origin: origin, Signer: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey, err := ledger.VerifierKey(origin, s.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{log: l, store: ledger.NewMemoryStorage()}
+	var vs []*witness.Verifier
+	for i := range 2 {
+		wt := witnesstest.Start(t, fmt.Sprintf("witness.example/w%d", i+1), origin, vkey)
+		w.ws = append(w.ws, wt)
+		vs = append(vs, wt.Verifier)
+	}
+	if w.q, err = witness.NewQuorum(2, vs...); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func (w *world) grow(t *testing.T, n int) *ledger.SignedCheckpoint {
+	t.Helper()
+	evs := make([]ledger.Event, n)
+	for i := range evs {
+		w.n++
+		evs[i] = ledger.Event{Type: ledger.RequestOpened, RequestID: fmt.Sprintf("r-%d", w.n),
+			PayloadSHA256: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", PolicyVersion: 1}
+	}
+	if _, err := w.log.Append(context.Background(), w.store, evs...); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := w.log.Sign(context.Background(), w.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
+func (w *world) clients(t *testing.T) []*witness.Client {
+	out := make([]*witness.Client, len(w.ws))
+	for i, wt := range w.ws {
+		out[i] = wt.Client(t)
+	}
+	return out
+}
+
+// waitFor polls cond (the background loop's progress) for up to a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWitnessDownDelaysOnlyItsCosignature: with two real litewitnesses
+// (quorum 2) and a real OpenSSL TSA, checkpoints get both cosignatures and
+// a token; with one witness down a new checkpoint gets one cosignature and
+// no quorum (Signed never blocks), and the missing cosignature comes once
+// the witness is back; the evidence survives a restart.
+func TestWitnessDownDelaysOnlyItsCosignature(t *testing.T) {
+	w := newWorld(t)
+	ca := tsatest.NewCA(t, "TSA root")
+	tsa := tsatest.Start(t, ca.IssueTSA(t, tsatest.TSAOptions{Name: "TSA 1"}), tsatest.ServerOptions{})
+	trust, err := timestamp.NewTrust(1, timestamp.Authority{Name: "tsa1", Roots: []*x509.Certificate{ca.Cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := timestamp.NewClient(tsa.URL, timestamp.WithTrust(trust))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	prover := witness.ProverFunc(func(ctx context.Context, o, n int64) (tlog.TreeProof, error) {
+		return ledger.ConsistencyProof(ctx, w.store, o, n)
+	})
+	cfg := witnessing.Config{Witnesses: w.clients(t), WitnessQuorum: 2, TSAs: []*timestamp.Client{tc}, TSAQuorum: 1,
+		Prover: prover, Dir: dir, Retry: 50 * time.Millisecond, MaxRetry: 200 * time.Millisecond, Timeout: 10 * time.Second}
+	wi, err := witnessing.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { wi.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	cp1 := w.grow(t, 3)
+	wi.Signed(cp1.Size, cp1.Note)
+	waitFor(t, "the first checkpoint's quorum", func() bool { return wi.Best(1, cp1.Size) != nil })
+	ev := wi.Best(1, cp1.Size)
+	r, err := w.q.Verify([]byte(ev.Note))
+	if err != nil || !r.Met {
+		t.Fatalf("cosigned checkpoint: %+v, %v", r, err)
+	}
+	text, err := cp1.Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := trust.Verify(timestamp.CheckpointDigest(text), ev.Timestamps); err != nil || res.Time.IsZero() {
+		t.Fatalf("timestamps of checkpoint %d: %v", cp1.Size, err)
+	}
+
+	w.ws[1].Stop()
+	cp2 := w.grow(t, 2)
+	wi.Signed(cp2.Size, cp2.Note) // returns at once: the witness being down is the loop's business
+	waitFor(t, "the reachable witness's cosignature", func() bool {
+		r, err := w.q.Verify(wi.Cosigned(cp2.Size, cp2.Note))
+		return err == nil && len(r.Cosignatures) == 1
+	})
+	if ev := wi.Best(cp2.Size, cp2.Size); ev != nil {
+		t.Fatalf("checkpoint %d reached quorum with a witness down: %v", cp2.Size, ev.Cosigners)
+	}
+	if got := wi.Best(1, cp2.Size); got == nil || got.Size != cp1.Size {
+		t.Fatalf("Best(1): %+v; want the first checkpoint", got)
+	}
+	w.ws[1].Restart()
+	waitFor(t, "the second cosignature once the witness is back", func() bool { return wi.Best(cp2.Size, cp2.Size) != nil })
+
+	// The evidence is kept in the state directory.
+	again, err := witnessing.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := again.Best(cp2.Size, cp2.Size); ev == nil || len(ev.Cosigners) != 2 || len(ev.Timestamps) != 1 {
+		t.Fatalf("reloaded evidence of checkpoint %d: %+v", cp2.Size, ev)
+	}
+}
