@@ -2,11 +2,13 @@ package signer_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,10 +20,12 @@ import (
 	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/internal/testkeys"
 	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/client"
+	"github.com/quorate-dev/quorate/signer/sqlitestore"
 )
 
 // propose signs spec with key p and posts it.
@@ -212,4 +216,65 @@ func tufStatement(t *testing.T, w *tufWorld, id string) []byte {
 		Policy: attest.PolicyRef{Version: tr.Version(), Digest: map[string]string{"sha256": tr.Digest}}, RequestID: id, Created: now.UTC(), Expires: now.Add(time.Hour).UTC()})
 	must(t, err)
 	return st
+}
+
+// TestPolicyChangeTakesEffectOnlyOnceLogged: when the ledger entry of a
+// publication cannot be appended (a trigger makes the database refuse
+// it), the version is written to the trust directory but neither enforced
+// nor served, the approver gets 503 and new proposals are refused; once
+// the database accepts the entry again, the next call finishes the
+// publication and the ledger holds policy.published.
+func TestPolicyChangeTakesEffectOnlyOnceLogged(t *testing.T) {
+	lg, err := ledger.New(ledger.Config{Origin: "quorate.test/log", Signer: testkeys.Signer(t, hsm.Ed25519)})
+	must(t, err)
+	w := newTUFWorldLedger(t, lg)
+	ci := testkeys.Signer(t, hsm.ECDSAP256)
+	ch, err := w.propose(w.admin, client.ChangeSpec{Role: &client.RoleSpec{Name: "integrator", Keys: []*metadata.Key{ci.Public().TUF()}, Threshold: 1}})
+	must(t, err)
+
+	db, err := sql.Open("sqlite", filepath.Join(w.db, sqlitestore.FileName))
+	must(t, err)
+	t.Cleanup(func() { db.Close() })
+	_, err = db.Exec(`CREATE TRIGGER refuse_ledger BEFORE INSERT ON ledger_entries BEGIN SELECT RAISE(ABORT, 'injected: ledger refused'); END`)
+	must(t, err)
+
+	if _, err := w.approve(w.admin, ch); apiStatus(err) != http.StatusServiceUnavailable {
+		t.Fatalf("approving while the ledger refuses: %v, want 503", err)
+	}
+	if v := w.svc.Trust().Version(); v != 1 {
+		t.Fatalf("the coordinator enforces policy version %d before it is logged, want 1", v)
+	}
+	if targets, err := w.refresh(t.TempDir(), time.Time{}); err != nil || targets.Signed.Version != 1 {
+		t.Fatalf("the TUF repository serves an unlogged version: %v", err)
+	}
+	if _, err := w.propose(w.admin, client.ChangeSpec{Gate: &client.GateSpec{Name: "prod", Roles: []string{"originator"}}}); apiStatus(err) != http.StatusServiceUnavailable {
+		t.Fatalf("proposing while a publication is unlogged: %v, want 503", err)
+	}
+
+	_, err = db.Exec(`DROP TRIGGER refuse_ledger`)
+	must(t, err)
+	if _, err := w.approve(w.admin, ch); apiStatus(err) != http.StatusConflict {
+		t.Fatalf("approving again once the ledger accepts: %v, want 409 (the retry published it)", err)
+	}
+	if v := w.svc.Trust().Version(); v != 2 {
+		t.Fatalf("after the retry the coordinator enforces policy version %d, want 2", v)
+	}
+	got, err := w.client.GetChange(context.Background(), ch.ID)
+	must(t, err)
+	if got.State != client.ChangePublished {
+		t.Fatalf("change state %s, want published", got.State)
+	}
+	size, err := w.store.Ledger().Size(context.Background())
+	must(t, err)
+	es, _, err := ledger.ReadEntries(context.Background(), w.store.Ledger(), 0, size)
+	must(t, err)
+	published := 0
+	for _, e := range es {
+		if e.Type == ledger.PolicyPublished && e.PolicyVersion == 2 {
+			published++
+		}
+	}
+	if published != 1 {
+		t.Fatalf("the ledger holds %d policy.published entries for version 2, want 1", published)
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/internal/testkeys"
 	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
@@ -35,7 +36,7 @@ import (
 // policy starts at version 1 with one role (dev) and a gate.
 type tufWorld struct {
 	t                  *testing.T
-	dir, state         string
+	dir, state, db     string
 	admin, online, dev party
 	dev2               party
 	root1              []byte
@@ -53,6 +54,13 @@ type tufWorld struct {
 }
 
 func newTUFWorld(t *testing.T) *tufWorld {
+	t.Helper()
+	return newTUFWorldLedger(t, nil)
+}
+
+// newTUFWorldLedger is newTUFWorld whose coordinator keeps ledger lg (nil:
+// none) in its SQLite store, in directory w.db.
+func newTUFWorldLedger(t *testing.T, lg *ledger.Log) *tufWorld {
 	t.Helper()
 	w := &tufWorld{t: t, override: map[string][]byte{}}
 	w.admin, w.online, w.dev = testkeys.Signer(t, hsm.ECDSAP256), testkeys.Signer(t, hsm.ECDSAP256), testkeys.Signer(t, hsm.Ed25519)
@@ -72,13 +80,18 @@ func newTUFWorld(t *testing.T) *tufWorld {
 	must(t, err)
 	trust, err := policy.Load(w.dir, policy.LoadOptions{Now: start})
 	must(t, err)
-	w.store, err = sqlitestore.Open(context.Background(), t.TempDir(), sqlitestore.Options{})
+	w.db = t.TempDir()
+	w.store, err = sqlitestore.Open(context.Background(), w.db, sqlitestore.Options{Ledger: lg})
 	must(t, err)
 	t.Cleanup(func() { w.store.Close() })
 	w.repo = w.openRepo(trust)
-	w.svc, err = signer.New(signer.Config{Trust: trust, Store: w.store, Clock: w.clock, TUF: w.repo})
+	w.svc, err = signer.New(signer.Config{Trust: trust, Store: w.store, Clock: w.clock, TUF: w.repo, Ledger: lg})
 	must(t, err)
-	changes, err := policychange.New(policychange.Config{Coordinator: w.svc, Store: w.store, Clock: w.clock, TrustDir: w.dir, StateDir: w.state})
+	pc := policychange.Config{Coordinator: w.svc, Store: w.store, Clock: w.clock, TrustDir: w.dir, StateDir: w.state}
+	if lg != nil {
+		pc.Ledger = w.store
+	}
+	changes, err := policychange.New(pc)
 	must(t, err)
 	api := signer.NewAPI(signer.HTTPConfig{Coordinator: w.svc, PolicyChanges: changes})
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {

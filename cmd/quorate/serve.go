@@ -207,6 +207,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 		if err != nil {
 			return err
 		}
+		go pc.Run(ctx, 10*time.Second) // retries a publication the ledger refused
 		changes = pc
 	}
 	// The last checkpoint signed is kept in the state directory too, so a

@@ -91,7 +91,9 @@ type Manager struct {
 	cfg Config
 	ls  signer.LedgerStore // nil without a ledger
 	log *zap.Logger
-	mu  sync.Mutex // guards the change request files
+	mu  sync.Mutex // guards the change request files and owed
+	// owed is a publication waiting for its ledger entries (see finish).
+	owed *unlogged
 }
 
 // New returns a Manager for cfg.
@@ -157,6 +159,12 @@ func (m *Manager) write(ch *client.Change) error {
 func (m *Manager) Propose(ctx context.Context, in client.ProposeInput) (*client.Change, error) {
 	if m == nil {
 		return nil, httpapi.ErrNoPolicyChanges
+	}
+	m.mu.Lock()
+	err := m.finish(ctx)
+	m.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
 	now := m.cfg.Clock().UTC()
 	raw, err := attest.DecodeBase64(in.Spec)
@@ -292,8 +300,8 @@ func (m *Manager) checkAdminPAE(t *policy.Trust, payloadType string, payload []b
 // Get returns a change request. A pending one whose base version is
 // no longer enforced is shown (and kept) as superseded, or as published
 // when the enforced policy is the proposed version itself.
-func (m *Manager) Get(_ context.Context, id string) (*client.Change, error) {
-	ch, unlock, err := m.lockChange(id)
+func (m *Manager) Get(ctx context.Context, id string) (*client.Change, error) {
+	ch, unlock, err := m.lockChange(ctx, id, false)
 	if err != nil {
 		return nil, err
 	}
@@ -303,11 +311,19 @@ func (m *Manager) Get(_ context.Context, id string) (*client.Change, error) {
 
 // lockChange reads and settles change id with the change lock held; the
 // caller calls unlock.
-func (m *Manager) lockChange(id string) (*client.Change, func(), error) {
+// With flush, a publication waiting for its ledger entries is finished
+// first (and its failure returned).
+func (m *Manager) lockChange(ctx context.Context, id string, flush bool) (*client.Change, func(), error) {
 	if m == nil {
 		return nil, nil, httpapi.ErrNoPolicyChanges
 	}
 	m.mu.Lock()
+	if flush {
+		if err := m.finish(ctx); err != nil {
+			m.mu.Unlock()
+			return nil, nil, err
+		}
+	}
 	ch, err := m.read(id)
 	if err != nil {
 		m.mu.Unlock()
@@ -376,7 +392,7 @@ type ApproveResult struct {
 // JSON of the proposed version's "signed" and records it; at the root's
 // targets threshold it publishes the version.
 func (m *Manager) Approve(ctx context.Context, id string, sig attest.Signature) (*ApproveResult, error) {
-	ch, unlock, err := m.lockChange(id)
+	ch, unlock, err := m.lockChange(ctx, id, true)
 	if err != nil {
 		return nil, err
 	}
@@ -453,23 +469,72 @@ func (m *Manager) publish(ctx context.Context, ch *client.Change, proposed *meta
 	if err != nil {
 		return &httpapi.Error{Kind: httpapi.KindInternal, Msg: "the trust directory does not verify after publishing " + ch.ID, Err: err}
 	}
-	if err := m.cfg.Coordinator.SetTrust(nt); err != nil {
-		m.log.Error("policy published but not fully applied", zap.String("change", ch.ID), zap.Error(err))
+	m.owed = &unlogged{ch: ch, trust: nt, events: m.publishedEvents(ch, proposed)}
+	return m.finish(ctx)
+}
+
+// unlogged is a policy version written to the trust directory whose
+// ledger entries are not appended yet. It is enforced (and served through
+// TUF) only once they are, so no version takes effect unrecorded.
+type unlogged struct {
+	ch     *client.Change
+	trust  *policy.Trust
+	events []ledger.Event // nil without a ledger
+}
+
+// finish completes a publication: it appends the version's ledger entries,
+// then enforces the version and records the change as published. While
+// the entries cannot be appended it fails with KindUnavailable, and the
+// manager accepts no new proposal or approval (every call and [Manager.Run]
+// retry). Called with m.mu held.
+func (m *Manager) finish(ctx context.Context) error {
+	o := m.owed
+	if o == nil {
+		return nil
 	}
-	ch.State, ch.StateReason, ch.Updated = client.ChangePublished, fmt.Sprintf("published as policy version %d", nt.Version()), now.UTC()
+	if len(o.events) > 0 {
+		if _, err := m.ls.AppendEvents(ctx, o.events...); err != nil {
+			m.log.Error("policy written to the trust directory but not yet logged; it takes effect once it is", zap.String("change", o.ch.ID), zap.Int64("policyVersion", o.trust.Version()), zap.Error(err))
+			return &httpapi.Error{Kind: httpapi.KindUnavailable, Err: err, Msg: fmt.Sprintf(
+				"policy version %d is written to the trust directory but not yet recorded in the ledger: it takes effect once it is, and no policy change is accepted until then (retrying)", o.trust.Version())}
+		}
+	}
+	m.owed = nil
+	if err := m.cfg.Coordinator.SetTrust(o.trust); err != nil {
+		m.log.Error("policy published but not fully applied", zap.String("change", o.ch.ID), zap.Error(err))
+	}
+	ch := o.ch
+	ch.State, ch.StateReason, ch.Updated = client.ChangePublished, fmt.Sprintf("published as policy version %d", o.trust.Version()), m.cfg.Clock().UTC()
 	if err := m.write(ch); err != nil {
+		// Get and List settle it from the enforced version anyway.
 		m.log.Warn("recording a published policy change", zap.String("change", ch.ID), zap.Error(err))
 	}
-	m.log.Info("policy change published", zap.String("change", ch.ID), zap.Int64("policyVersion", nt.Version()))
-	m.logPublished(ctx, ch, proposed)
+	m.log.Info("policy change published", zap.String("change", ch.ID), zap.Int64("policyVersion", o.trust.Version()))
 	return nil
 }
 
-// logPublished appends policy.published (and key.revoked) to the
-// transparency log, when the coordinator keeps one.
-func (m *Manager) logPublished(ctx context.Context, ch *client.Change, proposed *metadata.Metadata[metadata.TargetsType]) {
+// Run retries, every interval, a publication whose ledger entries could
+// not be appended, until ctx is done.
+func (m *Manager) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.mu.Lock()
+			_ = m.finish(ctx) // finish logs a failure
+			m.mu.Unlock()
+		}
+	}
+}
+
+// publishedEvents are the ledger events of publishing ch:
+// policy.published (and key.revoked); nil without a ledger.
+func (m *Manager) publishedEvents(ch *client.Change, proposed *metadata.Metadata[metadata.TargetsType]) []ledger.Event {
 	if m.ls == nil {
-		return
+		return nil
 	}
 	events := []ledger.Event{{Type: ledger.PolicyPublished, PolicyVersion: ch.Version, PayloadSHA256: ch.Digest,
 		EnvelopeSHA256: hexSHA256(ch.Targets), Detail: map[string]string{"change": ch.ID}}}
@@ -483,9 +548,7 @@ func (m *Manager) logPublished(ctx context.Context, ch *client.Change, proposed 
 			}
 		}
 	}
-	if _, err := m.ls.AppendEvents(ctx, events...); err != nil {
-		m.log.Error("policy published but not logged", zap.String("change", ch.ID), zap.Error(err))
-	}
+	return events
 }
 
 // affectedBy lists complete requests with a signature by k whose logged
