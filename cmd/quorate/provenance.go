@@ -34,8 +34,9 @@ after the build.
 With --artifact or --digest it writes an in-toto Statement whose subjects are
 those artifacts (a verifier then refuses the provenance for any other
 artifact); without, the bare predicate. Either can be embedded in a release
-approval with 'quorate attest --predicate FILE' or 'quorate request create
---predicate FILE', so every party approves how the release was built.
+approval with 'quorate request create --provenance FILE' (or 'quorate attest
+--predicate FILE'), so every party approves how the release was built; a gate
+can require it (policy gate --require-provenance).
 
 Where the values come from (--ci):
   auto     GitHub Actions when GITHUB_ACTIONS=true, GitLab CI when

@@ -212,8 +212,9 @@ func TestPolicyExamples(t *testing.T) {
 
 // TestCISnippets checks the CI examples: they parse as YAML (with python3's
 // yaml module when the machine has it), sign with a key URI from the CI's
-// variables or a PKCS#11 URI whose PIN comes from a file, and never carry a
-// PIN, a token or a private key.
+// variables or a PKCS#11 URI whose PIN comes from a file, capture provenance
+// and open a request carrying it, and never carry a PIN, a token or a
+// private key.
 func TestCISnippets(t *testing.T) {
 	files := []string{"github-actions.yml", "gitlab-ci.yml"}
 	for _, f := range files {
@@ -240,7 +241,8 @@ func TestCISnippets(t *testing.T) {
 				}
 			}
 		}
-		for _, want := range []string{"quorate sign", "--request", "--artifact", "--trust", "pin-source=file:"} {
+		for _, want := range []string{"quorate sign", "--request", "--artifact", "--trust", "pin-source=file:",
+			"quorate provenance", "quorate request create", "--provenance dist/app.provenance.json"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("%s lacks %q", f, want)
 			}
