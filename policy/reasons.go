@@ -40,6 +40,10 @@ var (
 	ErrKeyRetired           = &Kind{"retired", "key is retired"}
 	ErrNotLogged            = &Kind{"not_logged", "not proven logged"}
 	ErrBadLedgerBundle      = &Kind{"bad_ledger_bundle", "ledger bundle does not verify"}
+	// ErrUntrustedCertificate: a keyless signature's certificate does not
+	// chain to the policy's Fulcio authorities, or was not valid when the
+	// signature was logged.
+	ErrUntrustedCertificate = &Kind{"untrusted_certificate", "keyless certificate not trusted at the logged time"}
 
 	// Provenance: the gate requires provenance (see
 	// [Trust.ProvenanceRequirements]) and the release's fails it.

@@ -319,6 +319,9 @@ func RolesOf(targets *metadata.Metadata[metadata.TargetsType]) (*roles.Set, erro
 			set.Roles[r.Name] = &roles.Role{Name: r.Name, KeyIDs: append([]string(nil), r.KeyIDs...), Threshold: r.Threshold}
 		}
 	}
+	if err := readKeyless(targets, set); err != nil {
+		return nil, err
+	}
 	gates, err := GatesOf(targets)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/keys/keyless"
 	"github.com/quorate-dev/quorate/provenance"
 	"github.com/quorate-dev/quorate/roles"
 )
@@ -40,8 +41,9 @@ type Request struct {
 
 // KeyRef is one key counted for a role.
 type KeyRef struct {
-	KeyID    string `json:"keyid"`
+	KeyID    string `json:"keyid"` // for a keyless signer, the identity ISSUER=SUBJECT the policy lists
 	Identity string `json:"identity"`
+	Keyless  bool   `json:"keyless,omitempty"`
 }
 
 // RoleVerdict is the outcome for one role of the gate.
@@ -68,8 +70,11 @@ type SignatureVerdict struct {
 	Retired          bool      `json:"retired,omitempty"`
 	RevocationReason string    `json:"revocationReason,omitempty"`
 	LoggedAt         time.Time `json:"loggedAt,omitzero"`
-	kind             *Kind
-	cause            error
+	// Keyless is ISSUER=SUBJECT of a keyless signature's certificate, once
+	// its chain verified (keyid starts with "x509:"; see package keyless).
+	Keyless string `json:"keyless,omitempty"`
+	kind    *Kind
+	cause   error
 }
 
 // refuse marks the signature not counted because of k.
@@ -300,7 +305,7 @@ func (t *Trust) verifyEnvelope(v *Verdict, data []byte, env *attest.Envelope, pa
 	for _, rr := range results {
 		rv := RoleVerdict{Role: rr.Role, Threshold: rr.Threshold, Met: rr.Met(), Keys: make([]KeyRef, 0, len(rr.Counted))}
 		for _, c := range rr.Counted {
-			rv.Keys = append(rv.Keys, KeyRef{KeyID: c.KeyID, Identity: c.Identity.String()})
+			rv.Keys = append(rv.Keys, KeyRef{KeyID: c.KeyID, Identity: c.Identity.String(), Keyless: c.Keyless})
 		}
 		if !rv.Met {
 			v.fail(ErrThresholdNotMet, nil, "role %q: %d of %d required signature(s)", rr.Role, len(rr.Counted), rr.Threshold)
@@ -407,6 +412,10 @@ func (t *Trust) countSignatures(v *Verdict, set *roles.Set, tally *roles.Tally, 
 	digests := buf[:0]
 	v.Signatures = slices.Grow(v.Signatures, len(env.Signatures))
 	for i, s := range env.Signatures {
+		if keyless.IsKeyID(s.KeyID) {
+			v.Signatures = append(v.Signatures, countKeyless(i, s, set, tally, pae, logged))
+			continue
+		}
 		sv := SignatureVerdict{Index: i, KeyID: s.KeyID}
 		k, ok := set.Keys[s.KeyID]
 		switch {
@@ -469,6 +478,54 @@ func (t *Trust) countSignatures(v *Verdict, set *roles.Set, tally *roles.Tally, 
 }
 
 // tallyKind classifies an error of roles.Tally.
+// countKeyless counts a keyless signature (see package keyless): its
+// certificate must chain to the policy version's Fulcio authorities at the
+// time the ledger logged the signature (no logged time, no count), its
+// issuer and subject match an identity of a role of the gate, and the
+// leaf's key verify the signature. Keyless signers are not in the
+// lifecycle's revocations (those name keys); a policy drops an identity to
+// stop counting it.
+func countKeyless(i int, s attest.Signature, set *roles.Set, tally *roles.Tally, pae []byte, logged map[string]time.Time) SignatureVerdict {
+	sv := SignatureVerdict{Index: i, KeyID: s.KeyID}
+	at, ok := logged[s.KeyID]
+	if !ok {
+		sv.refuse(ErrNotLogged, keyless.ErrNotLogged, "keyless signature: no logged time proves when it was made (give the ledger bundle); quorate's ledger is its timestamp")
+		return sv
+	}
+	sv.LoggedAt = at
+	cert, err := keyless.Verify(s.KeyID, set.Fulcio, at)
+	if err != nil {
+		kind := ErrUntrustedCertificate
+		if errors.Is(err, keyless.ErrMalformed) {
+			kind = ErrBadSignature
+		}
+		sv.refuse(kind, err, "keyless certificate: "+err.Error())
+		return sv
+	}
+	sv.Keyless = cert.Issuer + "=" + cert.Subject
+	role, _, err := tally.KeylessRole(cert.Issuer, cert.Subject)
+	sv.Role = role
+	if err != nil {
+		sv.refuse(ErrNotInGate, err, err.Error())
+		return sv
+	}
+	raw, err := attest.DecodeBase64(s.Sig)
+	if err != nil {
+		sv.refuse(ErrBadSignature, err, "sig is "+err.Error())
+		return sv
+	}
+	if err := cert.Key.Verify(pae, raw); err != nil {
+		sv.refuse(ErrBadSignature, err, "signature does not verify over the envelope's PAE with the certificate's key")
+		return sv
+	}
+	if _, err := tally.AddKeyless(cert.Issuer, cert.Subject); err != nil {
+		sv.refuse(tallyKind(err), err, err.Error())
+		return sv
+	}
+	sv.Counted = true
+	return sv
+}
+
 func tallyKind(err error) *Kind {
 	switch {
 	case errors.Is(err, roles.ErrCounted):

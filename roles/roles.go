@@ -9,8 +9,14 @@
 // no key (by identity) in two roles of one gate, so one party cannot satisfy
 // two roles of a gate alone (separation of duties).
 //
+// A role may also list keyless identities ([keyless.Identity]: an OIDC issuer
+// and a subject or subject pattern), which count towards its threshold like
+// keys; an identity listed in two roles of one gate is refused as a key is.
+//
 // A [Tally] counts, for one gate, each key by identity at most once, and only
-// for the role of the gate that holds it. A Tally is not safe for concurrent
+// for the role of the gate that holds it; a keyless certificate counts once
+// for the first identity of the gate's roles it matches, each listed identity
+// and each certificate subject at most once (however many certificates). A Tally is not safe for concurrent
 // use; a Set is read-only after validation and may be shared.
 package roles
 
@@ -22,7 +28,10 @@ import (
 	"slices"
 	"strings"
 
+	"crypto/sha256"
+
 	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/keys/keyless"
 )
 
 // Default role names.
@@ -34,9 +43,10 @@ const (
 
 // Role is a named set of keys with a threshold.
 type Role struct {
-	Name      string
-	KeyIDs    []string
-	Threshold int
+	Name       string
+	KeyIDs     []string
+	Identities []keyless.Identity // keyless signers, besides the keys
+	Threshold  int
 }
 
 // Gate names the roles a release needs.
@@ -50,6 +60,9 @@ type Set struct {
 	Keys  map[string]*keys.PublicKey // by TUF key ID
 	Roles map[string]*Role
 	Gates map[string]*Gate
+	// Fulcio is the certificate authorities keyless identities' certificates
+	// must chain to.
+	Fulcio []keyless.Authority
 
 	// members[gate][identity] is the role of gate that holds the key.
 	members map[string]map[keys.Identity]string
@@ -96,11 +109,25 @@ func (s *Set) Validate() error {
 			}
 		}
 		distinct := len(ids(r))
+		seenID := map[keyless.Identity]bool{}
+		for _, id := range r.Identities {
+			if err := id.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("role %q: %w", name, err))
+			}
+			if seenID[id] {
+				errs = append(errs, fmt.Errorf("role %q lists identity %s twice", name, id))
+			}
+			seenID[id] = true
+		}
+		if len(r.Identities) > 0 && len(s.Fulcio) == 0 {
+			errs = append(errs, fmt.Errorf("role %q lists keyless identities but the policy trusts no Fulcio certificate authority", name))
+		}
+		distinct += len(seenID)
 		switch {
 		case r.Threshold < 1:
 			errs = append(errs, fmt.Errorf("role %q: threshold %d is below 1", name, r.Threshold))
 		case r.Threshold > distinct:
-			errs = append(errs, fmt.Errorf("role %q: threshold %d is larger than its %d distinct key(s)", name, r.Threshold, distinct))
+			errs = append(errs, fmt.Errorf("role %q: threshold %d is larger than its %d distinct key(s) and identities", name, r.Threshold, distinct))
 		}
 	}
 	s.members = map[string]map[keys.Identity]string{}
@@ -113,6 +140,7 @@ func (s *Set) Validate() error {
 			errs = append(errs, fmt.Errorf("gate %q names no roles", gname))
 		}
 		m := map[keys.Identity]string{}
+		idRole := map[keyless.Identity]string{}
 		seenRole := map[string]bool{}
 		for _, rname := range g.Roles {
 			if seenRole[rname] {
@@ -131,6 +159,13 @@ func (s *Set) Validate() error {
 					continue
 				}
 				m[ident] = rname
+			}
+			for _, id := range r.Identities {
+				if other, dup := idRole[id]; dup && other != rname {
+					errs = append(errs, fmt.Errorf("gate %q: identity %s is in both role %q and role %q (separation of duties)", gname, id, other, rname))
+					continue
+				}
+				idRole[id] = rname
 			}
 		}
 		s.members[gname] = m
@@ -190,8 +225,9 @@ func (s *Set) NewTally(gate string) (*Tally, error) {
 
 // Counted is one key counted for a role.
 type Counted struct {
-	KeyID    string
+	KeyID    string // for a keyless signer, the listed identity (ISSUER=SUBJECT)
 	Identity keys.Identity
+	Keyless  bool
 }
 
 // Tally counts distinct keys per role for one gate.
@@ -242,6 +278,44 @@ func (t *Tally) Add(k *keys.PublicKey) (string, error) {
 	}
 	t.seen[k.Identity()] = k.ID()
 	t.counted[role] = append(t.counted[role], Counted{KeyID: k.ID(), Identity: k.Identity()})
+	return role, nil
+}
+
+// KeylessRole returns the role of the tally's gate, and the identity it
+// lists, that a keyless certificate of issuer and subject matches: the
+// first identity in the gate's role order and the role's identity order.
+// It returns an error wrapping [ErrNotInGate] when none does.
+func (t *Tally) KeylessRole(issuer, subject string) (string, keyless.Identity, error) {
+	for _, name := range t.gate.Roles {
+		for _, id := range t.set.Roles[name].Identities {
+			if id.Matches(issuer, subject) {
+				return name, id, nil
+			}
+		}
+	}
+	return "", keyless.Identity{}, fmt.Errorf("%w: no role of gate %q lists an identity matching issuer %q, subject %q", ErrNotInGate, t.gate.Name, issuer, subject)
+}
+
+// AddKeyless counts a keyless certificate (whose chain and signature the
+// caller has verified) of issuer and subject for the role whose identity
+// it matches. The listed identity and the certificate's subject each count
+// once: a second certificate of the same workflow, or another tag matching
+// the same pattern, is refused with [ErrCounted].
+func (t *Tally) AddKeyless(issuer, subject string) (string, error) {
+	role, id, err := t.KeylessRole(issuer, subject)
+	if err != nil {
+		return "", err
+	}
+	rule := keys.Identity(sha256.Sum256([]byte("quorate keyless identity\x00" + id.String())))
+	who := keys.Identity(sha256.Sum256([]byte("quorate keyless subject\x00" + issuer + "\x00" + subject)))
+	if _, dup := t.seen[rule]; dup {
+		return role, fmt.Errorf("%w: identity %s already counted", ErrCounted, id)
+	}
+	if _, dup := t.seen[who]; dup {
+		return role, fmt.Errorf("%w: subject %s already counted", ErrCounted, subject)
+	}
+	t.seen[rule], t.seen[who] = id.String(), id.String()
+	t.counted[role] = append(t.counted[role], Counted{KeyID: id.String(), Identity: rule, Keyless: true})
 	return role, nil
 }
 

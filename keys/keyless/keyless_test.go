@@ -1,22 +1,14 @@
 package keyless_test
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"errors"
-	"math/big"
-	"net/url"
 	"testing"
 	"time"
 
-	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 
+	"github.com/quorate-dev/quorate/internal/fulciotest"
 	"github.com/quorate-dev/quorate/keys/keyless"
 )
 
@@ -25,80 +17,17 @@ const (
 	release  = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/*"
 )
 
-// testCA is a Fulcio-like authority minted with sigstore-go's virtual
-// Sigstore CA helpers (root and intermediate), serialized as a Sigstore
-// trusted_root.json by sigstore-go itself.
-type testCA struct {
-	root, inter       *x509.Certificate
-	rootKey, interKey crypto.Signer
-	trustedRoot       []byte
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	rc, rk, err := ca.GenerateRootCa()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ic, ik, err := ca.GenerateFulcioIntermediate(rc, rk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fulcio := &root.FulcioCertificateAuthority{Root: rc, Intermediates: []*x509.Certificate{ic}, URI: "https://fulcio.test",
-		ValidityPeriodStart: time.Now().Add(-5 * time.Hour), ValidityPeriodEnd: time.Now().Add(time.Hour)}
-	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, []root.CertificateAuthority{fulcio}, nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := tr.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{root: rc, inter: ic, rootKey: rk, interKey: ik, trustedRoot: data}
-}
-
-// leaf mints a certificate as Fulcio does for a CI workflow: URI SAN,
-// issuer in extension 1.3.6.1.4.1.57264.1.8, valid ten minutes from start.
-func (c *testCA) leaf(t *testing.T, issuer, subject string, start time.Time) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(subject)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss, err := asn1.MarshalWithParams(issuer, "utf8")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), URIs: []*url.URL{u},
-		NotBefore: start, NotAfter: start.Add(10 * time.Minute), KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:     []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 8}, Value: iss}}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.inter, &k.PublicKey, c.interKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, k
-}
-
 func TestParseTrustedRootFromSigstoreGo(t *testing.T) {
-	c := newTestCA(t)
-	auths, err := keyless.ParseTrustedRoot(c.trustedRoot)
+	c := fulciotest.New(t)
+	auths, err := keyless.ParseTrustedRoot(c.TrustedRoot)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(auths) != 1 || len(auths[0].Chain) != 2 || !auths[0].Chain[1].Equal(c.root) || !auths[0].Chain[0].Equal(c.inter) {
+	if len(auths) != 1 || len(auths[0].Chain) != 2 || !auths[0].Chain[1].Equal(c.Root) || !auths[0].Chain[0].Equal(c.Inter) {
 		t.Fatalf("authorities %+v", auths)
 	}
 	back, err := auths[0].Record().Authority()
-	if err != nil || !back.Chain[1].Equal(c.root) || !back.Start.Equal(auths[0].Start) || !back.End.Equal(auths[0].End) {
+	if err != nil || !back.Chain[1].Equal(c.Root) || !back.Start.Equal(auths[0].Start) || !back.End.Equal(auths[0].End) {
 		t.Fatalf("record round trip: %+v %v", back, err)
 	}
 }
@@ -106,21 +35,21 @@ func TestParseTrustedRootFromSigstoreGo(t *testing.T) {
 // TestVerify is the attack table: each case is a keyless signature's chain
 // and logged time against the policy's authorities and a role identity.
 func TestVerify(t *testing.T) {
-	trusted, other := newTestCA(t), newTestCA(t)
-	auths, err := keyless.ParseTrustedRoot(trusted.trustedRoot)
+	trusted, other := fulciotest.New(t), fulciotest.New(t)
+	auths, err := keyless.ParseTrustedRoot(trusted.TrustedRoot)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := keyless.Identity{Issuer: ghIssuer, Subject: release}
 	now := time.Now().Truncate(time.Second)
-	good, _ := trusted.leaf(t, ghIssuer, "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.3", now.Add(-time.Minute))
-	gitlab, _ := trusted.leaf(t, "https://gitlab.com", "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.3", now.Add(-time.Minute))
-	branch, _ := trusted.leaf(t, ghIssuer, "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main", now.Add(-time.Minute))
-	otherWF, _ := trusted.leaf(t, ghIssuer, "https://github.com/acme/app/.github/workflows/ci.yml@refs/tags/v1", now.Add(-time.Minute))
-	expired, _ := trusted.leaf(t, ghIssuer, "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1", now.Add(-time.Hour))
-	foreign, _ := other.leaf(t, ghIssuer, "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1", now.Add(-time.Minute))
+	good, _ := trusted.Leaf(t, ghIssuer, "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.3", now.Add(-time.Minute))
+	gitlab, _ := trusted.Leaf(t, "https://gitlab.com", "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.3", now.Add(-time.Minute))
+	branch, _ := trusted.Leaf(t, ghIssuer, "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main", now.Add(-time.Minute))
+	otherWF, _ := trusted.Leaf(t, ghIssuer, "https://github.com/acme/app/.github/workflows/ci.yml@refs/tags/v1", now.Add(-time.Minute))
+	expired, _ := trusted.Leaf(t, ghIssuer, "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1", now.Add(-time.Hour))
+	foreign, _ := other.Leaf(t, ghIssuer, "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1", now.Add(-time.Minute))
 	// The virtual CA's own leaf: e-mail SAN, deprecated issuer extension.
-	email, err := ca.GenerateLeafCert("dev@acme.example", "https://accounts.google.com", now.Add(-time.Minute), mustKey(t), trusted.inter, trusted.interKey)
+	email, err := ca.GenerateLeafCert("dev@acme.example", "https://accounts.google.com", now.Add(-time.Minute), fulciotest.Key(t), trusted.Inter, trusted.InterKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,16 +62,16 @@ func TestVerify(t *testing.T) {
 		wantDeny bool // verifies, but the identity does not match
 	}{
 		{"workflow tag", []*x509.Certificate{good}, now, nil, false},
-		{"workflow tag with intermediate", []*x509.Certificate{good, trusted.inter}, now, nil, false},
+		{"workflow tag with intermediate", []*x509.Certificate{good, trusted.Inter}, now, nil, false},
 		{"email identity, deprecated issuer extension", []*x509.Certificate{email}, now, nil, true},
 		{"wrong issuer", []*x509.Certificate{gitlab}, now, nil, true},
 		{"subject outside pattern: branch", []*x509.Certificate{branch}, now, nil, true},
 		{"subject outside pattern: other workflow", []*x509.Certificate{otherWF}, now, nil, true},
 		{"expired certificate at logged time", []*x509.Certificate{expired}, now, keyless.ErrNotValidAt, false},
 		{"logged before the certificate", []*x509.Certificate{good}, now.Add(-2 * time.Minute), keyless.ErrNotValidAt, false},
-		{"chain from an untrusted root", []*x509.Certificate{foreign, other.inter}, now, keyless.ErrUntrustedChain, false},
-		{"untrusted root's certificate presented as the chain", []*x509.Certificate{foreign, other.inter, other.root}, now, keyless.ErrUntrustedChain, false},
-		{"CA certificate as leaf", []*x509.Certificate{trusted.inter}, now, keyless.ErrMalformed, false},
+		{"chain from an untrusted root", []*x509.Certificate{foreign, other.Inter}, now, keyless.ErrUntrustedChain, false},
+		{"untrusted root's certificate presented as the chain", []*x509.Certificate{foreign, other.Inter, other.Root}, now, keyless.ErrUntrustedChain, false},
+		{"CA certificate as leaf", []*x509.Certificate{trusted.Inter}, now, keyless.ErrMalformed, false},
 		{"not logged", []*x509.Certificate{good}, time.Time{}, keyless.ErrNotLogged, false},
 		{"authority not issuing at logged time", []*x509.Certificate{good}, now.Add(2 * time.Hour), keyless.ErrNotValidAt, false},
 	}
@@ -195,13 +124,4 @@ func TestIdentityPatterns(t *testing.T) {
 			t.Errorf("ParseIdentity(%q) = %v, want ErrBadIdentity", bad, err)
 		}
 	}
-}
-
-func mustKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }

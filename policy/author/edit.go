@@ -18,6 +18,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/keys/keyless"
 	"github.com/quorate-dev/quorate/provenance"
 	"github.com/quorate-dev/quorate/roles"
 )
@@ -238,13 +239,42 @@ func (d *Draft) editTargets(expiry time.Duration, change func(t *metadata.Target
 
 // SetRole creates or replaces a signing role with the given keys and threshold.
 func (d *Draft) SetRole(name string, ks []*keys.PublicKey, threshold int, expiry time.Duration) error {
+	return d.SetRoleMembers(name, ks, nil, threshold, expiry)
+}
+
+// SetRoleMembers creates or replaces a signing role with the given keys,
+// keyless identities (which need Fulcio authorities, [Draft.SetFulcio])
+// and threshold.
+func (d *Draft) SetRoleMembers(name string, ks []*keys.PublicKey, ids []keyless.Identity, threshold int, expiry time.Duration) error {
 	if err := roles.CheckName("role", name); err != nil {
 		return err
 	}
-	if len(ks) == 0 {
-		return fmt.Errorf("role %q needs at least one key", name)
+	if len(ks)+len(ids) == 0 {
+		return fmt.Errorf("role %q needs at least one key or identity", name)
+	}
+	for _, id := range ids {
+		if err := id.Validate(); err != nil {
+			return fmt.Errorf("role %q: %w", name, err)
+		}
 	}
 	return d.editTargets(expiry, func(t *metadata.TargetsType) error {
+		idField, err := objectField(t, policy.IdentitiesField)
+		if err != nil {
+			return err
+		}
+		delete(idField, name)
+		if len(ids) > 0 {
+			list := make([]any, len(ids))
+			for i, id := range ids {
+				list[i] = map[string]any{"issuer": id.Issuer, "subject": id.Subject}
+			}
+			idField[name] = list
+		}
+		if len(idField) > 0 {
+			t.UnrecognizedFields[policy.IdentitiesField] = idField
+		} else {
+			delete(t.UnrecognizedFields, policy.IdentitiesField)
+		}
 		lc, err := lifecycleOfSigned(t)
 		if err != nil {
 			return err
@@ -277,6 +307,32 @@ func (d *Draft) SetRole(name string, ks []*keys.PublicKey, threshold int, expiry
 			t.Delegations.Roles = append(t.Delegations.Roles, dr)
 		}
 		pruneKeys(t.Delegations)
+		return nil
+	})
+}
+
+// SetFulcio makes auths (read from a Sigstore trusted_root.json with
+// keyless.ParseTrustedRoot) the certificate authorities keyless identities'
+// certificates must chain to, replacing any before.
+func (d *Draft) SetFulcio(auths []keyless.Authority, expiry time.Duration) error {
+	if len(auths) == 0 {
+		return errors.New("no Fulcio certificate authority given")
+	}
+	return d.editTargets(expiry, func(t *metadata.TargetsType) error {
+		list := make([]any, len(auths))
+		for i, a := range auths {
+			r := a.Record()
+			chain := make([]any, len(r.Chain))
+			for j, c := range r.Chain {
+				chain[j] = c
+			}
+			m := map[string]any{"uri": r.URI, "start": r.Start.Format(time.RFC3339Nano), "chain": chain}
+			if r.End != nil {
+				m["end"] = r.End.Format(time.RFC3339Nano)
+			}
+			list[i] = m
+		}
+		t.UnrecognizedFields[policy.FulcioField] = list
 		return nil
 	})
 }
