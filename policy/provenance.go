@@ -155,14 +155,33 @@ func (t *Trust) checkProvenance(v *Verdict, ref *attest.Provenance, subjects []a
 	if err == nil {
 		return
 	}
-	var multi interface{ Unwrap() []error }
-	if errors.As(err, &multi) && p != nil {
-		for _, e := range multi.Unwrap() {
-			v.fail(provenanceKind(e), e, "%v", e)
-		}
-		return
+	for _, e := range provenanceFailures(err) {
+		v.fail(provenanceKind(e), e, "%v", e)
 	}
-	v.fail(provenanceKind(err), err, "%v", err)
+}
+
+// provenanceFailures splits an error of provenance.Verify into its
+// failures (provenance.Check reports every failed rule, joined).
+func provenanceFailures(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// ProvenanceKinds returns the kind of each failure in err, an error of
+// provenance.Verify, Resolve or Check (ErrProvenanceRef for a ref that is
+// not allowed, and so on): how the coordinator labels its refusals with
+// the verifier's codes.
+func ProvenanceKinds(err error) []*Kind {
+	if err == nil {
+		return nil
+	}
+	var out []*Kind
+	for _, e := range provenanceFailures(err) {
+		out = append(out, provenanceKind(e))
+	}
+	return out
 }
 
 func (v *Verdict) setProvenance(p *provenance.Provenance) {
