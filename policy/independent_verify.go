@@ -209,9 +209,11 @@ func (w *WitnessEvidence) String() string {
 	if len(w.Signed) > 0 {
 		signed = strings.Join(w.Signed, ", ")
 	}
-	s := fmt.Sprintf("%d of %d needed, cosigned by %s", len(w.Signed), w.Quorum, signed)
+	s := fmt.Sprintf("cosigned by %s (%d, quorum %d)", signed, len(w.Signed), w.Quorum)
 	if w.Met {
 		s += ", witnessed by " + w.WitnessedBy.UTC().Format(time.RFC3339)
+	} else {
+		s += ", QUORUM NOT MET"
 	}
 	return s
 }

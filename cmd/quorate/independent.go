@@ -1,16 +1,30 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/quorate-dev/quorate/internal/display"
+	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/ledger/timestamp"
+	"github.com/quorate-dev/quorate/ledger/witness"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
+	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/ledgerapi"
+	"github.com/quorate-dev/quorate/signer/witnessing"
 )
 
 // policyWitness is `quorate policy witness add|remove|quorum|list`: the
@@ -243,4 +257,129 @@ func (a *app) checkWitnesses(dir string, note []byte, require bool) error {
 		a.errf("warning: %s\n", display.String(r.Err().Error()))
 	}
 	return nil
+}
+
+// independentFlags are serve's flags for witnesses and timestamp
+// authorities.
+type independentFlags struct {
+	witnessURLs    []string
+	tsas           []string
+	witnessRetry   time.Duration
+	witnessTimeout time.Duration
+}
+
+func (f *independentFlags) add(fl *pflag.FlagSet) {
+	fl.StringArrayVar(&f.witnessURLs, "witness-url", nil, "NAME=URL: where to submit checkpoints to the policy's witness NAME (c2sp.org/tlog-witness prefix; default https://NAME) (repeat)")
+	fl.StringArrayVar(&f.tsas, "tsa", nil, "RFC 3161 timestamp authority URL to timestamp checkpoints with (repeat); the policy's TSAs ('quorate policy tsa') check the tokens")
+	fl.DurationVar(&f.witnessRetry, "witness-retry", time.Second, "first delay before asking a witness or TSA that did not answer again (doubles up to 1m)")
+	fl.DurationVar(&f.witnessTimeout, "witness-timeout", 30*time.Second, "time limit of one round of submissions to the witnesses and TSAs")
+}
+
+// envTestClockOffset shifts the coordinator's clock, for tests only (a
+// coordinator whose clock was set back; see test/e2e).
+const envTestClockOffset = "QUORATE_TEST_CLOCK_OFFSET"
+
+// applyTestClock shifts a.now by $QUORATE_TEST_CLOCK_OFFSET (a Go
+// duration) when set.
+func (a *app) applyTestClock() error {
+	v := a.getenv(envTestClockOffset)
+	if v == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return usageErr("$%s: %w", envTestClockOffset, err)
+	}
+	now := a.now
+	a.now = func() time.Time { return now().Add(d) }
+	return nil
+}
+
+// openWitnessing sets up the submission of checkpoints to the policy's
+// witnesses and to the --tsa authorities, and hands it to the ledger. It
+// returns nil when there is nobody to ask.
+func (a *app) openWitnessing(f *independentFlags, trust *policy.Trust, ledgerSrv *ledgerapi.Server, store signer.Store, stateDir string, reg prometheus.Registerer, log *zap.Logger) (*witnessing.Witnessing, error) {
+	q, err := trust.Witnesses()
+	if err != nil && !errors.Is(err, policy.ErrNoWitnesses) {
+		return nil, err
+	}
+	cfg := witnessing.Config{Dir: stateDir, Logger: log, Registerer: reg, Retry: f.witnessRetry, Timeout: f.witnessTimeout}
+	urls := map[string]string{}
+	for _, kv := range f.witnessURLs {
+		name, u, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || u == "" {
+			return nil, usageErr("--witness-url %q: want NAME=URL", kv)
+		}
+		urls[name] = u
+	}
+	hc := &http.Client{Timeout: f.witnessTimeout}
+	if q != nil {
+		lk, err := trust.LogKey()
+		if err != nil {
+			return nil, usageErr("the policy names witnesses but no log key: %w", err)
+		}
+		if lk.Key.Scheme() != keys.SchemeEd25519 {
+			return nil, usageErr("the policy names witnesses, but its log key %s is %s: witnesses verify Ed25519 log keys only (quorate policy log-key with an Ed25519 key)", keys.Short(lk.Key.ID()), lk.Key.Scheme())
+		}
+		if ledgerSrv == nil {
+			return nil, usageErr("the policy names witnesses: give the log key with --log-key")
+		}
+		for _, v := range q.Witnesses() {
+			u, ok := urls[v.Name()]
+			if !ok {
+				u = "https://" + v.Name()
+			}
+			delete(urls, v.Name())
+			c, err := witness.NewClient(witness.ClientConfig{Witness: v, URL: u, HTTPClient: hc})
+			if err != nil {
+				return nil, usageErr("witness %s: %w", v.Name(), err)
+			}
+			cfg.Witnesses = append(cfg.Witnesses, c)
+		}
+		cfg.WitnessQuorum = q.N()
+		ls, ok := store.(ledgerapi.Store)
+		if !ok {
+			return nil, errors.New("the store keeps no ledger")
+		}
+		cfg.Prover = witness.ProverFunc(func(ctx context.Context, o, n int64) (tlog.TreeProof, error) {
+			return ledger.ConsistencyProof(ctx, ls.Ledger(), o, n)
+		})
+	}
+	for name := range urls {
+		return nil, usageErr("--witness-url names %q, which is not a witness of the policy", name)
+	}
+	if len(f.tsas) > 0 {
+		if ledgerSrv == nil {
+			return nil, usageErr("--tsa timestamps log checkpoints: give the log key with --log-key")
+		}
+		tr, err := trust.TSAs()
+		switch {
+		case errors.Is(err, policy.ErrNoTSAs):
+			log.Warn("--tsa given but the policy names no timestamp authorities: tokens are not checked, and verifiers will not count them")
+		case err != nil:
+			return nil, err
+		default:
+			cfg.TSAQuorum = tr.Quorum()
+		}
+		for _, u := range f.tsas {
+			opts := []timestamp.ClientOption{timestamp.WithHTTPClient(hc)}
+			if tr != nil {
+				opts = append(opts, timestamp.WithTrust(tr))
+			}
+			c, err := timestamp.NewClient(u, opts...)
+			if err != nil {
+				return nil, usageErr("--tsa %s: %w", u, err)
+			}
+			cfg.TSAs = append(cfg.TSAs, c)
+		}
+	}
+	if len(cfg.Witnesses)+len(cfg.TSAs) == 0 {
+		return nil, nil
+	}
+	w, err := witnessing.New(cfg)
+	if err != nil {
+		return nil, usageErr("%w", err)
+	}
+	_ = ledgerSrv // SETEVIDENCE-PENDING
+	return w, nil
 }

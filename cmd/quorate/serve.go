@@ -47,6 +47,7 @@ type serveFlags struct {
 	idleTimeout                          time.Duration
 	maxTTL, expiryEvery, shutdownGrace   time.Duration
 	checkpointEvery                      time.Duration
+	indep                                independentFlags
 }
 
 func (a *app) serveCommand() *cobra.Command {
@@ -102,6 +103,7 @@ API: see api/openapi.yaml. Metrics: /metrics. Health: /healthz, /readyz.`,
 	fl.DurationVar(&f.tufTimestamp, "tuf-timestamp-expiry", tufrepo.DefaultTimestampExpiry, "lifetime of each TUF timestamp (re-signed after half of it)")
 	fl.DurationVar(&f.tufSnapshot, "tuf-snapshot-expiry", tufrepo.DefaultSnapshotExpiry, "lifetime of each TUF snapshot (re-signed after half of it)")
 	fl.DurationVar(&f.tufEvery, "tuf-refresh-interval", 10*time.Minute, "how often the TUF timestamp is checked for renewal")
+	f.indep.add(fl)
 	return c
 }
 
@@ -134,6 +136,9 @@ func (a *app) openStore(ctx context.Context, f *serveFlags, log *zap.Logger, lg 
 }
 
 func (a *app) serve(ctx context.Context, f *serveFlags) error {
+	if err := a.applyTestClock(); err != nil {
+		return err
+	}
 	log, err := a.newLogger(f.logLevel)
 	if err != nil {
 		return err
@@ -215,6 +220,10 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	if err := svc.Ledger().OpenState(ctx, stateDir); err != nil {
 		return fmt.Errorf("transparency log state: %w", err)
 	}
+	wit, err := a.openWitnessing(&f.indep, trust, svc.Ledger(), store, stateDir, reg, log)
+	if err != nil {
+		return err
+	}
 	var readToken string
 	if f.readToken != "" {
 		data, err := os.ReadFile(f.readToken)
@@ -277,6 +286,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	defer stop()
 	go svc.RunExpiry(ctx, f.expiryEvery)
 	go svc.Ledger().RunCheckpoints(ctx, f.checkpointEvery)
+	go wit.Run(ctx)
 	go a.reloadOnHUP(ctx, svc, store, f.trust, statePath, log)
 	if repo != nil {
 		go repo.Run(ctx, f.tufEvery)

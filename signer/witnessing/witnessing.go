@@ -256,6 +256,16 @@ func (w *Witnessing) Best(need, upTo int64) *Evidence {
 	return nil
 }
 
+// BestNote is [Witnessing.Best] as the ledger server wants it: the
+// cosigned note and its tokens.
+func (w *Witnessing) BestNote(need, upTo int64) ([]byte, [][]byte, bool) {
+	ev := w.Best(need, upTo)
+	if ev == nil {
+		return nil, nil, false
+	}
+	return []byte(ev.Note), ev.Timestamps, true
+}
+
 func (w *Witnessing) complete(ev *Evidence) bool {
 	return len(ev.Cosigners) >= w.cfg.WitnessQuorum && len(ev.TSAs) >= w.cfg.TSAQuorum
 }
