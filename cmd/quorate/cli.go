@@ -86,6 +86,29 @@ func (a *app) setupCLI(root *cobra.Command) {
 		return a.prepare(cmd, st)
 	}
 	typedUsage(root)
+	documentSources(root)
+}
+
+// documentSources appends to the help of every flag that the environment
+// or a context may fill where they come from.
+func documentSources(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		documentSources(sub)
+	}
+	if strings.HasPrefix(c.CommandPath(), "quorate config") {
+		return
+	}
+	for _, s := range cliconfig.Settings {
+		fl := c.Flags().Lookup(s.Flag)
+		if fl == nil || (s.Flag == "key" && !keyCommands[c.CommandPath()]) {
+			continue
+		}
+		env := "$" + s.Env[0]
+		for _, sh := range s.Shadow {
+			env = "$" + sh + " (the token itself), else " + env
+		}
+		fl.Usage += fmt.Sprintf(" (else %s, else the context's %s)", env, s.Flag)
+	}
 }
 
 // typedUsage makes every argument error of the tree a usage error (exit

@@ -19,8 +19,8 @@ type clientFlags struct {
 }
 
 func (f *clientFlags) add(c *cobra.Command) {
-	c.Flags().StringVar(&f.url, "coordinator", "", "coordinator URL (default $QUORATE_COORDINATOR)")
-	c.Flags().StringVar(&f.tokenFile, "token-file", "", "file holding the bearer token for reads (default $QUORATE_TOKEN)")
+	c.Flags().StringVar(&f.url, "coordinator", "", "coordinator URL")
+	c.Flags().StringVar(&f.tokenFile, "token-file", "", "file holding the bearer token for reads")
 	c.Flags().StringVar(&f.caCert, "ca-cert", "", "CA certificate to trust for the coordinator's TLS certificate")
 	c.Flags().StringVar(&f.clientCert, "client-cert", "", "client certificate for mutual TLS")
 	c.Flags().StringVar(&f.clientKey, "client-key", "", "client certificate key for mutual TLS")

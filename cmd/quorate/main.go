@@ -82,8 +82,12 @@ threshold; gates name which roles a release needs. Each party signs the same
 DSSE envelope over an in-toto Statement; anyone can verify the result offline
 with 'quorate verify' against the trust directory.
 
-Exit codes: 0 success / verified, 1 failure / not verified, 2 usage error or
-unreadable trust material.`,
+Exit codes: 0 success / verified, 1 failure / refused / not verified, 2 usage
+error or unreadable input (a missing file, untrusted trust material).
+
+Flags such as --coordinator, --trust, --key and --output take their defaults
+from the environment (QUORATE_COORDINATOR, ...) and then from the context of
+the configuration file: see 'quorate config --help' and docs/cli.md.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
