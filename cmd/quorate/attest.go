@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -214,12 +215,12 @@ func slsaPredicate(data []byte) (json.RawMessage, error) {
 }
 
 func (a *app) signCommand() *cobra.Command {
-	var uri, in, out, requestID, trustDir string
+	var uri, in, out, requestID, trustDir, certChain string
 	var artifacts []string
-	var allowExtra bool
+	var allowExtra, keylessSig bool
 	var cf clientFlags
 	c := &cobra.Command{
-		Use:   "sign --key URI (--in FILE [--out FILE] | --coordinator URL --request ID)",
+		Use:   "sign --key URI [--keyless --cert-chain FILE] (--in FILE [--out FILE] | --coordinator URL --request ID)",
 		Short: "Add your signature to a release approval (a file, or a request on a coordinator)",
 		Long: `Offline: add one signature, made with the key at URI, to the envelope in FILE.
 The envelope is rewritten in place unless --out is given.
@@ -235,11 +236,23 @@ pc:...) is signed as 'quorate policy approve ID' does.
 What is being approved (gate, subjects, policy version, who has signed) is
 printed to stderr first: read it before you sign.
 
+Keyless (a CI job): with --keyless --cert-chain FILE, --key is the job's
+ephemeral key and FILE the PEM chain (leaf first) Fulcio issued for it; the
+signature's keyid carries the chain (docs/keys.md), and it counts for a role
+listing the certificate's identity ('quorate policy role --identity') once
+quorate's ledger has logged it within the certificate's validity.
+
 ` + keyURIHelp,
 		Example: "  quorate sign --key file:ops.key --in app.intoto.json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if keylessSig != (certChain != "") {
+				return usageErr("--keyless and --cert-chain FILE go together")
+			}
 			if requestID != "" {
+				if keylessSig {
+					return usageErr("--keyless signs an envelope file (--in); the coordinator does not take keyless signatures yet")
+				}
 				if in != "" || out != "" {
 					return usageErr("--request and --in/--out exclude each other")
 				}
@@ -275,8 +288,17 @@ printed to stderr first: read it before you sign.
 				return err
 			}
 			defer s.Close()
+			var chain []*x509.Certificate
+			if keylessSig {
+				if chain, err = readCertChain(certChain, s.Public()); err != nil {
+					return err
+				}
+			}
 			if _, err := attest.Sign(cmd.Context(), env, s); err != nil {
 				return err
+			}
+			if keylessSig {
+				makeKeyless(env, chain)
 			}
 			enc, err := attest.Encode(env)
 			if err != nil {
@@ -296,6 +318,8 @@ printed to stderr first: read it before you sign.
 	c.Flags().StringVar(&in, "in", "", "envelope to sign")
 	c.Flags().StringVar(&out, "out", "", "write the signed envelope here (default: rewrite --in)")
 	c.Flags().StringVar(&requestID, "request", "", "request ID on the coordinator to sign")
+	c.Flags().BoolVar(&keylessSig, "keyless", false, "sign keyless: --key is an ephemeral key certified by --cert-chain")
+	c.Flags().StringVar(&certChain, "cert-chain", "", "with --keyless: PEM certificate chain of the key, leaf first (from Fulcio)")
 	c.Flags().StringVar(&trustDir, "trust", "", "with --request: trust directory the request's policy must match")
 	c.Flags().StringArrayVar(&artifacts, "artifact", nil, "with --request: artifact file the request must cover (repeat); the request may hold no other subject")
 	c.Flags().BoolVar(&allowExtra, "allow-extra-subjects", false, "with --request and --artifact: sign even if the request holds subjects beyond the artifacts given (they are listed first)")

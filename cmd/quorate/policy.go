@@ -60,7 +60,7 @@ with 'quorate policy online-key'.`,
 	}
 	cmd.AddCommand(a.policyInit(), a.policyRole(), a.policyGate(), a.policySign(), a.policyShow(), a.policyLogKey(),
 		a.policyAdmins(), a.policyRetire(), a.policyRevoke(), a.policyOnlineKey(), a.policyPropose(), a.policyShowChange(), a.policyChanges(), a.policyApprove(),
-		a.policyWitness(), a.policyTSA())
+		a.policyWitness(), a.policyTSA(), a.policyFulcio())
 	return cmd
 }
 
@@ -143,32 +143,48 @@ func (a *app) editDraft(dir string, edit func(d *author.Draft) error) error {
 
 func (a *app) policyRole() *cobra.Command {
 	var dir, name string
-	var files []string
+	var files, identities []string
 	var threshold int
 	var exp time.Duration
 	c := &cobra.Command{
-		Use:   "role --trust DIR --role NAME --key PUBFILE... --threshold N",
+		Use:   "role --trust DIR --role NAME (--key PUBFILE | --identity ISSUER=SUBJECT)... --threshold N",
 		Short: "Create or replace a signing role",
 		Long: `Create or replace a signing role with its keys and threshold: N distinct keys
 of the role must sign. Role names are free; originator, integrator and
 operator are the usual ones. A threshold of 2 for integrator means two
-independent builders must sign the same digest.`,
+independent builders must sign the same digest.
+
+--identity ISSUER=SUBJECT lists a keyless signer (a CI job signing with a
+Fulcio certificate, docs/keys.md): the OIDC issuer, exactly, and the
+certificate subject, exactly or as a pattern ending in "/*", e.g.
+https://token.actions.githubusercontent.com=https://github.com/ORG/REPO/.github/workflows/release.yml@refs/tags/*
+Each identity counts once towards the threshold, however many certificates
+it presents. The policy must trust a Fulcio authority first ('quorate policy
+fulcio').`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if name == "" || len(files) == 0 {
-				return usageErr("--role NAME and at least one --key PUBFILE are required")
+			if name == "" || len(files)+len(identities) == 0 {
+				return usageErr("--role NAME and at least one --key PUBFILE or --identity ISSUER=SUBJECT are required")
 			}
-			ks, err := a.readPublicKeys(cmd, files)
+			var ks []*keys.PublicKey
+			if len(files) > 0 {
+				var err error
+				if ks, err = a.readPublicKeys(cmd, files); err != nil {
+					return err
+				}
+			}
+			ids, err := parseIdentities(identities)
 			if err != nil {
 				return err
 			}
-			return a.editDraft(dir, func(d *author.Draft) error { return d.SetRole(name, ks, threshold, exp) })
+			return a.editDraft(dir, func(d *author.Draft) error { return d.SetRoleMembers(name, ks, ids, threshold, exp) })
 		},
 	}
 	c.Flags().StringVar(&dir, "trust", "", "trust directory")
 	c.Flags().StringVar(&name, "role", "", "role name")
 	c.Flags().StringArrayVar(&files, "key", nil, "public key file or key URI of a role member (repeat)")
-	c.Flags().IntVar(&threshold, "threshold", 1, "distinct keys of the role that must sign")
+	c.Flags().StringArrayVar(&identities, "identity", nil, "keyless signer of the role: OIDC ISSUER=SUBJECT, the subject exact or ending in /* (repeat)")
+	c.Flags().IntVar(&threshold, "threshold", 1, "distinct keys and identities of the role that must sign")
 	c.Flags().DurationVar(&exp, "policy-expires", author.DefaultTargetsExpiry, "lifetime of the new policy version")
 	return c
 }

@@ -59,6 +59,12 @@ func New(t testing.TB) *CA {
 func (c *CA) Leaf(t testing.TB, issuer, subject string, start time.Time) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	k := Key(t)
+	return c.LeafFor(t, issuer, subject, start, &k.PublicKey), k
+}
+
+// LeafFor is Leaf for a given public key (one held by a key backend).
+func (c *CA) LeafFor(t testing.TB, issuer, subject string, start time.Time, pub crypto.PublicKey) *x509.Certificate {
+	t.Helper()
 	u, err := url.Parse(subject)
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +77,7 @@ func (c *CA) Leaf(t testing.TB, issuer, subject string, start time.Time) (*x509.
 		NotBefore: start, NotAfter: start.Add(10 * time.Minute), KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:     []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
 		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 8}, Value: iss}}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.Inter, &k.PublicKey, c.InterKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.Inter, pub, c.InterKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +85,7 @@ func (c *CA) Leaf(t testing.TB, issuer, subject string, start time.Time) (*x509.
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cert, k
+	return cert
 }
 
 // Key is a fresh ECDSA P-256 key.

@@ -37,6 +37,7 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/url"
@@ -382,4 +383,37 @@ func (id Identity) Matches(issuer, subject string) bool {
 		}
 	}
 	return !strings.Contains(rest, "..")
+}
+
+// ParseChainPEM reads a PEM certificate chain, leaf first (as Fulcio
+// returns it and a CI job saves it), and checks that the leaf certifies
+// pub, the key the signature will be made with.
+func ParseChainPEM(data []byte, pub *keys.PublicKey) ([]*x509.Certificate, error) {
+	var chain []*x509.Certificate
+	for rest := data; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("%w: PEM block %q is not a CERTIFICATE", ErrMalformed, b.Type)
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		chain = append(chain, c)
+	}
+	if len(chain) == 0 || len(chain) > MaxChainCerts {
+		return nil, fmt.Errorf("%w: %d certificates in the chain (want 1 to %d)", ErrMalformed, len(chain), MaxChainCerts)
+	}
+	leafKey, err := keys.FromCrypto(chain[0].PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: leaf key: %w", ErrMalformed, err)
+	}
+	if leafKey.Identity() != pub.Identity() {
+		return nil, fmt.Errorf("%w: the certificate certifies key %s, not the signing key %s", ErrMalformed, keys.Short(leafKey.ID()), keys.Short(pub.ID()))
+	}
+	return chain, nil
 }
