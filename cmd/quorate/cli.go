@@ -82,6 +82,8 @@ func (a *app) setupCLI(root *cobra.Command) {
 	root.AddCommand(a.versionCommand(), a.configCommand(st), a.statusCommand())
 	root.Version = a.buildInfo().Version
 	root.SetVersionTemplate(a.buildInfo().text())
+	// A subcommand's own PersistentPreRun must not skip the root's.
+	cobra.EnableTraverseRunHooks = true
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		return a.prepare(cmd, st)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/internal/cliconfig"
 )
 
@@ -41,7 +42,7 @@ func (a *app) configViewCommand(st *cliState) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f := r.File
+			f := r.File.Redacted(hsm.Redact) // no inline PIN on the screen
 			type effective struct {
 				Value  string `json:"value"`
 				Source string `json:"source"`
@@ -49,7 +50,7 @@ func (a *app) configViewCommand(st *cliState) *cobra.Command {
 			eff := map[string]effective{}
 			for _, s := range cliconfig.Settings {
 				v, src, _ := r.Resolve(s)
-				eff[s.Flag] = effective{Value: v, Source: src.String()}
+				eff[s.Flag] = effective{Value: hsm.Redact(v), Source: src.String()}
 			}
 			if output == "json" {
 				return writeJSON(a.stdout, struct {
@@ -144,6 +145,9 @@ becomes current anyway).`,
 					if v, err = filepath.Abs(v); err != nil {
 						return err
 					}
+				}
+				if s.Flag == "key" && hsm.Redact(v) != v {
+					a.errf("warning: the key URI holds a secret inline; prefer pin-source=file:... (the file is mode 0600)\n")
 				}
 				if err := ctx.SetField(s.Flag, v); err != nil {
 					return err

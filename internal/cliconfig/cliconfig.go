@@ -280,6 +280,19 @@ func (f *File) Names() []string {
 	return names
 }
 
+// Redacted returns a copy of f whose key URIs went through redact (which
+// hides inline PINs), for display.
+func (f *File) Redacted(redact func(string) string) *File {
+	g := *f
+	g.Contexts = make(map[string]*Context, len(f.Contexts))
+	for n, c := range f.Contexts {
+		cc := *c
+		cc.Key = redact(cc.Key)
+		g.Contexts[n] = &cc
+	}
+	return &g
+}
+
 // Marshal returns the file as YAML.
 func (f *File) Marshal() ([]byte, error) {
 	return yaml.Marshal(f)
