@@ -328,6 +328,7 @@ func (w *Witnessing) round(ctx context.Context, size int64) bool {
 	w.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	defer cancel()
+	began := w.cfg.Clock()
 
 	// The original log-signed note: cosignature lines are ours to add.
 	signedNote := []byte(ev.Note)
@@ -389,7 +390,7 @@ func (w *Witnessing) round(ctx context.Context, size int64) bool {
 		for _, cs := range sub.Cosignatures {
 			if !slices.Contains(cur.Cosigners, cs.Witness) {
 				cur.Cosigners = append(cur.Cosigners, cs.Witness)
-				w.metrics.cosignLatency.WithLabelValues(cs.Witness).Observe(now.Sub(cur.Signed).Seconds())
+				w.metrics.cosignLatency.WithLabelValues(cs.Witness).Observe((began.Sub(cur.Signed) + sub.Latency[cs.Witness]).Seconds())
 			}
 		}
 		for name, err := range sub.Errors {
