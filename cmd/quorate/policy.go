@@ -217,12 +217,12 @@ recorded); each repeats, and an aspect left out is free. Given with or without
 			switch {
 			case name == "":
 				return usageErr("--gate NAME is required")
+			case constrained && !requireProv:
+				return usageErr("--builder, --source, --ref, --build-type and --tool need --require-provenance")
 			case rolesFlag == "" && !requireProv && !noProv:
 				return usageErr("--roles R1,R2,... is required (or --require-provenance / --no-provenance for an existing gate)")
 			case requireProv && noProv:
 				return usageErr("--require-provenance and --no-provenance exclude each other")
-			case constrained && !requireProv:
-				return usageErr("--builder, --source, --ref, --build-type and --tool need --require-provenance")
 			}
 			if requireProv {
 				if err := req.Validate(); err != nil {
