@@ -46,7 +46,9 @@ func (a *app) resolveProvenance(ctx context.Context, in provenanceInput, subject
 	}
 	var data []byte
 	switch {
-	case in.uri != "" || in.digest != "":
+	case in.digest != "" && in.uri == "":
+		return nil, errors.New("--provenance-digest needs --provenance-uri")
+	case in.uri != "":
 		return provenanceFrom("", in.uri, in.digest)
 	case in.auto:
 		r, err := provenance.Capture(ctx, provenance.Options{Getenv: a.getenv, Now: a.now, Runner: provenance.ExecRunner(toolTimeout)})
