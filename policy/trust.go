@@ -303,7 +303,11 @@ func roleKeys(table map[string]*metadata.Key, r *metadata.Role) ([]*keys.PublicK
 // RolesOf reads the roles and gates of targets metadata and validates them.
 func RolesOf(targets *metadata.Metadata[metadata.TargetsType]) (*roles.Set, error) {
 	set := &roles.Set{Keys: map[string]*keys.PublicKey{}, Roles: map[string]*roles.Role{}, Gates: map[string]*roles.Gate{}}
-	if d := targets.Signed.Delegations; d != nil {
+	d, err := SigningRoles(&targets.Signed)
+	if err != nil {
+		return nil, err
+	}
+	{
 		if d.SuccinctRoles != nil {
 			return nil, fmt.Errorf("%s: %w: succinct_roles are not signing roles", TargetsFile, ErrInvalidPolicy)
 		}

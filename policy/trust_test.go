@@ -36,7 +36,7 @@ func (f *fixture) resigned(tb testing.TB, mutRoot func(*metadata.RootType), mutT
 		r.ClearSignatures()
 	}
 	if mutTargets != nil {
-		mutTargets(&tg.Signed)
+		editSigningRoles(tb, &tg.Signed, mutTargets)
 		tg.ClearSignatures()
 	}
 	d := &author.Draft{Root: r, Targets: tg, Now: epoch}
@@ -68,6 +68,22 @@ func mustSign(tb testing.TB, s signer, signed metadata.TargetsType) []byte {
 		tb.Fatal(err)
 	}
 	return sig
+}
+
+// editSigningRoles applies mut to t with its signing roles lifted into
+// t.Delegations (as policy/author edits them), then stores them back.
+func editSigningRoles(tb testing.TB, t *metadata.TargetsType, mut func(*metadata.TargetsType)) {
+	tb.Helper()
+	del, err := policy.SigningRoles(t)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	delete(t.UnrecognizedFields, policy.SigningRolesField)
+	t.Delegations = del
+	mut(t)
+	if err := policy.SetSigningRoles(t, t.Delegations); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 func roleNamed(t *metadata.TargetsType, name string) *metadata.DelegatedRole {
@@ -174,7 +190,7 @@ func TestLoadRejects(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				roleNamed(&tg.Signed, "integrator").Threshold = 1
+				editSigningRoles(t, &tg.Signed, func(tg *metadata.TargetsType) { roleNamed(tg, "integrator").Threshold = 1 })
 				data, err := tg.ToBytes(false)
 				if err != nil {
 					t.Fatal(err)

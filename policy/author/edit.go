@@ -103,8 +103,10 @@ func Init(dir string, admins []*keys.PublicKey, threshold int, now time.Time, ro
 		r.Threshold = threshold
 	}
 	targets := metadata.Targets(now.Add(targetsExpiry).UTC().Truncate(time.Second))
-	targets.Signed.Delegations = &metadata.Delegations{Keys: map[string]*metadata.Key{}, Roles: []metadata.DelegatedRole{}}
 	targets.Signed.UnrecognizedFields = map[string]any{policy.GatesField: map[string]any{}}
+	if err := policy.SetSigningRoles(&targets.Signed, nil); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating trust directory: %w", err)
 	}
@@ -129,9 +131,6 @@ func OpenDraft(dir string, now time.Time) (*Draft, error) {
 	targets, err := policy.ParseTargets(targetsData)
 	if err != nil {
 		return nil, err
-	}
-	if targets.Signed.Delegations == nil {
-		targets.Signed.Delegations = &metadata.Delegations{Keys: map[string]*metadata.Key{}}
 	}
 	if targets.Signed.UnrecognizedFields == nil {
 		targets.Signed.UnrecognizedFields = map[string]any{}
@@ -195,12 +194,16 @@ func (d *Draft) editTargets(expiry time.Duration, change func(t *metadata.Target
 	if err != nil {
 		return err
 	}
-	if next.Signed.Delegations == nil {
-		next.Signed.Delegations = &metadata.Delegations{Keys: map[string]*metadata.Key{}}
-	}
 	if next.Signed.UnrecognizedFields == nil {
 		next.Signed.UnrecognizedFields = map[string]any{}
 	}
+	// The change edits the signing roles as TUF-shaped delegations; they are
+	// stored in the signing_roles field (policy.SigningRolesField), and a
+	// policy written before (roles as TUF delegations) moves there.
+	if next.Signed.Delegations, err = policy.SigningRoles(&next.Signed); err != nil {
+		return err
+	}
+	delete(next.Signed.UnrecognizedFields, policy.SigningRolesField)
 	published := d.targetsPublished()
 	if published {
 		digest, err := policy.PolicyDigest(d.Targets)
@@ -218,7 +221,9 @@ func (d *Draft) editTargets(expiry time.Duration, change func(t *metadata.Target
 	if err := change(&next.Signed); err != nil {
 		return err
 	}
-	delegateNoPaths(next.Signed.Delegations)
+	if err := policy.SetSigningRoles(&next.Signed, next.Signed.Delegations); err != nil {
+		return err
+	}
 	if _, err := policy.RolesOf(next); err != nil {
 		return err
 	}
@@ -295,7 +300,7 @@ func (d *Draft) SetRoleMembers(name string, ks []*keys.PublicKey, ids []keyless.
 			t.Delegations.Keys[k.ID()] = k.TUF()
 		}
 		sort.Strings(ids)
-		dr := metadata.DelegatedRole{Name: name, KeyIDs: ids, Threshold: threshold, Terminating: true, Paths: []string{}}
+		dr := metadata.DelegatedRole{Name: name, KeyIDs: ids, Threshold: threshold}
 		replaced := false
 		for i := range t.Delegations.Roles {
 			if t.Delegations.Roles[i].Name == name {
@@ -419,22 +424,6 @@ func objectField(t *metadata.TargetsType, name string) (map[string]any, error) {
 		return nil, fmt.Errorf("%s: %w: %s is not an object", policy.TargetsFile, policy.ErrMalformed, name)
 	}
 	return g, nil
-}
-
-// delegateNoPaths makes every signing role a delegation of no target
-// path ("paths": []). Signing roles sign attestations, not TUF targets:
-// delegated no path, they are never visited by a TUF client's target
-// lookup, which therefore needs no delegated metadata (which the roles'
-// keys would have to sign, and passkeys and keyless identities cannot).
-// Policies written before delegated "*"; their next version is rewritten.
-// See docs/interop.md.
-func delegateNoPaths(del *metadata.Delegations) {
-	if del == nil {
-		return
-	}
-	for i := range del.Roles {
-		del.Roles[i].Paths, del.Roles[i].PathHashPrefixes = []string{}, nil
-	}
 }
 
 // pruneKeys drops delegation keys no role names.

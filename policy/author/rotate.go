@@ -162,8 +162,8 @@ func (d *Draft) FindKey(ref string) (*keys.PublicKey, error) {
 // every published version in the history folder.
 func (d *Draft) signingKeyTables() ([]map[string]*metadata.Key, error) {
 	tables := []map[string]*metadata.Key{}
-	if d.Targets.Signed.Delegations != nil {
-		tables = append(tables, d.Targets.Signed.Delegations.Keys)
+	if del, err := policy.SigningRoles(&d.Targets.Signed); err == nil {
+		tables = append(tables, del.Keys)
 	}
 	names, _ := filepath.Glob(filepath.Join(d.Dir, policy.HistoryDir, "targets.*.json"))
 	sort.Sort(sort.Reverse(sort.StringSlice(names)))
@@ -176,8 +176,8 @@ func (d *Draft) signingKeyTables() ([]map[string]*metadata.Key, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", n, err)
 		}
-		if md.Signed.Delegations != nil {
-			tables = append(tables, md.Signed.Delegations.Keys)
+		if del, err := policy.SigningRoles(&md.Signed); err == nil {
+			tables = append(tables, del.Keys)
 		}
 	}
 	return tables, nil

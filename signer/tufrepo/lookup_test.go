@@ -88,8 +88,9 @@ func (r *lookupRepo) updater(t *testing.T) *updater.Updater {
 // TestGoTUFTargetLookup: go-tuf's updater looks targets up in the served
 // repository: a listed target is found with its length and hash, an
 // unlisted one is "not found" (not an error about delegated roles missing
-// from the snapshot), and neither lookup fetches a signing role's metadata
-// (which does not exist: roles are delegated no path).
+// from the snapshot), and neither lookup fetches a signing role's metadata:
+// the signing roles (a passkey's among them) are in targets.json's
+// signing_roles field, not TUF delegations.
 func TestGoTUFTargetLookup(t *testing.T) {
 	r := newLookupRepo(t, nil)
 	up := r.updater(t)
@@ -107,28 +108,32 @@ func TestGoTUFTargetLookup(t *testing.T) {
 	if err == nil || err.Error() != "target app.tar.gz not found" {
 		t.Fatalf("unlisted target: got %v, want go-tuf's target-not-found", err)
 	}
-	del := up.GetTrustedMetadataSet().Targets[metadata.TARGETS].Signed.Delegations
-	if del == nil || len(del.Roles) != 2 {
-		t.Fatalf("served targets.json should still name the two signing roles, got %+v", del)
+	served := up.GetTrustedMetadataSet().Targets[metadata.TARGETS].Signed
+	if served.Delegations != nil {
+		t.Fatalf("served targets.json delegates: %+v", served.Delegations)
 	}
-	for _, role := range del.Roles {
-		if role.Paths == nil || len(role.Paths) != 0 || !role.Terminating {
-			t.Errorf("role %s: paths %v terminating %v, want [] and true", role.Name, role.Paths, role.Terminating)
-		}
-		if _, ok := up.GetTrustedMetadataSet().Targets[role.Name]; ok {
-			t.Errorf("the updater loaded metadata for signing role %s", role.Name)
-		}
+	del, err := policy.SigningRoles(&served)
+	if err != nil || len(del.Roles) != 2 {
+		t.Fatalf("served targets.json should carry the two signing roles in %s, got %+v (%v)", policy.SigningRolesField, del, err)
+	}
+	if n := len(up.GetTrustedMetadataSet().Targets); n != 1 {
+		t.Errorf("the updater loaded %d targets metadata, want only targets.json", n)
 	}
 }
 
 // TestGoTUFTargetLookupLegacyDelegation records why the format changed: a
-// policy written before (roles delegated "*") makes the lookup of any target
-// not listed at the top level fail in go-tuf, and the next edit of such a policy delegates no path.
+// policy written before (signing roles as TUF delegations of "*") makes the
+// lookup of any target not listed at the top level fail in go-tuf; such a
+// policy still loads, and its next edit moves the roles to signing_roles.
 func TestGoTUFTargetLookupLegacyDelegation(t *testing.T) {
 	legacy := func(d *author.Draft) {
-		for i := range d.Targets.Signed.Delegations.Roles {
-			d.Targets.Signed.Delegations.Roles[i].Paths = []string{"*"}
+		del, err := policy.SigningRoles(&d.Targets.Signed)
+		must(t, err)
+		for i := range del.Roles {
+			del.Roles[i].Paths, del.Roles[i].Terminating = []string{"*"}, true
 		}
+		delete(d.Targets.Signed.UnrecognizedFields, policy.SigningRolesField)
+		d.Targets.Signed.Delegations = del
 	}
 	r := newLookupRepo(t, legacy)
 	up := r.updater(t)
@@ -138,10 +143,9 @@ func TestGoTUFTargetLookupLegacyDelegation(t *testing.T) {
 	d, err := author.OpenDraft(r.dir, time.Now())
 	must(t, err)
 	must(t, d.SetGate("staging", []string{"originator"}, 0))
-	for _, role := range d.Targets.Signed.Delegations.Roles {
-		if role.Paths == nil || len(role.Paths) != 0 {
-			t.Errorf("after an edit, role %s delegates %v, want []", role.Name, role.Paths)
-		}
+	del, err := policy.SigningRoles(&d.Targets.Signed)
+	if d.Targets.Signed.Delegations != nil || err != nil || len(del.Roles) != 2 {
+		t.Fatalf("after an edit: delegations %+v, signing roles %+v (%v)", d.Targets.Signed.Delegations, del, err)
 	}
 }
 
