@@ -123,3 +123,51 @@ func TestInteropSSLibSignsQuorateVerifies(t *testing.T) {
 	}
 	requireReasons(t, f.Trust.VerifyBytes(encode(t, env2), request("production")), `payloadType "application/json"`)
 }
+
+// TestInteropSSLibLoadKeyIDConvention measures what docs/predicate.md says of
+// go-securesystemslib's key IDs: LoadKey gives a key an ID of its own
+// convention, not the TUF key ID quorate's signatures carry, so a verifier
+// loaded as is skips quorate's signatures (their keyid is set and differs);
+// with its KeyID set to the TUF key ID, or on a signature without keyid, it
+// accepts them.
+func TestInteropSSLibLoadKeyIDConvention(t *testing.T) {
+	specs, _ := mixedRoles(t)
+	f := newFixture(t, specs)
+	s := f.approvers("production")[0]
+	var env attest.Envelope
+	if err := json.Unmarshal(f.approved(t, "production"), &env); err != nil {
+		t.Fatal(err)
+	}
+	k, err := signerverifier.LoadKey(s.Public().PEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.KeyID == s.Public().ID() {
+		t.Fatalf("LoadKey's key ID equals the TUF key ID %s; the documented difference is gone", k.KeyID)
+	}
+	verify := func(keyID string, e attest.Envelope) error {
+		v := sslibKey(t, s.Public().PEM(), keyID)
+		ev, err := dsse.NewMultiEnvelopeVerifier(1, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ev.Verify(context.Background(), &e)
+		return err
+	}
+	if err := verify(k.KeyID, env); err == nil {
+		t.Fatal("a verifier with LoadKey's own key ID accepted a signature carrying the TUF key ID")
+	}
+	if err := verify(s.Public().ID(), env); err != nil {
+		t.Fatalf("with the TUF key ID: %v", err)
+	}
+	bare := env
+	bare.Signatures = nil
+	for _, sig := range env.Signatures {
+		if sig.KeyID == s.Public().ID() {
+			bare.Signatures = append(bare.Signatures, attest.Signature{Sig: sig.Sig})
+		}
+	}
+	if err := verify(k.KeyID, bare); err != nil {
+		t.Fatalf("a signature without keyid, LoadKey's key ID: %v", err)
+	}
+}
