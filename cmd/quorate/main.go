@@ -1,5 +1,7 @@
 // Command quorate is the CLI and service for multi-party release signing:
-// keys, policy, attest, sign, verify (and, as they land, serve, request, log).
+// keys, policy, attest, sign and verify offline; serve runs the coordinator
+// that request and log talk to; migrate, provenance, webhook and the
+// configuration commands complete it (see docs/cli.md).
 package main
 
 import (
