@@ -87,8 +87,28 @@ func (a *app) setupCLI(root *cobra.Command) {
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		return a.prepare(cmd, st)
 	}
+	root.SetHelpCommand(helpCommand())
 	typedUsage(root)
 	documentSources(root)
+}
+
+// helpCommand is cobra's 'help [command]', except that an unknown topic
+// is a usage error with suggestions rather than the root's help and 0.
+func helpCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err == nil && len(rest) > 0 {
+				err = unknownSubcommand(cmd, rest)
+			}
+			if err != nil {
+				return usageErr("%w", err)
+			}
+			return cmd.Help()
+		},
+	}
 }
 
 // documentSources appends to the help of every flag that the environment
