@@ -164,17 +164,30 @@ func (s *Coordinator) checkComposite(t *policy.Trust, r *Request, env []byte, no
 			problems = append(problems, fmt.Sprintf("key %s: %s", sv.KeyID, sv.Problem))
 		}
 	}
-	if v.Verified && len(problems) == 0 {
+	if (v.Verified || onlyReferencedProvenance(v)) && len(problems) == 0 {
 		return nil
 	}
 	for _, r := range v.Reasons {
 		problems = append(problems, r.Message)
 	}
 	s.metrics.compositeRefused()
+	s.metrics.tamper(gateLabel(t, r.Gate), tamperComposite)
 	s.log.Error("refusing to emit a composite attestation the verifier would reject; the request stays pending (were stored signatures altered?)",
 		zap.String("request", r.ID), zap.Strings("problems", problems))
 	return &Error{Kind: KindInternal, Msg: "internal error: refusing to emit the composite attestation of request " + r.ID,
 		Err: fmt.Errorf("%w: request %s: %s", errCompositeRefused, r.ID, strings.Join(problems, "; "))}
+}
+
+// onlyReferencedProvenance reports whether v failed only because the
+// attestation references provenance the coordinator was not given (the
+// verifiers that hold the file check it).
+func onlyReferencedProvenance(v *policy.Verdict) bool {
+	for _, r := range v.Reasons {
+		if !errors.Is(r, policy.ErrProvenanceNotSupplied) {
+			return false
+		}
+	}
+	return len(v.Reasons) > 0
 }
 
 // checkCancelReason refuses a cancellation reason that is not one line of

@@ -133,6 +133,7 @@ func NewAPI(cfg HTTPConfig) *API {
 	a.mux.HandleFunc("POST /v1/requests/{id}/cancel", a.body(cfg.MaxSignatureBody, a.cancelRequest))
 	a.mux.HandleFunc("GET /v1/requests/{id}/attestation", a.read(a.getAttestation))
 	a.mux.HandleFunc("GET /v1/requests/{id}/bundle", a.read(a.getBundle))
+	a.mux.HandleFunc("POST /v1/reports", a.reporter(a.body(MaxReportBody, a.postReport)))
 	a.mux.HandleFunc("GET /v1/tuf/{file}", a.read(tufrepo.Handler(a.svc.tufRepo(), a.log)))
 	wr := httpapi.Wrappers{Read: a.read, Body: a.body, Logger: a.log,
 		MaxSignatureBody: cfg.MaxSignatureBody, MaxProposalBody: cfg.MaxProposalBody, MaxListBytes: cfg.MaxListBytes}

@@ -23,6 +23,9 @@ type Metrics struct {
 	CompositesRefused     prometheus.Counter // composites the verifier would reject, not emitted
 	StoreWriteFailures    prometheus.Counter // store writes that failed (not the request's fault)
 	StoreWriteFailing     prometheus.Gauge   // 1 from a failed write until one succeeds
+	// Gates are the per-gate metrics: provenance capture rate, refusals,
+	// tamper detections, reported verifications (gates.go).
+	Gates *GateMetrics
 }
 
 // NewMetrics creates the metrics and registers them with reg, together with
@@ -47,6 +50,7 @@ func NewMetrics(reg prometheus.Registerer, pending func() float64) *Metrics {
 		m.PolicyExpired, m.PolicyExpiredRefusals, m.CompositesRefused, m.StoreWriteFailures, m.StoreWriteFailing)
 	m.LogFork = prometheus.NewGauge(prometheus.GaugeOpts{Name: "quorate_ledger_fork_detected", Help: "1 when the transparency log no longer extends the last checkpoint the coordinator signed (a database edit or rollback); it then signs no checkpoint."})
 	reg.MustRegister(m.LogFork)
+	m.Gates = newGateMetrics(reg)
 	if pending != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quorate_requests_pending", Help: "Signing requests pending."}, pending))
 	}
@@ -124,6 +128,7 @@ func b2f(b bool) float64 {
 }
 
 func (m *Metrics) logFork() {
+	m.forked()
 	if m != nil {
 		m.LogFork.Set(1)
 	}

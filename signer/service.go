@@ -63,6 +63,7 @@ const (
 	KindInternal      = httpapi.KindInternal
 	KindBadSignature  = httpapi.KindBadSignature
 	KindPolicyExpired = httpapi.KindPolicyExpired
+	KindProvenance    = httpapi.KindProvenance
 )
 
 // Error is a coordinator error with a kind and a message for the client.
@@ -255,6 +256,10 @@ func (s *Coordinator) Open(ctx context.Context, in client.OpenInput) (*Request, 
 	if err != nil {
 		return nil, err
 	}
+	// After the signature: only a party of the gate is told (and counted).
+	if err := s.checkProvenance(t, st.Subject, pred); err != nil {
+		return nil, err
+	}
 	r := &Request{
 		ID: pred.RequestID, Gate: pred.Gate, PolicyVersion: pred.Policy.Version, PolicyDigest: pred.Policy.Digest["sha256"],
 		PayloadType: in.PayloadType, Payload: payload, Subjects: st.Subject, Requester: k.ID(),
@@ -276,6 +281,7 @@ func (s *Coordinator) Open(ctx context.Context, in client.OpenInput) (*Request, 
 	s.metrics.opened()
 	if r.State == Complete {
 		s.metrics.emitted(0)
+		s.metrics.composite(gateLabel(t, r.Gate), pred.Provenance != nil)
 	}
 	s.log.Info("request opened", zap.String("request", r.ID), zap.String("gate", r.Gate), zap.String("requester", r.Requester), zap.Int("subjects", len(r.Subjects)))
 	return r, nil
@@ -328,6 +334,7 @@ func (s *Coordinator) checkSignature(t *policy.Trust, c *cached, sig attest.Sign
 	err = k.VerifyDigest(digest, raw)
 	s.metrics.verified(time.Since(start))
 	if err != nil {
+		s.metrics.tamper(gateLabel(t, c.gate), tamperPartial)
 		return nil, "", nil, errorf(KindBadSignature, "signature by key %s does not verify over this request's payload (DSSE PAE)", keys.Short(k.ID()))
 	}
 	return k, role, raw, nil
@@ -489,6 +496,7 @@ func (s *Coordinator) sign(ctx context.Context, id string, sig attest.Signature)
 	s.metrics.accepted()
 	if completed {
 		s.metrics.emitted(now.Sub(c.created))
+		s.metrics.composite(gateLabel(t, r.Gate), carriesProvenance(r.Payload, s.cfg.Limits))
 		s.log.Info("composite attestation emitted", zap.String("request", id), zap.Int("signatures", len(r.Signatures)))
 	}
 	s.log.Debug("partial signature accepted", zap.String("request", id), zap.String("keyid", p.KeyID), zap.String("role", role))

@@ -26,6 +26,9 @@ const (
 	// KindPolicyExpired: the policy (or trust root) the coordinator enforces
 	// has expired; it signs nothing until a renewed one is loaded (503).
 	KindPolicyExpired Kind = "policy_expired"
+	// KindProvenance: the gate requires build provenance and the request's
+	// is missing or fails the gate's rules (422).
+	KindProvenance Kind = "provenance_refused"
 )
 
 // Error is a service error with a kind and a message for the client.

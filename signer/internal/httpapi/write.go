@@ -16,7 +16,7 @@ var status = map[Kind]int{
 	KindNotFound: http.StatusNotFound, KindDuplicate: http.StatusConflict, KindNotPending: http.StatusConflict,
 	KindStalePolicy: http.StatusConflict, KindTooLarge: http.StatusRequestEntityTooLarge,
 	KindUnavailable: http.StatusServiceUnavailable, KindInternal: http.StatusInternalServerError,
-	KindPolicyExpired: http.StatusServiceUnavailable,
+	KindPolicyExpired: http.StatusServiceUnavailable, KindProvenance: http.StatusUnprocessableEntity,
 }
 
 // Fail answers err: its kind's status and message, except that an
