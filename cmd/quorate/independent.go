@@ -380,6 +380,6 @@ func (a *app) openWitnessing(f *independentFlags, trust *policy.Trust, ledgerSrv
 	if err != nil {
 		return nil, usageErr("%w", err)
 	}
-	_ = ledgerSrv // SETEVIDENCE-PENDING
+	ledgerSrv.SetEvidence(w)
 	return w, nil
 }
