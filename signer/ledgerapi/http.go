@@ -28,11 +28,12 @@ type handlers struct {
 }
 
 func (h handlers) checkpoint(w http.ResponseWriter, r *http.Request) {
-	_, note, err := h.c.Checkpoint(r.Context(), 0)
+	size, note, err := h.c.Checkpoint(r.Context(), 0)
 	if err != nil {
 		httpapi.Fail(h.log, w, r, err)
 		return
 	}
+	note = h.c.cosigned(size, note)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write(note)
 }

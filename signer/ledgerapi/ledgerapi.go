@@ -66,6 +66,49 @@ type Server struct {
 	file   string
 	// fault is set, for good, when the log stops extending last.
 	fault atomic.Pointer[fault]
+	// evidence collects witness cosignatures and timestamps, or nil.
+	evidence Evidence
+}
+
+// Evidence collects witness cosignatures and RFC 3161 timestamps of the
+// checkpoints the server signs (signer/witnessing implements it).
+type Evidence interface {
+	// Signed hands over a newly signed checkpoint; it must not block.
+	Signed(size int64, note []byte)
+	// Cosigned returns the signed checkpoint of size with the cosignature
+	// lines collected so far.
+	Cosigned(size int64, note []byte) []byte
+	// Timestamps returns the tokens collected for the checkpoint of size.
+	Timestamps(size int64) [][]byte
+	// BestNote returns the smallest checkpoint of a size in [need, upTo]
+	// that reached its witness and TSA quorums, with its tokens.
+	BestNote(need, upTo int64) (note []byte, tokens [][]byte, ok bool)
+}
+
+// SetEvidence makes the server hand each checkpoint it signs to e, serve
+// checkpoints with their cosignatures, and build bundles over the
+// smallest checkpoint with complete evidence. Call it before serving.
+func (c *Server) SetEvidence(e Evidence) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.evidence = e
+	if c.last != nil {
+		e.Signed(c.last.Size, c.last.Note)
+	}
+}
+
+// cosigned is note, the checkpoint of size, with its cosignatures.
+func (c *Server) cosigned(size int64, note []byte) []byte {
+	c.mu.Lock()
+	e := c.evidence
+	c.mu.Unlock()
+	if e == nil {
+		return note
+	}
+	return e.Cosigned(size, note)
 }
 
 type fault struct{ err error }
@@ -302,6 +345,9 @@ func (c *Server) Checkpoint(ctx context.Context, need int64) (int64, []byte, err
 		return 0, nil, err
 	}
 	c.last, c.size, c.note = cp, cp.Size, cp.Note
+	if c.evidence != nil {
+		c.evidence.Signed(cp.Size, cp.Note)
+	}
 	return c.size, c.note, nil
 }
 
@@ -335,9 +381,23 @@ func (c *Server) Bundle(ctx context.Context, indexes []int64) ([]byte, error) {
 	for _, i := range indexes {
 		need = max(need, i+1)
 	}
-	_, note, err := c.Checkpoint(ctx, need)
+	size, note, err := c.Checkpoint(ctx, need)
 	if err != nil {
 		return nil, err
+	}
+	// With witnesses or TSAs, the smallest checkpoint covering the entries
+	// whose evidence is complete gives the tightest time bound; until
+	// there is one, the latest with what it has so far.
+	var tokens [][]byte
+	c.mu.Lock()
+	e := c.evidence
+	c.mu.Unlock()
+	if e != nil {
+		if best, toks, ok := e.BestNote(need, size); ok {
+			note, tokens = best, toks
+		} else {
+			note, tokens = e.Cosigned(size, note), e.Timestamps(size)
+		}
 	}
 	cp, err := ledger.OpenCheckpoint(note, c.log.Origin(), c.log.PublicKey())
 	if err != nil {
@@ -347,6 +407,7 @@ func (c *Server) Bundle(ctx context.Context, indexes []int64) ([]byte, error) {
 	if err != nil {
 		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "building the log bundle", Err: err}
 	}
+	b.Timestamps = tokens
 	return b.Marshal()
 }
 
