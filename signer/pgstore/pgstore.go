@@ -51,6 +51,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/notify"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/internal/storesql"
 )
@@ -74,6 +75,11 @@ type Options struct {
 	// change appends its events in its own transaction (see signer.LedgerStore),
 	// replicas taking turns through an advisory lock.
 	Ledger *ledger.Log
+	// Webhooks, when set, makes every append also write the webhook outbox
+	// rows of its events in the same transaction (see [Store.Outbox]).
+	Webhooks *notify.Config
+	// Clock times outbox rows and leases; nil: time.Now.
+	Clock func() time.Time
 }
 
 // Store is a [signer.Store] in PostgreSQL. Open it with [Open].
@@ -107,7 +113,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	where := fmt.Sprintf("%s@%s:%d/%s", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
 	s := &Store{
 		log: opts.Logger.With(zap.String("store", "postgres"), zap.String("database", where)),
-		db:  storesql.Store{Dialect: dialect, Ledger: opts.Ledger},
+		db:  storesql.Store{Dialect: dialect, Ledger: opts.Ledger, Webhooks: opts.Webhooks, Clock: opts.Clock},
 	}
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("pgstore: connecting to %s: %w", where, wrapError(err))

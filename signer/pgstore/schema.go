@@ -59,6 +59,8 @@ var migrations = []string{
 	// 3: the highest trusted root and policy versions, so deleting
 	// trusted-versions.json does not let an older trust directory in.
 	storesql.TrustedSchema("BIGINT"),
+	// 4: the webhook outbox, written in the transaction of each event.
+	storesql.OutboxSchema("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA", "BIGINT"),
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

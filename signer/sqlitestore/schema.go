@@ -56,6 +56,8 @@ var migrations = []string{
 	// 3: the highest trusted root and policy versions, so deleting
 	// trusted-versions.json does not let an older trust directory in.
 	storesql.TrustedSchema("INTEGER") + " STRICT",
+	// 4: the webhook outbox, written in the transaction of each event.
+	storesql.OutboxSchema("INTEGER PRIMARY KEY", "BLOB", "INTEGER"),
 }
 
 // migrate brings the schema to the newest version, in one transaction.

@@ -53,6 +53,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/notify"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/internal/storesql"
 )
@@ -86,6 +87,11 @@ type Options struct {
 	// Ledger, when set, makes the store keep the transparency log: every
 	// change appends its events in its own transaction (see signer.LedgerStore).
 	Ledger *ledger.Log
+	// Webhooks, when set, makes every append also write the webhook outbox
+	// rows of its events in the same transaction (see [Store.Outbox]).
+	Webhooks *notify.Config
+	// Clock times outbox rows and leases; nil: time.Now.
+	Clock func() time.Time
 }
 
 // Store is a [signer.Store] in a SQLite database. Open it with [Open].
@@ -129,7 +135,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	s := &Store{
 		path:     path,
 		log:      opts.Logger.With(zap.String("store", "sqlite"), zap.String("path", path)),
-		db:       storesql.Store{Dialect: dialect, Ledger: opts.Ledger},
+		db:       storesql.Store{Dialect: dialect, Ledger: opts.Ledger, Webhooks: opts.Webhooks, Clock: opts.Clock},
 		maxBatch: opts.MaxBatch,
 	}
 	base := "file:" + uriEscaper.Replace(path) + fmt.Sprintf(

@@ -192,6 +192,9 @@ func (s Store) appendLog(ctx context.Context, q Querier, events ...ledger.Event)
 	if err != nil {
 		return nil, fmt.Errorf("%s: appending to the log: %w", s.Name, err)
 	}
+	if err := s.fanout(ctx, q, entries); err != nil {
+		return nil, err
+	}
 	return entries, nil
 }
 

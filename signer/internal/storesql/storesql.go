@@ -33,6 +33,7 @@ import (
 
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/notify"
 	"github.com/quorate-dev/quorate/signer"
 )
 
@@ -211,6 +212,11 @@ func scanPartial(rows Rows) (requestID string, p signer.Partial, err error) {
 type Store struct {
 	Dialect
 	Ledger *ledger.Log
+	// Webhooks, when set, makes every append also write the outbox rows of
+	// its events (see [notify.Fanout]) in the same transaction.
+	Webhooks *notify.Config
+	// Clock times outbox rows; nil: time.Now.
+	Clock func() time.Time
 }
 
 func (s Store) errorf(err error, format string, args ...any) error {

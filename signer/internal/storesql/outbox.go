@@ -1,0 +1,279 @@
+package storesql
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/notify"
+)
+
+// OutboxSchema is the DDL of the webhook outbox ([notify.Outbox]), shared by
+// both databases: id is the caller's auto-increasing key (INTEGER PRIMARY
+// KEY in SQLite, an identity column in PostgreSQL), BLOB and BIGINT are
+// spelt by the caller. Rows are never deleted: state moves from pending to
+// done or dead.
+func OutboxSchema(id, blob, bigint string) string {
+	return strings.NewReplacer("IDCOL", id, "BLOB", blob, "BIGINT", bigint).Replace(`
+	CREATE TABLE webhook_outbox (
+		id          IDCOL,
+		endpoint    TEXT NOT NULL,
+		message_id  TEXT NOT NULL,
+		idx         BIGINT NOT NULL,
+		order_key   TEXT NOT NULL,
+		gate        TEXT NOT NULL,
+		entry       BLOB,
+		reminder    TEXT,
+		attempts    BIGINT NOT NULL,
+		state       TEXT NOT NULL CHECK (state IN ('pending', 'done', 'dead')),
+		due_ns      BIGINT NOT NULL,
+		owner       TEXT NOT NULL,
+		lease_ns    BIGINT NOT NULL,
+		reason      TEXT NOT NULL,
+		enqueued_ns BIGINT NOT NULL,
+		UNIQUE (endpoint, message_id)
+	);
+	CREATE INDEX webhook_outbox_pending ON webhook_outbox (state, endpoint, order_key, id);`)
+}
+
+// Outbox is a [notify.Outbox] over a store's database. Write runs a change
+// in the store's write transaction (one writer at a time, across replicas
+// too: PostgreSQL's writers hold the log's advisory lock, so claims of two
+// replicas never interleave and IDs commit in order); Read runs a read.
+type Outbox struct {
+	S     Store
+	Now   func() time.Time
+	Write func(ctx context.Context, fn func(q Querier) error) error
+	Read  func(ctx context.Context, fn func(q Querier) error) error
+}
+
+var _ notify.Outbox = Outbox{}
+
+// reminderColumn is the reminder column's JSON: what a reminder delivery
+// carries besides the common columns.
+type reminderColumn struct {
+	Reminder *notify.ReminderInfo `json:"reminder"`
+	Waiting  *notify.Waiting      `json:"waiting,omitempty"`
+}
+
+// insertDeliveries writes ds in q, skipping those already there, and
+// returns how many it wrote.
+func (s Store) insertDeliveries(ctx context.Context, q Querier, now time.Time, ds []notify.Delivery) (int, error) {
+	n := 0
+	for _, d := range ds {
+		var rem any
+		if d.Reminder != nil {
+			b, err := json.Marshal(reminderColumn{Reminder: d.Reminder, Waiting: d.Waiting})
+			if err != nil {
+				return n, fmt.Errorf("%s: encoding reminder %s: %w", s.Name, d.MessageID, err)
+			}
+			rem = string(b)
+		}
+		var entry any
+		if d.Entry != nil {
+			entry = d.Entry
+		}
+		k, err := q.Exec(ctx, `INSERT INTO webhook_outbox (endpoint, message_id, idx, order_key, gate, entry, reminder,
+			attempts, state, due_ns, owner, lease_ns, reason, enqueued_ns)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 'pending', $8, '', 0, '', $8)
+			ON CONFLICT (endpoint, message_id) DO NOTHING`,
+			d.Endpoint, d.MessageID, d.Index, d.OrderKey, d.Gate, entry, rem, now.UnixNano())
+		if err != nil {
+			return n, s.errorf(err, "writing webhook delivery %s to %s", d.MessageID, d.Endpoint)
+		}
+		n += int(k)
+	}
+	return n, nil
+}
+
+// fanout writes the outbox rows of logged entries (see [notify.Fanout]) in
+// the transaction that appended them.
+func (s Store) fanout(ctx context.Context, q Querier, entries []*ledger.Entry) error {
+	if s.Webhooks == nil || len(s.Webhooks.Endpoints) == 0 {
+		return nil
+	}
+	gates := map[string]string{}
+	for _, e := range entries {
+		gate := ""
+		if e.RequestID != "" {
+			g, ok := gates[e.RequestID]
+			if !ok {
+				var err error
+				if g, err = s.requestGate(ctx, q, e); err != nil {
+					return err
+				}
+				gates[e.RequestID] = g
+			}
+			gate = g
+		}
+		b, err := e.Marshal()
+		if err != nil {
+			return fmt.Errorf("%s: encoding log entry %d for the outbox: %w", s.Name, e.Index, err)
+		}
+		if _, err := s.insertDeliveries(ctx, q, s.now(), notify.Fanout(s.Webhooks, e, b, gate)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// requestGate returns the gate of the request an entry is about: the opening
+// event names it; later events read it from the request's row.
+func (s Store) requestGate(ctx context.Context, q Querier, e *ledger.Entry) (string, error) {
+	if g := e.Detail["gate"]; e.Type == ledger.RequestOpened && g != "" {
+		return g, nil
+	}
+	rows, err := q.Query(ctx, `SELECT gate FROM requests WHERE id = $1`, e.RequestID)
+	if err != nil {
+		return "", s.errorf(err, "reading the gate of request %q", e.RequestID)
+	}
+	defer rows.Close()
+	gate := ""
+	if rows.Next() {
+		if err := rows.Scan(&gate); err != nil {
+			return "", s.errorf(err, "reading the gate of request %q", e.RequestID)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", s.errorf(err, "reading the gate of request %q", e.RequestID)
+	}
+	return gate, nil
+}
+
+func (s Store) now() time.Time {
+	if s.Clock != nil {
+		return s.Clock()
+	}
+	return time.Now()
+}
+
+func (o Outbox) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return o.S.now()
+}
+
+// Enqueue implements [notify.Outbox].
+func (o Outbox) Enqueue(ctx context.Context, ds ...notify.Delivery) (n int, err error) {
+	if len(ds) == 0 {
+		return 0, nil
+	}
+	err = o.Write(ctx, func(q Querier) error {
+		n, err = o.S.insertDeliveries(ctx, q, o.now(), ds)
+		return err
+	})
+	return n, err
+}
+
+// Claim implements [notify.Outbox]: the heads of their (endpoint, order
+// key), due, unleased (or with a lease run out) and covered.
+func (o Outbox) Claim(ctx context.Context, owner string, lease time.Duration, n int, covered int64) (out []notify.Delivery, err error) {
+	if owner == "" || n <= 0 || lease <= 0 {
+		return nil, fmt.Errorf("%s: outbox claim needs an owner, n > 0 and a lease", o.S.Name)
+	}
+	err = o.Write(ctx, func(q Querier) error {
+		out = nil
+		now := o.now().UnixNano()
+		rows, err := q.Query(ctx, `SELECT o.id, o.endpoint, o.message_id, o.idx, o.order_key, o.gate, o.entry, o.reminder, o.attempts, o.enqueued_ns
+			FROM webhook_outbox o
+			WHERE o.state = 'pending' AND o.due_ns <= $1 AND (o.owner = '' OR o.lease_ns <= $1) AND o.idx < $2
+			AND o.id = (SELECT MIN(p.id) FROM webhook_outbox p WHERE p.state = 'pending' AND p.endpoint = o.endpoint AND p.order_key = o.order_key)
+			ORDER BY o.id LIMIT $3`, now, covered, n)
+		if err != nil {
+			return o.S.errorf(err, "claiming webhook deliveries")
+		}
+		for rows.Next() {
+			var d notify.Delivery
+			var rem *string
+			var enq int64
+			if err := rows.Scan(&d.ID, &d.Endpoint, &d.MessageID, &d.Index, &d.OrderKey, &d.Gate, &d.Entry, &rem, &d.Attempts, &enq); err != nil {
+				rows.Close()
+				return o.S.errorf(err, "reading webhook deliveries")
+			}
+			if rem != nil {
+				var rc reminderColumn
+				if err := json.Unmarshal([]byte(*rem), &rc); err != nil {
+					rows.Close()
+					return fmt.Errorf("%s: webhook delivery %d: decoding its reminder: %w", o.S.Name, d.ID, err)
+				}
+				d.Reminder, d.Waiting = rc.Reminder, rc.Waiting
+			}
+			d.EnqueuedAt = time.Unix(0, enq).UTC()
+			out = append(out, d)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return o.S.errorf(err, "reading webhook deliveries")
+		}
+		until := now + int64(lease)
+		for _, d := range out {
+			if _, err := q.Exec(ctx, `UPDATE webhook_outbox SET owner = $1, lease_ns = $2 WHERE id = $3`, owner, until, d.ID); err != nil {
+				return o.S.errorf(err, "leasing webhook delivery %d", d.ID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// settle changes a delivery owner holds, or fails with
+// [notify.ErrLeaseLost].
+func (o Outbox) settle(ctx context.Context, owner string, id int64, set string, args ...any) error {
+	return o.Write(ctx, func(q Querier) error {
+		now := o.now().UnixNano()
+		n, err := q.Exec(ctx, `UPDATE webhook_outbox SET `+set+`
+			WHERE id = $1 AND state = 'pending' AND owner = $2 AND lease_ns > $3`, append([]any{id, owner, now}, args...)...)
+		if err != nil {
+			return o.S.errorf(err, "settling webhook delivery %d", id)
+		}
+		if n == 0 {
+			return fmt.Errorf("%s: webhook delivery %d: %w", o.S.Name, id, notify.ErrLeaseLost)
+		}
+		return nil
+	})
+}
+
+// Done implements [notify.Outbox].
+func (o Outbox) Done(ctx context.Context, owner string, id int64) error {
+	return o.settle(ctx, owner, id, `state = 'done', owner = '', lease_ns = 0`)
+}
+
+// Retry implements [notify.Outbox].
+func (o Outbox) Retry(ctx context.Context, owner string, id int64, at time.Time, reason string) error {
+	return o.settle(ctx, owner, id, `attempts = attempts + 1, due_ns = $4, owner = '', lease_ns = 0, reason = $5`, at.UnixNano(), reason)
+}
+
+// Dead implements [notify.Outbox].
+func (o Outbox) Dead(ctx context.Context, owner string, id int64, reason string) error {
+	return o.settle(ctx, owner, id, `state = 'dead', owner = '', lease_ns = 0, reason = $4`, reason)
+}
+
+// Stats implements [notify.Outbox].
+func (o Outbox) Stats(ctx context.Context) (pending int64, oldest time.Time, err error) {
+	err = o.Read(ctx, func(q Querier) error {
+		rows, err := q.Query(ctx, `SELECT COUNT(*), COALESCE(MIN(enqueued_ns), 0) FROM webhook_outbox WHERE state = 'pending'`)
+		if err != nil {
+			return o.S.errorf(err, "counting webhook deliveries")
+		}
+		defer rows.Close()
+		var ns int64
+		if rows.Next() {
+			if err := rows.Scan(&pending, &ns); err != nil {
+				return o.S.errorf(err, "counting webhook deliveries")
+			}
+		}
+		if pending > 0 {
+			oldest = time.Unix(0, ns).UTC()
+		}
+		return rows.Err()
+	})
+	return pending, oldest, err
+}

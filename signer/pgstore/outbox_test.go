@@ -1,0 +1,94 @@
+package pgstore_test
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quorate-dev/quorate/internal/pgtest"
+	"github.com/quorate-dev/quorate/notify"
+	"github.com/quorate-dev/quorate/notify/outboxtest"
+	"github.com/quorate-dev/quorate/signer/pgstore"
+)
+
+func TestOutbox(t *testing.T) {
+	server := pgtest.ServerURL(t)
+	outboxtest.TestOutbox(t, func(t *testing.T, now func() time.Time) notify.Outbox {
+		s, err := pgstore.Open(t.Context(), pgtest.FreshSchema(t, server), pgstore.Options{Clock: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s.Outbox()
+	})
+}
+
+// TestOutboxReplicasNeverShare claims from two stores on one database, as
+// two coordinator replicas would: no delivery is held by both at once.
+func TestOutboxReplicasNeverShare(t *testing.T) {
+	u := pgtest.FreshSchema(t, pgtest.ServerURL(t))
+	var replicas [2]notify.Outbox
+	for i := range replicas {
+		s, err := pgstore.Open(t.Context(), u, pgstore.Options{})
+		if err != nil {
+			t.Fatalf("Open replica %d: %v", i, err)
+		}
+		defer s.Close()
+		replicas[i] = s.Outbox()
+	}
+	var ds []notify.Delivery
+	for i := range 100 {
+		ds = append(ds, notify.Delivery{Endpoint: "a", MessageID: notify.EventMessageID(int64(i)), Index: int64(i), OrderKey: fmt.Sprintf("r%d", i%10)})
+	}
+	if _, err := replicas[0].Enqueue(t.Context(), ds...); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu   sync.Mutex
+		held = map[int64]string{}
+		done = map[int64]int{}
+		wg   sync.WaitGroup
+	)
+	for i, o := range replicas {
+		owner := fmt.Sprintf("replica-%d", i)
+		wg.Go(func() {
+			for {
+				got, err := o.Claim(t.Context(), owner, time.Minute, 4, math.MaxInt64)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				for _, d := range got {
+					mu.Lock()
+					if other, ok := held[d.ID]; ok {
+						t.Errorf("delivery %d held by %s and %s", d.ID, other, owner)
+					}
+					held[d.ID] = owner
+					mu.Unlock()
+					err := o.Done(t.Context(), owner, d.ID)
+					mu.Lock()
+					delete(held, d.ID)
+					done[d.ID]++
+					mu.Unlock()
+					if err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(done) != 100 {
+		t.Fatalf("%d of 100 deliveries done", len(done))
+	}
+	for id, n := range done {
+		if n != 1 {
+			t.Fatalf("delivery %d done %d times", id, n)
+		}
+	}
+}

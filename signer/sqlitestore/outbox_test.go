@@ -1,0 +1,99 @@
+package sqlitestore_test
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/quorate-dev/quorate/hsm"
+	"github.com/quorate-dev/quorate/hsm/filekey"
+	"github.com/quorate-dev/quorate/internal/testkeys"
+	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/notify"
+	"github.com/quorate-dev/quorate/notify/outboxtest"
+	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/sqlitestore"
+)
+
+func TestOutbox(t *testing.T) {
+	outboxtest.TestOutbox(t, func(t *testing.T, now func() time.Time) notify.Outbox {
+		s, err := sqlitestore.Open(t.Context(), t.TempDir(), sqlitestore.Options{Clock: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s.Outbox()
+	})
+}
+
+// TestOutboxWrittenWithEvents checks that each logged event of a request
+// puts one row per subscribed endpoint in the outbox, in the event's
+// transaction, with its canonical entry and the request's gate.
+const hexKey = "9c1f00000000000000000000000000000000000000000000000000000000abcd"
+
+func TestOutboxWrittenWithEvents(t *testing.T) {
+	priv, err := filekey.NewPrivateKey(hsm.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := filekey.Parse(testkeys.PEM(t, priv), "log key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, err := ledger.New(ledger.Config{Origin: "quorate.test/log", Signer: ls, Clock: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := notify.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := notify.ParseConfig([]byte(`{"endpoints": [
+		{"name": "all", "url": "http://127.0.0.1:9/a", "secret": {"env": "S"}},
+		{"name": "opened", "url": "http://127.0.0.1:9/b", "secret": {"env": "S"}, "events": ["request.opened"]}]}`),
+		t.TempDir(), func(string) string { return secret.Text() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sqlitestore.Open(t.Context(), t.TempDir(), sqlitestore.Options{Ledger: lg, Webhooks: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	r := &signer.Request{ID: "r1", Gate: "production", PolicyVersion: 1, Requester: hexKey, Created: now, Expires: now.Add(time.Hour), PayloadType: "t", Payload: []byte("p"),
+		Signatures: []signer.Partial{{KeyID: hexKey, Identity: "i1", Role: "dev", Sig: []byte("s"), Received: now}}}
+	if err := s.CreateRequest(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetState(t.Context(), "r1", signer.Cancelled, "no", now); err != nil {
+		t.Fatal(err)
+	}
+	o := s.Outbox()
+	if n, _, err := o.Stats(t.Context()); err != nil || n != 4 {
+		t.Fatalf("Stats = %d, %v; want 4 rows (3 events to all, 1 to opened)", n, err)
+	}
+	got := map[string][]int64{}
+	for {
+		ds, err := o.Claim(t.Context(), "t", time.Minute, 10, math.MaxInt64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) == 0 {
+			break
+		}
+		for _, d := range ds {
+			e, err := ledger.ParseEntry(d.Entry)
+			if err != nil || e.Index != d.Index || d.Gate != "production" || d.OrderKey != "r1" {
+				t.Fatalf("delivery %+v: entry %v, %v", d, e, err)
+			}
+			got[d.Endpoint] = append(got[d.Endpoint], d.Index)
+			if err := o.Done(t.Context(), "t", d.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(got["all"]) != 3 || got["all"][0] != 0 || got["all"][2] != 2 || len(got["opened"]) != 1 || got["opened"][0] != 0 {
+		t.Fatalf("delivered %v; want all: [0 1 2] in order, opened: [0]", got)
+	}
+}
