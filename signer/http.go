@@ -73,6 +73,9 @@ type HTTPConfig struct {
 	// Ready reports readiness for /readyz in addition to [Coordinator.Ready]
 	// (nil: nothing more).
 	Ready func(context.Context) error
+	// Console, when set, serves the browser console under /ui/
+	// (signer/console), behind the same rate limiting and body caps.
+	Console http.Handler
 }
 
 // API serves the coordinator's HTTP API under /v1.
@@ -151,6 +154,9 @@ func NewAPI(cfg HTTPConfig) *API {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	a.mux.HandleFunc("GET /readyz", a.readyz)
+	if cfg.Console != nil {
+		a.mux.Handle("/ui/", cfg.Console)
+	}
 	if cfg.Gatherer != nil {
 		a.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 	}
@@ -441,13 +447,14 @@ func (a *API) getAttestation(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(req.Envelope)
 }
 
-// bundle is the ledger bundle of a complete request: the inclusion proofs
-// of its opening, of each accepted partial signature and of the composite.
-func (a *API) bundle(ctx context.Context, id string) ([]byte, error) {
-	if a.svc.ledger == nil {
+// Bundle returns the ledger bundle of a complete request: the inclusion
+// proofs of its opening, of each accepted partial signature and of the
+// composite.
+func (s *Coordinator) Bundle(ctx context.Context, id string) ([]byte, error) {
+	if s.ledger == nil {
 		return nil, errorf(KindNotFound, "%w", ledgerapi.ErrNoLedger)
 	}
-	r, err := a.svc.Get(ctx, id)
+	r, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -464,11 +471,11 @@ func (a *API) bundle(ctx context.Context, id string) ([]byte, error) {
 			return nil, errorf(KindNotFound, "request %s was not (wholly) logged: it predates the coordinator's transparency log", id)
 		}
 	}
-	return a.svc.ledger.Bundle(ctx, indexes)
+	return s.ledger.Bundle(ctx, indexes)
 }
 
 func (a *API) getBundle(w http.ResponseWriter, r *http.Request) {
-	b, err := a.bundle(r.Context(), r.PathValue("id"))
+	b, err := a.svc.Bundle(r.Context(), r.PathValue("id"))
 	if err != nil {
 		httpapi.Fail(a.log, w, r, err)
 		return

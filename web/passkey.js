@@ -113,18 +113,19 @@
     };
   }
 
-  // approve({rpId, keyid, credentialId: b64url, payloadType,
-  //          payload: Uint8Array | standard base64 string, userVerification?})
-  // returns the DSSE signature entry {keyid, sig}: sig is the standard base64
-  // of {"authenticatorData":…,"clientDataJSON":…,"signature":…} (each value
-  // unpadded base64url, members in this order, no white space).
-  async function approve(o) {
-    const payload = typeof o.payload === "string" ? fromB64(o.payload) : bytes(o.payload);
+  // assertion({rpId, challenge: Uint8Array, credentialIds: [b64url],
+  //            userVerification?}) asks a passkey for an assertion over
+  // challenge and returns {credentialId, sig}: credentialId is the unpadded
+  // base64url of the credential used, sig the standard base64 of the
+  // assertion encoding {"authenticatorData":…,"clientDataJSON":…,
+  // "signature":…} (each value unpadded base64url, members in this order,
+  // no white space).
+  async function assertion(o) {
     const cred = await navigator.credentials.get({
       publicKey: {
-        challenge: await challengeFor(o.payloadType, payload),
+        challenge: bytes(o.challenge),
         rpId: o.rpId,
-        allowCredentials: [{ type: "public-key", id: fromB64url(o.credentialId) }],
+        allowCredentials: (o.credentialIds || []).map((id) => ({ type: "public-key", id: fromB64url(id) })),
         userVerification: userVerification(o.userVerification),
         timeout: TIMEOUT_MS,
       },
@@ -136,8 +137,23 @@
       clientDataJSON: b64url(r.clientDataJSON),
       signature: b64url(r.signature),
     });
-    return { keyid: o.keyid, sig: b64(new TextEncoder().encode(entry)) };
+    return { credentialId: b64url(cred.rawId), sig: b64(new TextEncoder().encode(entry)) };
   }
 
-  global.QuoratePasskey = Object.freeze({ enrol, approve, pae, challengeFor, b64, b64url, fromB64, fromB64url });
+  // approve({rpId, keyid, credentialId: b64url, payloadType,
+  //          payload: Uint8Array | standard base64 string, userVerification?})
+  // returns the DSSE signature entry {keyid, sig}, the assertion over
+  // SHA-256 of the DSSE PAE of (payloadType, payload) by that credential only.
+  async function approve(o) {
+    const payload = typeof o.payload === "string" ? fromB64(o.payload) : bytes(o.payload);
+    const a = await assertion({
+      challenge: await challengeFor(o.payloadType, payload),
+      rpId: o.rpId,
+      credentialIds: [o.credentialId],
+      userVerification: o.userVerification,
+    });
+    return { keyid: o.keyid, sig: a.sig };
+  }
+
+  global.QuoratePasskey = Object.freeze({ enrol, approve, assertion, pae, challengeFor, b64, b64url, fromB64, fromB64url });
 })(globalThis);

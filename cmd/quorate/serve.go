@@ -28,6 +28,7 @@ import (
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/console"
 	"github.com/quorate-dev/quorate/signer/policychange"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
 	"github.com/quorate-dev/quorate/signer/tufrepo"
@@ -38,6 +39,7 @@ type serveFlags struct {
 	tlsCert, tlsKey, clientCA, readToken string
 	logLevel, debugAddr, logKey          string
 	tufKey, stateDir                     string
+	noConsole                            bool
 	tufTimestamp, tufSnapshot, tufEvery  time.Duration
 	rateLimit                            float64
 	burst                                int
@@ -65,7 +67,8 @@ are no admin passwords. Reads can be left open or require --read-token-file.
 Serve TLS with --tls-cert/--tls-key (and --client-ca to require client
 certificates); plain HTTP is for loopback and tests.
 
-API: see api/openapi.yaml. Metrics: /metrics. Health: /healthz, /readyz.`,
+API: see api/openapi.yaml. Console: /ui/ (docs/console.md; --no-console turns it off).
+Metrics: /metrics. Health: /healthz, /readyz.`,
 		Example: "  quorate serve --trust trust --data /var/lib/quorate --listen :8443 --tls-cert tls.crt --tls-key tls.key",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -97,6 +100,7 @@ API: see api/openapi.yaml. Metrics: /metrics. Health: /healthz, /readyz.`,
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logKey, "log-key", "", "key URI of the transparency log's signing key (must be the key the policy names: 'quorate policy log-key')")
 	fl.DurationVar(&f.checkpointEvery, "checkpoint-interval", 5*time.Second, "how often a new log checkpoint is signed while the log grows")
+	fl.BoolVar(&f.noConsole, "no-console", false, "do not serve the web console under /ui/")
 	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go profiling (net/http/pprof) on this loopback address")
 	fl.StringVar(&f.tufKey, "tuf-key", "", "key URI of the online key signing the TUF repository's snapshot and timestamp under /v1/tuf/ (the key the root names: 'quorate policy online-key')")
 	fl.StringVar(&f.stateDir, "state-dir", "", "directory for the TUF repository's signed snapshot and timestamp and for pending policy changes (default: --data DIR)")
@@ -234,7 +238,13 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 			return usageErr("--read-token-file %s is empty", f.readToken)
 		}
 	}
-	api := signer.NewAPI(signer.HTTPConfig{Coordinator: svc, PolicyChanges: changes, Logger: log, ReadToken: readToken, MaxBody: f.maxBody, MaxSignatureBody: f.maxSigBody, MaxProposalBody: f.maxPropBody, MaxInFlight: f.maxInFlight, MaxInFlightPerClient: f.maxInFlightPerClient, RateLimit: f.rateLimit, Burst: f.burst, Gatherer: reg,
+	var ui http.Handler
+	if !f.noConsole {
+		if ui, err = console.New(console.Config{Coordinator: svc, ReadToken: readToken, Gatherer: reg, Logger: log, Clock: a.now}); err != nil {
+			return err
+		}
+	}
+	api := signer.NewAPI(signer.HTTPConfig{Console: ui, Coordinator: svc, PolicyChanges: changes, Logger: log, ReadToken: readToken, MaxBody: f.maxBody, MaxSignatureBody: f.maxSigBody, MaxProposalBody: f.maxPropBody, MaxInFlight: f.maxInFlight, MaxInFlightPerClient: f.maxInFlightPerClient, RateLimit: f.rateLimit, Burst: f.burst, Gatherer: reg,
 		Ready: func(ctx context.Context) error {
 			_, err := store.CountRequests(ctx, signer.Pending)
 			return err

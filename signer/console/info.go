@@ -1,0 +1,232 @@
+package console
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"sort"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/quorate-dev/quorate/internal/display"
+	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/signer"
+)
+
+func sortedKeyIDs(t *policy.Trust) []string {
+	ids := make([]string, 0, len(t.Roles.Keys))
+	for id := range t.Roles.Keys {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+type versionView struct {
+	Version int64
+	Digest  string
+}
+
+func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, _ *session) {
+	t := c.svc.Trust()
+	d := map[string]any{"Version": t.Version(), "Digest": t.Digest, "Expires": t.Targets.Signed.Expires,
+		"RootVersion": t.Root.Signed.Version, "RootExpires": t.Root.Signed.Expires}
+	var rolesV []roleView
+	for _, name := range t.Roles.RoleNames() {
+		role := t.Roles.Roles[name]
+		rv := roleView{Name: name, Threshold: role.Threshold}
+		for _, id := range role.KeyIDs {
+			if k := t.Roles.Keys[id]; k != nil {
+				rv.Keys = append(rv.Keys, keyView{ID: id, Type: describeKey(k), Status: keyStatus(t, k)})
+			}
+		}
+		for _, idn := range role.Identities {
+			rv.Others = append(rv.Others, display.String(fmt.Sprintf("%v", idn)))
+		}
+		rolesV = append(rolesV, rv)
+	}
+	d["Roles"] = rolesV
+	type gateView struct {
+		Name       string
+		Roles      []string
+		Provenance string
+	}
+	var gates []gateView
+	for _, g := range t.Roles.GateNames() {
+		gv := gateView{Name: g, Roles: t.Roles.Gates[g].Roles}
+		if req, ok := t.ProvenanceRequirements(g); ok {
+			gv.Provenance = display.String(fmt.Sprintf("%+v", req))
+		}
+		gates = append(gates, gv)
+	}
+	d["Gates"] = gates
+	if lc := t.Lifecycle; lc != nil {
+		var hist []versionView
+		for _, v := range lc.Versions() {
+			hist = append(hist, versionView{Version: v, Digest: lc.History[v]})
+		}
+		slices.Reverse(hist)
+		d["History"], d["Retired"], d["Revocations"] = hist, lc.Retired, lc.Revocations
+	}
+	c.render(w, r, "policy", http.StatusOK, d)
+}
+
+func (c *Console) logPage(w http.ResponseWriter, r *http.Request, _ *session) {
+	d := map[string]any{"Ledger": c.svc.Ledger() != nil}
+	if c.svc.Ledger() != nil {
+		size, note, err := c.svc.Ledger().Checkpoint(r.Context(), 0)
+		if err != nil {
+			d["Error"] = display.String(err.Error())
+		} else {
+			d["Size"], d["Note"] = size, display.String(string(note))
+			var lines []string
+			for _, l := range splitLines(string(note)) {
+				lines = append(lines, display.String(l))
+			}
+			d["Lines"] = lines
+		}
+		if f := c.svc.Ledger().Fault(); f != nil {
+			d["Fault"] = display.String(f.Error())
+		}
+	}
+	server := c.cfg.AuditServer
+	if server == "" {
+		server = origin(r)
+	}
+	d["Audit"] = "quorate log verify --coordinator " + server + " --trust TRUST_DIR"
+	c.render(w, r, "log", http.StatusOK, d)
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != '\n' {
+			i++
+		}
+		out = append(out, s[:i])
+		if i == len(s) {
+			break
+		}
+		s = s[i+1:]
+	}
+	return out
+}
+
+type counterView struct {
+	Label string
+	Value float64
+}
+
+// activity shows the coordinator's own Prometheus counters (as /metrics
+// serves them, since this process started) and, from the stored requests,
+// signatures per role over the last day and week.
+func (c *Console) activity(w http.ResponseWriter, r *http.Request, _ *session) {
+	d := map[string]any{}
+	if c.cfg.Gatherer != nil {
+		fams, err := c.cfg.Gatherer.Gather()
+		if err != nil {
+			d["Error"] = display.String(err.Error())
+		}
+		var rejected []counterView
+		for _, f := range fams {
+			switch f.GetName() {
+			case "quorate_requests_opened_total":
+				d["Opened"] = sum(f)
+			case "quorate_partial_signatures_accepted_total":
+				d["Accepted"] = sum(f)
+			case "quorate_composites_emitted_total":
+				d["Emitted"] = sum(f)
+			case "quorate_requests_pending":
+				d["Pending"] = sum(f)
+			case "quorate_partial_signatures_rejected_total":
+				for _, m := range f.GetMetric() {
+					rejected = append(rejected, counterView{Label: display.String(label(m, "reason")), Value: m.GetCounter().GetValue()})
+				}
+			case "quorate_request_time_to_threshold_seconds":
+				if ms := f.GetMetric(); len(ms) > 0 && ms[0].GetHistogram().GetSampleCount() > 0 {
+					h := ms[0].GetHistogram()
+					d["TTTCount"] = h.GetSampleCount()
+					d["TTTMean"] = (time.Duration(h.GetSampleSum()/float64(h.GetSampleCount())*1e9) / time.Second * time.Second).String()
+					d["TTTMedian"] = quantile(h, 0.5)
+					d["TTT90"] = quantile(h, 0.9)
+				}
+			}
+		}
+		sort.Slice(rejected, func(i, j int) bool { return rejected[i].Label < rejected[j].Label })
+		d["Rejected"] = rejected
+		d["Metrics"] = true
+	}
+	now := c.cfg.Clock()
+	perRole := map[string][2]int{}
+	for _, st := range []signer.State{signer.Pending, signer.Complete, signer.Cancelled, signer.Expired} {
+		reqs, err := c.svc.List(r.Context(), signer.ListOptions{State: st, Summary: true, Limit: 1000})
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		for _, q := range reqs {
+			for _, p := range q.Signatures {
+				n := perRole[p.Role]
+				if now.Sub(p.Received) <= 24*time.Hour {
+					n[0]++
+				}
+				if now.Sub(p.Received) <= 7*24*time.Hour {
+					n[1]++
+				}
+				perRole[p.Role] = n
+			}
+		}
+	}
+	type roleCount struct {
+		Role      string
+		Day, Week int
+	}
+	var rc []roleCount
+	for _, role := range slices.Sorted(func(yield func(string) bool) {
+		for k := range perRole {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		rc = append(rc, roleCount{Role: display.String(role), Day: perRole[role][0], Week: perRole[role][1]})
+	}
+	d["PerRole"] = rc
+	c.render(w, r, "activity", http.StatusOK, d)
+}
+
+func sum(f *dto.MetricFamily) float64 {
+	var s float64
+	for _, m := range f.GetMetric() {
+		switch {
+		case m.Counter != nil:
+			s += m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			s += m.GetGauge().GetValue()
+		}
+	}
+	return s
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// quantile is the upper bound of the histogram bucket holding quantile q.
+func quantile(h *dto.Histogram, q float64) string {
+	want := uint64(math.Ceil(q * float64(h.GetSampleCount())))
+	for _, b := range h.GetBucket() {
+		if b.GetCumulativeCount() >= want {
+			return "≤ " + (time.Duration(b.GetUpperBound()) * time.Second).String()
+		}
+	}
+	return "> largest bucket"
+}
