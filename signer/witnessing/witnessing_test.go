@@ -128,7 +128,8 @@ func TestWitnessDownDelaysOnlyItsCosignature(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { wi.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	stop := func() { cancel(); <-done } // Run returns once its round has stored what it got
+	defer stop()
 
 	cp1 := w.grow(t, 3)
 	wi.Signed(cp1.Size, cp1.Note)
@@ -163,6 +164,7 @@ func TestWitnessDownDelaysOnlyItsCosignature(t *testing.T) {
 	waitFor(t, "the second cosignature once the witness is back", func() bool { return wi.Best(cp2.Size, cp2.Size) != nil })
 
 	// The evidence is kept in the state directory.
+	stop()
 	again, err := witnessing.New(cfg)
 	if err != nil {
 		t.Fatal(err)
