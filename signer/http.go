@@ -73,6 +73,9 @@ type HTTPConfig struct {
 	// Ready reports readiness for /readyz in addition to [Coordinator.Ready]
 	// (nil: nothing more).
 	Ready func(context.Context) error
+	// Events, when set, serves GET /v1/events, the ledger's event stream
+	// (signer/events), protected like the other reads.
+	Events http.Handler
 	// Console, when set, serves the browser console under /ui/
 	// (signer/console), behind the same rate limiting and body caps.
 	Console http.Handler
@@ -154,6 +157,9 @@ func NewAPI(cfg HTTPConfig) *API {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	a.mux.HandleFunc("GET /readyz", a.readyz)
+	if cfg.Events != nil {
+		a.mux.HandleFunc("GET /v1/events", a.read(cfg.Events.ServeHTTP))
+	}
 	if cfg.Console != nil {
 		a.mux.Handle("/ui/", cfg.Console)
 	}

@@ -7,12 +7,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/notify"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/pgstore"
 )
 
-func openPostgres(ctx context.Context, url string, log *zap.Logger, lg *ledger.Log) (signer.Store, error) {
-	return pgstore.Open(ctx, url, pgstore.Options{Logger: log, Ledger: lg})
+func openPostgres(ctx context.Context, url string, log *zap.Logger, lg *ledger.Log, hooks *notify.Config) (signer.Store, error) {
+	return pgstore.Open(ctx, url, pgstore.Options{Logger: log, Ledger: lg, Webhooks: hooks})
 }
 
 func (a *app) migrateCommand() *cobra.Command {

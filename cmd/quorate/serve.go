@@ -25,6 +25,7 @@ import (
 	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/notify"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
@@ -49,6 +50,9 @@ type serveFlags struct {
 	idleTimeout                          time.Duration
 	maxTTL, expiryEvery, shutdownGrace   time.Duration
 	checkpointEvery                      time.Duration
+	webhooks                             string
+	hooks                                *notify.Config
+	webhookRetry                         time.Duration
 	indep                                independentFlags
 }
 
@@ -99,6 +103,8 @@ Metrics: /metrics. Health: /healthz, /readyz.`,
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "time to finish in-flight requests on SIGTERM")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logKey, "log-key", "", "key URI of the transparency log's signing key (must be the key the policy names: 'quorate policy log-key')")
+	fl.StringVar(&f.webhooks, "webhooks", "", "webhook configuration FILE (JSON, docs/notifications.md): deliver ledger events and reminders, signed, at least once; needs --log-key")
+	fl.DurationVar(&f.webhookRetry, "webhook-retry", notify.DefaultBackoff.Initial, "wait before the first retry of a failed webhook delivery (doubling, with jitter, up to 1h; 30 attempts)")
 	fl.DurationVar(&f.checkpointEvery, "checkpoint-interval", 5*time.Second, "how often a new log checkpoint is signed while the log grows")
 	fl.BoolVar(&f.noConsole, "no-console", false, "do not serve the web console under /ui/")
 	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go profiling (net/http/pprof) on this loopback address")
@@ -127,7 +133,7 @@ func (a *app) openStore(ctx context.Context, f *serveFlags, log *zap.Logger, lg 
 	case f.store != "" && f.data != "":
 		return nil, usageErr("--store and --data exclude each other")
 	case strings.HasPrefix(f.store, "postgres://") || strings.HasPrefix(f.store, "postgresql://"):
-		return openPostgres(ctx, f.store, log, lg)
+		return openPostgres(ctx, f.store, log, lg, f.hooks)
 	case f.store != "":
 		return nil, usageErr("--store %q: want postgres://…", f.store)
 	case f.data == "":
@@ -136,7 +142,7 @@ func (a *app) openStore(ctx context.Context, f *serveFlags, log *zap.Logger, lg 
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
-	return sqlitestore.Open(ctx, f.data, sqlitestore.Options{Logger: log, Ledger: lg})
+	return sqlitestore.Open(ctx, f.data, sqlitestore.Options{Logger: log, Ledger: lg, Webhooks: f.hooks})
 }
 
 func (a *app) serve(ctx context.Context, f *serveFlags) error {
@@ -160,6 +166,9 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	}
 	trust, err := a.loadTrust(f.trust, statePath, a.now())
 	if err != nil {
+		return err
+	}
+	if f.hooks, err = a.loadWebhooks(f); err != nil {
 		return err
 	}
 	lg, err := a.openLog(ctx, f, trust)
@@ -244,7 +253,8 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 			return err
 		}
 	}
-	api := signer.NewAPI(signer.HTTPConfig{Console: ui, Coordinator: svc, PolicyChanges: changes, Logger: log, ReadToken: readToken, MaxBody: f.maxBody, MaxSignatureBody: f.maxSigBody, MaxProposalBody: f.maxPropBody, MaxInFlight: f.maxInFlight, MaxInFlightPerClient: f.maxInFlightPerClient, RateLimit: f.rateLimit, Burst: f.burst, Gatherer: reg,
+	hub, stream := eventStream(store, log)
+	api := signer.NewAPI(signer.HTTPConfig{Events: stream, Console: ui, Coordinator: svc, PolicyChanges: changes, Logger: log, ReadToken: readToken, MaxBody: f.maxBody, MaxSignatureBody: f.maxSigBody, MaxProposalBody: f.maxPropBody, MaxInFlight: f.maxInFlight, MaxInFlightPerClient: f.maxInFlightPerClient, RateLimit: f.rateLimit, Burst: f.burst, Gatherer: reg,
 		Ready: func(ctx context.Context) error {
 			_, err := store.CountRequests(ctx, signer.Pending)
 			return err
@@ -296,6 +306,14 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	defer stop()
 	go svc.RunExpiry(ctx, f.expiryEvery)
 	go svc.Ledger().RunCheckpoints(ctx, f.checkpointEvery)
+	if hub != nil {
+		go hub.Run(ctx)
+	}
+	if f.hooks != nil {
+		if err := a.startNotifications(ctx, f.hooks, f.webhookRetry, store, svc, lg, reg, log); err != nil {
+			return err
+		}
+	}
 	go wit.Run(ctx)
 	go a.reloadOnHUP(ctx, svc, store, f.trust, statePath, log)
 	if repo != nil {
