@@ -3,8 +3,15 @@ package signer_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -175,5 +182,60 @@ func TestOpenEnforcesGateProvenanceAndCountsIt(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", name, c.got, c.want)
 		}
+	}
+}
+
+// TestReportsWithClientCertificate: on a coordinator without a read token
+// that verifies client certificates, a report with a certificate counts
+// and one without is refused.
+func TestReportsWithClientCertificate(t *testing.T) {
+	w := newWorld(t)
+	m := signer.NewMetrics(prometheus.NewRegistry(), nil)
+	svc, err := signer.New(signer.Config{Trust: w.trust, Store: w.store, Metrics: m, Clock: func() time.Time { return *w.now.Load() }})
+	must(t, err)
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(t, err)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	must(t, err)
+	ca, err := x509.ParseCertificate(caDER)
+	must(t, err)
+	clientKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(t, err)
+	clientDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "deploy gate"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature},
+		ca, &clientKey.PublicKey, caKey)
+	must(t, err)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	srv := httptest.NewUnstartedServer(signer.NewAPI(signer.HTTPConfig{Coordinator: svc}))
+	srv.TLS = &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: pool}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	report := client.Report{Gate: "production", Subjects: []string{}, Verified: true, LatencySeconds: 0.01}
+	for _, tc := range []struct {
+		name string
+		cert []tls.Certificate
+		ok   bool
+	}{
+		{"with a client certificate", []tls.Certificate{{Certificate: [][]byte{clientDER}, PrivateKey: clientKey}}, true},
+		{"without one", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hc := srv.Client()
+			tr := hc.Transport.(*http.Transport).Clone()
+			tr.TLSClientConfig.Certificates = tc.cert
+			cl := &client.Client{BaseURL: srv.URL, HTTP: &http.Client{Transport: tr}}
+			err := cl.Report(context.Background(), report)
+			if tc.ok {
+				must(t, err)
+				return
+			}
+			apiErr(t, err, 401, "unauthorized")
+		})
+	}
+	if n := testutil.ToFloat64(m.Gates.Verifications.WithLabelValues("production", "verified")); n != 1 {
+		t.Fatalf("verifications = %v, want 1", n)
 	}
 }
