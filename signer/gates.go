@@ -87,6 +87,26 @@ func (m *Metrics) gates() *GateMetrics {
 	return m.Gates
 }
 
+// initGates creates the series of every gate of t at zero, so rates and
+// ratios (the capture rate) exist before the first event.
+func (m *Metrics) initGates(t *policy.Trust) {
+	g := m.gates()
+	if g == nil || t == nil || t.Roles == nil {
+		return
+	}
+	for _, gate := range t.Roles.GateNames() {
+		g.Composites.WithLabelValues(gate)
+		g.CompositesProvenance.WithLabelValues(gate)
+		for _, v := range []string{"verified", "refused"} {
+			g.Verifications.WithLabelValues(gate, v)
+		}
+		for _, k := range []string{tamperPartial, tamperComposite, tamperDeploy} {
+			g.Tamper.WithLabelValues(gate, k)
+		}
+	}
+	g.Tamper.WithLabelValues("", tamperFork)
+}
+
 // composite counts an emitted composite of gate.
 func (m *Metrics) composite(gate string, withProvenance bool) {
 	if g := m.gates(); g != nil {

@@ -165,6 +165,7 @@ func New(cfg Config) (*Coordinator, error) {
 	}
 	s := &Coordinator{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, cache: map[string]*cached{}}
 	s.trust.Store(cfg.Trust)
+	s.metrics.initGates(cfg.Trust)
 	if cfg.Ledger != nil {
 		ls, ok := cfg.Store.(LedgerStore)
 		if !ok {
@@ -190,6 +191,7 @@ func (s *Coordinator) SetTrust(t *policy.Trust) error {
 			old.Root.Signed.Version, old.Version(), t.Root.Signed.Version, t.Version())
 	}
 	s.trust.Store(t)
+	s.metrics.initGates(t)
 	s.log.Info("policy updated", zap.Int64("policyVersion", t.Version()), zap.Int64("rootVersion", t.Root.Signed.Version))
 	if s.cfg.TUF != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
