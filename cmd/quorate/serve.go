@@ -225,7 +225,12 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 		if err != nil {
 			return err
 		}
-		go pc.Run(ctx, 10*time.Second) // retries a publication the ledger refused
+		// Before serving: import change files of earlier versions, record a
+		// publication a restart interrupted (with its ledger entries).
+		if err := pc.Recover(ctx); err != nil {
+			return err
+		}
+		go pc.Run(ctx, 10*time.Second) // retries a publication the store or ledger refused
 		changes = pc
 	}
 	// The last checkpoint signed is kept in the state directory too, so a

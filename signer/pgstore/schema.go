@@ -61,6 +61,9 @@ var migrations = []string{
 	storesql.TrustedSchema("BIGINT"),
 	// 4: the webhook outbox, written in the transaction of each event.
 	storesql.OutboxSchema("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA", "BIGINT"),
+	// 5: policy change requests, shared by replicas; a publication
+	// updates its change in the transaction of its ledger entries.
+	storesql.ChangesSchema("BIGINT") + "; " + storesql.ChangesIndex,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

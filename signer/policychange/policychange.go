@@ -9,10 +9,19 @@
 // serves it through the TUF repository and logs policy.published (and
 // key.revoked).
 //
-// Change requests are kept as one JSON file each under
-// StateDir/policy-changes/, written atomically: they live beside the
-// trust directory they edit, which is files too, on the one coordinator
-// that owns it.
+// # Storage and replicas
+//
+// Change requests live in the coordinator's database (a [Store], which
+// signer/sqlitestore and signer/pgstore implement), so replicas on one
+// PostgreSQL database share them: a change proposed through one replica
+// can be approved through any other. Publishing writes the trust
+// directory first (files, outside the database), then records the
+// change as published together with its ledger entries in one store
+// transaction. A version written but not recorded (a crash, a failing
+// database) is not enforced until it is: [Manager.Run] retries, and
+// [Manager.Recover], called before serving, records it after a restart.
+// Earlier versions kept change requests as files under
+// StateDir/policy-changes/; Recover imports them once.
 package policychange
 
 import (
@@ -22,11 +31,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -36,7 +43,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/quorate-dev/quorate/attest"
-	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/internal/strictjson"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/ledger"
@@ -51,6 +57,28 @@ import (
 // ChangesDir is the folder of the state directory holding change requests.
 const ChangesDir = "policy-changes"
 
+// Store keeps the change requests, in the coordinator's database, so
+// replicas share them. signer/sqlitestore and signer/pgstore implement it;
+// implementations must pass signertest.TestChangeStore. Errors wrap
+// signer.ErrNotFound, signer.ErrExists and signer.ErrUnavailable.
+type Store interface {
+	// CreateChange stores a new change request, or fails with
+	// signer.ErrExists when its ID is taken.
+	CreateChange(ctx context.Context, ch *client.Change) error
+	// GetChange returns change request id, or fails with
+	// signer.ErrNotFound.
+	GetChange(ctx context.Context, id string) (*client.Change, error)
+	// ListChanges lists the change requests, oldest first (ties by ID).
+	ListChanges(ctx context.Context) ([]*client.Change, error)
+	// UpdateChange reads change id, lets update change it and stores the
+	// result and the ledger events update returns in one transaction,
+	// so a publication, its policy.published entry and the change's state
+	// are recorded together or not at all. No other update of id runs
+	// in between (on any replica). If update fails nothing is stored. The
+	// events are dropped by a store that keeps no ledger.
+	UpdateChange(ctx context.Context, id string, update func(ch *client.Change) ([]ledger.Event, error)) (*client.Change, error)
+}
+
 // Enforcer is the coordinator whose policy the changes edit
 // (*signer.Coordinator).
 type Enforcer interface {
@@ -64,6 +92,9 @@ type Config struct {
 	Coordinator Enforcer
 	// Store holds the requests whose signatures a revocation affects.
 	Store signer.Store
+	// Changes keeps the change requests (nil: Store, when it implements
+	// [Store], as the SQL stores do).
+	Changes Store
 	// Ledger, set when the coordinator keeps a ledger (the same store),
 	// records each published version and dates the signatures a
 	// revocation affects.
@@ -76,7 +107,8 @@ type Config struct {
 	// TrustDir is the trust directory the coordinator enforces and
 	// publishes new versions to.
 	TrustDir string
-	// StateDir keeps StateDir/policy-changes/ID.json.
+	// StateDir, when set, is where earlier versions kept change requests
+	// (StateDir/policy-changes/ID.json): [Manager.Recover] imports them.
 	StateDir string
 	// Load verifies the trust directory after a version is written
 	// (nil: policy.Load trusting the current versions).
@@ -88,18 +120,28 @@ type Config struct {
 // Manager takes the policy change requests of one coordinator. Its
 // methods are safe for concurrent use.
 type Manager struct {
-	cfg Config
-	ls  signer.LedgerStore // nil without a ledger
-	log *zap.Logger
-	mu  sync.Mutex // guards the change request files and owed
+	cfg     Config
+	changes Store
+	ls      signer.LedgerStore // nil without a ledger
+	log     *zap.Logger
+	// mu serializes this replica's changes and guards owed; the store's
+	// UpdateChange serializes them across replicas.
+	mu sync.Mutex
 	// owed is a publication waiting for its ledger entries (see finish).
 	owed *unlogged
 }
 
 // New returns a Manager for cfg.
 func New(cfg Config) (*Manager, error) {
-	if cfg.Coordinator == nil || cfg.Store == nil || cfg.TrustDir == "" || cfg.StateDir == "" {
-		return nil, errors.New("policychange: policy change requests need the coordinator, its store, the trust directory and a state directory")
+	if cfg.Coordinator == nil || cfg.Store == nil || cfg.TrustDir == "" {
+		return nil, errors.New("policychange: policy change requests need the coordinator, its store and the trust directory")
+	}
+	if cfg.Changes == nil {
+		cs, ok := cfg.Store.(Store)
+		if !ok {
+			return nil, fmt.Errorf("policychange: the store (%T) does not keep policy change requests: set Config.Changes", cfg.Store)
+		}
+		cfg.Changes = cs
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -110,11 +152,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	return &Manager{cfg: cfg, ls: cfg.Ledger, log: cfg.Logger}, nil
-}
-
-func (m *Manager) path(id string) string {
-	return filepath.Join(m.cfg.StateDir, ChangesDir, strings.TrimPrefix(id, client.ChangeIDPrefix)+".json")
+	return &Manager{cfg: cfg, changes: cfg.Changes, ls: cfg.Ledger, log: cfg.Logger}, nil
 }
 
 func validChangeID(id string) bool {
@@ -126,33 +164,32 @@ func validChangeID(id string) bool {
 	return err == nil && strings.ToLower(h) == h
 }
 
-func (m *Manager) read(id string) (*client.Change, error) {
+func (m *Manager) read(ctx context.Context, id string) (*client.Change, error) {
 	if !validChangeID(id) {
 		return nil, httpapi.Errorf(httpapi.KindNotFound, "policy change %s not found (IDs look like %s<32 hex digits>)", id, client.ChangeIDPrefix)
 	}
-	data, err := os.ReadFile(m.path(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, httpapi.Errorf(httpapi.KindNotFound, "policy change %s not found", id)
-	}
+	ch, err := m.changes.GetChange(ctx, id)
 	if err != nil {
-		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "reading policy change " + id, Err: err}
+		return nil, changeErr(err, id)
 	}
-	var ch client.Change
-	if err := json.Unmarshal(data, &ch); err != nil {
-		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "policy change " + id + " is corrupt", Err: err}
-	}
-	return &ch, nil
+	return ch, nil
 }
 
-func (m *Manager) write(ch *client.Change) error {
-	data, err := json.MarshalIndent(ch, "", "  ")
-	if err != nil {
-		return err
+// changeErr returns err from the change store (or an update function) as
+// an API error of the right kind.
+func changeErr(err error, id string) error {
+	var he *httpapi.Error
+	switch {
+	case errors.As(err, &he):
+		return he
+	case errors.Is(err, signer.ErrNotFound):
+		return httpapi.Errorf(httpapi.KindNotFound, "policy change %s not found", id)
+	case errors.Is(err, signer.ErrExists):
+		return httpapi.Errorf(httpapi.KindDuplicate, "policy change %s already exists", id)
+	case errors.Is(err, signer.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return &httpapi.Error{Kind: httpapi.KindUnavailable, Msg: "store unavailable for policy change " + id, Err: err}
 	}
-	if err := os.MkdirAll(filepath.Join(m.cfg.StateDir, ChangesDir), 0o700); err != nil {
-		return fmt.Errorf("creating the policy change directory: %w", err)
-	}
-	return atomicfile.Write(m.path(ch.ID), append(data, '\n'), 0o600)
+	return &httpapi.Error{Kind: httpapi.KindInternal, Msg: "storing policy change " + id, Err: err}
 }
 
 // Propose checks a signed proposal and opens a change request.
@@ -193,7 +230,7 @@ func (m *Manager) Propose(ctx context.Context, in client.ProposeInput) (*client.
 	id := client.ChangeIDPrefix + hex.EncodeToString(sum[:16])
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, err := os.Stat(m.path(id)); err == nil {
+	if _, err := m.changes.GetChange(ctx, id); err == nil {
 		return nil, httpapi.Errorf(httpapi.KindDuplicate, "policy change %s already exists", id)
 	}
 	d, err := author.OpenDraft(m.cfg.TrustDir, now)
@@ -227,8 +264,8 @@ func (m *Manager) Propose(ctx context.Context, in client.ProposeInput) (*client.
 			return nil, err
 		}
 	}
-	if err := m.write(ch); err != nil {
-		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "storing policy change " + id, Err: err}
+	if err := m.changes.CreateChange(ctx, ch); err != nil {
+		return nil, changeErr(err, id)
 	}
 	m.log.Info("policy change proposed", zap.String("change", id), zap.String("proposer", ch.Proposer), zap.Int64("version", ch.Version), zap.Strings("diff", diff))
 	return ch, nil
@@ -324,60 +361,79 @@ func (m *Manager) lockChange(ctx context.Context, id string, flush bool) (*clien
 			return nil, nil, err
 		}
 	}
-	ch, err := m.read(id)
+	ch, err := m.read(ctx, id)
+	if err == nil {
+		ch, err = m.settle(ctx, ch)
+	}
 	if err != nil {
 		m.mu.Unlock()
 		return nil, nil, err
 	}
-	m.settle(ch)
 	return ch, m.mu.Unlock, nil
 }
 
-// settle moves a pending change whose base is no longer enforced to its
-// final state.
-func (m *Manager) settle(ch *client.Change) {
+// settle moves a pending change whose base this coordinator no longer
+// enforces to its final state: published when the enforced version is
+// the one it proposes (a publication interrupted after writing the trust
+// directory: recorded now, with its ledger entries), else superseded. A
+// replica still enforcing an older version than the change's base (not
+// reloaded yet) leaves it pending. Called with m.mu held.
+func (m *Manager) settle(ctx context.Context, ch *client.Change) (*client.Change, error) {
 	t := m.cfg.Coordinator.Trust()
-	if ch.State != client.ChangePending || (t.Version() == ch.BaseVersion && t.Digest == ch.BaseDigest) {
-		return
+	if ch.State != client.ChangePending || t.Version() < ch.BaseVersion || (t.Version() == ch.BaseVersion && t.Digest == ch.BaseDigest) {
+		return ch, nil
 	}
 	if t.Version() == ch.Version && t.Digest == ch.Digest {
-		ch.State, ch.StateReason = client.ChangePublished, fmt.Sprintf("published as policy version %d", ch.Version)
-	} else {
-		ch.State, ch.StateReason = client.ChangeSuperseded, fmt.Sprintf("the coordinator now enforces policy version %d; propose the change again", t.Version())
+		return m.markPublished(ctx, ch.ID, ch.Version)
 	}
-	ch.Updated = m.cfg.Clock().UTC()
-	if err := m.write(ch); err != nil {
-		m.log.Warn("recording a settled policy change", zap.String("change", ch.ID), zap.Error(err))
+	reason, now := fmt.Sprintf("the coordinator now enforces policy version %d; propose the change again", t.Version()), m.cfg.Clock().UTC()
+	settled, err := m.changes.UpdateChange(ctx, ch.ID, func(c *client.Change) ([]ledger.Event, error) {
+		if c.State == client.ChangePending {
+			c.State, c.StateReason, c.Updated = client.ChangeSuperseded, reason, now
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return nil, changeErr(err, ch.ID)
 	}
+	return settled, nil
+}
+
+// markPublished records change id as published as version, with its
+// ledger entries (policy.published, key.revoked) in the same store
+// transaction; a change already recorded so is left as it is.
+func (m *Manager) markPublished(ctx context.Context, id string, version int64) (*client.Change, error) {
+	now := m.cfg.Clock().UTC()
+	ch, err := m.changes.UpdateChange(ctx, id, func(c *client.Change) ([]ledger.Event, error) {
+		if c.State != client.ChangePending {
+			return nil, nil
+		}
+		c.State, c.StateReason, c.Updated = client.ChangePublished, fmt.Sprintf("published as policy version %d", version), now
+		return m.publishedEvents(c)
+	})
+	if err != nil {
+		return nil, changeErr(err, id)
+	}
+	return ch, nil
 }
 
 // List lists change requests, oldest first.
-func (m *Manager) List(_ context.Context) ([]*client.Change, error) {
+func (m *Manager) List(ctx context.Context) ([]*client.Change, error) {
 	if m == nil {
 		return nil, httpapi.ErrNoPolicyChanges
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	names, err := filepath.Glob(filepath.Join(m.cfg.StateDir, ChangesDir, "*.json"))
+	chs, err := m.changes.ListChanges(ctx)
 	if err != nil {
-		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "listing policy changes", Err: err}
+		return nil, changeErr(err, "(listing)")
 	}
-	out := []*client.Change{}
-	for _, n := range names {
-		ch, err := m.read(client.ChangeIDPrefix + strings.TrimSuffix(filepath.Base(n), ".json"))
-		if err != nil {
+	for i, ch := range chs {
+		if chs[i], err = m.settle(ctx, ch); err != nil {
 			return nil, err
 		}
-		m.settle(ch)
-		out = append(out, ch)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Created.Equal(out[j].Created) {
-			return out[i].Created.Before(out[j].Created)
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out, nil
+	return chs, nil
 }
 
 // ApproveResult is the outcome of an accepted administrator signature.
@@ -401,35 +457,47 @@ func (m *Manager) Approve(ctx context.Context, id string, sig attest.Signature) 
 		return nil, httpapi.Errorf(httpapi.KindNotPending, "policy change %s is %s: %s", id, ch.State, ch.StateReason)
 	}
 	t := m.cfg.Coordinator.Trust()
-	proposed, err := policy.ParseTargets(ch.Targets)
-	if err != nil {
-		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "policy change " + id + " holds a malformed policy", Err: err}
-	}
 	raw, err := attest.DecodeBase64(sig.Sig)
 	if err != nil || len(raw) == 0 {
 		return nil, httpapi.Errorf(httpapi.KindInvalid, "signature.sig is not base64")
 	}
-	k, err := author.VerifyPolicySignature(t.Root, proposed, sig.KeyID, raw)
-	switch {
-	case errors.Is(err, author.ErrNotPolicySigner):
-		return nil, httpapi.Errorf(httpapi.KindUnauthorized, "%w", err)
-	case err != nil:
-		return nil, httpapi.Errorf(httpapi.KindBadSignature, "%w", err)
-	}
-	for _, p := range ch.Signatures {
-		if p.Identity == k.Identity().String() {
-			return nil, httpapi.Errorf(httpapi.KindDuplicate, "key %s (or the same public key under another key ID) has already signed policy change %s", keys.Short(k.ID()), id)
-		}
-	}
 	now := m.cfg.Clock().UTC()
-	proposed.Signatures = append(proposed.Signatures, metadata.Signature{KeyID: k.ID(), Signature: raw})
-	if ch.Targets, err = proposed.ToBytes(false); err != nil {
-		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "encoding policy change " + id, Err: err}
-	}
-	ch.Signatures = append(ch.Signatures, client.ChangeSignature{KeyID: k.ID(), Identity: k.Identity().String(), Received: now})
-	ch.Updated = now
-	if err := m.write(ch); err != nil {
-		return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "storing policy change " + id, Err: err}
+	var (
+		proposed *metadata.Metadata[metadata.TargetsType]
+		k        *keys.PublicKey
+	)
+	// The signature is checked and added inside the store's update, so
+	// approvals arriving at two replicas at once are both kept.
+	ch, err = m.changes.UpdateChange(ctx, id, func(c *client.Change) ([]ledger.Event, error) {
+		if c.State != client.ChangePending {
+			return nil, httpapi.Errorf(httpapi.KindNotPending, "policy change %s is %s: %s", id, c.State, c.StateReason)
+		}
+		var err error
+		if proposed, err = policy.ParseTargets(c.Targets); err != nil {
+			return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "policy change " + id + " holds a malformed policy", Err: err}
+		}
+		k, err = author.VerifyPolicySignature(t.Root, proposed, sig.KeyID, raw)
+		switch {
+		case errors.Is(err, author.ErrNotPolicySigner):
+			return nil, httpapi.Errorf(httpapi.KindUnauthorized, "%w", err)
+		case err != nil:
+			return nil, httpapi.Errorf(httpapi.KindBadSignature, "%w", err)
+		}
+		for _, p := range c.Signatures {
+			if p.Identity == k.Identity().String() {
+				return nil, httpapi.Errorf(httpapi.KindDuplicate, "key %s (or the same public key under another key ID) has already signed policy change %s", keys.Short(k.ID()), id)
+			}
+		}
+		proposed.Signatures = append(proposed.Signatures, metadata.Signature{KeyID: k.ID(), Signature: raw})
+		if c.Targets, err = proposed.ToBytes(false); err != nil {
+			return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "encoding policy change " + id, Err: err}
+		}
+		c.Signatures = append(c.Signatures, client.ChangeSignature{KeyID: k.ID(), Identity: k.Identity().String(), Received: now})
+		c.Updated = now
+		return nil, nil
+	})
+	if err != nil {
+		return nil, changeErr(err, id)
 	}
 	m.log.Info("policy change signed", zap.String("change", id), zap.String("keyid", k.ID()), zap.Int("signatures", len(ch.Signatures)), zap.Int("threshold", ch.Threshold))
 	if t.Root.VerifyDelegate(metadata.TARGETS, proposed) != nil {
@@ -469,17 +537,17 @@ func (m *Manager) publish(ctx context.Context, ch *client.Change, proposed *meta
 	if err != nil {
 		return &httpapi.Error{Kind: httpapi.KindInternal, Msg: "the trust directory does not verify after publishing " + ch.ID, Err: err}
 	}
-	m.owed = &unlogged{ch: ch, trust: nt, events: m.publishedEvents(ch, proposed)}
+	m.owed = &unlogged{ch: ch, trust: nt}
 	return m.finish(ctx)
 }
 
 // unlogged is a policy version written to the trust directory whose
-// ledger entries are not appended yet. It is enforced (and served through
-// TUF) only once they are, so no version takes effect unrecorded.
+// change is not yet recorded as published with its ledger entries. It is
+// enforced (and served through TUF) only once it is, so no version takes
+// effect unrecorded.
 type unlogged struct {
-	ch     *client.Change
-	trust  *policy.Trust
-	events []ledger.Event // nil without a ledger
+	ch    *client.Change
+	trust *policy.Trust
 }
 
 // finish completes a publication: it appends the version's ledger entries,
@@ -492,24 +560,18 @@ func (m *Manager) finish(ctx context.Context) error {
 	if o == nil {
 		return nil
 	}
-	if len(o.events) > 0 {
-		if _, err := m.ls.AppendEvents(ctx, o.events...); err != nil {
-			m.log.Error("policy written to the trust directory but not yet logged; it takes effect once it is", zap.String("change", o.ch.ID), zap.Int64("policyVersion", o.trust.Version()), zap.Error(err))
-			return &httpapi.Error{Kind: httpapi.KindUnavailable, Err: err, Msg: fmt.Sprintf(
-				"policy version %d is written to the trust directory but not yet recorded in the ledger: it takes effect once it is, and no policy change is accepted until then (retrying)", o.trust.Version())}
-		}
+	pub, err := m.markPublished(ctx, o.ch.ID, o.trust.Version())
+	if err != nil {
+		m.log.Error("policy written to the trust directory but not yet recorded; it takes effect once it is", zap.String("change", o.ch.ID), zap.Int64("policyVersion", o.trust.Version()), zap.Error(err))
+		return &httpapi.Error{Kind: httpapi.KindUnavailable, Err: err, Msg: fmt.Sprintf(
+			"policy version %d is written to the trust directory but not yet recorded in the store and the ledger: it takes effect once it is, and no policy change is accepted until then (retrying)", o.trust.Version())}
 	}
 	m.owed = nil
 	if err := m.cfg.Coordinator.SetTrust(o.trust); err != nil {
 		m.log.Error("policy published but not fully applied", zap.String("change", o.ch.ID), zap.Error(err))
 	}
-	ch := o.ch
-	ch.State, ch.StateReason, ch.Updated = client.ChangePublished, fmt.Sprintf("published as policy version %d", o.trust.Version()), m.cfg.Clock().UTC()
-	if err := m.write(ch); err != nil {
-		// Get and List settle it from the enforced version anyway.
-		m.log.Warn("recording a published policy change", zap.String("change", ch.ID), zap.Error(err))
-	}
-	m.log.Info("policy change published", zap.String("change", ch.ID), zap.Int64("policyVersion", o.trust.Version()))
+	*o.ch = *pub
+	m.log.Info("policy change published", zap.String("change", pub.ID), zap.Int64("policyVersion", o.trust.Version()))
 	return nil
 }
 
@@ -532,13 +594,17 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 
 // publishedEvents are the ledger events of publishing ch:
 // policy.published (and key.revoked); nil without a ledger.
-func (m *Manager) publishedEvents(ch *client.Change, proposed *metadata.Metadata[metadata.TargetsType]) []ledger.Event {
+func (m *Manager) publishedEvents(ch *client.Change) ([]ledger.Event, error) {
 	if m.ls == nil {
-		return nil
+		return nil, nil
 	}
 	events := []ledger.Event{{Type: ledger.PolicyPublished, PolicyVersion: ch.Version, PayloadSHA256: ch.Digest,
 		EnvelopeSHA256: hexSHA256(ch.Targets), Detail: map[string]string{"change": ch.ID}}}
 	if rv := ch.Spec.Revoke; rv != nil {
+		proposed, err := policy.ParseTargets(ch.Targets)
+		if err != nil {
+			return nil, fmt.Errorf("policy change %s holds a malformed policy: %w", ch.ID, err)
+		}
 		if lc, err := policy.LifecycleOf(proposed); err == nil {
 			for _, r := range lc.Revocations {
 				if strings.HasPrefix(r.KeyID, strings.ToLower(rv.KeyID)) {
@@ -548,7 +614,64 @@ func (m *Manager) publishedEvents(ch *client.Change, proposed *metadata.Metadata
 			}
 		}
 	}
-	return events
+	return events, nil
+}
+
+// Recover prepares the manager before the coordinator serves. It imports
+// the change requests an earlier version kept as files
+// (StateDir/policy-changes/*.json) into the store, once (the folder is
+// then renamed policy-changes.imported), and settles every pending change:
+// a publication interrupted after the trust directory was written (the
+// version now enforced is the one a pending change proposes) is recorded
+// as published with its ledger entries here, so the coordinator serves no
+// policy version its ledger lacks.
+func (m *Manager) Recover(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.importFiles(ctx); err != nil {
+		return err
+	}
+	chs, err := m.changes.ListChanges(ctx)
+	if err != nil {
+		return fmt.Errorf("policychange: listing policy changes: %w", err)
+	}
+	for _, ch := range chs {
+		if _, err := m.settle(ctx, ch); err != nil {
+			return fmt.Errorf("policychange: settling policy change %s: %w", ch.ID, err)
+		}
+	}
+	return nil
+}
+
+// importFiles moves the change request files of StateDir/ChangesDir into
+// the store.
+func (m *Manager) importFiles(ctx context.Context) error {
+	if m.cfg.StateDir == "" {
+		return nil
+	}
+	dir := filepath.Join(m.cfg.StateDir, ChangesDir)
+	names, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil || len(names) == 0 {
+		return err
+	}
+	for _, n := range names {
+		data, err := os.ReadFile(n)
+		if err != nil {
+			return fmt.Errorf("policychange: importing %s: %w", n, err)
+		}
+		var ch client.Change
+		if err := json.Unmarshal(data, &ch); err != nil || !validChangeID(ch.ID) || ch.ID != client.ChangeIDPrefix+strings.TrimSuffix(filepath.Base(n), ".json") {
+			return fmt.Errorf("policychange: importing %s: not a policy change request (%v)", n, err)
+		}
+		if err := m.changes.CreateChange(ctx, &ch); err != nil && !errors.Is(err, signer.ErrExists) {
+			return fmt.Errorf("policychange: importing %s: %w", n, err)
+		}
+	}
+	if err := os.Rename(dir, dir+".imported"); err != nil {
+		return fmt.Errorf("policychange: imported %d policy changes but could not rename %s: %w", len(names), dir, err)
+	}
+	m.log.Info("policy change requests imported from files into the store", zap.Int("changes", len(names)), zap.String("from", dir))
+	return nil
 }
 
 // affectedBy lists complete requests with a signature by k whose logged

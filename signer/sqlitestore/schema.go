@@ -58,6 +58,9 @@ var migrations = []string{
 	storesql.TrustedSchema("INTEGER") + " STRICT",
 	// 4: the webhook outbox, written in the transaction of each event.
 	storesql.OutboxSchema("INTEGER PRIMARY KEY", "BLOB", "INTEGER"),
+	// 5: policy change requests, shared by replicas; a publication
+	// updates its change in the transaction of its ledger entries.
+	storesql.ChangesSchema("INTEGER") + " STRICT; " + storesql.ChangesIndex,
 }
 
 // migrate brings the schema to the newest version, in one transaction.
