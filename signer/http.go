@@ -27,7 +27,7 @@ import (
 // Router registers a sub-package's routes on the coordinator API's mux
 // with its middleware (signer/policychange.Manager).
 type Router interface {
-	Routes(mux *http.ServeMux, w httpapi.Wrappers)
+	Routes(mux httpapi.Mux, w httpapi.Wrappers)
 }
 
 // HTTPConfig configures the HTTP API.
@@ -87,6 +87,7 @@ type API struct {
 	svc     *Coordinator
 	log     *zap.Logger
 	mux     *http.ServeMux
+	routes  *httpapi.Recorder // registers on mux and remembers the patterns
 	limiter *clientLimiter
 	// maxBody is the largest body cap of any endpoint.
 	maxBody  int64
@@ -121,6 +122,7 @@ func NewAPI(cfg HTTPConfig) *API {
 	}
 	a := &API{cfg: cfg, svc: cfg.Coordinator, log: cfg.Logger, mux: http.NewServeMux(), inFlight: newByteSemaphore(cfg.MaxInFlight, cfg.MaxInFlightPerClient),
 		maxBody: max(cfg.MaxBody, cfg.MaxSignatureBody, cfg.MaxProposalBody)}
+	a.routes = &httpapi.Recorder{Mux: a.mux}
 	if cfg.ReadToken != "" && cfg.Coordinator != nil {
 		cfg.Coordinator.hideExistence(true)
 	}
@@ -131,43 +133,48 @@ func NewAPI(cfg HTTPConfig) *API {
 		}
 		a.limiter = newClientLimiter(rate.Limit(cfg.RateLimit), burst)
 	}
-	a.mux.HandleFunc("GET /v1/policy", a.read(a.getPolicy))
-	a.mux.HandleFunc("GET /v1/requests", a.read(a.listRequests))
-	a.mux.HandleFunc("POST /v1/requests", a.body(cfg.MaxBody, a.openRequest))
-	a.mux.HandleFunc("GET /v1/requests/{id}", a.read(a.getRequest))
-	a.mux.HandleFunc("POST /v1/requests/{id}/signatures", a.body(cfg.MaxSignatureBody, a.postSignature))
-	a.mux.HandleFunc("POST /v1/requests/{id}/cancel", a.body(cfg.MaxSignatureBody, a.cancelRequest))
-	a.mux.HandleFunc("GET /v1/requests/{id}/attestation", a.read(a.getAttestation))
-	a.mux.HandleFunc("GET /v1/requests/{id}/bundle", a.read(a.getBundle))
-	a.mux.HandleFunc("POST /v1/reports", a.reporter(a.body(MaxReportBody, a.postReport)))
-	a.mux.HandleFunc("GET /v1/tuf/{file}", a.read(tufrepo.Handler(a.svc.tufRepo(), a.log)))
+	a.routes.HandleFunc("GET /v1/policy", a.read(a.getPolicy))
+	a.routes.HandleFunc("GET /v1/requests", a.read(a.listRequests))
+	a.routes.HandleFunc("POST /v1/requests", a.body(cfg.MaxBody, a.openRequest))
+	a.routes.HandleFunc("GET /v1/requests/{id}", a.read(a.getRequest))
+	a.routes.HandleFunc("POST /v1/requests/{id}/signatures", a.body(cfg.MaxSignatureBody, a.postSignature))
+	a.routes.HandleFunc("POST /v1/requests/{id}/cancel", a.body(cfg.MaxSignatureBody, a.cancelRequest))
+	a.routes.HandleFunc("GET /v1/requests/{id}/attestation", a.read(a.getAttestation))
+	a.routes.HandleFunc("GET /v1/requests/{id}/bundle", a.read(a.getBundle))
+	a.routes.HandleFunc("POST /v1/reports", a.reporter(a.body(MaxReportBody, a.postReport)))
+	a.routes.HandleFunc("GET /v1/tuf/{file}", a.read(tufrepo.Handler(a.svc.tufRepo(), a.log)))
 	wr := httpapi.Wrappers{Read: a.read, Body: a.body, Logger: a.log,
 		MaxSignatureBody: cfg.MaxSignatureBody, MaxProposalBody: cfg.MaxProposalBody, MaxListBytes: cfg.MaxListBytes}
-	a.svc.ledger.Routes(a.mux, wr)
+	a.svc.ledger.Routes(a.routes, wr)
 	if cfg.PolicyChanges != nil {
-		cfg.PolicyChanges.Routes(a.mux, wr)
+		cfg.PolicyChanges.Routes(a.routes, wr)
 	} else {
 		none := func(w http.ResponseWriter, r *http.Request) { httpapi.Fail(a.log, w, r, httpapi.ErrNoPolicyChanges) }
-		a.mux.HandleFunc("GET /v1/policy/changes", a.read(none))
-		a.mux.HandleFunc("POST /v1/policy/changes", a.body(cfg.MaxProposalBody, none))
-		a.mux.HandleFunc("GET /v1/policy/changes/{id}", a.read(none))
-		a.mux.HandleFunc("POST /v1/policy/changes/{id}/signatures", a.body(cfg.MaxSignatureBody, none))
+		a.routes.HandleFunc("GET /v1/policy/changes", a.read(none))
+		a.routes.HandleFunc("POST /v1/policy/changes", a.body(cfg.MaxProposalBody, none))
+		a.routes.HandleFunc("GET /v1/policy/changes/{id}", a.read(none))
+		a.routes.HandleFunc("POST /v1/policy/changes/{id}/signatures", a.body(cfg.MaxSignatureBody, none))
 	}
-	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	a.routes.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	a.mux.HandleFunc("GET /readyz", a.readyz)
+	a.routes.HandleFunc("GET /readyz", a.readyz)
 	if cfg.Events != nil {
-		a.mux.HandleFunc("GET /v1/events", a.read(cfg.Events.ServeHTTP))
+		a.routes.HandleFunc("GET /v1/events", a.read(cfg.Events.ServeHTTP))
 	}
 	if cfg.Console != nil {
-		a.mux.Handle("/ui/", cfg.Console)
+		a.routes.Handle("/ui/", cfg.Console)
 	}
 	if cfg.Gatherer != nil {
-		a.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+		a.routes.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 	}
 	return a
 }
+
+// Routes returns the patterns the API serves ("METHOD /path"; the web
+// console's subtree "/ui/" when it is on), in the order registered:
+// api/openapi.yaml must list exactly the API's.
+func (a *API) Routes() []string { return a.routes.Patterns() }
 
 type ctxKey struct{}
 

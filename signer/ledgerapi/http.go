@@ -13,7 +13,7 @@ import (
 // Routes registers the ledger's endpoints (GET /v1/log/...) on mux, each
 // wrapped by the read-token check. A nil *Server registers them too: they
 // answer 404 with ErrNoLedger.
-func (c *Server) Routes(mux *http.ServeMux, w httpapi.Wrappers) {
+func (c *Server) Routes(mux httpapi.Mux, w httpapi.Wrappers) {
 	h, wrap := handlers{c: c, log: w.Logger}, w.Read
 	mux.HandleFunc("GET /v1/log/checkpoint", wrap(h.checkpoint))
 	mux.HandleFunc("GET /v1/log/entries", wrap(h.entries))

@@ -13,7 +13,7 @@ import (
 // Routes registers the policy change endpoints (/v1/policy/changes...) on
 // mux with the coordinator API's middleware. A nil *Manager registers them
 // too: they answer 404 (the coordinator takes no change requests).
-func (m *Manager) Routes(mux *http.ServeMux, w httpapi.Wrappers) {
+func (m *Manager) Routes(mux httpapi.Mux, w httpapi.Wrappers) {
 	h := handlers{m: m, w: w}
 	mux.HandleFunc("GET /v1/policy/changes", w.Read(h.list))
 	mux.HandleFunc("POST /v1/policy/changes", w.Body(w.MaxProposalBody, h.propose))
