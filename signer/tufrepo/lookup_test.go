@@ -1,6 +1,7 @@
 package tufrepo_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"net/http"
@@ -153,5 +154,26 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTUFFilesServedAsPublished: root.json and targets.json (latest and by
+// version) are served byte for byte as the trust directory holds them, not
+// re-encoded.
+func TestTUFFilesServedAsPublished(t *testing.T) {
+	r := newLookupRepo(t, nil)
+	for name, file := range map[string]string{
+		"root.json":      filepath.Join(r.dir, policy.RootFile),
+		"1.root.json":    policy.HistoryPath(r.dir, "root", 1),
+		"targets.json":   filepath.Join(r.dir, policy.TargetsFile),
+		"1.targets.json": filepath.Join(r.dir, policy.TargetsFile),
+	} {
+		want, err := os.ReadFile(file)
+		must(t, err)
+		got, err := r.repo.File(name)
+		must(t, err)
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s is not served as %s holds it (%d bytes served, %d on disk)", name, file, len(got), len(want))
+		}
 	}
 }

@@ -6,6 +6,7 @@
 package tufrepo
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -169,11 +170,8 @@ func (r *Repo) next(ctx context.Context, t *policy.Trust) (*state, error) {
 	now := r.cfg.Clock().UTC()
 	st := &state{trust: t}
 	var err error
-	if st.root, err = t.Root.ToBytes(false); err != nil {
-		return nil, fmt.Errorf("encoding root.json: %w", err)
-	}
-	if st.targets, err = t.Targets.ToBytes(false); err != nil {
-		return nil, fmt.Errorf("encoding targets.json: %w", err)
+	if st.root, st.targets, err = r.published(t); err != nil {
+		return nil, err
 	}
 	oldSnap, oldSnapBytes, err := readTUF(r.path(metadata.SNAPSHOT), metadata.Snapshot().FromBytes)
 	if err != nil {
@@ -220,6 +218,47 @@ func (r *Repo) next(ctx context.Context, t *policy.Trust) (*state, error) {
 	st.ts = ts
 	r.cfg.Logger.Info("TUF metadata signed", zap.Int64("timestamp", ts.Signed.Version), zap.Int64("snapshot", st.snap.Signed.Version), zap.Int64("targets", t.Version()))
 	return st, nil
+}
+
+// published returns root.json and targets.json of t as the source holds
+// them, byte for byte as they were signed and published: from the history
+// (N.root.json, N.targets.json) or, failing that, the latest files, each
+// only if it is t's document. A document the source does not hold (t was
+// built otherwise, or the source has moved on since t was loaded) is served
+// as go-tuf encodes it, which its signatures still cover (they are over the
+// canonical JSON of "signed"), and a warning is logged.
+func (r *Repo) published(t *policy.Trust) (root, targets []byte, err error) {
+	latestRoot, latestTargets, _ := r.cfg.Source.Latest()
+	histRoot, _ := r.cfg.Source.Root(t.Root.Signed.Version)
+	histTargets, _ := r.cfg.Source.Targets(t.Version())
+	if root, err = pickPublished(metadata.ROOT, t.Root, r.cfg.Logger, histRoot, latestRoot); err != nil {
+		return nil, nil, err
+	}
+	targets, err = pickPublished(metadata.TARGETS, t.Targets, r.cfg.Logger, histTargets, latestTargets)
+	return root, targets, err
+}
+
+// pickPublished returns the first candidate holding md's very document (it
+// parses as md's role and encodes as md does), else md encoded by go-tuf.
+func pickPublished[T metadata.Roles](role string, md *metadata.Metadata[T], log *zap.Logger, candidates ...[]byte) ([]byte, error) {
+	enc, err := md.ToBytes(false)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s.json: %w", role, err)
+	}
+	for _, c := range candidates {
+		if c == nil {
+			continue
+		}
+		got, err := new(metadata.Metadata[T]).FromBytes(c)
+		if err != nil {
+			continue
+		}
+		if again, err := got.ToBytes(false); err == nil && bytes.Equal(again, enc) {
+			return c, nil
+		}
+	}
+	log.Warn("serving TUF metadata re-encoded: the trust source does not hold the version loaded", zap.String("role", role))
+	return enc, nil
 }
 
 // snapshotCurrent reports whether a persisted snapshot can still be
