@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 
 	"github.com/quorate-dev/quorate/internal/strictjson"
+	"github.com/quorate-dev/quorate/keys/keyless"
 )
 
 // EntryFormat is the value of every entry's "format" field. A new format
@@ -114,7 +116,9 @@ type Event struct {
 	// "-"; at most 128 bytes).
 	RequestID string
 	// KeyID is the TUF key ID (64 lowercase hex digits) of the key that
-	// signed, cancelled, published or was revoked.
+	// signed, cancelled, published or was revoked; for a keyless signature,
+	// the signature's keyid, which carries its certificate chain ("x509:"
+	// and base64, package keys/keyless).
 	KeyID string
 	// PayloadSHA256 is the hex SHA-256 of the signed payload (the release
 	// statement, the policy or root document).
@@ -212,6 +216,15 @@ func (e *Event) validate() error {
 		return fmt.Errorf("field %s: %q is not 1-%d letters, digits, '.', '_', ':' or '-' starting with a letter or digit", fRequestID, e.RequestID, MaxRequestIDLen)
 	}
 	for _, h := range []struct{ name, val string }{{fKeyID, e.KeyID}, {fPayloadSHA256, e.PayloadSHA256}, {fEnvelopeSHA256, e.EnvelopeSHA256}} {
+		if h.name == fKeyID && e.Type == SignatureAccepted && keyless.IsKeyID(h.val) {
+			if len(h.val) > keyless.MaxKeyIDBytes+len(keyless.KeyIDPrefix) {
+				return fmt.Errorf("field %s: keyless key ID over %d bytes", fKeyID, keyless.MaxKeyIDBytes)
+			}
+			if _, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(h.val, keyless.KeyIDPrefix)); err != nil {
+				return fmt.Errorf("field %s: keyless key ID is not %s and base64", fKeyID, keyless.KeyIDPrefix)
+			}
+			continue
+		}
 		if h.val != "" && !isHexSHA256(h.val) {
 			return fmt.Errorf("field %s: %q is not 64 lowercase hex digits", h.name, h.val)
 		}

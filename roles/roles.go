@@ -296,6 +296,12 @@ func (t *Tally) KeylessRole(issuer, subject string) (string, keyless.Identity, e
 	return "", keyless.Identity{}, fmt.Errorf("%w: no role of gate %q lists an identity matching issuer %q, subject %q", ErrNotInGate, t.gate.Name, issuer, subject)
 }
 
+// KeylessIdentity is the identity a listed keyless identity is counted
+// under (as a key is under the SHA-256 of its SubjectPublicKeyInfo).
+func KeylessIdentity(id keyless.Identity) keys.Identity {
+	return keys.Identity(sha256.Sum256([]byte("quorate keyless identity\x00" + id.String())))
+}
+
 // AddKeyless counts a keyless certificate (whose chain and signature the
 // caller has verified) of issuer and subject for the role whose identity
 // it matches. The listed identity and the certificate's subject each count
@@ -306,7 +312,7 @@ func (t *Tally) AddKeyless(issuer, subject string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rule := keys.Identity(sha256.Sum256([]byte("quorate keyless identity\x00" + id.String())))
+	rule := KeylessIdentity(id)
 	who := keys.Identity(sha256.Sum256([]byte("quorate keyless subject\x00" + issuer + "\x00" + subject)))
 	if _, dup := t.seen[rule]; dup {
 		return role, fmt.Errorf("%w: identity %s already counted", ErrCounted, id)

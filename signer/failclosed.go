@@ -157,7 +157,14 @@ func (s *Coordinator) checkComposite(t *policy.Trust, r *Request, env []byte, no
 		arts = append(arts, a)
 	}
 	// WithHistory: a request signed under an earlier policy version.
-	v := t.VerifyBytes(env, policy.Request{Gate: r.Gate, Artifacts: arts, Now: now, Limits: s.cfg.Limits}, policy.WithHistory(t.Source()))
+	// The signatures' logged times are the coordinator's: each was logged
+	// (signature.accepted) when it was received. Keyless signatures count
+	// only with one.
+	logged := make(map[string]time.Time, len(r.Signatures))
+	for _, p := range r.Signatures {
+		logged[p.KeyID] = p.Received
+	}
+	v := t.VerifyBytes(env, policy.Request{Gate: r.Gate, Artifacts: arts, Now: now, Limits: s.cfg.Limits, LoggedTimes: logged}, policy.WithHistory(t.Source()))
 	var problems []string
 	for _, sv := range v.Signatures {
 		if sv.Problem != "" {

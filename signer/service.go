@@ -36,6 +36,7 @@ import (
 
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/keys/keyless"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/roles"
@@ -254,6 +255,9 @@ func (s *Coordinator) Open(ctx context.Context, in client.OpenInput) (*Request, 
 		return nil, errorf(KindInvalid, "created %s is more than %s from the coordinator's clock", pred.Created.Format(time.RFC3339), s.cfg.ClockSkew)
 	}
 	c := &cached{pae: dsse.PAE(in.PayloadType, payload), gate: pred.Gate, policyVersion: pred.Policy.Version, expires: pred.Expires, created: now}
+	if keyless.IsKeyID(in.Signature.KeyID) {
+		return nil, errorf(KindInvalid, "a keyless signature cannot open a request (the requester is named by a key of the policy); it may sign one")
+	}
 	k, role, raw, err := s.checkSignature(t, c, in.Signature)
 	if err != nil {
 		return nil, err
@@ -300,6 +304,53 @@ func validID(id string) bool {
 		}
 	}
 	return true
+}
+
+// checkPartial checks a partial signature arriving at now (see
+// checkSignature and checkKeyless) and returns it as the store keeps it.
+func (s *Coordinator) checkPartial(t *policy.Trust, c *cached, sig attest.Signature, now time.Time) (Partial, error) {
+	if keyless.IsKeyID(sig.KeyID) {
+		return s.checkKeyless(t, c, sig, now)
+	}
+	k, role, raw, err := s.checkSignature(t, c, sig)
+	if err != nil {
+		return Partial{}, err
+	}
+	return Partial{KeyID: k.ID(), Identity: k.Identity().String(), Role: role, Sig: raw, Received: now.UTC()}, nil
+}
+
+// checkKeyless checks a keyless partial signature (package keyless) as the
+// verifier will: its certificate chains to the policy's Fulcio authorities
+// at now, the time the ledger logs it on acceptance (the store appends the
+// signature.accepted entry in the same transaction, with Received = now);
+// its issuer and subject match an identity of a role of the request's
+// gate; the leaf's key verifies the signature over the request's PAE. The
+// partial's identity is the listed identity's, so the store counts each
+// identity once.
+func (s *Coordinator) checkKeyless(t *policy.Trust, c *cached, sig attest.Signature, now time.Time) (Partial, error) {
+	cert, err := keyless.Verify(sig.KeyID, t.Roles.Fulcio, now)
+	if err != nil {
+		return Partial{}, errorf(KindUnauthorized, "keyless signature: %v", err)
+	}
+	tally, err := t.Roles.NewTally(c.gate)
+	if err != nil {
+		return Partial{}, errorf(KindInvalid, "%w", err)
+	}
+	role, id, err := tally.KeylessRole(cert.Issuer, cert.Subject)
+	if err != nil {
+		return Partial{}, errorf(KindUnauthorized, "%w", err)
+	}
+	raw, err := attest.DecodeBase64(sig.Sig)
+	if err != nil || len(raw) == 0 {
+		return Partial{}, errorf(KindInvalid, "signature.sig is not base64")
+	}
+	start := time.Now()
+	err = cert.Key.Verify(c.pae, raw)
+	s.metrics.verified(time.Since(start))
+	if err != nil {
+		return Partial{}, errorf(KindBadSignature, "keyless signature of %s does not verify over this request's payload (DSSE PAE) with its certificate's key", cert.Subject)
+	}
+	return Partial{KeyID: sig.KeyID, Identity: roles.KeylessIdentity(id).String(), Role: role, Sig: raw, Received: now.UTC()}, nil
 }
 
 // checkSignature verifies sig over the request's PAE with a key that holds a
@@ -353,6 +404,17 @@ func (s *Coordinator) composite(t *policy.Trust, r *Request, now time.Time) ([]b
 	env := attest.NewEnvelope(nil)
 	env.Payload = base64.StdEncoding.EncodeToString(r.Payload)
 	for _, p := range r.Signatures {
+		if keyless.IsKeyID(p.KeyID) {
+			cert, err := keyless.Verify(p.KeyID, t.Roles.Fulcio, p.Received)
+			if err != nil {
+				continue
+			}
+			if _, err := tally.AddKeyless(cert.Issuer, cert.Subject); err != nil {
+				continue
+			}
+			env.Signatures = append(env.Signatures, attest.Signature{KeyID: p.KeyID, Sig: base64.StdEncoding.EncodeToString(p.Sig)})
+			continue
+		}
 		k, ok := t.Roles.Keys[p.KeyID]
 		if !ok {
 			continue
@@ -458,11 +520,9 @@ func (s *Coordinator) sign(ctx context.Context, id string, sig attest.Signature)
 	}
 	// With hiding on, the signature is checked before anything that would
 	// tell a caller without a valid one that the request exists.
-	var k *keys.PublicKey
-	var role string
-	var raw []byte
+	var p Partial
 	if hide {
-		if k, role, raw, err = s.checkSignature(t, c, sig); err != nil {
+		if p, err = s.checkPartial(t, c, sig, now); err != nil {
 			return nil, errNoSuchRequest(id)
 		}
 	}
@@ -473,11 +533,11 @@ func (s *Coordinator) sign(ctx context.Context, id string, sig attest.Signature)
 		return nil, errorf(KindStalePolicy, "request %s was opened under policy version %d; the coordinator now enforces version %d: open a new request", id, c.policyVersion, t.Version())
 	}
 	if !hide {
-		if k, role, raw, err = s.checkSignature(t, c, sig); err != nil {
+		if p, err = s.checkPartial(t, c, sig, now); err != nil {
 			return nil, err
 		}
 	}
-	p := Partial{KeyID: k.ID(), Identity: k.Identity().String(), Role: role, Sig: raw, Received: now.UTC()}
+	role := p.Role
 	completed := false
 	r, err := s.cfg.Store.AddSignature(ctx, id, p, func(r *Request) ([]byte, error) {
 		// The transaction may run a little later: check the policy again

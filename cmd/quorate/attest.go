@@ -250,16 +250,16 @@ quorate's ledger has logged it within the certificate's validity.
 				return usageErr("--keyless and --cert-chain FILE go together")
 			}
 			if requestID != "" {
-				if keylessSig {
-					return usageErr("--keyless signs an envelope file (--in); the coordinator does not take keyless signatures yet")
-				}
 				if in != "" || out != "" {
 					return usageErr("--request and --in/--out exclude each other")
 				}
 				if strings.HasPrefix(requestID, client.ChangeIDPrefix) {
+					if keylessSig {
+						return usageErr("--keyless signs release requests, not policy changes (%s…)", client.ChangeIDPrefix)
+					}
 					return a.approveChange(cmd.Context(), &cf, requestID, uri)
 				}
-				return a.signRequest(cmd.Context(), &cf, requestID, uri, trustDir, artifacts, allowExtra)
+				return a.signRequest(cmd.Context(), &cf, requestID, uri, trustDir, certChain, artifacts, allowExtra)
 			}
 			if uri == "" || in == "" {
 				return usageErr("--key URI and --in FILE (or --coordinator URL --request ID) are required")

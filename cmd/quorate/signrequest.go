@@ -14,6 +14,7 @@ import (
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/keys/keyless"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/provenance"
 )
@@ -21,7 +22,7 @@ import (
 // signRequest signs a request held by a coordinator. Everything shown and
 // checked comes from the payload itself, which is what the signature covers,
 // never from the coordinator's summary of it.
-func (a *app) signRequest(ctx context.Context, cf *clientFlags, id, uri, trustDir string, artifacts []string, allowExtra bool) error {
+func (a *app) signRequest(ctx context.Context, cf *clientFlags, id, uri, trustDir, certChain string, artifacts []string, allowExtra bool) error {
 	if uri == "" {
 		return usageErr("--key URI is required")
 	}
@@ -97,11 +98,19 @@ func (a *app) signRequest(ctx context.Context, cf *clientFlags, id, uri, trustDi
 		return err
 	}
 	defer s.Close()
+	keyID := s.Public().ID()
+	if certChain != "" { // keyless: the keyid carries the certificate chain
+		chain, err := readCertChain(certChain, s.Public())
+		if err != nil {
+			return err
+		}
+		keyID = keyless.EncodeKeyID(chain)
+	}
 	raw, err := s.Sign(ctx, dsse.PAE(v.PayloadType, payload))
 	if err != nil {
 		return fmt.Errorf("signing request %s: %w", id, err)
 	}
-	res, err := cl.Sign(ctx, id, attest.Signature{KeyID: s.Public().ID(), Sig: base64.StdEncoding.EncodeToString(raw)})
+	res, err := cl.Sign(ctx, id, attest.Signature{KeyID: keyID, Sig: base64.StdEncoding.EncodeToString(raw)})
 	if err != nil {
 		return describeAPIError(err)
 	}
