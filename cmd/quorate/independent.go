@@ -272,7 +272,7 @@ func (f *independentFlags) add(fl *pflag.FlagSet) {
 	fl.StringArrayVar(&f.witnessURLs, "witness-url", nil, "NAME=URL: where to submit checkpoints to the policy's witness NAME (c2sp.org/tlog-witness prefix; default https://NAME) (repeat)")
 	fl.StringArrayVar(&f.tsas, "tsa", nil, "RFC 3161 timestamp authority URL to timestamp checkpoints with (repeat); the policy's TSAs ('quorate policy tsa') check the tokens")
 	fl.DurationVar(&f.witnessRetry, "witness-retry", time.Second, "first delay before asking a witness or TSA that did not answer again (doubles up to 1m)")
-	fl.DurationVar(&f.witnessTimeout, "witness-timeout", 30*time.Second, "time limit of one round of submissions to the witnesses and TSAs")
+	fl.DurationVar(&f.witnessTimeout, "witness-timeout", 30*time.Second, "time limit of one submission to a witness or TSA")
 }
 
 // envTestClockOffset shifts the coordinator's clock, for tests only (a

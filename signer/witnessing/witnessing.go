@@ -9,12 +9,12 @@
 // # Never on the write path
 //
 // [Witnessing.Signed] only records the latest checkpoint and wakes the
-// background loop ([Witnessing.Run]); it never blocks. The loop submits
-// the latest checkpoint to every witness and TSA that has not answered for
-// it yet, retries the missing ones with exponential backoff, and moves on
-// to a newer checkpoint as soon as one is signed (it covers every earlier
-// entry). A witness or TSA that is down or slow delays only its own
-// cosignature or token; the coordinator's writes never wait for them.
+// background workers ([Witnessing.Run]); it never blocks. Each witness and
+// each TSA has its own worker, which submits the latest checkpoint it has
+// not answered for, retries with exponential backoff while that fails, and
+// moves on to a newer checkpoint as soon as one is signed (it covers every
+// earlier entry). A witness or TSA that is down or slow delays only its
+// own cosignature or token; the coordinator's writes never wait for them.
 //
 // # Where the evidence is kept
 //
@@ -76,7 +76,8 @@ type Config struct {
 	// Registerer registers the metrics; nil: none.
 	Registerer prometheus.Registerer
 	// Retry is the first retry delay (default 1s), doubled up to MaxRetry
-	// (default 1m). Timeout bounds one round of submissions (default 30s).
+	// (default 1m). Timeout bounds one submission to a witness or TSA
+	// (default 30s).
 	Retry, MaxRetry, Timeout time.Duration
 	// Clock is the time source for latency metrics (default time.Now).
 	Clock func() time.Time
@@ -105,7 +106,9 @@ type Witnessing struct {
 	cfg     Config
 	dir     string
 	metrics *metrics
-	wake    chan struct{}
+	parties []*party
+
+	persistMu sync.Mutex // orders writes of evidence files
 
 	mu      sync.Mutex
 	byCkpt  map[int64]*Evidence
@@ -142,7 +145,13 @@ func New(cfg Config) (*Witnessing, error) {
 	if len(cfg.Witnesses) > 0 && cfg.Prover == nil {
 		return nil, errors.New("witnessing needs a consistency prover")
 	}
-	w := &Witnessing{cfg: cfg, wake: make(chan struct{}, 1), byCkpt: map[int64]*Evidence{}, metrics: newMetrics(cfg.Registerer)}
+	w := &Witnessing{cfg: cfg, byCkpt: map[int64]*Evidence{}, metrics: newMetrics(cfg.Registerer)}
+	for _, c := range cfg.Witnesses {
+		w.parties = append(w.parties, w.witnessParty(c))
+	}
+	for _, c := range cfg.TSAs {
+		w.parties = append(w.parties, w.tsaParty(c))
+	}
 	if cfg.Dir != "" {
 		w.dir = filepath.Join(cfg.Dir, "witnessed")
 		if err := w.load(); err != nil {
@@ -199,11 +208,14 @@ func (w *Witnessing) Signed(size int64, note []byte) {
 	}
 	if size > w.pending {
 		w.pending = size
+		w.metrics.witnessesMissing.Set(float64(len(w.cfg.Witnesses) - len(w.byCkpt[size].Cosigners)))
 	}
 	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
+	for _, p := range w.parties {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -270,13 +282,77 @@ func (w *Witnessing) complete(ev *Evidence) bool {
 	return len(ev.Cosigners) >= w.cfg.WitnessQuorum && len(ev.TSAs) >= w.cfg.TSAQuorum
 }
 
-// Run works on the latest checkpoint until ctx ends: submits it to the
-// witnesses and TSAs that have not answered for it, and retries with
-// backoff while some are missing.
+// Run works on the latest checkpoint until ctx ends: each witness and
+// each TSA has its own worker, which asks for the latest checkpoint it has
+// not answered for, and retries with backoff while it fails; a witness
+// that is down or slow delays only its own cosignature, never another's.
 func (w *Witnessing) Run(ctx context.Context) {
 	if !w.Enabled() {
 		return
 	}
+	var wg sync.WaitGroup
+	for _, p := range w.parties {
+		wg.Go(func() { w.work(ctx, p) })
+	}
+	wg.Wait()
+}
+
+// party is a witness or a TSA, as a worker sees it.
+type party struct {
+	name string
+	wake chan struct{}
+	// has reports whether ev already holds this party's answer.
+	has func(ev *Evidence) bool
+	// ask asks for it and returns how to add it to the evidence.
+	ask func(ctx context.Context, ev *Evidence) (func(cur *Evidence, now time.Time), error)
+}
+
+func (w *Witnessing) witnessParty(c *witness.Client) *party {
+	name := c.Witness().Name()
+	return &party{name: name, wake: make(chan struct{}, 1),
+		has: func(ev *Evidence) bool { return slices.Contains(ev.Cosigners, name) },
+		ask: func(ctx context.Context, ev *Evidence) (func(*Evidence, time.Time), error) {
+			cs, err := c.AddCheckpoint(ctx, []byte(ev.Note), w.cfg.Prover)
+			if err != nil {
+				w.metrics.witnessFailures.WithLabelValues(name).Inc()
+				return nil, err
+			}
+			return func(cur *Evidence, now time.Time) {
+				cur.Note = string(witness.AddCosignatures([]byte(cur.Note), *cs))
+				cur.Cosigners = append(cur.Cosigners, name)
+				w.metrics.cosignLatency.WithLabelValues(name).Observe(now.Sub(cur.Signed).Seconds())
+			}, nil
+		}}
+}
+
+func (w *Witnessing) tsaParty(c *timestamp.Client) *party {
+	return &party{name: c.URL(), wake: make(chan struct{}, 1),
+		has: func(ev *Evidence) bool { return slices.Contains(ev.TSAs, c.URL()) },
+		ask: func(ctx context.Context, ev *Evidence) (func(*Evidence, time.Time), error) {
+			text, _, _ := strings.Cut(ev.Note, "\n\n")
+			cp, err := ledger.ParseCheckpoint([]byte(text + "\n"))
+			if err != nil {
+				return nil, err
+			}
+			ctext, err := cp.Text()
+			if err != nil {
+				return nil, err
+			}
+			tok, err := c.Timestamp(ctx, timestamp.CheckpointDigest(ctext))
+			if err != nil {
+				w.metrics.tsaFailures.WithLabelValues(c.URL()).Inc()
+				return nil, err
+			}
+			return func(cur *Evidence, _ time.Time) {
+				cur.TSAs = append(cur.TSAs, c.URL())
+				cur.Timestamps = append(cur.Timestamps, tok.DER)
+			}, nil
+		}}
+}
+
+// work is one party's loop: answer for the latest checkpoint, retrying
+// with backoff while asking fails, moving to a newer checkpoint at once.
+func (w *Witnessing) work(ctx context.Context, p *party) {
 	delay := w.cfg.Retry
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -284,147 +360,75 @@ func (w *Witnessing) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-w.wake:
+		case <-p.wake:
 		case <-timer.C:
 		}
 		w.mu.Lock()
 		size := w.pending
+		var ev Evidence
+		if cur, ok := w.byCkpt[size]; ok {
+			ev = *cur
+		}
 		w.mu.Unlock()
-		if size == 0 {
+		if size == 0 || p.has(&ev) {
 			continue
 		}
-		done := w.round(ctx, size)
+		rctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+		apply, err := p.ask(rctx, &ev)
+		cancel()
 		if ctx.Err() != nil {
 			return
 		}
-		w.mu.Lock()
-		newer := w.pending != size
-		if done && !newer {
-			w.pending = 0
-		}
-		w.mu.Unlock()
-		switch {
-		case newer:
-			delay = w.cfg.Retry
-			select {
-			case w.wake <- struct{}{}:
-			default:
-			}
-		case done:
-			delay = w.cfg.Retry
-		default:
+		if err != nil {
+			w.cfg.Logger.Warn("no cosignature or timestamp for the checkpoint; retrying later", zap.String("from", p.name), zap.Int64("size", size), zap.Duration("retry", delay), zap.Error(err))
 			timer.Reset(delay)
 			delay = min(2*delay, w.cfg.MaxRetry)
+			continue
+		}
+		delay = w.cfg.Retry
+		w.record(size, p, apply)
+		w.mu.Lock()
+		newer := w.pending != size
+		w.mu.Unlock()
+		if newer {
+			select {
+			case p.wake <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
 
-// round asks every witness and TSA that has not answered for the
-// checkpoint of size, stores what came back, and reports whether every one
-// has now answered.
-func (w *Witnessing) round(ctx context.Context, size int64) bool {
-	w.mu.Lock()
-	ev := *w.byCkpt[size]
-	w.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
-	defer cancel()
-	began := w.cfg.Clock()
-
-	// The original log-signed note: cosignature lines are ours to add.
-	signedNote := []byte(ev.Note)
-	var missingW []*witness.Client
-	for _, c := range w.cfg.Witnesses {
-		if !slices.Contains(ev.Cosigners, c.Witness().Name()) {
-			missingW = append(missingW, c)
-		}
-	}
-	var missingT []*timestamp.Client
-	for _, c := range w.cfg.TSAs {
-		if !slices.Contains(ev.TSAs, c.URL()) {
-			missingT = append(missingT, c)
-		}
-	}
-	var wg sync.WaitGroup
-	var sub *witness.Submission
-	if len(missingW) > 0 {
-		wg.Go(func() { sub = witness.Submit(ctx, signedNote, w.cfg.Prover, missingW...) })
-	}
-	type stamped struct {
-		url string
-		der []byte
-	}
-	var toks []stamped
-	var tsaErrs []error
-	if len(missingT) > 0 {
-		wg.Go(func() {
-			text, _, _ := strings.Cut(ev.Note, "\n\n")
-			cp, err := ledger.ParseCheckpoint([]byte(text + "\n"))
-			if err != nil {
-				tsaErrs = append(tsaErrs, err)
-				return
-			}
-			ctext, err := cp.Text()
-			if err != nil {
-				tsaErrs = append(tsaErrs, err)
-				return
-			}
-			digest := timestamp.CheckpointDigest(ctext)
-			for _, c := range missingT {
-				tok, err := c.Timestamp(ctx, digest)
-				if err != nil {
-					tsaErrs = append(tsaErrs, err)
-					w.metrics.tsaFailures.WithLabelValues(c.URL()).Inc()
-					continue
-				}
-				toks = append(toks, stamped{c.URL(), tok.DER})
-			}
-		})
-	}
-	wg.Wait()
-
+// record adds an answer to the evidence of the checkpoint of size, updates
+// the metrics and keeps the evidence in the state directory.
+func (w *Witnessing) record(size int64, p *party, apply func(*Evidence, time.Time)) {
 	now := w.cfg.Clock()
+	w.persistMu.Lock()
+	defer w.persistMu.Unlock()
 	w.mu.Lock()
 	cur := w.byCkpt[size]
-	if sub != nil {
-		cur.Note = string(witness.AddCosignatures([]byte(cur.Note), sub.Cosignatures...))
-		for _, cs := range sub.Cosignatures {
-			if !slices.Contains(cur.Cosigners, cs.Witness) {
-				cur.Cosigners = append(cur.Cosigners, cs.Witness)
-				w.metrics.cosignLatency.WithLabelValues(cs.Witness).Observe((began.Sub(cur.Signed) + sub.Latency[cs.Witness]).Seconds())
-			}
-		}
-		for name, err := range sub.Errors {
-			w.metrics.witnessFailures.WithLabelValues(name).Inc()
-			w.cfg.Logger.Warn("witness did not cosign the checkpoint; retrying later", zap.String("witness", name), zap.Int64("size", size), zap.Error(err))
-		}
-	}
-	for _, t := range toks {
-		if !slices.Contains(cur.TSAs, t.url) {
-			cur.TSAs = append(cur.TSAs, t.url)
-			cur.Timestamps = append(cur.Timestamps, t.der)
-		}
-	}
-	for _, err := range tsaErrs {
-		w.cfg.Logger.Warn("timestamping the checkpoint failed; retrying later", zap.Int64("size", size), zap.Error(err))
+	if !p.has(cur) {
+		apply(cur, now)
 	}
 	if cur.Complete.IsZero() && w.complete(cur) {
 		cur.Complete = now
 		w.metrics.quorumLatency.Observe(now.Sub(cur.Signed).Seconds())
 	}
-	w.metrics.witnessesMissing.Set(float64(len(w.cfg.Witnesses) - len(cur.Cosigners)))
-	done := len(cur.Cosigners) == len(w.cfg.Witnesses) && len(cur.TSAs) == len(w.cfg.TSAs)
+	if size == w.pending {
+		w.metrics.witnessesMissing.Set(float64(len(w.cfg.Witnesses) - len(cur.Cosigners)))
+	}
 	snapshot := *cur
 	w.mu.Unlock()
-	if w.dir != "" {
-		data, err := json.Marshal(snapshot)
-		if err == nil {
-			err = atomicfile.Write(filepath.Join(w.dir, fmt.Sprintf("%d.json", size)), data, 0o600)
-		}
-		if err != nil {
-			w.cfg.Logger.Error("keeping witness evidence in the state directory", zap.Int64("size", size), zap.Error(err))
-		}
+	if w.dir == "" {
+		return
 	}
-	return done
+	data, err := json.Marshal(snapshot)
+	if err == nil {
+		err = atomicfile.Write(filepath.Join(w.dir, fmt.Sprintf("%d.json", size)), data, 0o600)
+	}
+	if err != nil {
+		w.cfg.Logger.Error("keeping witness evidence in the state directory", zap.Int64("size", size), zap.Error(err))
+	}
 }
 
 type metrics struct {
