@@ -24,10 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -38,6 +35,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/quorate-dev/quorate/internal/registrytest"
 	"github.com/quorate-dev/quorate/oci"
 )
 
@@ -355,18 +353,7 @@ func workloads(spec corev1.PodSpec, annotations map[string]string) map[string]ru
 // its digest.
 func pushRandom(t testing.TB, ref string) string {
 	t.Helper()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img); err != nil {
-		t.Fatalf("pushing %s: %v", ref, err)
-	}
-	return digest(t, img)
+	return registrytest.PushRandom(t, ref)
 }
 
 func digest(t testing.TB, img v1.Image) string {

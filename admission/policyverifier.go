@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/approval"
 	"github.com/quorate-dev/quorate/oci"
 	"github.com/quorate-dev/quorate/policy"
 )
@@ -56,38 +56,26 @@ func (p *PolicyVerifier) VerifyImage(ctx context.Context, img *oci.Image, gate s
 	if err != nil {
 		return Decision{}, fmt.Errorf("no trusted policy: %w", err)
 	}
-	alg, hx, ok := strings.Cut(img.Digest, ":")
-	if !ok || alg != "sha256" {
+	if !strings.HasPrefix(img.Digest, "sha256:") {
 		return Decision{Reason: ReasonBadReference, Details: []string{"digest " + img.Digest + " is not sha256"}}, nil
 	}
-	found, err := p.Registry.Find(ctx, img)
+	var opts approval.VerifyOptions
+	if p.RequireLog {
+		opts = append(opts, policy.RequireLedger())
+	}
+	res, err := approval.VerifyImage(ctx, p.Registry, trust, img, policy.Request{Gate: gate, Now: now()}, opts)
 	if err != nil {
-		return Decision{}, fmt.Errorf("finding approvals of %s: %w", img.Reference(), err)
+		return Decision{}, err
 	}
-	req := policy.Request{
-		Gate:      gate,
-		Artifacts: []policy.Artifact{{Name: img.Repository, Digests: []attest.Digest{{Alg: alg, Hex: hx}}}},
-		Now:       now(),
+	if res.Passed != nil {
+		return Decision{Allowed: true, ValidUntil: validUntil(trust, res.Passed.Verdict)}, nil
 	}
+	found := res.Found
 	var best *policy.Verdict
 	bestRank := 0
-	for _, r := range found.Referrers {
-		var opts []policy.VerifyOption
-		if r.Bundle != nil {
-			opts = append(opts, policy.WithLedgerBundle(r.Bundle))
-		}
-		if p.RequireLog {
-			opts = append(opts, policy.RequireLedger())
-		}
-		if src := trust.Source(); src != nil {
-			opts = append(opts, policy.WithHistory(src))
-		}
-		v := trust.VerifyBytes(r.Envelope, req, opts...)
-		if v.Verified {
-			return Decision{Allowed: true, ValidUntil: validUntil(trust, v)}, nil
-		}
-		if rank := rankVerdict(v); best == nil || rank > bestRank {
-			best, bestRank = v, rank
+	for _, c := range res.Candidates {
+		if rank := rankVerdict(c.Verdict); best == nil || rank > bestRank {
+			best, bestRank = c.Verdict, rank
 		}
 	}
 	if best == nil {

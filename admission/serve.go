@@ -22,6 +22,8 @@ type ServeOptions struct {
 	Listener net.Listener
 	// ConfigFile is the admission configuration ([ParseConfig]).
 	ConfigFile string
+	// Mode, when set, overrides the configuration's mode.
+	Mode Mode
 	// CertFile and KeyFile are the TLS pair ([ServerOptions]).
 	CertFile, KeyFile string
 	// Trust keeps the policy; Serve fetches once, then refreshes it in the
@@ -62,6 +64,13 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	cfg, err := ParseConfig(data)
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.ConfigFile, err)
+	}
+	switch o.Mode {
+	case "":
+	case Enforce, Audit:
+		cfg.Mode = o.Mode
+	default:
+		return fmt.Errorf("%w: mode %q: want %s or %s", ErrConfig, o.Mode, Enforce, Audit)
 	}
 	h, err := New(Options{Config: cfg, Registry: o.Registry, Registerer: o.Metrics, BreakGlass: o.BreakGlass, Logger: log,
 		Verifier: &PolicyVerifier{Registry: o.Registry, Trust: o.Trust.Trust, RequireLog: o.RequireLog, Now: o.Trust.Now}})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quorate-dev/quorate/approval"
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/internal/display"
@@ -27,9 +29,10 @@ const DefaultAttestationExpiry = 30 * 24 * time.Hour
 func (a *app) attestCommand() *cobra.Command {
 	var dir, gate, predFile, provURI, provDigest, out, requestID, state string
 	var artifacts, digests []string
+	var img imageFlags
 	var expires time.Duration
 	c := &cobra.Command{
-		Use:   "attest --trust DIR --gate NAME (--artifact PATH... | --digest sha256:HEX...) --out FILE",
+		Use:   "attest --trust DIR --gate NAME (--artifact PATH... | --digest sha256:HEX... | --image REF...) --out FILE",
 		Short: "Write the unsigned release-approval envelope for artifacts",
 		Long: `Write an unsigned DSSE envelope over an in-toto Statement that approves the
 artifacts for a gate under the current policy version. Parties then add their
@@ -45,8 +48,8 @@ referenced with --provenance-uri and --provenance-digest.`,
 			if gate == "" || out == "" {
 				return usageErr("--gate NAME and --out FILE are required")
 			}
-			if len(artifacts)+len(digests) == 0 {
-				return usageErr("give at least one --artifact PATH or --digest sha256:HEX")
+			if len(artifacts)+len(digests)+len(img.refs) == 0 {
+				return usageErr("give at least one --artifact PATH, --digest sha256:HEX or --image REF")
 			}
 			now := a.now()
 			t, err := a.loadTrust(dir, state, now)
@@ -56,10 +59,11 @@ referenced with --provenance-uri and --provenance-digest.`,
 			if _, ok := t.Roles.Gates[gate]; !ok {
 				return usageErr("gate %q is not in the policy (gates: %s)", gate, strings.Join(t.Roles.GateNames(), ", "))
 			}
-			subjects, err := subjectsFrom(artifacts, digests)
+			set, err := a.resolve(cmd.Context(), artifacts, digests, &img)
 			if err != nil {
-				return usageErr("%w", err)
+				return err
 			}
+			subjects := set.Subjects
 			if requestID == "" {
 				requestID = newID()
 			}
@@ -92,6 +96,7 @@ referenced with --provenance-uri and --provenance-digest.`,
 	c.Flags().StringVar(&gate, "gate", "", "gate the release is approved for")
 	c.Flags().StringArrayVar(&artifacts, "artifact", nil, "artifact file to approve (repeat)")
 	c.Flags().StringArrayVar(&digests, "digest", nil, "artifact digest to approve, as sha256:HEX or NAME=sha256:HEX (repeat)")
+	img.add(c, "image to approve")
 	c.Flags().StringVar(&predFile, "predicate", "", "SLSA Provenance v1 to embed")
 	c.Flags().StringVar(&provURI, "provenance-uri", "", "URI of build provenance to reference")
 	c.Flags().StringVar(&provDigest, "provenance-digest", "", "sha256:HEX of the referenced provenance")
@@ -110,50 +115,23 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// subjectsFrom hashes artifact files and parses digest flags.
+// subjectsFrom hashes artifact files and parses digest flags
+// (approval.Resolve without images).
 func subjectsFrom(artifacts, digests []string) ([]attest.Subject, error) {
-	var out []attest.Subject
-	for _, p := range artifacts {
-		s, err := attest.HashFile(p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
+	set, err := approval.Resolve(context.Background(), approval.Input{Artifacts: artifacts, Digests: digests}, nil)
+	if err != nil {
+		return nil, err
 	}
-	for _, d := range digests {
-		name, spec := "", d
-		if n, rest, ok := strings.Cut(d, "="); ok {
-			name, spec = n, rest
-		}
-		dg, err := attest.ParseDigest(spec)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, attest.Subject{Name: name, Digest: map[string]string{dg.Alg: dg.Hex}})
-	}
-	return out, nil
+	return set.Subjects, nil
 }
 
 // artifactsFrom builds what verify checks against.
 func artifactsFrom(artifacts, digests []string) ([]policy.Artifact, error) {
-	subjects, err := subjectsFrom(artifacts, digests)
+	set, err := approval.Resolve(context.Background(), approval.Input{Artifacts: artifacts, Digests: digests}, nil)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]policy.Artifact, 0, len(subjects))
-	for i, s := range subjects {
-		a := policy.Artifact{Name: s.Name}
-		if a.Name == "" {
-			a.Name = digests[i-len(artifacts)]
-		}
-		for _, alg := range []string{"sha256", "sha512"} {
-			if h, ok := s.Digest[alg]; ok {
-				a.Digests = append(a.Digests, attest.Digest{Alg: alg, Hex: h})
-			}
-		}
-		out = append(out, a)
-	}
-	return out, nil
+	return set.Artifacts, nil
 }
 
 func provenanceFrom(file, uri, digest string) (*attest.Provenance, error) {
@@ -217,6 +195,7 @@ func slsaPredicate(data []byte) (json.RawMessage, error) {
 func (a *app) signCommand() *cobra.Command {
 	var uri, in, out, requestID, trustDir, certChain string
 	var artifacts []string
+	var img imageFlags
 	var allowExtra, keylessSig bool
 	var cf clientFlags
 	c := &cobra.Command{
@@ -227,8 +206,9 @@ The envelope is rewritten in place unless --out is given.
 
 Through a coordinator: fetch request ID, check it, sign its payload locally and
 submit the signature (the private key never leaves its HSM/KMS). With
---artifact PATH... the request's subjects must be exactly those files: a
-request with any other subject is refused, unless --allow-extra-subjects is
+--artifact PATH... (or --image REF..., the check that CI built this image:
+each is resolved to its manifest digest) the request's subjects must be
+exactly those files and images: a request with any other subject is refused, unless --allow-extra-subjects is
 given, and then each extra subject is printed before signing. With --trust
 DIR its policy must be the trust directory's. A policy change request (ID
 pc:...) is signed as 'quorate policy approve ID' does.
@@ -259,7 +239,7 @@ quorate's ledger has logged it within the certificate's validity.
 					}
 					return a.approveChange(cmd.Context(), &cf, requestID, uri)
 				}
-				return a.signRequest(cmd.Context(), &cf, requestID, uri, trustDir, certChain, artifacts, allowExtra)
+				return a.signRequest(cmd.Context(), &cf, requestID, uri, trustDir, certChain, artifacts, &img, allowExtra)
 			}
 			if uri == "" || in == "" {
 				return usageErr("--key URI and --in FILE (or --coordinator URL --request ID) are required")
@@ -322,7 +302,8 @@ quorate's ledger has logged it within the certificate's validity.
 	c.Flags().StringVar(&certChain, "cert-chain", "", "with --keyless: PEM certificate chain of the key, leaf first (from Fulcio)")
 	c.Flags().StringVar(&trustDir, "trust", "", "with --request: trust directory the request's policy must match")
 	c.Flags().StringArrayVar(&artifacts, "artifact", nil, "with --request: artifact file the request must cover (repeat); the request may hold no other subject")
-	c.Flags().BoolVar(&allowExtra, "allow-extra-subjects", false, "with --request and --artifact: sign even if the request holds subjects beyond the artifacts given (they are listed first)")
+	img.add(c, "with --request: image the request must cover; the request may hold no other subject")
+	c.Flags().BoolVar(&allowExtra, "allow-extra-subjects", false, "with --request and --artifact or --image: sign even if the request holds subjects beyond the artifacts given (they are listed first)")
 	cf.add(c)
 	return c
 }

@@ -95,6 +95,8 @@ the configuration file: see 'quorate config --help' and docs/cli.md.`,
 	}
 	root.AddCommand(a.keysCommand(), a.policyCommand(), a.attestCommand(), a.signCommand(), a.verifyCommand(), a.serveCommand(), a.requestCommand(), a.logCommand(), a.migrateCommand(), a.provenanceCommand())
 	root.AddCommand(a.webhookCommand())
+	root.AddCommand(a.attachCommand(), a.admissionCommand())
+	root.AddCommand(a.eventsCommand())
 	a.setupCLI(root) // config, version, status; typed usage errors (cli.go)
 	return root
 }

@@ -75,9 +75,10 @@ func (a *app) requestCreate() *cobra.Command {
 	var gate, uri, trustDir string
 	var prov provenanceInput
 	var artifacts, digests []string
+	var img imageFlags
 	var expires time.Duration
 	c := &cobra.Command{
-		Use:   "create --coordinator URL --gate NAME (--artifact PATH... | --digest sha256:HEX...) --key URI [--provenance FILE | --provenance-auto]",
+		Use:   "create --coordinator URL --gate NAME (--artifact PATH... | --digest sha256:HEX... | --image REF...) --key URI [--provenance FILE | --provenance-auto]",
 		Short: "Open a signing request; prints its ID on stdout",
 		Long: `Open a signing request for artifacts and a gate. The request is signed with
 your key (which must hold a role of the gate): that signature counts as your
@@ -94,14 +95,21 @@ provenance' does (GitHub Actions, GitLab CI). A statement for other artifacts
 is refused. When the gate requires provenance (policy gate
 --require-provenance), it must meet the gate's rules: checked here, by the
 coordinator and by every verifier. Large provenance is referenced instead:
---provenance-uri URI --provenance-digest sha256:HEX.`,
-		Args: cobra.NoArgs,
+--provenance-uri URI --provenance-digest sha256:HEX.
+
+--image REF approves a container image: REF is resolved once, through the
+registry, to the digest of its manifest (an index for multi-platform
+images), and the subject is the repository and that digest, never the tag.
+After the request completes, 'request attestation ID --attach' pushes the
+approval to the registry beside the image (docs/kubernetes.md).`,
+		Example: `  quorate request create --gate production --image registry.example.com/app:1.4 --key file:dev.key`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if gate == "" || uri == "" {
 				return usageErr("--gate NAME and --key URI are required")
 			}
-			if len(artifacts)+len(digests) == 0 {
-				return usageErr("give at least one --artifact PATH or --digest sha256:HEX")
+			if len(artifacts)+len(digests)+len(img.refs) == 0 {
+				return usageErr("give at least one --artifact PATH, --digest sha256:HEX or --image REF")
 			}
 			cl, err := a.client(&cf)
 			if err != nil {
@@ -115,10 +123,11 @@ coordinator and by every verifier. Large provenance is referenced instead:
 			if _, ok := t.Roles.Gates[gate]; !ok {
 				return usageErr("gate %q is not in the coordinator's policy (gates: %s)", gate, strings.Join(t.Roles.GateNames(), ", "))
 			}
-			subjects, err := subjectsFrom(artifacts, digests)
+			set, err := a.resolve(ctx, artifacts, digests, &img)
 			if err != nil {
-				return usageErr("%w", err)
+				return err
 			}
+			subjects := set.Subjects
 			now := a.now()
 			pred := attest.Predicate{Gate: gate, Policy: attest.PolicyRef{Version: t.Version(), Digest: map[string]string{"sha256": t.Digest}},
 				RequestID: newID(), Created: now.UTC().Truncate(time.Second), Expires: now.Add(expires).UTC().Truncate(time.Second)}
@@ -155,6 +164,7 @@ coordinator and by every verifier. Large provenance is referenced instead:
 	c.Flags().StringVar(&gate, "gate", "", "gate the release needs")
 	c.Flags().StringArrayVar(&artifacts, "artifact", nil, "artifact file (repeat)")
 	c.Flags().StringArrayVar(&digests, "digest", nil, "artifact digest sha256:HEX or NAME=sha256:HEX (repeat)")
+	img.add(c, "image to approve")
 	c.Flags().StringVar(&uri, "key", "", "your key URI (must hold a role of the gate)")
 	c.Flags().StringVar(&trustDir, "trust", "", "trust directory the coordinator's policy must match")
 	c.Flags().DurationVar(&expires, "expires", 72*time.Hour, "how long the request stays open")
@@ -321,7 +331,9 @@ func (a *app) requestWait() *cobra.Command {
 		Use:   "wait ID --coordinator URL [--timeout D]",
 		Short: "Follow a request until it completes, is cancelled or expires",
 		Long: `Print a status line per role whenever the request's progress changes, until
-it completes (exit 0), is cancelled or expires (exit 1), or --timeout passes (exit 1).`,
+it completes (exit 0), is cancelled or expires (exit 1), or --timeout passes (exit 1).
+It follows the coordinator's event stream (GET /v1/events) and polls every
+--interval only when the coordinator has none.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := a.client(&cf)
@@ -333,6 +345,10 @@ it completes (exit 0), is cancelled or expires (exit 1), or --timeout passes (ex
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
+			}
+			// The event stream when the coordinator has one; else poll.
+			if done, err := a.waitByEvents(ctx, cl, args[0]); done {
+				return err
 			}
 			last := ""
 			for {
@@ -375,8 +391,10 @@ it completes (exit 0), is cancelled or expires (exit 1), or --timeout passes (ex
 func (a *app) requestAttestation() *cobra.Command {
 	var cf clientFlags
 	var out, bundleOut, gate, sigstoreDir string
+	var attach bool
+	var reg imageFlags
 	c := &cobra.Command{
-		Use:   "attestation ID --coordinator URL --out FILE [--gate GATE] [--sigstore-bundles DIR]",
+		Use:   "attestation ID --coordinator URL --out FILE [--gate GATE] [--sigstore-bundles DIR] [--attach]",
 		Short: "Fetch the composite attestation of a complete request (and its log bundle)",
 		Long: `Fetch the composite attestation of request ID and write it to --out. The
 envelope must carry an in-toto statement for request ID (and, with --gate,
@@ -388,11 +406,19 @@ also written to DIR, named KEYID.sigstore.json: the same statement with that
 one signature and the signer's TUF key ID as the key hint, no transparency
 log entry (see docs/interop.md). Sigstore verifiers check each with the
 signer's public key; 'quorate verify --bundles DIR' re-assembles the
-threshold from them.`,
+threshold from them.
+
+With --attach, the attestation and its log bundle are also pushed to the
+registry as an OCI referrer of every image the request approves (each
+subject named registry/repository, at its approved digest), as 'quorate
+attach' does: 'quorate verify --image' and 'quorate admission' find them there.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return usageErr("--out FILE is required ('-' for stdout)")
+			}
+			if attach && out == "-" {
+				return usageErr("--attach needs --out FILE (the attestation and its bundle are kept beside the image's referrer)")
 			}
 			cl, err := a.client(&cf)
 			if err != nil {
@@ -429,9 +455,15 @@ threshold from them.`,
 				}
 				a.errf("wrote %s (transparency-log proofs)\n", bundleOut)
 			case errors.As(err, &ae) && ae.Status == 404:
+				b = nil
 				a.errf("note: the coordinator keeps no transparency log; no bundle written\n")
 			default:
 				return fmt.Errorf("fetching the log bundle: %w", describeAPIError(err))
+			}
+			if attach {
+				if err := a.attachToImages(cmd.Context(), &reg, env, b); err != nil {
+					return err
+				}
 			}
 			a.errf("wrote %s; verify it with 'quorate verify --trust DIR --attestation %s --gate GATE --artifact PATH'\n", out, out)
 			return nil
@@ -442,6 +474,8 @@ threshold from them.`,
 	c.Flags().StringVar(&bundleOut, "bundle", "", "where to write the log bundle (default: OUT.bundle)")
 	c.Flags().StringVar(&gate, "gate", "", "refuse an attestation for another gate")
 	c.Flags().StringVar(&sigstoreDir, "sigstore-bundles", "", "also write one Sigstore bundle per signature to this directory")
+	c.Flags().BoolVar(&attach, "attach", false, "also push the attestation and its log bundle to the registry as a referrer of each image the request approves")
+	c.Flags().BoolVar(&reg.insecure, "insecure-registry", false, "with --attach: allow plain HTTP to a loopback registry (tests; refused for any other registry)")
 	return c
 }
 

@@ -22,7 +22,7 @@ import (
 // signRequest signs a request held by a coordinator. Everything shown and
 // checked comes from the payload itself, which is what the signature covers,
 // never from the coordinator's summary of it.
-func (a *app) signRequest(ctx context.Context, cf *clientFlags, id, uri, trustDir, certChain string, artifacts []string, allowExtra bool) error {
+func (a *app) signRequest(ctx context.Context, cf *clientFlags, id, uri, trustDir, certChain string, artifacts []string, img *imageFlags, allowExtra bool) error {
 	if uri == "" {
 		return usageErr("--key URI is required")
 	}
@@ -68,11 +68,12 @@ func (a *app) signRequest(ctx context.Context, cf *clientFlags, id, uri, trustDi
 			return fmt.Errorf("refusing to sign request %s: %w", id, err)
 		}
 	}
-	if len(artifacts) > 0 {
-		arts, err := artifactsFrom(artifacts, nil)
+	if len(artifacts)+len(img.refs) > 0 {
+		set, err := a.resolve(ctx, artifacts, nil, img)
 		if err != nil {
-			return usageErr("%w", err)
+			return err
 		}
+		arts := set.Artifacts
 		for _, art := range arts {
 			if !policy.Covers(st.Subject, art) {
 				return fmt.Errorf("refusing to sign: request %s does not cover %s (%s)", id, display.String(art.Name), art.Digests[0])
@@ -80,9 +81,9 @@ func (a *app) signRequest(ctx context.Context, cf *clientFlags, id, uri, trustDi
 		}
 		if extra := extraSubjects(st.Subject, arts); len(extra) > 0 {
 			if !allowExtra {
-				return fmt.Errorf("refusing to sign: request %s has %d subject(s) besides the artifacts given, %s (pass --allow-extra-subjects to approve them too)", id, len(extra), describeSubjects(extra))
+				return fmt.Errorf("refusing to sign: request %s has %d subject(s) besides the artifacts and images given, %s (pass --allow-extra-subjects to approve them too)", id, len(extra), describeSubjects(extra))
 			}
-			a.errf("WARNING: request %s also approves %d subject(s) you did not give with --artifact:\n", display.String(id), len(extra))
+			a.errf("WARNING: request %s also approves %d subject(s) you did not give with --artifact or --image:\n", display.String(id), len(extra))
 			for _, s := range extra {
 				a.errf("  EXTRA SUBJECT  %s\n", describeSubjects([]attest.Subject{s}))
 			}

@@ -22,8 +22,9 @@ func (a *app) verifyCommand() *cobra.Command {
 	var cf clientFlags
 	var provFile, reportURL string
 	var artifacts, digests []string
+	var img imageFlags
 	c := &cobra.Command{
-		Use:   "verify (--trust DIR | --coordinator URL --trust-root root.json) (--attestation FILE | --bundles DIR) (--artifact PATH... | --digest sha256:HEX...) --gate NAME",
+		Use:   "verify (--trust DIR | --coordinator URL --trust-root root.json) ((--attestation FILE | --bundles DIR) (--artifact PATH... | --digest sha256:HEX... | --image REF...) | --image REF) --gate NAME",
 		Short: "Verify a composite attestation offline",
 		Long: `Verify a composite attestation against the trust directory, offline: the
 policy's signatures, versions and expiry; the envelope's signatures over the
@@ -73,15 +74,33 @@ carry the same statement; each signature is checked against the policy's
 key its hint names; one key counts once. The verdict is the composite's.
 With --require-log (and --bundle FILE, the composite's log bundle), every
 counted signature must be proven logged; the composite's own log entry,
-which names the composite's exact bytes, is not required.`,
-		Example: "  quorate verify --trust trust --attestation app.intoto.json --artifact dist/app.tar.gz --gate production",
-		Args:    cobra.NoArgs,
+which names the composite's exact bytes, is not required.
+
+With --image REF and no --attestation, the approvals attached to the image
+in its registry ('quorate attach', 'request attestation --attach') are
+verified instead: REF is resolved once to its manifest digest, the
+referrers of that digest are listed (OCI 1.1 referrers API, else the
+referrers tag schema), each is fetched by digest (tampered or detached ones
+are set aside, with the reason) and verified as an attestation file would be,
+with its own log bundle; verify passes when one satisfies the gate and says
+which. An index (multi-platform image) is checked as the index digest: name
+the index, as the approval does (docs/kubernetes.md). With --attestation,
+--image REF is simply what the attestation must cover, like --artifact.`,
+		Example: `  quorate verify --trust trust --attestation app.intoto.json --artifact dist/app.tar.gz --gate production
+  quorate verify --coordinator $URL --trust-root root.json --image registry.example.com/app:1.4 --gate production`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if (file == "") == (bundlesDir == "") || gate == "" {
-				return usageErr("--gate NAME and one of --attestation FILE or --bundles DIR are required")
-			}
-			if len(artifacts)+len(digests) == 0 {
-				return usageErr("give at least one --artifact PATH or --digest sha256:HEX to check the attestation against")
+			imageMode := len(img.refs) > 0 && file == "" && bundlesDir == ""
+			switch {
+			case gate == "":
+				return usageErr("--gate NAME is required")
+			case imageMode && (len(img.refs) != 1 || len(artifacts)+len(digests) > 0 || bundle != ""):
+				return usageErr("--image REF without --attestation verifies the approvals attached to one image: give one --image and no --artifact, --digest or --bundle")
+			case imageMode:
+			case (file == "") == (bundlesDir == ""):
+				return usageErr("one of --attestation FILE or --bundles DIR (or --image REF alone) is required")
+			case len(artifacts)+len(digests)+len(img.refs) == 0:
+				return usageErr("give at least one --artifact PATH, --digest sha256:HEX or --image REF to check the attestation against")
 			}
 			if output != "text" && output != "json" {
 				return usageErr("--output %q: want text or json", output)
@@ -101,11 +120,37 @@ which names the composite's exact bytes, is not required.`,
 			if err != nil {
 				return err
 			}
-			arts, err := artifactsFrom(artifacts, digests)
-			if err != nil {
-				return usageErr("%w", err)
+			var opts []policy.VerifyOption
+			if requireLog {
+				opts = append(opts, policy.RequireLedger())
 			}
-			opts := []policy.VerifyOption{policy.WithHistory(t.Source())}
+			if requireWitnesses {
+				opts = append(opts, policy.RequireWitnesses())
+			}
+			if requireTimestamps {
+				opts = append(opts, policy.RequireTimestamps())
+			}
+			if provFile != "" {
+				pdata, err := readLimitedFile(provFile, provenance.DefaultLimits.MaxBytes, "--provenance")
+				if err != nil {
+					return withCode(exitNotVerified, err)
+				}
+				opts = append(opts, policy.WithProvenance(pdata))
+			}
+			report := func(v *policy.Verdict, arts []policy.Artifact) {
+				if reportURL != "" {
+					a.reportVerdict(cmd.Context(), cf, reportURL, v, arts, time.Since(started))
+				}
+			}
+			if imageMode {
+				return a.verifyImage(cmd.Context(), &img, t, policy.Request{Gate: gate, Now: now}, opts, output, report)
+			}
+			set, err := a.resolve(cmd.Context(), artifacts, digests, &img)
+			if err != nil {
+				return err
+			}
+			arts := set.Artifacts
+			opts = append(opts, policy.WithHistory(t.Source()))
 			var envBytes []byte
 			if bundlesDir != "" {
 				if envBytes, err = a.assembleBundles(bundlesDir, t); err != nil {
@@ -127,26 +172,8 @@ which names the composite's exact bytes, is not required.`,
 				}
 				opts = append(opts, policy.WithLedgerBundle(bdata))
 			}
-			if requireLog {
-				opts = append(opts, policy.RequireLedger())
-			}
-			if requireWitnesses {
-				opts = append(opts, policy.RequireWitnesses())
-			}
-			if requireTimestamps {
-				opts = append(opts, policy.RequireTimestamps())
-			}
-			if provFile != "" {
-				pdata, err := readLimitedFile(provFile, provenance.DefaultLimits.MaxBytes, "--provenance")
-				if err != nil {
-					return withCode(exitNotVerified, err)
-				}
-				opts = append(opts, policy.WithProvenance(pdata))
-			}
 			v := t.VerifyBytes(envBytes, policy.Request{Gate: gate, Artifacts: arts, Now: now}, opts...)
-			if reportURL != "" {
-				a.reportVerdict(cmd.Context(), cf, reportURL, v, arts, time.Since(started))
-			}
+			report(v, arts)
 			for _, w := range v.Warnings {
 				a.errf("warning: %s\n", display.String(w.Message))
 			}
@@ -167,6 +194,7 @@ which names the composite's exact bytes, is not required.`,
 	c.Flags().StringVar(&file, "attestation", "", "composite attestation (DSSE envelope) to verify")
 	c.Flags().StringArrayVar(&artifacts, "artifact", nil, "artifact file the attestation must cover (repeat)")
 	c.Flags().StringArrayVar(&digests, "digest", nil, "artifact digest the attestation must cover, sha256:HEX or sha512:HEX (repeat)")
+	img.add(c, "image the attestation must cover, or, without --attestation, whose attached approvals to verify")
 	c.Flags().StringVar(&gate, "gate", "", "gate the release must satisfy")
 	c.Flags().StringVar(&output, "output", "text", "text or json")
 	c.Flags().StringVar(&provFile, "provenance", "", "the provenance document the attestation references by URI and digest (its digest must match)")
