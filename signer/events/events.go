@@ -34,6 +34,7 @@ import (
 
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/notify"
+	"github.com/quorate-dev/quorate/signer/internal/httpapi"
 )
 
 // Config configures a [Hub].
@@ -164,16 +165,13 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer func() { <-h.clients }()
 	default:
 		w.Header().Set("Retry-After", "5")
-		http.Error(w, `{"error":{"code":"unavailable","message":"too many event streams open; retry later"}}`, http.StatusServiceUnavailable)
+		httpapi.WriteError(w, http.StatusServiceUnavailable, "unavailable", "too many event streams open; retry later")
 		return
 	}
 	ctx := r.Context()
 	next, err := start(r, func() (int64, error) { return h.cfg.Ledger.Size(ctx) })
 	if err != nil {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusBadRequest)
-		b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": "bad_request", "message": err.Error()}})
-		_, _ = w.Write(b)
+		httpapi.WriteError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -185,8 +183,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
 		return rc.Flush() == nil
 	}
-	// retry: how long browsers wait before reconnecting.
-	if _, err := fmt.Fprint(w, "retry: 2000\n\n"); err != nil || !flush() {
+	// retry: how long browsers wait before reconnecting; id: where the
+	// stream starts, so a client that reconnects before any event arrived
+	// resumes from here.
+	if _, err := fmt.Fprintf(w, "retry: 2000\nid: %d\n\n", next-1); err != nil || !flush() {
 		return
 	}
 	beat := time.NewTicker(h.cfg.Heartbeat)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -299,14 +300,19 @@ func sseRead(t *testing.T, url, lastID string, n int) []int64 {
 		t.Fatalf("GET /v1/events: %d %s", resp.StatusCode, ct)
 	}
 	var ids []int64
+	id := int64(-2)
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() && len(ids) < n {
-		if v, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "id: "); ok {
 			i, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ids = append(ids, i)
+			id = i
+		}
+		if strings.HasPrefix(line, "data: ") { // an event (the first id alone only says where the stream starts)
+			ids = append(ids, id)
 		}
 	}
 	if len(ids) < n {
@@ -329,6 +335,58 @@ func TestEventStreamResume(t *testing.T) {
 	for i, id := range all {
 		if id != int64(i) {
 			t.Fatalf("events %v: want 0..15 in order", all)
+		}
+	}
+}
+
+// TestEventsCLI: `quorate events` prints the stream (JSON per line from
+// --since), and `request wait` ends when the signatures arrive, through
+// the stream.
+func TestEventsCLI(t *testing.T) {
+	dir, signers, trust, trustDir, logKey, _ := webhookWorld(t, 2)
+	srv := startServer(t, dir, trustDir, "--log-key", logKey)
+	cl := &client.Client{BaseURL: srv.url}
+	ids := openRequests(t, cl, trust, signers, 1, "cli")
+	waitDone := make(chan string, 1)
+	go func() {
+		out, code := runCLI(t, dir, nil, "request", "wait", ids[0], "--coordinator", srv.url, "--timeout", "30s", "--interval", "1h")
+		waitDone <- fmt.Sprintf("%d %s", code, out)
+	}()
+	time.Sleep(300 * time.Millisecond) // let wait open its stream (it reads the state after opening: no race either way)
+	st := statementOf(t, cl, ids[0])
+	for _, s := range signers[1:] {
+		if _, err := cl.Sign(context.Background(), ids[0], sigFor(t, s, st)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case res := <-waitDone:
+		if !strings.HasPrefix(res, "0 ") || !strings.Contains(res, "complete") {
+			t.Fatalf("request wait: %s", res)
+		}
+	case <-time.After(20 * time.Second): // --interval 1h: only the stream can end it this soon
+		t.Fatal("request wait did not follow the stream")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, quorateBin, "events", "--coordinator", srv.url, "--since", "0", "--output", "json")
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	sc := bufio.NewScanner(out)
+	for i := range 4 { // opened, 2 signatures, emitted
+		if !sc.Scan() {
+			t.Fatalf("quorate events ended after %d lines: %v", i, sc.Err())
+		}
+		var m notify.Message
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil || m.Index != int64(i) || m.RequestID != ids[0] {
+			t.Fatalf("line %d: %s (%v)", i, sc.Text(), err)
 		}
 	}
 }
