@@ -206,7 +206,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			d.o.Logger.Warn("webhook dispatch", zap.Error(err))
 		}
-		if n == d.o.Batch && err == nil {
+		// Progress frees the next delivery of each request (claims take
+		// the head of each): look again at once.
+		if n > 0 && err == nil {
 			continue
 		}
 		select {

@@ -94,3 +94,27 @@ func (m *Metrics) reminded(reason string, n int) {
 		m.Reminders.WithLabelValues(reason).Add(float64(n))
 	}
 }
+
+// FailureReasons are the values of the "reason" label of [MetricFailures].
+func FailureReasons() []string {
+	return []string{FailConnect, FailTimeout, FailStatus3xx, FailStatus4xx, FailStatus429, FailStatus5xx, FailProof, FailRender, FailEndpoint}
+}
+
+// Init creates the series of every endpoint of c (and of each failure and
+// reminder reason) at zero, so rates and alerts see them before the first
+// delivery.
+func (m *Metrics) Init(c *Config) {
+	if m == nil || c == nil {
+		return
+	}
+	for _, ep := range c.Endpoints {
+		m.Deliveries.WithLabelValues(ep.Name)
+		m.DeadLetters.WithLabelValues(ep.Name)
+		for _, r := range FailureReasons() {
+			m.Failures.WithLabelValues(ep.Name, r)
+		}
+	}
+	for _, r := range []string{ReasonWaiting, ReasonExpiry} {
+		m.Reminders.WithLabelValues(r)
+	}
+}

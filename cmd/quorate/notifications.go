@@ -51,6 +51,7 @@ func (a *app) startNotifications(ctx context.Context, cfg *notify.Config, retry 
 	if err != nil {
 		return err
 	}
+	m.Init(cfg)
 	host, _ := os.Hostname()
 	prover := notify.LedgerProver{Storage: ob.Ledger(), Checkpoint: func(ctx context.Context) (*ledger.SignedCheckpoint, error) {
 		_, note, err := ob.LatestCheckpoint(ctx)
