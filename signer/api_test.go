@@ -207,7 +207,6 @@ func TestPartialSignatureRejections(t *testing.T) {
 		{"key ID of one key with another's signature", v.ID, attest.Signature{KeyID: w.ci1.Public().ID(), Sig: sign(t, w.ci2, attest.PayloadType, st).Sig}, http.StatusForbidden, "bad_signature"},
 		{"garbage base64", v.ID, attest.Signature{KeyID: w.ci1.Public().ID(), Sig: "%%%"}, http.StatusBadRequest, "invalid"},
 		{"empty key ID", v.ID, attest.Signature{Sig: sign(t, w.ci1, attest.PayloadType, st).Sig}, http.StatusBadRequest, "invalid"},
-		{"requester signs again", v.ID, sign(t, w.dev, attest.PayloadType, st), http.StatusConflict, "duplicate"},
 		{"unknown request", "no-such-request-000000", sign(t, w.ci1, attest.PayloadType, st), http.StatusNotFound, "not_found"},
 	}
 	for _, tc := range cases {
@@ -230,35 +229,97 @@ func TestDuplicatePostedAThousandTimesCountsOnce(t *testing.T) {
 	w := newWorld(t)
 	v, st := w.open("production", w.dev)
 	sig := sign(t, w.ci1, attest.PayloadType, st)
-	var ok, dup atomic.Int64
+	var ok, again atomic.Int64
 	var wg sync.WaitGroup
 	for g := 0; g < 20; g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 50; i++ {
-				_, err := w.client.Sign(context.Background(), v.ID, sig)
-				var ae *client.APIError
+				res, err := w.client.Sign(context.Background(), v.ID, sig)
 				switch {
-				case err == nil:
-					ok.Add(1)
-				case errors.As(err, &ae) && ae.Code == "duplicate":
-					dup.Add(1)
-				default:
+				case err != nil:
 					t.Errorf("unexpected: %v", err)
+				case res.AlreadySigned:
+					again.Add(1)
+				default:
+					ok.Add(1)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	if ok.Load() != 1 || dup.Load() != 999 {
-		t.Fatalf("accepted %d, duplicates %d; want 1 and 999", ok.Load(), dup.Load())
+	if ok.Load() != 1 || again.Load() != 999 {
+		t.Fatalf("accepted %d, answered as already signed %d; want 1 and 999", ok.Load(), again.Load())
 	}
 	got, err := w.client.Get(context.Background(), v.ID)
 	must(t, err)
 	if len(got.Signatures) != 2 {
 		t.Fatalf("%d signatures stored, want 2", len(got.Signatures))
 	}
+}
+
+// TestSigningAgainIsIdempotent: a key that already signed (by identity: a
+// fresh signature by the same key, or the same public key under another
+// key ID) is answered success with when its signature was recorded; nothing
+// is stored or counted again, also once the request is complete.
+func TestSigningAgainIsIdempotent(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	v, st := w.open("production", w.dev)
+	first, err := w.client.Sign(ctx, v.ID, sign(t, w.ci1, attest.PayloadType, st))
+	must(t, err)
+	if first.AlreadySigned || first.Recorded != nil {
+		t.Fatalf("first signature answered as a repeat: %+v", first)
+	}
+	stored, err := w.client.Get(ctx, v.ID)
+	must(t, err)
+	cases := []struct {
+		name string
+		by   party
+		role string
+	}{
+		{"requester signs again", w.dev, "originator"},
+		{"signer signs again", w.ci1, "integrator"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := w.client.Sign(ctx, v.ID, sign(t, tc.by, attest.PayloadType, st))
+			must(t, err)
+			var want time.Time
+			for _, p := range stored.Signatures {
+				if p.KeyID == tc.by.Public().ID() {
+					want = p.Received
+				}
+			}
+			if !res.AlreadySigned || res.Recorded == nil || !res.Recorded.Equal(want) || res.Role != tc.role || res.State != client.Pending {
+				t.Fatalf("got %+v (recorded %v), want already signed as %s at %v", res, res.Recorded, tc.role, want)
+			}
+		})
+	}
+	got, err := w.client.Get(ctx, v.ID)
+	must(t, err)
+	if len(got.Signatures) != 2 || !got.Updated.Equal(stored.Updated) {
+		t.Fatalf("a repeat was stored: %d signatures, updated %v -> %v", len(got.Signatures), stored.Updated, got.Updated)
+	}
+	// Complete the request; a signer signing again still gets success, a key
+	// that did not sign is told the request is no longer pending.
+	for _, p := range []party{w.ci2, w.op1} {
+		_, err := w.client.Sign(ctx, v.ID, sign(t, p, attest.PayloadType, st))
+		must(t, err)
+	}
+	done, err := w.client.Get(ctx, v.ID)
+	must(t, err)
+	if done.State != client.Complete {
+		t.Fatalf("state %s, want complete", done.State)
+	}
+	res, err := w.client.Sign(ctx, v.ID, sign(t, w.ci2, attest.PayloadType, st))
+	must(t, err)
+	if !res.AlreadySigned || res.State != client.Complete {
+		t.Fatalf("repeat after completion: %+v", res)
+	}
+	_, err = w.client.Sign(ctx, v.ID, sign(t, w.op2, attest.PayloadType, st))
+	apiErr(t, err, http.StatusConflict, "not_pending")
 }
 
 func TestRacingFinalSignaturesEmitOneComposite(t *testing.T) {

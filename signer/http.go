@@ -429,7 +429,15 @@ func (a *API) postSignature(w http.ResponseWriter, r *http.Request) {
 		httpapi.Fail(a.log, w, r, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusCreated, client.SignResponse{Accepted: true, Role: res.Role, Completed: res.Completed, State: res.Request.State, Progress: a.svc.progress(res.Request)})
+	out := client.SignResponse{Accepted: true, Role: res.Role, Completed: res.Completed, State: res.Request.State, Progress: a.svc.progress(res.Request)}
+	status := http.StatusCreated
+	if res.AlreadySigned {
+		// A repeat (a CI retry, a second click): the recorded signature
+		// counts; nothing new was stored.
+		recorded := res.Recorded.UTC()
+		out.AlreadySigned, out.Recorded, status = true, &recorded, http.StatusOK
+	}
+	httpapi.WriteJSON(w, status, out)
 }
 
 func (a *API) cancelRequest(w http.ResponseWriter, r *http.Request) {

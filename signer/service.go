@@ -492,6 +492,12 @@ type SignResult struct {
 	Role    string
 	// Completed is true when this signature completed the request.
 	Completed bool
+	// AlreadySigned is true when the key (by identity, not signature
+	// bytes: ECDSA signatures differ on each try) had already signed the
+	// request: nothing new was stored or counted, the recorded signature
+	// counts, and Recorded is when it was received.
+	AlreadySigned bool
+	Recorded      time.Time
 }
 
 // Sign verifies and durably records a partial signature for request id.
@@ -552,7 +558,11 @@ func (s *Coordinator) sign(ctx context.Context, id string, sig attest.Signature)
 	})
 	s.wrote(err)
 	if err != nil {
-		return nil, storeError(err, id)
+		err = storeError(err, id)
+		if again := s.signedBefore(ctx, id, p.Identity, err); again != nil {
+			return again, nil
+		}
+		return nil, err
 	}
 	completed = completed && r.State == Complete
 	s.metrics.accepted()
@@ -563,6 +573,27 @@ func (s *Coordinator) sign(ctx context.Context, id string, sig attest.Signature)
 	}
 	s.log.Debug("partial signature accepted", zap.String("request", id), zap.String("keyid", p.KeyID), zap.String("role", role))
 	return &SignResult{Request: r, Role: role, Completed: completed}, nil
+}
+
+// signedBefore answers a signature the store refused (err) as a repeat
+// when the key with identity had already signed request id and that
+// signature still counts: the request is pending or complete. It returns nil
+// otherwise.
+func (s *Coordinator) signedBefore(ctx context.Context, id, identity string, err error) *SignResult {
+	if k := KindOf(err); k != KindDuplicate && k != KindNotPending {
+		return nil
+	}
+	r, gerr := s.cfg.Store.GetRequest(ctx, id)
+	if gerr != nil || (r.State != Pending && r.State != Complete) {
+		return nil
+	}
+	for _, p := range r.Signatures {
+		if p.Identity == identity {
+			s.log.Debug("partial signature repeated", zap.String("request", id), zap.String("keyid", p.KeyID))
+			return &SignResult{Request: r, Role: p.Role, AlreadySigned: true, Recorded: p.Received}
+		}
+	}
+	return nil
 }
 
 func storeError(err error, id string) error { return storeerr.Kinded(err, id) }

@@ -216,6 +216,11 @@ pc:...) is signed as 'quorate policy approve ID' does.
 What is being approved (gate, subjects, policy version, who has signed) is
 printed to stderr first: read it before you sign.
 
+Signing a request again with a key that already signed it (a CI retry, a
+second click) succeeds (exit 0): it says when that key's signature was
+recorded and that it counts; nothing new is stored or counted. Keys are
+matched by identity, not signature bytes (ECDSA signatures differ each time).
+
 Keyless (a CI job): with --keyless --cert-chain FILE, --key is the job's
 ephemeral key and FILE the PEM chain (leaf first) Fulcio issued for it; the
 signature's keyid carries the chain (docs/keys.md), and it counts for a role

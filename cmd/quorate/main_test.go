@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -27,13 +31,20 @@ func TestMain(m *testing.M) {
 //	exitcode N CMD ARGS...   run CMD and require exit status N (stdout and stderr are kept)
 //	replace FILE OLD NEW     replace the first OLD in FILE with NEW (OLD must be there)
 //	perm FILE MODE           require FILE's permission bits to be MODE (octal)
+//	coordinator start ARGS...  start 'quorate serve --listen 127.0.0.1:0 ARGS' in the
+//	                         background, wait until it is ready and set $QUORATE_COORDINATOR;
+//	                         it is stopped when the script ends (its stderr in $WORK/serve.log)
+//	envfile VAR FILE         set $VAR to FILE's contents, trimmed (after 'cp stdout FILE')
+//	coordinator reload       send it SIGHUP (then 'quorate status --wait --policy-version N')
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode": cmdExitCode,
-			"replace":  cmdReplace,
-			"perm":     cmdPerm,
+			"exitcode":    cmdExitCode,
+			"replace":     cmdReplace,
+			"perm":        cmdPerm,
+			"coordinator": cmdCoordinator,
+			"envfile":     cmdEnvFile,
 		},
 	})
 }
@@ -78,5 +89,78 @@ func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	if got := fmt.Sprintf("%04o", fi.Mode().Perm()); got != args[1] {
 		ts.Fatalf("%s has mode %s, want %s", args[0], got, args[1])
+	}
+}
+
+func cmdEnvFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: envfile VAR FILE")
+	}
+	ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
+}
+
+// coordinators holds each script's coordinator process by work directory.
+var coordinators sync.Map
+
+// cmdCoordinator runs a real coordinator for a script (see TestScripts).
+func cmdCoordinator(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: coordinator start ARGS... | coordinator reload")
+	}
+	work := ts.Getenv("WORK")
+	switch args[0] {
+	case "reload":
+		p, _ := coordinators.Load(work)
+		if p == nil {
+			ts.Fatalf("coordinator reload: none started")
+		}
+		ts.Check(p.(*os.Process).Signal(syscall.SIGHUP))
+		return
+	case "start":
+	default:
+		ts.Fatalf("usage: coordinator start ARGS... | coordinator reload")
+	}
+	bin, err := exec.LookPath("quorate")
+	ts.Check(err)
+	addrFile := ts.MkAbs("serve.addr")
+	logFile, err := os.Create(ts.MkAbs("serve.log"))
+	ts.Check(err)
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--addr-file", addrFile}, args[1:]...)...)
+	cmd.Dir = work
+	for _, k := range []string{"PATH", "HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "TMPDIR"} {
+		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	ts.Check(cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	ts.Defer(func() {
+		coordinators.Delete(work)
+		_ = cmd.Process.Kill()
+		<-exited
+		logFile.Close()
+	})
+	coordinators.Store(work, cmd.Process)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			ts.Fatalf("quorate serve exited: %v (see serve.log)", err)
+		default:
+		}
+		if addr, err := os.ReadFile(addrFile); err == nil && len(addr) > 0 {
+			url := "http://" + strings.TrimSpace(string(addr))
+			if resp, err := http.Get(url + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					ts.Setenv("QUORATE_COORDINATOR", url)
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("quorate serve not ready after 30s (see serve.log)")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

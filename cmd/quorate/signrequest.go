@@ -17,6 +17,7 @@ import (
 	"github.com/quorate-dev/quorate/keys/keyless"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/provenance"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // signRequest signs a request held by a coordinator. Everything shown and
@@ -115,12 +116,20 @@ func (a *app) signRequest(ctx context.Context, cf *clientFlags, id, uri, trustDi
 	if err != nil {
 		return describeAPIError(err)
 	}
-	msg := "signed request %s as %s with key %s; %s\n"
 	status := progressLine(res.Progress)
-	if res.Completed {
+	if res.Completed || res.State == client.Complete {
 		status = "complete: the composite attestation is ready"
 	}
-	a.errf(msg, id, res.Role, keys.Short(s.Public().ID()), status)
+	if res.AlreadySigned {
+		// A retry or a second click: success, nothing new stored or counted.
+		at := "earlier"
+		if res.Recorded != nil {
+			at = "at " + res.Recorded.UTC().Format(time.RFC3339)
+		}
+		a.errf("key %s already signed request %s as %s (recorded %s); that signature counts, nothing new was recorded; %s\n", keys.Short(s.Public().ID()), id, res.Role, at, status)
+		return nil
+	}
+	a.errf("signed request %s as %s with key %s; %s\n", id, res.Role, keys.Short(s.Public().ID()), status)
 	return nil
 }
 

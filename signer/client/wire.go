@@ -321,6 +321,11 @@ type SignResponse struct {
 	Completed bool         `json:"completed"`
 	State     State        `json:"state"`
 	Progress  []RoleStatus `json:"progress"`
+	// AlreadySigned is true when the key had already signed the request
+	// (by key identity): nothing new was stored or counted, the signature
+	// recorded at Recorded counts (HTTP 200 instead of 201).
+	AlreadySigned bool       `json:"alreadySigned,omitempty"`
+	Recorded      *time.Time `json:"recorded,omitempty"`
 }
 
 // LogEntriesView is GET /v1/log/entries: raw canonical entries, base64.
