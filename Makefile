@@ -10,7 +10,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build deps test test-short demo bench nocgo fmt vet clean postgres dist
+.PHONY: all build deps test test-short demo demo-console bench nocgo fmt vet clean postgres dist
 
 all: build
 
@@ -56,6 +56,10 @@ test-short: build
 
 demo: build
 	bash examples/demo/demo.sh
+
+# The demo, then its coordinator keeps running with the web console (Ctrl-C stops it).
+demo-console: build
+	DEMO_KEEP_RUNNING=1 bash examples/demo/demo.sh
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./policy/ ./hsm/pkcs11/ ./ledger/ ./signer/...

@@ -75,6 +75,8 @@ for _ in $(seq 1 100); do [ -s addr ] && break; kill -0 $SERVER 2>/dev/null || b
 [ -s addr ] || { cat coordinator.log >&2; fail "the coordinator did not start"; }
 export QUORATE_COORDINATOR="http://$(cat addr)"
 note "coordinator at $QUORATE_COORDINATOR (log in coordinator.log)"
+CONSOLE="http://localhost:${QUORATE_COORDINATOR##*:}/ui/"
+note "web console: open $CONSOLE in a browser (docs/console.md; reads are open here, passkeys enrol at ${CONSOLE}enrol)"
 
 # reload V: SIGHUP makes the coordinator re-read trust/; wait until it enforces policy vV.
 reload() {
@@ -212,3 +214,8 @@ step "Auditor again: the log grew consistently with the checkpoint seen before"
 "$Q" log verify --trust trust --state log-state
 
 step "Done. Inspect $OUT: trust/ (policy v4 and history/), release-*.intoto.json (+ .bundle), coordinator.log"
+note "web console of this coordinator: $CONSOLE (requests, policy v4 with the revocation, ledger, activity)"
+if [ -n "${DEMO_KEEP_RUNNING:-}" ]; then # make demo-console
+	note "the coordinator keeps running: open $CONSOLE; Ctrl-C stops it"
+	wait $SERVER || true
+fi

@@ -442,6 +442,7 @@ func TestDemo(t *testing.T) {
 		"source ref refs/heads/main does not match refs/tags/v* (gate production)",
 		"        ref:         refs/tags/v1.0.0", // the operator's preview
 		"    ref:         refs/tags/v1.0.0",     // the verdict
+		"web console: open http://localhost:",   // how to open the console on the demo's coordinator
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
