@@ -65,7 +65,7 @@ func (a *app) startNotifications(ctx context.Context, cfg *notify.Config, retry 
 	}}
 	status := waitingStatus{svc: svc, store: store}
 	d, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: ob.Outbox(), Owner: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), a.now().UnixNano()),
-		Prover: prover, Status: status, Clock: a.now, Metrics: m, Logger: log.Named("webhooks"), Poll: 250 * time.Millisecond,
+		Prover: prover, Status: status, Clock: a.now, Metrics: m, Logger: log.Named("webhooks"), Poll: 250 * time.Millisecond, Batch: 256, Parallel: 32,
 		Backoff: notify.Backoff{Initial: retry, Max: max(retry, time.Hour), Jitter: 0.2, MaxAttempts: 30}})
 	if err != nil {
 		return err
