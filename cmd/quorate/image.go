@@ -50,6 +50,9 @@ func (a *app) resolve(ctx context.Context, artifacts, digests []string, f *image
 		return nil, err // possibly the registry: not verified / not done, exit 1
 	}
 	for i, img := range set.Images {
+		if f.refs[i] == img.Reference() {
+			continue // named by digest: nothing was resolved
+		}
 		kind := "image"
 		if img.IsIndex() {
 			kind = fmt.Sprintf("index of %d manifest(s)", len(img.Manifests))

@@ -90,6 +90,7 @@ var covered = map[string]string{
 	"policies/two-builders.sh":        "TestPolicyExamples",
 	"policies/staging-production.sh":  "TestPolicyExamples",
 	"kubernetes/make-tls.sh":          "admission TestMakeTLSScript",
+	"kubernetes/demo.sh":              "TestKubernetesDemo",
 }
 
 // TestEveryScriptIsCovered fails when a script is added under examples/
