@@ -262,6 +262,7 @@ func TestWitnessedLog(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "VERIFIED") || !strings.Contains(out, "witnesses: cosigned by witness.example/w") || !strings.Contains(out, "revocation time: ") {
 			t.Fatalf("verify --require-witnesses --require-timestamps: exit %d\n%s", code, out)
 		}
+		t.Logf("verify --require-log --require-witnesses --require-timestamps:\n%s", out)
 		out, code = w.quorate(t, "log", "verify", "--trust", w.trustDir, "--require-witnesses")
 		if code != 0 || !strings.Contains(out, "witnesses: cosigned by") {
 			t.Fatalf("log verify --require-witnesses: exit %d\n%s", code, out)
