@@ -40,6 +40,7 @@ import (
 // real registry (Debian's docker-registry) on loopback.
 type imageWorld struct {
 	dir, trustDir, pin string
+	token              string // the coordinator's read token file
 	srv                *server
 	reg                *registrytest.Registry
 }
@@ -78,7 +79,11 @@ func newImageWorld(t *testing.T) *imageWorld {
 	}
 	w.must(t, "policy", "online-key", "--trust", w.trustDir, "--key", "online.pub")
 	w.must(t, "policy", "sign", "--trust", w.trustDir, "--key", "file:k2.key")
-	w.srv = startServer(t, w.dir, w.trustDir, "--tuf-key", online, "--log-key", logKey)
+	w.token = filepath.Join(w.dir, "read-token")
+	if err := os.WriteFile(w.token, []byte("image-world-read-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.srv = startServer(t, w.dir, w.trustDir, "--tuf-key", online, "--log-key", logKey, "--read-token-file", w.token)
 	w.pin = filepath.Join(w.trustDir, "history", "root.1.json")
 	return w
 }
@@ -103,7 +108,7 @@ func (w *imageWorld) must(t *testing.T, args ...string) string {
 // request attestation --attach. It returns the attestation file.
 func (w *imageWorld) approve(t *testing.T, ref, gate, file string) string {
 	t.Helper()
-	coord := []string{"--coordinator", w.srv.url, "--insecure-registry"}
+	coord := []string{"--coordinator", w.srv.url, "--token-file", w.token, "--insecure-registry"}
 	out := w.must(t, append([]string{"request", "create", "--gate", gate, "--image", ref, "--trust", w.trustDir, "--key", "file:k0.key"}, coord...)...)
 	id := lastLine(out)
 	w.must(t, append([]string{"sign", "--request", id, "--image", ref, "--trust", w.trustDir, "--key", "file:k1.key"}, coord...)...)
@@ -128,7 +133,7 @@ func TestImageApprovedAttachedVerified(t *testing.T) {
 	byDigest := w.reg.Repo("app") + "@" + appDigest
 
 	// sign --request --image of an image the request does not cover.
-	coord := []string{"--coordinator", w.srv.url, "--insecure-registry"}
+	coord := []string{"--coordinator", w.srv.url, "--token-file", w.token, "--insecure-registry"}
 	id := lastLine(w.must(t, append([]string{"request", "create", "--gate", "load", "--image", app, "--key", "file:k0.key"}, coord...)...))
 	out, code := w.run(t, append([]string{"sign", "--request", id, "--image", other, "--key", "file:k1.key"}, coord...)...)
 	if code != 1 || !strings.Contains(out, "does not cover "+w.reg.Repo("other")+"@"+otherDigest) {
@@ -149,7 +154,7 @@ func TestImageApprovedAttachedVerified(t *testing.T) {
 			t.Fatalf("verify --image %s: exit %d\n%s", tc.name, code, out)
 		}
 	}
-	out, code = w.run(t, "verify", "--image", app, "--gate", "load", "--coordinator", w.srv.url, "--trust-root", w.pin, "--require-log", "--insecure-registry")
+	out, code = w.run(t, "verify", "--image", app, "--gate", "load", "--coordinator", w.srv.url, "--token-file", w.token, "--trust-root", w.pin, "--require-log", "--insecure-registry")
 	if code != 0 || !strings.Contains(out, "VERIFIED: gate load") {
 		t.Fatalf("verify --image --coordinator --require-log: exit %d\n%s", code, out)
 	}
@@ -265,7 +270,7 @@ func startAdmission(t *testing.T, w *imageWorld, config string) *webhookProc {
 	var log bytes.Buffer
 	cmd := exec.Command(quorateBin, "admission", "--listen", "127.0.0.1:0", "--addr-file", addrFile,
 		"--tls-cert", p("wh.pem"), "--tls-key", p("wh.key"), "--config-file", cfg,
-		"--coordinator", w.srv.url, "--trust-root", w.pin, "--cache", p("admission-tuf"), "--insecure-registry", "--log-level", "info")
+		"--coordinator", w.srv.url, "--token-file", w.token, "--trust-root", w.pin, "--cache", p("admission-tuf"), "--insecure-registry", "--log-level", "info")
 	cmd.Stderr = &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -306,7 +311,13 @@ var reviewUID int
 // k8s.io/api types) for a Pod running images in namespace ns.
 func (wh *webhookProc) admitPod(t *testing.T, rule, ns string, images ...string) *admissionv1.AdmissionResponse {
 	t.Helper()
-	pod := &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns}}
+	return wh.admitAnnotatedPod(t, rule, ns, nil, images...)
+}
+
+// admitAnnotatedPod is admitPod for a Pod with annotations.
+func (wh *webhookProc) admitAnnotatedPod(t *testing.T, rule, ns string, annotations map[string]string, images ...string) *admissionv1.AdmissionResponse {
+	t.Helper()
+	pod := &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns, Annotations: annotations}}
 	for i, img := range images {
 		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: fmt.Sprintf("c%d", i), Image: img})
 	}
@@ -363,7 +374,7 @@ func TestAdmissionCommandAdmitsApprovedImages(t *testing.T) {
 		t.Fatalf("attach:\n%s", out)
 	}
 
-	wh := startAdmission(t, w, `{"mode": "enforce", "rules": [{"name": "production", "gate": "load", "namespaces": ["prod"]}]}`)
+	wh := startAdmission(t, w, `{"mode": "enforce", "rules": [{"name": "production", "gate": "load", "namespaces": ["prod"]}], "breakGlass": {"enabled": true}}`)
 	if r := wh.admitPod(t, "production", "prod", approved); !r.Allowed {
 		t.Fatalf("approved image denied: %+v", r.Result)
 	}
@@ -380,6 +391,20 @@ func TestAdmissionCommandAdmitsApprovedImages(t *testing.T) {
 	}
 	if strings.Contains(r.Result.Message, approvedDigest) {
 		t.Errorf("denial names the approved image:\n%s", r.Result.Message)
+	}
+
+	// Break-glass admits the unapproved image and reports it to the
+	// coordinator (POST /v1/reports, with the read token): a refused
+	// verification with reason break_glass, of the image's digest.
+	glass := wh.admitAnnotatedPod(t, "production", "prod", map[string]string{"quorate.dev/break-glass": "INC-42 hotfix"}, w.reg.Repo("unapproved")+"@"+unapprovedDigest)
+	if !glass.Allowed {
+		t.Fatalf("break-glass Pod denied: %+v", glass.Result)
+	}
+	if _, metrics := get(t, w.srv.url+"/metrics"); !strings.Contains(metrics, `quorate_gate_verifications_total{gate="load",verdict="refused"} 1`) {
+		t.Errorf("the coordinator did not count the break-glass report:\n%s", grepLines(metrics, "quorate_gate_"))
+	}
+	if !strings.Contains(wh.log.String(), "break") {
+		t.Errorf("the webhook did not log the break-glass use:\n%s", wh.log.String())
 	}
 
 	// The coordinator stops: the policy fetched keeps deciding, for an
