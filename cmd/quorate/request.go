@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/keys/keyless"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/sigbundle"
 	"github.com/quorate-dev/quorate/signer"
@@ -486,6 +488,18 @@ func (a *app) writeSigstoreBundles(env []byte, dir string) error {
 	if err != nil {
 		return fmt.Errorf("splitting the attestation into Sigstore bundles: %w", err)
 	}
+	// A keyless signature gets no bundle: a certificate-signed Sigstore
+	// bundle needs an observer timestamp (Rekor entry or RFC 3161 token)
+	// that Sigstore verifiers accept, and quorate's ledger time is neither
+	// (docs/interop.md). Its signature stays in the composite.
+	keyed := slices.DeleteFunc(slices.Clone(e.Signatures), func(s attest.Signature) bool { return keyless.IsKeyID(s.KeyID) })
+	if n := len(e.Signatures) - len(keyed); n > 0 {
+		a.errf("note: %d keyless signature(s) get no Sigstore bundle (verify them in the composite, with its log bundle)\n", n)
+	}
+	if len(keyed) == 0 {
+		return nil
+	}
+	e.Signatures = keyed
 	bs, err := sigbundle.Split(e)
 	if err != nil {
 		return fmt.Errorf("splitting the attestation into Sigstore bundles: %w", err)

@@ -77,8 +77,11 @@ func TestKeylessCISignsThroughCoordinator(t *testing.T) {
 	if out, code := runCLI(t, dir, env, "sign", "--keyless", "--cert-chain", "chain.pem", "--key", ciURI, "--request", v.ID); code != 0 || !strings.Contains(out, "complete") {
 		t.Fatalf("sign --keyless --request: exit %d\n%s\ncoordinator log:\n%s", code, out, srv.log.String())
 	}
-	if out, code := runCLI(t, dir, env, "request", "attestation", v.ID, "--out", "att.json"); code != 0 {
-		t.Fatalf("request attestation: exit %d\n%s", code, out)
+	// The keyless signature gets no Sigstore bundle (no observer timestamp
+	// Sigstore verifiers accept); the developer's does.
+	if out, code := runCLI(t, dir, env, "request", "attestation", v.ID, "--out", "att.json", "--sigstore-bundles", "bundles"); code != 0 ||
+		!strings.Contains(out, "1 keyless signature(s) get no Sigstore bundle") || !strings.Contains(out, "wrote 1 Sigstore bundle(s)") {
+		t.Fatalf("request attestation --sigstore-bundles: exit %d\n%s", code, out)
 	}
 	digest := fmt.Sprintf("sha256:%064x", 7)
 	// The ledger's checkpoint is signed asynchronously; the bundle written
