@@ -28,6 +28,7 @@ import (
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
+	"github.com/quorate-dev/quorate/provenance"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/client"
 	"github.com/quorate-dev/quorate/signer/console"
@@ -134,13 +135,19 @@ func must(t testing.TB, err error) {
 // open opens a production request signed by ci, with these subject names.
 func (w *world) open(names ...string) *signer.Request {
 	w.t.Helper()
+	return w.openWith(nil, names...)
+}
+
+// openWith is open with provenance pv in the predicate.
+func (w *world) openWith(pv *attest.Provenance, names ...string) *signer.Request {
+	w.t.Helper()
 	now := time.Now().UTC()
 	var subs []attest.Subject
 	for i, n := range names {
 		subs = append(subs, attest.Subject{Name: n, Digest: map[string]string{"sha256": fmt.Sprintf("%064x", i+1)}})
 	}
 	st, err := attest.NewStatement(subs, attest.Predicate{Gate: "production", Policy: attest.PolicyRef{Version: w.trust.Version(), Digest: map[string]string{"sha256": w.trust.Digest}},
-		RequestID: fmt.Sprintf("req-%d", now.UnixNano()), Created: now, Expires: now.Add(time.Hour)})
+		RequestID: fmt.Sprintf("req-%d", now.UnixNano()), Created: now, Expires: now.Add(time.Hour), Provenance: pv})
 	must(w.t, err)
 	raw, err := w.ci.Sign(context.Background(), dsse.PAE(attest.PayloadType, st))
 	must(w.t, err)
@@ -250,9 +257,23 @@ func (b *browser) csrf(page string) string {
 	return m[1]
 }
 
+// githubProvenance is the provenance of a simulated GitHub Actions tag build.
+func githubProvenance(t *testing.T) *attest.Provenance {
+	t.Helper()
+	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/app",
+		"GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567", "GITHUB_REF": "refs/tags/v1.0.0",
+		"GITHUB_WORKFLOW_REF": "acme/app/.github/workflows/release.yml@refs/tags/v1.0.0", "GITHUB_EVENT_NAME": "push",
+		"GITHUB_RUN_ID": "42", "GITHUB_RUN_ATTEMPT": "1"}
+	res, err := provenance.Capture(context.Background(), provenance.Options{CI: provenance.CIGitHub, Getenv: func(k string) string { return env[k] }, Now: time.Now})
+	must(t, err)
+	body, err := json.Marshal(res.Predicate)
+	must(t, err)
+	return &attest.Provenance{PredicateType: attest.SLSAProvenance, Predicate: body}
+}
+
 func TestPagesReadWithoutJavaScript(t *testing.T) {
 	w := newWorld(t)
-	r := w.open("app.tar.gz")
+	r := w.openWith(githubProvenance(t), "app.tar.gz")
 	b := w.browser()
 	if code, _ := b.get("/ui/inbox"); code != http.StatusSeeOther {
 		t.Fatalf("inbox before sign-in: %d, want a redirect to sign in", code)
@@ -267,6 +288,7 @@ func TestPagesReadWithoutJavaScript(t *testing.T) {
 		{"/ui/inbox", r.ID},
 		{"/ui/requests?state=pending&gate=production", r.ID},
 		{"/ui/requests/" + r.ID, "app.tar.gz"},
+		{"/ui/requests/" + r.ID + "#provenance", "https://github.com/acme/app@0123456789abcdef0123456789abcdef01234567"},
 		{"/ui/policy", "operator"},
 		{"/ui/log", "quorate log verify"},
 		{"/ui/activity", "Requests opened"},
@@ -376,6 +398,7 @@ func TestPasskeySignInAndApproval(t *testing.T) {
 		{"no CSRF token", "", w.origin, entry, http.StatusForbidden},
 		{"wrong CSRF token", csrf + "x", w.origin, entry, http.StatusForbidden},
 		{"cross-origin post", csrf, "https://evil.example", entry, http.StatusForbidden},
+		{"post from an opaque origin", csrf, "null", entry, http.StatusForbidden},
 		{"assertion for another request", csrf, w.origin, map[string]string{"keyid": w.op.pub.ID(), "sig": w.op.assert(t, od[:], w.origin)}, http.StatusBadRequest},
 		{"someone else's key", csrf, w.origin, map[string]string{"keyid": w.ci.Public().ID(), "sig": entry["sig"]}, http.StatusForbidden},
 	} {
