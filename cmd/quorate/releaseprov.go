@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/quorate-dev/quorate/approval"
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/policy"
@@ -93,15 +94,7 @@ func (a *app) resolveProvenance(ctx context.Context, in provenanceInput, subject
 // (resolved with supplied, for a referenced one) does not meet: the check
 // the coordinator and every verifier make.
 func checkGateProvenance(t *policy.Trust, gate string, pv *attest.Provenance, supplied []byte, subjects []attest.Subject) error {
-	req, ok := t.ProvenanceRequirements(gate)
-	if !ok {
-		return nil
-	}
-	if pv != nil && pv.URI != "" && supplied == nil {
-		return nil // referenced: checked by whoever holds the file
-	}
-	_, err := provenance.Verify(pv, supplied, subjects, gate, req)
-	return err
+	return approval.CheckGateProvenance(t, gate, pv, supplied, subjects)
 }
 
 // printProvenanceLines shows a provenance summary on standard error,

@@ -11,12 +11,11 @@ import (
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
+	"github.com/quorate-dev/quorate/approval"
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/keys/keyless"
-	"github.com/quorate-dev/quorate/policy"
-	"github.com/quorate-dev/quorate/provenance"
 	"github.com/quorate-dev/quorate/signer/client"
 )
 
@@ -39,34 +38,10 @@ func (a *app) signRequest(ctx context.Context, cf *clientFlags, id, uri, trustDi
 	if err != nil {
 		return fmt.Errorf("request %s: payload: %w", id, err)
 	}
-	if v.PayloadType != attest.PayloadType {
-		return fmt.Errorf("refusing to sign: payloadType %q is not %s", v.PayloadType, attest.PayloadType)
-	}
-	st, pred, err := attest.ParseStatement(payload, attest.DefaultLimits)
-	if err != nil {
-		return fmt.Errorf("refusing to sign request %s: %w", id, err)
-	}
-	if pred.RequestID != id {
-		return fmt.Errorf("refusing to sign: the payload names request %q, not %q", pred.RequestID, id)
-	}
-	if !a.now().Before(pred.Expires) {
-		return fmt.Errorf("refusing to sign: request %s expired at %s", id, pred.Expires.Format(time.RFC3339))
-	}
-	if pv := pred.Provenance; pv != nil && pv.URI == "" {
-		if _, err := provenance.Resolve(pv, nil, provenance.Limits{}); err != nil {
-			return fmt.Errorf("refusing to sign request %s: its provenance: %w", id, err)
-		}
-	}
+	check := approval.Presign{ID: id, PayloadType: v.PayloadType, Payload: payload, Now: a.now()}
 	if trustDir != "" {
-		t, err := a.loadTrust(trustDir, "", a.now())
-		if err != nil {
+		if check.Trust, err = a.loadTrust(trustDir, "", a.now()); err != nil {
 			return err
-		}
-		if pred.Policy.Version != t.Version() || pred.Policy.Digest["sha256"] != t.Digest {
-			return fmt.Errorf("refusing to sign: request %s is under policy v%d, the trust directory holds v%d", id, pred.Policy.Version, t.Version())
-		}
-		if err := checkGateProvenance(t, pred.Gate, pred.Provenance, nil, st.Subject); err != nil {
-			return fmt.Errorf("refusing to sign request %s: %w", id, err)
 		}
 	}
 	if len(artifacts)+len(img.refs) > 0 {
@@ -74,20 +49,20 @@ func (a *app) signRequest(ctx context.Context, cf *clientFlags, id, uri, trustDi
 		if err != nil {
 			return err
 		}
-		arts := set.Artifacts
-		for _, art := range arts {
-			if !policy.Covers(st.Subject, art) {
-				return fmt.Errorf("refusing to sign: request %s does not cover %s (%s)", id, display.String(art.Name), art.Digests[0])
-			}
+		check.Artifacts = set.Artifacts
+	}
+	ok, err := approval.CheckRequest(check)
+	if err != nil {
+		return err
+	}
+	st, pred := ok.Statement, ok.Predicate
+	if extra := ok.Extra; len(extra) > 0 {
+		if !allowExtra {
+			return fmt.Errorf("refusing to sign: request %s has %d subject(s) besides the artifacts and images given, %s (pass --allow-extra-subjects to approve them too)", id, len(extra), describeSubjects(extra))
 		}
-		if extra := extraSubjects(st.Subject, arts); len(extra) > 0 {
-			if !allowExtra {
-				return fmt.Errorf("refusing to sign: request %s has %d subject(s) besides the artifacts and images given, %s (pass --allow-extra-subjects to approve them too)", id, len(extra), describeSubjects(extra))
-			}
-			a.errf("WARNING: request %s also approves %d subject(s) you did not give with --artifact or --image:\n", display.String(id), len(extra))
-			for _, s := range extra {
-				a.errf("  EXTRA SUBJECT  %s\n", describeSubjects([]attest.Subject{s}))
-			}
+		a.errf("WARNING: request %s also approves %d subject(s) you did not give with --artifact or --image:\n", display.String(id), len(extra))
+		for _, s := range extra {
+			a.errf("  EXTRA SUBJECT  %s\n", describeSubjects([]attest.Subject{s}))
 		}
 	}
 	env := &attest.Envelope{PayloadType: v.PayloadType, Payload: v.Payload}
@@ -131,17 +106,6 @@ func (a *app) signRequest(ctx context.Context, cf *clientFlags, id, uri, trustDi
 	}
 	a.errf("signed request %s as %s with key %s; %s\n", id, res.Role, keys.Short(s.Public().ID()), status)
 	return nil
-}
-
-// extraSubjects returns the subjects that none of arts matches.
-func extraSubjects(subjects []attest.Subject, arts []policy.Artifact) []attest.Subject {
-	var extra []attest.Subject
-	for _, s := range subjects {
-		if !slices.ContainsFunc(arts, func(art policy.Artifact) bool { return policy.Covers([]attest.Subject{s}, art) }) {
-			extra = append(extra, s)
-		}
-	}
-	return extra
 }
 
 // describeSubjects lists subjects, escaped, with every digest they carry.
