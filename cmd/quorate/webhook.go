@@ -30,7 +30,7 @@ func (a *app) webhookCommand() *cobra.Command {
 id.timestamp.body>) with a per-endpoint secret "whsec_<base64>"; see
 docs/notifications.md.`,
 	}
-	c.AddCommand(a.webhookTestCommand(), a.webhookVerifyCommand(), a.webhookSecretCommand())
+	c.AddCommand(a.webhookTestCommand(), a.webhookVerifyCommand(), a.webhookSecretCommand(), a.webhookReceiveCommand())
 	return c
 }
 

@@ -66,11 +66,21 @@ step "Administrators write policy v1: three roles, two gates (production require
 "$Q" policy sign --trust trust --key "$(uri admins admin2)"
 "$Q" policy show --trust trust
 
+step "Start a local webhook receiver: it verifies each delivery's signature and its inclusion proof against the policy's log key"
+"$Q" webhook secret >hook.whsec
+"$Q" webhook receive --listen 127.0.0.1:0 --addr-file hook-addr --secret-file hook.whsec --trust trust >notifications.log 2>&1 &
+RECEIVER=$!
+trap 'kill $RECEIVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do [ -s hook-addr ] && break; kill -0 $RECEIVER 2>/dev/null || break; sleep 0.1; done
+[ -s hook-addr ] || { cat notifications.log >&2; fail "the webhook receiver did not start"; }
+printf '{"endpoints": [{"name": "release-channel", "url": "http://%s/hook", "secret": {"file": "hook.whsec"},\n  "events": ["request.opened", "attestation.emitted"]}]}\n' "$(cat hook-addr)" >webhooks.json
+note "receiver at http://$(cat hook-addr)/hook; the coordinator's endpoints are in webhooks.json"
+
 step "Start the coordinator on the embedded SQLite store, signing its log with the HSM log key"
 "$Q" serve --trust trust --data state-db --listen 127.0.0.1:0 --addr-file addr \
-	--log-key "$(uri coordinator log)" --checkpoint-interval 1s --log-level info 2>coordinator.log &
+	--log-key "$(uri coordinator log)" --checkpoint-interval 1s --log-level info --webhooks webhooks.json 2>coordinator.log &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
+trap 'kill $SERVER $RECEIVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do [ -s addr ] && break; kill -0 $SERVER 2>/dev/null || break; sleep 0.1; done
 [ -s addr ] || { cat coordinator.log >&2; fail "the coordinator did not start"; }
 export QUORATE_COORDINATOR="http://$(cat addr)"
@@ -129,6 +139,11 @@ verify() { # NAME ARTIFACT: the deploy gate, offline, requiring log proofs
 step "Release 1: the originator opens a request for a real file; CI and the operator sign"
 build 1
 sign_release release-1 release-1.tar.gz operator integrator
+
+step "Notifications: the receiver got release 1's events as they were logged (who it waited on, then the composite)"
+for _ in $(seq 1 100); do grep -q "attestation.emitted" notifications.log && break; sleep 0.1; done
+sed 's/^/    /' notifications.log
+grep -q "attestation.emitted" notifications.log || fail "no notification of the composite arrived"
 
 step "Deploy gate: verify release 1 offline, with the log proofs of every signature (--require-log) and its provenance"
 verify release-1 release-1.tar.gz

@@ -443,6 +443,10 @@ func TestDemo(t *testing.T) {
 		"        ref:         refs/tags/v1.0.0", // the operator's preview
 		"    ref:         refs/tags/v1.0.0",     // the verdict
 		"web console: open http://localhost:",   // how to open the console on the demo's coordinator
+		// A local receiver gets the events, signature and inclusion verified.
+		"webhook received: request.opened id=",
+		"webhook received: attestation.emitted id=",
+		"(signature verified, in the log at",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
