@@ -437,13 +437,20 @@ func TestExpiredAndCancelledRequestsRefuseSignatures(t *testing.T) {
 	apiErr(t, err, http.StatusConflict, "not_pending")
 }
 
-func TestPolicyChangeMakesPendingRequestsStale(t *testing.T) {
+// TestPendingRequestsSurvivePolicyChanges: a request opened under an
+// earlier policy version the enforced one endorses keeps collecting
+// signatures valid under that version, except by keys the enforced version
+// retired or revoked (each refusal says which, since when, why), and
+// completes into a composite the verifier accepts; its progress is counted
+// under its own version.
+func TestPendingRequestsSurvivePolicyChanges(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	v, st := w.open("production", w.dev)
 	d, err := author.OpenDraft(w.dir, *w.now.Load())
 	must(t, err)
-	must(t, d.SetRole("operator", []*keys.PublicKey{w.op1.Public()}, 1, 0))
+	must(t, d.Retire(w.ci3.Public(), 0))
+	must(t, d.Revoke(w.op1.Public(), w.now.Load().Add(-time.Hour), "laptop stolen", 0))
 	_, err = d.Sign(ctx, w.admin)
 	must(t, err)
 	must(t, d.Save())
@@ -453,15 +460,53 @@ func TestPolicyChangeMakesPendingRequestsStale(t *testing.T) {
 		t.Fatalf("new policy version %d, want %d", next.Version(), w.trust.Version()+1)
 	}
 	must(t, w.svc.SetTrust(next))
-	_, err = w.client.Sign(ctx, v.ID, sign(t, w.ci1, attest.PayloadType, st))
-	apiErr(t, err, http.StatusConflict, "stale_policy")
 	if err := w.svc.SetTrust(w.trust); err == nil {
 		t.Fatal("the coordinator accepted an older policy version")
 	}
-	// Requests opened under the new policy work, and the removed key is refused.
+	refused := []struct {
+		name string
+		by   party
+		want string
+	}{
+		{"retired by the new version", w.ci3, "retired since"},
+		{"revoked by the new version", w.op1, "revoked since"},
+		{"not in the policy", w.outsider, "is not in policy version 1"},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := w.client.Sign(ctx, v.ID, sign(t, tc.by, attest.PayloadType, st))
+			apiErr(t, err, http.StatusForbidden, "unauthorized")
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("refusal %q does not say %q", err, tc.want)
+			}
+		})
+	}
+	// ci1, ci2 (integrator 2 of 3 under version 1) and op2 (operator)
+	// complete the request opened under version 1.
+	for _, p := range []party{w.ci1, w.ci2, w.op2} {
+		if _, err := w.client.Sign(ctx, v.ID, sign(t, p, attest.PayloadType, st)); err != nil {
+			t.Fatalf("signature valid under the request's version refused: %v", err)
+		}
+	}
+	got, err := w.client.Get(ctx, v.ID)
+	must(t, err)
+	if got.State != client.Complete || got.PolicyVersion != 1 {
+		t.Fatalf("request %s under policy v%d, want complete under v1", got.State, got.PolicyVersion)
+	}
+	for _, rs := range got.Progress {
+		if !rs.Met {
+			t.Fatalf("progress of the completed request shows role %s unmet: %+v", rs.Role, got.Progress)
+		}
+	}
+	env, err := w.client.Attestation(ctx, v.ID)
+	must(t, err)
+	if vd := next.VerifyBytes(env, policy.Request{Gate: "production", Artifacts: []policy.Artifact{{Name: artifact.Name, Digests: []attest.Digest{{Alg: "sha256", Hex: artifact.Digest["sha256"]}}}}, Now: *w.now.Load()}, policy.WithHistory(next.Source())); !vd.Verified {
+		t.Fatalf("the composite does not verify under the new policy: %v", vd.Err())
+	}
+	// New requests are opened under the new version only.
 	w.trust = next
 	n, nst := w.open("production", w.dev)
-	_, err = w.client.Sign(ctx, n.ID, sign(t, w.op2, attest.PayloadType, nst))
+	_, err = w.client.Sign(ctx, n.ID, sign(t, w.ci3, attest.PayloadType, nst))
 	apiErr(t, err, http.StatusForbidden, "unauthorized")
 }
 

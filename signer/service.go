@@ -127,6 +127,7 @@ type cached struct {
 	digests       sync.Map // crypto.Hash -> []byte
 	gate          string
 	policyVersion int64
+	policyDigest  string // hex SHA-256 of the version's targets.json
 	expires       time.Time
 	created       time.Time
 }
@@ -254,11 +255,14 @@ func (s *Coordinator) Open(ctx context.Context, in client.OpenInput) (*Request, 
 	if d := pred.Created.Sub(now); d > s.cfg.ClockSkew || d < -s.cfg.ClockSkew {
 		return nil, errorf(KindInvalid, "created %s is more than %s from the coordinator's clock", pred.Created.Format(time.RFC3339), s.cfg.ClockSkew)
 	}
-	c := &cached{pae: dsse.PAE(in.PayloadType, payload), gate: pred.Gate, policyVersion: pred.Policy.Version, expires: pred.Expires, created: now}
+	c := &cached{pae: dsse.PAE(in.PayloadType, payload), gate: pred.Gate, policyVersion: pred.Policy.Version, policyDigest: pred.Policy.Digest["sha256"], expires: pred.Expires, created: now}
 	if keyless.IsKeyID(in.Signature.KeyID) {
 		return nil, errorf(KindInvalid, "a keyless signature cannot open a request (the requester is named by a key of the policy); it may sign one")
 	}
-	k, role, raw, err := s.checkSignature(t, c, in.Signature)
+	k, role, raw, err := s.checkSignature(t, t.Roles, c, in.Signature)
+	if err == nil {
+		err = refusedByLifecycle(t, k, now)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +277,7 @@ func (s *Coordinator) Open(ctx context.Context, in client.OpenInput) (*Request, 
 		Signatures: []Partial{{KeyID: k.ID(), Identity: k.Identity().String(), Role: role, Sig: raw, Received: now.UTC()}},
 	}
 	// A gate satisfied by the requester alone completes at once.
-	if env, err := s.composite(t, r, now); err != nil {
+	if env, err := s.composite(t, t.Roles, r, now); err != nil {
 		return nil, err
 	} else if env != nil {
 		r.State, r.Envelope = Complete, env
@@ -308,11 +312,16 @@ func validID(id string) bool {
 
 // checkPartial checks a partial signature arriving at now (see
 // checkSignature and checkKeyless) and returns it as the store keeps it.
-func (s *Coordinator) checkPartial(t *policy.Trust, c *cached, sig attest.Signature, now time.Time) (Partial, error) {
+// set holds the roles of the request's policy version ([Coordinator.rolesFor]);
+// the enforced policy t's revocations and retirements apply to the key.
+func (s *Coordinator) checkPartial(t *policy.Trust, set *roles.Set, c *cached, sig attest.Signature, now time.Time) (Partial, error) {
 	if keyless.IsKeyID(sig.KeyID) {
-		return s.checkKeyless(t, c, sig, now)
+		return s.checkKeyless(set, c, sig, now)
 	}
-	k, role, raw, err := s.checkSignature(t, c, sig)
+	k, role, raw, err := s.checkSignature(t, set, c, sig)
+	if err == nil {
+		err = refusedByLifecycle(t, k, now)
+	}
 	if err != nil {
 		return Partial{}, err
 	}
@@ -327,12 +336,12 @@ func (s *Coordinator) checkPartial(t *policy.Trust, c *cached, sig attest.Signat
 // gate; the leaf's key verifies the signature over the request's PAE. The
 // partial's identity is the listed identity's, so the store counts each
 // identity once.
-func (s *Coordinator) checkKeyless(t *policy.Trust, c *cached, sig attest.Signature, now time.Time) (Partial, error) {
-	cert, err := keyless.Verify(sig.KeyID, t.Roles.Fulcio, now)
+func (s *Coordinator) checkKeyless(set *roles.Set, c *cached, sig attest.Signature, now time.Time) (Partial, error) {
+	cert, err := keyless.Verify(sig.KeyID, set.Fulcio, now)
 	if err != nil {
 		return Partial{}, errorf(KindUnauthorized, "keyless signature: %v", err)
 	}
-	tally, err := t.Roles.NewTally(c.gate)
+	tally, err := set.NewTally(c.gate)
 	if err != nil {
 		return Partial{}, errorf(KindInvalid, "%w", err)
 	}
@@ -355,17 +364,17 @@ func (s *Coordinator) checkKeyless(t *policy.Trust, c *cached, sig attest.Signat
 
 // checkSignature verifies sig over the request's PAE with a key that holds a
 // role of the request's gate. It does not consult the store.
-func (s *Coordinator) checkSignature(t *policy.Trust, c *cached, sig attest.Signature) (*keys.PublicKey, string, []byte, error) {
+func (s *Coordinator) checkSignature(t *policy.Trust, set *roles.Set, c *cached, sig attest.Signature) (*keys.PublicKey, string, []byte, error) {
 	if sig.KeyID == "" {
 		return nil, "", nil, errorf(KindInvalid, "signature.keyid is empty")
 	}
-	k, ok := t.Roles.Keys[sig.KeyID]
+	k, ok := set.Keys[sig.KeyID]
 	if !ok {
-		return nil, "", nil, errorf(KindUnauthorized, "key %s is not in policy version %d", keys.Short(sig.KeyID), t.Version())
+		return nil, "", nil, errorf(KindUnauthorized, "key %s is not in policy version %d", keys.Short(sig.KeyID), c.policyVersion)
 	}
-	role := t.Roles.RoleOf(c.gate, k.Identity())
+	role := set.RoleOf(c.gate, k.Identity())
 	if role == "" {
-		tally, err := t.Roles.NewTally(c.gate)
+		tally, err := set.NewTally(c.gate)
 		if err != nil {
 			return nil, "", nil, errorf(KindInvalid, "%w", err)
 		}
@@ -396,8 +405,8 @@ func (s *Coordinator) checkSignature(t *policy.Trust, c *cached, sig attest.Sign
 // composite returns the composite envelope when r's signatures satisfy its
 // gate, or nil. Before returning one it checks it as a verifier would
 // ([Coordinator.checkComposite]).
-func (s *Coordinator) composite(t *policy.Trust, r *Request, now time.Time) ([]byte, error) {
-	tally, err := t.Roles.NewTally(r.Gate)
+func (s *Coordinator) composite(t *policy.Trust, set *roles.Set, r *Request, now time.Time) ([]byte, error) {
+	tally, err := set.NewTally(r.Gate)
 	if err != nil {
 		return nil, errorf(KindInternal, "%w", err)
 	}
@@ -405,7 +414,7 @@ func (s *Coordinator) composite(t *policy.Trust, r *Request, now time.Time) ([]b
 	env.Payload = base64.StdEncoding.EncodeToString(r.Payload)
 	for _, p := range r.Signatures {
 		if keyless.IsKeyID(p.KeyID) {
-			cert, err := keyless.Verify(p.KeyID, t.Roles.Fulcio, p.Received)
+			cert, err := keyless.Verify(p.KeyID, set.Fulcio, p.Received)
 			if err != nil {
 				continue
 			}
@@ -415,8 +424,8 @@ func (s *Coordinator) composite(t *policy.Trust, r *Request, now time.Time) ([]b
 			env.Signatures = append(env.Signatures, attest.Signature{KeyID: p.KeyID, Sig: base64.StdEncoding.EncodeToString(p.Sig)})
 			continue
 		}
-		k, ok := t.Roles.Keys[p.KeyID]
-		if !ok {
+		k, ok := set.Keys[p.KeyID]
+		if !ok || refusedByLifecycle(t, k, p.Received) != nil {
 			continue
 		}
 		if _, err := tally.Add(k); err != nil {
@@ -449,7 +458,7 @@ func (s *Coordinator) facts(ctx context.Context, id string) (*cached, error) {
 	if err != nil {
 		return nil, storeError(err, id)
 	}
-	c = &cached{pae: dsse.PAE(r.PayloadType, r.Payload), gate: r.Gate, policyVersion: r.PolicyVersion, expires: r.Expires, created: r.Created}
+	c = &cached{pae: dsse.PAE(r.PayloadType, r.Payload), gate: r.Gate, policyVersion: r.PolicyVersion, policyDigest: r.PolicyDigest, expires: r.Expires, created: r.Created}
 	s.remember(id, c)
 	return c, nil
 }
@@ -524,22 +533,29 @@ func (s *Coordinator) sign(ctx context.Context, id string, sig attest.Signature)
 		}
 		return nil, err
 	}
+	// A request opened under an earlier policy version the enforced one
+	// endorses keeps collecting signatures valid under that version and not
+	// revoked or retired by the enforced one, as the verifier checks them.
+	set, err := s.rolesFor(t, id, c.policyVersion, c.policyDigest)
+	if err != nil {
+		if hide {
+			return nil, errNoSuchRequest(id)
+		}
+		return nil, err
+	}
 	// With hiding on, the signature is checked before anything that would
 	// tell a caller without a valid one that the request exists.
 	var p Partial
 	if hide {
-		if p, err = s.checkPartial(t, c, sig, now); err != nil {
+		if p, err = s.checkPartial(t, set, c, sig, now); err != nil {
 			return nil, errNoSuchRequest(id)
 		}
 	}
 	if !now.Before(c.expires) {
 		return nil, errorf(KindNotPending, "request %s expired at %s", id, c.expires.Format(time.RFC3339))
 	}
-	if c.policyVersion != t.Version() {
-		return nil, errorf(KindStalePolicy, "request %s was opened under policy version %d; the coordinator now enforces version %d: open a new request", id, c.policyVersion, t.Version())
-	}
 	if !hide {
-		if p, err = s.checkPartial(t, c, sig, now); err != nil {
+		if p, err = s.checkPartial(t, set, c, sig, now); err != nil {
 			return nil, err
 		}
 	}
@@ -552,7 +568,7 @@ func (s *Coordinator) sign(ctx context.Context, id string, sig attest.Signature)
 		if err := s.checkPolicyFresh(t, at); err != nil {
 			return nil, err
 		}
-		env, err := s.composite(t, r, at)
+		env, err := s.composite(t, set, r, at)
 		completed = env != nil
 		return env, err
 	})
@@ -725,8 +741,47 @@ func (s *Coordinator) RunExpiry(ctx context.Context, interval time.Duration) {
 }
 
 // progress returns, per role of r's gate, the keys counted so far.
+// progress is r's per-role progress under its own policy version's roles
+// (an earlier version the enforced one endorses), so a request opened before
+// a rotation shows its signers; failing that, under the enforced roles.
 func (s *Coordinator) progress(r *Request) []client.RoleStatus {
-	return Progress(s.Trust().Roles, r)
+	t := s.Trust()
+	set, err := s.rolesFor(t, r.ID, r.PolicyVersion, r.PolicyDigest)
+	if err != nil {
+		set = t.Roles
+	}
+	return Progress(set, r)
+}
+
+// rolesFor returns the roles a request opened under policy version (with
+// that digest) is signed against: the enforced policy t's, or those of an
+// earlier version t endorses (policy.Trust.PolicyAt, read from the trust
+// directory's history). A version t does not endorse is stale.
+func (s *Coordinator) rolesFor(t *policy.Trust, id string, version int64, digest string) (*roles.Set, error) {
+	if version == t.Version() {
+		return t.Roles, nil
+	}
+	pv, err := t.PolicyAt(t.Source(), version, digest)
+	if err != nil {
+		return nil, errorf(KindStalePolicy, "request %s was opened under policy version %d, which the enforced version %d does not accept: %w: open a new request", id, version, t.Version(), err)
+	}
+	return pv.Roles, nil
+}
+
+// refusedByLifecycle refuses a signature by k made at `at` when the
+// enforced policy t revoked the key (compromised) or retired it at or
+// before then, saying since when (and why, for a revocation).
+func refusedByLifecycle(t *policy.Trust, k *keys.PublicKey, at time.Time) error {
+	if t.Lifecycle == nil {
+		return nil
+	}
+	if r, ok := t.Lifecycle.Revoked(k.Identity()); ok && !at.Before(r.Since) {
+		return errorf(KindUnauthorized, "key %s is revoked since %s (%s)", keys.Short(k.ID()), r.Since.UTC().Format(time.RFC3339), r.Reason)
+	}
+	if r, ok := t.Lifecycle.RetiredAt(k.Identity()); ok && !at.Before(r.At) {
+		return errorf(KindUnauthorized, "key %s is retired since %s", keys.Short(k.ID()), r.At.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // Progress computes per-role progress of r under set.
