@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -308,6 +309,26 @@ func TestOperatorApprovesWithPasskeyInBrowser(t *testing.T) {
 	v := w.quorate("verify", "--trust", "trust", "--attestation", "release.intoto.json", "--artifact", artifact, "--gate", "production")
 	if !strings.Contains(v, "VERIFIED") || strings.Contains(v, "NOT VERIFIED") {
 		t.Fatalf("verify:\n%s", v)
+	}
+	// The console's downloads are the same composite, with its ledger bundle.
+	for _, f := range []string{"attestation.json", "bundle.json"} {
+		res, err := http.Get(w.base + "/ui/requests/" + id + "/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("download %s: %d %s", f, res.StatusCode, data)
+		}
+		if err := os.WriteFile(filepath.Join(w.dir, "console-"+f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v = w.quorate("verify", "--trust", "trust", "--attestation", "console-attestation.json", "--bundle", "console-bundle.json", "--require-log",
+		"--artifact", artifact, "--gate", "production")
+	if !strings.Contains(v, "VERIFIED") || strings.Contains(v, "NOT VERIFIED") {
+		t.Fatalf("verify the console's downloads with --require-log:\n%s", v)
 	}
 
 	// 8. Reading works with JavaScript off.
