@@ -61,8 +61,11 @@ demo: build
 demo-console: build
 	DEMO_KEEP_RUNNING=1 bash examples/demo/demo.sh
 
+# Short benchmarks, then the throughput table of issue 19 (bench/load against
+# SQLite and PostgreSQL with 1 and 2 replicas, 4,500 signatures each).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./policy/ ./hsm/pkcs11/ ./ledger/ ./signer/...
+	GO=$(GO) bash bench/load/table.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -27,10 +27,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -84,7 +87,10 @@ func main() {
 	fmt.Printf("throughput %.0f accepted partial signatures/s over %.2fs\n", res.PerSecond, res.Seconds)
 	fmt.Printf("latency p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n", res.P50ms, res.P90ms, res.P99ms, res.MaxMs)
 	fmt.Printf("raw ECDSA P-256 verify %.1f µs/op (one core): crypto bound %.0f/s per core; throughput is %.1f%% of one core's bound\n",
-		res.RawVerifyUs, 1e6/res.RawVerifyUs, 100*res.PerSecond/(1e6/res.RawVerifyUs))
+		res.RawVerifyUs, 1e6/res.RawVerifyUs, 100*res.CryptoShare)
+	fmt.Printf("time to threshold (last ack -> composite fetchable) p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", res.ThresholdP50ms, res.ThresholdP99ms, res.ThresholdMaxMs)
+	fmt.Printf("coordinator RSS peak %.1f MiB, mid-run %.1f MiB, end %.1f MiB; CPU share of %d cores: coordinators %.0f%%, load generator %.0f%%\n",
+		res.PeakRSSMiB, res.MidRSSMiB, res.EndRSSMiB, res.Cores, 100*res.CoordinatorCPU, 100*res.LoadGeneratorCPU)
 }
 
 // Result is what a run measured.
@@ -101,6 +107,26 @@ type Result struct {
 	P99ms       float64 `json:"p99ms"`
 	MaxMs       float64 `json:"maxMs"`
 	RawVerifyUs float64 `json:"rawVerifyUs"`
+	// CryptoShare is PerSecond as a share of one core's crypto bound
+	// (1/RawVerifyUs), the figure that holds on a noisy machine.
+	CryptoShare float64 `json:"cryptoShare"`
+	// Time to threshold: from the acknowledgement of the signature that
+	// completed a request to its composite being fetchable (from another
+	// replica when there are several).
+	ThresholdP50ms float64 `json:"thresholdP50ms"`
+	ThresholdP99ms float64 `json:"thresholdP99ms"`
+	ThresholdMaxMs float64 `json:"thresholdMaxMs"`
+	// Coordinator memory, summed over the replicas, from /proc: the peak
+	// resident set (VmHWM), and the resident set halfway through the timed
+	// phase and at its end (growth between them tracks completed requests).
+	PeakRSSMiB float64 `json:"peakRssMiB"`
+	MidRSSMiB  float64 `json:"midRssMiB"`
+	EndRSSMiB  float64 `json:"endRssMiB"`
+	// CPU used during the timed phase, as a share of the whole machine
+	// (all cores): the coordinators' and the load generator's own.
+	Cores            int     `json:"cores"`
+	CoordinatorCPU   float64 `json:"coordinatorCpu"`
+	LoadGeneratorCPU float64 `json:"loadGeneratorCpu"`
 }
 
 type job struct {
@@ -126,7 +152,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("setting up the policy: %w", err)
 	}
-	urls, stop, err := startReplicas(ctx, c, dir, trustDir)
+	urls, pids, stop, err := startReplicas(ctx, c, dir, trustDir)
 	defer stop()
 	if err != nil {
 		return nil, err
@@ -175,7 +201,14 @@ func run(ctx context.Context, c config) (*Result, error) {
 
 	var next, accepted, rejected, composites atomic.Int64
 	lat := make([][]time.Duration, c.clients)
-	var wg sync.WaitGroup
+	var (
+		wg, fetches sync.WaitGroup
+		thrMu       sync.Mutex
+		thr         []time.Duration
+		midRSS      float64
+		midOnce     sync.Once
+	)
+	cpu0, self0 := procCPU(pids), selfCPU()
 	start := time.Now()
 	for w := 0; w < c.clients; w++ {
 		wg.Add(1)
@@ -191,44 +224,136 @@ func run(ctx context.Context, c config) (*Result, error) {
 				t0 := time.Now()
 				resp, err := hc.Post(j.url+"/v1/requests/"+j.id+"/signatures", "application/json", bytes.NewReader(body))
 				if err != nil {
-					rejected.Add(1)
+					if rejected.Add(1) == 1 {
+						fmt.Fprintf(os.Stderr, "load: first rejection: %v\n", err)
+					}
 					continue
 				}
 				var sr client.SignResponse
 				derr := json.NewDecoder(resp.Body).Decode(&sr)
 				resp.Body.Close()
 				lat[w] = append(lat[w], time.Since(t0))
+				if i == len(jobs)/2 {
+					midOnce.Do(func() { midRSS = rssMiB(pids, "VmRSS") })
+				}
 				if resp.StatusCode == http.StatusCreated && derr == nil {
 					accepted.Add(1)
 					if sr.Completed {
 						composites.Add(1)
+						acked := time.Now()
+						fetches.Add(1)
+						go func() {
+							defer fetches.Done()
+							if d, ok := fetchable(ctx, hc, urls[(i+1)%len(urls)], j.id, acked); ok {
+								thrMu.Lock()
+								thr = append(thr, d)
+								thrMu.Unlock()
+							}
+						}()
 					}
 				} else {
-					rejected.Add(1)
+					if rejected.Add(1) == 1 {
+						fmt.Fprintf(os.Stderr, "load: first rejection: %s: %v %+v\n", resp.Status, derr, sr)
+					}
 				}
 			}
 		}(w)
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	fetches.Wait()
+	cores := runtime.NumCPU()
+	coordCPU := (procCPU(pids) - cpu0) / elapsed.Seconds() / float64(cores)
+	selfShare := (selfCPU() - self0) / elapsed.Seconds() / float64(cores)
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	pct := func(p float64) float64 {
-		if len(all) == 0 {
-			return 0
-		}
-		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
-	}
+	pct := percentiles(all)
+	tpct := percentiles(thr)
+	raw := rawVerify()
 	storeName := "sqlite"
 	if c.store != "" {
 		storeName = strings.SplitN(c.store, ":", 2)[0]
 	}
 	return &Result{Store: storeName, Attempted: len(jobs), Accepted: accepted.Load(), Rejected: rejected.Load(), Composites: composites.Load(),
 		Seconds: elapsed.Seconds(), PerSecond: float64(accepted.Load()) / elapsed.Seconds(),
-		P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99), MaxMs: pct(1), RawVerifyUs: rawVerify()}, nil
+		P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99), MaxMs: pct(1), RawVerifyUs: raw, CryptoShare: float64(accepted.Load()) / elapsed.Seconds() / (1e6 / raw),
+		ThresholdP50ms: tpct(0.50), ThresholdP99ms: tpct(0.99), ThresholdMaxMs: tpct(1),
+		PeakRSSMiB: rssMiB(pids, "VmHWM"), MidRSSMiB: midRSS, EndRSSMiB: rssMiB(pids, "VmRSS"),
+		Cores: cores, CoordinatorCPU: coordCPU, LoadGeneratorCPU: selfShare}, nil
+}
+
+// percentiles sorts d and returns its p-th percentile in milliseconds.
+func percentiles(d []time.Duration) func(p float64) float64 {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return func(p float64) float64 {
+		if len(d) == 0 {
+			return 0
+		}
+		return float64(d[min(len(d)-1, int(p*float64(len(d))))].Microseconds()) / 1000
+	}
+}
+
+// fetchable polls for the composite of request id until it is served, and
+// returns the time since acked. It gives up after 30 s.
+func fetchable(ctx context.Context, hc *http.Client, url, id string, acked time.Time) (time.Duration, bool) {
+	cl := &client.Client{BaseURL: url, HTTP: hc}
+	for time.Since(acked) < 30*time.Second {
+		if _, err := cl.Attestation(ctx, id); err == nil {
+			return time.Since(acked), true
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return 0, false
+}
+
+// rssMiB sums the field (VmRSS, VmHWM) of /proc/PID/status over pids.
+func rssMiB(pids []int, field string) float64 {
+	var kib float64
+	for _, pid := range pids {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, field+":"); ok {
+				n, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+				kib += n
+			}
+		}
+	}
+	return kib / 1024
+}
+
+// procCPU sums user+system CPU seconds of pids from /proc/PID/stat.
+func procCPU(pids []int) float64 {
+	const ticks = 100 // USER_HZ on Linux
+	var t float64
+	for _, pid := range pids {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// Fields after the command name (which may hold spaces) in parentheses.
+		s := string(data)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) > 12 {
+			u, _ := strconv.ParseFloat(f[11], 64)
+			k, _ := strconv.ParseFloat(f[12], 64)
+			t += (u + k) / ticks
+		}
+	}
+	return t
+}
+
+// selfCPU is this process's user+system CPU seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // rawVerify measures one ECDSA verification (with its SHA-256) in this process.
@@ -310,7 +435,7 @@ func setup(ctx context.Context, dir string, n int, withLog bool) ([]hsm.Signer, 
 	return signers, trustDir, d.Save()
 }
 
-func startReplicas(ctx context.Context, c config, dir, trustDir string) ([]string, func(), error) {
+func startReplicas(ctx context.Context, c config, dir, trustDir string) ([]string, []int, func(), error) {
 	var cmds []*exec.Cmd
 	stop := func() {
 		for _, cmd := range cmds {
@@ -321,7 +446,7 @@ func startReplicas(ctx context.Context, c config, dir, trustDir string) ([]strin
 	var urls []string
 	for i := 0; i < c.replicas; i++ {
 		addrFile := filepath.Join(dir, fmt.Sprintf("addr%d", i))
-		args := []string{"serve", "--trust", trustDir, "--listen", "127.0.0.1:0", "--addr-file", addrFile, "--rate-limit", "0", "--log-level", "error"}
+		args := []string{"serve", "--trust", trustDir, "--listen", "127.0.0.1:0", "--addr-file", addrFile, "--rate-limit", "0", "--max-conns-per-client", "0", "--log-level", "error"}
 		if c.store != "" {
 			args = append(args, "--store", c.store)
 		} else {
@@ -335,7 +460,7 @@ func startReplicas(ctx context.Context, c config, dir, trustDir string) ([]strin
 		cmd.Stderr = os.Stderr
 		cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))
 		if err := cmd.Start(); err != nil {
-			return nil, stop, fmt.Errorf("starting %s: %w", c.quorate, err)
+			return nil, nil, stop, fmt.Errorf("starting %s: %w", c.quorate, err)
 		}
 		cmds = append(cmds, cmd)
 		deadline := time.Now().Add(15 * time.Second)
@@ -346,10 +471,14 @@ func startReplicas(ctx context.Context, c config, dir, trustDir string) ([]strin
 				break
 			}
 			if time.Now().After(deadline) {
-				return nil, stop, fmt.Errorf("replica %d did not start", i)
+				return nil, nil, stop, fmt.Errorf("replica %d did not start", i)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	return urls, stop, nil
+	var pids []int
+	for _, cmd := range cmds {
+		pids = append(pids, cmd.Process.Pid)
+	}
+	return urls, pids, stop, nil
 }

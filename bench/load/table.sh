@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The throughput table of issue 19, short: bench/load against SQLite (one
+# coordinator), PostgreSQL with one replica and with two, each run on a
+# fresh PostgreSQL schema. Prints one Markdown row per setup.
+#
+#	bash bench/load/table.sh                 # bin/quorate, 300 requests x 15 signatures
+#	QUORATE=/tmp/q REQUESTS=100 ROUNDS=2 bash bench/load/table.sh
+#
+# PG (default postgres://postgres@127.0.0.1:5432/test) must be reachable;
+# SETUPS limits the setups (sqlite pg1 pg2). ROUNDS > 1 repeats every setup.
+set -euo pipefail
+QUORATE=${QUORATE:-bin/quorate}
+REQUESTS=${REQUESTS:-300}
+CLIENTS=${CLIENTS:-64}
+ROUNDS=${ROUNDS:-1}
+PG=${PG:-postgres://postgres@127.0.0.1:5432/test}
+SETUPS=${SETUPS:-sqlite pg1 pg2}
+GO=${GO:-go}
+tool=$(mktemp -d)
+trap 'rm -rf "$tool"' EXIT
+$GO build -o "$tool/load" ./bench/load
+
+echo "| setup | accepted/s | p50 ms | p99 ms | % of one core's crypto bound | threshold p99 ms | peak RSS MiB (mid → end) | coordinator CPU | load generator CPU |"
+echo "|---|---|---|---|---|---|---|---|---|"
+for round in $(seq "$ROUNDS"); do
+	for setup in $SETUPS; do
+		args=(--quorate "$QUORATE" --clients "$CLIENTS" --requests "$REQUESTS" --json)
+		schema=""
+		case $setup in
+		sqlite) ;;
+		pg1 | pg2)
+			schema="load_$$_${round}_$setup"
+			psql -q "$PG" -c "CREATE SCHEMA $schema" >/dev/null
+			args+=(--store "$PG?search_path=$schema" --replicas "${setup#pg}")
+			;;
+		*) echo "unknown setup $setup" >&2; exit 2 ;;
+		esac
+		out=$("$tool/load" "${args[@]}") || { echo "$setup failed" >&2; out=""; }
+		if [ -n "$schema" ]; then psql -q "$PG" -c "SET client_min_messages=warning; DROP SCHEMA $schema CASCADE" >/dev/null; fi
+		[ -n "$out" ] || continue
+		python3 - "$setup" "$out" <<'PY'
+import json, sys
+s, r = sys.argv[1], json.loads(sys.argv[2])
+names = {"sqlite": "SQLite, 1 coordinator", "pg1": "PostgreSQL, 1 replica", "pg2": "PostgreSQL, 2 replicas"}
+bad = "" if r["accepted"] == r["attempted"] else f" ({r['rejected']} rejected!)"
+print(f"| {names[s]}{bad} | {r['perSecond']:.0f} | {r['p50ms']:.1f} | {r['p99ms']:.1f} | {100*r['cryptoShare']:.1f}% | {r['thresholdP99ms']:.1f} | "
+      f"{r['peakRssMiB']:.0f} ({r['midRssMiB']:.0f} → {r['endRssMiB']:.0f}) | {100*r['coordinatorCpu']:.0f}% | {100*r['loadGeneratorCpu']:.0f}% |")
+PY
+	done
+done
