@@ -286,7 +286,7 @@ func TestPagesReadWithoutJavaScript(t *testing.T) {
 	}
 	for _, tc := range []struct{ path, want string }{
 		{"/ui/inbox", r.ID},
-		{"/ui/requests?state=pending&gate=production", r.ID},
+		{"/ui/requests?state=pending&gate=production&age=24h", r.ID},
 		{"/ui/requests/" + r.ID, "app.tar.gz"},
 		{"/ui/requests/" + r.ID + "#provenance", "https://github.com/acme/app@0123456789abcdef0123456789abcdef01234567"},
 		{"/ui/policy", "operator"},

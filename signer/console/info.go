@@ -161,6 +161,7 @@ func (c *Console) activity(w http.ResponseWriter, r *http.Request, _ *session) {
 	}
 	now := c.cfg.Clock()
 	perRole := map[string][2]int{}
+	var tttDay, tttWeek []time.Duration // time to threshold of requests completed in the window
 	for _, st := range []signer.State{signer.Pending, signer.Complete, signer.Cancelled, signer.Expired} {
 		reqs, err := c.svc.List(r.Context(), signer.ListOptions{State: st, Summary: true, Limit: 1000})
 		if err != nil {
@@ -168,6 +169,15 @@ func (c *Console) activity(w http.ResponseWriter, r *http.Request, _ *session) {
 			return
 		}
 		for _, q := range reqs {
+			if q.State == signer.Complete {
+				took := q.Updated.Sub(q.Created)
+				if now.Sub(q.Updated) <= 24*time.Hour {
+					tttDay = append(tttDay, took)
+				}
+				if now.Sub(q.Updated) <= 7*24*time.Hour {
+					tttWeek = append(tttWeek, took)
+				}
+			}
 			for _, p := range q.Signatures {
 				n := perRole[p.Role]
 				if now.Sub(p.Received) <= 24*time.Hour {
@@ -195,6 +205,7 @@ func (c *Console) activity(w http.ResponseWriter, r *http.Request, _ *session) {
 		rc = append(rc, roleCount{Role: display.String(role), Day: perRole[role][0], Week: perRole[role][1]})
 	}
 	d["PerRole"] = rc
+	d["Windows"] = []windowView{window("last 24 hours", tttDay), window("last 7 days", tttWeek)}
 	c.render(w, r, "activity", http.StatusOK, d)
 }
 
@@ -229,4 +240,22 @@ func quantile(h *dto.Histogram, q float64) string {
 		}
 	}
 	return "> largest bucket"
+}
+
+// windowView summarizes the time to threshold of the requests completed in
+// a window.
+type windowView struct {
+	Name           string
+	Count          int
+	Median, Slowest string
+}
+
+func window(name string, ds []time.Duration) windowView {
+	w := windowView{Name: name, Count: len(ds)}
+	if len(ds) == 0 {
+		return w
+	}
+	slices.Sort(ds)
+	w.Median, w.Slowest = ds[len(ds)/2].Round(time.Second).String(), ds[len(ds)-1].Round(time.Second).String()
+	return w
 }

@@ -203,7 +203,16 @@ func (c *Console) inbox(w http.ResponseWriter, r *http.Request, s *session) {
 
 func (c *Console) requests(w http.ResponseWriter, r *http.Request, _ *session) {
 	t := c.svc.Trust()
-	state, gate := r.URL.Query().Get("state"), r.URL.Query().Get("gate")
+	state, gate, age := r.URL.Query().Get("state"), r.URL.Query().Get("gate"), r.URL.Query().Get("age")
+	var since time.Time
+	if age != "" {
+		d, ok := ages[age]
+		if !ok {
+			c.render(w, r, "error", http.StatusBadRequest, map[string]any{"Message": "unknown age " + display.String(age)})
+			return
+		}
+		since = c.cfg.Clock().Add(-d)
+	}
 	states := []signer.State{signer.Pending, signer.Complete, signer.Cancelled, signer.Expired}
 	if state != "" {
 		if !slices.Contains(states, signer.State(state)) {
@@ -220,14 +229,20 @@ func (c *Console) requests(w http.ResponseWriter, r *http.Request, _ *session) {
 			return
 		}
 		for i := len(reqs) - 1; i >= 0; i-- { // newest first
-			if gate == "" || reqs[i].Gate == gate {
+			if (gate == "" || reqs[i].Gate == gate) && !reqs[i].Created.Before(since) {
 				rows = append(rows, c.row(t, reqs[i]))
 			}
 		}
 	}
-	c.render(w, r, "requests", http.StatusOK, map[string]any{"Rows": rows, "State": state, "Gate": gate,
-		"Gates": t.Roles.GateNames(), "States": states})
+	c.render(w, r, "requests", http.StatusOK, map[string]any{"Rows": rows, "State": state, "Gate": gate, "Age": age,
+		"Gates": t.Roles.GateNames(), "States": states, "Ages": ageNames})
 }
+
+// ages are the "opened within" filters of the requests page.
+var (
+	ages     = map[string]time.Duration{"24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "30d": 30 * 24 * time.Hour}
+	ageNames = []string{"24h", "7d", "30d"}
+)
 
 type subjectView struct {
 	Name    string
