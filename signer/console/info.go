@@ -245,8 +245,8 @@ func quantile(h *dto.Histogram, q float64) string {
 // windowView summarizes the time to threshold of the requests completed in
 // a window.
 type windowView struct {
-	Name           string
-	Count          int
+	Name            string
+	Count           int
 	Median, Slowest string
 }
 
