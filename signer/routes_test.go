@@ -1,6 +1,7 @@
 package signer_test
 
 import (
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -14,10 +15,10 @@ import (
 
 // TestOpenAPIListsEveryRoute: api/openapi.yaml lists exactly the routes the
 // coordinator's API registers (read from the API itself, every optional
-// endpoint on: metrics), method by method.
+// endpoint on: metrics, events), method by method.
 func TestOpenAPIListsEveryRoute(t *testing.T) {
 	var api *signer.API
-	newWorld(t, func(c *signer.HTTPConfig) { c.Gatherer = prometheus.NewRegistry() }, func(c *signer.HTTPConfig) {
+	newWorld(t, func(c *signer.HTTPConfig) { c.Gatherer, c.Events = prometheus.NewRegistry(), http.NotFoundHandler() }, func(c *signer.HTTPConfig) {
 		api = signer.NewAPI(*c) // the routes do not depend on which world serves them
 	})
 	// The web console (/ui/, HTML pages for people, signer/console) is not
