@@ -252,25 +252,27 @@ type webhookProc struct {
 	log    *bytes.Buffer
 }
 
-func startAdmission(t *testing.T, w *imageWorld, config string) *webhookProc {
+func startAdmission(t *testing.T, w *imageWorld, config string, extra ...string) *webhookProc {
 	t.Helper()
+	tag := fmt.Sprintf("wh%d", time.Now().UnixNano())
 	now := time.Now()
 	ca, caKey := writeCert(t, w.dir, "wh-ca", &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "admission test CA"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}, nil, nil)
-	writeCert(t, w.dir, "wh", &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "quorate-admission.quorate-system.svc"},
+	writeCert(t, w.dir, tag, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "quorate-admission.quorate-system.svc"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}, ca, caKey)
-	cfg := filepath.Join(w.dir, "admission-config.json")
+	cfg := filepath.Join(w.dir, tag+"-config.json")
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addrFile := filepath.Join(w.dir, "admission.addr")
+	addrFile := filepath.Join(w.dir, tag+".addr")
 	p := func(n string) string { return filepath.Join(w.dir, n) }
 	var log bytes.Buffer
-	cmd := exec.Command(quorateBin, "admission", "--listen", "127.0.0.1:0", "--addr-file", addrFile,
-		"--tls-cert", p("wh.pem"), "--tls-key", p("wh.key"), "--config-file", cfg,
-		"--coordinator", w.srv.url, "--token-file", w.token, "--trust-root", w.pin, "--cache", p("admission-tuf"), "--insecure-registry", "--log-level", "info")
+	args := []string{"admission", "--listen", "127.0.0.1:0", "--addr-file", addrFile,
+		"--tls-cert", p(tag + ".pem"), "--tls-key", p(tag + ".key"), "--config-file", cfg,
+		"--coordinator", w.srv.url, "--token-file", w.token, "--trust-root", w.pin, "--cache", p(tag + "-tuf"), "--insecure-registry", "--log-level", "info"}
+	cmd := exec.Command(quorateBin, append(args, extra...)...)
 	cmd.Stderr = &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -391,6 +393,13 @@ func TestAdmissionCommandAdmitsApprovedImages(t *testing.T) {
 	}
 	if strings.Contains(r.Result.Message, approvedDigest) {
 		t.Errorf("denial names the approved image:\n%s", r.Result.Message)
+	}
+
+	// --mode audit overrides the configuration: admitted, with a warning
+	// naming the image kubectl would print.
+	audit := startAdmission(t, w, `{"mode": "enforce", "rules": [{"name": "production", "gate": "load", "namespaces": ["prod"]}]}`, "--mode", "audit")
+	if r := audit.admitPod(t, "production", "prod", unapproved); !r.Allowed || len(r.Warnings) == 0 || !strings.Contains(strings.Join(r.Warnings, "\n"), unapprovedDigest) {
+		t.Fatalf("audit mode: allowed %v, warnings %q", r.Allowed, r.Warnings)
 	}
 
 	// Break-glass admits the unapproved image and reports it to the
