@@ -211,6 +211,26 @@ func (q querier) Query(ctx context.Context, query string, args ...any) (storesql
 	return pgRows{rows}, nil
 }
 
+// ExecBatch implements [storesql.BatchExecer]: the statements go to the
+// server in one pipelined round trip (pgx.Batch).
+func (q querier) ExecBatch(ctx context.Context, stmts []storesql.Stmt) ([]int64, error) {
+	var b pgx.Batch
+	for _, st := range stmts {
+		b.Queue(st.SQL, st.Args...)
+	}
+	br := q.tx.SendBatch(ctx, &b)
+	out := make([]int64, 0, len(stmts))
+	for range stmts {
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return out, err
+		}
+		out = append(out, tag.RowsAffected())
+	}
+	return out, br.Close()
+}
+
 type pgRows struct{ pgx.Rows }
 
 func (r pgRows) Close() error {

@@ -29,8 +29,9 @@ type ApplyFunc func(ctx context.Context, q Querier) (*signer.Request, error)
 // BatcherConfig configures a [Batcher].
 type BatcherConfig struct {
 	Name string // for errors and logs ("sqlitestore", "pgstore")
-	// Begin starts a write transaction (and takes whatever lock serializes
-	// writers across processes).
+	// Begin starts a write transaction and takes whatever lock serializes
+	// writers across processes, the log lock included: it is held until the
+	// transaction ends, so the batch may cache the log's right edge.
 	Begin    func(ctx context.Context) (Tx, error)
 	Wrap     func(error) error // classifies driver errors (see Dialect.Wrap)
 	Logger   *zap.Logger
@@ -210,13 +211,16 @@ func (b *Batcher) commit(batch []*op) {
 		err error
 	}
 	results := make([]result, len(ops))
+	q := batchQ{Tx: tx, cache: newLogCache()}
 	for i, o := range ops {
 		if _, err := tx.Exec(ctx, "SAVEPOINT op"); err != nil {
 			b.fail(tx, fmt.Errorf("%s: savepoint: %w", b.cfg.Name, b.cfg.Wrap(err)), ops)
 			return
 		}
-		req, err := o.apply(ctx, tx)
+		q.cache.savepoint()
+		req, err := o.apply(ctx, q)
 		if err != nil {
+			q.cache.rollback()
 			if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT op"); rbErr != nil {
 				b.fail(tx, fmt.Errorf("%s: rolling back a failed write (%v): %w", b.cfg.Name, err, b.cfg.Wrap(rbErr)), ops)
 				return

@@ -145,23 +145,33 @@ func (l Ledger) Append(ctx context.Context, start int64, entries [][]byte, hashe
 	if err := ledger.CheckAppend(size, start, entries, hashes); err != nil {
 		return fmt.Errorf("%s: %w", l.S.Name, err)
 	}
-	for i, e := range entries {
-		n, err := l.Q.Exec(ctx, `INSERT INTO ledger_entries (idx, entry) VALUES ($1, $2) ON CONFLICT (idx) DO NOTHING`, start+int64(i), nonNil(e))
-		if err != nil {
-			return l.S.errorf(err, "appending log entry %d", start+int64(i))
-		}
-		if n == 0 {
-			return fmt.Errorf("%s: log entry %d: %w", l.S.Name, start+int64(i), ledger.ErrConflict)
-		}
-	}
+	return l.insert(ctx, start, entries, hashes)
+}
+
+// insert writes entries from start and their stored hashes, in one
+// pipelined round trip where the querier can (see [BatchExecer]).
+func (l Ledger) insert(ctx context.Context, start int64, entries [][]byte, hashes []tlog.Hash) error {
 	first := tlog.StoredHashCount(start)
+	stmts := make([]Stmt, 0, len(entries)+len(hashes))
+	for i, e := range entries {
+		stmts = append(stmts, Stmt{`INSERT INTO ledger_entries (idx, entry) VALUES ($1, $2) ON CONFLICT (idx) DO NOTHING`, []any{start + int64(i), nonNil(e)}})
+	}
 	for i, h := range hashes {
-		n, err := l.Q.Exec(ctx, `INSERT INTO ledger_hashes (idx, hash) VALUES ($1, $2) ON CONFLICT (idx) DO NOTHING`, first+int64(i), h[:])
-		if err != nil {
-			return l.S.errorf(err, "appending log hash %d", first+int64(i))
+		stmts = append(stmts, Stmt{`INSERT INTO ledger_hashes (idx, hash) VALUES ($1, $2) ON CONFLICT (idx) DO NOTHING`, []any{first + int64(i), h[:]}})
+	}
+	what := func(i int) string {
+		if i < len(entries) {
+			return fmt.Sprintf("log entry %d", start+int64(i))
 		}
-		if n == 0 {
-			return fmt.Errorf("%s: log hash %d: %w", l.S.Name, first+int64(i), ledger.ErrConflict)
+		return fmt.Sprintf("log hash %d", first+int64(i-len(entries)))
+	}
+	n, err := execAll(ctx, l.Q, stmts)
+	if err != nil {
+		return l.S.errorf(err, "appending %s", what(len(n)))
+	}
+	for i, rows := range n {
+		if rows == 0 {
+			return fmt.Errorf("%s: %s: %w", l.S.Name, what(i), ledger.ErrConflict)
 		}
 	}
 	return nil
@@ -185,10 +195,15 @@ func (s Store) appendLog(ctx context.Context, q Querier, events ...ledger.Event)
 	if s.Ledger == nil || len(events) == 0 {
 		return nil, nil
 	}
-	if err := s.LockLog(ctx, q); err != nil {
+	var storage ledger.Storage = Ledger{S: s, Q: q}
+	if bq, ok := q.(batchQ); ok {
+		// A batch's transaction holds the log lock from its start (see
+		// BatcherConfig.Begin): the log cannot move under its cache.
+		storage = cachedLedger{Ledger{S: s, Q: q}, bq.cache}
+	} else if err := s.LockLog(ctx, q); err != nil {
 		return nil, err
 	}
-	entries, err := s.Ledger.Append(ctx, Ledger{S: s, Q: q}, events...)
+	entries, err := s.Ledger.Append(ctx, storage, events...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: appending to the log: %w", s.Name, err)
 	}
