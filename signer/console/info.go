@@ -9,9 +9,11 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
 )
 
@@ -27,6 +29,43 @@ func sortedKeyIDs(t *policy.Trust) []string {
 type versionView struct {
 	Version int64
 	Digest  string
+	// Diff is what changed from the version before, when the trust
+	// directory holds both (author.Diff, as administrators review it).
+	Diff []string
+}
+
+// maxDiffs bounds the versions whose diff the policy page computes.
+const maxDiffs = 20
+
+// diffFrom describes what version v changed from v-1, reading both from
+// src; nil when either is not there.
+func diffFrom(src policy.Source, v int64) []string {
+	if src == nil || v < 2 {
+		return nil
+	}
+	read := func(v int64) *metadata.Metadata[metadata.TargetsType] {
+		data, err := src.Targets(v)
+		if err != nil {
+			return nil
+		}
+		t, err := policy.ParseTargets(data)
+		if err != nil {
+			return nil
+		}
+		return t
+	}
+	old, next := read(v-1), read(v)
+	if old == nil || next == nil {
+		return nil
+	}
+	lines, err := author.Diff(old, next)
+	if err != nil {
+		return []string{"(cannot compare: " + display.String(err.Error()) + ")"}
+	}
+	for i, l := range lines {
+		lines[i] = display.String(l)
+	}
+	return lines
 }
 
 func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, _ *session) {
@@ -57,17 +96,20 @@ func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, _ *session)
 	for _, g := range t.Roles.GateNames() {
 		gv := gateView{Name: g, Roles: t.Roles.Gates[g].Roles}
 		if req, ok := t.ProvenanceRequirements(g); ok {
-			gv.Provenance = display.String(fmt.Sprintf("%+v", req))
+			gv.Provenance = display.String(author.DescribeRequirements(req))
 		}
 		gates = append(gates, gv)
 	}
 	d["Gates"] = gates
 	if lc := t.Lifecycle; lc != nil {
-		var hist []versionView
-		for _, v := range lc.Versions() {
-			hist = append(hist, versionView{Version: v, Digest: lc.History[v]})
+		hist := []versionView{{Version: t.Version(), Digest: t.Digest}}
+		versions := lc.Versions()
+		for i := len(versions) - 1; i >= 0; i-- {
+			hist = append(hist, versionView{Version: versions[i], Digest: lc.History[versions[i]]})
 		}
-		slices.Reverse(hist)
+		for i := range hist[:min(len(hist), maxDiffs)] {
+			hist[i].Diff = diffFrom(t.Source(), hist[i].Version)
+		}
 		d["History"], d["Retired"], d["Revocations"] = hist, lc.Retired, lc.Revocations
 	}
 	c.render(w, r, "policy", http.StatusOK, d)

@@ -303,6 +303,13 @@ func TestOperatorApprovesWithPasskeyInBrowser(t *testing.T) {
 		}
 		shot(t, ctx, page)
 	}
+	// The policy page shows what v2 changed, as administrators reviewed it.
+	if err := chromedp.Do(ctx, chromedp.Navigate(w.base+"/ui/policy")); err != nil {
+		t.Fatal(err)
+	}
+	if diff, err := text(ctx, "main"); err != nil || !strings.Contains(diff, "role operator added") {
+		t.Errorf("the policy page does not show v2's diff (%v):\n%s", err, diff)
+	}
 
 	// 7. The composite verifies offline, with its ledger bundle.
 	w.quorate("request", "attestation", id, "--coordinator", w.base, "--out", "release.intoto.json")
