@@ -235,10 +235,20 @@ func (a *app) assembleBundles(dir string, t *policy.Trust) ([]byte, error) {
 	return attest.Encode(asm.Envelope)
 }
 
-// readLimited reads a file of at most limit bytes, refusing larger ones
-// before reading them whole.
+// readLimited reads an attestation file through attest.ReadLimited: at
+// most limit bytes, a larger one refused (attest.ErrTooLarge) before it is
+// read whole.
 func readLimited(path string, limit int64) ([]byte, error) {
-	return readLimitedFile(path, limit, "attestation")
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading attestation: %w", err)
+	}
+	defer f.Close()
+	data, err := attest.ReadLimited(f, attest.Limits{MaxBytes: limit})
+	if err != nil {
+		return nil, fmt.Errorf("attestation %s: %w", path, err)
+	}
+	return data, nil
 }
 
 func (a *app) printVerdict(v *policy.Verdict) {
