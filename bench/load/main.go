@@ -57,6 +57,7 @@ type config struct {
 	dir      string
 	jsonOut  bool
 	extra    string
+	hold     time.Duration
 	withLog  bool
 }
 
@@ -71,6 +72,7 @@ func main() {
 	flag.StringVar(&c.dir, "dir", "", "work directory (default: a temp dir, removed after)")
 	flag.BoolVar(&c.jsonOut, "json", false, "print the result as JSON")
 	flag.BoolVar(&c.withLog, "log", true, "run the coordinator with a transparency log (serve --log-key)")
+	flag.DurationVar(&c.hold, "hold", 0, "keep the coordinators running this long after the load (e.g. to let webhook deliveries drain)")
 	flag.StringVar(&c.extra, "serve-args", "", "extra arguments for 'quorate serve' (space-separated), e.g. --debug-addr 127.0.0.1:6060")
 	flag.Parse()
 	res, err := run(context.Background(), c)
@@ -154,6 +156,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 	}
 	urls, pids, stop, err := startReplicas(ctx, c, dir, trustDir)
 	defer stop()
+	defer time.Sleep(c.hold)
 	if err != nil {
 		return nil, err
 	}

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +55,12 @@ func (a *app) startNotifications(ctx context.Context, cfg *notify.Config, retry 
 	}
 	m.Init(cfg)
 	host, _ := os.Hostname()
+	// The latest checkpoint, verified once per note (not per delivery).
+	var (
+		cpMu     sync.Mutex
+		lastNote []byte
+		lastCP   *ledger.SignedCheckpoint
+	)
 	prover := notify.LedgerProver{Storage: ob.Ledger(), Checkpoint: func(ctx context.Context) (*ledger.SignedCheckpoint, error) {
 		_, note, err := ob.LatestCheckpoint(ctx)
 		if errors.Is(err, signer.ErrNotFound) {
@@ -61,11 +69,21 @@ func (a *app) startNotifications(ctx context.Context, cfg *notify.Config, retry 
 		if err != nil {
 			return nil, err
 		}
-		return ledger.OpenCheckpoint(note, lg.Origin(), lg.PublicKey())
+		cpMu.Lock()
+		defer cpMu.Unlock()
+		if lastCP != nil && bytes.Equal(note, lastNote) {
+			return lastCP, nil
+		}
+		cp, err := ledger.OpenCheckpoint(note, lg.Origin(), lg.PublicKey())
+		if err != nil {
+			return nil, err
+		}
+		lastNote, lastCP = note, cp
+		return cp, nil
 	}}
 	status := waitingStatus{svc: svc, store: store}
 	d, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: ob.Outbox(), Owner: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), a.now().UnixNano()),
-		Prover: prover, Status: status, Clock: a.now, Metrics: m, Logger: log.Named("webhooks"), Poll: 250 * time.Millisecond, Batch: 256, Parallel: 32,
+		Prover: prover, Status: status, Clock: a.now, Metrics: m, Logger: log.Named("webhooks"), Poll: 250 * time.Millisecond, Batch: 256, Parallel: 64,
 		Backoff: notify.Backoff{Initial: retry, Max: max(retry, time.Hour), Jitter: 0.2, MaxAttempts: 30}})
 	if err != nil {
 		return err
