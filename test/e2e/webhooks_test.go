@@ -276,9 +276,50 @@ func TestWebhooksTwoReplicas(t *testing.T) {
 	signAll(t, &client.Client{BaseURL: b.url}, trust, signers, 3, "rb")
 	checkOrder(t, rcv.waitAll(t, 6*4))
 	rcv.mu.Lock()
-	defer rcv.mu.Unlock()
-	if len(rcv.concurrent) > 0 {
-		t.Fatalf("delivered concurrently twice: %v", rcv.concurrent)
+	concurrent := slices.Clone(rcv.concurrent)
+	rcv.mu.Unlock()
+	if len(concurrent) > 0 {
+		t.Fatalf("delivered concurrently twice: %v", concurrent)
+	}
+	// Each replica streams the events of both (from the shared ledger).
+	for _, srv := range []*server{a, b} {
+		ids := sseRead(t, srv.url, "", 6*4)
+		for i, id := range ids {
+			if id != int64(i) {
+				t.Fatalf("%s streamed %v; want 0..23", srv.url, ids)
+			}
+		}
+	}
+}
+
+// TestWebhooksBadConfigRefused: serve refuses to start on a bad webhook
+// configuration, with a message naming the endpoint and the fault.
+func TestWebhooksBadConfigRefused(t *testing.T) {
+	dir, _, _, trustDir, logKey, rcv := webhookWorld(t, 1)
+	rcv.config(t, dir) // writes hook.whsec
+	for _, tc := range []struct {
+		name, config, want string
+		noLogKey          bool
+	}{
+		{"UnknownEventType", `{"endpoints": [{"name": "a", "url": "https://h.example/x", "secret": {"file": "hook.whsec"}, "events": ["request.openned"]}]}`, `endpoint "a"`, false},
+		{"PlainHTTPOutsideLoopback", `{"endpoints": [{"name": "b", "url": "http://hooks.example.com/x", "secret": {"file": "hook.whsec"}}]}`, `endpoint "b"`, false},
+		{"MissingSecret", `{"endpoints": [{"name": "c", "url": "https://h.example/x"}]}`, `endpoint "c"`, false},
+		{"WithoutLogKey", `{"endpoints": [{"name": "d", "url": "https://h.example/x", "secret": {"file": "hook.whsec"}}]}`, "--webhooks needs the transparency log", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, tc.name+".json")
+			if err := os.WriteFile(p, []byte(tc.config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"--trust", trustDir, "--data", filepath.Join(dir, "data-"+tc.name), "--webhooks", p}
+			if !tc.noLogKey {
+				args = append(args, "--log-key", logKey)
+			}
+			out := serveRefused(t, dir, filepath.Join(dir, "state"), args...)
+			if !strings.Contains(out, tc.want) || !strings.Contains(out, "--webhooks") {
+				t.Fatalf("refusal lacks %q:\n%s", tc.want, out)
+			}
+		})
 	}
 }
 
