@@ -299,7 +299,7 @@ func TestWebhooksBadConfigRefused(t *testing.T) {
 	rcv.config(t, dir) // writes hook.whsec
 	for _, tc := range []struct {
 		name, config, want string
-		noLogKey          bool
+		noLogKey           bool
 	}{
 		{"UnknownEventType", `{"endpoints": [{"name": "a", "url": "https://h.example/x", "secret": {"file": "hook.whsec"}, "events": ["request.openned"]}]}`, `endpoint "a"`, false},
 		{"PlainHTTPOutsideLoopback", `{"endpoints": [{"name": "b", "url": "http://hooks.example.com/x", "secret": {"file": "hook.whsec"}}]}`, `endpoint "b"`, false},
