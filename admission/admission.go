@@ -137,7 +137,7 @@ type BreakGlassEvent struct {
 }
 
 // BreakGlassReporter records break-glass admissions for later review (the
-// coordinator's ledger, once wired). Report errors are logged and counted;
+// coordinator: [CoordinatorReporter]). Report errors are logged and counted;
 // they do not turn the admission into a denial.
 type BreakGlassReporter interface {
 	ReportBreakGlass(ctx context.Context, ev BreakGlassEvent) error

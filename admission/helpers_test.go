@@ -41,9 +41,9 @@ import (
 
 // testVerifier is an in-test Verifier whose decisions are explicit: an
 // image is approved for a gate when approved[gate] holds its digest;
-// otherwise it is refused with the missing roles given. It stands in for
-// the policy verifier until that API lands (issue 12); the end-to-end test
-// with real signatures comes with the wiring.
+// otherwise it is refused with the missing roles given. It lets the
+// handler's tests choose decisions; PolicyVerifier's tests use real signed
+// approvals, and test/e2e runs the `quorate admission` process.
 type testVerifier struct {
 	mu       sync.Mutex
 	approved map[string]map[string]bool // gate -> digest -> approved

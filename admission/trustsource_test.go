@@ -82,7 +82,7 @@ func startTUFCoordinator(t *testing.T) *tufCoordinator {
 
 func (c *tufCoordinator) clock() time.Time { return time.Unix(0, c.nowNS.Load()).UTC() }
 
-// refreshingTrust fetches c's policy as the CLI will: tufrepo.Fetch from
+// refreshingTrust fetches c's policy as `quorate admission` does: tufrepo.Fetch from
 // the pinned root into a cache, valid until the cached timestamp expires.
 func (c *tufCoordinator) refreshingTrust(t *testing.T) *RefreshingTrust {
 	cacheDir := t.TempDir()

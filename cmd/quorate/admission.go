@@ -134,11 +134,10 @@ for installation, failure modes and the failurePolicy to choose.`,
 					return err
 				}
 			}
-			cl, _ := a.client(&cf) // checked by tufConfig
 			err = admission.Serve(ctx, admission.ServeOptions{
 				Listener: ln, ConfigFile: configFile, CertFile: certFile, KeyFile: keyFile, Mode: admission.Mode(mode),
 				Trust: trust, Registry: reg.registry(), RequireLog: requireLog,
-				BreakGlass: &admission.CoordinatorReporter{Client: cl}, Metrics: metrics, Logger: log,
+				BreakGlass: &admission.CoordinatorReporter{Client: fc.Client}, Metrics: metrics, Logger: log,
 			})
 			if errors.Is(err, admission.ErrConfig) {
 				return usageErr("%w", err)
