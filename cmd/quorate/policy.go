@@ -329,7 +329,11 @@ func (a *app) policyShow() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "show --trust DIR [--output json]",
 		Short: "Show the roles, gates, versions and signatures of a trust directory",
-		Args:  cobra.NoArgs,
+		Long: `Show the roles, gates, versions and signatures of a trust directory, and
+whether it verifies. A directory that does not verify (e.g. a version not yet
+signed by enough administrators: run 'quorate policy sign') is shown in full,
+then the command exits 1.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
 				return usageErr("--trust DIR is required")
@@ -381,8 +385,18 @@ func (a *app) policyShow() *cobra.Command {
 			if out.GateProvenance, err = policy.ProvenanceRequirementsOf(d.Targets); err != nil {
 				return usageErr("%w", err)
 			}
+			// Shown in full either way; a policy that does not verify exits 1.
+			notVerified := func() error {
+				if verr == nil {
+					return nil
+				}
+				return withCode(exitNotVerified, fmt.Errorf("trust directory %s does not verify%s", dir, signHint(dir, verr)))
+			}
 			if output == "json" {
-				return writeJSON(a.stdout, out)
+				if err := writeJSON(a.stdout, out); err != nil {
+					return err
+				}
+				return notVerified()
 			}
 			w := a.stdout
 			fmt.Fprintf(w, "trust root  version %d, signed %d/%d\n", st.RootVersion, len(st.RootSigners), st.RootThreshold)
@@ -408,12 +422,21 @@ func (a *app) policyShow() *cobra.Command {
 			} else {
 				fmt.Fprintln(w, "status: verified")
 			}
-			return nil
+			return notVerified()
 		},
 	}
 	c.Flags().StringVar(&dir, "trust", "", "trust directory")
 	c.Flags().StringVar(&output, "output", "text", "text or json")
 	return c
+}
+
+// signHint tells what to do about a trust directory whose policy is not
+// signed by enough administrators (err is policy.ErrThreshold), else "".
+func signHint(dir string, err error) string {
+	if !errors.Is(err, policy.ErrThreshold) {
+		return ""
+	}
+	return fmt.Sprintf("\nnot signed by enough administrators: run 'quorate policy sign --trust %s --key URI' ('quorate policy show --trust %s' says who has signed)", dir, dir)
 }
 
 // stateFor returns the rollback-protection state file for trust directory
@@ -473,7 +496,7 @@ func (a *app) loadTrustPinned(dir, stateOverride, pinFile string, now time.Time)
 		if errors.Is(err, policy.ErrRollback) && st != nil {
 			return nil, usageErr("trust directory %s: %w (root version %d, policy version %d remembered by %s)", dir, err, trusted.Root, trusted.Targets, st.Path)
 		}
-		return nil, usageErr("trust directory %s: %w", dir, err)
+		return nil, usageErr("trust directory %s: %w%s", dir, err, signHint(dir, err))
 	}
 	if _, err := st.Raise(t.Versions()); err != nil {
 		a.errf("warning: %v\n", err)

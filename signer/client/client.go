@@ -28,7 +28,14 @@ type APIError struct {
 	Msg    string
 }
 
+// CodeNotCoordinator is the code of an [APIError] for an answer that is not
+// a quorate coordinator's (a web server's HTML error page, a proxy's).
+const CodeNotCoordinator = "not_a_coordinator"
+
 func (e *APIError) Error() string {
+	if e.Code == CodeNotCoordinator {
+		return e.Msg
+	}
 	return fmt.Sprintf("coordinator: %s (HTTP %d, %s)", e.Msg, e.Status, e.Code)
 }
 
@@ -71,11 +78,16 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	if resp.StatusCode >= 300 {
 		var eb ErrorBody
-		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
-			eb.Error = strings.TrimSpace(string(data))
-			if len(eb.Error) > 200 {
-				eb.Error = eb.Error[:200]
+		if json.Unmarshal(data, &eb) != nil || (eb.Error == "" && eb.Code == "") {
+			// Not the API's error shape: one line, never the page. A
+			// coordinator (which sets X-Request-Id on every answer) without
+			// this route is older or configured without it.
+			if resp.Header.Get("X-Request-Id") != "" {
+				return &APIError{Status: resp.StatusCode, Code: "not_served",
+					Msg: fmt.Sprintf("the coordinator at %s does not serve %s %s (an older version, or the feature is off)", c.BaseURL, method, path)}
 			}
+			return &APIError{Status: resp.StatusCode, Code: CodeNotCoordinator,
+				Msg: fmt.Sprintf("not a quorate coordinator at %s: HTTP %d", c.BaseURL, resp.StatusCode)}
 		}
 		return &APIError{Status: resp.StatusCode, Code: eb.Code, Msg: eb.Error}
 	}
@@ -87,7 +99,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("decoding coordinator response: %w", err)
+		return fmt.Errorf("not a quorate coordinator at %s? its answer to %s %s is not the API's JSON: %w", c.BaseURL, method, path, err)
 	}
 	return nil
 }

@@ -75,6 +75,14 @@ func Fetch(ctx context.Context, cfg FetchConfig) (*policy.Trust, error) {
 	}
 	up.UnsafeSetRefTime(cfg.Now)
 	if err := up.Refresh(); err != nil {
+		// go-tuf says only "http status code: 404": ask the coordinator why
+		// (no TUF repository without serve --tuf-key; not a coordinator).
+		if _, why := cl.TUFFile(ctx, "timestamp.json"); why != nil {
+			var ae *client.APIError
+			if errors.As(why, &ae) {
+				return nil, fmt.Errorf("updating the policy from %s: %w", repoURL, why)
+			}
+		}
 		return nil, fmt.Errorf("updating the policy from %s: %w", repoURL, err)
 	}
 	src := cacheSource{dir: cfg.CacheDir, fetch: func(name string) ([]byte, error) { return cl.TUFFile(ctx, name) }}
