@@ -431,3 +431,50 @@ func TestEventsCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhooksReminderNamesWhoIsWaiting: a request that waited on a role
+// longer than the gate's reminder time is reminded, once, naming the role,
+// how many signed and the key that has not (the restarted coordinator's
+// clock runs 2 minutes ahead, past the 1-minute reminder).
+func TestWebhooksReminderNamesWhoIsWaiting(t *testing.T) {
+	dir, signers, trust, trustDir, logKey, rcv := webhookWorld(t, 2)
+	rcv.config(t, dir) // writes hook.whsec
+	cfg := filepath.Join(dir, "reminders.json")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{"endpoints": [{"name": "receiver", "url": %q, "secret": {"file": "hook.whsec"},
+		"reminders": {"*": {"after": "1m"}}}]}`, rcv.srv.URL+"/hook")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--log-key", logKey, "--webhooks", cfg, "--checkpoint-interval", "100ms"}
+	srv := startServer(t, dir, trustDir, args...)
+	ids := openRequests(t, &client.Client{BaseURL: srv.url}, trust, signers, 1, "remind")
+	rcv.waitAll(t, 2) // opened, the requester's signature
+	srv.kill9(t)
+	t.Setenv("QUORATE_TEST_CLOCK_OFFSET", "2m")
+	startServer(t, dir, trustDir, args...)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		rcv.mu.Lock()
+		var rem []notify.Message
+		for _, m := range rcv.got {
+			if m.Type == notify.ReminderType {
+				rem = append(rem, m)
+			}
+		}
+		rcv.mu.Unlock()
+		if len(rem) > 0 {
+			m := rem[0]
+			if m.RequestID != ids[0] || m.Reminder == nil || m.Reminder.Reason != notify.ReasonWaiting || m.Reminder.Role != "signers" ||
+				m.Waiting == nil || len(m.Waiting.Missing) != 1 {
+				t.Fatalf("reminder %+v", m)
+			}
+			miss := m.Waiting.Missing[0]
+			if miss.Signed != 1 || miss.Threshold != 2 || len(miss.Waiting) != 1 || miss.Waiting[0].KeyID != signers[1].Public().ID() {
+				t.Fatalf("reminder waits on %+v; want signers 1/2, the second key", miss)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no reminder arrived")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
