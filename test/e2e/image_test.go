@@ -154,6 +154,15 @@ func TestImageApprovedAttachedVerified(t *testing.T) {
 			t.Fatalf("verify --image %s: exit %d\n%s", tc.name, code, out)
 		}
 	}
+	jsonOut, code := runCLIStdout(t, w, "verify", "--image", app, "--gate", "load", "--trust", w.trustDir, "--insecure-registry", "--output", "json")
+	var jv struct {
+		Image, Passed string
+		Verdict       struct{ Verified bool }
+		Checked       []struct{ Referrer string }
+	}
+	if err := json.Unmarshal([]byte(jsonOut), &jv); err != nil || code != 0 || jv.Image != byDigest || !strings.HasPrefix(jv.Passed, "sha256:") || !jv.Verdict.Verified || len(jv.Checked) != 1 {
+		t.Fatalf("verify --image --output json: exit %d, %v\n%s", code, err, jsonOut)
+	}
 	out, code = w.run(t, "verify", "--image", app, "--gate", "load", "--coordinator", w.srv.url, "--token-file", w.token, "--trust-root", w.pin, "--require-log", "--insecure-registry")
 	if code != 0 || !strings.Contains(out, "VERIFIED: gate load") {
 		t.Fatalf("verify --image --coordinator --require-log: exit %d\n%s", code, out)
@@ -436,4 +445,19 @@ func TestAdmissionCommandAdmitsApprovedImages(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/readyz with the coordinator stopped (policy still valid): %d", resp.StatusCode)
 	}
+}
+
+// runCLIStdout runs the CLI in w.dir and returns its stdout alone.
+func runCLIStdout(t *testing.T, w *imageWorld, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(quorateBin, args...)
+	cmd.Dir = w.dir
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(w.dir, "state"), "XDG_CACHE_HOME="+filepath.Join(w.dir, "cache"))
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
 }
