@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,9 +40,23 @@ func world(t *testing.T, cfg events.Config) (*sqlitestore.Store, *httptest.Serve
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { h.Run(ctx) })
-	srv := httptest.NewServer(h)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener = smallBuffers{srv.Listener}
+	srv.Start()
 	t.Cleanup(func() { srv.Close(); cancel(); wg.Wait() })
 	return s, srv
+}
+
+// smallBuffers makes accepted connections' send buffers small, so a client
+// that stops reading blocks the server after little data.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(4 << 10)
+	}
+	return c, err
 }
 
 func appendRevocations(t *testing.T, s *sqlitestore.Store, from, n int) {
@@ -149,4 +165,45 @@ func TestRequests(t *testing.T) {
 			t.Fatalf("second stream: %d; want 503", resp.StatusCode)
 		}
 	})
+}
+
+// TestSlowClientDropped: a client that stops reading is disconnected once a
+// page cannot be written within WriteTimeout, freeing its slot (MaxClients
+// 1: a new stream is then accepted). Nothing is queued for it meanwhile.
+func TestSlowClientDropped(t *testing.T) {
+	s, srv := world(t, events.Config{MaxClients: 1, Page: 256, WriteTimeout: 50 * time.Millisecond})
+	evs := make([]ledger.Event, 1500) // ~1.5 MB of events: more than the (small) socket buffers hold
+	reason := strings.Repeat("compromised ", 80)
+	for i := range evs {
+		evs[i] = ledger.Event{Type: ledger.KeyRevoked, KeyID: fmt.Sprintf("%064x", i), Detail: map[string]string{"reason": reason}}
+	}
+	if _, err := s.AppendEvents(t.Context(), evs...); err != nil {
+		t.Fatal(err)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(t.Context(), "tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+	tr := &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) { return conn, nil }}
+	slow, err := (&http.Client{Transport: tr}).Get(srv.URL + "?since=0") // never read
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Body.Close()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		resp, err := http.Get(srv.URL + "?since=1499")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the slow client still holds the only slot: %d", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
