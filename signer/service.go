@@ -798,6 +798,9 @@ func Progress(set *roles.Set, r *Request) []client.RoleStatus {
 	var out []client.RoleStatus
 	for _, rr := range tally.Results() {
 		rs := client.RoleStatus{Role: rr.Role, Threshold: rr.Threshold, Met: rr.Met(), Signed: []string{}}
+		if role, ok := set.Roles[rr.Role]; ok {
+			rs.Eligible = append([]string(nil), role.KeyIDs...)
+		}
 		for _, c := range rr.Counted {
 			rs.Signed = append(rs.Signed, c.KeyID)
 		}

@@ -43,6 +43,7 @@ var keyCommands = map[string]bool{
 	"quorate sign":           true,
 	"quorate request create": true,
 	"quorate request cancel": true,
+	"quorate request list":   true, // --mine
 	"quorate policy sign":    true,
 	"quorate policy approve": true,
 }

@@ -189,13 +189,42 @@ func roleOf(v *client.RequestView, keyID string) string {
 
 func (a *app) requestList() *cobra.Command {
 	var cf clientFlags
-	var state, output string
+	var state, output, waitingOn, uri string
 	var limit int
+	var mine bool
 	c := &cobra.Command{
-		Use:   "list --coordinator URL [--state pending|complete|cancelled|expired]",
+		Use:   "list --coordinator URL [--state pending|complete|cancelled|expired] [--waiting-on KEY|ROLE | --mine]",
 		Short: "List signing requests",
-		Args:  cobra.NoArgs,
+		Long: `List signing requests.
+
+--waiting-on KEY|ROLE lists the pending requests that wait for that key (a key
+ID, its 12-character short form, or a public key file: a role of the gate the
+key belongs to is not met and the key has not signed) or for that role (not
+met). --mine is --waiting-on the public key of your own key (--key, else
+$QUORATE_KEY, else the context's key).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if mine && waitingOn != "" {
+				return usageErr("--mine and --waiting-on exclude each other")
+			}
+			if mine {
+				if uri == "" {
+					return usageErr("--mine needs your key: --key URI, $QUORATE_KEY or the context's key")
+				}
+				s, err := a.registry.Signer(cmd.Context(), uri)
+				if err != nil {
+					return err
+				}
+				waitingOn = s.Public().ID()
+				s.Close()
+			} else if waitingOn != "" {
+				if pub, err := keys.ReadFile(waitingOn); err == nil {
+					waitingOn = pub.ID()
+				}
+			}
+			if waitingOn != "" && state == "" {
+				state = string(signer.Pending)
+			}
 			cl, err := a.client(&cf)
 			if err != nil {
 				return err
@@ -203,6 +232,9 @@ func (a *app) requestList() *cobra.Command {
 			rs, err := cl.List(cmd.Context(), signer.State(state), limit)
 			if err != nil {
 				return describeAPIError(err)
+			}
+			if waitingOn != "" {
+				rs = slices.DeleteFunc(rs, func(r client.RequestSummary) bool { return !waitsOn(r.Progress, waitingOn) })
 			}
 			if output == "json" {
 				return writeJSON(a.stdout, rs)
@@ -217,7 +249,29 @@ func (a *app) requestList() *cobra.Command {
 	c.Flags().StringVar(&state, "state", "", "only requests in this state")
 	c.Flags().IntVar(&limit, "limit", 0, "at most this many (0: every one, fetched page by page)")
 	c.Flags().StringVar(&output, "output", "text", "text or json")
+	c.Flags().StringVar(&waitingOn, "waiting-on", "", "only pending requests waiting for this key (ID, short ID or public key file) or role")
+	c.Flags().BoolVar(&mine, "mine", false, "only pending requests waiting for your key (--key)")
+	c.Flags().StringVar(&uri, "key", "", "your key URI, for --mine (else $QUORATE_KEY, else the context's key)")
 	return c
+}
+
+// waitsOn reports whether a request with progress ps waits for who: a role
+// name that is not met, or a key (ID or short ID) eligible for a role that
+// is not met and that has not signed it.
+func waitsOn(ps []client.RoleStatus, who string) bool {
+	isKey := func(id string) bool { return id == who || (len(who) == 12 && strings.HasPrefix(id, who)) }
+	for _, p := range ps {
+		if p.Met {
+			continue
+		}
+		if p.Role == who {
+			return true
+		}
+		if slices.ContainsFunc(p.Eligible, isKey) && !slices.ContainsFunc(p.Signed, isKey) {
+			return true
+		}
+	}
+	return false
 }
 
 func progressLine(ps []client.RoleStatus) string {
@@ -270,12 +324,27 @@ func (a *app) requestShow() *cobra.Command {
 				fmt.Fprintf(w, "subject  %s sha256:%s\n", display.String(s.Name), display.String(s.Digest["sha256"]))
 			}
 			prov.write(w, "provenance")
+			signedAt := map[string]time.Time{}
+			for _, s := range v.Signatures {
+				signedAt[s.KeyID] = s.Received
+			}
 			for _, p := range v.Progress {
 				mark := "waiting"
 				if p.Met {
 					mark = "met"
 				}
 				fmt.Fprintf(w, "role     %-12s %d/%d %s\n", display.String(p.Role), len(p.Signed), p.Threshold, mark)
+				// Each key of the role under the request's version: who
+				// signed, who is missing.
+				for _, id := range p.Eligible {
+					if at, ok := signedAt[id]; ok && slices.Contains(p.Signed, id) {
+						fmt.Fprintf(w, "           %s  signed at %s\n", display.String(keys.Short(id)), at.Format(time.RFC3339))
+					} else if !p.Met {
+						fmt.Fprintf(w, "           %s  missing\n", display.String(keys.Short(id)))
+					} else {
+						fmt.Fprintf(w, "           %s  not needed\n", display.String(keys.Short(id)))
+					}
+				}
 			}
 			for _, s := range v.Signatures {
 				fmt.Fprintf(w, "signed   %s by %s at %s\n", display.String(s.Role), display.String(keys.Short(s.KeyID)), s.Received.Format(time.RFC3339))

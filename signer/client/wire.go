@@ -98,6 +98,9 @@ type RoleStatus struct {
 	Threshold int      `json:"threshold"`
 	Signed    []string `json:"signed"` // key IDs counted
 	Met       bool     `json:"met"`
+	// Eligible lists the key IDs of the role under the request's policy
+	// version: who may sign for it (those not in Signed are missing).
+	Eligible []string `json:"eligible,omitempty"`
 }
 
 // ChangePayloadType is the DSSE payload type of a signed proposal.
