@@ -49,6 +49,10 @@ const (
 	PolicyPublished    EventType = "policy.published"
 	RootPublished      EventType = "root.published"
 	KeyRevoked         EventType = "key.revoked"
+	// AdmissionBreakGlass records a workload an admission webhook admitted
+	// through its break-glass annotation, for later review. Its fields are
+	// all in Detail (see [BreakGlassDetailKeys]).
+	AdmissionBreakGlass EventType = "admission.break_glass"
 )
 
 // Field names, as they appear in the JSON and in errors.
@@ -99,12 +103,16 @@ var eventRules = map[EventType]fieldRule{
 		required: []string{fKeyID},
 		allowed:  []string{fPolicyVersion, fRootVersion, fDetail},
 	},
+	AdmissionBreakGlass: {
+		required: []string{fDetail},
+		allowed:  []string{fPolicyVersion},
+	},
 }
 
 // EventTypes lists the event types in a stable order.
 func EventTypes() []EventType {
 	return []EventType{RequestOpened, SignatureAccepted, AttestationEmitted, RequestCancelled,
-		RequestExpired, PolicyPublished, RootPublished, KeyRevoked}
+		RequestExpired, PolicyPublished, RootPublished, KeyRevoked, AdmissionBreakGlass}
 }
 
 // Event is what the coordinator reports: one thing that happened. Which
@@ -248,6 +256,9 @@ func (e *Event) validate() error {
 		if err := printable(v); err != nil {
 			return fmt.Errorf("field %s: value of %q: %w", fDetail, k, err)
 		}
+	}
+	if e.Type == AdmissionBreakGlass {
+		return checkBreakGlassDetail(e.Detail)
 	}
 	return nil
 }

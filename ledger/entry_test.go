@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
@@ -24,6 +25,9 @@ var validEvents = map[ledger.EventType]ledger.Event{
 	ledger.PolicyPublished:    {Type: ledger.PolicyPublished, PolicyVersion: 8, PayloadSHA256: hexA, EnvelopeSHA256: hexB, KeyID: hexC},
 	ledger.RootPublished:      {Type: ledger.RootPublished, RootVersion: 2, PayloadSHA256: hexA, EnvelopeSHA256: hexB},
 	ledger.KeyRevoked:         {Type: ledger.KeyRevoked, KeyID: hexC, RootVersion: 2, Detail: map[string]string{"reason": "compromised"}},
+	ledger.AdmissionBreakGlass: {Type: ledger.AdmissionBreakGlass, PolicyVersion: 7, Detail: map[string]string{"gate": "production", "reporter": "cert:CN=webhook,O=acme",
+		"namespace": "payments", "kind": "Deployment", "name": "api", "user": "alice@example.com", "justification": "INC-4711 payment outage",
+		"images": "2", "image.0": "sha256:" + hexA, "image.1": "sha256:" + hexB}},
 }
 
 func TestEntryRoundTrip(t *testing.T) {
@@ -112,6 +116,37 @@ func TestEventValidate(t *testing.T) {
 			}
 			if _, err := (&ledger.Entry{Index: 1, Time: t0, Event: e}).Marshal(); !errors.Is(err, ledger.ErrInvalidEvent) {
 				t.Fatalf("Marshal of an invalid event: err = %v, want ErrInvalidEvent", err)
+			}
+		})
+	}
+}
+
+// TestBreakGlassDetailRules: an admission.break_glass entry's detail holds
+// only its own keys, gate and reporter present, each by its text rule.
+func TestBreakGlassDetailRules(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		edit  func(d map[string]string)
+		field string // a word the error must contain
+	}{
+		{"MissingGate", func(d map[string]string) { delete(d, "gate") }, "gate is required"},
+		{"MissingReporter", func(d map[string]string) { delete(d, "reporter") }, "reporter is required"},
+		{"UnknownKey", func(d map[string]string) { d["approved"] = "yes" }, "approved"},
+		{"ImageIndexTooLarge", func(d map[string]string) { d["image.16"] = "sha256:" + hexA }, "image.16"},
+		{"ImageIndexNotCanonical", func(d map[string]string) { d["image.01"] = "sha256:" + hexA }, "image.01"},
+		{"ImageNotADigest", func(d map[string]string) { d["image.0"] = "latest" }, "image.0"},
+		{"ImageUppercase", func(d map[string]string) { d["image.0"] = "SHA256:" + hexA }, "canonical"},
+		{"GateWithTrailingSpace", func(d map[string]string) { d["gate"] = "production " }, "gate"},
+		{"NameWithBidiOverride", func(d map[string]string) { d["name"] = "api\u202egnp" }, "name"},
+		{"ImagesNotACount", func(d map[string]string) { d["images"] = "-1" }, "images"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := validEvents[ledger.AdmissionBreakGlass]
+			e.Detail = maps.Clone(e.Detail)
+			tc.edit(e.Detail)
+			err := e.Validate()
+			if !errors.Is(err, ledger.ErrInvalidEvent) || !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("Validate: err = %v, want ErrInvalidEvent naming %q", err, tc.field)
 			}
 		})
 	}

@@ -167,15 +167,16 @@ func ReminderMessageID(requestID, reason, role string, since int64) string {
 // (unescaped) request ID; formats escape it.
 func (m *Message) title() string {
 	what := map[ledger.EventType]string{
-		ledger.RequestOpened:      "Signing request opened",
-		ledger.SignatureAccepted:  "Signature accepted",
-		ledger.AttestationEmitted: "Threshold met: composite attestation emitted",
-		ledger.RequestCancelled:   "Signing request cancelled",
-		ledger.RequestExpired:     "Signing request expired",
-		ledger.PolicyPublished:    "Policy published",
-		ledger.RootPublished:      "Root of trust published",
-		ledger.KeyRevoked:         "Key revoked",
-		ReminderType:              "Reminder: signing request waiting",
+		ledger.RequestOpened:       "Signing request opened",
+		ledger.SignatureAccepted:   "Signature accepted",
+		ledger.AttestationEmitted:  "Threshold met: composite attestation emitted",
+		ledger.RequestCancelled:    "Signing request cancelled",
+		ledger.RequestExpired:      "Signing request expired",
+		ledger.PolicyPublished:     "Policy published",
+		ledger.RootPublished:       "Root of trust published",
+		ledger.KeyRevoked:          "Key revoked",
+		ledger.AdmissionBreakGlass: "Break-glass admission",
+		ReminderType:               "Reminder: signing request waiting",
 	}[m.Type]
 	if what == "" {
 		what = string(m.Type)

@@ -6,13 +6,17 @@ import (
 	"math"
 	"net/http"
 	"regexp"
+	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 
 	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/provenance"
 	"github.com/quorate-dev/quorate/signer/client"
@@ -150,6 +154,7 @@ var knownReasons = func() map[string]bool {
 	} {
 		out[k.Code()] = true
 	}
+	out[BreakGlassReason] = true
 	return out
 }()
 
@@ -230,6 +235,28 @@ func checkReport(r *client.Report) error {
 	case len(r.RequestID) > 128:
 		return fmt.Errorf("requestId is over 128 characters")
 	}
+	if bg := r.BreakGlass; bg != nil {
+		if !slices.Contains(r.Reasons, BreakGlassReason) {
+			return fmt.Errorf("breakGlass is only allowed with reason %q", BreakGlassReason)
+		}
+		for _, f := range []struct {
+			name, val string
+			max       int
+			free      bool
+		}{{"breakGlass.namespace", bg.Namespace, 256, false}, {"breakGlass.kind", bg.Kind, 256, false}, {"breakGlass.name", bg.Name, 256, false},
+			{"breakGlass.user", bg.User, 256, true}, {"breakGlass.justification", bg.Justification, 1024, true}} {
+			check := attest.CheckIdentifier
+			if f.free {
+				check = attest.CheckFreeText
+			}
+			if len(f.val) > f.max {
+				return fmt.Errorf("%s is over %d bytes", f.name, f.max)
+			}
+			if err := check(f.name, f.val); err != nil {
+				return err
+			}
+		}
+	}
 	if err := attest.CheckIdentifier("gate", r.Gate); err != nil {
 		return err
 	}
@@ -281,5 +308,65 @@ func (a *API) postReport(w http.ResponseWriter, r *http.Request) {
 	a.svc.metrics.countReport(gate, rep)
 	a.log.Info("verification reported", zap.String("rid", httpapi.RequestID(r)), zap.String("gate", gate), zap.Bool("verified", rep.Verified),
 		zap.Strings("reasons", rep.Reasons), zap.Duration("latency", time.Duration(rep.LatencySeconds*float64(time.Second))), zap.String("client", clientOf(r)))
-	httpapi.WriteJSON(w, http.StatusAccepted, map[string]bool{"accepted": true})
+	out := map[string]any{"accepted": true}
+	if !rep.Verified && slices.Contains(rep.Reasons, BreakGlassReason) && a.svc.ls != nil {
+		if !a.breakGlass.Allow() {
+			w.Header().Set("Retry-After", "1")
+			httpapi.WriteError(w, http.StatusTooManyRequests, "rate_limited", "report: too many break-glass reports to log; counted, not logged; retry later")
+			return
+		}
+		es, err := a.svc.ls.AppendEvents(r.Context(), BreakGlassEvent(rep, reporterOf(r)))
+		if err != nil {
+			a.log.Error("break-glass report not logged", zap.String("rid", httpapi.RequestID(r)), zap.Error(err))
+			httpapi.WriteError(w, http.StatusServiceUnavailable, string(KindUnavailable), "report: the break-glass event could not be logged")
+			return
+		}
+		out["logIndex"] = es[0].Index
+		a.log.Warn("break-glass admission logged", zap.String("rid", httpapi.RequestID(r)), zap.String("gate", rep.Gate), zap.Int64("logIndex", es[0].Index))
+	}
+	httpapi.WriteJSON(w, http.StatusAccepted, out)
+}
+
+// BreakGlassReason is the reason code of a break-glass admission report
+// (admission.BreakGlassReasonCode).
+const BreakGlassReason = "break_glass"
+
+// newBreakGlassLimiter bounds the ledger appends of break-glass reports:
+// they are rare, so a burst of 60 (a rollout's objects and pods) and one a
+// second after that; the per-client limit applies as well.
+func newBreakGlassLimiter() *rate.Limiter { return rate.NewLimiter(rate.Every(time.Second), 60) }
+
+// reporterOf names who posted a report: the verified client certificate's
+// subject, else the read token.
+func reporterOf(r *http.Request) string {
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		if s := "cert:" + r.TLS.VerifiedChains[0][0].Subject.String(); len(s) <= 512 && attest.CheckFreeText("reporter", s) == nil {
+			return s
+		}
+		return "cert"
+	}
+	return "read-token"
+}
+
+// BreakGlassEvent is the ledger event of a break-glass report (checked by
+// checkReport) posted by reporter.
+func BreakGlassEvent(rep client.Report, reporter string) ledger.Event {
+	d := map[string]string{ledger.BreakGlassGate: rep.Gate, ledger.BreakGlassReporter: reporter,
+		ledger.BreakGlassImages: strconv.Itoa(len(rep.Subjects))}
+	for i, s := range rep.Subjects {
+		if i == ledger.MaxBreakGlassImages {
+			break
+		}
+		dg, _ := attest.ParseDigest(s) // checked: canonical form
+		d[ledger.BreakGlassImagePrefix+strconv.Itoa(i)] = dg.String()
+	}
+	if bg := rep.BreakGlass; bg != nil {
+		for k, v := range map[string]string{ledger.BreakGlassNamespace: bg.Namespace, ledger.BreakGlassKind: bg.Kind, ledger.BreakGlassName: bg.Name,
+			ledger.BreakGlassUser: bg.User, ledger.BreakGlassJustification: bg.Justification} {
+			if v != "" {
+				d[k] = v
+			}
+		}
+	}
+	return ledger.Event{Type: ledger.AdmissionBreakGlass, Detail: d}
 }

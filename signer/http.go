@@ -92,6 +92,8 @@ type API struct {
 	// maxBody is the largest body cap of any endpoint.
 	maxBody  int64
 	inFlight *byteSemaphore
+	// breakGlass bounds the ledger appends of break-glass reports.
+	breakGlass *rate.Limiter
 }
 
 // NewAPI returns the HTTP handler of the coordinator.
@@ -121,7 +123,7 @@ func NewAPI(cfg HTTPConfig) *API {
 		cfg.MaxListBytes = 1 << 20
 	}
 	a := &API{cfg: cfg, svc: cfg.Coordinator, log: cfg.Logger, mux: http.NewServeMux(), inFlight: newByteSemaphore(cfg.MaxInFlight, cfg.MaxInFlightPerClient),
-		maxBody: max(cfg.MaxBody, cfg.MaxSignatureBody, cfg.MaxProposalBody)}
+		maxBody: max(cfg.MaxBody, cfg.MaxSignatureBody, cfg.MaxProposalBody), breakGlass: newBreakGlassLimiter()}
 	a.routes = &httpapi.Recorder{Mux: a.mux}
 	if cfg.ReadToken != "" && cfg.Coordinator != nil {
 		cfg.Coordinator.hideExistence(true)

@@ -80,6 +80,13 @@ func eventLine(index int64, d client.EventData) string {
 	if r := d.Detail["reason"]; r != "" {
 		parts = append(parts, "reason="+r)
 	}
+	if d.Type == "admission.break_glass" { // detail values passed the ledger's text rules
+		for _, k := range []string{"namespace", "kind", "name", "user", "reporter", "justification"} {
+			if v := d.Detail[k]; v != "" {
+				parts = append(parts, k+"="+v)
+			}
+		}
+	}
 	return strings.Join(parts, "  ")
 }
 

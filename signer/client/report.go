@@ -26,6 +26,22 @@ type Report struct {
 	Provenance bool `json:"provenance,omitempty"`
 	// RequestID is the request whose composite was verified, when known.
 	RequestID string `json:"requestId,omitempty"`
+	// BreakGlass describes the workload of a break-glass admission (a
+	// report whose reasons hold "break_glass"); the coordinator logs such a
+	// report to its ledger as an admission.break_glass entry.
+	BreakGlass *BreakGlass `json:"breakGlass,omitempty"`
+}
+
+// BreakGlass is the workload a webhook admitted through its break-glass
+// annotation. Every field is optional; each is at most 256 bytes (the
+// justification 1024). Namespace, Kind and Name follow the identifier
+// rule, User and Justification the free-text rule (package attest).
+type BreakGlass struct {
+	Namespace     string `json:"namespace,omitempty"`
+	Kind          string `json:"kind,omitempty"`
+	Name          string `json:"name,omitempty"`
+	User          string `json:"user,omitempty"`
+	Justification string `json:"justification,omitempty"`
 }
 
 // MaxReportItems bounds Report.Subjects and Report.Reasons.

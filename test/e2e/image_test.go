@@ -31,8 +31,10 @@ import (
 	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/hsm/filekey"
 	"github.com/quorate-dev/quorate/internal/registrytest"
+	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/oci"
 	"github.com/quorate-dev/quorate/policy/author"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // imageWorld is a coordinator (TUF online key, ledger) with gates "load"
@@ -83,7 +85,7 @@ func newImageWorld(t *testing.T) *imageWorld {
 	if err := os.WriteFile(w.token, []byte("image-world-read-token\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w.srv = startServer(t, w.dir, w.trustDir, "--tuf-key", online, "--log-key", logKey, "--read-token-file", w.token)
+	w.srv = startServer(t, w.dir, w.trustDir, "--tuf-key", online, "--log-key", logKey, "--read-token-file", w.token, "--checkpoint-interval", "100ms")
 	w.pin = filepath.Join(w.trustDir, "history", "root.1.json")
 	return w
 }
@@ -423,6 +425,54 @@ func TestAdmissionCommandAdmitsApprovedImages(t *testing.T) {
 	}
 	if !strings.Contains(wh.log.String(), "break") {
 		t.Errorf("the webhook did not log the break-glass use:\n%s", wh.log.String())
+	}
+	// The coordinator logged it to its ledger: an admission.break_glass
+	// entry (quorate log show) naming gate, digest, workload, justification
+	// and reporter, which the log audit (quorate log verify) accepts.
+	coord := []string{"--coordinator", w.srv.url, "--token-file", w.token}
+	if out := w.must(t, append([]string{"log", "show"}, coord...)...); !strings.Contains(out, "admission.break_glass") {
+		t.Fatalf("quorate log show has no break-glass entry:\n%s", out)
+	}
+	cl := &client.Client{BaseURL: w.srv.url, Token: "image-world-read-token"}
+	raw, err := cl.LogEntries(context.Background(), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	glassIndex := int64(-1)
+	for _, b := range raw {
+		e, err := ledger.ParseEntry(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Type != ledger.AdmissionBreakGlass {
+			continue
+		}
+		glassIndex = e.Index
+		for k, v := range map[string]string{"gate": "load", "image.0": unapprovedDigest, "images": "1", "namespace": "prod", "kind": "Pod", "name": "web",
+			"justification": "INC-42 hotfix", "reporter": "read-token"} {
+			if e.Detail[k] != v {
+				t.Errorf("break-glass entry detail %s = %q, want %q (%v)", k, e.Detail[k], v, e.Detail)
+			}
+		}
+	}
+	if glassIndex < 0 {
+		t.Fatalf("the ledger has no admission.break_glass entry")
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, code := w.run(t, append([]string{"log", "verify", "--trust", w.trustDir}, coord...)...)
+		if code != 0 {
+			t.Fatalf("quorate log verify with a break-glass entry: exit %d\n%s", code, out)
+		}
+		n := int64(-1)
+		if i := strings.Index(out, "log verified: "); i >= 0 {
+			_, _ = fmt.Sscanf(out[i:], "log verified: %d entries", &n)
+		}
+		if n > glassIndex {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint covers the break-glass entry %d:\n%s", glassIndex, out)
+		}
 	}
 
 	// The coordinator stops: the policy fetched keeps deciding, for an
