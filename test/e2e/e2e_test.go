@@ -64,7 +64,39 @@ func repoRoot(t *testing.T) string {
 type server struct {
 	cmd *exec.Cmd
 	url string
-	log *bytes.Buffer
+	log *syncBuffer // its stderr, written by os/exec's copying goroutine
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer (the goroutine os/exec
+// starts to copy a child's output) and readers while the child runs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitLog waits until the server's log contains want, failing the test
+// after a deadline: the child's output reaches the log through a pipe, so
+// a line written before an HTTP answer may arrive after it.
+func (s *server) waitLog(t *testing.T, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(s.log.String(), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the coordinator did not log %q within 30s:\n%s", want, s.log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // startServer starts a coordinator with extra serve flags; on SQLite in
@@ -78,7 +110,7 @@ func startServer(t *testing.T, dir, trust string, extra ...string) *server {
 func startServerWith(t *testing.T, bin, dir, trust string, extra ...string) *server {
 	t.Helper()
 	addrFile := filepath.Join(dir, fmt.Sprintf("addr-%d", time.Now().UnixNano()))
-	var log bytes.Buffer
+	log := &syncBuffer{}
 	args := []string{"serve", "--trust", trust, "--listen", "127.0.0.1:0", "--addr-file", addrFile, "--rate-limit", "0", "--log-level", "warn"}
 	if !slices.Contains(extra, "--store") {
 		args = append(args, "--data", filepath.Join(dir, "data"))
@@ -86,11 +118,11 @@ func startServerWith(t *testing.T, bin, dir, trust string, extra ...string) *ser
 	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))
-	cmd.Stderr = &log
+	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, log: &log}
+	s := &server{cmd: cmd, log: log}
 	t.Cleanup(func() {
 		if s.cmd.ProcessState == nil {
 			_ = s.cmd.Process.Kill()
