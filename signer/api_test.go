@@ -322,6 +322,25 @@ func TestSigningAgainIsIdempotent(t *testing.T) {
 	apiErr(t, err, http.StatusConflict, "not_pending")
 }
 
+// TestExpiredShownAtOnce: a pending request past its expiry reads as
+// expired before the sweeper has recorded it.
+func TestExpiredShownAtOnce(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	v, _ := w.open("production", w.dev)
+	w.advance(time.Hour + time.Second)
+	got, err := w.client.Get(ctx, v.ID)
+	must(t, err)
+	if got.State != client.Expired {
+		t.Fatalf("get: state %s, want expired", got.State)
+	}
+	rs, err := w.client.List(ctx, "", 0)
+	must(t, err)
+	if len(rs) != 1 || rs[0].State != client.Expired {
+		t.Fatalf("list: %+v, want one expired request", rs)
+	}
+}
+
 func TestRacingFinalSignaturesEmitOneComposite(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()

@@ -620,6 +620,7 @@ func (s *Coordinator) Get(ctx context.Context, id string) (*Request, error) {
 	if err != nil {
 		return nil, storeError(err, id)
 	}
+	s.expiredOnRead(s.cfg.Clock(), r)
 	return r, nil
 }
 
@@ -629,7 +630,20 @@ func (s *Coordinator) List(ctx context.Context, opts ListOptions) ([]*Request, e
 	if err != nil {
 		return nil, storeError(err, "")
 	}
+	now := s.cfg.Clock()
+	for _, r := range rs {
+		s.expiredOnRead(now, r)
+	}
 	return rs, nil
+}
+
+// expiredOnRead shows a pending request past its expiry as expired at once;
+// the sweeper ([Coordinator.ExpireDue]) records it later. Such a request
+// accepts no signature either way.
+func (s *Coordinator) expiredOnRead(now time.Time, r *Request) {
+	if r.State == Pending && !now.Before(r.Expires) {
+		r.State, r.StateReason = Expired, "at "+r.Expires.UTC().Format(time.RFC3339)
+	}
 }
 
 // Cancel cancels a pending request. The signature must be by a key of a role

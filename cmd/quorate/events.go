@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -106,7 +107,19 @@ func (a *app) waitByEvents(ctx context.Context, cl *client.Client, id string) (d
 	last := ""
 	var result error
 	finished := false
-	check := func() {
+	// The stream carries no event when a request expires (the sweeper
+	// records it later; the coordinator shows it expired on read): look
+	// again once its expiry has passed. mu orders that look with the
+	// stream's.
+	var mu sync.Mutex
+	var atExpiry *time.Timer
+	defer func() {
+		if atExpiry != nil {
+			atExpiry.Stop()
+		}
+	}()
+	var check func()
+	check = func() {
 		v, err := cl.Get(sctx, id)
 		if err != nil {
 			if sctx.Err() == nil {
@@ -125,18 +138,35 @@ func (a *app) waitByEvents(ctx context.Context, cl *client.Client, id string) (d
 			finished = true
 		case signer.Cancelled, signer.Expired:
 			result, finished = fmt.Errorf("request %s is %s %s", v.ID, v.State, v.StateReason), true
+		case signer.Pending:
+			if atExpiry == nil {
+				atExpiry = time.AfterFunc(time.Until(v.Expires)+100*time.Millisecond, func() {
+					mu.Lock()
+					defer mu.Unlock()
+					if !finished && sctx.Err() == nil {
+						check()
+					}
+				})
+			}
 		}
 		if finished {
 			cancel()
 		}
 	}
-	err = cl.Events(sctx, client.EventsOptions{Since: -1, Opened: check}, func(ev client.Event) error {
+	opened := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		check()
+	}
+	err = cl.Events(sctx, client.EventsOptions{Since: -1, Opened: opened}, func(ev client.Event) error {
 		var d client.EventData
 		if json.Unmarshal(ev.Data, &d) == nil && d.RequestID == id {
-			check()
+			opened()
 		}
 		return nil
 	})
+	mu.Lock()
+	defer mu.Unlock()
 	switch {
 	case finished:
 		return true, result

@@ -187,7 +187,12 @@ Exit 0 verified, 1 not verified, 2 usage or trust errors.`,
 					return err
 				}
 			}
-			fmt.Fprintf(a.stdout, "log verified: %d entries, root %s, logged up to %s\n", got.Size, base64.StdEncoding.EncodeToString(got.Root[:]), got.Time.Format(time.RFC3339))
+			if got.Size == 0 {
+				// No entry, no time: never print the zero time (1970).
+				fmt.Fprintln(a.stdout, "log verified: empty (no entries logged yet)")
+			} else {
+				fmt.Fprintf(a.stdout, "log verified: %d entries, root %s, logged up to %s\n", got.Size, base64.StdEncoding.EncodeToString(got.Root[:]), got.Time.Format(time.RFC3339))
+			}
 			return a.checkWitnesses(dir, note, requireWitnesses)
 		},
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
+	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/provenance"
@@ -370,10 +371,19 @@ then the command exits 1.`,
 				Revoked        []policy.Revocation                `json:"revocations"`
 				Verified       bool                               `json:"verified"`
 				Problems       string                             `json:"problems,omitempty"`
+				LogKeyID       string                             `json:"logKeyId,omitempty"`
+				LogOrigin      string                             `json:"logOrigin,omitempty"`
+				LogVerifierKey string                             `json:"logVerifierKey,omitempty"`
 			}{Status: st, Digest: digest, Expires: d.Targets.Signed.Expires, Gates: map[string][]string{}, Verified: verr == nil,
 				History: lc.Versions(), Retired: append([]policy.Retirement{}, lc.Retired...), Revoked: append([]policy.Revocation{}, lc.Revocations...)}
 			if verr != nil {
 				out.Problems = verr.Error()
+			}
+			if lk, err := policy.LogKeyOf(d.Targets); err == nil && lk != nil {
+				out.LogKeyID, out.LogOrigin = lk.Key.ID(), lk.Origin
+				// The C2SP vkey line, as 'quorate log key' prints it; a key
+				// type the note format cannot name has none.
+				out.LogVerifierKey, _ = ledger.VerifierKey(lk.Origin, lk.Key)
 			}
 			for _, n := range set.RoleNames() {
 				r := set.Roles[n]
@@ -402,6 +412,12 @@ then the command exits 1.`,
 			fmt.Fprintf(w, "trust root  version %d, signed %d/%d\n", st.RootVersion, len(st.RootSigners), st.RootThreshold)
 			fmt.Fprintf(w, "policy      version %d, signed %d/%d, expires %s\n", st.TargetsVersion, len(st.TargetsSigners), st.TargetsThreshold, out.Expires.UTC().Format(time.RFC3339))
 			fmt.Fprintf(w, "digest      sha256:%s\n", digest)
+			if out.LogKeyID != "" {
+				fmt.Fprintf(w, "log key     %s (origin %s)\n", out.LogKeyID, display.String(out.LogOrigin))
+				if out.LogVerifierKey != "" {
+					fmt.Fprintf(w, "log vkey    %s\n", display.String(out.LogVerifierKey))
+				}
+			}
 			a.printLifecycle(lc)
 			fmt.Fprintln(w, "roles:")
 			for _, r := range out.Roles {
