@@ -39,6 +39,7 @@ type serveFlags struct {
 	trust, data, store, listen, addrFile string
 	tlsCert, tlsKey, clientCA, readToken string
 	logLevel, debugAddr, logKey          string
+	logFormat                            string
 	tufKey, stateDir                     string
 	noConsole                            bool
 	tufTimestamp, tufSnapshot, tufEvery  time.Duration
@@ -102,6 +103,7 @@ Metrics: /metrics. Health: /healthz, /readyz.`,
 	fl.DurationVar(&f.expiryEvery, "expiry-interval", 30*time.Second, "how often pending requests past their expiry are marked expired")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "time to finish in-flight requests on SIGTERM")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", "", "text or json (default: text when stderr is a terminal, else json)")
 	fl.StringVar(&f.logKey, "log-key", "", "key URI of the transparency log's signing key (must be the key the policy names: 'quorate policy log-key')")
 	fl.StringVar(&f.webhooks, "webhooks", "", "webhook configuration FILE (JSON, docs/notifications.md): deliver ledger events and reminders, signed, at least once; needs --log-key")
 	fl.DurationVar(&f.webhookRetry, "webhook-retry", notify.DefaultBackoff.Initial, "wait before the first retry of a failed webhook delivery (doubling, with jitter, up to 1h; 30 attempts)")
@@ -117,15 +119,31 @@ Metrics: /metrics. Health: /healthz, /readyz.`,
 	return c
 }
 
-func (a *app) newLogger(level string) (*zap.Logger, error) {
+func (a *app) newLogger(level, format string) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
 		return nil, usageErr("--log-level: %w", err)
 	}
+	if format == "" {
+		// Human-readable for a person at a terminal; JSON for collectors.
+		format = "json"
+		if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			format = "text"
+		}
+	}
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(a.stderr), lvl)
-	return zap.New(core), nil
+	var encoder zapcore.Encoder
+	switch format {
+	case "json":
+		encoder = zapcore.NewJSONEncoder(enc)
+	case "text":
+		enc.EncodeLevel = zapcore.CapitalLevelEncoder
+		encoder = zapcore.NewConsoleEncoder(enc)
+	default:
+		return nil, usageErr("--log-format %q: want text or json", format)
+	}
+	return zap.New(zapcore.NewCore(encoder, zapcore.AddSync(a.stderr), lvl)), nil
 }
 
 func (a *app) openStore(ctx context.Context, f *serveFlags, log *zap.Logger, lg *ledger.Log) (signer.Store, error) {
@@ -149,7 +167,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	if err := a.applyTestClock(); err != nil {
 		return err
 	}
-	log, err := a.newLogger(f.logLevel)
+	log, err := a.newLogger(f.logLevel, f.logFormat)
 	if err != nil {
 		return err
 	}
