@@ -82,7 +82,8 @@ type Endpoint struct {
 	Events []ledger.EventType
 	// Gates restricts request events to requests of these gates; empty
 	// means all. Events not about a request (policy.published, key.revoked,
-	// root.published) are not filtered by gate.
+	// root.published) are not filtered by gate; admission.break_glass is
+	// filtered by the gate it names.
 	Gates []string
 	// Reminders are the per-gate reminder times; the gate "*" applies to
 	// gates without their own entry.

@@ -32,34 +32,9 @@ func TestOutbox(t *testing.T) {
 const hexKey = "9c1f00000000000000000000000000000000000000000000000000000000abcd"
 
 func TestOutboxWrittenWithEvents(t *testing.T) {
-	priv, err := filekey.NewPrivateKey(hsm.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ls, err := filekey.Parse(testkeys.PEM(t, priv), "log key")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lg, err := ledger.New(ledger.Config{Origin: "quorate.test/log", Signer: ls, Clock: time.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, err := notify.NewSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := notify.ParseConfig([]byte(`{"endpoints": [
+	s := openWithWebhooks(t, `{"endpoints": [
 		{"name": "all", "url": "http://127.0.0.1:9/a", "secret": {"env": "S"}},
-		{"name": "opened", "url": "http://127.0.0.1:9/b", "secret": {"env": "S"}, "events": ["request.opened"]}]}`),
-		t.TempDir(), func(string) string { return secret.Text() })
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sqlitestore.Open(t.Context(), t.TempDir(), sqlitestore.Options{Ledger: lg, Webhooks: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+		{"name": "opened", "url": "http://127.0.0.1:9/b", "secret": {"env": "S"}, "events": ["request.opened"]}]}`)
 	now := time.Now()
 	r := &signer.Request{ID: "r1", Gate: "production", PolicyVersion: 1, Requester: hexKey, Created: now, Expires: now.Add(time.Hour), PayloadType: "t", Payload: []byte("p"),
 		Signatures: []signer.Partial{{KeyID: hexKey, Identity: "i1", Role: "dev", Sig: []byte("s"), Received: now}}}
@@ -96,4 +71,36 @@ func TestOutboxWrittenWithEvents(t *testing.T) {
 	if len(got["all"]) != 3 || got["all"][0] != 0 || got["all"][2] != 2 || len(got["opened"]) != 1 || got["opened"][0] != 0 {
 		t.Fatalf("delivered %v; want all: [0 1 2] in order, opened: [0]", got)
 	}
+}
+
+// openWithWebhooks opens a store with a ledger and the webhook
+// configuration webhooks (endpoints' secrets from $S).
+func openWithWebhooks(t *testing.T, webhooks string) *sqlitestore.Store {
+	t.Helper()
+	priv, err := filekey.NewPrivateKey(hsm.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := filekey.Parse(testkeys.PEM(t, priv), "log key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, err := ledger.New(ledger.Config{Origin: "quorate.test/log", Signer: ls, Clock: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := notify.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := notify.ParseConfig([]byte(webhooks), t.TempDir(), func(string) string { return secret.Text() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sqlitestore.Open(t.Context(), t.TempDir(), sqlitestore.Options{Ledger: lg, Webhooks: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

@@ -98,6 +98,9 @@ func (s Store) fanout(ctx context.Context, q Querier, entries []*ledger.Entry) e
 	gates := map[string]string{}
 	for _, e := range entries {
 		gate := ""
+		if e.Type == ledger.AdmissionBreakGlass { // about a gate, not a request
+			gate = e.Detail[ledger.BreakGlassGate]
+		}
 		if e.RequestID != "" {
 			g, ok := gates[e.RequestID]
 			if !ok {
