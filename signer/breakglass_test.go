@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/time/rate"
 
 	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/internal/testkeys"
@@ -22,7 +23,8 @@ import (
 // TestBreakGlassReportIsLogged: a break-glass report is counted as
 // break_glass and appended to the ledger as an admission.break_glass
 // entry naming gate, digests, workload and reporter; the log still audits;
-// malformed break-glass details are refused and nothing is logged.
+// malformed break-glass details are refused and nothing is logged; over
+// the rate limit a report is counted, refused with 429 and not logged.
 func TestBreakGlassReportIsLogged(t *testing.T) {
 	w := newWorld(t)
 	lg, err := ledger.New(ledger.Config{Origin: "quorate.test/log", Signer: testkeys.Signer(t, hsm.Ed25519)})
@@ -33,7 +35,9 @@ func TestBreakGlassReportIsLogged(t *testing.T) {
 	m := signer.NewMetrics(prometheus.NewRegistry(), nil)
 	svc, err := signer.New(signer.Config{Trust: w.trust, Store: store, Ledger: lg, Metrics: m, Clock: func() time.Time { return *w.now.Load() }})
 	must(t, err)
-	srv := httptest.NewServer(signer.NewAPI(signer.HTTPConfig{Coordinator: svc, ReadToken: "read-token"}))
+	api := signer.NewAPI(signer.HTTPConfig{Coordinator: svc, ReadToken: "read-token"})
+	signer.SetBreakGlassLimit(api, rate.NewLimiter(0, 1)) // one append, no refill
+	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	cl := &client.Client{BaseURL: srv.URL, HTTP: srv.Client(), Token: "read-token"}
 	ctx := context.Background()
@@ -59,8 +63,10 @@ func TestBreakGlassReportIsLogged(t *testing.T) {
 		})
 	}
 
-	if n := testutil.ToFloat64(m.Gates.Refusals.WithLabelValues("production", signer.BreakGlassReason, "deploy")); n != 1 {
-		t.Fatalf("break_glass refusals = %v, want 1", n)
+	// Over the rate limit a report is counted but not logged.
+	apiErr(t, cl.Report(ctx, rep), http.StatusTooManyRequests, "rate_limited")
+	if n := testutil.ToFloat64(m.Gates.Refusals.WithLabelValues("production", signer.BreakGlassReason, "deploy")); n != 2 {
+		t.Fatalf("break_glass refusals = %v, want 2", n)
 	}
 	cp, err := cl.Checkpoint(ctx)
 	must(t, err)
