@@ -68,6 +68,9 @@ func TestBreakGlassReportIsLogged(t *testing.T) {
 	if n := testutil.ToFloat64(m.Gates.Refusals.WithLabelValues("production", signer.BreakGlassReason, "deploy")); n != 2 {
 		t.Fatalf("break_glass refusals = %v, want 2", n)
 	}
+	if size, err := store.Ledger().Size(ctx); err != nil || size != 1 {
+		t.Fatalf("ledger size %d (%v), want 1: only the first report is logged", size, err)
+	}
 	cp, err := cl.Checkpoint(ctx)
 	must(t, err)
 	raw, err := cl.LogEntries(ctx, 0, 1)
