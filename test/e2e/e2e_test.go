@@ -86,14 +86,14 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// waitLog waits until the server's log contains want, failing the test
-// after a deadline: the child's output reaches the log through a pipe, so
-// a line written before an HTTP answer may arrive after it.
-func (s *server) waitLog(t *testing.T, want string) {
+// waitFor waits until the buffer contains want, failing the test after a
+// deadline: a child's output reaches it through a pipe, so a line written
+// before an HTTP answer may arrive after it.
+func (b *syncBuffer) waitFor(t *testing.T, want string) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(s.log.String(), want); {
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(b.String(), want); {
 		if time.Now().After(deadline) {
-			t.Fatalf("the coordinator did not log %q within 30s:\n%s", want, s.log)
+			t.Fatalf("the child process did not log %q within 30s:\n%s", want, b)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
