@@ -1,5 +1,6 @@
 # quorate — `make demo` runs a full multi-party signing; `make test` runs every test.
-# Both install what is missing on a Debian machine (softhsm2, Go modules).
+# Both install what is missing on a Debian machine: softhsm2, chromium, docker-registry,
+# tmux, openssl, promtool (prometheus), openssh-client, litewitness, local-kms, Go modules.
 
 GO        ?= go
 BIN       := bin/quorate
