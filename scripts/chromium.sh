@@ -3,8 +3,8 @@
 #
 #   scripts/chromium.sh install
 #       Installs Debian's chromium package with apt-get if no Chromium is
-#       on PATH (running apt-get update first only when the package is not
-#       known yet). Uses sudo when not root. Prints the browser's path.
+#       on PATH (apt-get update first only when the install fails). Uses
+#       sudo when not root. Prints the browser's path.
 #
 #   scripts/chromium.sh path
 #       Prints the path of the Chromium binary the tests use.
@@ -28,23 +28,15 @@ browser_path() {
 	return 1
 }
 
-as_root() {
-	if [ "$(id -u)" -eq 0 ]; then
-		"$@"
-	else
-		sudo "$@"
-	fi
-}
+# shellcheck source=lib/apt.sh
+. "$(dirname "$0")/lib/apt.sh"
 
 cmd_install() {
 	if browser_path >/dev/null; then
 		echo "chromium already installed: $(browser_path)" >&2
 		return 0
 	fi
-	if ! apt-cache show chromium >/dev/null 2>&1; then
-		as_root apt-get update -q
-	fi
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-liberation
+	apt_install --no-install-recommends chromium fonts-liberation
 	browser_path
 }
 

@@ -32,21 +32,15 @@ module_path() {
 	return 1
 }
 
-as_root() {
-	if [ "$(id -u)" -eq 0 ]; then
-		"$@"
-	else
-		sudo "$@"
-	fi
-}
+# shellcheck source=lib/apt.sh
+. "$(dirname "$0")/lib/apt.sh"
 
 cmd_install() {
 	if module_path >/dev/null && command -v softhsm2-util >/dev/null; then
 		echo "softhsm2 already installed: $(module_path)" >&2
 		return 0
 	fi
-	as_root apt-get update -q
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q softhsm2 opensc
+	apt_install softhsm2 opensc
 	module_path
 }
 

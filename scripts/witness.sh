@@ -19,18 +19,12 @@ GO=${GO:-go}
 # shellcheck source=lib/gotool.sh
 . "$(dirname "$0")/lib/gotool.sh"
 
-as_root() {
-	if [ "$(id -u)" -eq 0 ]; then
-		"$@"
-	else
-		sudo "$@"
-	fi
-}
+# shellcheck source=lib/apt.sh
+. "$(dirname "$0")/lib/apt.sh"
 
 cmd_install() {
 	if ! command -v ssh-agent >/dev/null || ! command -v ssh-keygen >/dev/null || ! command -v ssh-add >/dev/null; then
-		as_root apt-get update -q
-		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-client
+		apt_install openssh-client
 	fi
 	local dir cmd
 	dir=$(go_bin_dir)
