@@ -180,6 +180,8 @@ type PolicyVersion struct {
 	Roles   *roles.Set
 	// Log is the transparency log the version names, or nil.
 	Log *LogKey
+	// KeyNames are the version's key names (display only).
+	KeyNames KeyNames
 }
 
 // PolicyAt returns policy version v, whose digest must be digest: the
@@ -199,7 +201,7 @@ func (t *Trust) PolicyAt(src Source, v int64, digest string) (*PolicyVersion, er
 			return nil, fmt.Errorf("%w: policy version %d has digest sha256:%s, not sha256:%s", ErrHistoryMismatch, v, t.Digest, digest)
 		}
 		lk, _ := t.LogKey()
-		return &PolicyVersion{Version: v, Digest: t.Digest, Roles: t.Roles, Log: lk}, nil
+		return &PolicyVersion{Version: v, Digest: t.Digest, Roles: t.Roles, Log: lk, KeyNames: t.KeyNames}, nil
 	}
 	endorsed, ok := t.Lifecycle.History[v]
 	if !ok {
@@ -234,7 +236,8 @@ func (t *Trust) PolicyAt(src Source, v int64, digest string) (*PolicyVersion, er
 		return nil, fmt.Errorf("history/targets.%d.json: %w", v, err)
 	}
 	lk, _ := LogKeyOf(old)
-	return &PolicyVersion{Version: v, Digest: got, Roles: set, Log: lk}, nil
+	names, _ := KeyNamesOf(old) // display only: a version without valid names shows key IDs
+	return &PolicyVersion{Version: v, Digest: got, Roles: set, Log: lk, KeyNames: names}, nil
 }
 
 // applyLifecycle applies the latest version's revocations and retirements

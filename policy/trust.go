@@ -101,6 +101,9 @@ type Trust struct {
 	// Lifecycle is the latest version's history, retired keys and
 	// revocations.
 	Lifecycle *Lifecycle
+	// KeyNames are the display names and owners of the policy's keys
+	// (display only: see [KeyNamesField]).
+	KeyNames KeyNames
 
 	provenance map[string]provenance.Requirements // by gate; see ProvenanceRequirements
 
@@ -181,6 +184,10 @@ func LoadFrom(src Source, opts LoadOptions) (*Trust, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	names, err := KeyNamesOf(targets)
+	if err != nil && set != nil && lc != nil { // else already reported
+		errs = append(errs, err)
+	}
 	prov, err := ProvenanceRequirementsOf(targets)
 	if err != nil && set != nil { // RolesOf already reported a malformed gates field
 		errs = append(errs, err)
@@ -196,7 +203,7 @@ func LoadFrom(src Source, opts LoadOptions) (*Trust, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Trust{Root: root, Targets: targets, Roles: set, RootKeys: rootKeys, Digest: digest, Lifecycle: lc, provenance: prov, src: src}, nil
+	return &Trust{Root: root, Targets: targets, Roles: set, RootKeys: rootKeys, Digest: digest, Lifecycle: lc, KeyNames: names, provenance: prov, src: src}, nil
 }
 
 // ParseRoot parses root.json strictly and checks its key table.

@@ -17,7 +17,7 @@ import (
 
 // Diff describes, one line each, what changes from policy version old to
 // next: roles, their keys and thresholds, gates, retirements, revocations,
-// the transparency log key and the expiry. Administrators read it before
+// key names and owners, the transparency log key and the expiry. Administrators read it before
 // signing a proposed version; it is computed from the two documents, so a
 // reviewer can compute it again from what is signed.
 func Diff(old, next *metadata.Metadata[metadata.TargetsType]) ([]string, error) {
@@ -32,11 +32,19 @@ func Diff(old, next *metadata.Metadata[metadata.TargetsType]) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
+	on, err := policy.KeyNamesOf(old)
+	if err != nil {
+		return nil, err
+	}
+	nn, err := policy.KeyNamesOf(next)
+	if err != nil {
+		return nil, err
+	}
 	for _, name := range unionNames(or.RoleNames(), nr.RoleNames()) {
 		a, b := or.Roles[name], nr.Roles[name]
 		switch {
 		case a == nil:
-			add("role %s added: threshold %d of %d key(s): %s", name, b.Threshold, len(b.KeyIDs), describeKeys(b.KeyIDs, nr.Keys))
+			add("role %s added: threshold %d of %d key(s): %s", name, b.Threshold, len(b.KeyIDs), describeKeys(b.KeyIDs, nr.Keys, nn))
 			continue
 		case b == nil:
 			add("role %s removed (was threshold %d of %d key(s))", name, a.Threshold, len(a.KeyIDs))
@@ -47,12 +55,12 @@ func Diff(old, next *metadata.Metadata[metadata.TargetsType]) ([]string, error) 
 		}
 		for _, id := range b.KeyIDs {
 			if !slices.Contains(a.KeyIDs, id) {
-				add("role %s: key added %s", name, describeKeys([]string{id}, nr.Keys))
+				add("role %s: key added %s", name, describeKeys([]string{id}, nr.Keys, nn))
 			}
 		}
 		for _, id := range a.KeyIDs {
 			if !slices.Contains(b.KeyIDs, id) {
-				add("role %s: key removed %s", name, describeKeys([]string{id}, or.Keys))
+				add("role %s: key removed %s", name, describeKeys([]string{id}, or.Keys, on))
 			}
 		}
 	}
@@ -119,6 +127,7 @@ func Diff(old, next *metadata.Metadata[metadata.TargetsType]) ([]string, error) 
 			add("revocation of key %s REMOVED", r.KeyID)
 		}
 	}
+	out = append(out, diffKeyNames(on, nn)...)
 	olk, oerr := policy.LogKeyOf(old)
 	nlk, nerr := policy.LogKeyOf(next)
 	switch {
@@ -165,13 +174,15 @@ func unionNames(a, b []string) []string {
 	return out
 }
 
-func describeKeys(ids []string, table map[string]*keys.PublicKey) string {
+func describeKeys(ids []string, table map[string]*keys.PublicKey, names policy.KeyNames) string {
 	parts := make([]string, len(ids))
 	for i, id := range ids {
+		parts[i] = id
 		if k, ok := table[id]; ok {
-			parts[i] = id + " (" + k.Describe() + ")"
-		} else {
-			parts[i] = id
+			parts[i] += " (" + k.Describe() + ")"
+		}
+		if n, ok := names[id]; ok {
+			parts[i] += fmt.Sprintf(" %q", n.Name)
 		}
 	}
 	return strings.Join(parts, ", ")

@@ -221,6 +221,9 @@ func (d *Draft) editTargets(expiry time.Duration, change func(t *metadata.Target
 	if err := change(&next.Signed); err != nil {
 		return err
 	}
+	if err := pruneKeyNames(&next.Signed); err != nil {
+		return err
+	}
 	if err := policy.SetSigningRoles(&next.Signed, next.Signed.Delegations); err != nil {
 		return err
 	}
@@ -228,6 +231,9 @@ func (d *Draft) editTargets(expiry time.Duration, change func(t *metadata.Target
 		return err
 	}
 	if _, err := policy.LifecycleOf(next); err != nil {
+		return err
+	}
+	if _, err := policy.KeyNamesOf(next); err != nil {
 		return err
 	}
 	if published {
