@@ -160,7 +160,11 @@ func (n KeyNames) check(ident map[string]string) error {
 		}
 		f := FoldKeyName(kn.Name)
 		if other, dup := byName[f]; dup && ident[other] != who {
-			errs = append(errs, fmt.Errorf("%w: name %q is given to two keys, %s and %s: names must be unique", ErrKeyName, kn.Name, keys.Short(other), keys.Short(id)))
+			what := fmt.Sprintf("are both named %q", kn.Name)
+			if on := n[other].Name; on != kn.Name {
+				what = fmt.Sprintf("are named %q and %q, the same name", on, kn.Name)
+			}
+			errs = append(errs, fmt.Errorf("%w: keys %s and %s %s: names must be unique (compared after NFKC, without case)", ErrKeyName, keys.Short(other), keys.Short(id), what))
 			continue
 		}
 		byName[f] = id

@@ -81,6 +81,15 @@
 // composite. The assembled envelope is then verified like any composite;
 // nothing here decides whether a threshold is met.
 //
+// # One file: the composite and its log bundle
+//
+// [MarshalInline] and [ParseInline] are the other shape: the composite
+// envelope, every signature, and its log bundle in one JSON object of
+// [InlineMediaType] ({"mediaType", "dsseEnvelope", "logBundle"}, as 'quorate
+// request attestation --bundle-inline' writes it), for users who want one
+// file. The envelope's exact bytes, which the ledger names, are restored by
+// encoding it ([attest.Encode]); see docs/cli.md.
+//
 // Passkey (webauthn-es256) signatures split into bundles like any other,
 // but only quorate's verifier can check them; Sigstore verifiers cannot.
 //

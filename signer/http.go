@@ -362,6 +362,7 @@ func (a *API) view(r *Request) client.RequestView {
 		}
 		v.Signatures = append(v.Signatures, client.SignatureView{KeyID: p.KeyID, Role: p.Role, Received: p.Received, LogIndex: idx})
 	}
+	v.KeyNames = a.svc.KeyNames(r, v.Progress)
 	return v
 }
 
@@ -417,8 +418,10 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) summary(r *Request) client.RequestSummary {
-	return client.RequestSummary{ID: r.ID, Gate: r.Gate, State: r.State, StateReason: r.StateReason, PolicyVersion: r.PolicyVersion,
+	v := client.RequestSummary{ID: r.ID, Gate: r.Gate, State: r.State, StateReason: r.StateReason, PolicyVersion: r.PolicyVersion,
 		Requester: r.Requester, Created: r.Created, Expires: r.Expires, Updated: r.Updated, Progress: a.svc.progress(r)}
+	v.KeyNames = a.svc.KeyNames(r, v.Progress)
+	return v
 }
 
 func (a *API) postSignature(w http.ResponseWriter, r *http.Request) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -76,7 +75,8 @@ schema (a "sha256-<digest>" index tag) is maintained instead.
 
 REF is resolved once to its manifest digest; the attestation must approve
 that digest (a subject with its sha256), or nothing is pushed. The bundle
-defaults to FILE.bundle when present ('request attestation' writes it).
+defaults to FILE.bundle when present ('request attestation' writes it); an
+inline FILE ('request attestation --bundle-inline') carries its own.
 Attaching the same approval twice yields the same referrer.
 
 Credentials come from the Docker config ($DOCKER_CONFIG/config.json or
@@ -89,20 +89,15 @@ them. See docs/kubernetes.md for the referrer's format.`,
 			if len(img.refs) != 1 || file == "" {
 				return usageErr("one --image REF and --attestation FILE are required")
 			}
-			env, err := readLimited(file, attest.DefaultLimits.MaxBytes)
+			af, err := readAttestation(file, bundle)
 			if err != nil {
+				var ee *exitError
+				if errors.As(err, &ee) {
+					err = ee.err
+				}
 				return usageErr("%w", err)
 			}
-			if bundle == "" && fileExists(file+".bundle") {
-				bundle = file + ".bundle"
-			}
-			var b []byte
-			if bundle != "" {
-				if b, err = os.ReadFile(bundle); err != nil {
-					return usageErr("reading log bundle: %w", err)
-				}
-			}
-			return a.attach(cmd.Context(), &img, env, b)
+			return a.attach(cmd.Context(), &img, af.envelope, af.bundle)
 		},
 	}
 	c.Flags().StringVar(&file, "attestation", "", "composite attestation (DSSE envelope) to attach")

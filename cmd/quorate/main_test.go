@@ -36,6 +36,8 @@ func TestMain(m *testing.M) {
 //	                         it is stopped when the script ends (its stderr in $WORK/serve.log)
 //	envfile VAR FILE         set $VAR to FILE's contents, trimmed (after 'cp stdout FILE')
 //	coordinator reload       send it SIGHUP (then 'quorate status --wait --policy-version N')
+//	json FILE [PATH [VALUE]] FILE (stdout) is one JSON document; PATH has VALUE (jsoncmd_test.go)
+//	jsonflip FILE PATH       flip a bit of the base64 string at PATH (jsoncmd_test.go)
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
@@ -45,6 +47,8 @@ func TestScripts(t *testing.T) {
 			"perm":        cmdPerm,
 			"coordinator": cmdCoordinator,
 			"envfile":     cmdEnvFile,
+			"json":        cmdJSON,     // jsoncmd_test.go
+			"jsonflip":    cmdJSONFlip, // jsoncmd_test.go
 		},
 	})
 }

@@ -30,7 +30,7 @@ roles with keys and thresholds, and gates naming the roles a release needs).
 
 A typical setup:
   quorate policy init  --trust trust --admin admin1.pub --admin admin2.pub --admin-threshold 2
-  quorate policy role  --trust trust --role originator --key dev1.pub --key dev2.pub --threshold 1
+  quorate policy role  --trust trust --role originator --key dev1.pub --name alice --key dev2.pub --name bob --threshold 1
   quorate policy role  --trust trust --role integrator --key ci.pub --threshold 1
   quorate policy role  --trust trust --role operator   --key ops.pub --threshold 1
   quorate policy gate  --trust trust --gate staging    --roles originator,integrator
@@ -46,6 +46,7 @@ version lists the digests of the earlier ones, so attestations signed under
 an earlier version still verify (docs/policy.md).
 
 Keys and administrators change over time:
+  quorate policy key-name --trust trust --key KEYID --name alice --owner alice@example.com
   quorate policy retire --trust trust --key KEYID              # rotation: key out of service
   quorate policy revoke --trust trust --key KEYID --since 2030-01-02T00:00:00Z --reason 'laptop stolen'
   quorate policy admins --trust trust --admin admin2.pub --admin admin3.pub --admin-threshold 2
@@ -59,7 +60,7 @@ directory around (docs/policy.md):
 The coordinator serves the policy as a TUF repository; its online key is named
 with 'quorate policy online-key'.`,
 	}
-	cmd.AddCommand(a.policyInit(), a.policyRole(), a.policyGate(), a.policySign(), a.policyShow(), a.policyLogKey(),
+	cmd.AddCommand(a.policyInit(), a.policyRole(), a.policyKeyName(), a.policyGate(), a.policySign(), a.policyShow(), a.policyLogKey(),
 		a.policyAdmins(), a.policyRetire(), a.policyRevoke(), a.policyOnlineKey(), a.policyPropose(), a.policyShowChange(), a.policyChanges(), a.policyApprove(),
 		a.policyWitness(), a.policyTSA(), a.policyFulcio())
 	return cmd
@@ -144,11 +145,11 @@ func (a *app) editDraft(dir string, edit func(d *author.Draft) error) error {
 
 func (a *app) policyRole() *cobra.Command {
 	var dir, name string
-	var files, identities []string
+	var files, identities, keyNames, owners []string
 	var threshold int
 	var exp time.Duration
 	c := &cobra.Command{
-		Use:   "role --trust DIR --role NAME (--key PUBFILE | --identity ISSUER=SUBJECT)... --threshold N",
+		Use:   "role --trust DIR --role NAME (--key PUBFILE [--name NAME [--owner OWNER]] | --identity ISSUER=SUBJECT)... --threshold N",
 		Short: "Create or replace a signing role",
 		Long: `Create or replace a signing role with its keys and threshold: N distinct keys
 of the role must sign. Role names are free; originator, integrator and
@@ -161,7 +162,19 @@ certificate subject, exactly or as a pattern ending in "/*", e.g.
 https://token.actions.githubusercontent.com=https://github.com/ORG/REPO/.github/workflows/release.yml@refs/tags/*
 Each identity counts once towards the threshold, however many certificates
 it presents. The policy must trust a Fulcio authority first ('quorate policy
-fulcio').`,
+fulcio').
+
+--name and --owner give keys a display name and an owner (e.g. an email
+address), shown beside the key ID everywhere quorate shows one. They pair with
+--key by position: the first --name names the first --key, the second the
+second, and so on; give one --name per --key ('' leaves a key unnamed) and,
+if any, one --owner per --name. Names are printable single lines of at most
+64 bytes, unique in the policy (compared without case). They are display
+only: verification counts keys by ID and identity, never by name. To name or
+rename a key already in the policy, use 'quorate policy key-name'.`,
+		Example: `  quorate policy role --trust trust --role originator \
+    --key alice.pub --name alice --owner alice@example.com \
+    --key bob.pub   --name bob   --owner bob@example.com --threshold 1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if name == "" || len(files)+len(identities) == 0 {
@@ -178,14 +191,117 @@ fulcio').`,
 			if err != nil {
 				return err
 			}
-			return a.editDraft(dir, func(d *author.Draft) error { return d.SetRoleMembers(name, ks, ids, threshold, exp) })
+			names, err := pairKeyNames(ks, keyNames, owners)
+			if err != nil {
+				return err
+			}
+			return a.editDraft(dir, func(d *author.Draft) error {
+				if err := d.SetRoleMembers(name, ks, ids, threshold, exp); err != nil {
+					return err
+				}
+				if len(names) == 0 {
+					return nil
+				}
+				return d.NameKeys(names, exp)
+			})
 		},
 	}
 	c.Flags().StringVar(&dir, "trust", "", "trust directory")
 	c.Flags().StringVar(&name, "role", "", "role name")
 	c.Flags().StringArrayVar(&files, "key", nil, "public key file or key URI of a role member (repeat)")
 	c.Flags().StringArrayVar(&identities, "identity", nil, "keyless signer of the role: OIDC ISSUER=SUBJECT, the subject exact or ending in /* (repeat)")
+	c.Flags().StringArrayVar(&keyNames, "name", nil, "display name of the --key at the same position (repeat, one per --key)")
+	c.Flags().StringArrayVar(&owners, "owner", nil, "owner (e.g. email) of the --name at the same position (repeat)")
 	c.Flags().IntVar(&threshold, "threshold", 1, "distinct keys and identities of the role that must sign")
+	c.Flags().DurationVar(&exp, "policy-expires", author.DefaultTargetsExpiry, "lifetime of the new policy version")
+	return c
+}
+
+// pairKeyNames pairs --name and --owner with --key by position: one name
+// per key ("" leaves the key unnamed) and none or one owner per name.
+func pairKeyNames(ks []*keys.PublicKey, names, owners []string) (policy.KeyNames, error) {
+	switch {
+	case len(names) == 0 && len(owners) == 0:
+		return nil, nil
+	case len(names) != len(ks):
+		return nil, usageErr("%d --name for %d --key: give one --name per --key, in the same order ('' for a key left unnamed)", len(names), len(ks))
+	case len(owners) > 0 && len(owners) != len(names):
+		return nil, usageErr("%d --owner for %d --name: give one --owner per --name, in the same order ('' for none)", len(owners), len(names))
+	}
+	out := policy.KeyNames{}
+	for i, k := range ks {
+		n := policy.KeyName{Name: names[i]}
+		if len(owners) > 0 {
+			n.Owner = owners[i]
+		}
+		if n.Name == "" && n.Owner == "" {
+			continue
+		}
+		if err := policy.CheckKeyName(n); err != nil {
+			return nil, usageErr("--key %s: %w", keys.Short(k.ID()), err)
+		}
+		out[k.ID()] = n
+	}
+	return out, nil
+}
+
+func (a *app) policyKeyName() *cobra.Command {
+	var dir, ref, name, owner string
+	var remove bool
+	var exp time.Duration
+	c := &cobra.Command{
+		Use:   "key-name --trust DIR --key ID|PUBFILE (--name NAME [--owner OWNER] | --remove)",
+		Short: "Name or rename a key of the policy, or remove its name",
+		Long: `Give a key of the policy (in a role, retired or revoked) a display name and an
+owner (e.g. an email address), replacing any it had, in a new policy version;
+roles and thresholds are left as they are. --remove removes its name and owner.
+Administrators then sign the new version ('quorate policy sign').
+
+The name is shown beside the key ID wherever quorate shows one (policy show,
+request show and list, the sign preview, the console, notifications, events),
+and 'request list --waiting-on NAME' accepts it. Names are printable single
+lines of at most 64 bytes (owners 256), unique in the policy (compared after
+NFKC, without case), and cannot be 12 or more hex digits. They are display
+only: nothing in verification reads a name.`,
+		Example: "  quorate policy key-name --trust trust --key 3f2a9c0d41b7 --name alice --owner alice@example.com",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case ref == "":
+				return usageErr("--key ID|PUBFILE is required")
+			case remove && (name != "" || owner != ""):
+				return usageErr("--remove excludes --name and --owner")
+			case !remove && name == "":
+				return usageErr("--name NAME is required (or --remove)")
+			}
+			n := policy.KeyName{Name: name, Owner: owner}
+			if !remove {
+				if err := policy.CheckKeyName(n); err != nil {
+					return usageErr("%w", err)
+				}
+			}
+			return a.editDraft(dir, func(d *author.Draft) error {
+				k, err := a.resolveSigningKey(cmd, d, ref)
+				if err != nil {
+					return err
+				}
+				if err := d.NameKeys(policy.KeyNames{k.ID(): n}, exp); err != nil {
+					return err
+				}
+				if remove {
+					a.errf("key %s: name removed\n", k.ID())
+				} else {
+					a.errf("key %s named %s\n", k.ID(), display.String(policy.KeyNames{k.ID(): n}.Label(k.ID())))
+				}
+				return nil
+			})
+		},
+	}
+	c.Flags().StringVar(&dir, "trust", "", "trust directory")
+	c.Flags().StringVar(&ref, "key", "", "key ID (or its first 12+ hex digits), public key file or key URI")
+	c.Flags().StringVar(&name, "name", "", "display name, e.g. alice")
+	c.Flags().StringVar(&owner, "owner", "", "owner, e.g. alice@example.com")
+	c.Flags().BoolVar(&remove, "remove", false, "remove the key's name and owner")
 	c.Flags().DurationVar(&exp, "policy-expires", author.DefaultTargetsExpiry, "lifetime of the new policy version")
 	return c
 }
@@ -374,10 +490,14 @@ then the command exits 1.`,
 				LogKeyID       string                             `json:"logKeyId,omitempty"`
 				LogOrigin      string                             `json:"logOrigin,omitempty"`
 				LogVerifierKey string                             `json:"logVerifierKey,omitempty"`
+				KeyNames       policy.KeyNames                    `json:"keyNames"`
 			}{Status: st, Digest: digest, Expires: d.Targets.Signed.Expires, Gates: map[string][]string{}, Verified: verr == nil,
 				History: lc.Versions(), Retired: append([]policy.Retirement{}, lc.Retired...), Revoked: append([]policy.Revocation{}, lc.Revocations...)}
 			if verr != nil {
 				out.Problems = verr.Error()
+			}
+			if out.KeyNames, err = policy.KeyNamesOf(d.Targets); err != nil {
+				return usageErr("%w", err)
 			}
 			if lk, err := policy.LogKeyOf(d.Targets); err == nil && lk != nil {
 				out.LogKeyID, out.LogOrigin = lk.Key.ID(), lk.Origin
@@ -423,7 +543,7 @@ then the command exits 1.`,
 			for _, r := range out.Roles {
 				fmt.Fprintf(w, "  %-12s threshold %d of %d\n", r.Name, r.Threshold, len(r.KeyIDs))
 				for _, id := range r.KeyIDs {
-					fmt.Fprintf(w, "    %s  %s\n", id, set.Keys[id].Describe())
+					fmt.Fprintf(w, "    %s  %s%s\n", id, set.Keys[id].Describe(), nameNote(out.KeyNames, id))
 				}
 			}
 			fmt.Fprintln(w, "gates:")
@@ -444,6 +564,19 @@ then the command exits 1.`,
 	c.Flags().StringVar(&dir, "trust", "", "trust directory")
 	c.Flags().StringVar(&output, "output", "text", "text or json")
 	return c
+}
+
+// nameNote is "  alice <alice@example.com>" for a named key (escaped),
+// else "".
+func nameNote(names policy.KeyNames, id string) string {
+	n, ok := names[id]
+	if !ok {
+		return ""
+	}
+	if n.Owner == "" {
+		return "  " + display.String(n.Name)
+	}
+	return "  " + display.String(n.Name) + " <" + display.String(n.Owner) + ">"
 }
 
 // signHint tells what to do about a trust directory whose policy is not

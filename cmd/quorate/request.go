@@ -193,14 +193,14 @@ func (a *app) requestList() *cobra.Command {
 	var limit int
 	var mine bool
 	c := &cobra.Command{
-		Use:   "list --coordinator URL [--state pending|complete|cancelled|expired] [--waiting-on KEY|ROLE | --mine]",
+		Use:   "list --coordinator URL [--state pending|complete|cancelled|expired] [--waiting-on KEY|NAME|ROLE | --mine]",
 		Short: "List signing requests",
 		Long: `List signing requests.
 
---waiting-on KEY|ROLE lists the pending requests that wait for that key (a key
-ID, its 12-character short form, or a public key file: a role of the gate the
-key belongs to is not met and the key has not signed) or for that role (not
-met). --mine is --waiting-on the public key of your own key (--key, else
+--waiting-on KEY|NAME|ROLE lists the pending requests that wait for that key (a
+key ID, its 12-character short form, a public key file, or the key's name in
+the policy, e.g. alice: a role of the gate the key belongs to is not met and
+the key has not signed) or for that role (not met). --mine is --waiting-on the public key of your own key (--key, else
 $QUORATE_KEY, else the context's key).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -234,7 +234,7 @@ $QUORATE_KEY, else the context's key).`,
 				return describeAPIError(err)
 			}
 			if waitingOn != "" {
-				rs = slices.DeleteFunc(rs, func(r client.RequestSummary) bool { return !waitsOn(r.Progress, waitingOn) })
+				rs = slices.DeleteFunc(rs, func(r client.RequestSummary) bool { return !waitsOn(r.Progress, r.KeyNames, waitingOn) })
 			}
 			if output == "json" {
 				return writeJSON(a.stdout, rs)
@@ -256,10 +256,13 @@ $QUORATE_KEY, else the context's key).`,
 }
 
 // waitsOn reports whether a request with progress ps waits for who: a role
-// name that is not met, or a key (ID or short ID) eligible for a role that
-// is not met and that has not signed it.
-func waitsOn(ps []client.RoleStatus, who string) bool {
-	isKey := func(id string) bool { return id == who || (len(who) == 12 && strings.HasPrefix(id, who)) }
+// name that is not met, or a key (ID, short ID or its name in names)
+// eligible for a role that is not met and that has not signed it.
+func waitsOn(ps []client.RoleStatus, names policy.KeyNames, who string) bool {
+	named := names.Find(who)
+	isKey := func(id string) bool {
+		return id == who || (len(who) == 12 && strings.HasPrefix(id, who)) || slices.Contains(named, id)
+	}
 	for _, p := range ps {
 		if p.Met {
 			continue
@@ -337,17 +340,18 @@ func (a *app) requestShow() *cobra.Command {
 				// Each key of the role under the request's version: who
 				// signed, who is missing.
 				for _, id := range p.Eligible {
+					who := display.String(keys.Short(id)) + nameNote(v.KeyNames, id)
 					if at, ok := signedAt[id]; ok && slices.Contains(p.Signed, id) {
-						fmt.Fprintf(w, "           %s  signed at %s\n", display.String(keys.Short(id)), at.Format(time.RFC3339))
+						fmt.Fprintf(w, "           %s  signed at %s\n", who, at.Format(time.RFC3339))
 					} else if !p.Met {
-						fmt.Fprintf(w, "           %s  missing\n", display.String(keys.Short(id)))
+						fmt.Fprintf(w, "           %s  missing\n", who)
 					} else {
-						fmt.Fprintf(w, "           %s  not needed\n", display.String(keys.Short(id)))
+						fmt.Fprintf(w, "           %s  not needed\n", who)
 					}
 				}
 			}
 			for _, s := range v.Signatures {
-				fmt.Fprintf(w, "signed   %s by %s at %s\n", display.String(s.Role), display.String(keys.Short(s.KeyID)), s.Received.Format(time.RFC3339))
+				fmt.Fprintf(w, "signed   %s by %s at %s\n", display.String(s.Role), display.String(v.KeyNames.Label(s.KeyID)), s.Received.Format(time.RFC3339))
 			}
 			return nil
 		},
@@ -462,15 +466,25 @@ It follows the coordinator's event stream (GET /v1/events) and polls every
 func (a *app) requestAttestation() *cobra.Command {
 	var cf clientFlags
 	var out, bundleOut, gate, sigstoreDir string
-	var attach bool
+	var attach, inline bool
 	var reg imageFlags
 	c := &cobra.Command{
-		Use:   "attestation ID --coordinator URL --out FILE [--gate GATE] [--sigstore-bundles DIR] [--attach]",
+		Use:   "attestation ID --coordinator URL --out FILE [--bundle-inline] [--gate GATE] [--sigstore-bundles DIR] [--attach]",
 		Short: "Fetch the composite attestation of a complete request (and its log bundle)",
 		Long: `Fetch the composite attestation of request ID and write it to --out. The
 envelope must carry an in-toto statement for request ID (and, with --gate,
 for that gate): an envelope for another request is refused and nothing is
-written. Verifying it is 'quorate verify'.
+written. Verifying it is 'quorate verify'. The log bundle (the ledger's
+proofs: inclusion proofs, the checkpoint, and witness cosignatures and
+timestamps when the coordinator has them) goes beside it, to OUT.bundle
+(or --bundle FILE), where 'quorate verify' looks for it.
+
+With --bundle-inline, one file holds both instead: a JSON object with the
+envelope and its log bundle ({"mediaType":
+"application/vnd.quorate.bundle.v1+json", "dsseEnvelope": {...},
+"logBundle": {...}}, docs/cli.md). 'quorate verify --attestation OUT'
+detects it and gives the same verdict as envelope and sidecar, also with
+--require-log; so does 'quorate attach'.
 
 With --sigstore-bundles DIR, one Sigstore bundle (v0.3) per signature is
 also written to DIR, named KEYID.sigstore.json: the same statement with that
@@ -491,6 +505,9 @@ attach' does: 'quorate verify --image' and 'quorate admission' find them there.`
 			if attach && out == "-" {
 				return usageErr("--attach needs --out FILE (the attestation and its bundle are kept beside the image's referrer)")
 			}
+			if inline && bundleOut != "" {
+				return usageErr("--bundle-inline and --bundle FILE exclude each other: the log bundle goes inside --out")
+			}
 			cl, err := a.client(&cf)
 			if err != nil {
 				return err
@@ -507,6 +524,9 @@ attach' does: 'quorate verify --image' and 'quorate admission' find them there.`
 					return err
 				}
 			}
+			if inline {
+				return a.writeInline(cmd.Context(), cl, args[0], env, out, attach, &reg)
+			}
 			if out == "-" {
 				_, err = a.stdout.Write(env)
 				return err
@@ -517,19 +537,15 @@ attach' does: 'quorate verify --image' and 'quorate admission' find them there.`
 			if bundleOut == "" {
 				bundleOut = out + ".bundle"
 			}
-			b, err := cl.Bundle(cmd.Context(), args[0])
-			var ae *client.APIError
-			switch {
-			case err == nil:
+			b, err := a.fetchBundle(cmd.Context(), cl, args[0])
+			if err != nil {
+				return err
+			}
+			if b != nil {
 				if err := atomicfile.Write(bundleOut, b, 0o644); err != nil {
 					return err
 				}
 				a.errf("wrote %s (transparency-log proofs)\n", bundleOut)
-			case errors.As(err, &ae) && ae.Status == 404:
-				b = nil
-				a.errf("note: the coordinator keeps no transparency log; no bundle written\n")
-			default:
-				return fmt.Errorf("fetching the log bundle: %w", describeAPIError(err))
 			}
 			if attach {
 				if err := a.attachToImages(cmd.Context(), &reg, env, b); err != nil {
@@ -543,11 +559,58 @@ attach' does: 'quorate verify --image' and 'quorate admission' find them there.`
 	cf.add(c)
 	c.Flags().StringVar(&out, "out", "", "file to write")
 	c.Flags().StringVar(&bundleOut, "bundle", "", "where to write the log bundle (default: OUT.bundle)")
+	c.Flags().BoolVar(&inline, "bundle-inline", false, "write the envelope and its log bundle in one file, --out (which 'quorate verify' reads without a sidecar)")
 	c.Flags().StringVar(&gate, "gate", "", "refuse an attestation for another gate")
 	c.Flags().StringVar(&sigstoreDir, "sigstore-bundles", "", "also write one Sigstore bundle per signature to this directory")
 	c.Flags().BoolVar(&attach, "attach", false, "also push the attestation and its log bundle to the registry as a referrer of each image the request approves")
 	c.Flags().BoolVar(&reg.insecure, "insecure-registry", false, "with --attach: allow plain HTTP to a loopback registry (tests; refused for any other registry)")
 	return c
+}
+
+// fetchBundle fetches request id's log bundle; nil, with a note, when the
+// coordinator keeps no log.
+func (a *app) fetchBundle(ctx context.Context, cl *client.Client, id string) ([]byte, error) {
+	b, err := cl.Bundle(ctx, id)
+	var ae *client.APIError
+	switch {
+	case err == nil:
+		return b, nil
+	case errors.As(err, &ae) && ae.Status == 404:
+		a.errf("note: the coordinator keeps no transparency log; no log bundle\n")
+		return nil, nil
+	}
+	return nil, fmt.Errorf("fetching the log bundle: %w", describeAPIError(err))
+}
+
+// writeInline writes request id's envelope env and its log bundle in one
+// file, out ('-': stdout), and attaches both when asked.
+func (a *app) writeInline(ctx context.Context, cl *client.Client, id string, env []byte, out string, attach bool, reg *imageFlags) error {
+	b, err := a.fetchBundle(ctx, cl, id)
+	if err != nil {
+		return err
+	}
+	data, err := sigbundle.MarshalInline(env, b)
+	if err != nil {
+		return fmt.Errorf("the attestation of request %s cannot be written inline: %w", id, err)
+	}
+	if out == "-" {
+		_, err = a.stdout.Write(data)
+		return err
+	}
+	if err := atomicfile.Write(out, data, 0o644); err != nil {
+		return err
+	}
+	if attach {
+		if err := a.attachToImages(ctx, reg, env, b); err != nil {
+			return err
+		}
+	}
+	what := "the attestation and its log bundle"
+	if b == nil {
+		what = "the attestation (no log bundle)"
+	}
+	a.errf("wrote %s in one file, %s; verify it with 'quorate verify --trust DIR --attestation %s --gate GATE --artifact PATH'\n", what, out, out)
+	return nil
 }
 
 // writeSigstoreBundles splits the composite env into one Sigstore bundle per

@@ -157,22 +157,31 @@ the index, as the approval does (docs/kubernetes.md). With --attestation,
 					return withCode(exitNotVerified, err)
 				}
 				opts = append(opts, policy.Reassembled())
-			} else {
-				if envBytes, err = readLimited(file, attest.DefaultLimits.MaxBytes); err != nil {
-					return withCode(exitNotVerified, err)
-				}
-				if bundle == "" && fileExists(file+".bundle") {
-					bundle = file + ".bundle"
-				}
 			}
-			if bundle != "" {
+			// Where the log bundle is (or was looked for): FILE.bundle,
+			// --bundle FILE, or inside an inline FILE.
+			missing := "no log bundle was given (--bundle FILE)"
+			if file != "" {
+				af, err := readAttestation(file, bundle)
+				if err != nil {
+					return err
+				}
+				envBytes, missing = af.envelope, af.missing
+				if af.bundle != nil {
+					opts = append(opts, policy.WithLedgerBundle(af.bundle))
+				}
+			} else if bundle != "" {
 				bdata, err := os.ReadFile(bundle)
 				if err != nil {
 					return withCode(exitNotVerified, fmt.Errorf("reading log bundle: %w", err))
 				}
 				opts = append(opts, policy.WithLedgerBundle(bdata))
+				missing = ""
 			}
 			v := t.VerifyBytes(envBytes, policy.Request{Gate: gate, Artifacts: arts, Now: now}, opts...)
+			if missing != "" {
+				nameMissingBundle(v, missing)
+			}
 			report(v, arts)
 			for _, w := range v.Warnings {
 				a.errf("warning: %s\n", display.String(w.Message))
@@ -235,20 +244,70 @@ func (a *app) assembleBundles(dir string, t *policy.Trust) ([]byte, error) {
 	return attest.Encode(asm.Envelope)
 }
 
-// readLimited reads an attestation file through attest.ReadLimited: at
-// most limit bytes, a larger one refused (attest.ErrTooLarge) before it is
-// read whole.
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+// attestationFile is what --attestation FILE holds: the composite
+// envelope and its log bundle, from an inline file
+// ('request attestation --bundle-inline') or from the sidecar (--bundle
+// FILE, else FILE.bundle when present).
+type attestationFile struct {
+	envelope, bundle []byte // bundle: nil when there is none
+	inline           bool
+	// missing says where the log bundle was looked for when there is
+	// none ("" when there is one).
+	missing string
+}
+
+// readAttestation reads --attestation file and its log bundle (bundleFlag,
+// else file.bundle when present, or inside an inline file). A malformed or
+// oversized file is not verified (exit 1); --bundle beside an inline file
+// is a usage error.
+func readAttestation(file, bundleFlag string) (*attestationFile, error) {
+	data, err := readLimitedFile(file, sigbundle.MaxInlineBytes, "attestation")
 	if err != nil {
-		return nil, fmt.Errorf("reading attestation: %w", err)
+		return nil, withCode(exitNotVerified, err)
 	}
-	defer f.Close()
-	data, err := attest.ReadLimited(f, attest.Limits{MaxBytes: limit})
-	if err != nil {
-		return nil, fmt.Errorf("attestation %s: %w", path, err)
+	if sigbundle.IsInline(data) {
+		if bundleFlag != "" {
+			return nil, usageErr("--bundle %s: %s carries its log bundle inline (drop --bundle)", bundleFlag, file)
+		}
+		in, err := sigbundle.ParseInline(data)
+		if err != nil {
+			return nil, withCode(exitNotVerified, fmt.Errorf("attestation %s: %w", file, err))
+		}
+		af := &attestationFile{envelope: in.Envelope, bundle: in.LogBundle, inline: true}
+		if in.LogBundle == nil {
+			af.missing = fmt.Sprintf("%s carries no log bundle (the coordinator kept no log when it was written)", file)
+		}
+		return af, nil
 	}
-	return data, nil
+	if int64(len(data)) > attest.DefaultLimits.MaxBytes {
+		return nil, withCode(exitNotVerified, fmt.Errorf("attestation %s: %w: %d bytes, over the %d-byte limit", file, attest.ErrTooLarge, len(data), attest.DefaultLimits.MaxBytes))
+	}
+	af := &attestationFile{envelope: data}
+	sidecar := bundleFlag
+	if sidecar == "" {
+		sidecar = file + ".bundle"
+		if !fileExists(sidecar) {
+			af.missing = fmt.Sprintf("no log bundle: looked for %s (give --bundle FILE, or write the attestation with 'quorate request attestation --bundle-inline')", sidecar)
+			return af, nil
+		}
+	}
+	if af.bundle, err = os.ReadFile(sidecar); err != nil {
+		return nil, withCode(exitNotVerified, fmt.Errorf("reading log bundle: %w", err))
+	}
+	return af, nil
+}
+
+// nameMissingBundle says, in the not_logged reason of a verdict given no
+// log bundle, where the bundle was looked for.
+func nameMissingBundle(v *policy.Verdict, missing string) {
+	if v.Ledger != nil {
+		return
+	}
+	for i, r := range v.Reasons {
+		if r.Code == policy.ErrNotLogged.Code() {
+			v.Reasons[i].Message = "the log is required but " + missing
+		}
+	}
 }
 
 func (a *app) printVerdict(v *policy.Verdict) {

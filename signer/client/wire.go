@@ -284,6 +284,10 @@ type RequestView struct {
 	Payload       string           `json:"payload"` // base64: what every party signs (as DSSE PAE)
 	Signatures    []SignatureView  `json:"signatures"`
 	Progress      []RoleStatus     `json:"progress"`
+	// KeyNames are the display names and owners of the keys the view
+	// names (requester, eligible keys, signers), from the policy; display
+	// only (policy.KeyNamesField).
+	KeyNames policy.KeyNames `json:"keyNames,omitempty"`
 }
 
 // SignatureView is one accepted partial signature.
@@ -308,6 +312,8 @@ type RequestSummary struct {
 	Expires       time.Time    `json:"expires"`
 	Updated       time.Time    `json:"updated"`
 	Progress      []RoleStatus `json:"progress"`
+	// KeyNames: as in RequestView.
+	KeyNames policy.KeyNames `json:"keyNames,omitempty"`
 }
 
 // Listing pages: limit defaults to DefaultListLimit and may not exceed
