@@ -2,12 +2,12 @@ package approval
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/internal/display"
+	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/provenance"
 )
@@ -25,9 +25,15 @@ type Presign struct {
 	// Now is the party's clock.
 	Now time.Time
 	// Trust, when set, is the party's own trust directory: the request
-	// must be under the policy version it holds, and meet its gate's
+	// must be under the policy version it holds or an earlier one that
+	// version endorses (read from Trust.Source()), and meet its gate's
 	// provenance requirements.
 	Trust *policy.Trust
+	// Key, with Trust, is the key about to sign: it must hold a role of
+	// the request's gate under the request's policy version, and not be
+	// revoked or retired by Trust ([CheckKey]). Nil skips the check (a
+	// keyless signer's ephemeral key is in no policy).
+	Key *keys.PublicKey
 	// Artifacts, when not empty, are what the party means to approve
 	// (files, digests, images, resolved with [Resolve]): the request must
 	// cover each; subjects beyond them are returned in
@@ -42,6 +48,11 @@ type Presigned struct {
 	// Extra are the request's subjects none of the artifacts matches
 	// (nil when no artifacts were given).
 	Extra []attest.Subject
+	// Role is what [Presign.Key] signs as (nil without Trust and Key).
+	Role *KeyRole
+	// Version is the policy version the request was checked against
+	// (0 without Trust): the request's own.
+	Version int64
 }
 
 // ErrRefused wraps every reason [CheckRequest] refuses a request.
@@ -51,44 +62,52 @@ var ErrRefused = errors.New("refusing to sign")
 // is a release-approval statement naming that request, not expired; its
 // embedded provenance reads; with p.Trust, it is under the policy version
 // held locally and meets the gate's provenance requirements; with
-// p.Artifacts, it covers each of them.
+// p.Trust and p.Key, the key may sign for the gate ([CheckKey]); with
+// p.Artifacts, it covers each of them. Refusals wrap [ErrRefused] and,
+// where there is one, a [policy.Kind] for the reason.
 func CheckRequest(p Presign) (*Presigned, error) {
-	refuse := func(format string, args ...any) (*Presigned, error) {
-		return nil, fmt.Errorf("%w: "+format, append([]any{ErrRefused}, args...)...)
-	}
 	if p.PayloadType != attest.PayloadType {
-		return refuse("payloadType %q is not %s", p.PayloadType, attest.PayloadType)
+		return nil, refuse(nil, "payloadType %q is not %s", p.PayloadType, attest.PayloadType)
 	}
 	st, pred, err := attest.ParseStatement(p.Payload, attest.DefaultLimits)
 	if err != nil {
-		return refuse("request %s: %w", p.ID, err)
+		return nil, refuse(nil, "request %s: %w", p.ID, err)
 	}
 	if pred.RequestID != p.ID {
-		return refuse("the payload names request %q, not %q", pred.RequestID, p.ID)
+		return nil, refuse(nil, "the payload names request %q, not %q", pred.RequestID, p.ID)
 	}
 	if !p.Now.Before(pred.Expires) {
-		return refuse("request %s expired at %s", p.ID, pred.Expires.Format(time.RFC3339))
+		return nil, refuse(policy.ErrExpired, "request %s expired at %s", p.ID, pred.Expires.Format(time.RFC3339))
 	}
 	if pv := pred.Provenance; pv != nil && pv.URI == "" {
 		if _, err := provenance.Resolve(pv, nil, provenance.Limits{}); err != nil {
-			return refuse("request %s: its provenance: %w", p.ID, err)
-		}
-	}
-	if t := p.Trust; t != nil {
-		if pred.Policy.Version != t.Version() || pred.Policy.Digest["sha256"] != t.Digest {
-			return refuse("request %s is under policy v%d, the trust directory holds v%d", p.ID, pred.Policy.Version, t.Version())
-		}
-		if err := CheckGateProvenance(t, pred.Gate, pred.Provenance, nil, st.Subject); err != nil {
-			return refuse("request %s: %w", p.ID, err)
+			return nil, refuse(nil, "request %s: its provenance: %w", p.ID, err)
 		}
 	}
 	out := &Presigned{Statement: st, Predicate: pred}
+	if t := p.Trust; t != nil {
+		if _, err := t.PolicyAt(t.Source(), pred.Policy.Version, pred.Policy.Digest["sha256"]); err != nil {
+			return nil, refuse(policy.ErrPolicyMismatch, "request %s is under policy v%d, which the trust directory (v%d) does not vouch for: %w", p.ID, pred.Policy.Version, t.Version(), err)
+		}
+		out.Version = pred.Policy.Version
+		if err := CheckGateProvenance(t, pred.Gate, pred.Provenance, nil, st.Subject); err != nil {
+			return nil, refuse(nil, "request %s: %w", p.ID, err)
+		}
+		if p.Key != nil {
+			role, err := CheckKey(KeyCheck{Trust: t, History: t.Source(), Gate: pred.Gate, Version: pred.Policy.Version,
+				Digest: pred.Policy.Digest["sha256"], Key: p.Key, Now: p.Now})
+			if err != nil {
+				return nil, err
+			}
+			out.Role = role
+		}
+	}
 	if len(p.Artifacts) == 0 {
 		return out, nil
 	}
 	for _, art := range p.Artifacts {
 		if !policy.Covers(st.Subject, art) {
-			return refuse("request %s does not cover %s (%s)", p.ID, display.String(art.Name), art.Digests[0])
+			return nil, refuse(policy.ErrSubjectMismatch, "request %s does not cover %s (%s)", p.ID, display.String(art.Name), art.Digests[0])
 		}
 	}
 	out.Extra = ExtraSubjects(st.Subject, p.Artifacts)

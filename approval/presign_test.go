@@ -1,7 +1,6 @@
 package approval_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -24,23 +23,11 @@ func trustDir(t *testing.T, now time.Time) *policy.Trust {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.SetRole("originator", []*keys.PublicKey{testkeys.Signer(t, hsm.Ed25519).Public()}, 1, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.SetGate("staging", []string{"originator"}, 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Sign(context.Background(), admin); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Save(); err != nil {
-		t.Fatal(err)
-	}
-	tr, err := policy.Load(dir, policy.LoadOptions{Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr
+	return publish(t, d, admin, now, func(d *author.Draft) error {
+		return errors.Join(
+			d.SetRole("originator", []*keys.PublicKey{testkeys.Signer(t, hsm.Ed25519).Public()}, 1, 0),
+			d.SetGate("staging", []string{"originator"}, 0))
+	})
 }
 
 func TestCheckRequest(t *testing.T) {

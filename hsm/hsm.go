@@ -102,6 +102,24 @@ type Options struct {
 	// Getenv reads environment fallbacks (for example QUORATE_PKCS11_PIN);
 	// nil means no environment.
 	Getenv func(string) string
+	// AskPIN, when set, asks the person at the terminal for the user PIN
+	// of the token named (its label, or its URI without secrets) when a
+	// key URI gives none in any of the ways its backend reads one. The
+	// backend keeps the answer in memory only and never shows it. Nil
+	// (the default, and what a program without a person at a terminal
+	// passes): a key URI without a PIN fails with the backend's error.
+	AskPIN func(ctx context.Context, token string) (string, error)
+	// Warn, when set, receives warnings for the person running the
+	// program, such as a PIN written inline in a key URI. A warning never
+	// holds a secret. Nil: no warnings.
+	Warn func(msg string)
+}
+
+// Warnf sends a warning through o.Warn, if set.
+func (o Options) Warnf(format string, args ...any) {
+	if o.Warn != nil {
+		o.Warn(fmt.Sprintf(format, args...))
+	}
 }
 
 func (o Options) getenv(k string) string {

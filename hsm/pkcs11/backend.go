@@ -25,9 +25,16 @@ type Backend struct {
 	log  *zap.Logger
 
 	// Lock order: mu, then a token's mu, then modMu.
-	mu     sync.Mutex // guards tokens and each token's refs
+	mu     sync.Mutex // guards tokens, each token's refs, asked and warned
 	tokens map[tokenKey]*token
 	closed bool
+	// asked holds the PINs a person typed ([hsm.Options.AskPIN]) that
+	// opened a token, by module and token selector, so that a second key
+	// on the token does not ask again. Memory only.
+	asked map[string]string
+	// warned holds the URIs (PIN redacted) already warned about for an
+	// inline PIN: one warning each.
+	warned map[string]bool
 
 	// modMu serialises C_Initialize/C_Finalize: crypto11.Configure,
 	// crypto11.Context.Close and every rawModule.
@@ -42,7 +49,7 @@ var (
 
 // New returns a pkcs11: backend.
 func New(opts hsm.Options) *Backend {
-	return &Backend{opts: opts, log: opts.Log(), tokens: map[tokenKey]*token{}}
+	return &Backend{opts: opts, log: opts.Log(), tokens: map[tokenKey]*token{}, asked: map[string]string{}, warned: map[string]bool{}}
 }
 
 // tokenKey identifies a shared context. The PIN is kept as a hash.
@@ -72,8 +79,10 @@ type token struct {
 }
 
 // open parses uri and returns the shared token context it names, with a
-// reference the caller must give back with release.
-func (b *Backend) open(raw string) (*URI, *token, error) {
+// reference the caller must give back with release. A URI with its PIN
+// inline is warned about once ([hsm.Options.Warn]); one without a PIN
+// asks for it through [hsm.Options.AskPIN] when set.
+func (b *Backend) open(ctx context.Context, raw string) (*URI, *token, error) {
 	u, err := ParseURI(raw)
 	if err != nil {
 		return nil, nil, err
@@ -88,11 +97,14 @@ func (b *Backend) open(raw string) (*URI, *token, error) {
 	if err := checkModule(module); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", u, err)
 	}
-	pin, err := u.PIN(b.opts.Getenv)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", u, err)
-	}
 	sel := &URI{Token: u.Token, Serial: u.Serial, Model: u.Model, Manufacturer: u.Manufacturer, SlotID: u.SlotID, ModulePath: module}
+	if u.HasPINValue() {
+		b.warnInlinePIN(u)
+	}
+	pin, asked, err := b.pin(ctx, u, sel)
+	if err != nil {
+		return nil, nil, err
+	}
 	key := tokenKey{module: module, selector: sel.String(), pin: sha256.Sum256([]byte(pin))}
 
 	b.mu.Lock()
@@ -109,7 +121,53 @@ func (b *Backend) open(raw string) (*URI, *token, error) {
 		return nil, nil, err
 	}
 	b.tokens[key] = t
+	if asked {
+		b.asked[key.selector] = pin
+	}
 	return u, t, nil
+}
+
+// pin returns the user PIN for u: the URI's or the environment's, else one
+// a person typed earlier for the same token in this process, else (with
+// [hsm.Options.AskPIN]) one asked for now (asked is then true).
+func (b *Backend) pin(ctx context.Context, u, sel *URI) (pin string, asked bool, err error) {
+	if u.HasPIN(b.opts.Getenv) || b.opts.AskPIN == nil {
+		pin, err := u.PIN(b.opts.Getenv)
+		if err != nil {
+			return "", false, fmt.Errorf("%s: %w", u, err)
+		}
+		return pin, false, nil
+	}
+	b.mu.Lock()
+	pin, ok := b.asked[sel.String()]
+	b.mu.Unlock()
+	if ok {
+		return pin, true, nil
+	}
+	name := u.Token
+	if name == "" {
+		name = sel.String()
+	}
+	pin, err = b.opts.AskPIN(ctx, name)
+	if err != nil {
+		return "", false, fmt.Errorf("%s: asking for the PIN: %w", u, err)
+	}
+	if pin == "" {
+		return "", false, fmt.Errorf("%s: %w: an empty PIN was entered", u, ErrWrongPIN)
+	}
+	return pin, true, nil
+}
+
+// warnInlinePIN warns, once per URI, that u carries its PIN inline.
+func (b *Backend) warnInlinePIN(u *URI) {
+	name := u.String() // pin-value=REDACTED
+	b.mu.Lock()
+	seen := b.warned[name]
+	b.warned[name] = true
+	b.mu.Unlock()
+	if !seen {
+		b.opts.Warnf("the key URI %s holds its PIN inline (pin-value=): it is visible in shell history and process lists; use pin-source=file:/path/to/pin-file or set %s instead", name, EnvPIN)
+	}
 }
 
 // release gives back a reference taken by open; the last one closes the
@@ -359,7 +417,7 @@ func (t *token) findKey(c *crypto11.Context, u *URI) (crypto.Signer, *keys.Publi
 
 // Signer opens the key at uri for signing. Close the signer when done.
 func (b *Backend) Signer(ctx context.Context, uri string) (hsm.Signer, error) {
-	u, t, err := b.open(uri)
+	u, t, err := b.open(ctx, uri)
 	if err != nil {
 		return nil, err
 	}
@@ -382,7 +440,7 @@ func (b *Backend) Signer(ctx context.Context, uri string) (hsm.Signer, error) {
 
 // PublicKey reads the public half of the key at uri.
 func (b *Backend) PublicKey(ctx context.Context, uri string) (*keys.PublicKey, error) {
-	u, t, err := b.open(uri)
+	u, t, err := b.open(ctx, uri)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,11 @@
 // by object= (CKA_LABEL) and/or id= (CKA_ID, percent-encoded bytes). The
 // module comes from module-path= or, failing that, QUORATE_PKCS11_MODULE; the
 // user PIN from pin-source= (a file; preferred), pin-value=, or
-// QUORATE_PKCS11_PIN, in that order. Environment variables are read only
+// QUORATE_PKCS11_PIN, in that order; failing all three, a program that set
+// [hsm.Options.AskPIN] (the CLI, at a terminal) asks the person for it,
+// once per token and process, and keeps it in memory only. A pin-value=
+// draws one warning per URI through [hsm.Options.Warn]: it is visible in
+// shell history and process lists. Environment variables are read only
 // through [hsm.Options.Getenv]. pool-size=N caps crypto11's session pool.
 // URIs are parsed in one place, [ParseURI].
 //

@@ -25,7 +25,7 @@ const generatedIDLen = 16
 // non-extractable and can only sign. Generate refuses a label or ID already
 // used by a key in the token. Without id=, a random 16-byte ID is chosen.
 func (b *Backend) Generate(ctx context.Context, uri string, kt hsm.KeyType) (*keys.PublicKey, error) {
-	u, t, err := b.open(uri)
+	u, t, err := b.open(ctx, uri)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func keyTemplates(id []byte, label string) (pub, priv crypto11.AttributeSet, err
 // List lists the key pairs in the token uri names, as URIs that open them.
 // Keys this backend cannot use are listed with Key nil and a Note saying why.
 func (b *Backend) List(ctx context.Context, uri string) ([]hsm.KeyInfo, error) {
-	u, t, err := b.open(uri)
+	u, t, err := b.open(ctx, uri)
 	if err != nil {
 		return nil, err
 	}

@@ -256,6 +256,12 @@ func (u *URI) Module(getenv func(string) string) (string, error) {
 	return "", fmt.Errorf("%w %q: no PKCS#11 module: add ?module-path=/path/to/module.so (for SoftHSM2: /usr/lib/softhsm/libsofthsm2.so) or set %s", ErrBadURI, u.String(), EnvModule)
 }
 
+// HasPIN reports whether the URI gives a PIN, in any of the ways [URI.PIN]
+// reads one (the environment through getenv).
+func (u *URI) HasPIN(getenv func(string) string) bool {
+	return u.PINSource != "" || u.pinValue != "" || getenv != nil && getenv(EnvPIN) != ""
+}
+
 // PIN returns the user PIN: from pin-source= (a file), pin-value=, or the
 // QUORATE_PKCS11_PIN environment variable read through getenv, in that order.
 // Errors never contain the PIN.
