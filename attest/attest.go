@@ -37,7 +37,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,6 +45,7 @@ import (
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
+	"github.com/quorate-dev/quorate/internal/limitread"
 	"github.com/quorate-dev/quorate/internal/strictjson"
 	"github.com/quorate-dev/quorate/keys"
 )
@@ -211,47 +211,17 @@ func ReadEnvelope(r io.Reader, l Limits) (*Envelope, []byte, error) {
 
 // ReadLimited reads an attestation's bytes from r, at most l.MaxBytes (zero
 // fields mean [DefaultLimits]): more is [ErrTooLarge]. It reads at most
-// l.MaxBytes+1 bytes and does not parse them.
+// l.MaxBytes+1 bytes (through [limitread.ReadAll]) and does not parse them.
 func ReadLimited(r io.Reader, l Limits) ([]byte, error) {
 	l = l.OrDefault()
-	data, err := readAll(io.LimitReader(r, min(l.MaxBytes, math.MaxInt64-1)+1), sizeHint(r, l.MaxBytes))
-	if err != nil {
+	data, err := limitread.ReadAll(r, l.MaxBytes)
+	switch {
+	case errors.Is(err, limitread.ErrTooLarge):
+		return nil, fmt.Errorf("%w: %w", ErrTooLarge, err)
+	case err != nil:
 		return nil, fmt.Errorf("reading attestation: %w", err)
 	}
-	if int64(len(data)) > l.MaxBytes {
-		return nil, fmt.Errorf("%w: over the %d-byte limit", ErrTooLarge, l.MaxBytes)
-	}
 	return data, nil
-}
-
-// sizeHint returns the capacity to read r into: its length when it tells it
-// (a bytes.Reader, strings.Reader or bytes.Buffer does) and that is within
-// max, plus one byte to see the end; otherwise 512, as io.ReadAll starts.
-func sizeHint(r io.Reader, max int64) int {
-	if lr, ok := r.(interface{ Len() int }); ok {
-		if n := int64(lr.Len()); n >= 0 && n <= max {
-			return int(n) + 1
-		}
-	}
-	return 512
-}
-
-// readAll is io.ReadAll starting with capacity size.
-func readAll(r io.Reader, size int) ([]byte, error) {
-	b := make([]byte, 0, size)
-	for {
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err != nil {
-			if err == io.EOF {
-				err = nil
-			}
-			return b, err
-		}
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)] // grow
-		}
-	}
 }
 
 // ParseEnvelope checks a DSSE envelope held in memory.

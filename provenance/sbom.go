@@ -5,12 +5,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 
+	"github.com/quorate-dev/quorate/internal/limitread"
 	"github.com/quorate-dev/quorate/internal/strictjson"
 )
 
@@ -35,9 +34,9 @@ var specVersion = regexp.MustCompile(`^(?:SPDX-)?[0-9]{1,3}(?:\.[0-9]{1,3}){0,2}
 // An SBOM is a byproduct, not a resolved dependency: the build produced it
 // to describe its outputs; it was not an input of the build.
 func SBOM(path string) (ResourceDescriptor, error) {
-	data, err := readBounded(path, MaxSBOMBytes)
+	data, err := limitread.ReadFile(path, MaxSBOMBytes)
 	if err != nil {
-		return ResourceDescriptor{}, fmt.Errorf("SBOM %s: %w", path, err)
+		return ResourceDescriptor{}, fmt.Errorf("SBOM: %w", err)
 	}
 	format, version, err := detectSBOM(data)
 	if err != nil {
@@ -59,9 +58,9 @@ func SBOM(path string) (ResourceDescriptor, error) {
 // for buildDefinition.resolvedDependencies: an input of the build, named by
 // the path as given (cleaned) with its SHA-256 digest.
 func Material(path string) (ResourceDescriptor, error) {
-	data, err := readBounded(path, MaxSBOMBytes)
+	data, err := limitread.ReadFile(path, MaxSBOMBytes)
 	if err != nil {
-		return ResourceDescriptor{}, fmt.Errorf("material %s: %w", path, err)
+		return ResourceDescriptor{}, fmt.Errorf("material: %w", err)
 	}
 	return fileDescriptor("material", filepath.ToSlash(filepath.Clean(path)), data)
 }
@@ -77,22 +76,6 @@ func fileDescriptor(what, name string, data []byte) (ResourceDescriptor, error) 
 	}
 	sum := sha256.Sum256(data)
 	return ResourceDescriptor{Name: name, Digest: map[string]string{"sha256": hex.EncodeToString(sum[:])}}, nil
-}
-
-func readBounded(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("over the %d-byte limit", max)
-	}
-	return data, nil
 }
 
 // detectSBOM returns the media type and spec version of a CycloneDX or

@@ -3,13 +3,14 @@ package sigbundle
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/internal/limitread"
 	"github.com/quorate-dev/quorate/keys"
 )
 
@@ -38,9 +39,12 @@ func ReadDir(dir string, l attest.Limits) ([]File, error) {
 			return nil, fmt.Errorf("%w: more than %d bundles in %s", attest.ErrTooLarge, l.MaxSignatures, dir)
 		}
 		p := filepath.Join(dir, e.Name())
-		data, err := readBounded(p, l.MaxBytes)
+		data, err := limitread.ReadFile(p, l.MaxBytes)
+		if errors.Is(err, limitread.ErrTooLarge) {
+			return nil, fmt.Errorf("bundle: %w: %w", attest.ErrTooLarge, err)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("bundle %s: %w", p, err)
+			return nil, fmt.Errorf("bundle: %w", err)
 		}
 		b, err := Parse(data, l)
 		if err != nil {
@@ -52,22 +56,6 @@ func ReadDir(dir string, l attest.Limits) ([]File, error) {
 		return nil, fmt.Errorf("no *%s bundle in %s", Extension, dir)
 	}
 	return out, nil
-}
-
-func readBounded(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%w: over %d bytes", attest.ErrTooLarge, max)
-	}
-	return data, nil
 }
 
 // KeyLookup finds a public key by TUF key ID (for instance among the keys of

@@ -3,11 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/quorate-dev/quorate/internal/display"
+	"github.com/quorate-dev/quorate/internal/limitread"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/signer/client"
 )
@@ -35,20 +34,13 @@ func (a *app) reportVerdict(ctx context.Context, cf clientFlags, url string, v *
 	a.errf("reported the outcome to %s\n", display.String(url))
 }
 
-// readLimitedFile reads a file of at most limit bytes, refusing larger
-// ones before reading them whole; what names the flag in errors.
+// readLimitedFile reads a file of at most limit bytes through
+// limitread.ReadFile (a larger one is refused before it is read whole, the
+// error naming the file and the limit); what names the input in errors.
 func readLimitedFile(path string, limit int64, what string) ([]byte, error) {
-	f, err := os.Open(path)
+	data, err := limitread.ReadFile(path, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", what, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", what, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s %s is over the %d-byte limit", what, path, limit)
 	}
 	return data, nil
 }

@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -41,6 +42,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/quorate-dev/quorate/internal/citest"
+	"github.com/quorate-dev/quorate/internal/syncbuf"
 )
 
 // The local-kms build the tests use (keep in step with scripts/localkms.sh).
@@ -71,7 +73,7 @@ type Server struct {
 	Env []string
 
 	front *httptest.Server
-	log   *syncBuffer
+	log   *syncbuf.Buffer
 }
 
 // started matches local-kms's start line, which names the port it bound.
@@ -107,13 +109,13 @@ func Start(tb testing.TB) *Server {
 		_ = cmd.Process.Kill()
 		<-done
 	})
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{Max: 64 << 10} // lines for failure messages
 	port := make(chan string, 1)
 	go func() {
 		defer close(done)
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			log.write(sc.Text())
+			fmt.Fprintln(log, sc.Text())
 			if m := started.FindStringSubmatch(sc.Text()); m != nil {
 				select {
 				case port <- m[1]:
@@ -219,25 +221,4 @@ func (s *Server) CreateAlias(tb testing.TB, name, keyID string) {
 	}); err != nil {
 		tb.Fatalf("creating alias/%s: %v", name, err)
 	}
-}
-
-// syncBuffer collects lines for failure messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) write(line string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.b.Len() < 64<<10 {
-		b.b.WriteString(line)
-		b.b.WriteByte('\n')
-	}
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -17,7 +17,6 @@
 package registrytest
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -39,7 +38,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,6 +46,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/quorate-dev/quorate/internal/citest"
+	"github.com/quorate-dev/quorate/internal/syncbuf"
 )
 
 // Binary is the registry's executable as Debian installs it.
@@ -183,7 +182,7 @@ http:
 		return nil, fmt.Errorf("writing registry config: %w", err)
 	}
 
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{Max: 1 << 20} // keep the first MiB
 	cmd := exec.Command(bin, "serve", configPath)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -340,25 +339,4 @@ func selfSigned(dir string) (certPath, keyPath string, pool *x509.CertPool, err 
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
 	return certPath, keyPath, pool, nil
-}
-
-// syncBuffer collects the registry's output from its two pipes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.b.Len() > 1<<20 { // keep the first MiB
-		return len(p), nil
-	}
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

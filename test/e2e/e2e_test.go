@@ -25,6 +25,7 @@ import (
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/hsm/filekey"
+	"github.com/quorate-dev/quorate/internal/syncbuf"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
@@ -64,39 +65,7 @@ func repoRoot(t *testing.T) string {
 type server struct {
 	cmd *exec.Cmd
 	url string
-	log *syncBuffer // its stderr, written by os/exec's copying goroutine
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer (the goroutine os/exec
-// starts to copy a child's output) and readers while the child runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor waits until the buffer contains want, failing the test after a
-// deadline: a child's output reaches it through a pipe, so a line written
-// before an HTTP answer may arrive after it.
-func (b *syncBuffer) waitFor(t *testing.T, want string) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(b.String(), want); {
-		if time.Now().After(deadline) {
-			t.Fatalf("the child process did not log %q within 30s:\n%s", want, b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	log *syncbuf.Buffer // its stderr, written by os/exec's copying goroutine
 }
 
 // startServer starts a coordinator with extra serve flags; on SQLite in
@@ -110,7 +79,7 @@ func startServer(t *testing.T, dir, trust string, extra ...string) *server {
 func startServerWith(t *testing.T, bin, dir, trust string, extra ...string) *server {
 	t.Helper()
 	addrFile := filepath.Join(dir, fmt.Sprintf("addr-%d", time.Now().UnixNano()))
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	args := []string{"serve", "--trust", trust, "--listen", "127.0.0.1:0", "--addr-file", addrFile, "--rate-limit", "0", "--log-level", "warn"}
 	if !slices.Contains(extra, "--store") {
 		args = append(args, "--data", filepath.Join(dir, "data"))

@@ -138,7 +138,7 @@ func TestForkedLogRefused(t *testing.T) {
 		if _, metrics := get(t, w.srv.url+"/metrics"); !strings.Contains(metrics, "\nquorate_ledger_fork_detected 1\n") {
 			t.Fatalf("restart %d: quorate_ledger_fork_detected is not 1", restart)
 		}
-		w.srv.log.waitFor(t, "transparency log fork detected")
+		w.srv.log.WaitFor(t, "transparency log fork detected", 30*time.Second)
 		t.Logf("restart %d: /readyz says %s", restart, strings.TrimSpace(body))
 		w.stop(t)
 		w.start(t)

@@ -31,6 +31,7 @@ import (
 	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/hsm/filekey"
 	"github.com/quorate-dev/quorate/internal/registrytest"
+	"github.com/quorate-dev/quorate/internal/syncbuf"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/oci"
 	"github.com/quorate-dev/quorate/policy/author"
@@ -260,7 +261,7 @@ type webhookProc struct {
 	cmd    *exec.Cmd
 	url    string
 	client *http.Client
-	log    *syncBuffer
+	log    *syncbuf.Buffer
 }
 
 func startAdmission(t *testing.T, w *imageWorld, config string, extra ...string) *webhookProc {
@@ -279,7 +280,7 @@ func startAdmission(t *testing.T, w *imageWorld, config string, extra ...string)
 	}
 	addrFile := filepath.Join(w.dir, tag+".addr")
 	p := func(n string) string { return filepath.Join(w.dir, n) }
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	args := []string{"admission", "--listen", "127.0.0.1:0", "--addr-file", addrFile,
 		"--tls-cert", p(tag + ".pem"), "--tls-key", p(tag + ".key"), "--config-file", cfg,
 		"--coordinator", w.srv.url, "--token-file", w.token, "--trust-root", w.pin, "--cache", p(tag + "-tuf"), "--insecure-registry", "--log-level", "info"}
@@ -423,7 +424,7 @@ func TestAdmissionCommandAdmitsApprovedImages(t *testing.T) {
 	if _, metrics := get(t, w.srv.url+"/metrics"); !strings.Contains(metrics, `quorate_gate_verifications_total{gate="load",verdict="refused"} 1`) {
 		t.Errorf("the coordinator did not count the break-glass report:\n%s", grepLines(metrics, "quorate_gate_"))
 	}
-	wh.log.waitFor(t, "break") // the webhook logs the break-glass use
+	wh.log.WaitFor(t, "break", 30*time.Second) // the webhook logs the break-glass use
 	// The coordinator logged it to its ledger: an admission.break_glass
 	// entry (quorate log show) naming gate, digest, workload, justification
 	// and reporter, which the log audit (quorate log verify) accepts.

@@ -382,7 +382,7 @@ func TestWitnessedLog(t *testing.T) {
 		if code != 1 || !strings.Contains(out, "not cosigned by a quorum") {
 			t.Fatalf("verify --require-witnesses of the forked log: exit %d\n%s", code, out)
 		}
-		w.srv.log.waitFor(t, "consistency proof rejected") // the witnesses' refusal
+		w.srv.log.WaitFor(t, "consistency proof rejected", 30*time.Second) // the witnesses' refusal
 		att3, bundle3 = w.attestation(t, id3, "att3b.json")
 		if out, code := w.verify(t, att3, bundle3, digest3, "--require-witnesses"); code != 1 || !strings.Contains(out, "not cosigned by a quorum") {
 			t.Fatalf("verify --require-witnesses of the forked log after the witnesses refused: exit %d\n%s", code, out)
