@@ -78,7 +78,7 @@ func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, _ *session)
 		rv := roleView{Name: name, Threshold: role.Threshold}
 		for _, id := range role.KeyIDs {
 			if k := t.Roles.Keys[id]; k != nil {
-				rv.Keys = append(rv.Keys, keyView{ID: id, Type: describeKey(k), Status: keyStatus(t, k)})
+				rv.Keys = append(rv.Keys, namedKey(keyView{ID: id, Type: describeKey(k), Status: keyStatus(t, k)}, t.KeyNames))
 			}
 		}
 		for _, idn := range role.Identities {
@@ -111,6 +111,7 @@ func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, _ *session)
 			hist[i].Diff = diffFrom(t.Source(), hist[i].Version)
 		}
 		d["History"], d["Retired"], d["Revocations"] = hist, lc.Retired, lc.Revocations
+		d["Names"] = escapedNames(t.KeyNames)
 	}
 	c.render(w, r, "policy", http.StatusOK, d)
 }
@@ -300,4 +301,13 @@ func window(name string, ds []time.Duration) windowView {
 	slices.Sort(ds)
 	w.Median, w.Slowest = ds[len(ds)/2].Round(time.Second).String(), ds[len(ds)-1].Round(time.Second).String()
 	return w
+}
+
+// escapedNames is names with every name and owner escaped for display.
+func escapedNames(names policy.KeyNames) policy.KeyNames {
+	out := policy.KeyNames{}
+	for id, n := range names {
+		out[id] = policy.KeyName{Name: display.String(n.Name), Owner: display.String(n.Owner)}
+	}
+	return out
 }

@@ -155,14 +155,37 @@ type rowView struct {
 	Created         time.Time
 	Expires         time.Time
 	Progress        string
+	// Waiting names the keys a pending request still waits on (roles not
+	// met, keys not signed): names from the policy, else short key IDs;
+	// escaped.
+	Waiting string
 }
 
 func (c *Console) row(t *policy.Trust, r *signer.Request) rowView {
-	var parts []string
-	for _, p := range signer.Progress(t.Roles, r) {
+	var parts, waiting []string
+	progress := signer.Progress(t.Roles, r)
+	names := c.svc.KeyNames(r, progress)
+	for _, p := range progress {
 		parts = append(parts, fmt.Sprintf("%s %d/%d", p.Role, len(p.Signed), p.Threshold))
+		if p.Met || r.State != signer.Pending {
+			continue
+		}
+		for _, id := range p.Eligible {
+			if !slices.Contains(p.Signed, id) {
+				waiting = append(waiting, display.String(names.Label(id)))
+			}
+		}
 	}
-	return rowView{ID: r.ID, Gate: r.Gate, State: string(r.State), Created: r.Created, Expires: r.Expires, Progress: strings.Join(parts, ", ")}
+	return rowView{ID: r.ID, Gate: r.Gate, State: string(r.State), Created: r.Created, Expires: r.Expires, Progress: strings.Join(parts, ", "),
+		Waiting: strings.Join(waiting, ", ")}
+}
+
+// namedKey fills kv's name and owner from names, escaped.
+func namedKey(kv keyView, names policy.KeyNames) keyView {
+	if n, ok := names[kv.ID]; ok {
+		kv.Name, kv.Owner = display.String(n.Name), display.String(n.Owner)
+	}
+	return kv
 }
 
 // waitingOn reports whether pending request r waits on the key k: k holds
@@ -253,10 +276,13 @@ type digestView struct{ Alg, Hex string }
 
 type keyView struct {
 	ID, Type string
-	Signed   bool
-	When     time.Time
-	Mine     bool
-	Status   string // revoked, retired or ""
+	// Name and Owner are the key's display name and owner from the policy
+	// (display only), escaped with display.String.
+	Name, Owner string
+	Signed      bool
+	When        time.Time
+	Mine        bool
+	Status      string // revoked, retired or ""
 }
 
 type roleView struct {
@@ -338,6 +364,8 @@ func (c *Console) request(w http.ResponseWriter, r *http.Request, s *session) {
 		mine = s.passkey
 	}
 	var rolesV []roleView
+	names := c.svc.KeyNames(req, signer.Progress(t.Roles, req))
+	d["Requester"] = display.String(names.Label(req.Requester))
 	if g, ok := t.Roles.Gates[req.Gate]; ok {
 		progress := map[string]bool{}
 		for _, p := range signer.Progress(t.Roles, req) {
@@ -354,7 +382,7 @@ func (c *Console) request(w http.ResponseWriter, r *http.Request, s *session) {
 				if k == nil {
 					continue
 				}
-				kv := keyView{ID: id, Type: describeKey(k), Status: keyStatus(t, k)}
+				kv := namedKey(keyView{ID: id, Type: describeKey(k), Status: keyStatus(t, k)}, names)
 				if p, ok := signedBy[hex.EncodeToString(identityBytes(k))]; ok {
 					kv.Signed, kv.When = true, p.Received
 					rv.Count++
@@ -369,7 +397,7 @@ func (c *Console) request(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 	}
 	d["Roles"] = rolesV
-	d["Timeline"] = c.timeline(req)
+	d["Timeline"] = c.timeline(req, names)
 	d["Ledger"] = c.svc.Ledger() != nil
 	if req.State == signer.Pending && mine != nil && waitingOn(t, req, mine) {
 		if a := approvalFor(t, req, mine); a != nil {
@@ -448,7 +476,7 @@ func provenanceOf(pv *attest.Provenance) *provenanceView {
 
 // timeline lists the request's ledger events, from what the store records
 // of them.
-func (c *Console) timeline(r *signer.Request) []eventView {
+func (c *Console) timeline(r *signer.Request, names policy.KeyNames) []eventView {
 	logged := c.svc.Ledger() != nil
 	idx := func(i int64) int64 {
 		if !logged {
@@ -456,9 +484,9 @@ func (c *Console) timeline(r *signer.Request) []eventView {
 		}
 		return i
 	}
-	ev := []eventView{{When: r.Created, What: "request.opened by " + shortID(r.Requester), LogIndex: idx(r.LogIndex)}}
+	ev := []eventView{{When: r.Created, What: "request.opened by " + display.String(names.Label(r.Requester)), LogIndex: idx(r.LogIndex)}}
 	for _, p := range r.Signatures {
-		ev = append(ev, eventView{When: p.Received, What: "signature.accepted: " + p.Role + " " + shortID(p.KeyID), LogIndex: idx(p.LogIndex)})
+		ev = append(ev, eventView{When: p.Received, What: "signature.accepted: " + p.Role + " " + display.String(names.Label(p.KeyID)), LogIndex: idx(p.LogIndex)})
 	}
 	switch r.State {
 	case signer.Complete:
