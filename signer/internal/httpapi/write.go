@@ -21,8 +21,11 @@ var status = map[Kind]int{
 
 // Fail answers err: its kind's status and message, except that an
 // internal error's message is logged, not sent (the client sees the
-// request ID to quote).
+// request ID to quote). A nil log discards the messages.
 func Fail(log *zap.Logger, w http.ResponseWriter, r *http.Request, err error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
 	kind := KindOf(err)
 	msg := err.Error()
 	if kind == KindInternal {
