@@ -55,14 +55,20 @@ type app struct {
 	getenv         func(string) string
 	logger         *zap.Logger
 	registry       *hsm.Registry
+	// stderrTTY is whether stderr is a terminal (see interactive).
+	stderrTTY bool
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *app {
 	// Everything printed passes through display.NewWriter: no control,
 	// bidirectional or invisible character from the network or a file
 	// reaches a terminal raw, whatever a command forgot to escape.
-	a := &app{stdin: stdin, stdout: display.NewWriter(stdout), stderr: display.NewWriter(stderr), now: time.Now, getenv: getenv, logger: zap.NewNop()}
-	a.registry = hsm.NewRegistry(hsm.Options{Logger: a.logger, Getenv: getenv})
+	a := &app{stdin: stdin, stdout: display.NewWriter(stdout), stderr: display.NewWriter(stderr), now: time.Now, getenv: getenv, logger: zap.NewNop(), stderrTTY: isTerminal(stderr)}
+	opts := hsm.Options{Logger: a.logger, Getenv: getenv, Warn: func(msg string) { a.errf("warning: %s\n", msg) }}
+	if a.interactive() { // a PKCS#11 PIN not given is asked for (terminal.go)
+		opts.AskPIN = a.askPIN
+	}
+	a.registry = hsm.NewRegistry(opts)
 	filekey.Register(a.registry)
 	registerBackends(a.registry)
 	return a
@@ -104,13 +110,14 @@ the configuration file: see 'quorate config --help' and docs/cli.md.`,
 // run executes the CLI and returns the process exit code.
 func (a *app) run(ctx context.Context, args []string) int {
 	defer a.flush()
+	printed := a.watchStdout() // for errors under --output json (cli.go)
 	cmd := a.rootCommand()
 	cmd.SetArgs(args)
 	cmd.SetIn(a.stdin)
 	cmd.SetOut(a.stdout)
 	cmd.SetErr(a.stderr)
 	cmd.SetFlagErrorFunc(flagError)
-	err := cmd.ExecuteContext(ctx)
+	ran, err := cmd.ExecuteContextC(ctx)
 	if cerr := a.registry.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
@@ -123,6 +130,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 		code = ee.code
 	}
 	a.errf("quorate: %v\n", err)
+	a.jsonError(ran, printed, err, code)
 	return code
 }
 

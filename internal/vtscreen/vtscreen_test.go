@@ -3,11 +3,9 @@ package vtscreen
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // cases are outputs whose rendering the model must get right; the 7-bit
@@ -50,27 +48,8 @@ func TestRender(t *testing.T) {
 // installed by `make deps` (scripts/tmux.sh); without it the test skips,
 // and fails under CI.
 func TestMatchesTmux(t *testing.T) {
-	tmux, err := exec.LookPath("tmux")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tmux is not installed (scripts/tmux.sh install)")
-		}
-		t.Skip("tmux is not installed (scripts/tmux.sh install)")
-	}
+	m := StartTmux(t)
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "tmux.sock")
-	run := func(t *testing.T, args ...string) string {
-		t.Helper()
-		out, err := exec.Command(tmux, append([]string{"-S", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	// A session that lives as long as the test keeps the server up between
-	// the cases' sessions.
-	run(t, "new-session", "-d", "-s", "keep", "exec sleep 600")
-	t.Cleanup(func() { _ = exec.Command(tmux, "-S", sock, "kill-server").Run() })
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(dir, fmt.Sprintf("out-%d", i))
@@ -79,33 +58,15 @@ func TestMatchesTmux(t *testing.T) {
 				t.Fatal(err)
 			}
 			session := fmt.Sprintf("s%d", i)
-			run(t, "new-session", "-d", "-s", session, "-x", "120", "-y", "40", "cat "+file+"; exec sleep 600")
-			var screen string
-			for deadline := time.Now().Add(20 * time.Second); ; {
-				screen = run(t, "capture-pane", "-p", "-t", session)
-				if strings.Contains(screen, "@@done@@") {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("tmux never showed the output:\n%s", screen)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			run(t, "kill-session", "-t", session)
+			m.Start(session, dir, nil, "cat "+file)
+			screen := m.WaitFor(session, "@@done@@")
+			m.Kill(session)
 			want := Render([]byte(tc.in + done))
-			if got := trimScreen(screen); got != strings.Join(trim(want), "\n") {
+			if got := screen; got != strings.Join(trim(want), "\n") {
 				t.Fatalf("tmux shows\n%s\nthe model renders\n%s", got, strings.Join(want, "\n"))
 			}
 		})
 	}
-}
-
-func trimScreen(s string) string {
-	lines := strings.Split(s, "\n")
-	for i := range lines {
-		lines[i] = strings.TrimRight(lines[i], " ")
-	}
-	return strings.Join(trim(lines), "\n")
 }
 
 func trim(lines []string) []string {
