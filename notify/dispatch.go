@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/policy"
 )
 
 // Prover gives the inclusion data of logged events.
@@ -114,6 +115,9 @@ type Options struct {
 	Prover Prover
 	// Status adds who a request waits on; nil: events carry no waiting.
 	Status Status
+	// KeyNames returns the enforced policy's key names, to name the key of
+	// an event (Message.KeyName); nil: events name keys by ID only.
+	KeyNames func() policy.KeyNames
 	// Clock gives the time (signature timestamps, retry times, ages);
 	// nil: time.Now.
 	Clock func() time.Time
@@ -369,6 +373,9 @@ func (d *Dispatcher) message(ctx context.Context, dl Delivery) (*Message, error)
 		return nil, fmt.Errorf("outbox row %d: entry records index %d, row says %d", dl.ID, e.Index, dl.Index)
 	}
 	m := MessageFromEntry(e, dl.Gate)
+	if d.o.KeyNames != nil {
+		m.SetKeyName(d.o.KeyNames())
+	}
 	if d.o.Status != nil && e.RequestID != "" && (e.Type == ledger.RequestOpened || e.Type == ledger.SignatureAccepted) {
 		w, err := d.o.Status.Waiting(ctx, e.RequestID, e.Index)
 		if err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/notify"
 	"github.com/quorate-dev/quorate/notify/outboxtest"
+	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/roles"
 )
 
@@ -515,7 +516,7 @@ func TestWaitingInDeliveries(t *testing.T) {
 		"maintainers": {Name: "maintainers", KeyIDs: []string{k(200), k(201), k(202)}, Threshold: 2},
 		"security":    {Name: "security", KeyIDs: []string{k(500)}, Threshold: 1},
 	}}
-	names := map[string]string{k(201): "Bob", k(500): "Security on-call"}
+	names := policy.KeyNames{k(200): {Name: "alice", Owner: "alice@example.com"}, k(201): {Name: "Bob"}, k(500): {Name: "Security on-call", Owner: "security@example.com"}}
 	status := statusFunc(func(_ context.Context, id string, index int64) (*notify.Waiting, error) {
 		// As of index: the opening (index 0) counted nobody; the first
 		// signature (index 1) counted key 200 for maintainers.
@@ -525,7 +526,8 @@ func TestWaitingInDeliveries(t *testing.T) {
 		}
 		return notify.WaitingFrom(set, []roles.RoleResult{{Role: "maintainers", Threshold: 2, Counted: counted}, {Role: "security", Threshold: 1}}, names, time.Time{}), nil
 	})
-	d, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: w.outbox, Owner: "a", Prover: w.prover(), Status: status, Clock: clock.Now})
+	d, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: w.outbox, Owner: "a", Prover: w.prover(), Status: status, Clock: clock.Now,
+		KeyNames: func() policy.KeyNames { return names }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -548,8 +550,15 @@ func TestWaitingInDeliveries(t *testing.T) {
 	if m.Role != "maintainers" || m.Signed != 1 || m.Need() != 1 || len(m.Waiting) != 2 || m.Waiting[0].Name != "Bob" || m.Waiting[1].Name != "" {
 		t.Fatalf("after one signature, maintainers: %+v", m)
 	}
-	if s := signed.Missing[1]; s.Role != "security" || len(s.Waiting) != 1 || s.Waiting[0].Name != "Security on-call" {
+	if s := signed.Missing[1]; s.Role != "security" || len(s.Waiting) != 1 || s.Waiting[0].Name != "Security on-call" || s.Waiting[0].Owner != "security@example.com" {
 		t.Fatalf("security: %+v", s)
+	}
+	// The signature event names its key (the policy's key names).
+	if m := rcv.messages[1]; m.KeyID != k(200) || m.KeyName != "alice" || m.KeyOwner != "alice@example.com" {
+		t.Fatalf("signature event key %s named %q <%s>, want alice", m.KeyID, m.KeyName, m.KeyOwner)
+	}
+	if m := rcv.messages[0]; m.KeyName != "" {
+		t.Fatalf("opening key %s named %q, want no name", m.KeyID, m.KeyName)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/roles"
 )
 
@@ -30,10 +31,14 @@ type Message struct {
 	Time string `json:"time"`
 	// Index is the log index of the event; for a reminder, of the event
 	// the wait started from.
-	Index         int64             `json:"index"`
-	RequestID     string            `json:"request_id,omitempty"`
-	Gate          string            `json:"gate,omitempty"`
-	KeyID         string            `json:"key_id,omitempty"`
+	Index     int64  `json:"index"`
+	RequestID string `json:"request_id,omitempty"`
+	Gate      string `json:"gate,omitempty"`
+	KeyID     string `json:"key_id,omitempty"`
+	// KeyName and KeyOwner are the display name and owner the policy
+	// gives KeyID (policy.KeyNamesField; display only), if any.
+	KeyName       string            `json:"key_name,omitempty"`
+	KeyOwner      string            `json:"key_owner,omitempty"`
 	Role          string            `json:"role,omitempty"`
 	PolicyVersion int64             `json:"policy_version,omitempty"`
 	Detail        map[string]string `json:"detail,omitempty"`
@@ -73,10 +78,12 @@ type MissingRole struct {
 // Need is how many more signatures the role needs.
 func (m MissingRole) Need() int { return max(m.Threshold-m.Signed, 0) }
 
-// Person is a key holder.
+// Person is a key holder, with the display name and owner the policy
+// gives the key (display only), if any.
 type Person struct {
 	KeyID string `json:"key_id"`
 	Name  string `json:"name,omitempty"`
+	Owner string `json:"owner,omitempty"`
 }
 
 // ReminderInfo says why a reminder was sent.
@@ -98,8 +105,8 @@ const (
 
 // WaitingFrom builds [Waiting] from a gate's tally results: every role
 // below its threshold, with the keys of the role that have not been
-// counted. names maps key IDs to people (nil: no names).
-func WaitingFrom(set *roles.Set, results []roles.RoleResult, names map[string]string, expires time.Time) *Waiting {
+// counted. names are the policy's key names (nil: no names).
+func WaitingFrom(set *roles.Set, results []roles.RoleResult, names policy.KeyNames, expires time.Time) *Waiting {
 	w := &Waiting{Missing: []MissingRole{}}
 	if !expires.IsZero() {
 		w.ExpiresAt = expires.UTC().Format(time.RFC3339)
@@ -116,7 +123,7 @@ func WaitingFrom(set *roles.Set, results []roles.RoleResult, names map[string]st
 		if role := set.Roles[r.Role]; role != nil {
 			for _, id := range role.KeyIDs {
 				if !counted[id] {
-					m.Waiting = append(m.Waiting, Person{KeyID: id, Name: names[id]})
+					m.Waiting = append(m.Waiting, Person{KeyID: id, Name: names[id].Name, Owner: names[id].Owner})
 				}
 			}
 		}
@@ -187,10 +194,30 @@ func (m *Message) title() string {
 	if m.Sample {
 		what = "[test] " + what
 	}
+	if m.Type == ledger.SignatureAccepted && m.KeyName != "" {
+		what += " from " + m.keyLabel()
+	}
 	if m.RequestID != "" {
 		return what + ": " + m.RequestID
 	}
 	return what
+}
+
+// keyLabel is "alice (ab12cd34ef56)" for a named key, else its short ID
+// (unescaped; formats escape it).
+func (m *Message) keyLabel() string {
+	if m.KeyName == "" {
+		return shortKey(m.KeyID)
+	}
+	return m.KeyName + " (" + shortKey(m.KeyID) + ")"
+}
+
+// SetKeyName names the message's key from the policy's names, if it is
+// named there.
+func (m *Message) SetKeyName(names policy.KeyNames) {
+	if n, ok := names[m.KeyID]; ok && m.KeyID != "" {
+		m.KeyName, m.KeyOwner = n.Name, n.Owner
+	}
 }
 
 // facts are the message's label/value pairs in display order; values are
@@ -205,7 +232,12 @@ func (m *Message) facts() [][2]string {
 	add("Request", m.RequestID)
 	add("Gate", m.Gate)
 	add("Role", m.Role)
-	add("Key", m.KeyID)
+	if m.KeyName != "" {
+		add("Key", m.KeyName+" ("+m.KeyID+")")
+	} else {
+		add("Key", m.KeyID)
+	}
+	add("Key owner", m.KeyOwner)
 	if m.PolicyVersion > 0 {
 		add("Policy version", strconv.FormatInt(m.PolicyVersion, 10))
 	}

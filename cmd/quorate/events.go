@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/client"
 )
@@ -75,6 +77,9 @@ func eventLine(index int64, d client.EventData) string {
 			parts = append(parts, kv[0]+"="+kv[1])
 		}
 	}
+	if d.KeyName != "" { // the policy's name of the key: printable, but may hold spaces
+		parts = append(parts, "name="+quoteIfSpaced(display.String(d.KeyName)))
+	}
 	if d.PolicyVersion != 0 && d.RequestID == "" {
 		parts = append(parts, fmt.Sprintf("policy=v%d", d.PolicyVersion))
 	}
@@ -89,6 +94,15 @@ func eventLine(index int64, d client.EventData) string {
 		}
 	}
 	return strings.Join(parts, "  ")
+}
+
+// quoteIfSpaced quotes s when it holds a space or a quote, so that a
+// key=value line stays one field per pair.
+func quoteIfSpaced(s string) string {
+	if strings.ContainsAny(s, ` "`) {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 func shortID(id string) string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/notify"
+	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/events"
 )
@@ -83,7 +84,7 @@ func (a *app) startNotifications(ctx context.Context, cfg *notify.Config, retry 
 	}}
 	status := waitingStatus{svc: svc, store: store}
 	d, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: ob.Outbox(), Owner: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), a.now().UnixNano()),
-		Prover: prover, Status: status, Clock: a.now, Metrics: m, Logger: log.Named("webhooks"), Poll: 250 * time.Millisecond, Batch: 256, Parallel: 64,
+		Prover: prover, Status: status, Clock: a.now, KeyNames: func() policy.KeyNames { return svc.Trust().KeyNames }, Metrics: m, Logger: log.Named("webhooks"), Poll: 250 * time.Millisecond, Batch: 256, Parallel: 64,
 		Backoff: notify.Backoff{Initial: retry, Max: max(retry, time.Hour), Jitter: 0.2, MaxAttempts: 30}})
 	if err != nil {
 		return err
@@ -136,7 +137,7 @@ func (w waitingStatus) waiting(r *signer.Request, index int64) (*notify.Waiting,
 			}
 		}
 	}
-	wt := notify.WaitingFrom(set, tally.Results(), nil, r.Expires)
+	wt := notify.WaitingFrom(set, tally.Results(), w.svc.Trust().KeyNames, r.Expires)
 	out := map[string]notify.Mark{}
 	for _, m := range wt.Missing {
 		out[m.Role] = opened
@@ -169,11 +170,11 @@ func (w waitingStatus) pending(ctx context.Context) ([]notify.Pending, error) {
 
 // eventStream returns the hub of GET /v1/events and its handler (nil, nil
 // without a transparency log: there are no events to stream).
-func eventStream(store signer.Store, log *zap.Logger) (*events.Hub, http.Handler) {
+func eventStream(store signer.Store, svc *signer.Coordinator, log *zap.Logger) (*events.Hub, http.Handler) {
 	ls, ok := store.(signer.LedgerStore)
 	if !ok {
 		return nil, nil
 	}
-	h := events.New(events.Config{Ledger: ls.Ledger(), Logger: log.Named("events")})
+	h := events.New(events.Config{Ledger: ls.Ledger(), Logger: log.Named("events"), KeyNames: func() policy.KeyNames { return svc.Trust().KeyNames }})
 	return h, h
 }

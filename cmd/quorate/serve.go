@@ -276,7 +276,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 			return err
 		}
 	}
-	hub, stream := eventStream(store, log)
+	hub, stream := eventStream(store, svc, log)
 	api := signer.NewAPI(signer.HTTPConfig{Events: stream, Console: ui, Coordinator: svc, PolicyChanges: changes, Logger: log, ReadToken: readToken, MaxBody: f.maxBody, MaxSignatureBody: f.maxSigBody, MaxProposalBody: f.maxPropBody, MaxInFlight: f.maxInFlight, MaxInFlightPerClient: f.maxInFlightPerClient, RateLimit: f.rateLimit, Burst: f.burst, Gatherer: reg,
 		Ready: func(ctx context.Context) error {
 			_, err := store.CountRequests(ctx, signer.Pending)

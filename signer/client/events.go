@@ -33,6 +33,8 @@ type EventData struct {
 	RequestID     string            `json:"request_id,omitempty"`
 	Gate          string            `json:"gate,omitempty"`
 	KeyID         string            `json:"key_id,omitempty"`
+	KeyName       string            `json:"key_name,omitempty"`  // the policy's name of the key (display only)
+	KeyOwner      string            `json:"key_owner,omitempty"` // and its owner
 	Role          string            `json:"role,omitempty"`
 	PolicyVersion int64             `json:"policy_version,omitempty"`
 	Detail        map[string]string `json:"detail,omitempty"`

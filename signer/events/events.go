@@ -34,6 +34,7 @@ import (
 
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/notify"
+	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/signer/internal/httpapi"
 )
 
@@ -55,6 +56,9 @@ type Config struct {
 	// MaxClients caps concurrent streams (default 256); more get 503.
 	MaxClients int
 	Logger     *zap.Logger
+	// KeyNames returns the enforced policy's key names, so that each
+	// event names its key (key_name, key_owner); nil: key IDs only.
+	KeyNames func() policy.KeyNames
 }
 
 // Hub watches the ledger's size and serves streams.
@@ -153,8 +157,13 @@ func start(r *http.Request, size func() (int64, error)) (int64, error) {
 }
 
 // Event is the data of one SSE event.
-func Event(e *ledger.Entry) ([]byte, error) {
+func Event(e *ledger.Entry) ([]byte, error) { return NamedEvent(e, nil) }
+
+// NamedEvent is the data of one SSE event, its key named from names
+// (display only).
+func NamedEvent(e *ledger.Entry, names policy.KeyNames) ([]byte, error) {
 	m := notify.MessageFromEntry(e, e.Detail["gate"])
+	m.SetKeyName(names)
 	return json.Marshal(m)
 }
 
@@ -208,13 +217,17 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			var b strings.Builder
+			var names policy.KeyNames
+			if h.cfg.KeyNames != nil {
+				names = h.cfg.KeyNames()
+			}
 			for i, data := range raw {
 				e, err := ledger.ParseEntry(data)
 				if err != nil {
 					h.cfg.Logger.Error("event stream: unreadable ledger entry", zap.Int64("index", next+int64(i)), zap.Error(err))
 					return
 				}
-				js, err := Event(e)
+				js, err := NamedEvent(e, names)
 				if err != nil {
 					return
 				}
