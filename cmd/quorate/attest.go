@@ -400,7 +400,7 @@ func (a *app) signFile(ctx context.Context, in, out string, sf signFlags) (*sign
 		for _, s := range env.Signatures {
 			r.Signatures = append(r.Signatures, signer.Partial{KeyID: s.KeyID})
 		}
-		a.showProgress("signatures in the file (checked by verify, not here)", signer.Progress(pv.Roles, r), nil)
+		a.showProgress("signatures in the file (checked by verify, not here)", signer.Progress(pv.Roles, r), t.KeyNames)
 	}
 	s, err := a.registry.Signer(ctx, sf.uri)
 	if err != nil {
