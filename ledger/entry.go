@@ -46,9 +46,13 @@ const (
 	AttestationEmitted EventType = "attestation.emitted"
 	RequestCancelled   EventType = "request.cancelled"
 	RequestExpired     EventType = "request.expired"
-	PolicyPublished    EventType = "policy.published"
-	RootPublished      EventType = "root.published"
-	KeyRevoked         EventType = "key.revoked"
+	// RequestSuperseded records a pending request that the publication of
+	// a policy change superseded (the administrators asked for it with the
+	// change); Detail names the change and the policy version.
+	RequestSuperseded EventType = "request.superseded"
+	PolicyPublished   EventType = "policy.published"
+	RootPublished     EventType = "root.published"
+	KeyRevoked        EventType = "key.revoked"
 	// AdmissionBreakGlass records a workload an admission webhook admitted
 	// through its break-glass annotation, for later review. Its fields are
 	// all in Detail (see [BreakGlassDetailKeys]).
@@ -91,6 +95,10 @@ var eventRules = map[EventType]fieldRule{
 		required: []string{fRequestID},
 		allowed:  []string{fPayloadSHA256, fPolicyVersion, fDetail},
 	},
+	RequestSuperseded: {
+		required: []string{fRequestID, fDetail},
+		allowed:  []string{fPayloadSHA256, fPolicyVersion},
+	},
 	PolicyPublished: {
 		required: []string{fPolicyVersion, fPayloadSHA256},
 		allowed:  []string{fEnvelopeSHA256, fKeyID, fDetail},
@@ -112,7 +120,7 @@ var eventRules = map[EventType]fieldRule{
 // EventTypes lists the event types in a stable order.
 func EventTypes() []EventType {
 	return []EventType{RequestOpened, SignatureAccepted, AttestationEmitted, RequestCancelled,
-		RequestExpired, PolicyPublished, RootPublished, KeyRevoked, AdmissionBreakGlass}
+		RequestExpired, RequestSuperseded, PolicyPublished, RootPublished, KeyRevoked, AdmissionBreakGlass}
 }
 
 // Event is what the coordinator reports: one thing that happened. Which

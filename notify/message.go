@@ -179,6 +179,7 @@ func (m *Message) title() string {
 		ledger.AttestationEmitted:  "Threshold met: composite attestation emitted",
 		ledger.RequestCancelled:    "Signing request cancelled",
 		ledger.RequestExpired:      "Signing request expired",
+		ledger.RequestSuperseded:   "Signing request superseded by a policy change",
 		ledger.PolicyPublished:     "Policy published",
 		ledger.RootPublished:       "Root of trust published",
 		ledger.KeyRevoked:          "Key revoked",

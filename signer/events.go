@@ -4,15 +4,19 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 
 	"github.com/quorate-dev/quorate/ledger"
 )
 
 // LedgerStore is a [Store] that also keeps the transparency log, in the same
-// database: a store opened with a ledger.Log appends the events of each
-// change (see the *Event functions) in the transaction of that change, so
-// the log and the requests never disagree, and records each entry's index
-// (Request.LogIndex, Partial.LogIndex, Request.EmittedIndex).
+// database: a store opened with a ledger.Log appends the events the
+// coordinator hands it with each change (built by the *Event functions:
+// the events of [Store.CreateRequest], those a [FinishFunc] or [LogFunc]
+// returns) in the transaction of that change, exactly as given and in
+// order, so the log and the requests never disagree, and records each
+// entry's index (Request.LogIndex, Partial.LogIndex, Request.EmittedIndex).
+// A store never builds an event of its own.
 type LedgerStore interface {
 	Store
 	// Ledger is a read view of the log.
@@ -56,16 +60,71 @@ func EmittedEvent(r *Request) ledger.Event {
 		EnvelopeSHA256: hexSHA256(r.Envelope), PolicyVersion: r.PolicyVersion}
 }
 
-// StateEvent is the log event of moving r to a final state (cancelled or
-// expired); reason is the stored state reason (a cancellation's names the
-// key that signed it).
+// StateEvent is the log event of moving r to a final state (cancelled,
+// expired or superseded); reason is the stored state reason (a
+// cancellation's names the key that signed it). A superseded request's
+// event also names the policy change and version when given them
+// ([SupersededEvent]).
 func StateEvent(r *Request, to State, reason string) ledger.Event {
 	ev := ledger.Event{Type: ledger.RequestExpired, RequestID: r.ID, PayloadSHA256: hexSHA256(r.Payload), PolicyVersion: r.PolicyVersion}
-	if to == Cancelled {
+	switch to {
+	case Cancelled:
 		ev.Type = ledger.RequestCancelled
+	case Superseded:
+		ev.Type = ledger.RequestSuperseded
 	}
 	if reason != "" {
 		ev.Detail = map[string]string{"reason": reason}
 	}
+	return ev
+}
+
+// CreatedEvents are the events of opening r, as [Store.CreateRequest]
+// takes them: request.opened, a signature.accepted per signature and, when
+// r is already complete, attestation.emitted.
+func CreatedEvents(r *Request) []ledger.Event {
+	events := make([]ledger.Event, 0, len(r.Signatures)+2)
+	events = append(events, OpenedEvent(r))
+	for _, p := range r.Signatures {
+		events = append(events, SignatureEvent(r, p))
+	}
+	if r.State == Complete {
+		events = append(events, EmittedEvent(r))
+	}
+	return events
+}
+
+// Finished is the [Finish] of adding the last of r's signatures: its
+// signature.accepted and, with env (the composite: r becomes complete),
+// attestation.emitted.
+func Finished(r *Request, env []byte) Finish {
+	if len(r.Signatures) == 0 {
+		return Finish{Envelope: env} // refused by the store: no signature event
+	}
+	f := Finish{Events: []ledger.Event{SignatureEvent(r, r.Signatures[len(r.Signatures)-1])}}
+	if len(env) > 0 {
+		done := *r
+		done.Envelope = env
+		f.Envelope = env
+		f.Events = append(f.Events, EmittedEvent(&done))
+	}
+	return f
+}
+
+// LogState is the [LogFunc] of a move to a final state: the state's event
+// ([StateEvent]) with the stored reason.
+func LogState(r *Request) ([]ledger.Event, error) {
+	return []ledger.Event{StateEvent(r, r.State, r.StateReason)}, nil
+}
+
+// SupersededEvent is the log event of policy change changeID, published as
+// policy version version, superseding r (reason: the stored state reason).
+func SupersededEvent(r *Request, changeID string, version int64, reason string) ledger.Event {
+	ev := StateEvent(r, Superseded, reason)
+	if ev.Detail == nil {
+		ev.Detail = map[string]string{}
+	}
+	ev.Detail["change"] = changeID
+	ev.Detail["policy_version"] = strconv.FormatInt(version, 10)
 	return ev
 }

@@ -393,9 +393,9 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	opts := ListOptions{State: State(q.Get("state")), After: q.Get("after")}
 	switch opts.State {
-	case "", Pending, Complete, Cancelled, Expired:
+	case "", Pending, Complete, Cancelled, Expired, Superseded:
 	default:
-		httpapi.WriteError(w, http.StatusBadRequest, string(KindInvalid), "state: want pending, complete, cancelled or expired")
+		httpapi.WriteError(w, http.StatusBadRequest, string(KindInvalid), "state: want pending, complete, cancelled, expired or superseded")
 		return
 	}
 	limit, ok := httpapi.ListLimit(w, r)

@@ -282,7 +282,7 @@ func (s *Coordinator) Open(ctx context.Context, in client.OpenInput) (*Request, 
 	} else if env != nil {
 		r.State, r.Envelope = Complete, env
 	}
-	err = s.cfg.Store.CreateRequest(ctx, r)
+	err = s.cfg.Store.CreateRequest(ctx, r, CreatedEvents(r))
 	s.wrote(err)
 	if err != nil {
 		return nil, storeError(err, r.ID)
@@ -561,16 +561,21 @@ func (s *Coordinator) sign(ctx context.Context, id string, sig attest.Signature)
 	}
 	role := p.Role
 	completed := false
-	r, err := s.cfg.Store.AddSignature(ctx, id, p, func(r *Request) ([]byte, error) {
+	// The coordinator decides what the store records: the composite when
+	// this signature completes the request, and the ledger events of both.
+	r, err := s.cfg.Store.AddSignature(ctx, id, p, func(r *Request) (Finish, error) {
 		// The transaction may run a little later: check the policy again
 		// at the time the composite would be emitted.
 		at := s.cfg.Clock()
 		if err := s.checkPolicyFresh(t, at); err != nil {
-			return nil, err
+			return Finish{}, err
 		}
 		env, err := s.composite(t, set, r, at)
+		if err != nil {
+			return Finish{}, err
+		}
 		completed = env != nil
-		return env, err
+		return Finished(r, env), nil
 	})
 	s.wrote(err)
 	if err != nil {
@@ -578,7 +583,7 @@ func (s *Coordinator) sign(ctx context.Context, id string, sig attest.Signature)
 		if again := s.signedBefore(ctx, id, p.Identity, err); again != nil {
 			return again, nil
 		}
-		return nil, err
+		return nil, s.notPending(ctx, id, err)
 	}
 	completed = completed && r.State == Complete
 	s.metrics.accepted()
@@ -610,6 +615,24 @@ func (s *Coordinator) signedBefore(ctx context.Context, id, identity string, err
 		}
 	}
 	return nil
+}
+
+// notPending says, for a signature the store refused (err) because request
+// id is no longer pending, which final state it is in and why (a
+// superseded request's reason names the policy change); other errors are
+// returned as they are.
+func (s *Coordinator) notPending(ctx context.Context, id string, err error) error {
+	if KindOf(err) != KindNotPending {
+		return err
+	}
+	r, gerr := s.cfg.Store.GetRequest(ctx, id)
+	if gerr != nil || r.State == Pending {
+		return err
+	}
+	if r.StateReason == "" {
+		return errorf(KindNotPending, "request %s is %s: it accepts no more signatures", id, r.State)
+	}
+	return errorf(KindNotPending, "request %s is %s (%s): it accepts no more signatures", id, r.State, r.StateReason)
 }
 
 func storeError(err error, id string) error { return storeerr.Kinded(err, id) }
@@ -691,7 +714,7 @@ func (s *Coordinator) cancel(ctx context.Context, t *policy.Trust, c *cached, id
 	if err != nil || k.Verify(dsse.PAE(client.CancelPayloadType, client.CancelMessage(id, in.Reason)), raw) != nil {
 		return nil, errorf(KindBadSignature, "cancellation signature by key %s does not verify", keys.Short(k.ID()))
 	}
-	r, err := s.cfg.Store.SetState(ctx, id, Cancelled, fmt.Sprintf("cancelled by %s: %s", keys.Short(k.ID()), in.Reason), s.cfg.Clock().UTC())
+	r, err := s.cfg.Store.SetState(ctx, id, Cancelled, fmt.Sprintf("cancelled by %s: %s", keys.Short(k.ID()), in.Reason), s.cfg.Clock().UTC(), LogState)
 	s.wrote(err)
 	if err != nil {
 		return nil, storeError(err, id)
@@ -720,7 +743,7 @@ func (s *Coordinator) ExpireDue(ctx context.Context) ([]string, error) {
 		}
 		n := 0
 		for _, r := range rs {
-			if _, err := s.cfg.Store.SetState(ctx, r.ID, Expired, "expired", now.UTC()); err != nil {
+			if _, err := s.cfg.Store.SetState(ctx, r.ID, Expired, "expired", now.UTC(), LogState); err != nil {
 				if errors.Is(err, ErrNotPending) {
 					continue
 				}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/signer/client"
 	"github.com/quorate-dev/quorate/signer/internal/storeerr"
@@ -56,6 +57,9 @@ const (
 	Complete  = client.Complete
 	Cancelled = client.Cancelled
 	Expired   = client.Expired
+	// Superseded: a policy change published with "supersede pending
+	// requests" ended it (see [Supersession]).
+	Superseded = client.Superseded
 )
 
 // ListOptions filter [Store.ListRequests].
@@ -75,9 +79,58 @@ type ListOptions struct {
 }
 
 // FinishFunc is called inside [Store.AddSignature]'s transaction with the
-// request as stored, the new signature included. It returns the composite
-// envelope when the request is now complete, or nil to leave it pending.
-type FinishFunc func(r *Request) (envelope []byte, err error)
+// request as stored, the new signature included. It returns the
+// coordinator's decision: whether the request is now complete, and the
+// ledger events that record the step.
+type FinishFunc func(r *Request) (Finish, error)
+
+// Finish is a [FinishFunc]'s decision. The store applies it as given: it
+// never builds a ledger event itself, so what the log says is what the
+// coordinator decided, whatever the store.
+type Finish struct {
+	// Envelope is the composite envelope when the request is now
+	// complete; nil leaves it pending.
+	Envelope []byte
+	// Events are the ledger events the store appends, in this order, in
+	// the same transaction (a store without a ledger drops them): exactly
+	// the new signature's signature.accepted (its entry's index becomes
+	// that signature's Partial.LogIndex) and, with Envelope, then
+	// attestation.emitted (Request.EmittedIndex), each naming the request
+	// (see [SignatureEvent], [EmittedEvent]). Any other shape is refused
+	// and nothing is stored.
+	Events []ledger.Event
+}
+
+// LogFunc returns the ledger events recording a change of request r,
+// called inside the store's transaction with r as it is after the change
+// (see [Store.SetState]).
+type LogFunc func(r *Request) ([]ledger.Event, error)
+
+// Supersession ends pending requests as part of publishing a policy change
+// whose administrators asked for it (policychange.Store.UpdateChange runs
+// it in the publication's transaction): every request of Gates still
+// pending and opened under a policy version before OpenedBefore becomes
+// Superseded with Reason at At, and the events Logged returns for each
+// (the request as superseded; see [SupersededEvent]) are appended after the
+// publication's own, in creation order of the requests.
+type Supersession struct {
+	Gates        []string
+	OpenedBefore int64
+	Reason       string
+	At           time.Time
+	Logged       LogFunc
+}
+
+// ChangeUpdate is what a policy change's update function
+// (policychange.Store.UpdateChange) asks the store to record with the
+// change, in the same transaction.
+type ChangeUpdate struct {
+	// Events are appended to the ledger, in order (dropped by a store
+	// without a ledger).
+	Events []ledger.Event
+	// Supersede, when set, ends pending requests (see [Supersession]).
+	Supersede *Supersession
+}
 
 // Store errors. Implementations wrap them so errors.Is works.
 var (
@@ -94,8 +147,13 @@ var (
 // signertest.TestStore.
 type Store interface {
 	// CreateRequest stores a new pending request with its first signature
-	// (the requester's). It fails with ErrExists when the ID is taken.
-	CreateRequest(ctx context.Context, r *Request) error
+	// (the requester's), and appends events to the ledger in the same
+	// transaction, in order: request.opened (its index becomes
+	// r.LogIndex), one signature.accepted per r.Signatures in order
+	// (their Partial.LogIndex) and, when r is Complete, attestation.emitted
+	// (r.EmittedIndex), each naming r (see [OpenedEvent]). It fails with
+	// ErrExists when the ID is taken, and refuses events of another shape.
+	CreateRequest(ctx context.Context, r *Request, events []ledger.Event) error
 	// GetRequest returns a request with its signatures, or ErrNotFound.
 	GetRequest(ctx context.Context, id string) (*Request, error)
 	// ListRequests lists requests (with signatures) in creation order.
@@ -108,11 +166,17 @@ type Store interface {
 	// signature with p.Identity may exist (else ErrDuplicate). When finish
 	// returns an envelope the request becomes Complete in the same
 	// transaction, so a composite is emitted exactly once however many
-	// signatures race. If finish fails, nothing is stored.
+	// signatures race; the events finish returns are appended in that
+	// transaction too (see [Finish]). If finish fails or returns events of
+	// another shape, nothing is stored: neither the signature nor an event.
 	AddSignature(ctx context.Context, id string, p Partial, finish FinishFunc) (*Request, error)
 	// SetState moves a pending request to a final state (Cancelled or
-	// Expired), or fails with ErrNotPending.
-	SetState(ctx context.Context, id string, to State, reason string, at time.Time) (*Request, error)
+	// Expired; Superseded only comes with a policy change, see
+	// [Supersession]), or fails with ErrNotPending, and appends the events logged
+	// returns (called in the transaction with the request in its new
+	// state; each must name the request, and there must be at least one:
+	// see [StateEvent]). If logged fails nothing is stored.
+	SetState(ctx context.Context, id string, to State, reason string, at time.Time, logged LogFunc) (*Request, error)
 	// TrustedVersions returns the highest root and policy (targets)
 	// versions the coordinator has trusted, as recorded by
 	// RaiseTrustedVersions (zero when none): the database's memory against

@@ -150,7 +150,7 @@ func (a *app) waitByEvents(ctx context.Context, cl *client.Client, id string) (d
 		switch v.State {
 		case signer.Complete:
 			finished = true
-		case signer.Cancelled, signer.Expired:
+		case signer.Cancelled, signer.Expired, signer.Superseded:
 			result, finished = fmt.Errorf("request %s is %s %s", v.ID, v.State, v.StateReason), true
 		case signer.Pending:
 			if atExpiry == nil {

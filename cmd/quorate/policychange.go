@@ -15,10 +15,12 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer/client"
+	"github.com/quorate-dev/quorate/signer/policychange"
 )
 
 // Policy changes through a coordinator: propose, show, list, approve.
@@ -70,20 +72,25 @@ type proposeFlags struct {
 	revoke, since, reason     string
 	exp                       time.Duration
 	output                    string
+	supersede                 bool
 }
+
+// supersedeUsage is the help of --supersede-pending.
+const supersedeUsage = "publishing the change supersedes the pending requests of the gates it affects, opened under an earlier policy version (logged; they show superseded)"
 
 // addCoordinator adds the flags of proposing through a coordinator to an
 // offline editing command (retire, revoke).
 func (f *proposeFlags) addCoordinator(c *cobra.Command) {
 	f.cf.add(c)
 	c.Flags().StringVar(&f.adminKey, "admin-key", "", "with --coordinator: your administrator key URI (signs the proposal)")
+	c.Flags().BoolVar(&f.supersede, "supersede-pending", false, "with --coordinator: "+supersedeUsage)
 	f.output = "text"
 }
 
 func (a *app) policyPropose() *cobra.Command {
 	var f proposeFlags
 	c := &cobra.Command{
-		Use:   "propose --coordinator URL --admin-key URI (--role NAME --key PUBFILE... --threshold N | --gate NAME --roles R1,R2 | --retire KEY | --revoke KEY --since RFC3339 --reason TEXT)",
+		Use:   "propose --coordinator URL --admin-key URI (--role NAME --key PUBFILE... --threshold N | --gate NAME --roles R1,R2 | --retire KEY | --revoke KEY --since RFC3339 --reason TEXT) [--supersede-pending]",
 		Short: "Propose a policy change to the coordinator; prints the change ID on stdout",
 		Long: `Propose one policy change through the coordinator, signed with your
 administrator key: the coordinator builds the next policy version from the one
@@ -94,9 +101,24 @@ publishes it: writes it to its trust directory (with history), enforces it,
 serves it through its TUF repository and logs it.
 
 A revocation also lists the attestations already emitted that no longer
-verify because of it.`,
+verify because of it.
+
+Requests still pending when a change is published keep collecting signatures
+under the policy version they were opened under. When a change must apply to
+them at once (a threshold raise, a key removed), add --supersede-pending: the
+proposal then asks that its publication supersede every pending request of the
+gates the change affects (a gate added, removed or with other roles, or one of
+whose roles has other keys or another threshold) that was opened under an
+earlier policy version. The coordinator lists those gates with the proposal and
+administrators see them before they approve; at publication, in the same
+transaction as the policy.published entry, each such request becomes
+superseded, with a reason naming the policy version and the change, and is
+logged as request.superseded. Its signatures are refused from then on; open a
+new request under the new version. A change that affects no gate is refused
+with --supersede-pending.`,
 		Example: `  quorate policy propose --coordinator $URL --admin-key file:admin1.key --role integrator --key ci1.pub --key ci2.pub --threshold 2
-  quorate policy propose --coordinator $URL --admin-key file:admin1.key --gate production --roles originator,integrator,operator`,
+  quorate policy propose --coordinator $URL --admin-key file:admin1.key --gate production --roles originator,integrator,operator
+  quorate policy propose --coordinator $URL --admin-key file:admin1.key --role operator --key op1.pub --key op2.pub --threshold 2 --supersede-pending`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.proposeChange(cmd, &f)
@@ -115,6 +137,7 @@ verify because of it.`,
 	c.Flags().StringVar(&f.reason, "reason", "", "with --revoke: why the key is revoked")
 	c.Flags().DurationVar(&f.exp, "policy-expires", author.DefaultTargetsExpiry, "lifetime of the new policy version")
 	c.Flags().StringVar(&f.output, "output", "text", "text or json")
+	c.Flags().BoolVar(&f.supersede, "supersede-pending", false, supersedeUsage)
 	return c
 }
 
@@ -139,7 +162,7 @@ func (a *app) proposeChange(cmd *cobra.Command, f *proposeFlags) error {
 		return usageErr("--output %q: want text or json", f.output)
 	}
 	ctx := cmd.Context()
-	spec := client.ChangeSpec{PolicyExpiresSeconds: int64(f.exp / time.Second)}
+	spec := client.ChangeSpec{PolicyExpiresSeconds: int64(f.exp / time.Second), SupersedePending: f.supersede}
 	var err error
 	switch {
 	case f.role != "":
@@ -219,6 +242,7 @@ func (a *app) proposeChange(cmd *cobra.Command, f *proposeFlags) error {
 		a.errf("  %s\n", l)
 	}
 	a.printAffected(ch.Affected)
+	a.printSupersedes(ch)
 	a.errf("administrators review and sign it: quorate policy approve %s --coordinator URL --key URI\n", ch.ID)
 	fmt.Fprintln(a.stdout, ch.ID)
 	return nil
@@ -243,6 +267,15 @@ func (a *app) printAffected(af *client.Affected) {
 		a.errf("  %s  gate %s, policy v%d, key %s at %s: %s\n", r.ID, r.Gate, r.PolicyVersion, keys.Short(r.KeyID), r.Time.Format(time.RFC3339), verdict)
 	}
 	a.errf("  note: %s\n", af.Note)
+}
+
+// printSupersedes says which pending requests publishing ch supersedes.
+func (a *app) printSupersedes(ch *client.Change) {
+	if !ch.Spec.SupersedePending {
+		return
+	}
+	a.errf("publishing supersedes the pending requests of gate(s) %s opened under a policy version before v%d (--supersede-pending)\n",
+		display.String(strings.Join(ch.Supersedes, ", ")), ch.Version)
 }
 
 func (a *app) policyShowChange() *cobra.Command {
@@ -283,6 +316,9 @@ func (a *app) printChange(ch *client.Change) {
 	fmt.Fprintln(w, "changes:")
 	for _, l := range ch.Diff {
 		fmt.Fprintf(w, "  %s\n", l)
+	}
+	if ch.Spec.SupersedePending {
+		fmt.Fprintf(w, "supersedes pending requests of gate(s) %s opened before v%d\n", display.String(strings.Join(ch.Supersedes, ", ")), ch.Version)
 	}
 	a.printAffected(ch.Affected)
 }
@@ -377,11 +413,23 @@ func (a *app) approveChange(ctx context.Context, cf *clientFlags, id, uri string
 	if err != nil {
 		return fmt.Errorf("refusing to sign change %s: %w", id, err)
 	}
+	if ch.Spec.SupersedePending {
+		// What is superseded is checked here too: the gates the change
+		// affects, computed from the signed documents.
+		proposedRoles, err := policy.RolesOf(proposed)
+		if err != nil {
+			return fmt.Errorf("refusing to sign change %s: %w", id, err)
+		}
+		if gates := policychange.AffectedGates(base.Roles, proposedRoles); !slices.Equal(gates, ch.Supersedes) {
+			return fmt.Errorf("refusing to sign: change %s would supersede the pending requests of gate(s) %q, but the gates it affects are %q", id, ch.Supersedes, gates)
+		}
+	}
 	a.errf("signing policy change %s:\n", id)
 	for _, l := range diff {
 		a.errf("  %s\n", l)
 	}
 	a.printAffected(ch.Affected)
+	a.printSupersedes(ch)
 	s, err := a.registry.Signer(ctx, uri)
 	if err != nil {
 		return err

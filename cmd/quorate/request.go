@@ -193,7 +193,7 @@ func (a *app) requestList() *cobra.Command {
 	var limit int
 	var mine bool
 	c := &cobra.Command{
-		Use:   "list --coordinator URL [--state pending|complete|cancelled|expired] [--waiting-on KEY|NAME|ROLE | --mine]",
+		Use:   "list --coordinator URL [--state pending|complete|cancelled|expired|superseded] [--waiting-on KEY|NAME|ROLE | --mine]",
 		Short: "List signing requests",
 		Long: `List signing requests.
 
@@ -404,9 +404,10 @@ func (a *app) requestWait() *cobra.Command {
 	var timeout, interval time.Duration
 	c := &cobra.Command{
 		Use:   "wait ID --coordinator URL [--timeout D]",
-		Short: "Follow a request until it completes, is cancelled or expires",
+		Short: "Follow a request until it completes, is cancelled, expires or is superseded",
 		Long: `Print a status line per role whenever the request's progress changes, until
-it completes (exit 0), is cancelled or expires (exit 1), or --timeout passes (exit 1).
+it completes (exit 0), is cancelled, expires or is superseded by a policy change
+(exit 1), or --timeout passes (exit 1).
 It follows the coordinator's event stream (GET /v1/events) and polls every
 --interval only when the coordinator has none.`,
 		Args: cobra.ExactArgs(1),
@@ -445,7 +446,7 @@ It follows the coordinator's event stream (GET /v1/events) and polls every
 					switch v.State {
 					case signer.Complete:
 						return nil
-					case signer.Cancelled, signer.Expired:
+					case signer.Cancelled, signer.Expired, signer.Superseded:
 						return fmt.Errorf("request %s is %s %s", v.ID, v.State, v.StateReason)
 					}
 				}

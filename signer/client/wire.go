@@ -22,6 +22,9 @@ const (
 	Complete  State = "complete"
 	Cancelled State = "cancelled"
 	Expired   State = "expired"
+	// Superseded: ended by a policy change published with
+	// supersedePending (the state reason names it).
+	Superseded State = "superseded"
 )
 
 // OpenInput is what a requester posts to open a request.
@@ -124,6 +127,10 @@ type ChangeSpec struct {
 	Revoke *RevokeSpec `json:"revoke,omitempty"`
 	// PolicyExpiresSeconds is the new version's lifetime (0: default).
 	PolicyExpiresSeconds int64 `json:"policyExpiresSeconds,omitempty"`
+	// SupersedePending asks that publishing the change supersede the
+	// pending requests of the gates it affects (Change.Supersedes), opened
+	// under an earlier version, so the change applies to them at once.
+	SupersedePending bool `json:"supersedePending,omitempty"`
 }
 
 // RoleSpec creates or replaces a signing role.
@@ -186,6 +193,11 @@ type Change struct {
 	// Affected lists, for a revocation, the attestations already emitted
 	// that the revocation stops from verifying.
 	Affected *Affected `json:"affected,omitempty"`
+	// Supersedes, with Spec.SupersedePending, lists the gates the change
+	// affects (a gate or any of its roles differs between the base and
+	// the proposed version): publishing it supersedes their pending
+	// requests opened under an earlier version.
+	Supersedes []string `json:"supersedes,omitempty"`
 }
 
 // ChangeSignature is one administrator signature accepted.

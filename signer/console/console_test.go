@@ -320,7 +320,7 @@ func TestSubjectNamesShownVisibly(t *testing.T) {
 	legacy := *r
 	legacy.ID = "legacy-1"
 	legacy.Subjects = []attest.Subject{{Name: "app\x1b[2K\u202eexe.tgz", Digest: map[string]string{"sha256": strings.Repeat("ab", 32)}}}
-	must(t, w.store.CreateRequest(context.Background(), &legacy))
+	must(t, w.store.CreateRequest(context.Background(), &legacy, signer.CreatedEvents(&legacy)))
 	b := w.browser()
 	b.signInToken(readToken)
 	for _, tc := range []struct {

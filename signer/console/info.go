@@ -205,7 +205,7 @@ func (c *Console) activity(w http.ResponseWriter, r *http.Request, _ *session) {
 	now := c.cfg.Clock()
 	perRole := map[string][2]int{}
 	var tttDay, tttWeek []time.Duration // time to threshold of requests completed in the window
-	for _, st := range []signer.State{signer.Pending, signer.Complete, signer.Cancelled, signer.Expired} {
+	for _, st := range []signer.State{signer.Pending, signer.Complete, signer.Cancelled, signer.Expired, signer.Superseded} {
 		reqs, err := c.svc.List(r.Context(), signer.ListOptions{State: st, Summary: true, Limit: 1000})
 		if err != nil {
 			c.fail(w, r, err)

@@ -236,7 +236,7 @@ func (c *Console) requests(w http.ResponseWriter, r *http.Request, _ *session) {
 		}
 		since = c.cfg.Clock().Add(-d)
 	}
-	states := []signer.State{signer.Pending, signer.Complete, signer.Cancelled, signer.Expired}
+	states := []signer.State{signer.Pending, signer.Complete, signer.Cancelled, signer.Expired, signer.Superseded}
 	if state != "" {
 		if !slices.Contains(states, signer.State(state)) {
 			c.render(w, r, "error", http.StatusBadRequest, map[string]any{"Message": "unknown state " + display.String(state)})
@@ -491,7 +491,7 @@ func (c *Console) timeline(r *signer.Request, names policy.KeyNames) []eventView
 	switch r.State {
 	case signer.Complete:
 		ev = append(ev, eventView{When: r.Updated, What: "attestation.emitted", LogIndex: idx(r.EmittedIndex)})
-	case signer.Cancelled, signer.Expired:
+	case signer.Cancelled, signer.Expired, signer.Superseded:
 		what := "request." + string(r.State)
 		if r.StateReason != "" {
 			what += ": " + display.String(r.StateReason)

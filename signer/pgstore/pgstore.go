@@ -310,9 +310,9 @@ func (s *Store) write(ctx context.Context, apply storesql.ApplyFunc) (*signer.Re
 }
 
 // CreateRequest implements [signer.Store].
-func (s *Store) CreateRequest(ctx context.Context, r *signer.Request) error {
+func (s *Store) CreateRequest(ctx context.Context, r *signer.Request, events []ledger.Event) error {
 	_, err := s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
-		return nil, s.db.Create(ctx, q, r)
+		return nil, s.db.Create(ctx, q, r, events)
 	})
 	return err
 }
@@ -356,9 +356,9 @@ func (s *Store) AddSignature(ctx context.Context, id string, p signer.Partial, f
 }
 
 // SetState implements [signer.Store].
-func (s *Store) SetState(ctx context.Context, id string, to signer.State, reason string, at time.Time) (*signer.Request, error) {
+func (s *Store) SetState(ctx context.Context, id string, to signer.State, reason string, at time.Time, logged signer.LogFunc) (*signer.Request, error) {
 	return s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
-		return s.db.SetState(ctx, q, id, to, reason, at)
+		return s.db.SetState(ctx, q, id, to, reason, at, logged)
 	})
 }
 

@@ -65,7 +65,7 @@ func TestReplicasRaceFinalSignatures(t *testing.T) {
 	for round := range 5 {
 		id := fmt.Sprintf("replica-race-%d", round)
 		r := &signer.Request{ID: id, Created: now, Signatures: []signer.Partial{{Identity: "requester", Received: now}}}
-		if err := replicas[0].CreateRequest(t.Context(), r); err != nil {
+		if err := replicas[0].CreateRequest(t.Context(), r, signer.CreatedEvents(r)); err != nil {
 			t.Fatal(err)
 		}
 		var (
@@ -76,11 +76,11 @@ func TestReplicasRaceFinalSignatures(t *testing.T) {
 		for i := range racers {
 			wg.Go(func() {
 				p := signer.Partial{Identity: fmt.Sprintf("racer-%d", i), Sig: []byte{byte(i)}, Received: now}
-				got, err := replicas[i%2].AddSignature(context.Background(), id, p, func(r *signer.Request) ([]byte, error) {
+				got, err := replicas[i%2].AddSignature(context.Background(), id, p, func(r *signer.Request) (signer.Finish, error) {
 					if len(r.Signatures) >= threshold {
-						return []byte(fmt.Sprintf("composite of %d by replica %d", len(r.Signatures), i%2)), nil
+						return signer.Finished(r, []byte(fmt.Sprintf("composite of %d by replica %d", len(r.Signatures), i%2))), nil
 					}
-					return nil, nil
+					return signer.Finished(r, nil), nil
 				})
 				switch {
 				case err == nil:
@@ -140,7 +140,7 @@ func TestConnectionLossIsUnavailable(t *testing.T) {
 	defer s.Close()
 	now := time.Now()
 	r := &signer.Request{ID: "lost", Created: now, Signatures: []signer.Partial{{Identity: "requester", Received: now}}}
-	if err := s.CreateRequest(t.Context(), r); err != nil {
+	if err := s.CreateRequest(t.Context(), r, signer.CreatedEvents(r)); err != nil {
 		t.Fatal(err)
 	}
 	app, _ := url.Parse(u)
@@ -158,9 +158,9 @@ func TestConnectionLossIsUnavailable(t *testing.T) {
 
 	// A connection killed while AddSignature's finish runs, inside the
 	// transaction: the signature must not be stored.
-	_, err = s.AddSignature(t.Context(), "lost", signer.Partial{Identity: "victim", Received: now}, func(*signer.Request) ([]byte, error) {
+	_, err = s.AddSignature(t.Context(), "lost", signer.Partial{Identity: "victim", Received: now}, func(r *signer.Request) (signer.Finish, error) {
 		kill()
-		return []byte("composite"), nil
+		return signer.Finished(r, []byte("composite")), nil
 	})
 	if !errors.Is(err, signer.ErrUnavailable) {
 		t.Fatalf("AddSignature whose connection was killed: %v, want an error wrapping ErrUnavailable", err)
@@ -187,7 +187,7 @@ func TestConnectionLossIsUnavailable(t *testing.T) {
 	if got.State != signer.Pending || len(got.Signatures) != 1 {
 		t.Errorf("after a killed AddSignature: state %s, %d signatures; want pending with only the requester's", got.State, len(got.Signatures))
 	}
-	if _, err := s.AddSignature(t.Context(), "lost", signer.Partial{Identity: "victim", Received: now}, func(*signer.Request) ([]byte, error) { return nil, nil }); err != nil {
+	if _, err := s.AddSignature(t.Context(), "lost", signer.Partial{Identity: "victim", Received: now}, func(r *signer.Request) (signer.Finish, error) { return signer.Finished(r, nil), nil }); err != nil {
 		t.Errorf("retrying the killed AddSignature: %v", err)
 	}
 }

@@ -64,6 +64,9 @@ var migrations = []string{
 	// 5: policy change requests, shared by replicas; a publication
 	// updates its change in the transaction of its ledger entries.
 	storesql.ChangesSchema("BIGINT") + "; " + storesql.ChangesIndex,
+	// 6: the superseded state.
+	`ALTER TABLE requests DROP CONSTRAINT requests_state_check;
+	ALTER TABLE requests ADD CONSTRAINT requests_state_check CHECK (state IN ('pending', 'complete', 'cancelled', 'expired', 'superseded'));`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

@@ -48,6 +48,7 @@ import (
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
+	"github.com/quorate-dev/quorate/roles"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/client"
 	"github.com/quorate-dev/quorate/signer/internal/httpapi"
@@ -76,7 +77,10 @@ type Store interface {
 	// are recorded together or not at all. No other update of id runs
 	// in between (on any replica). If update fails nothing is stored. The
 	// events are dropped by a store that keeps no ledger.
-	UpdateChange(ctx context.Context, id string, update func(ch *client.Change) ([]ledger.Event, error)) (*client.Change, error)
+	// With a supersession (signer.ChangeUpdate.Supersede), the requests it
+	// ends and their events are recorded in that transaction too, after the
+	// change's own events.
+	UpdateChange(ctx context.Context, id string, update func(ch *client.Change) (signer.ChangeUpdate, error)) (*client.Change, error)
 }
 
 // Enforcer is the coordinator whose policy the changes edit
@@ -264,6 +268,15 @@ func (m *Manager) Propose(ctx context.Context, in client.ProposeInput) (*client.
 			return nil, err
 		}
 	}
+	if spec.SupersedePending {
+		proposedRoles, err := policy.RolesOf(d.Targets)
+		if err != nil {
+			return nil, httpapi.Errorf(httpapi.KindInvalid, "the proposed policy's roles: %w", err)
+		}
+		if ch.Supersedes = AffectedGates(t.Roles, proposedRoles); len(ch.Supersedes) == 0 {
+			return nil, httpapi.Errorf(httpapi.KindInvalid, "supersedePending: the change affects no gate (no gate's roles, keys or thresholds differ), so it would supersede no request: propose it without")
+		}
+	}
 	if err := m.changes.CreateChange(ctx, ch); err != nil {
 		return nil, changeErr(err, id)
 	}
@@ -387,11 +400,11 @@ func (m *Manager) settle(ctx context.Context, ch *client.Change) (*client.Change
 		return m.markPublished(ctx, ch.ID, ch.Version)
 	}
 	reason, now := fmt.Sprintf("the coordinator now enforces policy version %d; propose the change again", t.Version()), m.cfg.Clock().UTC()
-	settled, err := m.changes.UpdateChange(ctx, ch.ID, func(c *client.Change) ([]ledger.Event, error) {
+	settled, err := m.changes.UpdateChange(ctx, ch.ID, func(c *client.Change) (signer.ChangeUpdate, error) {
 		if c.State == client.ChangePending {
 			c.State, c.StateReason, c.Updated = client.ChangeSuperseded, reason, now
 		}
-		return nil, nil
+		return signer.ChangeUpdate{}, nil
 	})
 	if err != nil {
 		return nil, changeErr(err, ch.ID)
@@ -401,15 +414,21 @@ func (m *Manager) settle(ctx context.Context, ch *client.Change) (*client.Change
 
 // markPublished records change id as published as version, with its
 // ledger entries (policy.published, key.revoked) in the same store
-// transaction; a change already recorded so is left as it is.
+// transaction, and, when the change asks for it, supersedes the pending
+// requests of the gates it affects there too; a change already recorded
+// so is left as it is.
 func (m *Manager) markPublished(ctx context.Context, id string, version int64) (*client.Change, error) {
 	now := m.cfg.Clock().UTC()
-	ch, err := m.changes.UpdateChange(ctx, id, func(c *client.Change) ([]ledger.Event, error) {
+	ch, err := m.changes.UpdateChange(ctx, id, func(c *client.Change) (signer.ChangeUpdate, error) {
 		if c.State != client.ChangePending {
-			return nil, nil
+			return signer.ChangeUpdate{}, nil
 		}
 		c.State, c.StateReason, c.Updated = client.ChangePublished, fmt.Sprintf("published as policy version %d", version), now
-		return m.publishedEvents(c)
+		events, err := m.publishedEvents(c)
+		if err != nil {
+			return signer.ChangeUpdate{}, err
+		}
+		return signer.ChangeUpdate{Events: events, Supersede: supersession(c, version, now)}, nil
 	})
 	if err != nil {
 		return nil, changeErr(err, id)
@@ -468,33 +487,33 @@ func (m *Manager) Approve(ctx context.Context, id string, sig attest.Signature) 
 	)
 	// The signature is checked and added inside the store's update, so
 	// approvals arriving at two replicas at once are both kept.
-	ch, err = m.changes.UpdateChange(ctx, id, func(c *client.Change) ([]ledger.Event, error) {
+	ch, err = m.changes.UpdateChange(ctx, id, func(c *client.Change) (signer.ChangeUpdate, error) {
 		if c.State != client.ChangePending {
-			return nil, httpapi.Errorf(httpapi.KindNotPending, "policy change %s is %s: %s", id, c.State, c.StateReason)
+			return signer.ChangeUpdate{}, httpapi.Errorf(httpapi.KindNotPending, "policy change %s is %s: %s", id, c.State, c.StateReason)
 		}
 		var err error
 		if proposed, err = policy.ParseTargets(c.Targets); err != nil {
-			return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "policy change " + id + " holds a malformed policy", Err: err}
+			return signer.ChangeUpdate{}, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "policy change " + id + " holds a malformed policy", Err: err}
 		}
 		k, err = author.VerifyPolicySignature(t.Root, proposed, sig.KeyID, raw)
 		switch {
 		case errors.Is(err, author.ErrNotPolicySigner):
-			return nil, httpapi.Errorf(httpapi.KindUnauthorized, "%w", err)
+			return signer.ChangeUpdate{}, httpapi.Errorf(httpapi.KindUnauthorized, "%w", err)
 		case err != nil:
-			return nil, httpapi.Errorf(httpapi.KindBadSignature, "%w", err)
+			return signer.ChangeUpdate{}, httpapi.Errorf(httpapi.KindBadSignature, "%w", err)
 		}
 		for _, p := range c.Signatures {
 			if p.Identity == k.Identity().String() {
-				return nil, httpapi.Errorf(httpapi.KindDuplicate, "key %s (or the same public key under another key ID) has already signed policy change %s", keys.Short(k.ID()), id)
+				return signer.ChangeUpdate{}, httpapi.Errorf(httpapi.KindDuplicate, "key %s (or the same public key under another key ID) has already signed policy change %s", keys.Short(k.ID()), id)
 			}
 		}
 		proposed.Signatures = append(proposed.Signatures, metadata.Signature{KeyID: k.ID(), Signature: raw})
 		if c.Targets, err = proposed.ToBytes(false); err != nil {
-			return nil, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "encoding policy change " + id, Err: err}
+			return signer.ChangeUpdate{}, &httpapi.Error{Kind: httpapi.KindInternal, Msg: "encoding policy change " + id, Err: err}
 		}
 		c.Signatures = append(c.Signatures, client.ChangeSignature{KeyID: k.ID(), Identity: k.Identity().String(), Received: now})
 		c.Updated = now
-		return nil, nil
+		return signer.ChangeUpdate{}, nil
 	})
 	if err != nil {
 		return nil, changeErr(err, id)
@@ -570,9 +589,112 @@ func (m *Manager) finish(ctx context.Context) error {
 	if err := m.cfg.Coordinator.SetTrust(o.trust); err != nil {
 		m.log.Error("policy published but not fully applied", zap.String("change", o.ch.ID), zap.Error(err))
 	}
+	m.supersedeLate(ctx, pub, o.trust.Version())
 	*o.ch = *pub
 	m.log.Info("policy change published", zap.String("change", pub.ID), zap.Int64("policyVersion", o.trust.Version()))
 	return nil
+}
+
+// supersession is what publishing c as version at now supersedes: with
+// c.Spec.SupersedePending, the pending requests of the gates it affects
+// (c.Supersedes) opened under an earlier version, each logged as
+// request.superseded naming the change and the version; nil otherwise.
+func supersession(c *client.Change, version int64, now time.Time) *signer.Supersession {
+	if !c.Spec.SupersedePending || len(c.Supersedes) == 0 {
+		return nil
+	}
+	id := c.ID
+	reason := fmt.Sprintf("superseded by policy version %d (policy change %s, published with --supersede-pending)", version, id)
+	return &signer.Supersession{Gates: slices.Clone(c.Supersedes), OpenedBefore: version, Reason: reason, At: now,
+		Logged: func(r *signer.Request) ([]ledger.Event, error) {
+			return []ledger.Event{signer.SupersededEvent(r, id, version, r.StateReason)}, nil
+		}}
+}
+
+// supersedeLate supersedes, once the coordinator enforces ch's version,
+// the requests of its gates opened under an earlier version between the
+// publication's transaction and then (the publication's own supersession
+// took those before it). A failure is logged: the publication stands.
+func (m *Manager) supersedeLate(ctx context.Context, ch *client.Change, version int64) {
+	if !ch.Spec.SupersedePending || len(ch.Supersedes) == 0 {
+		return
+	}
+	now := m.cfg.Clock().UTC()
+	_, err := m.changes.UpdateChange(ctx, ch.ID, func(c *client.Change) (signer.ChangeUpdate, error) {
+		if c.State != client.ChangePublished {
+			return signer.ChangeUpdate{}, nil
+		}
+		return signer.ChangeUpdate{Supersede: supersession(c, version, now)}, nil
+	})
+	if err != nil {
+		m.log.Error("superseding the requests opened while policy change was being published", zap.String("change", ch.ID), zap.Error(err))
+	}
+}
+
+// AffectedGates lists, sorted, the gates a policy change from base to
+// proposed affects: a gate added or removed, whose roles differ, or one
+// of whose roles differs (keys, keyless identities or threshold).
+func AffectedGates(base, proposed *roles.Set) []string {
+	var out []string
+	for _, name := range unionKeys(base.Gates, proposed.Gates) {
+		bg, pg := base.Gates[name], proposed.Gates[name]
+		if bg == nil || pg == nil || !sameStrings(bg.Roles, pg.Roles) {
+			out = append(out, name)
+			continue
+		}
+		for _, r := range bg.Roles {
+			if !sameRole(base, proposed, r) {
+				out = append(out, name)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func unionKeys[V any](a, b map[string]V) []string {
+	var ks []string
+	for k := range a {
+		ks = append(ks, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			ks = append(ks, k)
+		}
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+func sameStrings(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+// sameRole reports whether role name has the same threshold, keys (by
+// identity) and keyless identities in both sets.
+func sameRole(base, proposed *roles.Set, name string) bool {
+	br, pr := base.Roles[name], proposed.Roles[name]
+	if br == nil || pr == nil {
+		return br == pr
+	}
+	idents := func(s *roles.Set, r *roles.Role) []string {
+		var out []string
+		for _, id := range r.KeyIDs {
+			if k, ok := s.Keys[id]; ok {
+				out = append(out, k.Identity().String())
+			} else {
+				out = append(out, "keyid:"+id)
+			}
+		}
+		for _, ki := range r.Identities {
+			out = append(out, fmt.Sprintf("keyless:%+v", ki))
+		}
+		return out
+	}
+	return br.Threshold == pr.Threshold && sameStrings(idents(base, br), idents(proposed, pr))
 }
 
 // Run retries, every interval, a publication whose ledger entries could

@@ -37,7 +37,7 @@ func BenchmarkAddSignature(b *testing.B, s signer.Store) {
 			for i := created.Add(1) - 1; i < int64(requests); i = created.Add(1) - 1 {
 				r := newRequest(fmt.Sprintf("%s-%d", prefix, i), at(int(i)))
 				r.Payload = make([]byte, 2048) // a realistic in-toto statement
-				if err := s.CreateRequest(ctx, r); err != nil {
+				if err := s.CreateRequest(ctx, r, signer.CreatedEvents(r)); err != nil {
 					b.Errorf("CreateRequest: %v", err)
 					return
 				}

@@ -45,6 +45,8 @@ func TestChangeStore(t *testing.T, open func(t *testing.T, log *ledger.Log) poli
 	t.Run("UpdateLogsInSameTransaction", func(t *testing.T) { testChangeUpdateLogged(t, openStore(t)) })
 	t.Run("FailedUpdateStoresAndLogsNothing", func(t *testing.T) { testChangeUpdateFails(t, openStore(t)) })
 	t.Run("ConcurrentUpdatesLoseNothing", func(t *testing.T) { testChangeConcurrent(t, openStore(t)) })
+	t.Run("PublicationSupersedesPending", func(t *testing.T) { testChangeSupersedes(t, openStore(t)) })
+	t.Run("FailedSupersessionStoresNothing", func(t *testing.T) { testChangeSupersedeFails(t, openStore(t)) })
 }
 
 func newChange(n int, created time.Time) *client.Change {
@@ -98,7 +100,7 @@ func testChangeNotFound(t *testing.T, s policychange.Store) {
 	if _, err := s.GetChange(t.Context(), newChange(9, time.Now()).ID); !errors.Is(err, signer.ErrNotFound) {
 		t.Fatalf("GetChange of a missing change: %v, want ErrNotFound", err)
 	}
-	_, err := s.UpdateChange(t.Context(), newChange(9, time.Now()).ID, func(*client.Change) ([]ledger.Event, error) { return nil, nil })
+	_, err := s.UpdateChange(t.Context(), newChange(9, time.Now()).ID, func(*client.Change) (signer.ChangeUpdate, error) { return signer.ChangeUpdate{}, nil })
 	if !errors.Is(err, signer.ErrNotFound) {
 		t.Fatalf("UpdateChange of a missing change: %v, want ErrNotFound", err)
 	}
@@ -139,9 +141,9 @@ func testChangeUpdateLogged(t *testing.T, s policychange.Store) {
 	if err := s.CreateChange(t.Context(), ch); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.UpdateChange(t.Context(), ch.ID, func(c *client.Change) ([]ledger.Event, error) {
+	got, err := s.UpdateChange(t.Context(), ch.ID, func(c *client.Change) (signer.ChangeUpdate, error) {
 		c.State, c.StateReason = client.ChangePublished, "published as policy version 2"
-		return []ledger.Event{{Type: ledger.PolicyPublished, PolicyVersion: 2, PayloadSHA256: hexID("next"), Detail: map[string]string{"change": c.ID}}}, nil
+		return signer.ChangeUpdate{Events: []ledger.Event{{Type: ledger.PolicyPublished, PolicyVersion: 2, PayloadSHA256: hexID("next"), Detail: map[string]string{"change": c.ID}}}}, nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -167,9 +169,9 @@ func testChangeUpdateFails(t *testing.T, s policychange.Store) {
 		t.Fatal(err)
 	}
 	refused := errors.New("refused by the update")
-	_, err := s.UpdateChange(t.Context(), ch.ID, func(c *client.Change) ([]ledger.Event, error) {
+	_, err := s.UpdateChange(t.Context(), ch.ID, func(c *client.Change) (signer.ChangeUpdate, error) {
 		c.State = client.ChangePublished
-		return []ledger.Event{{Type: ledger.PolicyPublished, PolicyVersion: 2, PayloadSHA256: hexID("next")}}, refused
+		return signer.ChangeUpdate{Events: []ledger.Event{{Type: ledger.PolicyPublished, PolicyVersion: 2, PayloadSHA256: hexID("next")}}}, refused
 	})
 	if !errors.Is(err, refused) {
 		t.Fatalf("UpdateChange: %v, want the update's error", err)
@@ -194,9 +196,9 @@ func testChangeConcurrent(t *testing.T, s policychange.Store) {
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
-			_, err := s.UpdateChange(t.Context(), ch.ID, func(c *client.Change) ([]ledger.Event, error) {
+			_, err := s.UpdateChange(t.Context(), ch.ID, func(c *client.Change) (signer.ChangeUpdate, error) {
 				c.Signatures = append(c.Signatures, client.ChangeSignature{KeyID: hexID(fmt.Sprint(i)), Identity: fmt.Sprint(i), Received: time.Now().UTC()})
-				return nil, nil
+				return signer.ChangeUpdate{}, nil
 			})
 			errs <- err
 		})
@@ -214,5 +216,139 @@ func testChangeConcurrent(t *testing.T, s policychange.Store) {
 	}
 	if len(got.Signatures) != n {
 		t.Fatalf("after %d concurrent updates the change holds %d signatures: an update was lost", n, len(got.Signatures))
+	}
+}
+
+// supersedeFixture stores, in a store that is also a signer.Store, pending
+// requests of gates "release" and "docs" under policy versions 1 and 2, a
+// complete and a cancelled one of "release", and a policy change.
+func supersedeFixture(t *testing.T, s policychange.Store) (signer.LedgerStore, *client.Change) {
+	t.Helper()
+	ls := s.(signer.LedgerStore)
+	for i, r := range []struct {
+		id, gate string
+		version  int64
+	}{{"rel-old-1", "release", 1}, {"rel-old-2", "release", 1}, {"docs-old", "docs", 1}, {"rel-new", "release", 2}, {"rel-done", "release", 1}, {"rel-gone", "release", 1}} {
+		req := loggedRequest(r.id, at(i))
+		req.Gate, req.PolicyVersion = r.gate, r.version
+		mustCreate(t, ls, req)
+	}
+	if _, err := ls.AddSignature(t.Context(), "rel-done", loggedPartial("alice", at(10)), finishAt(2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ls.SetState(t.Context(), "rel-gone", signer.Cancelled, "withdrawn", at(11), signer.LogState); err != nil {
+		t.Fatal(err)
+	}
+	ch := newChange(1, time.Now())
+	if err := s.CreateChange(t.Context(), ch); err != nil {
+		t.Fatal(err)
+	}
+	return ls, ch
+}
+
+// testChangeSupersedes checks a publication's supersession ends exactly the
+// pending requests of its gates opened under an earlier version, in the
+// publication's transaction, logged after the publication's own events
+// with the events the update's log function returns.
+func testChangeSupersedes(t *testing.T, s policychange.Store) {
+	ls, ch := supersedeFixture(t, s)
+	before := len(logEntries(t, ls))
+	reason := "superseded by policy version 2 (policy change " + ch.ID + ")"
+	_, err := s.UpdateChange(t.Context(), ch.ID, func(c *client.Change) (signer.ChangeUpdate, error) {
+		c.State = client.ChangePublished
+		return signer.ChangeUpdate{
+			Events: []ledger.Event{{Type: ledger.PolicyPublished, PolicyVersion: 2, PayloadSHA256: hexID("next"), Detail: map[string]string{"change": c.ID}}},
+			Supersede: &signer.Supersession{Gates: []string{"release"}, OpenedBefore: 2, Reason: reason, At: at(20),
+				Logged: func(r *signer.Request) ([]ledger.Event, error) {
+					if r.State != signer.Superseded || r.StateReason != reason {
+						return nil, fmt.Errorf("log function sees %s (%q), want the request superseded", r.State, r.StateReason)
+					}
+					return []ledger.Event{signer.SupersededEvent(r, c.ID, 2, r.StateReason)}, nil
+				}},
+		}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]signer.State{"rel-old-1": signer.Superseded, "rel-old-2": signer.Superseded,
+		"docs-old": signer.Pending, "rel-new": signer.Pending, "rel-done": signer.Complete, "rel-gone": signer.Cancelled} {
+		r := mustGet(t, ls, id)
+		if r.State != want {
+			t.Errorf("request %s is %s, want %s", id, r.State, want)
+		}
+		if want == signer.Superseded && (r.StateReason != reason || !r.Updated.Equal(at(20))) {
+			t.Errorf("request %s: reason %q at %s, want %q at %s", id, r.StateReason, r.Updated, reason, at(20))
+		}
+	}
+	if n, err := ls.CountRequests(t.Context(), signer.Superseded); err != nil || n != 2 {
+		t.Errorf("CountRequests(superseded) = %d, %v; want 2", n, err)
+	}
+	listed, err := ls.ListRequests(t.Context(), signer.ListOptions{State: signer.Superseded})
+	if err != nil || len(listed) != 2 || listed[0].ID != "rel-old-1" || listed[1].ID != "rel-old-2" {
+		t.Errorf("ListRequests(superseded) = %d requests, %v; want rel-old-1, rel-old-2", len(listed), err)
+	}
+	_, err = ls.AddSignature(t.Context(), "rel-old-1", loggedPartial("late", at(21)), neverFinish)
+	wantErr(t, "AddSignature on a superseded request", err, signer.ErrNotPending)
+	_, err = ls.SetState(t.Context(), "rel-old-1", signer.Cancelled, "too late", at(21), signer.LogState)
+	wantErr(t, "SetState on a superseded request", err, signer.ErrNotPending)
+	es := logEntries(t, ls)[before:]
+	if len(es) != 3 {
+		t.Fatalf("the publication logged %d entries, want 3 (published, superseded x2)", len(es))
+	}
+	wantEntry(t, es, 0, ledger.PolicyPublished, "", "")
+	for i, id := range []string{"rel-old-1", "rel-old-2"} {
+		e := es[1+i]
+		if e.Type != ledger.RequestSuperseded || e.RequestID != id || e.Detail["change"] != ch.ID || e.Detail["policy_version"] != "2" || e.Detail["reason"] != reason {
+			t.Errorf("entry %d = %+v, want request.superseded of %s naming %s", 1+i, e.Event, id, ch.ID)
+		}
+	}
+}
+
+// testChangeSupersedeFails checks a supersession that fails (its log
+// function, or its own arguments) stores nothing: not the change, not a
+// request's state, not an event.
+func testChangeSupersedeFails(t *testing.T, s policychange.Store) {
+	ls, ch := supersedeFixture(t, s)
+	before := len(logEntries(t, ls))
+	published := []ledger.Event{{Type: ledger.PolicyPublished, PolicyVersion: 2, PayloadSHA256: hexID("next")}}
+	logged := func(r *signer.Request) ([]ledger.Event, error) {
+		return []ledger.Event{signer.SupersededEvent(r, ch.ID, 2, r.StateReason)}, nil
+	}
+	for name, sup := range map[string]*signer.Supersession{
+		"failing log function": {Gates: []string{"release"}, OpenedBefore: 2, Reason: "x", At: at(20),
+			Logged: func(r *signer.Request) ([]ledger.Event, error) {
+				if r.ID == "rel-old-2" {
+					return nil, errors.New("refused for the second request")
+				}
+				return logged(r)
+			}},
+		"event of another request": {Gates: []string{"release"}, OpenedBefore: 2, Reason: "x", At: at(20),
+			Logged: func(r *signer.Request) ([]ledger.Event, error) {
+				return []ledger.Event{signer.StateEvent(&signer.Request{ID: "docs-old"}, signer.Superseded, "x")}, nil
+			}},
+		"no gate":         {OpenedBefore: 2, Reason: "x", At: at(20), Logged: logged},
+		"no reason":       {Gates: []string{"release"}, OpenedBefore: 2, At: at(20), Logged: logged},
+		"no time":         {Gates: []string{"release"}, OpenedBefore: 2, Reason: "x", Logged: logged},
+		"no version":      {Gates: []string{"release"}, Reason: "x", At: at(20), Logged: logged},
+		"no log function": {Gates: []string{"release"}, OpenedBefore: 2, Reason: "x", At: at(20)},
+	} {
+		_, err := s.UpdateChange(t.Context(), ch.ID, func(c *client.Change) (signer.ChangeUpdate, error) {
+			c.State = client.ChangePublished
+			return signer.ChangeUpdate{Events: published, Supersede: sup}, nil
+		})
+		if err == nil {
+			t.Errorf("UpdateChange with a supersession with %s succeeded", name)
+		}
+		if got, err := s.GetChange(t.Context(), ch.ID); err != nil || got.State != client.ChangePending {
+			t.Fatalf("after a supersession with %s failed the change is %v (%v), want pending", name, got, err)
+		}
+		for _, id := range []string{"rel-old-1", "rel-old-2"} {
+			if r := mustGet(t, ls, id); r.State != signer.Pending {
+				t.Fatalf("after a supersession with %s failed request %s is %s", name, id, r.State)
+			}
+		}
+		if after := len(logEntries(t, ls)); after != before {
+			t.Fatalf("a supersession with %s that failed logged %d entries", name, after-before)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +36,7 @@ func TestLedgerStore(t *testing.T, open func(t *testing.T, log *ledger.Log) sign
 	}
 	t.Run("ChangesAreLogged", func(t *testing.T) { testLogged(t, open(t, newLog(t))) })
 	t.Run("RefusedChangesLogNothing", func(t *testing.T) { testRefusedNotLogged(t, open(t, newLog(t))) })
+	t.Run("LogsExactlyTheEventsHanded", func(t *testing.T) { testLogsHanded(t, open(t, newLog(t))) })
 	t.Run("ConcurrentWritersGapFree", func(t *testing.T) {
 		l := newLog(t)
 		testLogConcurrent(t, open(t, l), l, logSigner.Public())
@@ -97,7 +99,7 @@ func testLogged(t *testing.T, s signer.LedgerStore) {
 		t.Fatal(err)
 	}
 	mustCreate(t, s, loggedRequest("logged-2", at(3)))
-	if _, err := s.SetState(ctx, "logged-2", signer.Cancelled, "wrong build", at(4)); err != nil {
+	if _, err := s.SetState(ctx, "logged-2", signer.Cancelled, "wrong build", at(4), signer.LogState); err != nil {
 		t.Fatal(err)
 	}
 	es := logEntries(t, s)
@@ -132,17 +134,104 @@ func testRefusedNotLogged(t *testing.T, s signer.LedgerStore) {
 	before := len(logEntries(t, s))
 	_, err := s.AddSignature(ctx, "refused-1", loggedPartial("requester", at(1)), neverFinish)
 	wantErr(t, "duplicate signature", err, signer.ErrDuplicate)
-	_, err = s.AddSignature(ctx, "refused-1", loggedPartial("carol", at(1)), func(*signer.Request) ([]byte, error) { return nil, errors.New("no") })
+	// A finish that fails after deciding (events and composite) leaves
+	// neither the signature nor any event.
+	_, err = s.AddSignature(ctx, "refused-1", loggedPartial("carol", at(1)), func(r *signer.Request) (signer.Finish, error) {
+		return signer.Finished(r, envelopeFor(r)), errors.New("no")
+	})
 	if err == nil {
 		t.Fatal("a failing finish function was accepted")
 	}
+	if r := mustGet(t, s, "refused-1"); len(r.Signatures) != 1 || r.State != signer.Pending {
+		t.Fatalf("a failing finish left %d signatures, state %s", len(r.Signatures), r.State)
+	}
+	_, err = s.AddSignature(ctx, "refused-1", loggedPartial("carol", at(1)), func(r *signer.Request) (signer.Finish, error) {
+		return signer.Finish{Envelope: envelopeFor(r), Events: signer.Finished(r, nil).Events}, nil
+	})
+	if err == nil {
+		t.Fatal("a finish completing the request without its attestation.emitted event was accepted")
+	}
+	_, err = s.SetState(ctx, "refused-1", signer.Cancelled, "no", at(1), func(*signer.Request) ([]ledger.Event, error) { return nil, errors.New("no") })
+	if err == nil {
+		t.Fatal("a failing log function was accepted")
+	}
 	_, err = s.AddSignature(ctx, "no-such-request", loggedPartial("carol", at(1)), neverFinish)
 	wantErr(t, "unknown request", err, signer.ErrNotFound)
-	if err := s.CreateRequest(ctx, loggedRequest("refused-1", at(2))); !errors.Is(err, signer.ErrExists) {
+	if err := create(ctx, s, loggedRequest("refused-1", at(2))); !errors.Is(err, signer.ErrExists) {
 		t.Fatalf("duplicate request ID: %v", err)
 	}
 	if after := len(logEntries(t, s)); after != before {
 		t.Fatalf("refused changes appended %d log entries", after-before)
+	}
+}
+
+// handed marks an event so that its entry can be told from one the store
+// would have built itself.
+func handed(ev ledger.Event, mark string) ledger.Event {
+	d := map[string]string{"mark": mark}
+	for k, v := range ev.Detail {
+		d[k] = v
+	}
+	ev.Detail = d
+	return ev
+}
+
+// testLogsHanded checks the store appends the events the coordinator hands
+// it, exactly and in order, in the transaction of the change: a store
+// never builds (or rewrites) an event of its own.
+func testLogsHanded(t *testing.T, s signer.LedgerStore) {
+	ctx := context.Background()
+	defer s.Close()
+	var want []ledger.Event
+	r := loggedRequest("handed-1", at(0))
+	opened := signer.CreatedEvents(r)
+	for i := range opened {
+		opened[i] = handed(opened[i], fmt.Sprintf("create-%d", i))
+	}
+	if err := s.CreateRequest(ctx, r, opened); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, opened...)
+	var fin signer.Finish
+	done, err := s.AddSignature(ctx, "handed-1", loggedPartial("alice", at(1)), func(r *signer.Request) (signer.Finish, error) {
+		fin = signer.Finished(r, envelopeFor(r))
+		fin.Events[0] = handed(fin.Events[0], "signature")
+		// An emitted event naming another digest than the envelope's:
+		// the store records what it is given, it does not recompute.
+		fin.Events[1] = handed(fin.Events[1], "emitted")
+		fin.Events[1].EnvelopeSHA256 = fmt.Sprintf("%064x", 99)
+		return fin, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, fin.Events...)
+	r2 := loggedRequest("handed-2", at(2))
+	mustCreate(t, s, r2)
+	want = append(want, signer.CreatedEvents(r2)...)
+	var state []ledger.Event
+	if _, err := s.SetState(ctx, "handed-2", signer.Expired, "expired", at(3), func(r *signer.Request) ([]ledger.Event, error) {
+		if r.State != signer.Expired || r.StateReason != "expired" {
+			return nil, fmt.Errorf("log function sees state %s (%q), want the new state", r.State, r.StateReason)
+		}
+		state = []ledger.Event{handed(signer.StateEvent(r, r.State, r.StateReason), "state-1"), handed(signer.StateEvent(r, r.State, r.StateReason), "state-2")}
+		return state, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, state...)
+	es := logEntries(t, s)
+	if len(es) != len(want) {
+		t.Fatalf("log has %d entries, want the %d handed", len(es), len(want))
+	}
+	for i, e := range es {
+		if !reflect.DeepEqual(e.Event, want[i]) {
+			t.Errorf("entry %d = %+v, want the event handed %+v", i, e.Event, want[i])
+		}
+	}
+	got := mustGet(t, s, "handed-1")
+	if got.LogIndex != 0 || got.Signatures[0].LogIndex != 1 || got.Signatures[1].LogIndex != 2 || got.EmittedIndex != 3 || done.EmittedIndex != 3 {
+		t.Errorf("indexes recorded: opened %d, signatures %d/%d, emitted %d (returned %d); want 0, 1/2, 3", got.LogIndex, got.Signatures[0].LogIndex, got.Signatures[1].LogIndex, got.EmittedIndex, done.EmittedIndex)
 	}
 }
 

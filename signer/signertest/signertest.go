@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/signer"
 )
 
@@ -61,6 +62,7 @@ func TestStore(t *testing.T, open func(t *testing.T, name string) signer.Store) 
 		{"FinishPanicStoresNothing", testFinishPanic},
 		{"FinishSeesStoredRequest", testFinishSees},
 		{"FinishCompletes", testFinishCompletes},
+		{"EventsOfAnotherShapeStoreNothing", testEventShapes},
 		{"RacingFinalSignatures", testRacingFinal},
 		{"ConcurrentRequests", testConcurrentRequests},
 		{"SetState", testSetState},
@@ -153,16 +155,21 @@ func partial(who string, received time.Time) signer.Partial {
 	}
 }
 
-// neverFinish leaves the request pending.
-func neverFinish(*signer.Request) ([]byte, error) { return nil, nil }
+// create stores r with the events that record its opening.
+func create(ctx context.Context, s signer.Store, r *signer.Request) error {
+	return s.CreateRequest(ctx, r, signer.CreatedEvents(r))
+}
+
+// neverFinish leaves the request pending, logging the signature.
+func neverFinish(r *signer.Request) (signer.Finish, error) { return signer.Finished(r, nil), nil }
 
 // finishAt completes a request once it has n signatures.
 func finishAt(n int) signer.FinishFunc {
-	return func(r *signer.Request) ([]byte, error) {
+	return func(r *signer.Request) (signer.Finish, error) {
 		if len(r.Signatures) < n {
-			return nil, nil
+			return signer.Finished(r, nil), nil
 		}
-		return envelopeFor(r), nil
+		return signer.Finished(r, envelopeFor(r)), nil
 	}
 }
 
@@ -172,7 +179,7 @@ func envelopeFor(r *signer.Request) []byte {
 
 func mustCreate(t *testing.T, s signer.Store, r *signer.Request) {
 	t.Helper()
-	if err := s.CreateRequest(t.Context(), r); err != nil {
+	if err := s.CreateRequest(t.Context(), r, signer.CreatedEvents(r)); err != nil {
 		t.Fatalf("CreateRequest(%q): %v", r.ID, err)
 	}
 }
@@ -309,7 +316,7 @@ func testCreateDuplicateID(t *testing.T, h *harness) {
 	mustCreate(t, s, newRequest("dup", at(0)))
 	other := newRequest("dup", at(5))
 	other.Gate = "other"
-	wantErr(t, "CreateRequest with a taken ID", s.CreateRequest(t.Context(), other), signer.ErrExists)
+	wantErr(t, "CreateRequest with a taken ID", create(t.Context(), s, other), signer.ErrExists)
 	checkEqual(t, "request after a refused duplicate", mustGet(t, s, "dup"), newRequest("dup", at(0)))
 }
 
@@ -326,7 +333,7 @@ func testCreateInvalid(t *testing.T, h *harness) {
 		"no creation time":        newRequest("nocreated", time.Time{}),
 		"signature without ident": func() *signer.Request { r := newRequest("noident", at(0)); r.Signatures[0].Identity = ""; return r }(),
 	} {
-		if err := s.CreateRequest(t.Context(), r); err == nil {
+		if err := s.CreateRequest(t.Context(), r, signer.CreatedEvents(r)); err == nil {
 			t.Errorf("CreateRequest with %s succeeded", name)
 		} else if r.ID != "" {
 			if _, err := s.GetRequest(t.Context(), r.ID); !errors.Is(err, signer.ErrNotFound) {
@@ -340,7 +347,7 @@ func testGetUnknown(t *testing.T, h *harness) {
 	s := h.fresh(t)
 	_, err := s.GetRequest(t.Context(), "nope")
 	wantErr(t, "GetRequest(unknown)", err, signer.ErrNotFound)
-	_, err = s.SetState(t.Context(), "nope", signer.Cancelled, "", at(1))
+	_, err = s.SetState(t.Context(), "nope", signer.Cancelled, "", at(1), signer.LogState)
 	wantErr(t, "SetState(unknown)", err, signer.ErrNotFound)
 }
 
@@ -364,9 +371,9 @@ func testAddSignatureAppends(t *testing.T, h *harness) {
 func testAddSignatureUnknown(t *testing.T, h *harness) {
 	s := h.fresh(t)
 	called := false
-	_, err := s.AddSignature(t.Context(), "nope", partial("alice", at(1)), func(*signer.Request) ([]byte, error) {
+	_, err := s.AddSignature(t.Context(), "nope", partial("alice", at(1)), func(r *signer.Request) (signer.Finish, error) {
 		called = true
-		return nil, nil
+		return signer.Finished(r, nil), nil
 	})
 	wantErr(t, "AddSignature(unknown)", err, signer.ErrNotFound)
 	if called {
@@ -445,8 +452,8 @@ func testFinishError(t *testing.T, h *harness) {
 	want := newRequest("finerr", at(0))
 	mustCreate(t, s, want)
 	boom := errors.New("boom: cannot assemble composite")
-	_, err := s.AddSignature(t.Context(), "finerr", partial("alice", at(1)), func(*signer.Request) ([]byte, error) {
-		return []byte("envelope that must not be stored"), boom
+	_, err := s.AddSignature(t.Context(), "finerr", partial("alice", at(1)), func(r *signer.Request) (signer.Finish, error) {
+		return signer.Finished(r, []byte("envelope that must not be stored")), boom
 	})
 	wantErr(t, "AddSignature whose finish fails", err, boom)
 	checkEqual(t, "request after a failed finish", mustGet(t, s, "finerr"), want)
@@ -457,11 +464,80 @@ func testFinishError(t *testing.T, h *harness) {
 	}
 }
 
+// testEventShapes hands the store ledger events that do not record the
+// change it makes: whether or not it keeps a ledger, it refuses the change
+// and stores nothing.
+func testEventShapes(t *testing.T, h *harness) {
+	s := h.fresh(t)
+	ctx := t.Context()
+	want := newRequest("shape", at(0))
+	mustCreate(t, s, want)
+	other := newRequest("other", at(0))
+	for name, finish := range map[string]signer.FinishFunc{
+		"no event": func(r *signer.Request) (signer.Finish, error) { return signer.Finish{}, nil },
+		"composite without its event": func(r *signer.Request) (signer.Finish, error) {
+			f := signer.Finished(r, nil)
+			f.Envelope = envelopeFor(r)
+			return f, nil
+		},
+		"emitted event without a composite": func(r *signer.Request) (signer.Finish, error) {
+			f := signer.Finished(r, envelopeFor(r))
+			f.Envelope = nil
+			return f, nil
+		},
+		"event of another request": func(r *signer.Request) (signer.Finish, error) {
+			return signer.Finish{Events: []ledger.Event{signer.SignatureEvent(other, r.Signatures[len(r.Signatures)-1])}}, nil
+		},
+		"events in the wrong order": func(r *signer.Request) (signer.Finish, error) {
+			f := signer.Finished(r, envelopeFor(r))
+			f.Events[0], f.Events[1] = f.Events[1], f.Events[0]
+			return f, nil
+		},
+		"opening event": func(r *signer.Request) (signer.Finish, error) {
+			return signer.Finish{Events: []ledger.Event{signer.OpenedEvent(r)}}, nil
+		},
+	} {
+		if _, err := s.AddSignature(ctx, "shape", partial("alice", at(1)), finish); err == nil {
+			t.Errorf("AddSignature whose finish returns %s succeeded", name)
+		}
+		checkEqual(t, "request after a finish returning "+name, mustGet(t, s, "shape"), want)
+	}
+	fresh := newRequest("shape-new", at(0))
+	for name, events := range map[string][]ledger.Event{
+		"no events":             nil,
+		"no signature event":    signer.CreatedEvents(fresh)[:1],
+		"another request's":     signer.CreatedEvents(other),
+		"an extra emitted one":  append(signer.CreatedEvents(fresh), signer.EmittedEvent(fresh)),
+		"a state event instead": {signer.OpenedEvent(fresh), signer.StateEvent(fresh, signer.Cancelled, "x")},
+	} {
+		if err := s.CreateRequest(ctx, fresh, events); err == nil {
+			t.Fatalf("CreateRequest with %s succeeded", name)
+		}
+		if _, err := s.GetRequest(ctx, "shape-new"); !errors.Is(err, signer.ErrNotFound) {
+			t.Fatalf("after refusing a request with %s: GetRequest: %v, want ErrNotFound", name, err)
+		}
+	}
+	for name, logged := range map[string]signer.LogFunc{
+		"nil":      nil,
+		"no event": func(*signer.Request) ([]ledger.Event, error) { return nil, nil },
+		"another request's": func(*signer.Request) ([]ledger.Event, error) {
+			return []ledger.Event{signer.StateEvent(other, signer.Cancelled, "")}, nil
+		},
+		"an error": func(*signer.Request) ([]ledger.Event, error) { return nil, errors.New("no") },
+		"a panic":  func(*signer.Request) ([]ledger.Event, error) { panic("log function panicked") },
+	} {
+		if _, err := s.SetState(ctx, "shape", signer.Cancelled, "because", at(2), logged); err == nil {
+			t.Errorf("SetState whose log function returns %s succeeded", name)
+		}
+		checkEqual(t, "request after a state change logged by "+name, mustGet(t, s, "shape"), want)
+	}
+}
+
 func testFinishPanic(t *testing.T, h *harness) {
 	s := h.fresh(t)
 	want := newRequest("finpanic", at(0))
 	mustCreate(t, s, want)
-	_, err := s.AddSignature(t.Context(), "finpanic", partial("alice", at(1)), func(*signer.Request) ([]byte, error) {
+	_, err := s.AddSignature(t.Context(), "finpanic", partial("alice", at(1)), func(*signer.Request) (signer.Finish, error) {
 		panic("finish panicked")
 	})
 	if err == nil {
@@ -480,9 +556,9 @@ func testFinishSees(t *testing.T, h *harness) {
 	mustCreate(t, s, want)
 	p := partial("alice", at(1))
 	var seen *signer.Request
-	_, err := s.AddSignature(t.Context(), "finsees", p, func(r *signer.Request) ([]byte, error) {
+	_, err := s.AddSignature(t.Context(), "finsees", p, func(r *signer.Request) (signer.Finish, error) {
 		seen = r
-		return nil, nil
+		return signer.Finished(r, nil), nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -507,9 +583,9 @@ func testFinishCompletes(t *testing.T, h *harness) {
 	checkEqual(t, "completed request", mustGet(t, s, "fin"), want)
 
 	called := false
-	_, err = s.AddSignature(t.Context(), "fin", partial("bob", at(2)), func(*signer.Request) ([]byte, error) {
+	_, err = s.AddSignature(t.Context(), "fin", partial("bob", at(2)), func(r *signer.Request) (signer.Finish, error) {
 		called = true
-		return []byte("second composite"), nil
+		return signer.Finished(r, []byte("second composite")), nil
 	})
 	wantErr(t, "AddSignature on a complete request", err, signer.ErrNotPending)
 	if called {
@@ -625,7 +701,7 @@ func testSetState(t *testing.T, h *harness) {
 		id := "set-" + string(to)
 		want := newRequest(id, at(i))
 		mustCreate(t, s, want)
-		got, err := s.SetState(t.Context(), id, to, "because "+string(to), at(10))
+		got, err := s.SetState(t.Context(), id, to, "because "+string(to), at(10), signer.LogState)
 		if err != nil {
 			t.Fatalf("SetState(%s, %s): %v", id, to, err)
 		}
@@ -634,7 +710,7 @@ func testSetState(t *testing.T, h *harness) {
 		checkEqual(t, "request after SetState", mustGet(t, s, id), want)
 
 		for _, again := range []signer.State{signer.Cancelled, signer.Expired} {
-			_, err = s.SetState(t.Context(), id, again, "again", at(11))
+			_, err = s.SetState(t.Context(), id, again, "again", at(11), signer.LogState)
 			wantErr(t, fmt.Sprintf("SetState(%s) on a %s request", again, to), err, signer.ErrNotPending)
 		}
 		_, err = s.AddSignature(t.Context(), id, partial("late", at(12)), finishAt(1))
@@ -648,7 +724,7 @@ func testSetState(t *testing.T, h *harness) {
 		t.Fatal(err)
 	}
 	for _, to := range []signer.State{signer.Cancelled, signer.Expired} {
-		_, err = s.SetState(t.Context(), "set-complete", to, "too late", at(7))
+		_, err = s.SetState(t.Context(), "set-complete", to, "too late", at(7), signer.LogState)
 		wantErr(t, fmt.Sprintf("SetState(%s) on a complete request", to), err, signer.ErrNotPending)
 	}
 	checkEqual(t, "complete request after refused SetState", mustGet(t, s, "set-complete"), want)
@@ -659,7 +735,7 @@ func testSetStateInvalid(t *testing.T, h *harness) {
 	want := newRequest("setinv", at(0))
 	mustCreate(t, s, want)
 	for _, to := range []signer.State{signer.Pending, signer.Complete, "", "bogus"} {
-		if _, err := s.SetState(t.Context(), "setinv", to, "", at(1)); err == nil {
+		if _, err := s.SetState(t.Context(), "setinv", to, "", at(1), signer.LogState); err == nil {
 			t.Errorf("SetState(%q) succeeded", to)
 		}
 	}
@@ -693,7 +769,7 @@ func testListByState(t *testing.T, h *harness) {
 	for _, i := range []int{3, 1, 2, 0} {
 		mustCreate(t, s, newRequest(fmt.Sprintf("l%d", i), at(i)))
 	}
-	if _, err := s.SetState(t.Context(), "l1", signer.Cancelled, "", at(9)); err != nil {
+	if _, err := s.SetState(t.Context(), "l1", signer.Cancelled, "", at(9), signer.LogState); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AddSignature(t.Context(), "l2", partial("alice", at(9)), finishAt(2)); err != nil {
@@ -722,7 +798,7 @@ func testListExpiresBefore(t *testing.T, h *harness) {
 	checkList(t, s, signer.ListOptions{ExpiresBefore: at(80)}, "e3")
 	checkList(t, s, signer.ListOptions{ExpiresBefore: at(81)}, "e2", "e3")
 	checkList(t, s, signer.ListOptions{ExpiresBefore: at(1000)}, "e0", "e1", "e2", "e3")
-	if _, err := s.SetState(t.Context(), "e2", signer.Expired, "", at(90)); err != nil {
+	if _, err := s.SetState(t.Context(), "e2", signer.Expired, "", at(90), signer.LogState); err != nil {
 		t.Fatal(err)
 	}
 	checkList(t, s, signer.ListOptions{ExpiresBefore: at(1000), State: signer.Pending}, "e0", "e1", "e3")
@@ -812,10 +888,10 @@ func testCountByState(t *testing.T, h *harness) {
 	for i := range 5 {
 		mustCreate(t, s, newRequest(fmt.Sprintf("c%d", i), at(i)))
 	}
-	if _, err := s.SetState(t.Context(), "c1", signer.Cancelled, "", at(9)); err != nil {
+	if _, err := s.SetState(t.Context(), "c1", signer.Cancelled, "", at(9), signer.LogState); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetState(t.Context(), "c2", signer.Expired, "", at(9)); err != nil {
+	if _, err := s.SetState(t.Context(), "c2", signer.Expired, "", at(9), signer.LogState); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AddSignature(t.Context(), "c3", partial("alice", at(9)), finishAt(2)); err != nil {
@@ -843,7 +919,7 @@ func testDurability(t *testing.T, h *harness) {
 	if want[2], err = s.AddSignature(t.Context(), "d2", partial("alice", at(11)), finishAt(2)); err != nil {
 		t.Fatal(err)
 	}
-	if want[3], err = s.SetState(t.Context(), "d3", signer.Cancelled, "withdrawn", at(12)); err != nil {
+	if want[3], err = s.SetState(t.Context(), "d3", signer.Cancelled, "withdrawn", at(12), signer.LogState); err != nil {
 		t.Fatal(err)
 	}
 	// Concurrent acknowledged writes, then close at once.
@@ -894,7 +970,7 @@ func testCancelledContext(t *testing.T, h *harness) {
 	mustCreate(t, s, newRequest("ctx", at(0)))
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := s.CreateRequest(ctx, newRequest("ctx-new", at(1))); err == nil {
+	if err := create(ctx, s, newRequest("ctx-new", at(1))); err == nil {
 		t.Error("CreateRequest with a cancelled context succeeded")
 	}
 	if _, err := s.GetRequest(ctx, "ctx"); err == nil {
@@ -906,7 +982,7 @@ func testCancelledContext(t *testing.T, h *harness) {
 	if _, err := s.AddSignature(ctx, "ctx", partial("alice", at(2)), neverFinish); err == nil {
 		t.Error("AddSignature with a cancelled context succeeded")
 	}
-	if _, err := s.SetState(ctx, "ctx", signer.Cancelled, "", at(3)); err == nil {
+	if _, err := s.SetState(ctx, "ctx", signer.Cancelled, "", at(3), signer.LogState); err == nil {
 		t.Error("SetState with a cancelled context succeeded")
 	}
 	// A cancelled call that returned an error changed nothing.
@@ -953,7 +1029,7 @@ func testUseAfterClose(t *testing.T, h *harness) {
 	if _, err := s.GetRequest(t.Context(), "closed"); err == nil {
 		t.Error("GetRequest after Close succeeded")
 	}
-	if err := s.CreateRequest(t.Context(), newRequest("closed-2", at(1))); err == nil {
+	if err := create(t.Context(), s, newRequest("closed-2", at(1))); err == nil {
 		t.Error("CreateRequest after Close succeeded")
 	}
 	if _, err := s.AddSignature(t.Context(), "closed", partial("alice", at(1)), neverFinish); err == nil {

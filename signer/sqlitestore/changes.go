@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"context"
 
-	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/client"
 	"github.com/quorate-dev/quorate/signer/internal/storesql"
@@ -35,9 +34,10 @@ func (s *Store) ListChanges(ctx context.Context) (chs []*client.Change, err erro
 	return chs, err
 }
 
-// UpdateChange implements policychange.Store: the change and the ledger
-// events update returns are written in one transaction.
-func (s *Store) UpdateChange(ctx context.Context, id string, update func(*client.Change) ([]ledger.Event, error)) (ch *client.Change, err error) {
+// UpdateChange implements policychange.Store: the change, the ledger
+// events update returns and the requests it supersedes are written in one
+// transaction.
+func (s *Store) UpdateChange(ctx context.Context, id string, update func(*client.Change) (signer.ChangeUpdate, error)) (ch *client.Change, err error) {
 	_, err = s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
 		ch, err = s.db.UpdateChange(ctx, q, id, update)
 		return nil, err

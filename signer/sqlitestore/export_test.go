@@ -62,3 +62,7 @@ func (l txLedger) Append(ctx context.Context, start int64, entries [][]byte, has
 	}
 	return tx.Commit()
 }
+
+// MigrationsBefore returns the migrations up to (not including) version
+// v+1: what a database at schema version v was built with.
+func MigrationsBefore(v int) []string { return migrations[:v] }

@@ -38,10 +38,10 @@ func TestOutboxWrittenWithEvents(t *testing.T) {
 	now := time.Now()
 	r := &signer.Request{ID: "r1", Gate: "production", PolicyVersion: 1, Requester: hexKey, Created: now, Expires: now.Add(time.Hour), PayloadType: "t", Payload: []byte("p"),
 		Signatures: []signer.Partial{{KeyID: hexKey, Identity: "i1", Role: "dev", Sig: []byte("s"), Received: now}}}
-	if err := s.CreateRequest(t.Context(), r); err != nil {
+	if err := s.CreateRequest(t.Context(), r, signer.CreatedEvents(r)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetState(t.Context(), "r1", signer.Cancelled, "no", now); err != nil {
+	if _, err := s.SetState(t.Context(), "r1", signer.Cancelled, "no", now, signer.LogState); err != nil {
 		t.Fatal(err)
 	}
 	o := s.Outbox()

@@ -61,6 +61,53 @@ var migrations = []string{
 	// 5: policy change requests, shared by replicas; a publication
 	// updates its change in the transaction of its ledger entries.
 	storesql.ChangesSchema("INTEGER") + " STRICT; " + storesql.ChangesIndex,
+	// 6: the superseded state. SQLite cannot change a CHECK constraint, so
+	// requests is rebuilt; signatures (which references it) is set aside
+	// and restored, with its seq, so no foreign key is ever dangling.
+	`CREATE TABLE requests_new (
+		id             TEXT PRIMARY KEY,
+		gate           TEXT NOT NULL,
+		policy_version INTEGER NOT NULL,
+		policy_digest  TEXT NOT NULL,
+		payload_type   TEXT NOT NULL,
+		payload        BLOB NOT NULL,
+		subjects       TEXT NOT NULL,
+		requester      TEXT NOT NULL,
+		created_ns     INTEGER NOT NULL,
+		expires_ns     INTEGER,
+		state          TEXT NOT NULL CHECK (state IN ('pending', 'complete', 'cancelled', 'expired', 'superseded')),
+		state_reason   TEXT NOT NULL,
+		updated_ns     INTEGER NOT NULL,
+		envelope       BLOB,
+		log_index      INTEGER,
+		emitted_index  INTEGER,
+		CHECK ((state = 'complete') = (envelope IS NOT NULL))
+	) STRICT;
+	INSERT INTO requests_new (id, gate, policy_version, policy_digest, payload_type, payload, subjects, requester,
+		created_ns, expires_ns, state, state_reason, updated_ns, envelope, log_index, emitted_index)
+		SELECT id, gate, policy_version, policy_digest, payload_type, payload, subjects, requester,
+		created_ns, expires_ns, state, state_reason, updated_ns, envelope, log_index, emitted_index FROM requests;
+	CREATE TABLE signatures_kept AS SELECT seq, request_id, key_id, identity, role, sig, received_ns, log_index FROM signatures;
+	DROP TABLE signatures;
+	DROP TABLE requests;
+	ALTER TABLE requests_new RENAME TO requests;
+	CREATE INDEX requests_created ON requests (created_ns, id);
+	CREATE INDEX requests_state ON requests (state, created_ns, id);
+	CREATE INDEX requests_expires ON requests (expires_ns);
+	CREATE TABLE signatures (
+		seq         INTEGER PRIMARY KEY,
+		request_id  TEXT NOT NULL REFERENCES requests (id),
+		key_id      TEXT NOT NULL,
+		identity    TEXT NOT NULL,
+		role        TEXT NOT NULL,
+		sig         BLOB NOT NULL,
+		received_ns INTEGER NOT NULL,
+		log_index   INTEGER,
+		UNIQUE (request_id, identity)
+	) STRICT;
+	INSERT INTO signatures (seq, request_id, key_id, identity, role, sig, received_ns, log_index)
+		SELECT seq, request_id, key_id, identity, role, sig, received_ns, log_index FROM signatures_kept ORDER BY seq;
+	DROP TABLE signatures_kept;`,
 }
 
 // migrate brings the schema to the newest version, in one transaction.

@@ -238,12 +238,12 @@ func (q querier) Query(ctx context.Context, query string, args ...any) (storesql
 }
 
 // CreateRequest implements [signer.Store].
-func (s *Store) CreateRequest(ctx context.Context, r *signer.Request) error {
+func (s *Store) CreateRequest(ctx context.Context, r *signer.Request, events []ledger.Event) error {
 	if err := storesql.ValidateRequest(r); err != nil {
 		return fmt.Errorf("sqlitestore: creating request: %w", err)
 	}
 	_, err := s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
-		return nil, s.db.Create(ctx, q, r)
+		return nil, s.db.Create(ctx, q, r, events)
 	})
 	return err
 }
@@ -261,12 +261,12 @@ func (s *Store) AddSignature(ctx context.Context, id string, p signer.Partial, f
 }
 
 // SetState implements [signer.Store].
-func (s *Store) SetState(ctx context.Context, id string, to signer.State, reason string, at time.Time) (*signer.Request, error) {
+func (s *Store) SetState(ctx context.Context, id string, to signer.State, reason string, at time.Time, logged signer.LogFunc) (*signer.Request, error) {
 	if err := storesql.ValidateFinalState(to); err != nil {
 		return nil, fmt.Errorf("sqlitestore: request %q: %w", id, err)
 	}
 	return s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
-		return s.db.SetState(ctx, q, id, to, reason, at)
+		return s.db.SetState(ctx, q, id, to, reason, at, logged)
 	})
 }
 

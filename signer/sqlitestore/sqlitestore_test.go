@@ -51,7 +51,7 @@ func TestGroupCommit(t *testing.T) {
 	const requests, writers = 4, 64
 	for i := range requests {
 		r := &signer.Request{ID: fmt.Sprint(i), Created: now, Signatures: []signer.Partial{{Identity: "requester", Received: now}}}
-		if err := s.CreateRequest(t.Context(), r); err != nil {
+		if err := s.CreateRequest(t.Context(), r, signer.CreatedEvents(r)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -67,11 +67,11 @@ func TestGroupCommit(t *testing.T) {
 			// Writers 2j and 2j+1 post the same identity to the same
 			// request: one of each pair is a duplicate.
 			p := signer.Partial{Identity: fmt.Sprintf("k%d", i/2), Received: now}
-			_, err := s.AddSignature(t.Context(), fmt.Sprint(i/2%requests), p, func(r *signer.Request) ([]byte, error) {
+			_, err := s.AddSignature(t.Context(), fmt.Sprint(i/2%requests), p, func(r *signer.Request) (signer.Finish, error) {
 				if got := r.Signatures[len(r.Signatures)-1].Identity; got != p.Identity {
-					return nil, fmt.Errorf("finish saw %s last, not %s", got, p.Identity)
+					return signer.Finish{}, fmt.Errorf("finish saw %s last, not %s", got, p.Identity)
 				}
-				return nil, nil
+				return signer.Finished(r, nil), nil
 			})
 			switch {
 			case errors.Is(err, signer.ErrDuplicate):

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
-	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/client"
 )
@@ -105,9 +105,11 @@ func (s Store) ListChanges(ctx context.Context, q Querier) ([]*client.Change, er
 }
 
 // UpdateChange reads policy change id locked, lets update change it and
-// stores the result together with the ledger events update returns, in
-// q's transaction. An error of update stores nothing.
-func (s Store) UpdateChange(ctx context.Context, q Querier, id string, update func(*client.Change) ([]ledger.Event, error)) (*client.Change, error) {
+// stores the result together with what update asks to record (see
+// [signer.ChangeUpdate]), in q's transaction: the change, then its ledger
+// events and, with a supersession, the requests it supersedes and their
+// events after them. An error of update stores nothing.
+func (s Store) UpdateChange(ctx context.Context, q Querier, id string, update func(*client.Change) (signer.ChangeUpdate, error)) (*client.Change, error) {
 	if update == nil {
 		return nil, fmt.Errorf("%s: policy change %q: nil update function", s.Name, id)
 	}
@@ -115,7 +117,7 @@ func (s Store) UpdateChange(ctx context.Context, q Querier, id string, update fu
 	if err != nil {
 		return nil, err
 	}
-	events, err := update(ch)
+	u, err := update(ch)
 	if err != nil {
 		return nil, err
 	}
@@ -126,8 +128,24 @@ func (s Store) UpdateChange(ctx context.Context, q Querier, id string, update fu
 	if err != nil {
 		return nil, err
 	}
+	// The requests are locked before the log (as AddSignature locks its
+	// request before appending), so the two never wait on each other.
+	var superseded []*signer.Request
+	if u.Supersede != nil {
+		if superseded, err = s.pendingOf(ctx, q, u.Supersede); err != nil {
+			return nil, fmt.Errorf("%s: policy change %q: %w", s.Name, id, err)
+		}
+	}
 	if _, err := q.Exec(ctx, `UPDATE policy_changes SET body = $1 WHERE id = $2`, body, id); err != nil {
 		return nil, s.errorf(err, "updating policy change %q", id)
+	}
+	events := slices.Clone(u.Events)
+	for _, r := range superseded {
+		evs, err := s.supersede(ctx, q, r, u.Supersede)
+		if err != nil {
+			return nil, fmt.Errorf("%s: policy change %q: %w", s.Name, id, err)
+		}
+		events = append(events, evs...)
 	}
 	if _, err := s.appendLog(ctx, q, events...); err != nil {
 		return nil, err

@@ -250,6 +250,70 @@ func ValidateRequest(r *signer.Request) error {
 	return nil
 }
 
+// ErrEventShape reports events handed to a store that do not have the
+// shape its operation records (see [signer.Store]): nothing is stored.
+var ErrEventShape = errors.New("ledger events do not match the change")
+
+// checkEvents checks that events are of the types want, in order, and
+// each names request id.
+func checkEvents(id string, events []ledger.Event, want ...ledger.EventType) error {
+	if len(events) != len(want) {
+		return fmt.Errorf("request %q: %d ledger events for a change recorded by %d (%s): %w", id, len(events), len(want), typeList(want), ErrEventShape)
+	}
+	for i, ev := range events {
+		if ev.Type != want[i] || ev.RequestID != id {
+			return fmt.Errorf("request %q: ledger event %d is %s of request %q, not %s of this request: %w", id, i+1, ev.Type, ev.RequestID, want[i], ErrEventShape)
+		}
+	}
+	return nil
+}
+
+func typeList(ts []ledger.EventType) string {
+	s := make([]string, len(ts))
+	for i, t := range ts {
+		s[i] = string(t)
+	}
+	return strings.Join(s, ", ")
+}
+
+// CheckCreatedEvents checks the events handed with a new request r:
+// request.opened, a signature.accepted per signature, and
+// attestation.emitted when r is complete.
+func CheckCreatedEvents(r *signer.Request, events []ledger.Event) error {
+	want := []ledger.EventType{ledger.RequestOpened}
+	for range r.Signatures {
+		want = append(want, ledger.SignatureAccepted)
+	}
+	if r.State == signer.Complete {
+		want = append(want, ledger.AttestationEmitted)
+	}
+	return checkEvents(r.ID, events, want...)
+}
+
+// checkFinish checks a [signer.Finish] for request id: signature.accepted,
+// then attestation.emitted exactly when it completes the request.
+func checkFinish(id string, f signer.Finish) error {
+	want := []ledger.EventType{ledger.SignatureAccepted}
+	if len(f.Envelope) > 0 {
+		want = append(want, ledger.AttestationEmitted)
+	}
+	return checkEvents(id, f.Events, want...)
+}
+
+// checkStateEvents checks the events of a state change of request id: at
+// least one, each naming the request.
+func checkStateEvents(id string, events []ledger.Event) error {
+	if len(events) == 0 {
+		return fmt.Errorf("request %q: no ledger event records the state change: %w", id, ErrEventShape)
+	}
+	for i, ev := range events {
+		if ev.RequestID != id {
+			return fmt.Errorf("request %q: ledger event %d (%s) names request %q: %w", id, i+1, ev.Type, ev.RequestID, ErrEventShape)
+		}
+	}
+	return nil
+}
+
 // ValidatePartial checks a partial signature before it is stored.
 func ValidatePartial(p signer.Partial) error {
 	switch {
@@ -269,10 +333,14 @@ func ValidateFinalState(to signer.State) error {
 	return nil
 }
 
-// Create inserts a new pending request and its signatures. It fails with
+// Create inserts a new pending request and its signatures, and appends
+// events (see [signer.Store.CreateRequest] for their shape). It fails with
 // [signer.ErrExists] when the ID is taken.
-func (s Store) Create(ctx context.Context, q Querier, r *signer.Request) error {
+func (s Store) Create(ctx context.Context, q Querier, r *signer.Request, events []ledger.Event) error {
 	if err := ValidateRequest(r); err != nil {
+		return fmt.Errorf("%s: creating request: %w", s.Name, err)
+	}
+	if err := CheckCreatedEvents(r, events); err != nil {
 		return fmt.Errorf("%s: creating request: %w", s.Name, err)
 	}
 	subjects := r.Subjects
@@ -315,13 +383,6 @@ func (s Store) Create(ctx context.Context, q Querier, r *signer.Request) error {
 		if err := s.insertPartial(ctx, q, r.ID, p); err != nil {
 			return err
 		}
-	}
-	events := []ledger.Event{signer.OpenedEvent(r)}
-	for _, p := range r.Signatures {
-		events = append(events, signer.SignatureEvent(r, p))
-	}
-	if state == signer.Complete {
-		events = append(events, signer.EmittedEvent(r))
 	}
 	entries, err := s.appendLog(ctx, q, events...)
 	if err != nil || entries == nil {
@@ -576,10 +637,14 @@ func (s Store) AddSignature(ctx context.Context, q Querier, id string, p signer.
 	p.Sig, p.Received, p.LogIndex = nonNil(p.Sig), p.Received.UTC(), -1
 	r.Signatures = append(r.Signatures, p)
 	r.Updated = p.Received
-	env, err := callFinish(finish, r)
+	fin, err := callFinish(finish, r)
+	if err == nil {
+		err = checkFinish(id, fin)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: request %q: finishing after signature by %s: %w", s.Name, id, p.Identity, err)
 	}
+	env := fin.Envelope
 	updated, _ := encodeTime("received", p.Received)
 	if len(env) > 0 {
 		r.State, r.Envelope = signer.Complete, env
@@ -591,11 +656,7 @@ func (s Store) AddSignature(ctx context.Context, q Querier, id string, p signer.
 	if err != nil {
 		return nil, s.errorf(err, "updating request %q", id)
 	}
-	events := []ledger.Event{signer.SignatureEvent(r, p)}
-	if len(env) > 0 {
-		events = append(events, signer.EmittedEvent(r))
-	}
-	entries, err := s.appendLog(ctx, q, events...)
+	entries, err := s.appendLog(ctx, q, fin.Events...)
 	if err != nil {
 		return nil, err
 	}
@@ -617,20 +678,42 @@ func (s Store) AddSignature(ctx context.Context, q Querier, id string, p signer.
 
 // callFinish calls finish on a copy of r, so finish cannot change what the
 // store returns, and turns a panic into an error.
-func callFinish(finish signer.FinishFunc, r *signer.Request) (env []byte, err error) {
+func callFinish(finish signer.FinishFunc, r *signer.Request) (f signer.Finish, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			env, err = nil, fmt.Errorf("finish function panicked: %v", v)
+			f, err = signer.Finish{}, fmt.Errorf("finish function panicked: %v", v)
 		}
 	}()
-	env, err = finish(Clone(r))
-	return append([]byte(nil), env...), err
+	f, err = finish(Clone(r))
+	f.Envelope = append([]byte(nil), f.Envelope...)
+	return f, err
 }
 
-// SetState moves a pending request to a final state.
-func (s Store) SetState(ctx context.Context, q Querier, id string, to signer.State, reason string, at time.Time) (*signer.Request, error) {
+// callLog calls logged on a copy of r, turning a panic into an error, and
+// checks the events it returns.
+func callLog(logged signer.LogFunc, r *signer.Request) (events []ledger.Event, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			events, err = nil, fmt.Errorf("log function panicked: %v", v)
+		}
+	}()
+	if logged == nil {
+		return nil, errors.New("nil log function")
+	}
+	if events, err = logged(Clone(r)); err != nil {
+		return nil, err
+	}
+	return events, checkStateEvents(r.ID, events)
+}
+
+// SetState moves a pending request to a final state and appends the events
+// logged returns for it.
+func (s Store) SetState(ctx context.Context, q Querier, id string, to signer.State, reason string, at time.Time, logged signer.LogFunc) (*signer.Request, error) {
 	if err := ValidateFinalState(to); err != nil {
 		return nil, fmt.Errorf("%s: request %q: %w", s.Name, id, err)
+	}
+	if logged == nil {
+		return nil, fmt.Errorf("%s: request %q: nil log function", s.Name, id)
 	}
 	if at.IsZero() {
 		return nil, fmt.Errorf("%s: request %q: setting state %s: no time given", s.Name, id, to)
@@ -646,15 +729,86 @@ func (s Store) SetState(ctx context.Context, q Querier, id string, to signer.Sta
 	if r.State != signer.Pending {
 		return nil, fmt.Errorf("%s: request %q is %s, cannot become %s: %w", s.Name, id, r.State, to, signer.ErrNotPending)
 	}
-	if _, err := q.Exec(ctx, `UPDATE requests SET state = $1, state_reason = $2, updated_ns = $3 WHERE id = $4`,
-		string(to), reason, ns, id); err != nil {
-		return nil, s.errorf(err, "updating request %q", id)
+	if err := s.moveTo(ctx, q, r, to, reason, ns, at); err != nil {
+		return nil, err
 	}
-	r.State, r.StateReason, r.Updated = to, reason, at.UTC()
-	if _, err := s.appendLog(ctx, q, signer.StateEvent(r, to, reason)); err != nil {
+	events, err := callLog(logged, r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: request %q: logging state %s: %w", s.Name, id, to, err)
+	}
+	if _, err := s.appendLog(ctx, q, events...); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// moveTo moves request r, read locked, to state to (ns: at, encoded).
+func (s Store) moveTo(ctx context.Context, q Querier, r *signer.Request, to signer.State, reason string, ns any, at time.Time) error {
+	if _, err := q.Exec(ctx, `UPDATE requests SET state = $1, state_reason = $2, updated_ns = $3 WHERE id = $4`,
+		string(to), reason, ns, r.ID); err != nil {
+		return s.errorf(err, "updating request %q", r.ID)
+	}
+	r.State, r.StateReason, r.Updated = to, reason, at.UTC()
+	return nil
+}
+
+// validateSupersession checks a supersession before it runs.
+func validateSupersession(sup *signer.Supersession) error {
+	switch {
+	case len(sup.Gates) == 0:
+		return errors.New("superseding pending requests: no gate named")
+	case sup.OpenedBefore < 1:
+		return fmt.Errorf("superseding pending requests: policy version %d: want a version from 1", sup.OpenedBefore)
+	case strings.TrimSpace(sup.Reason) == "":
+		return errors.New("superseding pending requests: no reason")
+	case sup.At.IsZero():
+		return errors.New("superseding pending requests: no time given")
+	case sup.Logged == nil:
+		return errors.New("superseding pending requests: nil log function")
+	}
+	return nil
+}
+
+// pendingOf reads, locked, the requests sup supersedes: pending, of one
+// of its gates, opened under a policy version before sup.OpenedBefore;
+// oldest first.
+func (s Store) pendingOf(ctx context.Context, q Querier, sup *signer.Supersession) ([]*signer.Request, error) {
+	if err := validateSupersession(sup); err != nil {
+		return nil, err
+	}
+	args := []any{string(signer.Pending), sup.OpenedBefore}
+	in := make([]string, len(sup.Gates))
+	for i, g := range sup.Gates {
+		args = append(args, g)
+		in[i] = fmt.Sprintf("$%d", len(args))
+	}
+	reqs, err := s.queryRequests(ctx, q, scanRequest, `SELECT `+requestColumns+` FROM requests
+		WHERE state = $1 AND policy_version < $2 AND gate IN (`+strings.Join(in, ", ")+`)
+		ORDER BY created_ns, id`+s.LockRow, args...)
+	if err != nil {
+		return nil, s.errorf(err, "reading the pending requests of gates %s", strings.Join(sup.Gates, ", "))
+	}
+	if err := s.loadPartials(ctx, q, reqs); err != nil {
+		return nil, err
+	}
+	return reqs, nil
+}
+
+// supersede moves r, read locked by pendingOf, to superseded and returns
+// the events sup.Logged returns for it.
+func (s Store) supersede(ctx context.Context, q Querier, r *signer.Request, sup *signer.Supersession) ([]ledger.Event, error) {
+	ns, err := encodeTime("state change", sup.At)
+	if err != nil {
+		return nil, fmt.Errorf("request %q: %w", r.ID, err)
+	}
+	if err := s.moveTo(ctx, q, r, signer.Superseded, sup.Reason, ns, sup.At); err != nil {
+		return nil, err
+	}
+	events, err := callLog(sup.Logged, r)
+	if err != nil {
+		return nil, fmt.Errorf("request %q: logging state %s: %w", r.ID, signer.Superseded, err)
+	}
+	return events, nil
 }
 
 // Clone returns a deep copy of r.
