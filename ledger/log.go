@@ -108,11 +108,26 @@ func lastTime(ctx context.Context, s Storage, size int64) (time.Time, error) {
 	if size == 0 {
 		return minTime, nil
 	}
+	if lt, ok := s.(LastTimer); ok {
+		if t, ok := lt.LastTime(size); ok {
+			return t, nil
+		}
+	}
 	es, _, err := ReadEntries(ctx, s, size-1, size)
 	if err != nil {
 		return time.Time{}, err
 	}
 	return es[0].Time, nil
+}
+
+// LastTimer is implemented by a [Storage] that may know the logged time of
+// its last entry without reading and parsing it, such as a cache kept by the
+// transaction that appended that entry. [Log.Append] asks it before reading
+// the entry.
+type LastTimer interface {
+	// LastTime returns the logged time of entry size-1 of a log of the
+	// given size, and false when it does not know it.
+	LastTime(size int64) (time.Time, bool)
 }
 
 // Checkpoint returns the log's current checkpoint, unsigned.

@@ -132,7 +132,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if from != to {
 		s.log.Info("schema migrated", zap.Int("from", from), zap.Int("to", to))
 	}
-	s.batch = storesql.NewBatcher(storesql.BatcherConfig{Name: "pgstore", Begin: s.begin, Wrap: wrapError, Logger: s.log, MaxBatch: 64, Timeout: 30 * time.Second})
+	s.batch = storesql.NewBatcher(storesql.BatcherConfig{Name: "pgstore", Begin: s.begin, Wrap: wrapError, Logger: s.log, LockLog: dialect.LockLog, Prefetch: s.db.Prefetch, MaxBatch: 64, Timeout: 30 * time.Second})
 	s.log.Info("signing-request store opened", zap.Int32("maxConns", cfg.MaxConns))
 	return s, nil
 }
@@ -231,6 +231,39 @@ func (q querier) ExecBatch(ctx context.Context, stmts []storesql.Stmt) ([]int64,
 	return out, br.Close()
 }
 
+// QueryAfter implements [storesql.PrefixQuerier]: pre (a SAVEPOINT) and
+// the query go to the server in one pipelined round trip.
+func (q querier) QueryAfter(ctx context.Context, pre, query string, args ...any) (storesql.Rows, error) {
+	var b pgx.Batch
+	b.Queue(pre)
+	b.Queue(query, args...)
+	br := q.tx.SendBatch(ctx, &b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return nil, err
+	}
+	return batchRows{pgRows{rows}, br}, nil
+}
+
+// batchRows are the rows of a pipelined query: closing them ends the batch.
+type batchRows struct {
+	pgRows
+	br pgx.BatchResults
+}
+
+func (r batchRows) Close() error {
+	err := r.pgRows.Close()
+	if cerr := r.br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 type pgRows struct{ pgx.Rows }
 
 func (r pgRows) Close() error {
@@ -280,21 +313,17 @@ type pgTx struct {
 func (t pgTx) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
 func (t pgTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 
-// begin starts a batch's transaction and takes the writer lock: one batch
-// at a time across replicas, so row locks never deadlock between batches and
-// the log stays linear.
+// begin starts a batch's transaction. The batcher takes the log lock
+// (BatcherConfig.LockLog): one batch at a time across replicas appends to
+// the log, so it stays linear. A batch of signatures takes it after reading
+// and locking its requests (in ID order, so batches of replicas do not
+// deadlock on them); any other batch takes it first.
 func (s *Store) begin(ctx context.Context) (storesql.Tx, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
 	tx, err := s.pool.BeginTx(ctx, writeTx)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := tx.Exec(ctx, dialect.LockLog); err != nil {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		tx.Rollback(rctx)
 		return nil, err
 	}
 	return pgTx{querier{tx}}, nil
@@ -350,14 +379,20 @@ func (s *Store) CountRequests(ctx context.Context, state signer.State) (int64, e
 // AddSignature implements [signer.Store]. finish runs while the request's
 // row is locked: it should be quick.
 func (s *Store) AddSignature(ctx context.Context, id string, p signer.Partial, finish signer.FinishFunc) (*signer.Request, error) {
-	return s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("pgstore: %w", ErrClosed)
+	}
+	return s.batch.WriteFor(ctx, id, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
 		return s.db.AddSignature(ctx, q, id, p, finish)
 	})
 }
 
 // SetState implements [signer.Store].
 func (s *Store) SetState(ctx context.Context, id string, to signer.State, reason string, at time.Time, logged signer.LogFunc) (*signer.Request, error) {
-	return s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("pgstore: %w", ErrClosed)
+	}
+	return s.batch.WriteFor(ctx, id, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
 		return s.db.SetState(ctx, q, id, to, reason, at, logged)
 	})
 }

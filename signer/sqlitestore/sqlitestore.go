@@ -171,7 +171,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	s.readDB.SetMaxOpenConns(opts.Readers)
 	s.readDB.SetMaxIdleConns(opts.Readers)
-	s.batch = storesql.NewBatcher(storesql.BatcherConfig{Name: "sqlitestore", Begin: s.begin, Wrap: dialect.Wrap, Logger: s.log, MaxBatch: s.maxBatch})
+	s.batch = storesql.NewBatcher(storesql.BatcherConfig{Name: "sqlitestore", Begin: s.begin, Wrap: dialect.Wrap, Logger: s.log, Prefetch: s.db.Prefetch, MaxBatch: s.maxBatch})
 	s.log.Info("signing-request store opened", zap.Int("maxBatch", s.maxBatch))
 	return s, nil
 }
@@ -255,7 +255,7 @@ func (s *Store) AddSignature(ctx context.Context, id string, p signer.Partial, f
 	if err := storesql.ValidatePartial(p); err != nil {
 		return nil, fmt.Errorf("sqlitestore: request %q: %w", id, err)
 	}
-	return s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
+	return s.batch.WriteFor(ctx, id, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
 		return s.db.AddSignature(ctx, q, id, p, finish)
 	})
 }
@@ -265,7 +265,7 @@ func (s *Store) SetState(ctx context.Context, id string, to signer.State, reason
 	if err := storesql.ValidateFinalState(to); err != nil {
 		return nil, fmt.Errorf("sqlitestore: request %q: %w", id, err)
 	}
-	return s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
+	return s.batch.WriteFor(ctx, id, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
 		return s.db.SetState(ctx, q, id, to, reason, at, logged)
 	})
 }

@@ -30,11 +30,24 @@ type ApplyFunc func(ctx context.Context, q Querier) (*signer.Request, error)
 type BatcherConfig struct {
 	Name string // for errors and logs ("sqlitestore", "pgstore")
 	// Begin starts a write transaction and takes whatever lock serializes
-	// writers across processes, the log lock included: it is held until the
-	// transaction ends, so the batch may cache the log's right edge.
-	Begin    func(ctx context.Context) (Tx, error)
-	Wrap     func(error) error // classifies driver errors (see Dialect.Wrap)
-	Logger   *zap.Logger
+	// writers across processes, the log lock included unless LockLog is
+	// set: it is held until the transaction ends, so the batch may cache
+	// the log's right edge.
+	Begin  func(ctx context.Context) (Tx, error)
+	Wrap   func(error) error // classifies driver errors (see Dialect.Wrap)
+	Logger *zap.Logger
+	// LockLog, when set, is the statement that takes the log lock until
+	// the transaction ends, and Begin does not take it. A batch whose writes
+	// all name their request ([Batcher.WriteFor]) then takes it only to
+	// sequence its log appends, after reading and locking its requests and
+	// deciding its writes: replicas admit signatures in parallel and hold
+	// the lock only for the appends, the batch's writes and the COMMIT.
+	// Other batches take it first.
+	LockLog string
+	// Prefetch, when set, is called at the start of each batch with the
+	// requests its writes change (see [Batcher.WriteFor]), to read and lock
+	// them in one go ([Store.Prefetch]).
+	Prefetch func(ctx context.Context, q Querier, ids []string) error
 	MaxBatch int           // writes per transaction at most
 	Timeout  time.Duration // bound on one batch's statements (0: none)
 }
@@ -43,7 +56,13 @@ type BatcherConfig struct {
 // waiting in its queue (up to MaxBatch) and applies them in one transaction,
 // each inside its own SAVEPOINT, so a write that fails (a duplicate, a
 // request no longer pending, a failing finish function) is rolled back alone
-// while the others proceed. One COMMIT — one fsync — then every caller of
+// while the others proceed. The savepoint is taken lazily, in the same round
+// trip as the write's first statement, and never released (COMMIT releases
+// them all). Writes that decide everything in memory (a signature on a
+// request the batch read and locked up front, and its log entries) queue
+// their statements instead: a write that fails drops its queue, and what is
+// queued is sent pipelined, in order, with the next statement that must run
+// at once or before the COMMIT. One COMMIT — one fsync — then every caller of
 // the batch is answered. If the COMMIT (or a rollback to a savepoint) fails,
 // every write of the batch fails and nothing of it is stored.
 //
@@ -56,6 +75,10 @@ type Batcher struct {
 	stopped   chan struct{}
 	closeOnce sync.Once
 	commits   atomic.Int64
+	// cache is the log's right edge as the last committed batch left it,
+	// used only by the writer goroutine; each batch checks it against the
+	// log's size before trusting it (see logCache).
+	cache *logCache
 }
 
 // NewBatcher starts a batcher's writer goroutine. Close stops it.
@@ -66,7 +89,7 @@ func NewBatcher(cfg BatcherConfig) *Batcher {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	b := &Batcher{cfg: cfg, ops: make(chan *op, 4*cfg.MaxBatch), quit: make(chan struct{}), stopped: make(chan struct{})}
+	b := &Batcher{cfg: cfg, cache: newLogCache(), ops: make(chan *op, 4*cfg.MaxBatch), quit: make(chan struct{}), stopped: make(chan struct{})}
 	go b.loop()
 	return b
 }
@@ -95,6 +118,7 @@ func (b *Batcher) Closed() bool {
 
 type op struct {
 	ctx   context.Context
+	id    string // the request the write changes, if known
 	apply ApplyFunc
 	state atomic.Int32 // opQueued, then opTaken (by the writer) or opAbandoned (by the caller)
 	req   *signer.Request
@@ -115,10 +139,17 @@ func (o *op) finish(r *signer.Request, err error) {
 
 // Write queues apply and waits for its outcome.
 func (b *Batcher) Write(ctx context.Context, apply ApplyFunc) (*signer.Request, error) {
+	return b.WriteFor(ctx, "", apply)
+}
+
+// WriteFor is [Batcher.Write] for a write that changes request id: the
+// batch reads and locks the requests of all such writes in one go, before
+// applying them (see [BatcherConfig.Prefetch]).
+func (b *Batcher) WriteFor(ctx context.Context, id string, apply ApplyFunc) (*signer.Request, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", b.cfg.Name, err)
 	}
-	o := &op{ctx: ctx, apply: apply, done: make(chan struct{})}
+	o := &op{ctx: ctx, id: id, apply: apply, done: make(chan struct{})}
 	select {
 	case b.ops <- o:
 	case <-b.quit:
@@ -211,31 +242,73 @@ func (b *Batcher) commit(batch []*op) {
 		err error
 	}
 	results := make([]result, len(ops))
-	q := batchQ{Tx: tx, cache: newLogCache()}
-	for i, o := range ops {
-		if _, err := tx.Exec(ctx, "SAVEPOINT op"); err != nil {
-			b.fail(tx, fmt.Errorf("%s: savepoint: %w", b.cfg.Name, b.cfg.Wrap(err)), ops)
+	b.cache.newBatch()
+	q := batchQ{Tx: tx, cfg: &b.cfg, cache: b.cache, batch: &batchState{lockHeld: b.cfg.LockLog == ""}, op: &opState{savepoint: true}}
+	var ids []string
+	for _, o := range ops {
+		if o.id != "" {
+			ids = append(ids, o.id)
+		}
+	}
+	if len(ids) < len(ops) || b.cfg.Prefetch == nil {
+		if err := q.sequence(ctx); err != nil {
+			b.fail(tx, err, ops)
 			return
 		}
+	}
+	if b.cfg.Prefetch != nil {
+		if len(ids) > 0 {
+			if err := b.cfg.Prefetch(ctx, q, ids); err != nil {
+				b.fail(tx, fmt.Errorf("%s: reading the batch's requests: %w", b.cfg.Name, err), ops)
+				return
+			}
+		}
+	}
+	for i, o := range ops {
+		*q.op = opState{mark: len(q.batch.queue), appends: len(q.batch.appends)}
 		q.cache.savepoint()
 		req, err := o.apply(ctx, q)
 		if err != nil {
 			q.cache.rollback()
-			if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT op"); rbErr != nil {
-				b.fail(tx, fmt.Errorf("%s: rolling back a failed write (%v): %w", b.cfg.Name, err, b.cfg.Wrap(rbErr)), ops)
+			q.batch.queue = q.batch.queue[:q.op.mark]
+			if !q.op.fatal && len(q.batch.appends) > q.op.appends {
+				q.batch.appends = q.batch.appends[:q.op.appends]
+			}
+			switch {
+			case q.op.fatal:
+				b.fail(tx, fmt.Errorf("%s: %w", b.cfg.Name, err), ops)
+				return
+			case q.op.savepoint:
+				if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT op"); rbErr != nil {
+					b.fail(tx, fmt.Errorf("%s: rolling back a failed write (%v): %w", b.cfg.Name, err, b.cfg.Wrap(rbErr)), ops)
+					return
+				}
+			case q.op.dbErr:
+				// A statement failed before the op's savepoint: the
+				// transaction may be aborted (PostgreSQL) and cannot be
+				// rolled back to a point after the earlier ops.
+				b.fail(tx, fmt.Errorf("%s: %w", b.cfg.Name, err), ops)
 				return
 			}
 		}
-		if _, relErr := tx.Exec(ctx, "RELEASE SAVEPOINT op"); relErr != nil {
-			b.fail(tx, fmt.Errorf("%s: releasing savepoint: %w", b.cfg.Name, b.cfg.Wrap(relErr)), ops)
-			return
-		}
 		results[i] = result{req, err}
+	}
+	// The deferred log appends, then the writes still queued, in one round
+	// trip before the commit.
+	*q.op = opState{savepoint: true}
+	if err := q.sequence(ctx); err != nil {
+		b.fail(tx, err, ops)
+		return
+	}
+	if _, err := q.send(ctx, nil); err != nil {
+		b.fail(tx, err, ops)
+		return
 	}
 	if err := tx.Commit(ctx); err != nil {
 		b.fail(tx, fmt.Errorf("%s: committing %d writes: %w", b.cfg.Name, len(ops), b.cfg.Wrap(err)), ops)
 		return
 	}
+	b.cache.committed()
 	b.commits.Add(1)
 	for i, o := range ops {
 		o.finish(results[i].req, results[i].err)
@@ -244,6 +317,7 @@ func (b *Batcher) commit(batch []*op) {
 
 // fail rolls the batch's transaction back and fails every write of it.
 func (b *Batcher) fail(tx Tx, err error, ops []*op) {
+	b.cache.reset()
 	b.cfg.Logger.Error("write batch failed, nothing of it stored", zap.Int("writes", len(ops)), zap.Error(err))
 	if tx != nil {
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -61,16 +61,11 @@ func (l Ledger) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, e
 	if len(indexes) == 0 {
 		return out, nil
 	}
-	var in strings.Builder
 	args := make([]any, len(indexes))
 	for i, x := range indexes {
-		if i > 0 {
-			in.WriteString(", ")
-		}
-		fmt.Fprintf(&in, "$%d", i+1)
 		args[i] = x
 	}
-	rows, err := l.Q.Query(ctx, `SELECT idx, hash FROM ledger_hashes WHERE idx IN (`+in.String()+`)`, args...)
+	rows, err := l.Q.Query(ctx, `SELECT idx, hash FROM ledger_hashes WHERE idx IN (`+placeholders(len(indexes))+`)`, args...)
 	if err != nil {
 		return nil, l.S.errorf(err, "reading log hashes")
 	}
@@ -148,30 +143,34 @@ func (l Ledger) Append(ctx context.Context, start int64, entries [][]byte, hashe
 	return l.insert(ctx, start, entries, hashes)
 }
 
-// insert writes entries from start and their stored hashes, in one
-// pipelined round trip where the querier can (see [BatchExecer]).
-func (l Ledger) insert(ctx context.Context, start int64, entries [][]byte, hashes []tlog.Hash) error {
+// insertStmts returns the statements that insert entries from start and
+// their stored hashes, and what each inserts (for errors).
+func (l Ledger) insertStmts(start int64, entries [][]byte, hashes []tlog.Hash) ([]Stmt, []string) {
 	first := tlog.StoredHashCount(start)
 	stmts := make([]Stmt, 0, len(entries)+len(hashes))
+	what := make([]string, 0, len(entries)+len(hashes))
 	for i, e := range entries {
 		stmts = append(stmts, Stmt{`INSERT INTO ledger_entries (idx, entry) VALUES ($1, $2) ON CONFLICT (idx) DO NOTHING`, []any{start + int64(i), nonNil(e)}})
+		what = append(what, fmt.Sprintf("log entry %d", start+int64(i)))
 	}
 	for i, h := range hashes {
 		stmts = append(stmts, Stmt{`INSERT INTO ledger_hashes (idx, hash) VALUES ($1, $2) ON CONFLICT (idx) DO NOTHING`, []any{first + int64(i), h[:]}})
+		what = append(what, fmt.Sprintf("log hash %d", first+int64(i)))
 	}
-	what := func(i int) string {
-		if i < len(entries) {
-			return fmt.Sprintf("log entry %d", start+int64(i))
-		}
-		return fmt.Sprintf("log hash %d", first+int64(i-len(entries)))
-	}
+	return stmts, what
+}
+
+// insert writes entries from start and their stored hashes, in one
+// pipelined round trip where the querier can (see [BatchExecer]).
+func (l Ledger) insert(ctx context.Context, start int64, entries [][]byte, hashes []tlog.Hash) error {
+	stmts, what := l.insertStmts(start, entries, hashes)
 	n, err := execAll(ctx, l.Q, stmts)
 	if err != nil {
-		return l.S.errorf(err, "appending %s", what(len(n)))
+		return l.S.errorf(err, "appending %s", what[len(n)])
 	}
 	for i, rows := range n {
 		if rows == 0 {
-			return fmt.Errorf("%s: %s: %w", l.S.Name, what(i), ledger.ErrConflict)
+			return fmt.Errorf("%s: %s: %w", l.S.Name, what[i], ledger.ErrConflict)
 		}
 	}
 	return nil
@@ -196,10 +195,15 @@ func (s Store) appendLog(ctx context.Context, q Querier, events ...ledger.Event)
 		return nil, nil
 	}
 	var storage ledger.Storage = Ledger{S: s, Q: q}
-	if bq, ok := q.(batchQ); ok {
-		// A batch's transaction holds the log lock from its start (see
-		// BatcherConfig.Begin): the log cannot move under its cache.
-		storage = cachedLedger{Ledger{S: s, Q: q}, bq.cache}
+	bq, batched := q.(batchQ)
+	if batched {
+		// The batch's log lock, taken now if not yet (and then the appends
+		// deferred so far go first), is held until its end: the log cannot
+		// move under its cache.
+		if err := bq.sequence(ctx); err != nil {
+			return nil, err
+		}
+		storage = cachedLedger{Ledger{S: s, Q: q}, bq}
 	} else if err := s.LockLog(ctx, q); err != nil {
 		return nil, err
 	}
@@ -207,10 +211,38 @@ func (s Store) appendLog(ctx context.Context, q Querier, events ...ledger.Event)
 	if err != nil {
 		return nil, fmt.Errorf("%s: appending to the log: %w", s.Name, err)
 	}
+	if batched {
+		last := entries[len(entries)-1]
+		bq.cache.appended(last.Index+1, last.Time)
+	}
 	if err := s.fanout(ctx, q, entries); err != nil {
 		return nil, err
 	}
 	return entries, nil
+}
+
+// appendLogThen appends events and calls then with the entries: at once,
+// or, in a batch that takes the log lock late (see [BatcherConfig.LockLog]),
+// when the batch sequences its appends after taking the lock, in the order
+// they were made. then must only queue statements (see [batchQ.enqueue]).
+func (s Store) appendLogThen(ctx context.Context, q batchQ, events []ledger.Event, then func([]*ledger.Entry)) error {
+	if s.Ledger != nil && len(events) > 0 && !q.batch.lockHeld {
+		q.batch.appends = append(q.batch.appends, func(ctx context.Context) error {
+			entries, err := s.appendLog(ctx, q, events...)
+			if err != nil {
+				return err
+			}
+			then(entries)
+			return nil
+		})
+		return nil
+	}
+	entries, err := s.appendLog(ctx, q, events...)
+	if err != nil {
+		return err
+	}
+	then(entries)
+	return nil
 }
 
 // AppendEvents appends events that record no request change.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/signer"
 )
 
 // Stmt is one statement of a pipelined [BatchExecer] call.
@@ -40,70 +42,303 @@ func execAll(ctx context.Context, q Querier, stmts []Stmt) ([]int64, error) {
 	return out, nil
 }
 
-// logCache remembers, for one batch transaction of a [Batcher] (which holds
-// the log lock from its start to its end, so no other appender can move
-// the log meanwhile), the log's size, its last entry and the stored hashes
-// read or written: appending to the right edge of the tree then reads
-// nothing from the database. It follows the batch's savepoints: what an op
-// that is rolled back appended is forgotten.
-type logCache struct {
-	known bool
-	size  int64
-	last  []byte // raw entry size-1; nil when not read yet
-	hash  map[int64]tlog.Hash
+// PrefixQuerier is implemented by transactions that can send a statement
+// without arguments (a SAVEPOINT) in the same round trip as a query.
+type PrefixQuerier interface {
+	QueryAfter(ctx context.Context, pre string, query string, args ...any) (Rows, error)
+}
 
-	// The state when the current op's savepoint was taken, and the hashes
-	// the op added.
-	markKnown bool
-	markSize  int64
-	markLast  []byte
-	added     []int64
+// maxCachedHashes bounds the hashes a [logCache] keeps between batches.
+const maxCachedHashes = 1 << 14
+
+// logCache remembers the log's size, its last entry (and that entry's time)
+// and the stored hashes read or written, so that appending to the right edge
+// of the tree reads nothing from the database. A [Batcher] keeps one across
+// batches; every batch holds the log lock from its start to its end, so
+// nothing else moves the log meanwhile, and checks the cache against the
+// log's size (one indexed read) before trusting it: a log another writer
+// appended to keeps only the cached hashes, which never change once
+// committed. A failed batch forgets everything. Within a batch the cache
+// follows the ops' savepoints: what an op that is rolled back appended is
+// forgotten.
+type logCache struct {
+	edge
+	hash map[int64]tlog.Hash
+
+	mark  edge    // the state when the current op started
+	added []int64 // the hashes the current op added
+}
+
+// edge is the right edge of the log as a logCache knows it.
+type edge struct {
+	known   bool // size and last are known
+	checked bool // size was read (or appended to) in this batch
+	size    int64
+	last    []byte // raw entry size-1; nil when not read yet
+	lastT   time.Time
+	hasT    bool // lastT is the time of entry size-1
 }
 
 func newLogCache() *logCache { return &logCache{hash: map[int64]tlog.Hash{}} }
 
+// newBatch starts a batch: the cache must be checked against the log.
+func (c *logCache) newBatch() {
+	c.checked = false
+	if len(c.hash) > maxCachedHashes {
+		c.hash = map[int64]tlog.Hash{}
+	}
+}
+
+// committed records that the batch's writes are durable.
+func (c *logCache) committed() { c.added = c.added[:0] }
+
+// reset forgets everything (the batch failed).
+func (c *logCache) reset() {
+	c.edge, c.mark, c.added = edge{}, edge{}, c.added[:0]
+	c.hash = map[int64]tlog.Hash{}
+}
+
 // savepoint marks the start of an op.
 func (c *logCache) savepoint() {
-	c.markKnown, c.markSize, c.markLast, c.added = c.known, c.size, c.last, c.added[:0]
+	c.mark, c.added = c.edge, c.added[:0]
 }
 
 // rollback forgets what the op since savepoint appended.
 func (c *logCache) rollback() {
-	c.known, c.size, c.last = c.markKnown, c.markSize, c.markLast
+	c.edge = c.mark
 	for _, i := range c.added {
 		delete(c.hash, i)
 	}
 	c.added = c.added[:0]
 }
 
-// batchQ is the querier a [Batcher] hands to each op: the batch's
-// transaction and its log cache.
-type batchQ struct {
-	Tx
-	cache *logCache
+// appended records the time of the last entry the op appended (see
+// [ledger.LastTimer]).
+func (c *logCache) appended(size int64, last time.Time) {
+	if c.known && c.size == size {
+		c.lastT, c.hasT = last, true
+	}
 }
 
-// ExecBatch pipelines through the transaction when it can.
+// queued is a statement a batch sends later, expected to affect a row.
+type queued struct {
+	Stmt
+	what string // for errors: what it writes
+	zero error  // the error when it affects no row
+}
+
+// batchState is what a [Batcher] keeps for the batch being applied.
+type batchState struct {
+	queue []queued
+	// locked holds the requests the batch read and locked up front (see
+	// [Store.Prefetch]), as the batch's writes so far left them; nil once a
+	// statement run at once may have changed any of them.
+	locked map[string]*signer.Request
+	// lockHeld: the log lock is taken. Until then log appends are deferred
+	// (appends, in order) and run by sequence.
+	lockHeld bool
+	appends  []func(ctx context.Context) error
+	// logged holds the log index of each signature (request ID and
+	// identity) the batch logged, for the requests it returns.
+	logged map[[2]string]int64
+}
+
+// sequence takes the log lock, if not held yet, and runs the appends
+// deferred until then. A failure fails the whole batch: the deferred
+// appends' writes were decided with the earlier ones in mind.
+func (q batchQ) sequence(ctx context.Context) error {
+	if q.batch.lockHeld {
+		return nil
+	}
+	if _, err := q.send(ctx, []Stmt{{SQL: q.cfg.LockLog}}); err != nil {
+		q.op.fatal = true
+		return fmt.Errorf("%s: locking the log: %w", q.cfg.Name, q.cfg.Wrap(err))
+	}
+	q.batch.lockHeld = true
+	appends := q.batch.appends
+	q.batch.appends = nil
+	// The earlier ops' writes now queued cannot be told from this op's:
+	// if this op fails, the batch does.
+	q.op.fatal = len(appends) > 0
+	for _, a := range appends {
+		if err := a(ctx); err != nil {
+			q.op.fatal = true
+			return err
+		}
+	}
+	return nil
+}
+
+// opState is what a [Batcher] tracks of the op being applied.
+type opState struct {
+	savepoint bool // the op's savepoint is taken
+	dbErr     bool // a statement of the op failed
+	fatal     bool // an earlier op's queued write failed: the batch fails
+	mark      int  // the batch's queue when the op started
+	appends   int  // the batch's deferred appends when the op started
+}
+
+// batchQ is the querier a [Batcher] hands to each op: the batch's
+// transaction, the log cache and the batch's and op's state. Statements run
+// through it at once send the batch's queue first and take the op's
+// savepoint, all in the same round trip where the transaction pipelines.
+type batchQ struct {
+	Tx
+	cfg   *BatcherConfig
+	cache *logCache
+	batch *batchState
+	op    *opState
+}
+
+// Exec implements [Querier].
+func (q batchQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	n, err := q.ExecBatch(ctx, []Stmt{{query, args}})
+	if err != nil {
+		return 0, err
+	}
+	return n[0], nil
+}
+
+// ExecBatch implements [BatchExecer].
 func (q batchQ) ExecBatch(ctx context.Context, stmts []Stmt) ([]int64, error) {
-	return execAll(ctx, q.Tx, stmts)
+	q.batch.locked = nil // a write the batch does not track
+	return q.send(ctx, stmts)
+}
+
+// Query implements [Querier]. The queue is sent first.
+func (q batchQ) Query(ctx context.Context, query string, args ...any) (Rows, error) {
+	var (
+		rows Rows
+		err  error
+	)
+	if pq, ok := q.Tx.(PrefixQuerier); ok && !q.op.savepoint && len(q.batch.queue) == 0 {
+		rows, err = pq.QueryAfter(ctx, "SAVEPOINT op", query, args...)
+		q.op.savepoint = err == nil
+	} else {
+		if _, err = q.send(ctx, nil); err != nil {
+			return nil, err
+		}
+		rows, err = q.Tx.Query(ctx, query, args...)
+	}
+	if err != nil {
+		q.op.dbErr = true
+		return nil, err
+	}
+	return opRows{rows, q.op}, nil
+}
+
+// enqueue queues statements of the op.
+func (q batchQ) enqueue(stmts ...queued) {
+	q.batch.queue = append(q.batch.queue, stmts...)
+}
+
+// send runs the batch's queue and then stmts, taking the op's savepoint
+// before the op's own queued statements if not taken yet, pipelined where
+// the transaction can.
+func (q batchQ) send(ctx context.Context, stmts []Stmt) ([]int64, error) {
+	queue, sp := q.batch.queue, -1
+	if len(queue) == 0 && len(stmts) == 0 && q.op.savepoint {
+		return nil, nil
+	}
+	all := make([]Stmt, 0, 1+len(queue)+len(stmts))
+	for _, st := range queue[:q.op.mark] {
+		all = append(all, st.Stmt)
+	}
+	if !q.op.savepoint {
+		sp = len(all)
+		all = append(all, Stmt{SQL: "SAVEPOINT op"})
+	}
+	for _, st := range queue[q.op.mark:] {
+		all = append(all, st.Stmt)
+	}
+	all = append(all, stmts...)
+	n, err := execAll(ctx, q.Tx, all)
+	if sp >= 0 && len(n) > sp {
+		q.op.savepoint = true
+	}
+	// The positions in all of the queued statements.
+	queuedAt := func(i int) int {
+		if sp >= 0 && i >= sp {
+			return i + 1
+		}
+		return i
+	}
+	if err != nil {
+		q.op.dbErr = true
+		for i, st := range queue {
+			if queuedAt(i) == len(n) {
+				return nil, fmt.Errorf("%s: %s: %w", q.cfg.Name, st.what, q.cfg.Wrap(err))
+			}
+		}
+		return nil, err
+	}
+	for i, st := range queue {
+		if n[queuedAt(i)] == 0 {
+			q.cache.reset()
+			q.op.dbErr = true
+			// An earlier op's write is incomplete: only the whole batch
+			// can be rolled back.
+			q.op.fatal = i < q.op.mark
+			return nil, fmt.Errorf("%s: %s: %w", q.cfg.Name, st.what, st.zero)
+		}
+	}
+	q.batch.queue, q.op.mark = queue[:0], 0
+	return n[len(n)-len(stmts):], nil
+}
+
+// opRows notes a failing read in the op's state.
+type opRows struct {
+	Rows
+	op *opState
+}
+
+func (r opRows) Err() error {
+	err := r.Rows.Err()
+	if err != nil {
+		r.op.dbErr = true
+	}
+	return err
+}
+
+func (r opRows) Close() error {
+	err := r.Rows.Close()
+	if err != nil {
+		r.op.dbErr = true
+	}
+	return err
 }
 
 // cachedLedger is a [ledger.Storage] over a batch's transaction and cache.
 type cachedLedger struct {
 	Ledger
-	c *logCache
+	q batchQ
 }
+
+var _ ledger.LastTimer = cachedLedger{}
 
 // Size implements [ledger.Storage].
 func (l cachedLedger) Size(ctx context.Context) (int64, error) {
-	if !l.c.known {
+	c := l.q.cache
+	if !c.checked {
 		n, err := l.Ledger.Size(ctx)
 		if err != nil {
 			return 0, err
 		}
-		l.c.known, l.c.size, l.c.last = true, n, nil
+		if !c.known || c.size != n {
+			c.edge = edge{known: true, size: n}
+		}
+		c.checked = true
 	}
-	return l.c.size, nil
+	return c.size, nil
+}
+
+// LastTime implements [ledger.LastTimer].
+func (l cachedLedger) LastTime(size int64) (time.Time, bool) {
+	c := l.q.cache
+	if c.checked && c.hasT && c.size == size {
+		return c.lastT, true
+	}
+	return time.Time{}, false
 }
 
 // ReadEntries implements [ledger.Storage]; the last entry comes from the cache.
@@ -112,21 +347,23 @@ func (l cachedLedger) ReadEntries(ctx context.Context, start, end int64) ([][]by
 	if err != nil {
 		return nil, err
 	}
-	if start == size-1 && end == size && l.c.last != nil {
-		return [][]byte{l.c.last}, nil
+	c := l.q.cache
+	if start == size-1 && end == size && c.last != nil {
+		return [][]byte{c.last}, nil
 	}
 	es, err := l.Ledger.ReadEntries(ctx, start, end)
 	if err == nil && end == size && len(es) > 0 {
-		l.c.last = es[len(es)-1]
+		c.last = es[len(es)-1]
 	}
 	return es, err
 }
 
 // ReadHashes implements [ledger.Storage], reading only what the cache lacks.
 func (l cachedLedger) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	c := l.q.cache
 	var miss []int64
 	for _, x := range indexes {
-		if _, ok := l.c.hash[x]; !ok && !slices.Contains(miss, x) {
+		if _, ok := c.hash[x]; !ok && !slices.Contains(miss, x) {
 			miss = append(miss, x)
 		}
 	}
@@ -136,20 +373,20 @@ func (l cachedLedger) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.H
 			return nil, err
 		}
 		// Read from the database: committed, or written by an earlier op of
-		// this batch that was released; either way not undone by a rollback
-		// of the current op.
+		// this batch; either way not undone by a rollback of the current op.
 		for i, x := range miss {
-			l.c.hash[x] = hs[i]
+			c.hash[x] = hs[i]
 		}
 	}
 	out := make([]tlog.Hash, len(indexes))
 	for i, x := range indexes {
-		out[i] = l.c.hash[x]
+		out[i] = c.hash[x]
 	}
 	return out, nil
 }
 
-// Append implements [ledger.Storage]: one pipelined round trip of inserts.
+// Append implements [ledger.Storage]: the inserts are queued, to go in the
+// same round trip as the batch's next statement run at once (or its end).
 func (l cachedLedger) Append(ctx context.Context, start int64, entries [][]byte, hashes []tlog.Hash) error {
 	size, err := l.Size(ctx)
 	if err != nil {
@@ -158,14 +395,16 @@ func (l cachedLedger) Append(ctx context.Context, start int64, entries [][]byte,
 	if err := ledger.CheckAppend(size, start, entries, hashes); err != nil {
 		return fmt.Errorf("%s: %w", l.S.Name, err)
 	}
-	if err := l.insert(ctx, start, entries, hashes); err != nil {
-		return err
+	c := l.q.cache
+	stmts, what := l.insertStmts(start, entries, hashes)
+	for i, st := range stmts {
+		l.q.enqueue(queued{st, "appending " + what[i], ledger.ErrConflict})
 	}
-	l.c.size, l.c.last = start+int64(len(entries)), entries[len(entries)-1]
+	c.size, c.last, c.hasT = start+int64(len(entries)), entries[len(entries)-1], false
 	first := tlog.StoredHashCount(start)
 	for i, h := range hashes {
-		l.c.hash[first+int64(i)] = h
-		l.c.added = append(l.c.added, first+int64(i))
+		c.hash[first+int64(i)] = h
+		c.added = append(c.added, first+int64(i))
 	}
 	return nil
 }

@@ -622,6 +622,11 @@ func (s Store) AddSignature(ctx context.Context, q Querier, id string, p signer.
 	if finish == nil {
 		return nil, fmt.Errorf("%s: request %q: nil finish function", s.Name, id)
 	}
+	if bq, ok := q.(batchQ); ok {
+		if r, done, err := s.addLocked(ctx, bq, id, p, finish); done {
+			return r, err
+		}
+	}
 	r, err := s.Get(ctx, q, id, true)
 	if err != nil {
 		return nil, err
@@ -634,15 +639,9 @@ func (s Store) AddSignature(ctx context.Context, q Querier, id string, p signer.
 	}
 	// Nothing else can have changed the locked request: append rather than
 	// read the signatures again.
-	p.Sig, p.Received, p.LogIndex = nonNil(p.Sig), p.Received.UTC(), -1
-	r.Signatures = append(r.Signatures, p)
-	r.Updated = p.Received
-	fin, err := callFinish(finish, r)
-	if err == nil {
-		err = checkFinish(id, fin)
-	}
+	fin, err := s.signed(r, p, finish)
 	if err != nil {
-		return nil, fmt.Errorf("%s: request %q: finishing after signature by %s: %w", s.Name, id, p.Identity, err)
+		return nil, err
 	}
 	env := fin.Envelope
 	updated, _ := encodeTime("received", p.Received)
