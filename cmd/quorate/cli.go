@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"strings"
 
@@ -9,6 +13,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/quorate-dev/quorate/internal/cliconfig"
+	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // This file holds what every command shares: the configuration file and
@@ -311,6 +318,107 @@ func checkInputs(fs *pflag.FlagSet, name string) error {
 		if err == nil && fi.IsDir() {
 			return usageErr("--%s %s is a directory, not a file", name, p)
 		}
+	}
+	return nil
+}
+
+// Errors under --output json: a command that fails before printing its
+// result writes one object to stdout, besides the usual line on stderr,
+// and exits with the same code:
+//
+//	{"error": {"code": "not_found", "message": "...", "exitCode": 1, "httpStatus": 404}}
+//
+// A command that has printed its result (a verdict that did not verify, a
+// coordinator not ready) answered already: no error object follows it.
+
+// errorBody is the "error" member of a JSON error.
+type errorBody struct {
+	// Code: a policy reason code (policy.Kind: revoked, expired, ...), a
+	// ledger one (ledger.Code: fork, root_mismatch, proof, ...), else
+	// the coordinator's API error code (not_found, unauthorized,
+	// not_pending, ...), else usage (exit 2), unreachable (no answer from
+	// the coordinator), timeout, or failed.
+	Code       string `json:"code"`
+	Message    string `json:"message"`
+	ExitCode   int    `json:"exitCode"`
+	HTTPStatus int    `json:"httpStatus,omitempty"`
+}
+
+// errorCode classifies err for errorBody.Code.
+func errorCode(err error, exit int) (code string, status int) {
+	var ae *client.APIError
+	if errors.As(err, &ae) {
+		status = ae.Status
+	}
+	var op *net.OpError
+	switch {
+	case policy.CodeOf(err) != "":
+		return policy.CodeOf(err), status
+	case ledger.Code(err) != "": // log verify/proof: fork, root_mismatch, proof, ...
+		return ledger.Code(err), status
+	case ae != nil && ae.Code != "":
+		return ae.Code, status
+	case exit == exitUsage:
+		return "usage", status
+	case errors.As(err, &op):
+		return "unreachable", status
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout", status
+	}
+	return "failed", status
+}
+
+// outputJSON reports whether cmd prints JSON: its --output is json (from
+// the flag, the environment or the context, once they are applied).
+func (a *app) outputJSON(cmd *cobra.Command) bool {
+	if cmd == nil || cmd.CommandPath() == "quorate config set-context" { // its --output is a value to store
+		return false
+	}
+	fl := cmd.Flags().Lookup("output")
+	if fl == nil {
+		return false
+	}
+	if fl.Changed || fl.Value.String() == "json" {
+		return fl.Value.String() == "json"
+	}
+	return a.getenv("QUORATE_OUTPUT") == "json" // a usage error before the environment was applied
+}
+
+// jsonError writes err as a JSON error on stdout when cmd prints JSON and
+// has not printed its result.
+func (a *app) jsonError(cmd *cobra.Command, printed *bool, err error, exit int) {
+	if err == nil || *printed || !a.outputJSON(cmd) {
+		return
+	}
+	code, status := errorCode(err, exit)
+	_ = writeJSON(a.stdout, struct {
+		Error errorBody `json:"error"`
+	}{errorBody{Code: code, Message: err.Error(), ExitCode: exit, HTTPStatus: status}})
+}
+
+// watchStdout makes a.stdout note whether anything was written to it.
+func (a *app) watchStdout() *bool {
+	w := &watchedWriter{w: a.stdout}
+	a.stdout = w
+	return &w.written
+}
+
+type watchedWriter struct {
+	w       io.Writer
+	written bool
+}
+
+func (w *watchedWriter) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		w.written = true
+	}
+	return w.w.Write(p)
+}
+
+// Flush flushes the writer underneath (the display escaper).
+func (w *watchedWriter) Flush() error {
+	if f, ok := w.w.(interface{ Flush() error }); ok {
+		return f.Flush()
 	}
 	return nil
 }

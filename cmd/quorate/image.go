@@ -62,10 +62,10 @@ func (a *app) resolve(ctx context.Context, artifacts, digests []string, f *image
 }
 
 func (a *app) attachCommand() *cobra.Command {
-	var file, bundle string
+	var file, bundle, output string
 	var img imageFlags
 	c := &cobra.Command{
-		Use:   "attach --image REF --attestation FILE [--bundle FILE]",
+		Use:   "attach --image REF --attestation FILE [--bundle FILE] [--output json]",
 		Short: "Push a composite attestation to the registry as a referrer of the image",
 		Long: `Push the composite attestation FILE (and its log bundle) to the image's
 registry as an OCI 1.1 referrer of the image, so the approval travels with
@@ -97,25 +97,40 @@ them. See docs/kubernetes.md for the referrer's format.`,
 				}
 				return usageErr("%w", err)
 			}
-			return a.attach(cmd.Context(), &img, af.envelope, af.bundle)
+			res, err := a.attach(cmd.Context(), &img, af.envelope, af.bundle)
+			if err != nil || output != "json" {
+				return err
+			}
+			return writeJSON(a.stdout, res)
 		},
 	}
+	c.Flags().StringVar(&output, "output", "text", "text or json (the referrer pushed, on stdout)")
 	c.Flags().StringVar(&file, "attestation", "", "composite attestation (DSSE envelope) to attach")
 	c.Flags().StringVar(&bundle, "bundle", "", "its transparency-log bundle (default: ATTESTATION.bundle when present)")
 	img.add(c, "image to attach the approval to")
 	return c
 }
 
+// attachedRef is attach's JSON output: the referrer pushed.
+type attachedRef struct {
+	Image         string `json:"image"`    // repository@sha256:…, as resolved
+	Referrer      string `json:"referrer"` // the referrer manifest's digest
+	RequestID     string `json:"requestId"`
+	Gate          string `json:"gate"`
+	PolicyVersion int64  `json:"policyVersion"`
+	LogBundle     bool   `json:"logBundle"` // the log bundle was attached too
+}
+
 // attach resolves f's one image and pushes env and bundle as its referrer.
-func (a *app) attach(ctx context.Context, f *imageFlags, env, bundle []byte) error {
+func (a *app) attach(ctx context.Context, f *imageFlags, env, bundle []byte) (*attachedRef, error) {
 	set, err := a.resolve(ctx, nil, nil, f)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	img := set.Images[0]
 	ref, err := f.registry().Attach(ctx, img, env, bundle)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	logged := "without a log bundle"
 	if bundle != nil {
@@ -123,7 +138,7 @@ func (a *app) attach(ctx context.Context, f *imageFlags, env, bundle []byte) err
 	}
 	a.errf("attached the approval of request %s (gate %s, policy v%d) to %s as referrer %s, %s\n",
 		display.String(ref.RequestID), display.String(ref.Gate), ref.PolicyVersion, display.String(img.Reference()), display.String(ref.Digest), logged)
-	return nil
+	return &attachedRef{Image: img.Reference(), Referrer: ref.Digest, RequestID: ref.RequestID, Gate: ref.Gate, PolicyVersion: ref.PolicyVersion, LogBundle: bundle != nil}, nil
 }
 
 // errNoImageApproval is the verdict of verify --image when no attached
@@ -237,7 +252,7 @@ func (a *app) attachToImages(ctx context.Context, f *imageFlags, env, bundle []b
 		return usageErr("--attach: the request approves no image (no subject named registry/repository)")
 	}
 	for _, ref := range refs {
-		if err := a.attach(ctx, &imageFlags{refs: []string{ref}, insecure: f.insecure}, env, bundle); err != nil {
+		if _, err := a.attach(ctx, &imageFlags{refs: []string{ref}, insecure: f.insecure}, env, bundle); err != nil {
 			return err
 		}
 	}

@@ -31,9 +31,9 @@ func (a *app) keysCommand() *cobra.Command {
 }
 
 func (a *app) keysGenerate() *cobra.Command {
-	var uri, typ string
+	var uri, typ, output string
 	c := &cobra.Command{
-		Use:   "generate --key URI [--type TYPE]",
+		Use:   "generate --key URI [--type TYPE] [--output json]",
 		Short: "Create a key pair and print its key ID",
 		Long: `Create a key pair at the key URI and print its TUF key ID on stdout.
 
@@ -59,11 +59,15 @@ is created inside the token and marked non-extractable.
 			if hsm.Scheme(uri) == "file" {
 				a.errf("warning: file: keys are for development only; production roles should use an HSM or KMS\n")
 			}
+			if output == "json" {
+				return writeJSON(a.stdout, publicKeyInfo(pub, uri))
+			}
 			fmt.Fprintln(a.stdout, pub.ID())
 			return nil
 		},
 	}
 	c.Flags().StringVar(&uri, "key", "", "key URI to create (see 'quorate keys --help')")
+	c.Flags().StringVar(&output, "output", "text", "text (the key ID) or json (key ID, type, URI)")
 	names := make([]string, len(hsm.KeyTypes))
 	for i, t := range hsm.KeyTypes {
 		names[i] = string(t)
@@ -86,7 +90,7 @@ func fileExists(p string) bool {
 }
 
 func (a *app) keysID() *cobra.Command {
-	var uri string
+	var uri, output string
 	c := &cobra.Command{
 		Use:   "id (PUBFILE | --key URI)",
 		Short: "Print the TUF key ID of a public key",
@@ -108,21 +112,31 @@ from any key URI. The key ID is what policies and signatures name.`,
 			if err != nil {
 				return err
 			}
+			if output == "json" {
+				info := publicKeyInfo(k, uri)
+				if uri == "" {
+					info.File = src
+				}
+				return writeJSON(a.stdout, info)
+			}
 			fmt.Fprintln(a.stdout, k.ID())
 			return nil
 		},
 	}
 	c.Flags().StringVar(&uri, "key", "", "key URI")
+	c.Flags().StringVar(&output, "output", "text", "text (the key ID) or json (key ID, type, source)")
 	return c
 }
 
 func (a *app) keysPublic() *cobra.Command {
-	var uri, out, format string
+	var uri, out, format, output string
 	c := &cobra.Command{
-		Use:   "public --key URI [--out FILE]",
+		Use:   "public --key URI [--out FILE] [--format pem|tuf] [--output json]",
 		Short: "Export a key's public half",
-		Long:  "Export the public half of the key at URI as PEM (default) or TUF key JSON.",
-		Args:  cobra.NoArgs,
+		Long: `Export the public half of the key at URI as PEM (default) or TUF key JSON.
+With --output json, stdout carries an object with the key ID, its type, the
+PEM and the TUF key record (and --out FILE, when given, still gets --format).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if uri == "" {
 				return usageErr("--key URI is required")
@@ -144,20 +158,30 @@ func (a *app) keysPublic() *cobra.Command {
 			default:
 				return usageErr("--format %q: want pem or tuf", format)
 			}
+			if output == "json" && out == "-" {
+				return usageErr("--output json and --out - exclude each other (both are stdout)")
+			}
+			if out != "" && out != "-" {
+				if err := atomicfile.Write(out, data, 0o644); err != nil {
+					return err
+				}
+				a.errf("wrote %s (key ID %s)\n", out, k.ID())
+			}
+			if output == "json" {
+				info := publicKeyInfo(k, uri)
+				info.PEM, info.TUF, info.Out = string(k.PEM()), k.TUF(), out
+				return writeJSON(a.stdout, info)
+			}
 			if out == "" || out == "-" {
 				_, err = a.stdout.Write(data)
-				return err
 			}
-			if err := atomicfile.Write(out, data, 0o644); err != nil {
-				return err
-			}
-			a.errf("wrote %s (key ID %s)\n", out, k.ID())
-			return nil
+			return err
 		},
 	}
 	c.Flags().StringVar(&uri, "key", "", "key URI")
 	c.Flags().StringVar(&out, "out", "", "write to FILE instead of stdout")
 	c.Flags().StringVar(&format, "format", "pem", "pem or tuf")
+	c.Flags().StringVar(&output, "output", "text", "text (the key in --format) or json (key ID, type, PEM and TUF record)")
 	return c
 }
 
@@ -211,6 +235,23 @@ func (a *app) keysList() *cobra.Command {
 	c.Flags().StringVar(&uri, "key", "", "URI of the token or key ring")
 	c.Flags().StringVar(&output, "output", "text", "text or json")
 	return c
+}
+
+// keyInfo is the JSON output of keys generate, id and public.
+type keyInfo struct {
+	KeyID string `json:"keyid"`
+	Type  string `json:"type"`
+	// URI is the key URI (its PIN redacted), File the public key file read.
+	URI  string `json:"uri,omitempty"`
+	File string `json:"file,omitempty"`
+	// keys public only: the PEM, the TUF key record, --out.
+	PEM string `json:"pem,omitempty"`
+	TUF any    `json:"tuf,omitempty"`
+	Out string `json:"out,omitempty"`
+}
+
+func publicKeyInfo(k *keys.PublicKey, uri string) keyInfo {
+	return keyInfo{KeyID: k.ID(), Type: k.Describe(), URI: hsm.Redact(uri)}
 }
 
 func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {

@@ -110,13 +110,14 @@ the configuration file: see 'quorate config --help' and docs/cli.md.`,
 // run executes the CLI and returns the process exit code.
 func (a *app) run(ctx context.Context, args []string) int {
 	defer a.flush()
+	printed := a.watchStdout() // for errors under --output json (cli.go)
 	cmd := a.rootCommand()
 	cmd.SetArgs(args)
 	cmd.SetIn(a.stdin)
 	cmd.SetOut(a.stdout)
 	cmd.SetErr(a.stderr)
 	cmd.SetFlagErrorFunc(flagError)
-	err := cmd.ExecuteContext(ctx)
+	ran, err := cmd.ExecuteContextC(ctx)
 	if cerr := a.registry.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
@@ -129,6 +130,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 		code = ee.code
 	}
 	a.errf("quorate: %v\n", err)
+	a.jsonError(ran, printed, err, code)
 	return code
 }
 

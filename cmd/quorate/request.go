@@ -74,7 +74,7 @@ func (a *app) coordinatorTrust(ctx context.Context, c *client.Client, trustDir s
 
 func (a *app) requestCreate() *cobra.Command {
 	var cf clientFlags
-	var gate, uri, trustDir string
+	var gate, uri, trustDir, output string
 	var prov provenanceInput
 	var artifacts, digests []string
 	var img imageFlags
@@ -85,7 +85,9 @@ func (a *app) requestCreate() *cobra.Command {
 		Long: `Open a signing request for artifacts and a gate. The request is signed with
 your key (which must hold a role of the gate): that signature counts as your
 partial signature. Only the request ID goes to stdout, so
-id=$(quorate request create ...) works; messages go to stderr.
+id=$(quorate request create ...) works; messages go to stderr. With --output
+json, the request as the coordinator answered it goes to stdout instead (as
+'request show --output json' prints it, without the provenance summary).
 
 With --trust DIR the coordinator's policy must match your trust directory;
 without it, the policy the coordinator serves is only checked for consistency.
@@ -158,6 +160,9 @@ approval to the registry beside the image (docs/kubernetes.md).`,
 				return describeAPIError(err)
 			}
 			a.errf("opened request %s for gate %s (%d subject(s), expires %s); signed as %s\n", view.ID, view.Gate, len(view.Subjects), view.Expires.Format(time.RFC3339), roleOf(view, s.Public().ID()))
+			if output == "json" {
+				return writeJSON(a.stdout, view)
+			}
 			fmt.Fprintln(a.stdout, view.ID)
 			return nil
 		},
@@ -170,6 +175,7 @@ approval to the registry beside the image (docs/kubernetes.md).`,
 	c.Flags().StringVar(&uri, "key", "", "your key URI (must hold a role of the gate)")
 	c.Flags().StringVar(&trustDir, "trust", "", "trust directory the coordinator's policy must match")
 	c.Flags().DurationVar(&expires, "expires", 72*time.Hour, "how long the request stays open")
+	c.Flags().StringVar(&output, "output", "text", "text (the request ID) or json (the request)")
 	c.Flags().StringVar(&prov.file, "provenance", "", "SLSA Provenance v1 to embed (a file 'quorate provenance' wrote)")
 	c.Flags().StringVar(&prov.file, "predicate", "", "older name of --provenance")
 	c.Flags().BoolVar(&prov.auto, "provenance-auto", false, "capture provenance from the CI environment and embed it")
@@ -363,9 +369,9 @@ func (a *app) requestShow() *cobra.Command {
 
 func (a *app) requestCancel() *cobra.Command {
 	var cf clientFlags
-	var uri, reason string
+	var uri, reason, output string
 	c := &cobra.Command{
-		Use:   "cancel ID --coordinator URL --key URI [--reason TEXT]",
+		Use:   "cancel ID --coordinator URL --key URI [--reason TEXT] [--output json]",
 		Short: "Cancel a pending request (signed with a key of its gate or an administrator key)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -390,83 +396,107 @@ func (a *app) requestCancel() *cobra.Command {
 				return describeAPIError(err)
 			}
 			a.errf("request %s is %s\n", v.ID, v.State)
+			if output == "json" {
+				return writeJSON(a.stdout, v)
+			}
 			return nil
 		},
 	}
 	cf.add(c)
 	c.Flags().StringVar(&uri, "key", "", "key URI signing the cancellation")
 	c.Flags().StringVar(&reason, "reason", "", "why")
+	c.Flags().StringVar(&output, "output", "text", "text or json (the cancelled request on stdout)")
 	return c
 }
 
 func (a *app) requestWait() *cobra.Command {
 	var cf clientFlags
 	var timeout, interval time.Duration
+	var output string
 	c := &cobra.Command{
-		Use:   "wait ID --coordinator URL [--timeout D]",
+		Use:   "wait ID --coordinator URL [--timeout D] [--output json]",
 		Short: "Follow a request until it completes, is cancelled, expires or is superseded",
 		Long: `Print a status line per role whenever the request's progress changes, until
 it completes (exit 0), is cancelled, expires or is superseded by a policy change
 (exit 1), or --timeout passes (exit 1).
 It follows the coordinator's event stream (GET /v1/events) and polls every
---interval only when the coordinator has none.`,
+--interval only when the coordinator has none. The status lines go to stderr;
+with --output json, the request as it ended (or as it stood when --timeout
+passed) goes to stdout, as 'request show --output json' prints it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := a.client(&cf)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			if timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, timeout)
-				defer cancel()
-			}
-			// The event stream when the coordinator has one; else poll.
-			if done, err := a.waitByEvents(ctx, cl, args[0]); done {
-				return err
-			}
-			last := ""
-			for {
-				v, err := cl.Get(ctx, args[0])
-				if err != nil {
-					var ae *client.APIError
-					if !errors.As(err, &ae) || !ae.Retryable() {
-						if ctx.Err() != nil {
-							return fmt.Errorf("gave up waiting for request %s: %w", args[0], ctx.Err())
-						}
-						return describeAPIError(err)
-					}
-				} else {
-					line := string(v.State) + "  " + progressLine(v.Progress)
-					if line != last {
-						fmt.Fprintf(a.stderr, "%s  %s\n", a.now().Format(time.TimeOnly), line)
-						last = line
-					}
-					switch v.State {
-					case signer.Complete:
-						return nil
-					case signer.Cancelled, signer.Expired, signer.Superseded:
-						return fmt.Errorf("request %s is %s %s", v.ID, v.State, v.StateReason)
+			err = a.waitFor(cmd.Context(), cl, args[0], timeout, interval)
+			if output == "json" {
+				// The request as it ended, or stands: the result, also when
+				// the wait failed (the exit status says it did).
+				if v, gerr := cl.Get(cmd.Context(), args[0]); gerr == nil {
+					if werr := writeJSON(a.stdout, v); werr != nil && err == nil {
+						err = werr
 					}
 				}
-				select {
-				case <-ctx.Done():
-					return fmt.Errorf("gave up waiting for request %s: %w", args[0], ctx.Err())
-				case <-time.After(interval):
-				}
 			}
+			return err
 		},
 	}
 	cf.add(c)
 	c.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (0: until the request ends)")
 	c.Flags().DurationVar(&interval, "interval", time.Second, "polling interval")
+	c.Flags().StringVar(&output, "output", "text", "text or json (the request as it ended, on stdout)")
 	return c
+}
+
+// waitFor follows request id until it ends or timeout (0: none) passes,
+// printing a status line on stderr whenever it changes: through the event
+// stream, else by polling every interval.
+func (a *app) waitFor(ctx context.Context, cl *client.Client, id string, timeout, interval time.Duration) error {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	// The event stream when the coordinator has one; else poll.
+	if done, err := a.waitByEvents(ctx, cl, id); done {
+		return err
+	}
+	last := ""
+	for {
+		v, err := cl.Get(ctx, id)
+		if err != nil {
+			var ae *client.APIError
+			if !errors.As(err, &ae) || !ae.Retryable() {
+				if ctx.Err() != nil {
+					return fmt.Errorf("gave up waiting for request %s: %w", id, ctx.Err())
+				}
+				return describeAPIError(err)
+			}
+		} else {
+			line := string(v.State) + "  " + progressLine(v.Progress)
+			if line != last {
+				fmt.Fprintf(a.stderr, "%s  %s\n", a.now().Format(time.TimeOnly), line)
+				last = line
+			}
+			switch v.State {
+			case signer.Complete:
+				return nil
+			case signer.Cancelled, signer.Expired, signer.Superseded:
+				return fmt.Errorf("request %s is %s %s", v.ID, v.State, v.StateReason)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gave up waiting for request %s: %w", id, ctx.Err())
+		case <-time.After(interval):
+		}
+	}
 }
 
 func (a *app) requestAttestation() *cobra.Command {
 	var cf clientFlags
-	var out, bundleOut, gate, sigstoreDir string
+	var out, bundleOut, gate, sigstoreDir, output string
 	var attach, inline bool
 	var reg imageFlags
 	c := &cobra.Command{
@@ -509,6 +539,16 @@ attach' does: 'quorate verify --image' and 'quorate admission' find them there.`
 			if inline && bundleOut != "" {
 				return usageErr("--bundle-inline and --bundle FILE exclude each other: the log bundle goes inside --out")
 			}
+			if output == "json" && out == "-" {
+				return usageErr("--output json needs --out FILE (with --out -, stdout carries the attestation)")
+			}
+			res := attestationResult{RequestID: args[0], Out: out, Inline: inline, SigstoreBundles: []string{}}
+			done := func() error {
+				if output == "json" {
+					return writeJSON(a.stdout, res)
+				}
+				return nil
+			}
 			cl, err := a.client(&cf)
 			if err != nil {
 				return err
@@ -521,12 +561,15 @@ attach' does: 'quorate verify --image' and 'quorate admission' find them there.`
 				return err
 			}
 			if sigstoreDir != "" {
-				if err := a.writeSigstoreBundles(env, sigstoreDir); err != nil {
+				if res.SigstoreBundles, err = a.writeSigstoreBundles(env, sigstoreDir); err != nil {
 					return err
 				}
 			}
 			if inline {
-				return a.writeInline(cmd.Context(), cl, args[0], env, out, attach, &reg)
+				if res.Logged, err = a.writeInline(cmd.Context(), cl, args[0], env, out, attach, &reg); err != nil {
+					return err
+				}
+				return done()
 			}
 			if out == "-" {
 				_, err = a.stdout.Write(env)
@@ -547,6 +590,7 @@ attach' does: 'quorate verify --image' and 'quorate admission' find them there.`
 					return err
 				}
 				a.errf("wrote %s (transparency-log proofs)\n", bundleOut)
+				res.Bundle, res.Logged = bundleOut, true
 			}
 			if attach {
 				if err := a.attachToImages(cmd.Context(), &reg, env, b); err != nil {
@@ -554,12 +598,13 @@ attach' does: 'quorate verify --image' and 'quorate admission' find them there.`
 				}
 			}
 			a.errf("wrote %s; verify it with 'quorate verify --trust DIR --attestation %s --gate GATE --artifact PATH'\n", out, out)
-			return nil
+			return done()
 		},
 	}
 	cf.add(c)
 	c.Flags().StringVar(&out, "out", "", "file to write")
 	c.Flags().StringVar(&bundleOut, "bundle", "", "where to write the log bundle (default: OUT.bundle)")
+	c.Flags().StringVar(&output, "output", "text", "text or json (what was written, on stdout)")
 	c.Flags().BoolVar(&inline, "bundle-inline", false, "write the envelope and its log bundle in one file, --out (which 'quorate verify' reads without a sidecar)")
 	c.Flags().StringVar(&gate, "gate", "", "refuse an attestation for another gate")
 	c.Flags().StringVar(&sigstoreDir, "sigstore-bundles", "", "also write one Sigstore bundle per signature to this directory")
@@ -583,27 +628,40 @@ func (a *app) fetchBundle(ctx context.Context, cl *client.Client, id string) ([]
 	return nil, fmt.Errorf("fetching the log bundle: %w", describeAPIError(err))
 }
 
+// attestationResult is request attestation's JSON output.
+type attestationResult struct {
+	RequestID string `json:"requestId"`
+	Out       string `json:"out"`
+	// Bundle is the log bundle's file beside Out ("" inline or without a log).
+	Bundle string `json:"bundle,omitempty"`
+	Inline bool   `json:"inline"`
+	// Logged: a log bundle was written (beside Out or inside it).
+	Logged          bool     `json:"logged"`
+	SigstoreBundles []string `json:"sigstoreBundles"`
+}
+
 // writeInline writes request id's envelope env and its log bundle in one
-// file, out ('-': stdout), and attaches both when asked.
-func (a *app) writeInline(ctx context.Context, cl *client.Client, id string, env []byte, out string, attach bool, reg *imageFlags) error {
+// file, out ('-': stdout), and attaches both when asked; logged says
+// whether there was a log bundle.
+func (a *app) writeInline(ctx context.Context, cl *client.Client, id string, env []byte, out string, attach bool, reg *imageFlags) (logged bool, err error) {
 	b, err := a.fetchBundle(ctx, cl, id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	data, err := sigbundle.MarshalInline(env, b)
 	if err != nil {
-		return fmt.Errorf("the attestation of request %s cannot be written inline: %w", id, err)
+		return false, fmt.Errorf("the attestation of request %s cannot be written inline: %w", id, err)
 	}
 	if out == "-" {
 		_, err = a.stdout.Write(data)
-		return err
+		return b != nil, err
 	}
 	if err := atomicfile.Write(out, data, 0o644); err != nil {
-		return err
+		return false, err
 	}
 	if attach {
 		if err := a.attachToImages(ctx, reg, env, b); err != nil {
-			return err
+			return false, err
 		}
 	}
 	what := "the attestation and its log bundle"
@@ -611,15 +669,15 @@ func (a *app) writeInline(ctx context.Context, cl *client.Client, id string, env
 		what = "the attestation (no log bundle)"
 	}
 	a.errf("wrote %s in one file, %s; verify it with 'quorate verify --trust DIR --attestation %s --gate GATE --artifact PATH'\n", what, out, out)
-	return nil
+	return b != nil, nil
 }
 
 // writeSigstoreBundles splits the composite env into one Sigstore bundle per
-// signature (package sigbundle) and writes them to dir.
-func (a *app) writeSigstoreBundles(env []byte, dir string) error {
+// signature (package sigbundle), writes them to dir and returns their paths.
+func (a *app) writeSigstoreBundles(env []byte, dir string) ([]string, error) {
 	e, _, err := attest.ParseEnvelope(env, attest.DefaultLimits)
 	if err != nil {
-		return fmt.Errorf("splitting the attestation into Sigstore bundles: %w", err)
+		return nil, fmt.Errorf("splitting the attestation into Sigstore bundles: %w", err)
 	}
 	// A keyless signature gets no bundle: a certificate-signed Sigstore
 	// bundle needs an observer timestamp (Rekor entry or RFC 3161 token)
@@ -630,19 +688,19 @@ func (a *app) writeSigstoreBundles(env []byte, dir string) error {
 		a.errf("note: %d keyless signature(s) get no Sigstore bundle (verify them in the composite, with its log bundle)\n", n)
 	}
 	if len(keyed) == 0 {
-		return nil
+		return []string{}, nil
 	}
 	e.Signatures = keyed
 	bs, err := sigbundle.Split(e)
 	if err != nil {
-		return fmt.Errorf("splitting the attestation into Sigstore bundles: %w", err)
+		return nil, fmt.Errorf("splitting the attestation into Sigstore bundles: %w", err)
 	}
 	paths, err := sigbundle.WriteDir(dir, bs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a.errf("wrote %d Sigstore bundle(s) to %s\n", len(paths), dir)
-	return nil
+	return paths, nil
 }
 
 // checkAttestationFor refuses an envelope that is not a release approval

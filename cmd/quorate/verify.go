@@ -102,9 +102,6 @@ the index, as the approval does (docs/kubernetes.md). With --attestation,
 			case len(artifacts)+len(digests)+len(img.refs) == 0:
 				return usageErr("give at least one --artifact PATH, --digest sha256:HEX or --image REF to check the attestation against")
 			}
-			if output != "text" && output != "json" {
-				return usageErr("--output %q: want text or json", output)
-			}
 			now := a.now()        // the clock is read once per verification
 			started := time.Now() // for the latency --report sends
 			var t *policy.Trust
@@ -331,7 +328,7 @@ func (a *app) printVerdict(v *policy.Verdict) {
 		}
 		ids := make([]string, len(r.Keys))
 		for i, k := range r.Keys {
-			ids[i] = display.String(keys.Short(k.KeyID))
+			ids[i] = display.String(v.KeyNames.Label(k.KeyID))
 		}
 		fmt.Fprintf(w, "  %-12s %d/%d %-7s %s\n", display.String(r.Role), len(r.Keys), r.Threshold, mark, strings.Join(ids, " "))
 	}
@@ -359,7 +356,7 @@ func (a *app) printVerdict(v *policy.Verdict) {
 	}
 	for _, s := range v.Signatures {
 		if (s.Revoked || s.Retired) && v.Verified {
-			fmt.Fprintf(w, "  not counted: signature %d (key %s): %s\n", s.Index, display.String(keys.Short(s.KeyID)), display.String(s.Problem))
+			fmt.Fprintf(w, "  not counted: signature %d (key %s): %s\n", s.Index, display.String(v.KeyNames.Label(s.KeyID)), display.String(s.Problem))
 		}
 	}
 	for _, r := range v.Reasons {
