@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/ledger/timestamp"
@@ -85,10 +84,14 @@ docs/runbooks/witnesses.md. Each change makes a new policy version: then run
 			return a.editDraft(dir, func(d *author.Draft) error { return d.SetWitnessQuorum(n, exp) })
 		},
 	})
+	var output string
 	list := &cobra.Command{
 		Use:   "list --trust DIR",
 		Short: "List the policy's witnesses and quorum",
-		Args:  cobra.NoArgs,
+		Long: `List the witnesses of the policy in DIR (the latest version, signed or not)
+and their quorum. With --output json: {"quorum", "witnesses": [{"name",
+"vkey"}]} (quorum 0 and no witnesses when the policy names none).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := a.openDraftForReading(dir)
 			if err != nil {
@@ -97,6 +100,13 @@ docs/runbooks/witnesses.md. Each change makes a new policy version: then run
 			w, err := policy.WitnessesOf(d.Targets)
 			if err != nil {
 				return err
+			}
+			if output == "json" {
+				out := witnessListJSON{Quorum: w.Quorum, Witnesses: []witnessJSON{}}
+				for _, e := range w.Witnesses {
+					out.Witnesses = append(out.Witnesses, witnessJSON{Name: e.Name, VKey: e.VKey})
+				}
+				return writeJSON(a.stdout, out)
 			}
 			if len(w.Witnesses) == 0 {
 				fmt.Fprintln(a.stdout, "no witnesses")
@@ -110,8 +120,20 @@ docs/runbooks/witnesses.md. Each change makes a new policy version: then run
 		},
 	}
 	list.Flags().StringVar(&dir, "trust", "", "trust directory")
+	list.Flags().StringVar(&output, "output", "text", "text or json")
 	cmd.AddCommand(add, remove, quorum, list)
 	return cmd
+}
+
+// witnessListJSON is policy witness list --output json.
+type witnessListJSON struct {
+	Quorum    int           `json:"quorum"`
+	Witnesses []witnessJSON `json:"witnesses"`
+}
+
+type witnessJSON struct {
+	Name string `json:"name"`
+	VKey string `json:"vkey"`
 }
 
 // policyTSA is `quorate policy tsa add|remove|quorum|list`: the trusted
@@ -178,10 +200,15 @@ new policy version: then run 'quorate policy sign'.`,
 			return a.editDraft(dir, func(d *author.Draft) error { return d.SetTSAQuorum(n, exp) })
 		},
 	})
+	var output string
 	list := &cobra.Command{
 		Use:   "list --trust DIR",
 		Short: "List the trusted timestamp authorities and quorum",
-		Args:  cobra.NoArgs,
+		Long: `List the timestamp authorities the policy in DIR trusts (the latest version,
+signed or not) and their quorum. With --output json: {"quorum",
+"authorities": [{"name", "certificates"}]}, certificates being the number
+of PEM certificates kept for the authority.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := a.openDraftForReading(dir)
 			if err != nil {
@@ -190,6 +217,13 @@ new policy version: then run 'quorate policy sign'.`,
 			t, err := policy.TSAsOf(d.Targets)
 			if err != nil {
 				return err
+			}
+			if output == "json" {
+				out := tsaListJSON{Quorum: t.Quorum, Authorities: []tsaJSON{}}
+				for _, e := range t.Authorities {
+					out.Authorities = append(out.Authorities, tsaJSON{Name: e.Name, Certificates: len(e.Certificates)})
+				}
+				return writeJSON(a.stdout, out)
 			}
 			if len(t.Authorities) == 0 {
 				fmt.Fprintln(a.stdout, "no timestamp authorities")
@@ -203,8 +237,20 @@ new policy version: then run 'quorate policy sign'.`,
 		},
 	}
 	list.Flags().StringVar(&dir, "trust", "", "trust directory")
+	list.Flags().StringVar(&output, "output", "text", "text or json")
 	cmd.AddCommand(add, remove, quorum, list)
 	return cmd
+}
+
+// tsaListJSON is policy tsa list --output json.
+type tsaListJSON struct {
+	Quorum      int       `json:"quorum"`
+	Authorities []tsaJSON `json:"authorities"`
+}
+
+type tsaJSON struct {
+	Name         string `json:"name"`
+	Certificates int    `json:"certificates"`
 }
 
 func (a *app) openDraftForReading(dir string) (*author.Draft, error) {
@@ -227,37 +273,6 @@ func parseQuorum(s string) (int, error) {
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-// checkWitnesses checks the witness cosignatures on a verified checkpoint
-// note against the quorum of the policy in dir and says who cosigned. A
-// cosignature of a policy witness that does not verify fails; a quorum not
-// met is a warning, or a failure when required.
-func (a *app) checkWitnesses(dir string, note []byte, require bool) error {
-	t, err := a.loadTrust(dir, "", a.now())
-	if err != nil {
-		return err
-	}
-	q, err := t.Witnesses()
-	switch {
-	case errors.Is(err, policy.ErrNoWitnesses) && !require:
-		return nil
-	case err != nil:
-		return withCode(exitNotVerified, fmt.Errorf("witnesses NOT verified: %w", err))
-	}
-	r, err := q.Verify(note)
-	if err != nil {
-		return withCode(exitNotVerified, fmt.Errorf("witnesses NOT verified: %w", err))
-	}
-	w := &policy.WitnessEvidence{Quorum: r.Need, Signed: r.Signed(), Missing: r.Missing, Met: r.Met, WitnessedBy: r.WitnessedBy}
-	fmt.Fprintf(a.stdout, "witnesses: %s\n", display.String(w.String()))
-	if !r.Met {
-		if require {
-			return withCode(exitNotVerified, fmt.Errorf("witnesses NOT verified: %w", r.Err()))
-		}
-		a.errf("warning: %s\n", display.String(r.Err().Error()))
-	}
-	return nil
-}
 
 // independentFlags are serve's flags for witnesses and timestamp
 // authorities.

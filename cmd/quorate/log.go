@@ -1,23 +1,22 @@
 package main
 
 import (
-	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/quorate-dev/quorate/internal/atomicfile"
+	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer/client"
-	"github.com/quorate-dev/quorate/signer/ledgerapi"
 )
 
 func (a *app) policyLogKey() *cobra.Command {
@@ -65,7 +64,7 @@ detected.`,
 }
 
 func (a *app) logKeyCommand() *cobra.Command {
-	var dir string
+	var dir, output string
 	c := &cobra.Command{
 		Use:   "key --trust DIR",
 		Short: "Print the log's C2SP verifier key (vkey) from the trust directory",
@@ -75,7 +74,8 @@ the signature type byte and the public key), one line on stdout. Tools that
 check checkpoints take it as is: Go's golang.org/x/mod/sumdb/note
 (note.NewVerifier, then note.Open) for an Ed25519 log key (type 0x01); an
 ECDSA P-256 log key is type 0x02 of C2SP signed-note, which x/mod does not
-implement. The key comes from the signed policy, never from the coordinator.`,
+implement. The key comes from the signed policy, never from the coordinator.
+With --output json: {"origin", "keyId", "vkey"}.`,
 		Example: "  quorate log key --trust trust > log.vkey",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -87,70 +87,59 @@ implement. The key comes from the signed policy, never from the coordinator.`,
 			if err != nil {
 				return err
 			}
+			if output == "json" {
+				return writeJSON(a.stdout, logKeyJSON{Origin: lk.Origin, KeyID: lk.Key.ID(), VKey: vkey})
+			}
 			fmt.Fprintln(a.stdout, vkey)
 			return nil
 		},
 	}
 	c.Flags().StringVar(&dir, "trust", "", "trust directory")
+	c.Flags().StringVar(&output, "output", "text", "text or json")
 	return c
 }
 
+// logKeyJSON is log key --output json.
+type logKeyJSON struct {
+	Origin string `json:"origin"`
+	KeyID  string `json:"keyId"`
+	VKey   string `json:"vkey"`
+}
+
 // logKey reads the log key from a trust directory.
-func (a *app) logKey(dir string) (*policy.LogKey, error) {
+func (a *app) logKey(dir string) (client.LogKey, error) {
 	t, err := a.loadTrust(dir, "", a.now())
 	if err != nil {
-		return nil, err
+		return client.LogKey{}, err
 	}
 	lk, err := t.LogKey()
 	if err != nil {
-		return nil, usageErr("%w", err)
+		return client.LogKey{}, usageErr("%w", err)
 	}
-	return lk, nil
+	return client.LogKey{Origin: lk.Origin, Key: lk.Key}, nil
 }
 
-// fetchAll fetches the entries [0, size), or as many as the coordinator
-// serves: the audit then says what is missing or out of place.
-// latestCheckpoint fetches the coordinator's latest checkpoint and checks
-// its signature with the log key the trust directory names.
-func (a *app) latestCheckpoint(cmd *cobra.Command, dir string, cf *clientFlags) (*policy.LogKey, *client.Client, []byte, *ledger.SignedCheckpoint, error) {
-	lk, err := a.logKey(dir)
-	if err != nil {
-		return nil, nil, nil, nil, err
+// notVerified reports err of a log command. A check that failed is
+// returned as what, then err (exit 1); under --output json the CLI's error
+// object carries its code (ledger.Code: fork, root_mismatch,
+// entry_modified, checkpoint_signature, proof, ...; or the policy's, e.g.
+// not_witnessed). An error of the coordinator's API is returned as it is
+// (retryable ones say so), usage and trust-material errors too (exit 2).
+func (a *app) notVerified(what string, err error) error {
+	var ae *client.APIError
+	var ee *exitError
+	switch {
+	case errors.As(err, &ae):
+		return describeAPIError(err)
+	case errors.As(err, &ee):
+		return err
 	}
-	cl, err := a.client(cf)
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	note, err := cl.Checkpoint(cmd.Context())
-	if err != nil {
-		return nil, nil, nil, nil, describeAPIError(err)
-	}
-	cp, err := ledger.OpenCheckpoint(note, lk.Origin, lk.Key)
-	if err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("log NOT verified: checkpoint: %w", err)
-	}
-	return lk, cl, note, cp, nil
-}
-
-func (a *app) fetchAll(cmd *cobra.Command, cl *client.Client, size int64) ([][]byte, error) {
-	var all [][]byte
-	for start := int64(0); start < size; start += ledgerapi.MaxEntries {
-		end := min(size, start+ledgerapi.MaxEntries)
-		es, err := cl.LogEntries(cmd.Context(), start, end)
-		if err != nil {
-			return nil, describeAPIError(err)
-		}
-		all = append(all, es...)
-		if int64(len(es)) < end-start {
-			break
-		}
-	}
-	return all, nil
+	return withCode(exitNotVerified, fmt.Errorf("%s: %w", what, err))
 }
 
 func (a *app) logVerify() *cobra.Command {
 	var cf clientFlags
-	var dir, state string
+	var dir, state, output string
 	var requireWitnesses bool
 	c := &cobra.Command{
 		Use:   "verify --coordinator URL --trust DIR [--state FILE] [--require-witnesses]",
@@ -160,14 +149,17 @@ the entries, check the checkpoint's signature with the log key named in the
 trust directory, and check that the tree is consistent with the checkpoint
 this command saw last time (kept in --state FILE), so a rewritten or forked
 history is detected. On success the new checkpoint is saved to the state file.
+With --output json the result is one object (docs/cli.md, JSON output); a
+failed check is the error object, its code the ledger's (fork,
+root_mismatch, entry_modified, checkpoint_signature, ...) or not_witnessed.
 Exit 0 verified, 1 not verified, 2 usage or trust errors.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			lk, cl, note, cp, err := a.latestCheckpoint(cmd, dir, &cf)
+			lk, err := a.logKey(dir)
 			if err != nil {
 				return err
 			}
-			entries, err := a.fetchAll(cmd, cl, cp.Size)
+			cl, err := a.client(&cf)
 			if err != nil {
 				return err
 			}
@@ -178,38 +170,98 @@ Exit 0 verified, 1 not verified, 2 usage or trust errors.`,
 					return usageErr("reading --state: %w", err)
 				}
 			}
-			got, err := ledger.Audit(cmd.Context(), ledger.AuditConfig{Origin: lk.Origin, LogKey: lk.Key, Previous: prev, Reference: remoteHashes{cl}}, entries, note)
+			got, err := cl.AuditLog(cmd.Context(), lk, prev)
 			if err != nil {
-				return fmt.Errorf("log NOT verified: %w", err)
+				return a.notVerified("log NOT verified", err)
 			}
 			if state != "" {
 				if err := atomicfile.Write(state, got.Note, 0o600); err != nil {
 					return err
 				}
 			}
-			if got.Size == 0 {
+			w, werr := a.checkWitnesses(dir, got.Note, requireWitnesses)
+			cp := got.Checkpoint
+			if output == "json" {
+				if werr != nil {
+					return a.notVerified("witnesses NOT verified", werr)
+				}
+				out := logVerifyJSON{Verified: true, Size: cp.Size, Root: base64.StdEncoding.EncodeToString(cp.Root[:]), Checkpoint: string(got.Note), Witnesses: w}
+				if cp.Size > 0 {
+					out.Time = cp.Time.UTC().Format(time.RFC3339Nano)
+				}
+				return writeJSON(a.stdout, out)
+			}
+			if cp.Size == 0 {
 				// No entry, no time: never print the zero time (1970).
 				fmt.Fprintln(a.stdout, "log verified: empty (no entries logged yet)")
 			} else {
-				fmt.Fprintf(a.stdout, "log verified: %d entries, root %s, logged up to %s\n", got.Size, base64.StdEncoding.EncodeToString(got.Root[:]), got.Time.Format(time.RFC3339))
+				fmt.Fprintf(a.stdout, "log verified: %d entries, root %s, logged up to %s\n", cp.Size, base64.StdEncoding.EncodeToString(cp.Root[:]), cp.Time.Format(time.RFC3339))
 			}
-			return a.checkWitnesses(dir, note, requireWitnesses)
+			if w != nil {
+				fmt.Fprintf(a.stdout, "witnesses: %s\n", display.String(w.String()))
+			}
+			if werr != nil {
+				return a.notVerified("witnesses NOT verified", werr)
+			}
+			return nil
 		},
 	}
 	cf.add(c)
 	c.Flags().StringVar(&dir, "trust", "", "trust directory naming the log key")
 	c.Flags().StringVar(&state, "state", "", "file keeping the last verified checkpoint (consistency is checked against it)")
 	c.Flags().BoolVar(&requireWitnesses, "require-witnesses", false, "fail unless the checkpoint is cosigned by the quorum of the policy's witnesses")
+	c.Flags().StringVar(&output, "output", "text", "text or json")
 	return c
+}
+
+// logVerifyJSON is log verify --output json when the log verified.
+type logVerifyJSON struct {
+	Verified   bool                    `json:"verified"`
+	Size       int64                   `json:"size"`
+	Root       string                  `json:"root"`           // base64 of the tree hash
+	Time       string                  `json:"time,omitempty"` // the last entry's (absent when empty)
+	Checkpoint string                  `json:"checkpoint"`     // the signed note, with cosignatures
+	Witnesses  *policy.WitnessEvidence `json:"witnesses,omitempty"`
+}
+
+// checkWitnesses checks the witness cosignatures on a verified checkpoint
+// note against the quorum of the policy in dir (policy.CheckpointWitnesses).
+// A cosignature of a policy witness that does not verify fails; a quorum
+// not met is a warning, or a failure when required. It returns nil
+// evidence when the policy names no witnesses and none are required.
+func (a *app) checkWitnesses(dir string, note []byte, require bool) (*policy.WitnessEvidence, error) {
+	t, err := a.loadTrust(dir, "", a.now())
+	if err != nil {
+		return nil, err
+	}
+	w, err := t.CheckpointWitnesses(note)
+	switch {
+	case errors.Is(err, policy.ErrNoWitnesses) && !require:
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	if !w.Met {
+		if require {
+			return w, w.Err()
+		}
+		a.errf("warning: %s\n", display.String(w.Err().Error()))
+	}
+	return w, nil
 }
 
 func (a *app) logShow() *cobra.Command {
 	var cf clientFlags
 	var start, end int64
+	var output string
 	c := &cobra.Command{
 		Use:   "show --coordinator URL [--start N] [--end M]",
 		Short: "Print the latest checkpoint and log entries",
-		Args:  cobra.NoArgs,
+		Long: `Print the coordinator's latest checkpoint and the entries [--start, --end).
+Nothing is verified here ('quorate log verify' audits): each entry is only
+checked to be a well-formed entry. With --output json: {"checkpoint",
+"entries"}, each entry in the ledger's own JSON form.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := a.client(&cf)
 			if err != nil {
@@ -219,7 +271,6 @@ func (a *app) logShow() *cobra.Command {
 			if err != nil {
 				return describeAPIError(err)
 			}
-			fmt.Fprintf(a.stdout, "%s\n", note)
 			if end < 0 {
 				end = start + 100
 			}
@@ -227,11 +278,21 @@ func (a *app) logShow() *cobra.Command {
 			if err != nil {
 				return describeAPIError(err)
 			}
-			for _, raw := range es {
-				e, err := ledger.ParseEntry(raw)
-				if err != nil {
+			entries := make([]*ledger.Entry, len(es))
+			for i, raw := range es {
+				if entries[i], err = ledger.ParseEntry(raw); err != nil {
 					return fmt.Errorf("the coordinator served a malformed entry: %w", err)
 				}
+			}
+			if output == "json" {
+				out := logShowJSON{Checkpoint: string(note), Entries: make([]json.RawMessage, len(es))}
+				for i, raw := range es {
+					out.Entries[i] = raw
+				}
+				return writeJSON(a.stdout, out)
+			}
+			fmt.Fprintf(a.stdout, "%s\n", note)
+			for _, e := range entries {
 				fmt.Fprintf(a.stdout, "%6d  %s  %-20s %s %s\n", e.Index, e.Time.Format(time.RFC3339Nano), e.Type, e.RequestID, keys.Short(e.KeyID))
 			}
 			return nil
@@ -240,104 +301,75 @@ func (a *app) logShow() *cobra.Command {
 	cf.add(c)
 	c.Flags().Int64Var(&start, "start", 0, "first entry")
 	c.Flags().Int64Var(&end, "end", -1, "end of the range (exclusive; default start+100)")
+	c.Flags().StringVar(&output, "output", "text", "text or json")
 	return c
+}
+
+// logShowJSON is log show --output json.
+type logShowJSON struct {
+	Checkpoint string            `json:"checkpoint"` // as served, not verified
+	Entries    []json.RawMessage `json:"entries"`    // each a well-formed ledger entry
 }
 
 func (a *app) logProof() *cobra.Command {
 	var cf clientFlags
-	var dir string
+	var dir, output string
 	var index int64
 	c := &cobra.Command{
 		Use:   "proof --coordinator URL --trust DIR --index N",
 		Short: "Prove one entry is in the log and check the proof",
-		Args:  cobra.NoArgs,
+		Long: `Fetch entry N, its inclusion proof in the tree of the latest checkpoint
+(checked with the log key of the trust directory) and verify the proof.
+With --output json: {"verified", "index", "size", "root", "entry",
+"proof"}; a proof that does not verify is the error object with code
+proof (exit 1).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, cl, _, cp, err := a.latestCheckpoint(cmd, dir, &cf)
+			lk, err := a.logKey(dir)
 			if err != nil {
 				return err
 			}
-			es, err := cl.LogEntries(cmd.Context(), index, index+1)
+			cl, err := a.client(&cf)
 			if err != nil {
+				return err
+			}
+			p, err := cl.ProveEntry(cmd.Context(), lk, index)
+			switch {
+			case errors.Is(err, client.ErrEntryNotInLog):
+				return usageErr("%w", err)
+			case errors.Is(err, ledger.ErrProof):
+				return a.notVerified("inclusion proof does NOT verify", err)
+			case err != nil && ledger.Code(err) != "":
+				return a.notVerified("log NOT verified", err)
+			case err != nil:
 				return describeAPIError(err)
 			}
-			if len(es) != 1 {
-				return usageErr("entry %d is not in the log (size %d)", index, cp.Size)
-			}
-			raw, err := cl.InclusionProof(cmd.Context(), index, cp.Size)
-			if err != nil {
-				return describeAPIError(err)
-			}
-			proof := make(tlog.RecordProof, len(raw))
-			for i, h := range raw {
-				if len(h) != len(tlog.Hash{}) {
-					return fmt.Errorf("proof hash %d has %d bytes", i, len(h))
+			cp, e := p.Checkpoint, p.Entry
+			if output == "json" {
+				out := logProofJSON{Verified: true, Index: index, Size: cp.Size, Root: base64.StdEncoding.EncodeToString(cp.Root[:]), Entry: p.Raw}
+				for _, h := range p.Proof {
+					out.Proof = append(out.Proof, base64.StdEncoding.EncodeToString(h[:]))
 				}
-				copy(proof[i][:], h)
-			}
-			if err := ledger.VerifyInclusion(proof, index, cp.Size, cp.Root, es[0]); err != nil {
-				return fmt.Errorf("inclusion proof does NOT verify: %w", err)
-			}
-			e, err := ledger.ParseEntry(es[0])
-			if err != nil {
-				return err
+				return writeJSON(a.stdout, out)
 			}
 			fmt.Fprintf(a.stdout, "entry %d (%s, %s, logged %s) is in the log of size %d: %d-hash proof verified\n",
-				index, e.Type, e.RequestID, e.Time.Format(time.RFC3339Nano), cp.Size, len(proof))
+				index, e.Type, e.RequestID, e.Time.Format(time.RFC3339Nano), cp.Size, len(p.Proof))
 			return nil
 		},
 	}
 	cf.add(c)
 	c.Flags().StringVar(&dir, "trust", "", "trust directory naming the log key")
 	c.Flags().Int64Var(&index, "index", 0, "entry index")
+	c.Flags().StringVar(&output, "output", "text", "text or json")
 	return c
 }
 
-// remoteHashes reads the coordinator's stored hashes, so an audit whose
-// recomputed root differs can name the entry that changed. Audit trusts them
-// only once they reproduce the signed root.
-type remoteHashes struct{ cl *client.Client }
-
-func (r remoteHashes) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(indexes))
-	if len(indexes) == 0 {
-		return out, nil
-	}
-	lo, hi := indexes[0], indexes[0]
-	for _, i := range indexes {
-		lo, hi = min(lo, i), max(hi, i)
-	}
-	got := map[int64]tlog.Hash{}
-	for start := lo; start <= hi; start += ledgerapi.MaxHashes {
-		end := min(hi+1, start+ledgerapi.MaxHashes)
-		hs, err := r.cl.StoredHashes(ctx, start, end)
-		if err != nil {
-			return nil, err
-		}
-		for i, h := range hs {
-			if len(h) != len(tlog.Hash{}) {
-				return nil, fmt.Errorf("stored hash %d has %d bytes", start+int64(i), len(h))
-			}
-			got[start+int64(i)] = tlog.Hash(h)
-		}
-	}
-	for i, x := range indexes {
-		h, ok := got[x]
-		if !ok {
-			return nil, fmt.Errorf("the coordinator returned no stored hash %d", x)
-		}
-		out[i] = h
-	}
-	return out, nil
-}
-
-func (remoteHashes) Size(context.Context) (int64, error) {
-	return 0, errors.New("remote reference: size not available")
-}
-
-func (remoteHashes) ReadEntries(context.Context, int64, int64) ([][]byte, error) {
-	return nil, errors.New("remote reference: entries not available")
-}
-
-func (remoteHashes) Append(context.Context, int64, [][]byte, []tlog.Hash) error {
-	return errors.New("remote reference: read-only")
+// logProofJSON is log proof --output json when the proof verified.
+type logProofJSON struct {
+	Verified bool            `json:"verified"`
+	Index    int64           `json:"index"`
+	Size     int64           `json:"size"`  // of the checkpoint's tree
+	Root     string          `json:"root"`  // base64
+	Entry    json.RawMessage `json:"entry"` // the ledger entry
+	Proof    []string        `json:"proof"` // base64 hashes, leaf to root
 }

@@ -35,14 +35,16 @@ docs/notifications.md.`,
 }
 
 func (a *app) webhookTestCommand() *cobra.Command {
-	var config, endpoint, typ string
+	var config, endpoint, typ, output string
 	var timeout time.Duration
 	c := &cobra.Command{
 		Use:   "test --config FILE --endpoint NAME",
 		Short: "Send a signed sample notification to one endpoint",
 		Long: `Send a signed sample notification (marked "sample": true, with no inclusion
 proof) to the endpoint NAME of the webhook configuration FILE, in the endpoint's
-format. Exit 0 when the receiver answered 2xx, 1 otherwise.`,
+format. Exit 0 when the receiver answered 2xx, 1 otherwise. With --output
+json: {"delivered", "type", "endpoint", "format", "webhookId", "url"} (the
+URL redacted as in the text).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if config == "" || endpoint == "" {
@@ -68,6 +70,9 @@ format. Exit 0 when the receiver answered 2xx, 1 otherwise.`,
 			if _, err := notify.Post(cmd.Context(), client, ep, m.ID, a.now(), body); err != nil {
 				return fmt.Errorf("endpoint %s: %w", ep.Name, err)
 			}
+			if output == "json" {
+				return writeJSON(a.stdout, webhookTestJSON{Delivered: true, Type: string(m.Type), Endpoint: ep.Name, Format: string(ep.Format), WebhookID: m.ID, URL: ep.Redacted()})
+			}
 			fmt.Fprintf(a.stdout, "delivered sample %s (%s, %s format, webhook-id %s) to %s\n", m.Type, ep.Name, ep.Format, m.ID, ep.Redacted())
 			return nil
 		},
@@ -76,7 +81,18 @@ format. Exit 0 when the receiver answered 2xx, 1 otherwise.`,
 	c.Flags().StringVar(&endpoint, "endpoint", "", "name of the endpoint to send to")
 	c.Flags().StringVar(&typ, "type", string(ledger.RequestOpened), "event type of the sample")
 	c.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for the receiver")
+	c.Flags().StringVar(&output, "output", "text", "text or json")
 	return c
+}
+
+// webhookTestJSON is webhook test --output json.
+type webhookTestJSON struct {
+	Delivered bool   `json:"delivered"`
+	Type      string `json:"type"`
+	Endpoint  string `json:"endpoint"`
+	Format    string `json:"format"`
+	WebhookID string `json:"webhookId"`
+	URL       string `json:"url"`
 }
 
 // sampleMessage is a plausible notification of type t, marked as a sample.
@@ -107,7 +123,7 @@ func sampleMessage(t ledger.EventType, now time.Time) (*notify.Message, error) {
 }
 
 func (a *app) webhookVerifyCommand() *cobra.Command {
-	var secretFile, secretEnv, headersFile, bodyFile string
+	var secretFile, secretEnv, headersFile, bodyFile, output string
 	var tolerance time.Duration
 	c := &cobra.Command{
 		Use:   "verify (--secret-file FILE | --secret-env NAME) --headers FILE [--body FILE]",
@@ -116,7 +132,8 @@ func (a *app) webhookVerifyCommand() *cobra.Command {
 ("webhook-id: 7", "webhook-timestamp: ...", "webhook-signature: v1,..."), the
 body is read from --body or standard input, byte for byte. The timestamp must
 be within --tolerance of now. Exit 0 and print the webhook-id when the signature
-verifies; 1 otherwise. Receivers must still drop webhook-ids they have seen.`,
+verifies; 1 otherwise. Receivers must still drop webhook-ids they have seen.
+With --output json: {"verified": true, "webhookId"}.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (secretFile == "") == (secretEnv == "") || headersFile == "" {
@@ -157,6 +174,12 @@ verifies; 1 otherwise. Receivers must still drop webhook-ids they have seen.`,
 			if err != nil {
 				return err
 			}
+			if output == "json" {
+				return writeJSON(a.stdout, struct {
+					Verified  bool   `json:"verified"`
+					WebhookID string `json:"webhookId"`
+				}{true, id})
+			}
 			fmt.Fprintf(a.stdout, "verified: webhook-id %s\n", id)
 			return nil
 		},
@@ -166,6 +189,7 @@ verifies; 1 otherwise. Receivers must still drop webhook-ids they have seen.`,
 	c.Flags().StringVar(&headersFile, "headers", "", "file of the delivery's header lines")
 	c.Flags().StringVar(&bodyFile, "body", "", "file of the delivery's body (default: standard input)")
 	c.Flags().DurationVar(&tolerance, "tolerance", notify.DefaultTolerance, "largest accepted distance of webhook-timestamp from now")
+	c.Flags().StringVar(&output, "output", "text", "text or json")
 	return c
 }
 

@@ -70,10 +70,15 @@ func TestWebhookTestAndVerify(t *testing.T) {
 			t.Fatalf("webhook test --endpoint %s: %d %s", ep, code, out)
 		}
 	}
+	out, code := run("", time.Now(), "webhook", "test", "--config", cfgPath, "--endpoint", "ops", "--output", "json")
+	var tj webhookTestJSON
+	if err := json.Unmarshal([]byte(out), &tj); code != 0 || err != nil || !tj.Delivered || tj.Endpoint != "ops" || tj.Type != "request.opened" || tj.WebhookID == "" || tj.Format == "" {
+		t.Fatalf("webhook test --output json: %d %s (%v)", code, out, err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(got) != 3 {
-		t.Fatalf("receiver verified %d deliveries; want 3", len(got))
+	if len(got) != 4 {
+		t.Fatalf("receiver verified %d deliveries; want 4", len(got))
 	}
 	var m notify.Message
 	if err := json.Unmarshal(got[0].body, &m); err != nil || !m.Sample || m.Type != "signature.accepted" {
@@ -106,10 +111,18 @@ func TestWebhookTestAndVerify(t *testing.T) {
 			}
 		})
 	}
+	out, code = run(string(got[0].body), time.Now(), "webhook", "verify", "--secret-file", secretFile, "--headers", hfile, "--output", "json")
+	var vj struct {
+		Verified  bool   `json:"verified"`
+		WebhookID string `json:"webhookId"`
+	}
+	if err := json.Unmarshal([]byte(out), &vj); code != 0 || err != nil || !vj.Verified || vj.WebhookID != m.ID {
+		t.Fatalf("webhook verify --output json: %d %s (%v)", code, out, err)
+	}
 	if out, code := run("", time.Now(), "webhook", "test", "--config", cfgPath, "--endpoint", "nope"); code != exitUsage || !strings.Contains(out, `no endpoint named "nope"`) {
 		t.Fatalf("unknown endpoint: %d %s", code, out)
 	}
-	out, code := run("", time.Now(), "webhook", "secret")
+	out, code = run("", time.Now(), "webhook", "secret")
 	if _, err := notify.ParseSecret(strings.TrimSpace(out)); code != 0 || err != nil {
 		t.Fatalf("webhook secret: %d %q %v", code, out, err)
 	}

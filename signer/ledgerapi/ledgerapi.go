@@ -20,6 +20,7 @@ import (
 
 	"github.com/quorate-dev/quorate/internal/atomicfile"
 	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/signer/client"
 	"github.com/quorate-dev/quorate/signer/internal/httpapi"
 	"github.com/quorate-dev/quorate/signer/internal/storeerr"
 )
@@ -411,8 +412,8 @@ func (c *Server) Bundle(ctx context.Context, indexes []int64) ([]byte, error) {
 	return b.Marshal()
 }
 
-// MaxEntries caps one page of log entries.
-const MaxEntries = 1000
+// MaxEntries caps one page of log entries (the page size clients use).
+const MaxEntries = client.MaxLogEntries
 
 // Entries returns the raw entries [start, end) of the log.
 func (c *Server) Entries(ctx context.Context, start, end int64) ([][]byte, error) {
@@ -476,8 +477,8 @@ func hashes[H ~[32]byte](hs []H) [][]byte {
 	return out
 }
 
-// MaxHashes caps one page of stored hashes.
-const MaxHashes = 4096
+// MaxHashes caps one page of stored hashes (the page size clients use).
+const MaxHashes = client.MaxStoredHashes
 
 // StoredHashes returns the log's stored hashes [start, end) in tlog's
 // stored-hash numbering, so an auditor whose recomputed root differs can
