@@ -108,6 +108,10 @@ type Verdict struct {
 	// Independent is what the ledger bundle's witness cosignatures and
 	// timestamps proved against the policy's witnesses and TSAs, or nil.
 	Independent *IndependentEvidence `json:"independent,omitempty"`
+	// KeyNames are the display names and owners the trusted policy gives
+	// the keys of Signatures ([KeyNamesField]), for people: nothing above
+	// was decided by a name.
+	KeyNames KeyNames `json:"keyNames,omitempty"`
 }
 
 func (v *Verdict) fail(k *Kind, cause error, format string, args ...any) {
@@ -248,6 +252,11 @@ func (t *Trust) VerifyBytes(data []byte, req Request, opts ...VerifyOption) *Ver
 		return v
 	}
 	t.verifyEnvelope(v, data, env, payload, req, limits, &o)
+	ids := make([]string, len(v.Signatures))
+	for i, s := range v.Signatures {
+		ids[i] = s.KeyID
+	}
+	v.KeyNames = t.KeyNames.Subset(ids...)
 	return v
 }
 
