@@ -26,7 +26,7 @@ func (a *app) eventsCommand() *cobra.Command {
 		Short: "Follow the coordinator's ledger events as they are appended",
 		Long: `Follow GET /v1/events: each event appended to the coordinator's transparency
 log (request opened, signature accepted, attestation emitted, cancelled, expired,
-policy published, key revoked), one line each, until interrupted. A dropped
+superseded, policy published, key revoked), one line each, until interrupted. A dropped
 connection is resumed after the last event seen, so none is lost or repeated.
 
 --since INDEX starts at that log index (default: events from now on).
