@@ -538,7 +538,7 @@ then the command exits 1.`,
 					fmt.Fprintf(w, "log vkey    %s\n", display.String(out.LogVerifierKey))
 				}
 			}
-			a.printLifecycle(lc)
+			a.printLifecycle(lc, out.KeyNames)
 			fmt.Fprintln(w, "roles:")
 			for _, r := range out.Roles {
 				fmt.Fprintf(w, "  %-12s threshold %d of %d\n", r.Name, r.Threshold, len(r.KeyIDs))

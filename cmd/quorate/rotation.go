@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
@@ -177,16 +178,16 @@ func isHex(s string) bool {
 }
 
 // printLifecycle shows the endorsed history, retired keys and revocations.
-func (a *app) printLifecycle(lc *policy.Lifecycle) {
+func (a *app) printLifecycle(lc *policy.Lifecycle, names policy.KeyNames) {
 	w := a.stdout
 	if vs := lc.Versions(); len(vs) > 0 {
 		fmt.Fprintf(w, "history     versions %s endorsed\n", versionRanges(vs))
 	}
 	for _, r := range lc.Retired {
-		fmt.Fprintf(w, "retired     %s at %s\n", r.KeyID, r.At.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "retired     %s%s at %s\n", r.KeyID, nameNote(names, r.KeyID), r.At.UTC().Format(time.RFC3339))
 	}
 	for _, r := range lc.Revocations {
-		fmt.Fprintf(w, "revoked     %s since %s: %s\n", r.KeyID, r.Since.UTC().Format(time.RFC3339), r.Reason)
+		fmt.Fprintf(w, "revoked     %s%s since %s: %s\n", r.KeyID, nameNote(names, r.KeyID), r.Since.UTC().Format(time.RFC3339), display.String(r.Reason))
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"github.com/quorate-dev/quorate/approval"
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/internal/display"
-	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/keys/keyless"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/signer/client"
@@ -129,10 +128,10 @@ func (a *app) signRequest(ctx context.Context, cf *clientFlags, id string, sf si
 		if res.Recorded != nil {
 			at = "at " + res.Recorded.UTC().Format(time.RFC3339)
 		}
-		a.errf("key %s already signed request %s as %s (recorded %s); that signature counts, nothing new was recorded; %s\n", keys.Short(s.Public().ID()), id, res.Role, at, status)
+		a.errf("key %s already signed request %s as %s (recorded %s); that signature counts, nothing new was recorded; %s\n", display.String(v.KeyNames.Label(s.Public().ID())), id, res.Role, at, status)
 		return out, nil
 	}
-	a.errf("signed request %s as %s with key %s; %s\n", id, res.Role, keys.Short(s.Public().ID()), status)
+	a.errf("signed request %s as %s with key %s; %s\n", id, res.Role, display.String(v.KeyNames.Label(s.Public().ID())), status)
 	return out, nil
 }
 
