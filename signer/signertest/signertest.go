@@ -16,8 +16,13 @@
 // [signer.ErrNotPending]), that a failed AddSignature stores nothing, that a
 // composite is emitted exactly once when final signatures race, that the
 // same key posted many times concurrently is stored once, listing filters
-// and paging (also as summaries without payloads), counting by state, that everything acknowledged survives Close and reopening, and
-// that a cancelled context yields an error and no change.
+// and paging (also as summaries without payloads), counting by state, that everything acknowledged survives Close and reopening,
+// that a cancelled context yields an error and no change, and that ledger
+// events of another shape than the change's (see [signer.Finish]) are
+// refused with nothing stored. [TestLedgerStore] checks a store logs
+// exactly the events it is handed, in order, in the change's transaction;
+// [TestChangeStore] that a publication's supersession ends exactly the
+// pending requests it names, or nothing.
 //
 // Times are compared with [time.Time.Equal] at nanosecond precision: a
 // store must keep the times it is given exactly.
