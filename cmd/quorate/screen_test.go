@@ -3,15 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/internal/citest"
 	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/internal/vtscreen"
 	"github.com/quorate-dev/quorate/signer"
@@ -131,4 +137,262 @@ func TestRequestShowShowsThePayload(t *testing.T) {
 	if !strings.Contains(stderr.String(), "lists other subjects than its payload") {
 		t.Errorf("no warning: %q", stderr.String())
 	}
+}
+
+// cli runs the CLI in-process in dir's setting (its state and
+// configuration under dir) and fails the test unless it exits 0.
+func cli(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	env := testEnv(dir)
+	var stdout, stderr bytes.Buffer
+	a := newApp(strings.NewReader(""), &stdout, &stderr, func(k string) string { return env[k] })
+	if code := a.run(context.Background(), args); code != 0 {
+		t.Fatalf("quorate %s: exit %d: %s", strings.Join(args, " "), code, stderr.String())
+	}
+	return stdout.String()
+}
+
+// testEnv is the environment of the CLI in a test directory.
+func testEnv(dir string) map[string]string {
+	return map[string]string{"XDG_STATE_HOME": filepath.Join(dir, "state"), "XDG_CONFIG_HOME": filepath.Join(dir, "config"), "HOME": dir}
+}
+
+// tmuxEnv is testEnv as tmux -e arguments, plus extra.
+func tmuxEnv(dir string, extra ...string) []string {
+	var out []string
+	for k, v := range testEnv(dir) {
+		out = append(out, k+"="+v)
+	}
+	return append(out, extra...)
+}
+
+// releaseTrust writes, in dir, a policy whose gate production needs one
+// signature of role operator (the key in opsPub), and an unsigned approval
+// of app.tgz for it (app.intoto.json). It returns app.tgz's digest.
+func releaseTrust(t *testing.T, dir, opsPub string) string {
+	t.Helper()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	cli(t, dir, "keys", "generate", "--key", "file:"+p("admin.key"))
+	cli(t, dir, "policy", "init", "--trust", p("trust"), "--admin", p("admin.key.pub"), "--admin-threshold", "1")
+	cli(t, dir, "policy", "role", "--trust", p("trust"), "--role", "operator", "--key", opsPub)
+	cli(t, dir, "policy", "gate", "--trust", p("trust"), "--gate", "production", "--roles", "operator")
+	cli(t, dir, "policy", "sign", "--trust", p("trust"), "--key", "file:"+p("admin.key"))
+	if err := os.WriteFile(p("app.tgz"), []byte("release 1.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cli(t, dir, "attest", "--trust", p("trust"), "--gate", "production", "--artifact", p("app.tgz"), "--out", p("app.intoto.json"))
+	sum := sha256.Sum256([]byte("release 1.0\n"))
+	return hex.EncodeToString(sum[:])
+}
+
+// signatures counts the signatures of the envelope in file.
+func signatures(t *testing.T, file string) int {
+	t.Helper()
+	env, _, err := attest.ParseEnvelope(mustRead(t, file), attest.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(env.Signatures)
+}
+
+func mustRead(t *testing.T, file string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.WriteFile(to, mustRead(t, from), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSignConfirm runs `quorate sign` in a real terminal (tmux): it shows
+// what is signed (gate, subject with digest, policy version, the role the
+// key signs as) and asks 'Sign? [y/N]'; n signs nothing and exits 1, y
+// signs; --yes does not ask.
+func TestSignConfirm(t *testing.T) {
+	m := vtscreen.StartTmux(t)
+	dir := t.TempDir()
+	cli(t, dir, "keys", "generate", "--key", "file:"+filepath.Join(dir, "ops.key"))
+	digest := releaseTrust(t, dir, filepath.Join(dir, "ops.key.pub"))
+	for _, c := range []struct {
+		name   string
+		flags  string
+		answer string // "" not asked
+		exit   int
+		sigs   int
+	}{
+		{"AnswerNoSignsNothing", "", "n", 1, 0},
+		{"AnswerEmptySignsNothing", "", " ", 1, 0},
+		{"AnswerYesSigns", "", "y", 0, 1},
+		{"AnswerYESSigns", "", "YES", 0, 1},
+		{"FlagYesDoesNotAsk", "--yes", "", 0, 1},
+		{"FlagYShortDoesNotAsk", "-y", "", 0, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			file := c.name + ".intoto.json"
+			copyFile(t, filepath.Join(dir, "app.intoto.json"), filepath.Join(dir, file))
+			m.Start(c.name, dir, tmuxEnv(dir), "quorate sign --key file:ops.key --in "+file+" --trust trust "+c.flags+"; echo "+vtscreen.ExitLine+"$?")
+			if c.answer != "" {
+				screen := m.WaitFor(c.name, "Sign? [y/N]")
+				for _, want := range []string{`approving for gate "production" under policy v1`, "app.tgz sha256:" + digest, "signing as operator (key "} {
+					if !strings.Contains(screen, want) {
+						t.Errorf("before the question the screen does not show %q:\n%s", want, screen)
+					}
+				}
+				m.Type(c.name, c.answer)
+			}
+			screen := m.WaitFor(c.name, vtscreen.ExitLine)
+			m.Kill(c.name)
+			if got := vtscreen.ExitCode(screen); got != c.exit {
+				t.Fatalf("exit %d, want %d; the screen:\n%s", got, c.exit, screen)
+			}
+			if c.answer == "" && strings.Contains(screen, "Sign?") {
+				t.Fatalf("asked although %s was given:\n%s", c.flags, screen)
+			}
+			if c.exit != 0 && !strings.Contains(screen, "nothing was signed") {
+				t.Fatalf("the refusal does not say nothing was signed:\n%s", screen)
+			}
+			if got := signatures(t, filepath.Join(dir, file)); got != c.sigs {
+				t.Fatalf("%d signature(s) in the file, want %d", got, c.sigs)
+			}
+		})
+	}
+	t.Run("NotATerminalNeverAsks", func(t *testing.T) {
+		copyFile(t, filepath.Join(dir, "app.intoto.json"), filepath.Join(dir, "pipe.intoto.json"))
+		cli(t, dir, "sign", "--key", "file:"+filepath.Join(dir, "ops.key"), "--in", filepath.Join(dir, "pipe.intoto.json"), "--trust", filepath.Join(dir, "trust"))
+		if got := signatures(t, filepath.Join(dir, "pipe.intoto.json")); got != 1 {
+			t.Fatalf("%d signature(s), want 1", got)
+		}
+	})
+}
+
+// softHSM sets up a fresh SoftHSM2 token (SOFTHSM2_CONF in a temporary
+// directory, set for this test) and returns the module path, the token's
+// label and its user PIN. Without SoftHSM2 the test is skipped, or fails
+// under CI.
+func softHSM(t *testing.T) (module, label, pin string) {
+	t.Helper()
+	if !pkcs11Built {
+		t.Skip("this build has no PKCS#11 support (CGO_ENABLED=0)")
+	}
+	for _, p := range []string{"/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so", "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so", "/usr/local/lib/softhsm/libsofthsm2.so"} {
+		if _, err := os.Stat(p); err == nil {
+			module = p
+			break
+		}
+	}
+	util, err := exec.LookPath("softhsm2-util")
+	if module == "" || err != nil {
+		citest.SkipOrFail(t, "SoftHSM2", "libsofthsm2.so or softhsm2-util not found; install with scripts/softhsm.sh install")
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "softhsm2.conf")
+	if err := os.Mkdir(filepath.Join(dir, "tokens"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, []byte("directories.tokendir = "+filepath.Join(dir, "tokens")+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SOFTHSM2_CONF", conf)
+	label, pin = "qsign", "pin-"+newID()[:12]
+	if out, err := exec.Command(util, "--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", "so-"+pin).CombinedOutput(); err != nil {
+		t.Fatalf("softhsm2-util --init-token: %v: %s", err, out)
+	}
+	return module, label, pin
+}
+
+// TestPINPrompt signs with a SoftHSM2 key whose URI gives no PIN: on a
+// terminal (tmux) quorate asks `PIN for token "qsign": ` with echo off and
+// signs; without a terminal it fails with the clear error and asks
+// nothing; a PIN written inline (pin-value=) is warned about once. The PIN
+// appears in no output: not on the screen, stdout or stderr, nor in the
+// signed file.
+func TestPINPrompt(t *testing.T) {
+	module, label, pin := softHSM(t)
+	dir := t.TempDir()
+	pinFile := filepath.Join(dir, "pin")
+	if err := os.WriteFile(pinFile, []byte(pin), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bare := "pkcs11:token=" + label + ";object=ops?module-path=" + module
+	cli(t, dir, "keys", "generate", "--key", bare+"&pin-source=file:"+pinFile)
+	cli(t, dir, "keys", "public", "--key", bare+"&pin-source=file:"+pinFile, "--out", filepath.Join(dir, "ops.pub"))
+	releaseTrust(t, dir, filepath.Join(dir, "ops.pub"))
+	noLeak := func(t *testing.T, where string, outputs ...string) {
+		t.Helper()
+		for _, o := range outputs {
+			if strings.Contains(o, pin) {
+				t.Fatalf("the PIN appears in %s:\n%s", where, o)
+			}
+		}
+	}
+
+	t.Run("TerminalAsksWithEchoOff", func(t *testing.T) {
+		m := vtscreen.StartTmux(t)
+		copyFile(t, filepath.Join(dir, "app.intoto.json"), filepath.Join(dir, "tty.intoto.json"))
+		m.Start("pin", dir, tmuxEnv(dir, "SOFTHSM2_CONF="+os.Getenv("SOFTHSM2_CONF")),
+			"quorate sign --key '"+bare+"' --in tty.intoto.json --trust trust --yes; echo "+vtscreen.ExitLine+"$?")
+		m.WaitFor("pin", `PIN for token "`+label+`":`)
+		m.Type("pin", pin)
+		screen := m.WaitFor("pin", vtscreen.ExitLine)
+		m.Kill("pin")
+		if code := vtscreen.ExitCode(screen); code != 0 || !strings.Contains(screen, "signing as operator") {
+			t.Fatalf("exit %d; the screen:\n%s", code, screen)
+		}
+		noLeak(t, "the terminal", screen, string(mustRead(t, filepath.Join(dir, "tty.intoto.json"))))
+		if got := signatures(t, filepath.Join(dir, "tty.intoto.json")); got != 1 {
+			t.Fatalf("%d signature(s), want 1", got)
+		}
+	})
+
+	run := func(t *testing.T, uri, file string) (int, string, string) {
+		t.Helper()
+		copyFile(t, filepath.Join(dir, "app.intoto.json"), filepath.Join(dir, file))
+		cmd := exec.Command("quorate", "sign", "--key", uri, "--in", file, "--trust", "trust")
+		cmd.Dir = dir
+		cmd.Env = os.Environ()
+		for _, e := range tmuxEnv(dir) {
+			cmd.Env = append(cmd.Env, e)
+		}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, &stdout, &stderr // stdin: /dev/null
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, stdout.String(), stderr.String()
+	}
+
+	t.Run("NoTerminalClearError", func(t *testing.T) {
+		code, stdout, stderr := run(t, bare, "pipe.intoto.json")
+		if code != 1 || strings.Contains(stderr, "PIN for token") || !strings.Contains(stderr, "no PIN: add ?pin-source=file:") {
+			t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+		}
+		noLeak(t, "the output", stdout, stderr)
+	})
+
+	t.Run("InlinePINWarnedNeverShown", func(t *testing.T) {
+		code, stdout, stderr := run(t, bare+"&pin-value="+pin, "inline.intoto.json")
+		if code != 0 {
+			t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+		}
+		if n := strings.Count(stderr, "warning: the key URI"); n != 1 {
+			t.Fatalf("%d warnings, want 1:\n%s", n, stderr)
+		}
+		for _, want := range []string{"pin-value=REDACTED", "visible in shell history and process lists", "pin-source=file:", "QUORATE_PKCS11_PIN"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("the warning does not say %q:\n%s", want, stderr)
+			}
+		}
+		noLeak(t, "the output", stdout, stderr, string(mustRead(t, filepath.Join(dir, "inline.intoto.json"))))
+	})
 }
