@@ -2,12 +2,10 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
+	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/quorate-dev/quorate/signer/client"
 	"github.com/spf13/cobra"
@@ -26,50 +24,44 @@ func (f *clientFlags) add(c *cobra.Command) {
 	c.Flags().StringVar(&f.clientKey, "client-key", "", "client certificate key for mutual TLS")
 }
 
+// client is the coordinator client the flags (and $QUORATE_COORDINATOR,
+// $QUORATE_TOKEN) describe (client.New).
 func (a *app) client(f *clientFlags) (*client.Client, error) {
-	u := f.url
-	if u == "" {
-		u = a.getenv("QUORATE_COORDINATOR")
+	o := client.Options{URL: f.url, Token: a.getenv("QUORATE_TOKEN")}
+	if o.URL == "" {
+		o.URL = a.getenv("QUORATE_COORDINATOR")
 	}
-	if u == "" {
+	if o.URL == "" {
 		return nil, usageErr("--coordinator URL (or $QUORATE_COORDINATOR) is required")
 	}
-	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-		return nil, usageErr("--coordinator %q: want an http:// or https:// URL", u)
-	}
-	c := &client.Client{BaseURL: u, Token: a.getenv("QUORATE_TOKEN")}
 	if f.tokenFile != "" {
 		data, err := os.ReadFile(f.tokenFile)
 		if err != nil {
 			return nil, usageErr("reading --token-file: %w", err)
 		}
-		c.Token = strings.TrimSpace(string(data))
+		o.Token = strings.TrimSpace(string(data))
 	}
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
-	custom := false
 	if f.caCert != "" {
 		pem, err := os.ReadFile(f.caCert)
 		if err != nil {
 			return nil, usageErr("reading --ca-cert: %w", err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, usageErr("--ca-cert %s holds no PEM certificate", f.caCert)
-		}
-		tlsConf.RootCAs, custom = pool, true
+		o.RootCAs = pem
 	}
 	if f.clientCert != "" || f.clientKey != "" {
 		cert, err := tls.LoadX509KeyPair(f.clientCert, f.clientKey)
 		if err != nil {
 			return nil, usageErr("loading client certificate: %w", err)
 		}
-		tlsConf.Certificates, custom = []tls.Certificate{cert}, true
+		o.Certificate = &cert
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if custom {
-		tr.TLSClientConfig = tlsConf
+	c, err := client.New(o)
+	if errors.Is(err, client.ErrNoCertificate) {
+		return nil, usageErr("--ca-cert %s holds no PEM certificate", f.caCert)
 	}
-	c.HTTP = &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	if err != nil {
+		return nil, usageErr("--coordinator: %w", err)
+	}
 	return c, nil
 }
 
