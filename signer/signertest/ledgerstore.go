@@ -274,6 +274,13 @@ func testLogConcurrent(t *testing.T, s signer.LedgerStore, l *ledger.Log, logKey
 		}
 		wantEntry(t, es, req.EmittedIndex, ledger.AttestationEmitted, req.ID, "")
 	}
+	auditLog(ctx, t, s, l, logKey)
+}
+
+// auditLog signs and stores a checkpoint of s's log and audits the whole
+// log against it.
+func auditLog(ctx context.Context, t *testing.T, s signer.LedgerStore, l *ledger.Log, logKey *keys.PublicKey) {
+	t.Helper()
 	cp, err := l.Sign(ctx, s.Ledger())
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,140 @@
+package signertest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quorate-dev/quorate/hsm"
+	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/signer"
+)
+
+// TestBatchedSignatures checks what a store that group-commits signatures
+// (deciding them in memory under row locks and sequencing their log
+// appends at the end of a batch) must keep, with many signatures racing
+// into the same batches: every identity is recorded exactly once, a
+// signature whose finish function fails is neither stored nor logged,
+// exactly one composite is emitted per request, the requests returned carry
+// the log index of every signature, and the log is gap-free, matches the
+// rows and audits. open returns one or more stores over the same fresh
+// database (replicas), each keeping its log with log.
+func TestBatchedSignatures(t *testing.T, open func(t *testing.T, log *ledger.Log) []signer.LedgerStore) {
+	t.Helper()
+	logSigner := newFileSigner(t, hsm.ECDSAP256, "log key")
+	l, err := ledger.New(ledger.Config{Origin: LogOrigin, Signer: logSigner, Clock: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stores := open(t, l)
+	for _, s := range stores {
+		defer s.Close()
+	}
+	ctx := t.Context()
+	const requests, signers = 6, 5
+	for r := range requests {
+		mustCreate(t, stores[r%len(stores)], loggedRequest(fmt.Sprintf("batched-%d", r), at(r)))
+	}
+	errFinish := errors.New("finish refuses this signer")
+	refuse := func(r *signer.Request) (signer.Finish, error) {
+		if r.Signatures[len(r.Signatures)-1].Identity == loggedPartial("refused", at(0)).Identity {
+			return signer.Finish{}, errFinish
+		}
+		return finishAt(signers + 1)(r)
+	}
+	type outcome struct {
+		req *signer.Request
+		err error
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		outcomes = map[string][]outcome{} // by request ID
+	)
+	// Each signer signs each request twice, through different replicas,
+	// and the refused signer once; all at the same time.
+	for r := range requests {
+		id := fmt.Sprintf("batched-%d", r)
+		for k := range signers + 1 {
+			who, tries := fmt.Sprintf("signer-%d", k), 2
+			if k == signers {
+				who, tries = "refused", 1
+			}
+			for try := range tries {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					s := stores[(r+k+try)%len(stores)]
+					got, err := s.AddSignature(ctx, id, loggedPartial(who, at(100+k)), refuse)
+					mu.Lock()
+					outcomes[id] = append(outcomes[id], outcome{got, err})
+					mu.Unlock()
+				}()
+			}
+		}
+	}
+	wg.Wait()
+
+	es := logEntries(t, stores[0])
+	if want := requests * (1 + 1 + signers + 1); len(es) != want {
+		t.Fatalf("log has %d entries, want %d (opened, requester, %d signers, emitted per request)", len(es), want, signers)
+	}
+	for r := range requests {
+		id := fmt.Sprintf("batched-%d", r)
+		accepted, completed := 0, 0
+		for _, o := range outcomes[id] {
+			switch {
+			case o.err == nil:
+				accepted++
+				if o.req.State == signer.Complete {
+					completed++
+				}
+				for _, p := range o.req.Signatures {
+					if p.LogIndex < 0 {
+						t.Errorf("request %s: returned signature by %s has no log index", id, p.KeyID)
+					}
+				}
+			case errors.Is(o.err, errFinish):
+			case errors.Is(o.err, signer.ErrDuplicate), errors.Is(o.err, signer.ErrNotPending):
+			default:
+				t.Errorf("request %s: unexpected error %v", id, o.err)
+			}
+		}
+		if accepted != signers || completed != 1 {
+			t.Errorf("request %s: %d signatures accepted (want %d), %d completed it (want 1)", id, accepted, signers, completed)
+		}
+		req := mustGet(t, stores[0], id)
+		if req.State != signer.Complete || len(req.Signatures) != 1+signers {
+			t.Fatalf("request %s is %s with %d signatures, want %s with %d", id, req.State, len(req.Signatures), signer.Complete, 1+signers)
+		}
+		for _, p := range req.Signatures {
+			if p.Identity == loggedPartial("refused", at(0)).Identity {
+				t.Errorf("request %s: the refused signature was stored", id)
+			}
+			wantEntry(t, es, p.LogIndex, ledger.SignatureAccepted, req.ID, p.KeyID)
+		}
+		wantEntry(t, es, req.EmittedIndex, ledger.AttestationEmitted, req.ID, "")
+		for _, o := range outcomes[id] {
+			if o.err != nil {
+				continue
+			}
+			for _, p := range o.req.Signatures {
+				if stored := findIdentity(req, p.Identity); stored == nil || stored.LogIndex != p.LogIndex {
+					t.Errorf("request %s: returned log index %d of %s is not the stored one", id, p.LogIndex, p.KeyID)
+				}
+			}
+		}
+	}
+	auditLog(ctx, t, stores[0], l, logSigner.Public())
+}
+
+func findIdentity(r *signer.Request, identity string) *signer.Partial {
+	for i := range r.Signatures {
+		if r.Signatures[i].Identity == identity {
+			return &r.Signatures[i]
+		}
+	}
+	return nil
+}
