@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -31,7 +30,6 @@ const DefaultAttestationExpiry = 30 * 24 * time.Hour
 
 // attestResult is what attest --output json prints (docs/cli.md).
 type attestResult struct {
-	Written       bool             `json:"written"`
 	Out           string           `json:"out,omitempty"`
 	RequestID     string           `json:"requestId,omitempty"`
 	Gate          string           `json:"gate,omitempty"`
@@ -40,7 +38,6 @@ type attestResult struct {
 	Subjects      []attest.Subject `json:"subjects,omitempty"`
 	Created       *time.Time       `json:"created,omitempty"`
 	Expires       *time.Time       `json:"expires,omitempty"`
-	Reason        *policy.Reason   `json:"reason,omitempty"`
 }
 
 func (a *app) attestCommand() *cobra.Command {
@@ -61,22 +58,17 @@ Build provenance (SLSA Provenance v1) can be embedded with --predicate FILE (a
 bare predicate, an in-toto Statement or a DSSE envelope carrying one) or
 referenced with --provenance-uri and --provenance-digest.
 
---output json prints the result on stdout (docs/cli.md, JSON schemas): the
-file written, request ID, gate, policy version and digest, subjects,
-creation and expiry; a failure prints its reason code and message.`,
+--output json prints the result on stdout (docs/cli.md, Output): the file
+written, request ID, gate, policy version and digest, subjects, creation and
+expiry.`,
 		Example: "  quorate attest --trust trust --gate production --artifact dist/app.tar.gz --out app.intoto.json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			res, err := attestRun(cmd)
-			if output == "json" {
-				if err != nil {
-					res = &attestResult{Reason: refusalOf(err)}
-				}
-				if werr := writeJSON(a.stdout, res); werr != nil && err == nil {
-					err = werr
-				}
+			if err == nil && output == "json" {
+				err = writeJSON(a.stdout, res)
 			}
-			return err
+			return err // under --output json, an error object (cli.go)
 		},
 	}
 	attestRun = func(cmd *cobra.Command) (*attestResult, error) {
@@ -124,7 +116,7 @@ creation and expiry; a failure prints its reason code and message.`,
 			return nil, err
 		}
 		a.errf("wrote %s: gate %s, %d subject(s), policy v%d, request %s, expires %s\n", out, gate, len(subjects), t.Version(), requestID, pred.Expires.Format(time.RFC3339))
-		return &attestResult{Written: true, Out: out, RequestID: requestID, Gate: gate, PolicyVersion: t.Version(), PolicyDigest: t.Digest,
+		return &attestResult{Out: out, RequestID: requestID, Gate: gate, PolicyVersion: t.Version(), PolicyDigest: t.Digest,
 			Subjects: subjects, Created: &pred.Created, Expires: &pred.Expires}, nil
 	}
 	c.Flags().StringVar(&dir, "trust", "", "trust directory (the policy the approval is made under)")
@@ -277,10 +269,11 @@ signature's keyid carries the chain (docs/keys.md), and it counts for a role
 listing the certificate's identity ('quorate policy role --identity') once
 quorate's ledger has logged it within the certificate's validity.
 
---output json prints the result on stdout (docs/cli.md, JSON schemas): the
-request ID, key ID, role, whether the signature counts, when it was
-recorded, the request's state, whether the key had already signed; a refusal
-prints its reason code and message.
+--output json prints the result on stdout (docs/cli.md, Output): the request
+ID, key ID, role, whether the signature counts, when it was recorded, the
+request's state, whether the key had already signed; a refusal is the error
+object, with its reason code (not_in_gate, revoked, retired, expired,
+policy_mismatch, subject_mismatch, not_confirmed, or the coordinator's).
 
 ` + keyURIHelp,
 		Example: "  quorate sign --key file:ops.key --in app.intoto.json --trust trust\n  quorate sign --key file:ops.key --request $ID --trust trust --yes",
@@ -309,15 +302,10 @@ prints its reason code and message.
 			default:
 				res, err = a.signFile(cmd.Context(), in, out, sf)
 			}
-			if output == "json" {
-				if err != nil {
-					res = &signResult{RequestID: requestID, Reason: refusalOf(err)}
-				}
-				if werr := writeJSON(a.stdout, res); werr != nil && err == nil {
-					err = werr
-				}
+			if err == nil && output == "json" {
+				err = writeJSON(a.stdout, res)
 			}
-			return err
+			return err // under --output json, an error object with the reason code (cli.go)
 		},
 	}
 	c.Flags().StringVar(&uri, "key", "", "your signing key URI")
@@ -344,7 +332,6 @@ type signFlags struct {
 
 // signResult is what sign --output json prints (docs/cli.md).
 type signResult struct {
-	Signed    bool   `json:"signed"`
 	RequestID string `json:"requestId"`
 	KeyID     string `json:"keyId,omitempty"`
 	Role      string `json:"role,omitempty"`
@@ -360,9 +347,8 @@ type signResult struct {
 	Progress      []client.RoleStatus `json:"progress,omitempty"`
 	// Out and Signatures: offline, the file written and how many
 	// signatures it holds.
-	Out        string         `json:"out,omitempty"`
-	Signatures int            `json:"signatures,omitempty"`
-	Reason     *policy.Reason `json:"reason,omitempty"`
+	Out        string `json:"out,omitempty"`
+	Signatures int    `json:"signatures,omitempty"`
 }
 
 // signFile adds a signature to the envelope in file in (offline).
@@ -437,7 +423,7 @@ func (a *app) signFile(ctx context.Context, in, out string, sf signFlags) (*sign
 		return nil, err
 	}
 	now := a.now().UTC().Truncate(time.Second)
-	res.Signed, res.KeyID, res.Recorded, res.Out, res.Signatures = true, s.Public().ID(), &now, out, len(env.Signatures)
+	res.KeyID, res.Recorded, res.Out, res.Signatures = s.Public().ID(), &now, out, len(env.Signatures)
 	if role != nil {
 		counted := true
 		res.Role, res.Counted = role.Role, &counted
@@ -526,28 +512,6 @@ func labels(ids []string, names policy.KeyNames) string {
 		out[i] = display.String(names.Label(id))
 	}
 	return strings.Join(out, ", ")
-}
-
-// refusalOf is the reason of a failed sign for --output json: the
-// policy.Kind code when the refusal has one (revoked, retired,
-// not_in_gate, ...), else the coordinator's error code, else not_confirmed,
-// usage or error.
-func refusalOf(err error) *policy.Reason {
-	code := policy.CodeOf(err)
-	var ae *client.APIError
-	var ee *exitError
-	switch {
-	case code != "":
-	case errors.Is(err, errNotConfirmed):
-		code = "not_confirmed"
-	case errors.As(err, &ae):
-		code = ae.Code
-	case errors.As(err, &ee) && ee.code == exitUsage:
-		code = "usage"
-	default:
-		code = "error"
-	}
-	return &policy.Reason{Code: code, Message: err.Error()}
 }
 
 // kindError is an error that also matches a policy.Kind (its code for

@@ -358,6 +358,8 @@ func errorCode(err error, exit int) (code string, status int) {
 		return ledger.Code(err), status
 	case ae != nil && ae.Code != "":
 		return ae.Code, status
+	case errors.Is(err, errNotConfirmed): // sign answered no (terminal.go)
+		return "not_confirmed", status
 	case exit == exitUsage:
 		return "usage", status
 	case errors.As(err, &op):

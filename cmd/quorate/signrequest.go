@@ -103,7 +103,7 @@ func (a *app) signRequest(ctx context.Context, cf *clientFlags, id string, sf si
 		return nil, describeAPIError(err)
 	}
 	counted := res.Accepted || res.AlreadySigned
-	out := &signResult{Signed: true, RequestID: id, KeyID: keyID, Role: res.Role, Counted: &counted, Recorded: res.Recorded,
+	out := &signResult{RequestID: id, KeyID: keyID, Role: res.Role, Counted: &counted, Recorded: res.Recorded,
 		State: string(res.State), AlreadySigned: res.AlreadySigned, PolicyVersion: pred.Policy.Version, Progress: res.Progress}
 	if sf.certChain != "" {
 		out.KeyID = s.Public().ID() // the ephemeral key; the keyid sent carries its chain
