@@ -68,6 +68,7 @@ type proposeFlags struct {
 	adminKey                  string
 	role, gate, roles, retire string
 	roleKeys                  []string
+	keyNames, owners          []string
 	threshold                 int
 	revoke, since, reason     string
 	exp                       time.Duration
@@ -128,6 +129,8 @@ with --supersede-pending.`,
 	c.Flags().StringVar(&f.adminKey, "admin-key", "", "your administrator key URI (signs the proposal)")
 	c.Flags().StringVar(&f.role, "role", "", "create or replace this signing role")
 	c.Flags().StringArrayVar(&f.roleKeys, "key", nil, "with --role: public key file or key URI of a role member (repeat)")
+	c.Flags().StringArrayVar(&f.keyNames, "name", nil, "with --role: display name of the --key at the same position (repeat, one per --key; see 'policy role')")
+	c.Flags().StringArrayVar(&f.owners, "owner", nil, "with --role: owner of the --name at the same position (repeat)")
 	c.Flags().IntVar(&f.threshold, "threshold", 1, "with --role: distinct keys of the role that must sign")
 	c.Flags().StringVar(&f.gate, "gate", "", "create or replace this gate")
 	c.Flags().StringVar(&f.roles, "roles", "", "with --gate: comma-separated roles the gate needs")
@@ -173,7 +176,11 @@ func (a *app) proposeChange(cmd *cobra.Command, f *proposeFlags) error {
 		if err != nil {
 			return err
 		}
-		spec.Role = &client.RoleSpec{Name: f.role, Threshold: f.threshold}
+		names, err := pairKeyNames(ks, f.keyNames, f.owners)
+		if err != nil {
+			return err
+		}
+		spec.Role = &client.RoleSpec{Name: f.role, Threshold: f.threshold, Names: names}
 		for _, k := range ks {
 			spec.Role.Keys = append(spec.Role.Keys, k.TUF())
 		}

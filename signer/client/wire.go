@@ -138,6 +138,9 @@ type RoleSpec struct {
 	Name      string          `json:"name"`
 	Keys      []*metadata.Key `json:"keys"`
 	Threshold int             `json:"threshold"`
+	// Names gives keys of Keys (by key ID) a display name and owner
+	// (policy.KeyNamesField; display only); keys it leaves out keep theirs.
+	Names policy.KeyNames `json:"names,omitempty"`
 }
 
 // GateSpec creates or replaces a gate.

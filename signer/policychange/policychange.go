@@ -310,7 +310,15 @@ func applySpec(d *author.Draft, spec client.ChangeSpec) (*keys.PublicKey, error)
 			}
 			ks = append(ks, k)
 		}
-		return nil, d.SetRole(spec.Role.Name, ks, spec.Role.Threshold, exp)
+		for _, id := range spec.Role.Names.IDs() {
+			if !slices.ContainsFunc(ks, func(k *keys.PublicKey) bool { return k.ID() == id }) {
+				return nil, fmt.Errorf("role %s: names key %s, which is not one of the role's keys", spec.Role.Name, keys.Short(id))
+			}
+		}
+		if err := d.SetRole(spec.Role.Name, ks, spec.Role.Threshold, exp); err != nil || len(spec.Role.Names) == 0 {
+			return nil, err
+		}
+		return nil, d.NameKeys(spec.Role.Names, exp)
 	case spec.Gate != nil:
 		return nil, d.SetGate(spec.Gate.Name, spec.Gate.Roles, exp)
 	case spec.Retire != "":
