@@ -58,9 +58,9 @@ URL redacted as in the text).`,
 			if ep == nil {
 				return usageErr("%s: no endpoint named %q", config, endpoint)
 			}
-			m, err := sampleMessage(ledger.EventType(typ), a.now())
+			m, err := notify.SampleMessage(ledger.EventType(typ), a.now())
 			if err != nil {
-				return usageErr("%w", err)
+				return usageErr("--type: %w", err)
 			}
 			body, err := notify.Render(ep.Format, m)
 			if err != nil {
@@ -93,33 +93,6 @@ type webhookTestJSON struct {
 	Format    string `json:"format"`
 	WebhookID string `json:"webhookId"`
 	URL       string `json:"url"`
-}
-
-// sampleMessage is a plausible notification of type t, marked as a sample.
-func sampleMessage(t ledger.EventType, now time.Time) (*notify.Message, error) {
-	known := false
-	for _, k := range notify.EventTypes() {
-		known = known || k == t
-	}
-	if !known {
-		return nil, fmt.Errorf("--type %q is not an event type", t)
-	}
-	m := &notify.Message{
-		Format: notify.MessageFormat, ID: "sample-" + now.UTC().Format("20060102T150405Z"), Type: t,
-		Time: now.UTC().Format(ledger.TimeLayout), RequestID: "sample-release-1.0.0", Gate: "release", PolicyVersion: 1, Sample: true,
-		Waiting: &notify.Waiting{ExpiresAt: now.Add(24 * time.Hour).UTC().Format(time.RFC3339), Missing: []notify.MissingRole{
-			{Role: "security", Threshold: 1, Signed: 0, Waiting: []notify.Person{{KeyID: strings.Repeat("ab", 32), Name: "Security on-call"}}},
-		}},
-	}
-	switch t {
-	case ledger.SignatureAccepted:
-		m.KeyID, m.Role = strings.Repeat("cd", 32), "maintainers"
-	case ledger.PolicyPublished, ledger.RootPublished, ledger.KeyRevoked:
-		m.RequestID, m.Gate, m.Waiting = "", "", nil
-	case notify.ReminderType:
-		m.Reminder = &notify.ReminderInfo{Reason: notify.ReasonWaiting, Role: "security", Since: now.Add(-4 * time.Hour).UTC().Format(time.RFC3339)}
-	}
-	return m, nil
 }
 
 func (a *app) webhookVerifyCommand() *cobra.Command {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorate-dev/quorate/keys"
-	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/notify"
 )
 
@@ -117,39 +115,15 @@ production receiver.`,
 	return c
 }
 
-// receiveOne checks one delivery and returns the line to print and the
-// status to answer.
+// receiveOne checks one delivery (notify.Receive) and returns the line to
+// print and the status to answer.
 func receiveOne(secret notify.Secret, logKey *keys.PublicKey, origin string, h http.Header, body []byte, now time.Time) (string, int) {
-	id, err := notify.Verify(secret, h, body, now, notify.DefaultTolerance)
-	if err != nil {
+	d, err := notify.Receive(secret, logKey, origin, h, body, now)
+	switch {
+	case errors.Is(err, notify.ErrNotAMessage), errors.Is(err, notify.ErrNotLogged):
+		return fmt.Sprintf("webhook %s refused: %v", d.ID, err), http.StatusBadRequest
+	case err != nil:
 		return "webhook refused: " + err.Error(), http.StatusUnauthorized
 	}
-	var m notify.Message
-	if err := json.Unmarshal(body, &m); err != nil {
-		return fmt.Sprintf("webhook %s refused: not a quorate/notification/v1 body: %v", id, err), http.StatusBadRequest
-	}
-	parts := []string{"webhook received:", string(m.Type), "id=" + id}
-	for _, kv := range [][2]string{{"request", m.RequestID}, {"gate", m.Gate}, {"role", m.Role}} {
-		if kv[1] != "" {
-			parts = append(parts, kv[0]+"="+kv[1])
-		}
-	}
-	if m.Waiting != nil {
-		var roles []string
-		for _, r := range m.Waiting.Missing {
-			roles = append(roles, fmt.Sprintf("%s(%d/%d)", r.Role, r.Signed, r.Threshold))
-		}
-		if len(roles) > 0 {
-			parts = append(parts, "waiting-on="+strings.Join(roles, ","))
-		}
-	}
-	parts = append(parts, "(signature verified")
-	if logKey != nil && m.Type != notify.ReminderType {
-		vs, err := ledger.VerifyBundle(m.Inclusion, logKey, origin)
-		if err != nil || len(vs) != 1 || vs[0].Entry.Index != m.Index {
-			return fmt.Sprintf("webhook %s refused: inclusion proof: %v", id, err), http.StatusBadRequest
-		}
-		parts[len(parts)-1] += fmt.Sprintf(", in the log at %d", m.Index)
-	}
-	return strings.Join(parts, " ") + ")", http.StatusOK
+	return d.Summary(), http.StatusOK
 }
