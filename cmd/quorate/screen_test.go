@@ -396,3 +396,94 @@ func TestPINPrompt(t *testing.T) {
 		noLeak(t, "the output", stdout, stderr, string(mustRead(t, filepath.Join(dir, "inline.intoto.json"))))
 	})
 }
+
+// startCoordinator runs `quorate serve` in dir with args until the test
+// ends and returns its URL once it is ready.
+func startCoordinator(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	addrFile := filepath.Join(dir, "serve.addr")
+	cmd := exec.Command("quorate", append([]string{"serve", "--listen", "127.0.0.1:0", "--addr-file", addrFile}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), tmuxEnv(dir)...)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if addr, err := os.ReadFile(addrFile); err == nil && len(addr) > 0 {
+			url := "http://" + strings.TrimSpace(string(addr))
+			cli(t, dir, "status", "--wait", "30s", "--coordinator", url)
+			return url
+		}
+		select {
+		case <-exited:
+			t.Fatalf("quorate serve exited:\n%s", log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("quorate serve wrote no address in 30s")
+		}
+	}
+}
+
+// TestSignConfirmRequest: `quorate sign --request` on a terminal shows the
+// requester and who is missing, asks, and on n posts nothing (the request
+// keeps only the requester's signature); on y it signs.
+func TestSignConfirmRequest(t *testing.T) {
+	m := vtscreen.StartTmux(t)
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	for _, k := range []string{"admin", "dev", "ops", "log"} {
+		cli(t, dir, "keys", "generate", "--key", "file:"+p(k+".key"))
+	}
+	cli(t, dir, "policy", "init", "--trust", p("trust"), "--admin", p("admin.key.pub"), "--admin-threshold", "1")
+	cli(t, dir, "policy", "role", "--trust", p("trust"), "--role", "originator", "--key", p("dev.key.pub"))
+	cli(t, dir, "policy", "role", "--trust", p("trust"), "--role", "operator", "--key", p("ops.key.pub"))
+	cli(t, dir, "policy", "gate", "--trust", p("trust"), "--gate", "production", "--roles", "originator,operator")
+	cli(t, dir, "policy", "log-key", "--trust", p("trust"), "--key", p("log.key.pub"), "--origin", "example.com/log")
+	cli(t, dir, "policy", "sign", "--trust", p("trust"), "--key", "file:"+p("admin.key"))
+	if err := os.WriteFile(p("app.tgz"), []byte("release 1.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url := startCoordinator(t, dir, "--trust", "trust", "--data", "data", "--log-key", "file:log.key")
+	id := strings.TrimSpace(cli(t, dir, "request", "create", "--gate", "production", "--artifact", p("app.tgz"), "--key", "file:"+p("dev.key"), "--coordinator", url))
+	show := func(t *testing.T) client.RequestView {
+		t.Helper()
+		var v client.RequestView
+		if err := json.Unmarshal([]byte(cli(t, dir, "request", "show", id, "--coordinator", url, "--output", "json")), &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, c := range []struct {
+		name, answer string
+		exit, sigs   int
+		state        client.State
+	}{
+		{"AnswerNoStoresNothing", "n", 1, 1, client.Pending},
+		{"AnswerYesSigns", "y", 0, 2, client.Complete},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m.Start(c.name, dir, tmuxEnv(dir), "quorate sign --request "+id+" --key file:ops.key --trust trust --coordinator "+url+"; echo "+vtscreen.ExitLine+"$?")
+			screen := m.WaitFor(c.name, "Sign? [y/N]")
+			for _, want := range []string{"requester: ", "originator 1/1 met; signed: ", "operator 0/1 waiting; missing: ", "signing as operator (key "} {
+				if !strings.Contains(screen, want) {
+					t.Errorf("before the question the screen does not show %q:\n%s", want, screen)
+				}
+			}
+			m.Type(c.name, c.answer)
+			screen = m.WaitFor(c.name, vtscreen.ExitLine)
+			m.Kill(c.name)
+			if got := vtscreen.ExitCode(screen); got != c.exit {
+				t.Fatalf("exit %d, want %d; the screen:\n%s", got, c.exit, screen)
+			}
+			if v := show(t); len(v.Signatures) != c.sigs || v.State != c.state {
+				t.Fatalf("request %s: %d signature(s), state %s; want %d, %s", id, len(v.Signatures), v.State, c.sigs, c.state)
+			}
+		})
+	}
+}
