@@ -420,7 +420,7 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
 func (a *API) summary(r *Request) client.RequestSummary {
 	v := client.RequestSummary{ID: r.ID, Gate: r.Gate, State: r.State, StateReason: r.StateReason, PolicyVersion: r.PolicyVersion,
 		Requester: r.Requester, Created: r.Created, Expires: r.Expires, Updated: r.Updated, Progress: a.svc.progress(r)}
-	v.KeyNames = a.svc.KeyNames(r, v.Progress)
+	v.KeyNames = a.svc.keyNames(r, v.Progress, false) // a listing reads no earlier policy version for names
 	return v
 }
 

@@ -12,6 +12,12 @@ import (
 // Names are display only: nothing the coordinator decides reads them. It
 // returns nil when no key is named.
 func (s *Coordinator) KeyNames(r *Request, progress []client.RoleStatus) policy.KeyNames {
+	return s.keyNames(r, progress, true)
+}
+
+// keyNames is [Coordinator.KeyNames]; without history it names keys from
+// the enforced policy only (no read of an earlier version: for listings).
+func (s *Coordinator) keyNames(r *Request, progress []client.RoleStatus, history bool) policy.KeyNames {
 	ids := []string{r.Requester}
 	for _, p := range progress {
 		ids = append(ids, p.Eligible...)
@@ -22,7 +28,7 @@ func (s *Coordinator) KeyNames(r *Request, progress []client.RoleStatus) policy.
 	}
 	t := s.Trust()
 	out := t.KeyNames.Subset(ids...)
-	if r.PolicyVersion == t.Version() || len(out) == countDistinct(ids) {
+	if !history || r.PolicyVersion == t.Version() || len(out) == countDistinct(ids) {
 		return out
 	}
 	pv, err := t.PolicyAt(t.Source(), r.PolicyVersion, r.PolicyDigest)

@@ -164,7 +164,7 @@ type rowView struct {
 func (c *Console) row(t *policy.Trust, r *signer.Request) rowView {
 	var parts, waiting []string
 	progress := signer.Progress(t.Roles, r)
-	names := c.svc.KeyNames(r, progress)
+	names := t.KeyNames // a listing names keys from the enforced policy only
 	for _, p := range progress {
 		parts = append(parts, fmt.Sprintf("%s %d/%d", p.Role, len(p.Signed), p.Threshold))
 		if p.Met || r.State != signer.Pending {
