@@ -5,6 +5,13 @@
 // verify, attach), the console and the admission webhook share it, so an
 // image means the same subject everywhere: its repository and the sha256
 // of its manifest, resolved once, never a tag.
+//
+// It also holds the checks a party runs before it signs: [CheckRequest]
+// (the payload of a request fetched from a coordinator is what the party
+// means to approve, under a policy version its trust directory vouches
+// for) and [CheckKey] (its key holds a role of the gate under that
+// version, and the latest version has not retired or revoked it). Their
+// refusals wrap [ErrRefused] and a policy.Kind with a stable code.
 package approval
 
 import (

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/quorate-dev/quorate/approval"
+	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/internal/policytest"
 	"github.com/quorate-dev/quorate/internal/testkeys"
@@ -143,5 +144,50 @@ func TestCheckKeyWithoutHistory(t *testing.T) {
 	_, err := approval.CheckKey(approval.KeyCheck{Trust: v2, Gate: "production", Version: 1, Digest: v1.Digest, Key: k["ops"], Now: now})
 	if !errors.Is(err, policy.ErrHistoryMissing) || !errors.Is(err, policy.ErrPolicyMismatch) {
 		t.Fatalf("got %v, want a policy_mismatch refusal wrapping ErrHistoryMissing", err)
+	}
+}
+
+// TestCheckRequestEarlierVersion: with the trust at v2, a request opened
+// under v1 (endorsed) passes the pre-sign checks and is checked against v1;
+// one naming v1 with another digest, or v3, is refused as policy_mismatch.
+func TestCheckRequestEarlierVersion(t *testing.T) {
+	now := time.Now()
+	v1, v2, _ := twoVersions(t, now)
+	app := attest.Subject{Name: "app.tgz", Digest: map[string]string{"sha256": strings.Repeat("a", 64)}}
+	payload := func(t *testing.T, version int64, digest string) []byte {
+		t.Helper()
+		st, err := attest.NewStatement([]attest.Subject{app}, attest.Predicate{Gate: "production", RequestID: "r1", Created: now, Expires: now.Add(time.Hour),
+			Policy: attest.PolicyRef{Version: version, Digest: map[string]string{"sha256": digest}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	for _, c := range []struct {
+		name    string
+		version int64
+		digest  string
+		refused bool
+	}{
+		{"EndorsedEarlierVersion", 1, v1.Digest, false},
+		{"LatestVersion", 2, v2.Digest, false},
+		{"EarlierVersionOtherDigest", 1, v2.Digest, true},
+		{"NewerThanTrusted", 3, v2.Digest, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := approval.CheckRequest(approval.Presign{ID: "r1", PayloadType: attest.PayloadType, Payload: payload(t, c.version, c.digest), Now: now, Trust: v2})
+			if c.refused {
+				if !errors.Is(err, approval.ErrRefused) || policy.CodeOf(err) != policy.ErrPolicyMismatch.Code() {
+					t.Fatalf("got %v, want a policy_mismatch refusal", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Version != c.version {
+				t.Fatalf("checked against v%d, want v%d", got.Version, c.version)
+			}
+		})
 	}
 }
