@@ -483,13 +483,13 @@ func TestPendingRequestsSurvivePolicyChanges(t *testing.T) {
 		t.Fatal("the coordinator accepted an older policy version")
 	}
 	refused := []struct {
-		name string
-		by   party
-		want string
+		name, want string
+		by         party
+		reason     *policy.Kind // the refusal's machine-readable reason (ErrorBody.reason)
 	}{
-		{"retired by the new version", w.ci3, "retired since"},
-		{"revoked by the new version", w.op1, "revoked since"},
-		{"not in the policy", w.outsider, "is not in policy version 1"},
+		{"retired by the new version", "retired since", w.ci3, policy.ErrKeyRetired},
+		{"revoked by the new version", "revoked since", w.op1, policy.ErrKeyRevoked},
+		{"not in the policy", "is not in policy version 1", w.outsider, policy.ErrNotInPolicy},
 	}
 	for _, tc := range refused {
 		t.Run(tc.name, func(t *testing.T) {
@@ -497,6 +497,10 @@ func TestPendingRequestsSurvivePolicyChanges(t *testing.T) {
 			apiErr(t, err, http.StatusForbidden, "unauthorized")
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("refusal %q does not say %q", err, tc.want)
+			}
+			var ae *client.APIError
+			if !errors.As(err, &ae) || ae.Reason != tc.reason.Code() {
+				t.Fatalf("refusal %v: reason %q, want %q", err, ae.Reason, tc.reason.Code())
 			}
 		})
 	}

@@ -339,7 +339,7 @@ func (s *Coordinator) checkPartial(t *policy.Trust, set *roles.Set, c *cached, s
 func (s *Coordinator) checkKeyless(set *roles.Set, c *cached, sig attest.Signature, now time.Time) (Partial, error) {
 	cert, err := keyless.Verify(sig.KeyID, set.Fulcio, now)
 	if err != nil {
-		return Partial{}, errorf(KindUnauthorized, "keyless signature: %v", err)
+		return Partial{}, errorf(KindUnauthorized, "keyless signature: %v", err).Because(policy.ErrUntrustedCertificate)
 	}
 	tally, err := set.NewTally(c.gate)
 	if err != nil {
@@ -347,7 +347,7 @@ func (s *Coordinator) checkKeyless(set *roles.Set, c *cached, sig attest.Signatu
 	}
 	role, id, err := tally.KeylessRole(cert.Issuer, cert.Subject)
 	if err != nil {
-		return Partial{}, errorf(KindUnauthorized, "%w", err)
+		return Partial{}, errorf(KindUnauthorized, "%w", err).Because(policy.ErrNotInGate)
 	}
 	raw, err := attest.DecodeBase64(sig.Sig)
 	if err != nil || len(raw) == 0 {
@@ -357,7 +357,7 @@ func (s *Coordinator) checkKeyless(set *roles.Set, c *cached, sig attest.Signatu
 	err = cert.Key.Verify(c.pae, raw)
 	s.metrics.verified(time.Since(start))
 	if err != nil {
-		return Partial{}, errorf(KindBadSignature, "keyless signature of %s does not verify over this request's payload (DSSE PAE) with its certificate's key", cert.Subject)
+		return Partial{}, errorf(KindBadSignature, "keyless signature of %s does not verify over this request's payload (DSSE PAE) with its certificate's key", cert.Subject).Because(policy.ErrBadSignature)
 	}
 	return Partial{KeyID: sig.KeyID, Identity: roles.KeylessIdentity(id).String(), Role: role, Sig: raw, Received: now.UTC()}, nil
 }
@@ -370,7 +370,7 @@ func (s *Coordinator) checkSignature(t *policy.Trust, set *roles.Set, c *cached,
 	}
 	k, ok := set.Keys[sig.KeyID]
 	if !ok {
-		return nil, "", nil, errorf(KindUnauthorized, "key %s is not in policy version %d", keys.Short(sig.KeyID), c.policyVersion)
+		return nil, "", nil, errorf(KindUnauthorized, "key %s is not in policy version %d", keys.Short(sig.KeyID), c.policyVersion).Because(policy.ErrNotInPolicy)
 	}
 	role := set.RoleOf(c.gate, k.Identity())
 	if role == "" {
@@ -379,7 +379,7 @@ func (s *Coordinator) checkSignature(t *policy.Trust, set *roles.Set, c *cached,
 			return nil, "", nil, errorf(KindInvalid, "%w", err)
 		}
 		_, err = tally.Role(k)
-		return nil, "", nil, errorf(KindUnauthorized, "%w", err)
+		return nil, "", nil, errorf(KindUnauthorized, "%w", err).Because(policy.ErrNotInGate)
 	}
 	raw, err := attest.DecodeBase64(sig.Sig)
 	if err != nil || len(raw) == 0 {
@@ -397,7 +397,7 @@ func (s *Coordinator) checkSignature(t *policy.Trust, set *roles.Set, c *cached,
 	s.metrics.verified(time.Since(start))
 	if err != nil {
 		s.metrics.tamper(gateLabel(t, c.gate), tamperPartial)
-		return nil, "", nil, errorf(KindBadSignature, "signature by key %s does not verify over this request's payload (DSSE PAE)", keys.Short(k.ID()))
+		return nil, "", nil, errorf(KindBadSignature, "signature by key %s does not verify over this request's payload (DSSE PAE)", keys.Short(k.ID())).Because(policy.ErrBadSignature)
 	}
 	return k, role, raw, nil
 }
@@ -552,7 +552,7 @@ func (s *Coordinator) sign(ctx context.Context, id string, sig attest.Signature)
 		}
 	}
 	if !now.Before(c.expires) {
-		return nil, errorf(KindNotPending, "request %s expired at %s", id, c.expires.Format(time.RFC3339))
+		return nil, errorf(KindNotPending, "request %s expired at %s", id, c.expires.Format(time.RFC3339)).Because(policy.ErrExpired)
 	}
 	if !hide {
 		if p, err = s.checkPartial(t, set, c, sig, now); err != nil {
@@ -705,14 +705,14 @@ func (s *Coordinator) cancel(ctx context.Context, t *policy.Trust, c *cached, id
 		}
 	}
 	if !ok {
-		return nil, errorf(KindUnauthorized, "key %s may not cancel request %s (not a key of gate %q nor an administrator)", keys.Short(in.Signature.KeyID), id, c.gate)
+		return nil, errorf(KindUnauthorized, "key %s may not cancel request %s (not a key of gate %q nor an administrator)", keys.Short(in.Signature.KeyID), id, c.gate).Because(policy.ErrNotInGate)
 	}
 	if t.Roles.RoleOf(c.gate, k.Identity()) == "" && !isAdmin(t, k) {
-		return nil, errorf(KindUnauthorized, "key %s holds no role of gate %q and is not an administrator", keys.Short(k.ID()), c.gate)
+		return nil, errorf(KindUnauthorized, "key %s holds no role of gate %q and is not an administrator", keys.Short(k.ID()), c.gate).Because(policy.ErrNotInGate)
 	}
 	raw, err := attest.DecodeBase64(in.Signature.Sig)
 	if err != nil || k.Verify(dsse.PAE(client.CancelPayloadType, client.CancelMessage(id, in.Reason)), raw) != nil {
-		return nil, errorf(KindBadSignature, "cancellation signature by key %s does not verify", keys.Short(k.ID()))
+		return nil, errorf(KindBadSignature, "cancellation signature by key %s does not verify", keys.Short(k.ID())).Because(policy.ErrBadSignature)
 	}
 	r, err := s.cfg.Store.SetState(ctx, id, Cancelled, fmt.Sprintf("cancelled by %s: %s", keys.Short(k.ID()), in.Reason), s.cfg.Clock().UTC(), LogState)
 	s.wrote(err)
@@ -813,10 +813,10 @@ func refusedByLifecycle(t *policy.Trust, k *keys.PublicKey, at time.Time) error 
 		return nil
 	}
 	if r, ok := t.Lifecycle.Revoked(k.Identity()); ok && !at.Before(r.Since) {
-		return errorf(KindUnauthorized, "key %s is revoked since %s (%s)", keys.Short(k.ID()), r.Since.UTC().Format(time.RFC3339), r.Reason)
+		return errorf(KindUnauthorized, "key %s is revoked since %s (%s)", keys.Short(k.ID()), r.Since.UTC().Format(time.RFC3339), r.Reason).Because(policy.ErrKeyRevoked)
 	}
 	if r, ok := t.Lifecycle.RetiredAt(k.Identity()); ok && !at.Before(r.At) {
-		return errorf(KindUnauthorized, "key %s is retired since %s", keys.Short(k.ID()), r.At.UTC().Format(time.RFC3339))
+		return errorf(KindUnauthorized, "key %s is retired since %s", keys.Short(k.ID()), r.At.UTC().Format(time.RFC3339)).Because(policy.ErrKeyRetired)
 	}
 	return nil
 }

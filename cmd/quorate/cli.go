@@ -335,11 +335,16 @@ func checkInputs(fs *pflag.FlagSet, name string) error {
 type errorBody struct {
 	// Code: a policy reason code (policy.Kind: revoked, expired, ...), a
 	// ledger one (ledger.Code: fork, root_mismatch, proof, ...), else
-	// the coordinator's API error code (not_found, unauthorized,
-	// not_pending, ...), else usage (exit 2), unreachable (no answer from
-	// the coordinator), timeout, or failed.
-	Code       string `json:"code"`
-	Message    string `json:"message"`
+	// the policy reason of a coordinator's refusal (revoked, retired,
+	// not_in_policy, not_in_gate, bad_signature, expired), else the
+	// coordinator's API error code (not_found, unauthorized, not_pending,
+	// ...), else usage (exit 2), unreachable (no answer from the
+	// coordinator), timeout, or failed.
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// APICode is the coordinator's error code when Code is its reason
+	// (unauthorized for revoked, ...).
+	APICode    string `json:"apiCode,omitempty"`
 	ExitCode   int    `json:"exitCode"`
 	HTTPStatus int    `json:"httpStatus,omitempty"`
 }
@@ -356,6 +361,8 @@ func errorCode(err error, exit int) (code string, status int) {
 		return policy.CodeOf(err), status
 	case ledger.Code(err) != "": // log verify/proof: fork, root_mismatch, proof, ...
 		return ledger.Code(err), status
+	case ae != nil && ae.Reason != "":
+		return ae.Reason, status
 	case ae != nil && ae.Code != "":
 		return ae.Code, status
 	case errors.Is(err, errNotConfirmed): // sign answered no (terminal.go)
@@ -368,6 +375,15 @@ func errorCode(err error, exit int) (code string, status int) {
 		return "timeout", status
 	}
 	return "failed", status
+}
+
+// apiCode is the coordinator's error code of err when code is not it.
+func apiCode(err error, code string) string {
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.Code != code {
+		return ae.Code
+	}
+	return ""
 }
 
 // outputJSON reports whether cmd prints JSON: its --output is json (from
@@ -395,7 +411,7 @@ func (a *app) jsonError(cmd *cobra.Command, printed *bool, err error, exit int) 
 	code, status := errorCode(err, exit)
 	_ = writeJSON(a.stdout, struct {
 		Error errorBody `json:"error"`
-	}{errorBody{Code: code, Message: err.Error(), ExitCode: exit, HTTPStatus: status}})
+	}{errorBody{Code: code, Message: err.Error(), APICode: apiCode(err, code), ExitCode: exit, HTTPStatus: status}})
 }
 
 // watchStdout makes a.stdout note whether anything was written to it.

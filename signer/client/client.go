@@ -26,6 +26,8 @@ type APIError struct {
 	Status int
 	Code   string
 	Msg    string
+	// Reason is the policy reason code of a refusal (ErrorBody.Reason), or "".
+	Reason string
 }
 
 // CodeNotCoordinator is the code of an [APIError] for an answer that is not
@@ -89,7 +91,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 			return &APIError{Status: resp.StatusCode, Code: CodeNotCoordinator,
 				Msg: fmt.Sprintf("not a quorate coordinator at %s: HTTP %d", c.BaseURL, resp.StatusCode)}
 		}
-		return &APIError{Status: resp.StatusCode, Code: eb.Code, Msg: eb.Error}
+		return &APIError{Status: resp.StatusCode, Code: eb.Code, Msg: eb.Error, Reason: eb.Reason}
 	}
 	if out == nil {
 		return nil

@@ -367,6 +367,10 @@ type ProofView struct {
 type ErrorBody struct {
 	Error string `json:"error"`
 	Code  string `json:"code"`
+	// Reason is the verification reason behind a refusal, a policy.Kind
+	// code (revoked, retired, not_in_policy, not_in_gate, bad_signature,
+	// expired), when there is one.
+	Reason string `json:"reason,omitempty"`
 }
 
 // PolicyFromView verifies the policy a coordinator serves against the root

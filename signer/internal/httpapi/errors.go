@@ -5,6 +5,8 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+
+	"github.com/quorate-dev/quorate/policy"
 )
 
 // Kind classifies service errors; the HTTP layer maps kinds to statuses and
@@ -46,6 +48,15 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Because marks e with the verification reason behind it (a [policy.Kind]:
+// revoked, retired, not_in_policy, ...): the answer carries its code as
+// "reason" (client.ErrorBody), the machine-readable why of a refusal. The
+// message is unchanged.
+func (e *Error) Because(k *policy.Kind) *Error {
+	e.Err = errors.Join(k, e.Err)
+	return e
+}
 
 // Errorf is an error of kind with a message formatted as fmt.Errorf does
 // (%w wraps).

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/signer/client"
 )
 
@@ -37,7 +38,11 @@ func Fail(log *zap.Logger, w http.ResponseWriter, r *http.Request, err error) {
 	if kind == KindUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	WriteError(w, status[kind], string(kind), msg)
+	body := client.ErrorBody{Error: msg, Code: string(kind)}
+	if kind != KindInternal {
+		body.Reason = policy.CodeOf(err)
+	}
+	WriteJSON(w, status[kind], body)
 }
 
 // WriteError answers an error body (client.ErrorBody).
