@@ -23,6 +23,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -59,6 +61,9 @@ type config struct {
 	extra    string
 	hold     time.Duration
 	withLog  bool
+	profile  string        // directory for the replicas' CPU profiles ("": none)
+	profSecs time.Duration // length of each profile
+	debug    []string      // the replicas' --debug-addr, with profile
 }
 
 func main() {
@@ -73,6 +78,8 @@ func main() {
 	flag.BoolVar(&c.jsonOut, "json", false, "print the result as JSON")
 	flag.BoolVar(&c.withLog, "log", true, "run the coordinator with a transparency log (serve --log-key)")
 	flag.DurationVar(&c.hold, "hold", 0, "keep the coordinators running this long after the load (e.g. to let webhook deliveries drain)")
+	flag.StringVar(&c.profile, "cpuprofile", "", "write each coordinator's CPU profile of the timed phase to `DIR`/replicaN.pprof (serve --debug-addr)")
+	flag.DurationVar(&c.profSecs, "profile-time", 5*time.Second, "length of each CPU profile, from the start of the timed phase")
 	flag.StringVar(&c.extra, "serve-args", "", "extra arguments for 'quorate serve' (space-separated), e.g. --debug-addr 127.0.0.1:6060")
 	flag.Parse()
 	res, err := run(context.Background(), c)
@@ -154,7 +161,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("setting up the policy: %w", err)
 	}
-	urls, pids, stop, err := startReplicas(ctx, c, dir, trustDir)
+	urls, pids, stop, err := startReplicas(ctx, &c, dir, trustDir)
 	defer stop()
 	defer time.Sleep(c.hold)
 	if err != nil {
@@ -211,6 +218,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 		midRSS      float64
 		midOnce     sync.Once
 	)
+	profiled := profile(ctx, c)
 	cpu0, self0 := procCPU(pids), selfCPU()
 	start := time.Now()
 	for w := 0; w < c.clients; w++ {
@@ -265,6 +273,9 @@ func run(ctx context.Context, c config) (*Result, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	fetches.Wait()
+	if err := profiled(); err != nil {
+		return nil, err
+	}
 	cores := runtime.NumCPU()
 	coordCPU := (procCPU(pids) - cpu0) / elapsed.Seconds() / float64(cores)
 	selfShare := (selfCPU() - self0) / elapsed.Seconds() / float64(cores)
@@ -285,6 +296,63 @@ func run(ctx context.Context, c config) (*Result, error) {
 		ThresholdP50ms: tpct(0.50), ThresholdP99ms: tpct(0.99), ThresholdMaxMs: tpct(1),
 		PeakRSSMiB: rssMiB(pids, "VmHWM"), MidRSSMiB: midRSS, EndRSSMiB: rssMiB(pids, "VmRSS"),
 		Cores: cores, CoordinatorCPU: coordCPU, LoadGeneratorCPU: selfShare}, nil
+}
+
+// profile starts fetching a CPU profile of c.profSecs from every
+// replica's debug address into c.profile; the function it returns waits for
+// them.
+func profile(ctx context.Context, c config) func() error {
+	if c.profile == "" {
+		return func() error { return nil }
+	}
+	errs := make(chan error, len(c.debug))
+	for i, addr := range c.debug {
+		go func() {
+			errs <- func() error {
+				url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(c.profSecs.Seconds()))
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				if err != nil {
+					return err
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return fmt.Errorf("profiling replica %d: %w", i, err)
+				}
+				defer resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					return fmt.Errorf("profiling replica %d: %s", i, resp.Status)
+				}
+				f, err := os.Create(filepath.Join(c.profile, fmt.Sprintf("replica%d.pprof", i)))
+				if err != nil {
+					return err
+				}
+				if _, err := io.Copy(f, resp.Body); err != nil {
+					f.Close()
+					return err
+				}
+				return f.Close()
+			}()
+		}()
+	}
+	return func() error {
+		var first error
+		for range c.debug {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+}
+
+// freeAddr returns a free loopback address.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 // percentiles sorts d and returns its p-th percentile in milliseconds.
@@ -438,7 +506,7 @@ func setup(ctx context.Context, dir string, n int, withLog bool) ([]hsm.Signer, 
 	return signers, trustDir, d.Save()
 }
 
-func startReplicas(ctx context.Context, c config, dir, trustDir string) ([]string, []int, func(), error) {
+func startReplicas(ctx context.Context, c *config, dir, trustDir string) ([]string, []int, func(), error) {
 	var cmds []*exec.Cmd
 	stop := func() {
 		for _, cmd := range cmds {
@@ -457,6 +525,14 @@ func startReplicas(ctx context.Context, c config, dir, trustDir string) ([]strin
 		}
 		if c.withLog {
 			args = append(args, "--log-key", "file:"+filepath.Join(dir, "log.key"))
+		}
+		if c.profile != "" {
+			addr, err := freeAddr()
+			if err != nil {
+				return nil, nil, stop, err
+			}
+			c.debug = append(c.debug, addr)
+			args = append(args, "--debug-addr", addr)
 		}
 		args = append(args, strings.Fields(c.extra)...)
 		cmd := exec.CommandContext(ctx, c.quorate, args...)

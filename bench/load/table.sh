@@ -8,6 +8,8 @@
 #
 # PG (default postgres://postgres@127.0.0.1:5432/test) must be reachable;
 # SETUPS limits the setups (sqlite pg1 pg2). ROUNDS > 1 repeats every setup.
+# PROFILE_DIR=DIR keeps each coordinator's CPU profile of the timed phase
+# (DIR/SETUP-ROUND/replicaN.pprof; read with go tool pprof -top).
 set -euo pipefail
 QUORATE=${QUORATE:-bin/quorate}
 REQUESTS=${REQUESTS:-300}
@@ -15,6 +17,7 @@ CLIENTS=${CLIENTS:-64}
 ROUNDS=${ROUNDS:-1}
 PG=${PG:-postgres://postgres@127.0.0.1:5432/test}
 SETUPS=${SETUPS:-sqlite pg1 pg2}
+PROFILE_DIR=${PROFILE_DIR:-}
 GO=${GO:-go}
 tool=$(mktemp -d)
 trap 'rm -rf "$tool"' EXIT
@@ -25,6 +28,10 @@ echo "|---|---|---|---|---|---|---|---|---|"
 for round in $(seq "$ROUNDS"); do
 	for setup in $SETUPS; do
 		args=(--quorate "$QUORATE" --clients "$CLIENTS" --requests "$REQUESTS" --json)
+		if [ -n "$PROFILE_DIR" ]; then
+			mkdir -p "$PROFILE_DIR/$setup-$round"
+			args+=(--cpuprofile "$PROFILE_DIR/$setup-$round")
+		fi
 		schema=""
 		case $setup in
 		sqlite) ;;
