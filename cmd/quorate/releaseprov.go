@@ -16,11 +16,6 @@ import (
 	"github.com/quorate-dev/quorate/provenance"
 )
 
-// maxEmbeddedProvenance is the largest provenance predicate embedded in a
-// request; a larger one is referenced (--provenance-uri and
-// --provenance-digest) and supplied to verifiers with verify --provenance.
-const maxEmbeddedProvenance = 1 << 20
-
 // provenanceInput is how a request or attestation gets its provenance:
 // a file (--provenance, or its older name --predicate), a capture from the CI
 // environment (--provenance-auto), or a reference (--provenance-uri and
@@ -70,24 +65,16 @@ func (a *app) resolveProvenance(ctx context.Context, in provenanceInput, subject
 	default:
 		return nil, nil
 	}
-	p, err := provenance.Parse(data, provenance.Limits{})
+	pv, p, err := provenance.ForApproval(data, subjects)
+	if errors.Is(err, provenance.ErrTooLargeToEmbed) {
+		return nil, fmt.Errorf("provenance: %w: publish it and reference it with --provenance-uri URI --provenance-digest sha256:HEX (verifiers then need verify --provenance FILE)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("provenance: %w", err)
-	}
-	// The subject rule only: a statement for other artifacts is refused.
-	if err := provenance.Check(p, subjects, "(request)", provenance.Requirements{}); err != nil {
-		return nil, fmt.Errorf("provenance: %w", err)
-	}
-	body, err := slsaPredicate(data)
-	if err != nil {
-		return nil, fmt.Errorf("provenance: %w", err)
-	}
-	if len(body) > maxEmbeddedProvenance {
-		return nil, fmt.Errorf("provenance predicate is %d bytes, over the %d-byte limit for embedding: publish it and reference it with --provenance-uri URI --provenance-digest sha256:HEX (verifiers then need verify --provenance FILE)", len(body), maxEmbeddedProvenance)
 	}
 	a.errf("provenance:\n")
 	a.printProvenanceLines(p.Summary())
-	return &attest.Provenance{PredicateType: attest.SLSAProvenance, Predicate: body}, nil
+	return pv, nil
 }
 
 // checkGateProvenance fails early when gate requires provenance that pv
