@@ -105,7 +105,7 @@ func newWorld(t *testing.T) *world {
 	must(t, d.SetRole("ci", []*keys.PublicKey{w.ci.Public()}, 1, 0))
 	must(t, d.SetRole("operator", []*keys.PublicKey{w.op.pub}, 1, 0))
 	must(t, d.SetGate("production", []string{"ci", "operator"}, 0))
-	must(t, d.NameKeys(policy.KeyNames{w.ci.Public().ID(): {Name: ciKeyName, Owner: ciKeyOwner}}, 0))
+	must(t, d.NameKeys(policy.KeyNames{w.ci.Public().ID(): {Name: ciKeyName, Owner: ciKeyOwner}, w.op.pub.ID(): {Name: opKeyName}}, 0))
 	_, err = d.Sign(context.Background(), admin)
 	must(t, err)
 	must(t, d.Save())

@@ -12,6 +12,7 @@ import (
 const (
 	ciKeyName  = `ci <b>bot</b> "release"`
 	ciKeyOwner = `release&ci@example.com`
+	opKeyName  = "operator on-call"
 )
 
 // TestKeyNamesShownEscaped: the request page, the policy page and the inbox
@@ -34,7 +35,7 @@ func TestKeyNamesShownEscaped(t *testing.T) {
 			`signature.accepted: ci ` + name + ` (` + short + `)`,                                                // timeline
 		}},
 		{"/ui/policy", []string{`<td><code>` + w.ci.Public().ID() + `</code></td><td>` + name + `</td><td>` + owner + `</td>`}},
-		{"/ui/inbox", []string{r.ID, `<td>` + keys.Short(w.op.pub.ID()) + `</td>`}}, // waiting on the operator's passkey (unnamed)
+		{"/ui/inbox", []string{r.ID, `<td>operator on-call (` + keys.Short(w.op.pub.ID()) + `)</td>`}}, // waiting on the operator's passkey
 	} {
 		t.Run(tc.page, func(t *testing.T) {
 			code, body := b.get(tc.page)
@@ -50,5 +51,13 @@ func TestKeyNamesShownEscaped(t *testing.T) {
 				t.Error("the key name's HTML reached the page raw")
 			}
 		})
+	}
+	// Signed in with the operator's passkey, the header names it.
+	op := w.browser()
+	if code, out := op.signInPasskey(w.op, w.origin); code != 200 {
+		t.Fatalf("operator sign-in: %d %v", code, out)
+	}
+	if _, body := op.get("/ui/inbox"); !strings.Contains(body, `signed in with passkey operator on-call <code title="`+w.op.pub.ID()+`">`) {
+		t.Errorf("the header does not name the passkey:\n%s", body)
 	}
 }

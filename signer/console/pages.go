@@ -99,6 +99,7 @@ type page struct {
 
 type sessionView struct {
 	KeyID   string
+	Name    string // the passkey's name in the policy, escaped
 	Passkey bool
 	Roles   []string
 	CSRF    string
@@ -110,8 +111,14 @@ func (c *Console) viewSession(s *session) *sessionView {
 	}
 	v := &sessionView{CSRF: s.csrf}
 	if s.passkey != nil {
+		t := c.svc.Trust()
 		v.Passkey, v.KeyID = true, s.passkey.ID()
-		v.Roles = c.svc.Trust().Roles.RolesOfKey(s.passkey.Identity())
+		v.Roles = t.Roles.RolesOfKey(s.passkey.Identity())
+		for id, n := range t.KeyNames { // by identity: the passkey may sit under another record's ID
+			if k := t.Roles.Keys[id]; k != nil && k.Identity() == s.passkey.Identity() {
+				v.Name = display.String(n.Name)
+			}
+		}
 	}
 	return v
 }
