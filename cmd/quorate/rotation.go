@@ -82,6 +82,9 @@ change is proposed to the coordinator for administrators to co-sign
 				pf.retire, pf.exp = ref, exp
 				return a.proposeChange(cmd, &pf)
 			}
+			if pf.supersede {
+				return usageErr("--supersede-pending needs --coordinator: it asks the coordinator publishing the change to supersede its pending requests")
+			}
 			return a.editDraft(dir, func(d *author.Draft) error {
 				k, err := a.resolveSigningKey(cmd, d, ref)
 				if err != nil {
@@ -140,6 +143,9 @@ longer verify because of it are listed.`,
 				}
 				pf.revoke, pf.since, pf.reason, pf.exp = ref, sinceFlag, reason, exp
 				return a.proposeChange(cmd, &pf)
+			}
+			if pf.supersede {
+				return usageErr("--supersede-pending needs --coordinator: it asks the coordinator publishing the change to supersede its pending requests")
 			}
 			return a.editDraft(dir, func(d *author.Draft) error {
 				k, err := a.resolveSigningKey(cmd, d, ref)
