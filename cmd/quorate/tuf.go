@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/quorate-dev/quorate/policy"
@@ -42,15 +41,9 @@ func (a *app) tufConfig(cf *clientFlags, pinFile, cacheDir string) (tufrepo.Fetc
 		return tufrepo.FetchConfig{}, err
 	}
 	if cacheDir == "" {
-		base := a.getenv("XDG_CACHE_HOME")
-		if base == "" {
-			home := a.getenv("HOME")
-			if home == "" {
-				return tufrepo.FetchConfig{}, usageErr("no $XDG_CACHE_HOME or $HOME for the TUF cache: give --cache DIR")
-			}
-			base = filepath.Join(home, ".cache")
+		if cacheDir, err = tufrepo.DefaultCacheDir(a.getenv, cl.BaseURL); err != nil {
+			return tufrepo.FetchConfig{}, usageErr("%w: give --cache DIR", err)
 		}
-		cacheDir = tufrepo.CacheDir(base, cl.BaseURL)
 	}
 	var pin []byte
 	if pinFile != "" {

@@ -126,6 +126,24 @@ func CacheDir(cacheHome, coordinatorURL string) string {
 	return filepath.Join(cacheHome, "quorate", "tuf-"+hex.EncodeToString(sum[:8]))
 }
 
+// ErrNoCacheHome: neither $XDG_CACHE_HOME nor $HOME is set, so there is no
+// default cache directory.
+var ErrNoCacheHome = errors.New("no $XDG_CACHE_HOME or $HOME for the TUF cache")
+
+// DefaultCacheDir is [CacheDir] under the user's cache home:
+// $XDG_CACHE_HOME, else $HOME/.cache, read with getenv.
+func DefaultCacheDir(getenv func(string) string, coordinatorURL string) (string, error) {
+	base := getenv("XDG_CACHE_HOME")
+	if base == "" {
+		home := getenv("HOME")
+		if home == "" {
+			return "", ErrNoCacheHome
+		}
+		base = filepath.Join(home, ".cache")
+	}
+	return CacheDir(base, coordinatorURL), nil
+}
+
 // bearer adds the read token to the updater's requests.
 type bearer struct {
 	token string
