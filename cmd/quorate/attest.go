@@ -58,7 +58,7 @@ Build provenance (SLSA Provenance v1) can be embedded with --predicate FILE (a
 bare predicate, an in-toto Statement or a DSSE envelope carrying one) or
 referenced with --provenance-uri and --provenance-digest.
 
---output json prints the result on stdout (docs/cli.md, Output): the file
+--output json prints the result on stdout (docs/cli.md, Signing): the file
 written, request ID, gate, policy version and digest, subjects, creation and
 expiry.`,
 		Example: "  quorate attest --trust trust --gate production --artifact dist/app.tar.gz --out app.intoto.json",
@@ -269,7 +269,7 @@ signature's keyid carries the chain (docs/keys.md), and it counts for a role
 listing the certificate's identity ('quorate policy role --identity') once
 quorate's ledger has logged it within the certificate's validity.
 
---output json prints the result on stdout (docs/cli.md, Output): the request
+--output json prints the result on stdout (docs/cli.md, Signing): the request
 ID, key ID, role, whether the signature counts, when it was recorded, the
 request's state, whether the key had already signed; a refusal is the error
 object, with its reason code (not_in_gate, revoked, retired, expired,
