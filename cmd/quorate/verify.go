@@ -328,7 +328,7 @@ func (a *app) printVerdict(v *policy.Verdict) {
 		}
 		ids := make([]string, len(r.Keys))
 		for i, k := range r.Keys {
-			ids[i] = display.String(keys.Short(k.KeyID))
+			ids[i] = display.String(v.KeyNames.Label(k.KeyID))
 		}
 		fmt.Fprintf(w, "  %-12s %d/%d %-7s %s\n", display.String(r.Role), len(r.Keys), r.Threshold, mark, strings.Join(ids, " "))
 	}
@@ -356,7 +356,7 @@ func (a *app) printVerdict(v *policy.Verdict) {
 	}
 	for _, s := range v.Signatures {
 		if (s.Revoked || s.Retired) && v.Verified {
-			fmt.Fprintf(w, "  not counted: signature %d (key %s): %s\n", s.Index, display.String(keys.Short(s.KeyID)), display.String(s.Problem))
+			fmt.Fprintf(w, "  not counted: signature %d (key %s): %s\n", s.Index, display.String(v.KeyNames.Label(s.KeyID)), display.String(s.Problem))
 		}
 	}
 	for _, r := range v.Reasons {
