@@ -85,7 +85,7 @@ func (f *proposeFlags) addCoordinator(c *cobra.Command) {
 	f.cf.add(c)
 	c.Flags().StringVar(&f.adminKey, "admin-key", "", "with --coordinator: your administrator key URI (signs the proposal)")
 	c.Flags().BoolVar(&f.supersede, "supersede-pending", false, "with --coordinator: "+supersedeUsage)
-	f.output = "text"
+	c.Flags().StringVar(&f.output, "output", "text", "with --coordinator: text or json (the proposed change, as 'policy propose' prints it; offline nothing is printed)")
 }
 
 func (a *app) policyPropose() *cobra.Command {
@@ -362,9 +362,9 @@ func (a *app) policyChanges() *cobra.Command {
 
 func (a *app) policyApprove() *cobra.Command {
 	var cf clientFlags
-	var uri string
+	var uri, output string
 	c := &cobra.Command{
-		Use:   "approve ID --coordinator URL --key URI",
+		Use:   "approve ID --coordinator URL --key URI [--output json]",
 		Short: "Sign a policy change request with your administrator key",
 		Long: `Fetch policy change ID, check it and sign it. What is shown is computed here
 from the signed documents, not taken from the coordinator's summary: the
@@ -375,60 +375,72 @@ signature is over the canonical JSON of the proposed version's "signed", as
 'quorate policy sign' makes it. 'quorate sign --request ID' does the same.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.approveChange(cmd.Context(), &cf, args[0], uri)
+			res, err := a.approveChangeResult(cmd.Context(), &cf, args[0], uri)
+			if err != nil || output != "json" {
+				return err
+			}
+			return writeJSON(a.stdout, res)
 		},
 	}
 	cf.add(c)
 	c.Flags().StringVar(&uri, "key", "", "administrator key URI")
+	c.Flags().StringVar(&output, "output", "text", "text or json (the coordinator's answer: accepted, published, state, version, signed, threshold)")
 	return c
 }
 
 func (a *app) approveChange(ctx context.Context, cf *clientFlags, id, uri string) error {
+	_, err := a.approveChangeResult(ctx, cf, id, uri)
+	return err
+}
+
+// approveChangeResult is approveChange, returning the coordinator's answer
+// (for --output json).
+func (a *app) approveChangeResult(ctx context.Context, cf *clientFlags, id, uri string) (*client.ApproveResponse, error) {
 	if uri == "" {
-		return usageErr("--key URI is required")
+		return nil, usageErr("--key URI is required")
 	}
 	cl, err := a.client(cf)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ch, err := cl.GetChange(ctx, id)
 	if err != nil {
-		return describeAPIError(err)
+		return nil, describeAPIError(err)
 	}
 	if ch.State != client.ChangePending {
-		return fmt.Errorf("policy change %s is %s: %s", id, ch.State, ch.StateReason)
+		return nil, fmt.Errorf("policy change %s is %s: %s", id, ch.State, ch.StateReason)
 	}
 	base, err := a.coordinatorTrust(ctx, cl, "")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if base.Version() != ch.BaseVersion || base.Digest != ch.BaseDigest {
-		return fmt.Errorf("refusing to sign: change %s is based on policy v%d (sha256:%s) but the coordinator enforces v%d (sha256:%s)", id, ch.BaseVersion, keys.Short(ch.BaseDigest), base.Version(), keys.Short(base.Digest))
+		return nil, fmt.Errorf("refusing to sign: change %s is based on policy v%d (sha256:%s) but the coordinator enforces v%d (sha256:%s)", id, ch.BaseVersion, keys.Short(ch.BaseDigest), base.Version(), keys.Short(base.Digest))
 	}
 	proposed, err := policy.ParseTargets(ch.Targets)
 	if err != nil {
-		return fmt.Errorf("refusing to sign change %s: %w", id, err)
+		return nil, fmt.Errorf("refusing to sign change %s: %w", id, err)
 	}
 	lc, err := policy.LifecycleOf(proposed)
 	if err != nil {
-		return fmt.Errorf("refusing to sign change %s: %w", id, err)
+		return nil, fmt.Errorf("refusing to sign change %s: %w", id, err)
 	}
 	if proposed.Signed.Version != base.Version()+1 || lc.History[base.Version()] != base.Digest {
-		return fmt.Errorf("refusing to sign: change %s is version %d and does not follow and endorse the enforced version %d", id, proposed.Signed.Version, base.Version())
+		return nil, fmt.Errorf("refusing to sign: change %s is version %d and does not follow and endorse the enforced version %d", id, proposed.Signed.Version, base.Version())
 	}
 	diff, err := author.Diff(base.Targets, proposed)
 	if err != nil {
-		return fmt.Errorf("refusing to sign change %s: %w", id, err)
+		return nil, fmt.Errorf("refusing to sign change %s: %w", id, err)
 	}
 	if ch.Spec.SupersedePending {
 		// What is superseded is checked here too: the gates the change
 		// affects, computed from the signed documents.
 		proposedRoles, err := policy.RolesOf(proposed)
 		if err != nil {
-			return fmt.Errorf("refusing to sign change %s: %w", id, err)
+			return nil, fmt.Errorf("refusing to sign change %s: %w", id, err)
 		}
 		if gates := policychange.AffectedGates(base.Roles, proposedRoles); !slices.Equal(gates, ch.Supersedes) {
-			return fmt.Errorf("refusing to sign: change %s would supersede the pending requests of gate(s) %q, but the gates it affects are %q", id, ch.Supersedes, gates)
+			return nil, fmt.Errorf("refusing to sign: change %s would supersede the pending requests of gate(s) %q, but the gates it affects are %q", id, ch.Supersedes, gates)
 		}
 	}
 	a.errf("signing policy change %s:\n", id)
@@ -439,28 +451,28 @@ func (a *app) approveChange(ctx context.Context, cf *clientFlags, id, uri string
 	a.printSupersedes(ch)
 	s, err := a.registry.Signer(ctx, uri)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer s.Close()
 	if r := base.Root.Signed.Roles[metadata.TARGETS]; r == nil || !slices.Contains(r.KeyIDs, s.Public().ID()) {
-		return usageErr("key %s is not an administrator key of the coordinator's trust root", keys.Short(s.Public().ID()))
+		return nil, usageErr("key %s is not an administrator key of the coordinator's trust root", keys.Short(s.Public().ID()))
 	}
 	canon, err := cjson.EncodeCanonical(proposed.Signed)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	raw, err := s.Sign(ctx, canon)
 	if err != nil {
-		return fmt.Errorf("signing policy change %s: %w", id, err)
+		return nil, fmt.Errorf("signing policy change %s: %w", id, err)
 	}
 	res, err := cl.ApproveChange(ctx, id, attest.Signature{KeyID: s.Public().ID(), Sig: base64.StdEncoding.EncodeToString(raw)})
 	if err != nil {
-		return describeAPIError(err)
+		return nil, describeAPIError(err)
 	}
 	if res.Published {
 		a.errf("signed with key %s: %d/%d — published as policy version %d\n", keys.Short(s.Public().ID()), res.Signed, res.Threshold, res.Version)
 	} else {
 		a.errf("signed with key %s: %d/%d administrator signatures\n", keys.Short(s.Public().ID()), res.Signed, res.Threshold)
 	}
-	return nil
+	return res, nil
 }
