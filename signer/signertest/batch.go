@@ -127,7 +127,36 @@ func TestBatchedSignatures(t *testing.T, open func(t *testing.T, log *ledger.Log
 			}
 		}
 	}
+	if len(stores) > 1 {
+		testReplicaChangesSeen(t, stores[0], stores[1])
+	}
 	auditLog(ctx, t, stores[0], l, logSigner.Public())
+}
+
+// testReplicaChangesSeen checks that a replica sees what another replica
+// stored since it last wrote the same request, whatever it remembers of it.
+func testReplicaChangesSeen(t *testing.T, a, b signer.LedgerStore) {
+	ctx := t.Context()
+	mustCreate(t, a, loggedRequest("seen", at(0)))
+	sign := func(s signer.LedgerStore, who string) (*signer.Request, error) {
+		return s.AddSignature(ctx, "seen", loggedPartial(who, at(200)), finishAt(4))
+	}
+	if _, err := sign(a, "first"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sign(b, "second"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := sign(a, "third")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != signer.Complete || len(got.Signatures) != 4 {
+		t.Fatalf("after a signature through each replica and a third: %s with %d signatures, want %s with 4", got.State, len(got.Signatures), signer.Complete)
+	}
+	if _, err := sign(b, "fourth"); !errors.Is(err, signer.ErrNotPending) {
+		t.Fatalf("signing through the other replica after completion: %v, want %v", err, signer.ErrNotPending)
+	}
 }
 
 func findIdentity(r *signer.Request, identity string) *signer.Partial {

@@ -186,6 +186,7 @@ type batchQ struct {
 	Tx
 	cfg   *BatcherConfig
 	cache *logCache
+	held  *heldCache
 	batch *batchState
 	op    *opState
 }
