@@ -43,7 +43,7 @@ func artifactDigest() []byte {
 
 // composite signs one statement over artifact with every signer, as the
 // coordinator's composite does.
-func composite(t *testing.T, signers ...keys.Signer) *attest.Envelope {
+func composite(t testing.TB, signers ...keys.Signer) *attest.Envelope {
 	t.Helper()
 	st, err := attest.NewStatement(
 		[]attest.Subject{{Name: "app.tar.gz", Digest: map[string]string{"sha256": hex.EncodeToString(artifactDigest())}}},
