@@ -75,6 +75,24 @@ func TestBatchedSignatures(t *testing.T, open func(t *testing.T, log *ledger.Log
 			}
 		}
 	}
+	// Checkpoints stored meanwhile share batches with the signatures: such a
+	// batch takes the log lock from its start.
+	for i, s := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				cp, err := l.Sign(ctx, s.Ledger())
+				if err == nil {
+					err = s.PutCheckpoint(ctx, cp.Size, cp.Note)
+				}
+				if err != nil {
+					t.Errorf("checkpoint through store %d: %v", i, err)
+					return
+				}
+			}
+		}()
+	}
 	wg.Wait()
 
 	es := logEntries(t, stores[0])
@@ -130,6 +148,8 @@ func TestBatchedSignatures(t *testing.T, open func(t *testing.T, log *ledger.Log
 	if len(stores) > 1 {
 		testReplicaChangesSeen(t, stores[0], stores[1])
 	}
+	// One more entry, so the audited checkpoint is not one stored above.
+	mustCreate(t, stores[0], loggedRequest("last", at(300)))
 	auditLog(ctx, t, stores[0], l, logSigner.Public())
 }
 

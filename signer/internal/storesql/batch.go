@@ -253,18 +253,19 @@ func (b *Batcher) commit(batch []*op) {
 			ids = append(ids, o.id)
 		}
 	}
+	// Row locks before the log lock, in every batch: a batch holding the
+	// log lock never waits for a row another batch locked while it waits
+	// for the log lock.
+	if b.cfg.Prefetch != nil && len(ids) > 0 {
+		if err := b.cfg.Prefetch(ctx, q, ids); err != nil {
+			b.fail(tx, fmt.Errorf("%s: reading the batch's requests: %w", b.cfg.Name, err), ops)
+			return
+		}
+	}
 	if len(ids) < len(ops) || b.cfg.Prefetch == nil {
 		if err := q.sequence(ctx); err != nil {
 			b.fail(tx, err, ops)
 			return
-		}
-	}
-	if b.cfg.Prefetch != nil {
-		if len(ids) > 0 {
-			if err := b.cfg.Prefetch(ctx, q, ids); err != nil {
-				b.fail(tx, fmt.Errorf("%s: reading the batch's requests: %w", b.cfg.Name, err), ops)
-				return
-			}
 		}
 	}
 	for i, o := range ops {
