@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -21,6 +19,7 @@ import (
 	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/provenance"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/client"
 )
@@ -167,11 +166,11 @@ func provenanceFrom(file, uri, digest string) (*attest.Provenance, error) {
 	case file != "" && uri != "":
 		return nil, fmt.Errorf("--predicate and --provenance-uri exclude each other")
 	case uri != "":
-		d, err := attest.ParseDigest(digest)
-		if err != nil || d.Alg != "sha256" {
-			return nil, fmt.Errorf("--provenance-uri needs --provenance-digest sha256:HEX")
+		pv, err := provenance.Reference(uri, digest)
+		if err != nil {
+			return nil, fmt.Errorf("--provenance-uri needs --provenance-digest sha256:HEX: %w", err)
 		}
-		return &attest.Provenance{PredicateType: attest.SLSAProvenance, URI: uri, Digest: map[string]string{"sha256": d.Hex}}, nil
+		return pv, nil
 	case file == "":
 		return nil, nil
 	}
@@ -179,45 +178,11 @@ func provenanceFrom(file, uri, digest string) (*attest.Provenance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading --predicate: %w", err)
 	}
-	body, err := slsaPredicate(data)
+	body, err := provenance.PredicateOf(data)
 	if err != nil {
 		return nil, fmt.Errorf("--predicate %s: %w", file, err)
 	}
 	return &attest.Provenance{PredicateType: attest.SLSAProvenance, Predicate: body}, nil
-}
-
-// slsaPredicate extracts a SLSA Provenance v1 predicate from a bare
-// predicate, an in-toto Statement, or a DSSE envelope carrying a Statement.
-func slsaPredicate(data []byte) (json.RawMessage, error) {
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %w", err)
-	}
-	if _, ok := probe["payloadType"]; ok {
-		_, payload, err := attest.ParseEnvelope(data, attest.DefaultLimits)
-		if err != nil {
-			return nil, err
-		}
-		return slsaPredicate(payload)
-	}
-	if _, ok := probe["predicateType"]; ok {
-		var st attest.Statement
-		if err := json.Unmarshal(data, &st); err != nil {
-			return nil, err
-		}
-		if st.PredicateType != attest.SLSAProvenance {
-			return nil, fmt.Errorf("statement predicateType %q is not %s", st.PredicateType, attest.SLSAProvenance)
-		}
-		return st.Predicate, nil
-	}
-	if _, ok := probe["buildDefinition"]; !ok {
-		return nil, fmt.Errorf("not SLSA Provenance v1 (no buildDefinition)")
-	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, data); err != nil {
-		return nil, err
-	}
-	return compact.Bytes(), nil
 }
 
 func (a *app) signCommand() *cobra.Command {
