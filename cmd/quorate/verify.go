@@ -301,8 +301,16 @@ func nameMissingBundle(v *policy.Verdict, missing string) {
 		return
 	}
 	for i, r := range v.Reasons {
-		if r.Code == policy.ErrNotLogged.Code() {
+		if r.Code != policy.ErrNotLogged.Code() {
+			continue
+		}
+		if strings.HasPrefix(r.Message, "no log bundle given") {
+			// --require-log's own reason: say where it was looked for.
 			v.Reasons[i].Message = "the log is required but " + missing
+		} else {
+			// Another reason that needs the bundle (a keyless
+			// signature's logged time): keep it, and add where.
+			v.Reasons[i].Message = r.Message + "; " + missing
 		}
 	}
 }
