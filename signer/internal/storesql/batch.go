@@ -79,9 +79,6 @@ type Batcher struct {
 	// used only by the writer goroutine; each batch checks it against the
 	// log's size before trusting it (see logCache).
 	cache *logCache
-	// held is the requests as the last batches left them (see
-	// Store.Prefetch), used only by the writer goroutine.
-	held *heldCache
 }
 
 // NewBatcher starts a batcher's writer goroutine. Close stops it.
@@ -92,7 +89,7 @@ func NewBatcher(cfg BatcherConfig) *Batcher {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	b := &Batcher{cfg: cfg, cache: newLogCache(), held: newHeldCache(), ops: make(chan *op, 4*cfg.MaxBatch), quit: make(chan struct{}), stopped: make(chan struct{})}
+	b := &Batcher{cfg: cfg, cache: newLogCache(), ops: make(chan *op, 4*cfg.MaxBatch), quit: make(chan struct{}), stopped: make(chan struct{})}
 	go b.loop()
 	return b
 }
@@ -246,7 +243,7 @@ func (b *Batcher) commit(batch []*op) {
 	}
 	results := make([]result, len(ops))
 	b.cache.newBatch()
-	q := batchQ{Tx: tx, cfg: &b.cfg, cache: b.cache, held: b.held, batch: &batchState{lockHeld: b.cfg.LockLog == ""}, op: &opState{savepoint: true}}
+	q := batchQ{Tx: tx, cfg: &b.cfg, cache: b.cache, batch: &batchState{lockHeld: b.cfg.LockLog == ""}, op: &opState{savepoint: true}}
 	var ids []string
 	for _, o := range ops {
 		if o.id != "" {
@@ -313,7 +310,6 @@ func (b *Batcher) commit(batch []*op) {
 		return
 	}
 	b.cache.committed()
-	b.held.keep(q.batch, ids)
 	b.commits.Add(1)
 	for i, o := range ops {
 		o.finish(results[i].req, results[i].err)
@@ -323,7 +319,6 @@ func (b *Batcher) commit(batch []*op) {
 // fail rolls the batch's transaction back and fails every write of it.
 func (b *Batcher) fail(tx Tx, err error, ops []*op) {
 	b.cache.reset()
-	b.held.reset()
 	b.cfg.Logger.Error("write batch failed, nothing of it stored", zap.Int("writes", len(ops)), zap.Error(err))
 	if tx != nil {
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

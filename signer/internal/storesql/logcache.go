@@ -186,7 +186,6 @@ type batchQ struct {
 	Tx
 	cfg   *BatcherConfig
 	cache *logCache
-	held  *heldCache
 	batch *batchState
 	op    *opState
 }

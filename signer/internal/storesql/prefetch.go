@@ -27,49 +27,19 @@ func (s Store) Prefetch(ctx context.Context, q Querier, ids []string) error {
 	for i, id := range ids {
 		args[i] = id
 	}
-	// Lock the rows, in ID order so batches of replicas lock them in the
-	// same order, reading only what tells whether a request changed since
-	// a batch of this writer left it: a request changes only by gaining a
-	// signature (count and update time), its state or its emission.
-	rows, err := q.Query(ctx, `SELECT id, state, updated_ns, emitted_index,
-		(SELECT COUNT(*) FROM signatures WHERE signatures.request_id = requests.id)
-		FROM requests WHERE id IN (`+placeholders(len(ids))+`) ORDER BY id`+s.LockRow, args...)
+	// In ID order, so batches of replicas lock rows in the same order.
+	// Read in full every time: what the composite is built from is what is
+	// stored, even if it was changed behind the coordinator's back.
+	reqs, err := s.queryRequests(ctx, q, scanRequest, `SELECT `+requestColumns+` FROM requests WHERE id IN (`+placeholders(len(ids))+`) ORDER BY id`+s.LockRow, args...)
 	if err != nil {
-		return s.errorf(err, "locking %d requests", len(ids))
+		return s.errorf(err, "reading %d requests", len(ids))
 	}
-	locked := make(map[string]*signer.Request, len(ids))
-	var stale []any
-	for rows.Next() {
-		var (
-			id, state        string
-			updated, emitted *int64
-			count            int64
-		)
-		if err := rows.Scan(&id, &state, &updated, &emitted, &count); err != nil {
-			rows.Close()
-			return s.errorf(err, "locking %d requests", len(ids))
-		}
-		if r := bq.held.get(id); r != nil && string(r.State) == state && r.Updated.Equal(nullTime{updated}.time()) &&
-			r.EmittedIndex == logIndex(emitted) && int64(len(r.Signatures)) == count {
-			locked[id] = r
-			continue
-		}
-		stale = append(stale, id)
+	if err := s.loadPartials(ctx, q, reqs); err != nil {
+		return err
 	}
-	if err := rows.Close(); err != nil {
-		return s.errorf(err, "locking %d requests", len(ids))
-	}
-	if len(stale) > 0 {
-		reqs, err := s.queryRequests(ctx, q, scanRequest, `SELECT `+requestColumns+` FROM requests WHERE id IN (`+placeholders(len(stale))+`)`, stale...)
-		if err != nil {
-			return s.errorf(err, "reading %d requests", len(stale))
-		}
-		if err := s.loadPartials(ctx, q, reqs); err != nil {
-			return err
-		}
-		for _, r := range reqs {
-			locked[r.ID] = r
-		}
+	locked := make(map[string]*signer.Request, len(reqs))
+	for _, r := range reqs {
+		locked[r.ID] = r
 	}
 	bq.batch.locked = locked
 	if s.Ledger != nil && bq.batch.lockHeld {
@@ -176,69 +146,4 @@ func placeholders(n int) string {
 		fmt.Fprintf(&b, "$%d", i+1)
 	}
 	return b.String()
-}
-
-// maxHeldBytes bounds the payloads and signatures a [heldCache] keeps.
-const maxHeldBytes = 16 << 20
-
-// heldCache keeps, between a [Batcher]'s batches, the pending requests as
-// its batches left them, so that [Store.Prefetch] reads only whether they
-// changed. It is a cache: every batch checks each request against its row
-// (under the row lock) before using it, and a failed batch forgets all.
-type heldCache struct {
-	reqs  map[string]*signer.Request
-	bytes int
-}
-
-func newHeldCache() *heldCache { return &heldCache{reqs: map[string]*signer.Request{}} }
-
-func (c *heldCache) get(id string) *signer.Request { return c.reqs[id] }
-
-func (c *heldCache) reset() {
-	clear(c.reqs)
-	c.bytes = 0
-}
-
-// keep records the requests of ids as the committed batch b left them:
-// pending ones, with the log indexes the batch assigned filled in.
-func (c *heldCache) keep(b *batchState, ids []string) {
-	if b.locked == nil { // changed by statements the batch did not track
-		for _, id := range ids {
-			c.drop(id)
-		}
-		return
-	}
-	for _, id := range ids {
-		r := b.locked[id]
-		c.drop(id)
-		if r == nil || r.State != signer.Pending {
-			continue
-		}
-		for i := range r.Signatures {
-			if x, ok := b.logged[[2]string{id, r.Signatures[i].Identity}]; ok && r.Signatures[i].LogIndex < 0 {
-				r.Signatures[i].LogIndex = x
-			}
-		}
-		n := heldSize(r)
-		if c.bytes+n > maxHeldBytes {
-			c.reset()
-		}
-		c.reqs[id], c.bytes = r, c.bytes+n
-	}
-}
-
-func (c *heldCache) drop(id string) {
-	if r := c.reqs[id]; r != nil {
-		c.bytes -= heldSize(r)
-		delete(c.reqs, id)
-	}
-}
-
-// heldSize estimates the memory r holds.
-func heldSize(r *signer.Request) int {
-	n := len(r.Payload) + len(r.Envelope) + 512
-	for _, p := range r.Signatures {
-		n += len(p.Sig) + len(p.Identity) + len(p.KeyID) + 128
-	}
-	return n
 }
