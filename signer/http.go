@@ -362,7 +362,7 @@ func (a *API) view(r *Request) client.RequestView {
 		}
 		v.Signatures = append(v.Signatures, client.SignatureView{KeyID: p.KeyID, Role: p.Role, Received: p.Received, LogIndex: idx})
 	}
-	v.KeyNames = a.svc.KeyNames(r, v.Progress)
+	v.KeyNames = KeyNames(a.svc.Trust(), r, v.Progress)
 	return v
 }
 
@@ -420,7 +420,7 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
 func (a *API) summary(r *Request) client.RequestSummary {
 	v := client.RequestSummary{ID: r.ID, Gate: r.Gate, State: r.State, StateReason: r.StateReason, PolicyVersion: r.PolicyVersion,
 		Requester: r.Requester, Created: r.Created, Expires: r.Expires, Updated: r.Updated, Progress: a.svc.progress(r)}
-	v.KeyNames = a.svc.keyNames(r, v.Progress, false) // a listing reads no earlier policy version for names
+	v.KeyNames = keyNames(a.svc.Trust(), r, v.Progress, false) // a listing reads no earlier policy version for names
 	return v
 }
 

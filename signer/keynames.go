@@ -11,13 +11,15 @@ import (
 // it, else as r's policy version did (a key since removed from the policy).
 // Names are display only: nothing the coordinator decides reads them. It
 // returns nil when no key is named.
-func (s *Coordinator) KeyNames(r *Request, progress []client.RoleStatus) policy.KeyNames {
-	return s.keyNames(r, progress, true)
+//
+// t is the policy the coordinator enforces ([Coordinator.Trust]).
+func KeyNames(t *policy.Trust, r *Request, progress []client.RoleStatus) policy.KeyNames {
+	return keyNames(t, r, progress, true)
 }
 
-// keyNames is [Coordinator.KeyNames]; without history it names keys from
+// keyNames is [KeyNames]; without history it names keys from
 // the enforced policy only (no read of an earlier version: for listings).
-func (s *Coordinator) keyNames(r *Request, progress []client.RoleStatus, history bool) policy.KeyNames {
+func keyNames(t *policy.Trust, r *Request, progress []client.RoleStatus, history bool) policy.KeyNames {
 	ids := []string{r.Requester}
 	for _, p := range progress {
 		ids = append(ids, p.Eligible...)
@@ -26,7 +28,6 @@ func (s *Coordinator) keyNames(r *Request, progress []client.RoleStatus, history
 	for _, p := range r.Signatures {
 		ids = append(ids, p.KeyID)
 	}
-	t := s.Trust()
 	out := t.KeyNames.Subset(ids...)
 	if !history || r.PolicyVersion == t.Version() || len(out) == countDistinct(ids) {
 		return out

@@ -371,7 +371,7 @@ func (c *Console) request(w http.ResponseWriter, r *http.Request, s *session) {
 		mine = s.passkey
 	}
 	var rolesV []roleView
-	names := c.svc.KeyNames(req, signer.Progress(t.Roles, req))
+	names := signer.KeyNames(t, req, signer.Progress(t.Roles, req))
 	d["Requester"] = display.String(names.Label(req.Requester))
 	if g, ok := t.Roles.Gates[req.Gate]; ok {
 		progress := map[string]bool{}
