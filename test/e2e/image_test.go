@@ -387,6 +387,21 @@ func TestAdmissionCommandAdmitsApprovedImages(t *testing.T) {
 	if !strings.Contains(out, "to "+w.reg.Repo("batch")+"@"+shortDigest+" as referrer sha256:") || !strings.Contains(out, "without a log bundle") {
 		t.Fatalf("attach:\n%s", out)
 	}
+	// --output json: the referrer pushed, machine-readably (pushing the
+	// same referrer again is idempotent: the same manifest digest).
+	var pushed struct {
+		Image, Referrer, RequestID, Gate string
+		PolicyVersion                    int64
+		LogBundle                        bool
+	}
+	js, code := runCLIStdout(t, w, "attach", "--image", short, "--attestation", "batch.intoto.json", "--insecure-registry", "--output", "json")
+	if err := json.Unmarshal([]byte(js), &pushed); code != 0 || err != nil {
+		t.Fatalf("attach --output json: exit %d, %v\n%s", code, err, js)
+	}
+	if pushed.Image != w.reg.Repo("batch")+"@"+shortDigest || !strings.HasPrefix(pushed.Referrer, "sha256:") || !strings.Contains(out, pushed.Referrer) ||
+		pushed.Gate != "load" || pushed.PolicyVersion < 1 || pushed.RequestID == "" || pushed.LogBundle {
+		t.Fatalf("attach --output json = %+v; text output:\n%s", pushed, out)
+	}
 
 	wh := startAdmission(t, w, `{"mode": "enforce", "rules": [{"name": "production", "gate": "load", "namespaces": ["prod"]}], "breakGlass": {"enabled": true}}`)
 	if r := wh.admitPod(t, "production", "prod", approved); !r.Allowed {
