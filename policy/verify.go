@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -419,6 +422,17 @@ func (t *Trust) countSignatures(v *Verdict, set *roles.Set, tally *roles.Tally, 
 	}
 	var buf [2]paeDigest
 	digests := buf[:0]
+	digest := func(k *keys.PublicKey) []byte {
+		for _, c := range digests {
+			if c.hash == k.Hash() {
+				return c.sum
+			}
+		}
+		d := k.Digest(pae)
+		digests = append(digests, paeDigest{k.Hash(), d})
+		return d
+	}
+	pre := preverify(set, tally, env, digest)
 	v.Signatures = slices.Grow(v.Signatures, len(env.Signatures))
 	for i, s := range env.Signatures {
 		if keyless.IsKeyID(s.KeyID) {
@@ -456,18 +470,12 @@ func (t *Trust) countSignatures(v *Verdict, set *roles.Set, tally *roles.Tally, 
 			v.Signatures = append(v.Signatures, sv)
 			continue
 		}
-		var d []byte
-		for _, c := range digests {
-			if c.hash == k.Hash() {
-				d = c.sum
-				break
-			}
+		if pre != nil && pre[i].done {
+			err = pre[i].err
+		} else {
+			err = k.VerifyDigest(digest(k), raw)
 		}
-		if d == nil {
-			d = k.Digest(pae)
-			digests = append(digests, paeDigest{k.Hash(), d})
-		}
-		if err := k.VerifyDigest(d, raw); err != nil {
+		if err != nil {
 			sv.refuse(ErrBadSignature, err, "signature does not verify over the envelope's PAE")
 			v.Signatures = append(v.Signatures, sv)
 			continue
@@ -484,6 +492,73 @@ func (t *Trust) countSignatures(v *Verdict, set *roles.Set, tally *roles.Tally, 
 		sv.Counted = true
 		v.Signatures = append(v.Signatures, sv)
 	}
+}
+
+// preverified is the outcome of one signature's verification by [preverify].
+type preverified struct {
+	done bool
+	err  error
+}
+
+// preverify verifies, in parallel on all cores, the signatures that
+// countSignatures would verify first for each key identity (known key ID,
+// a role in the gate, not yet counted, valid base64): a composite carries
+// one signature per key and verification is most of its cost (a
+// coordinator checks every composite it emits on its single writer). It
+// spends at most one verification per distinct key of the policy that
+// countSignatures would not have (a key whose later check refuses it), so
+// duplicates still cost nothing. It returns nil when there is nothing to
+// share between cores; countSignatures then verifies in order as before.
+func preverify(set *roles.Set, tally *roles.Tally, env *attest.Envelope, digest func(*keys.PublicKey) []byte) []preverified {
+	workers := min(runtime.GOMAXPROCS(0), len(env.Signatures))
+	if workers < 2 {
+		return nil
+	}
+	type job struct {
+		i      int
+		k      *keys.PublicKey
+		d, raw []byte
+	}
+	var jobs []job
+	seen := map[keys.Identity]bool{}
+	for i, s := range env.Signatures {
+		if s.KeyID == "" || keyless.IsKeyID(s.KeyID) {
+			continue
+		}
+		k, ok := set.Keys[s.KeyID]
+		if !ok || seen[k.Identity()] || tally.Has(k) {
+			continue
+		}
+		if _, err := tally.Role(k); err != nil {
+			continue
+		}
+		raw, err := attest.DecodeBase64(s.Sig)
+		if err != nil {
+			continue
+		}
+		seen[k.Identity()] = true
+		jobs = append(jobs, job{i, k, digest(k), raw})
+	}
+	if len(jobs) < 2 {
+		return nil
+	}
+	out := make([]preverified, len(env.Signatures))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, len(jobs)) {
+		wg.Go(func() {
+			for {
+				n := int(next.Add(1)) - 1
+				if n >= len(jobs) {
+					return
+				}
+				j := jobs[n]
+				out[j.i] = preverified{done: true, err: j.k.VerifyDigest(j.d, j.raw)}
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // tallyKind classifies an error of roles.Tally.
