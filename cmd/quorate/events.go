@@ -142,26 +142,15 @@ func (a *app) waitByEvents(ctx context.Context, cl *client.Client, id string) (d
 			}
 			return
 		}
-		line := string(v.State) + "  " + progressLine(v.Progress)
-		if line != last {
-			fmt.Fprintf(a.stderr, "%s  %s\n", a.now().Format(time.TimeOnly), line)
-			last = line
-		}
-		switch v.State {
-		case signer.Complete:
-			finished = true
-		case signer.Cancelled, signer.Expired, signer.Superseded:
-			result, finished = fmt.Errorf("request %s is %s %s", v.ID, v.State, v.StateReason), true
-		case signer.Pending:
-			if atExpiry == nil {
-				atExpiry = time.AfterFunc(time.Until(v.Expires)+100*time.Millisecond, func() {
-					mu.Lock()
-					defer mu.Unlock()
-					if !finished && sctx.Err() == nil {
-						check()
-					}
-				})
-			}
+		finished, result = a.waitLine(v, &last)
+		if v.State == signer.Pending && atExpiry == nil {
+			atExpiry = time.AfterFunc(time.Until(v.Expires)+100*time.Millisecond, func() {
+				mu.Lock()
+				defer mu.Unlock()
+				if !finished && sctx.Err() == nil {
+					check()
+				}
+			})
 		}
 		if finished {
 			cancel()

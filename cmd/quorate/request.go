@@ -473,18 +473,8 @@ func (a *app) waitFor(ctx context.Context, cl *client.Client, id string, timeout
 				}
 				return describeAPIError(err)
 			}
-		} else {
-			line := string(v.State) + "  " + progressLine(v.Progress)
-			if line != last {
-				fmt.Fprintf(a.stderr, "%s  %s\n", a.now().Format(time.TimeOnly), line)
-				last = line
-			}
-			switch v.State {
-			case signer.Complete:
-				return nil
-			case signer.Cancelled, signer.Expired, signer.Superseded:
-				return fmt.Errorf("request %s is %s %s", v.ID, v.State, v.StateReason)
-			}
+		} else if ended, err := a.waitLine(v, &last); ended {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -492,6 +482,24 @@ func (a *app) waitFor(ctx context.Context, cl *client.Client, id string, timeout
 		case <-time.After(interval):
 		}
 	}
+}
+
+// waitLine prints v's status line on stderr when it differs from
+// *last, and says whether v has ended: err is nil when it completed, else
+// names the final state and its reason.
+func (a *app) waitLine(v *client.RequestView, last *string) (ended bool, err error) {
+	line := string(v.State) + "  " + progressLine(v.Progress)
+	if line != *last {
+		fmt.Fprintf(a.stderr, "%s  %s\n", a.now().Format(time.TimeOnly), line)
+		*last = line
+	}
+	switch v.State {
+	case signer.Complete:
+		return true, nil
+	case signer.Cancelled, signer.Expired, signer.Superseded:
+		return true, fmt.Errorf("request %s is %s %s", v.ID, v.State, v.StateReason)
+	}
+	return false, nil
 }
 
 func (a *app) requestAttestation() *cobra.Command {
