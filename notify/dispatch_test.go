@@ -48,6 +48,14 @@ type world struct {
 
 func newWorld(t *testing.T, clock *outboxtest.Clock) *world {
 	t.Helper()
+	l, pub := newLog(t, clock.Now)
+	return &world{t: t, log: l, storage: ledger.NewMemoryStorage(), logKey: pub, outbox: newMemOutbox(clock.Now), clock: clock}
+}
+
+// newLog returns a ledger signed by a new Ed25519 file key (origin), and
+// that key's public half.
+func newLog(t *testing.T, now func() time.Time) (*ledger.Log, *keys.PublicKey) {
+	t.Helper()
 	ctx := context.Background()
 	uri := "file:" + filepath.Join(t.TempDir(), "log.key")
 	pub, err := filekey.Backend{}.Generate(ctx, uri, hsm.Ed25519)
@@ -58,11 +66,11 @@ func newWorld(t *testing.T, clock *outboxtest.Clock) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := ledger.New(ledger.Config{Origin: origin, Signer: s, Clock: clock.Now})
+	l, err := ledger.New(ledger.Config{Origin: origin, Signer: s, Clock: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{t: t, log: l, storage: ledger.NewMemoryStorage(), logKey: pub, outbox: newMemOutbox(clock.Now), clock: clock}
+	return l, pub
 }
 
 // append logs events, writes their outbox rows and signs a checkpoint.

@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/quorate-dev/quorate/hsm"
-	"github.com/quorate-dev/quorate/hsm/filekey"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/notify"
@@ -22,19 +19,7 @@ import (
 func logged(t *testing.T) (*keys.PublicKey, notify.Message) {
 	t.Helper()
 	ctx := context.Background()
-	uri := "file:" + filepath.Join(t.TempDir(), "log.key")
-	pub, err := filekey.Backend{}.Generate(ctx, uri, hsm.Ed25519)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := filekey.Backend{}.Signer(ctx, uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ledger.New(ledger.Config{Origin: origin, Signer: s, Clock: time.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, pub := newLog(t, time.Now)
 	st := ledger.NewMemoryStorage()
 	ev := ledger.Event{Type: ledger.PolicyPublished, PolicyVersion: 1, PayloadSHA256: strings.Repeat("a", 64)}
 	ev2 := ev

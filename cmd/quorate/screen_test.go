@@ -279,7 +279,7 @@ func TestSignConfirm(t *testing.T) {
 func softHSM(t *testing.T) (module, label, pin string) {
 	t.Helper()
 	if !pkcs11Built {
-		t.Skip("this build has no PKCS#11 support (CGO_ENABLED=0)")
+		citest.SkipOrFail(t, "PKCS#11", "this build has no PKCS#11 support (CGO_ENABLED=0); make test builds with cgo")
 	}
 	for _, p := range []string{"/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so", "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so", "/usr/local/lib/softhsm/libsofthsm2.so"} {
 		if _, err := os.Stat(p); err == nil {
