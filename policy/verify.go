@@ -151,6 +151,26 @@ type verifyOptions struct {
 	reassembled   bool
 	history       Source
 	provenance    []byte // WithProvenance; nil when not given
+	verified      func(k *keys.PublicKey, digest, sig []byte) bool
+}
+
+// WithVerifiedSignatures lets the verifier skip the cryptographic check of
+// a signature for which verified reports true: a signature by key k over
+// digest (k's digest of the envelope's PAE) that this process has already
+// seen verify with exactly that key. Everything else is checked as
+// without the option — key, role, gate, duplicates, lifecycle — and a
+// signature verified does not know is verified as usual. Verification is
+// a pure function of (key, digest, signature), so the verdict is the same
+// as long as verified reports true only for triples that did verify; a
+// signature altered after it was remembered has other bytes and is checked
+// again. The coordinator uses it for the composite it checks before
+// emitting, whose signatures it verified on arrival. verified is called
+// from one goroutine at a time.
+func WithVerifiedSignatures(verified func(k *keys.PublicKey, digest, sig []byte) bool) VerifyOption {
+	return func(o *verifyOptions) error {
+		o.verified = verified
+		return nil
+	}
 }
 
 // WithLedgerBundle verifies the attestation together with its ledger
@@ -311,7 +331,7 @@ func (t *Trust) verifyEnvelope(v *Verdict, data []byte, env *attest.Envelope, pa
 		v.fail(tallyKind(err), err, "%v", err)
 		return
 	}
-	t.countSignatures(v, set, tally, env, payload, logged)
+	t.countSignatures(v, set, tally, env, payload, logged, o.verified)
 	results := tally.Results()
 	v.Roles = slices.Grow(v.Roles, len(results))
 	for _, rr := range results {
@@ -413,7 +433,7 @@ func Covers(subjects []attest.Subject, a Artifact) bool {
 // countSignatures counts the envelope's signatures against set, the policy
 // version the attestation was signed under, applying the latest version's
 // revocations and retirements.
-func (t *Trust) countSignatures(v *Verdict, set *roles.Set, tally *roles.Tally, env *attest.Envelope, payload []byte, logged map[string]time.Time) {
+func (t *Trust) countSignatures(v *Verdict, set *roles.Set, tally *roles.Tally, env *attest.Envelope, payload []byte, logged map[string]time.Time, verified func(*keys.PublicKey, []byte, []byte) bool) {
 	pae := dsse.PAE(env.PayloadType, payload)
 	// One digest of the PAE per hash, computed on demand; keys use one or two.
 	type paeDigest struct {
@@ -432,7 +452,14 @@ func (t *Trust) countSignatures(v *Verdict, set *roles.Set, tally *roles.Tally, 
 		digests = append(digests, paeDigest{k.Hash(), d})
 		return d
 	}
-	pre := preverify(set, tally, env, digest)
+	check := func(k *keys.PublicKey, raw []byte) error {
+		d := digest(k)
+		if verified != nil && verified(k, d, raw) {
+			return nil
+		}
+		return k.VerifyDigest(d, raw)
+	}
+	pre := preverify(set, tally, env, digest, verified)
 	v.Signatures = slices.Grow(v.Signatures, len(env.Signatures))
 	for i, s := range env.Signatures {
 		if keyless.IsKeyID(s.KeyID) {
@@ -473,7 +500,7 @@ func (t *Trust) countSignatures(v *Verdict, set *roles.Set, tally *roles.Tally, 
 		if pre != nil && pre[i].done {
 			err = pre[i].err
 		} else {
-			err = k.VerifyDigest(digest(k), raw)
+			err = check(k, raw)
 		}
 		if err != nil {
 			sv.refuse(ErrBadSignature, err, "signature does not verify over the envelope's PAE")
@@ -509,7 +536,7 @@ type preverified struct {
 // countSignatures would not have (a key whose later check refuses it), so
 // duplicates still cost nothing. It returns nil when there is nothing to
 // share between cores; countSignatures then verifies in order as before.
-func preverify(set *roles.Set, tally *roles.Tally, env *attest.Envelope, digest func(*keys.PublicKey) []byte) []preverified {
+func preverify(set *roles.Set, tally *roles.Tally, env *attest.Envelope, digest func(*keys.PublicKey) []byte, verified func(*keys.PublicKey, []byte, []byte) bool) []preverified {
 	workers := min(runtime.GOMAXPROCS(0), len(env.Signatures))
 	if workers < 2 {
 		return nil
@@ -537,7 +564,9 @@ func preverify(set *roles.Set, tally *roles.Tally, env *attest.Envelope, digest 
 			continue
 		}
 		seen[k.Identity()] = true
-		jobs = append(jobs, job{i, k, digest(k), raw})
+		if d := digest(k); verified == nil || !verified(k, d, raw) {
+			jobs = append(jobs, job{i, k, d, raw})
+		}
 	}
 	if len(jobs) < 2 {
 		return nil

@@ -146,8 +146,10 @@ var errCompositeRefused = errors.New("composite attestation refused")
 // r's gate and subjects at now, and refuses (with an internal error that
 // leaves the request pending) an envelope that does not verify or carries
 // a signature that does not verify: a stored partial signature was altered
-// after it was accepted.
-func (s *Coordinator) checkComposite(t *policy.Trust, r *Request, env []byte, now time.Time) error {
+// after it was accepted. A signature memo says verified on arrival, with
+// the same key over the same PAE and with the same bytes, is not verified
+// again (policy.WithVerifiedSignatures): one altered since has other bytes.
+func (s *Coordinator) checkComposite(t *policy.Trust, r *Request, env []byte, now time.Time, memo *verifiedMemo) error {
 	arts := make([]policy.Artifact, 0, len(r.Subjects))
 	for _, sub := range r.Subjects {
 		a := policy.Artifact{Name: sub.Name}
@@ -164,7 +166,11 @@ func (s *Coordinator) checkComposite(t *policy.Trust, r *Request, env []byte, no
 	for _, p := range r.Signatures {
 		logged[p.KeyID] = p.Received
 	}
-	v := t.VerifyBytes(env, policy.Request{Gate: r.Gate, Artifacts: arts, Now: now, Limits: s.cfg.Limits, LoggedTimes: logged}, policy.WithHistory(t.Source()))
+	opts := []policy.VerifyOption{policy.WithHistory(t.Source())}
+	if memo != nil {
+		opts = append(opts, policy.WithVerifiedSignatures(memo.has))
+	}
+	v := t.VerifyBytes(env, policy.Request{Gate: r.Gate, Artifacts: arts, Now: now, Limits: s.cfg.Limits, LoggedTimes: logged}, opts...)
 	var problems []string
 	for _, sv := range v.Signatures {
 		if sv.Problem != "" {

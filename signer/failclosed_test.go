@@ -201,6 +201,35 @@ func TestCorruptedStoredSignatureEmitsNoComposite(t *testing.T) {
 	}
 }
 
+// TestCompositeCheckReusesArrivalVerifications: the signatures verified
+// on arrival are remembered for the composite check (which then need not
+// verify them again; an altered one misses, see
+// TestCorruptedStoredSignatureEmitsNoComposite) and forgotten once the
+// composite is emitted.
+func TestCompositeCheckReusesArrivalVerifications(t *testing.T) {
+	w := newFailWorld(t, sqlitestore.Options{})
+	ctx := context.Background()
+	v, st := w.open("production", w.dev)
+	for i, p := range []party{w.ci1, w.ci2} {
+		_, err := w.client.Sign(ctx, v.ID, sign(t, p, attest.PayloadType, st))
+		must(t, err)
+		if n := signer.VerifiedOnArrival(w.svc, v.ID); n != i+2 { // and the requester's
+			t.Fatalf("after the requester's and %d more signatures, %d remembered as verified", i+1, n)
+		}
+	}
+	res, err := w.client.Sign(ctx, v.ID, sign(t, w.op1, attest.PayloadType, st))
+	must(t, err)
+	if !res.Completed {
+		t.Fatalf("the third signature did not complete the request: %+v", res)
+	}
+	if n := signer.VerifiedOnArrival(w.svc, v.ID); n != 0 {
+		t.Errorf("after the composite, %d signatures still remembered", n)
+	}
+	if _, err := w.client.Attestation(ctx, v.ID); err != nil {
+		t.Fatalf("composite: %v", err)
+	}
+}
+
 func TestReadinessFailsWhileStoreWritesFail(t *testing.T) {
 	// A short busy timeout: a write waiting for the lock another process
 	// holds fails quickly, as SQLite does when the database is locked.

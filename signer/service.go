@@ -125,6 +125,7 @@ type Coordinator struct {
 type cached struct {
 	pae           []byte
 	digests       sync.Map // crypto.Hash -> []byte
+	verified      verifiedMemo
 	gate          string
 	policyVersion int64
 	policyDigest  string // hex SHA-256 of the version's targets.json
@@ -277,7 +278,7 @@ func (s *Coordinator) Open(ctx context.Context, in client.OpenInput) (*Request, 
 		Signatures: []Partial{{KeyID: k.ID(), Identity: k.Identity().String(), Role: role, Sig: raw, Received: now.UTC()}},
 	}
 	// A gate satisfied by the requester alone completes at once.
-	if env, err := s.composite(t, t.Roles, r, now); err != nil {
+	if env, err := s.composite(t, t.Roles, r, now, nil); err != nil {
 		return nil, err
 	} else if env != nil {
 		r.State, r.Envelope = Complete, env
@@ -399,13 +400,17 @@ func (s *Coordinator) checkSignature(t *policy.Trust, set *roles.Set, c *cached,
 		s.metrics.tamper(gateLabel(t, c.gate), tamperPartial)
 		return nil, "", nil, errorf(KindBadSignature, "signature by key %s does not verify over this request's payload (DSSE PAE)", keys.Short(k.ID())).Because(policy.ErrBadSignature)
 	}
+	c.verified.add(k, digest, raw)
 	return k, role, raw, nil
 }
 
 // composite returns the composite envelope when r's signatures satisfy its
 // gate, or nil. Before returning one it checks it as a verifier would
 // ([Coordinator.checkComposite]).
-func (s *Coordinator) composite(t *policy.Trust, set *roles.Set, r *Request, now time.Time) ([]byte, error) {
+//
+// memo holds the signatures verified on arrival (nil: none), which the
+// check need not verify again.
+func (s *Coordinator) composite(t *policy.Trust, set *roles.Set, r *Request, now time.Time, memo *verifiedMemo) ([]byte, error) {
 	tally, err := set.NewTally(r.Gate)
 	if err != nil {
 		return nil, errorf(KindInternal, "%w", err)
@@ -440,7 +445,7 @@ func (s *Coordinator) composite(t *policy.Trust, set *roles.Set, r *Request, now
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkComposite(t, r, data, now); err != nil {
+	if err := s.checkComposite(t, r, data, now, memo); err != nil {
 		return nil, err
 	}
 	return data, nil
@@ -570,7 +575,7 @@ func (s *Coordinator) sign(ctx context.Context, id string, sig attest.Signature)
 		if err := s.checkPolicyFresh(t, at); err != nil {
 			return Finish{}, err
 		}
-		env, err := s.composite(t, set, r, at)
+		env, err := s.composite(t, set, r, at, &c.verified)
 		if err != nil {
 			return Finish{}, err
 		}
@@ -588,6 +593,7 @@ func (s *Coordinator) sign(ctx context.Context, id string, sig attest.Signature)
 	completed = completed && r.State == Complete
 	s.metrics.accepted()
 	if completed {
+		c.verified.clear()
 		s.metrics.emitted(now.Sub(c.created))
 		s.metrics.composite(gateLabel(t, r.Gate), carriesProvenance(r.Payload, s.cfg.Limits))
 		s.log.Info("composite attestation emitted", zap.String("request", id), zap.Int("signatures", len(r.Signatures)))
