@@ -15,7 +15,8 @@
 // An entry records one event ([EventType]: request opened, signature
 // accepted, attestation emitted, request cancelled or expired, policy or
 // root published, key revoked) with its log index and logged time, as
-// canonical JSON (OLPC canonical JSON, via go-securesystemslib's cjson):
+// canonical JSON (OLPC canonical JSON, byte for byte what go-securesystemslib's cjson
+// produces):
 // sorted keys, no insignificant space, optional fields omitted when zero,
 // strings free of control characters. For example:
 //

@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 
 	"github.com/quorate-dev/quorate/internal/strictjson"
 	"github.com/quorate-dev/quorate/keys/keyless"
@@ -337,28 +336,14 @@ func checkTime(t time.Time) error {
 
 // Marshal returns the entry's canonical encoding: canonical JSON (sorted
 // keys, no insignificant space, optional fields omitted when zero). The same
-// entry always encodes to the same bytes.
+// entry always encodes to the same bytes: those go-securesystemslib's cjson
+// produces for it (TestMarshalIsCanonicalJSON, FuzzMarshalIsCanonicalJSON),
+// written directly.
 func (e *Entry) Marshal() ([]byte, error) {
 	if err := e.validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
 	}
-	w := wireEntry{
-		Format:         EntryFormat,
-		Index:          e.Index,
-		Time:           e.Time.Format(TimeLayout),
-		Type:           e.Type,
-		RequestID:      e.RequestID,
-		KeyID:          e.KeyID,
-		PayloadSHA256:  e.PayloadSHA256,
-		EnvelopeSHA256: e.EnvelopeSHA256,
-		PolicyVersion:  e.PolicyVersion,
-		RootVersion:    e.RootVersion,
-		Detail:         e.Detail,
-	}
-	b, err := cjson.EncodeCanonical(w)
-	if err != nil {
-		return nil, fmt.Errorf("ledger: encoding entry %d: %w", e.Index, err)
-	}
+	b := e.appendCanonical(make([]byte, 0, 256))
 	if len(b) > MaxEntrySize {
 		return nil, fmt.Errorf("%w: entry %d encodes to %d bytes (at most %d)", ErrInvalidEvent, e.Index, len(b), MaxEntrySize)
 	}
@@ -431,4 +416,76 @@ func (e *Entry) String() string {
 		fmt.Fprintf(&b, " key=%.12s", e.KeyID)
 	}
 	return b.String()
+}
+
+// appendCanonical appends the canonical JSON of the validated entry e to b:
+// the fields of wireEntry in sorted key order, optional ones omitted when
+// zero, strings with only '\\' and '"' escaped (OLPC canonical JSON; a valid
+// entry's strings are valid UTF-8 without control characters).
+func (e *Entry) appendCanonical(b []byte) []byte {
+	b = append(b, '{')
+	comma := false
+	key := func(k string) {
+		if comma {
+			b = append(b, ',')
+		}
+		comma = true
+		b = appendCanonicalString(b, k)
+		b = append(b, ':')
+	}
+	str := func(k, v string) {
+		if v != "" {
+			key(k)
+			b = appendCanonicalString(b, v)
+		}
+	}
+	if len(e.Detail) > 0 {
+		key(fDetail)
+		ks := make([]string, 0, len(e.Detail))
+		for k := range e.Detail {
+			ks = append(ks, k)
+		}
+		slices.Sort(ks)
+		b = append(b, '{')
+		for i, k := range ks {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendCanonicalString(b, k)
+			b = append(b, ':')
+			b = appendCanonicalString(b, e.Detail[k])
+		}
+		b = append(b, '}')
+	}
+	str(fEnvelopeSHA256, e.EnvelopeSHA256)
+	str("format", EntryFormat)
+	key("index")
+	b = strconv.AppendInt(b, e.Index, 10)
+	str(fKeyID, e.KeyID)
+	str(fPayloadSHA256, e.PayloadSHA256)
+	if e.PolicyVersion != 0 {
+		key(fPolicyVersion)
+		b = strconv.AppendInt(b, e.PolicyVersion, 10)
+	}
+	str(fRequestID, e.RequestID)
+	if e.RootVersion != 0 {
+		key(fRootVersion)
+		b = strconv.AppendInt(b, e.RootVersion, 10)
+	}
+	key("time")
+	b = appendCanonicalString(b, e.Time.Format(TimeLayout))
+	key("type")
+	b = appendCanonicalString(b, string(e.Type))
+	return append(b, '}')
+}
+
+func appendCanonicalString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\\' || c == '"' {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
 }
