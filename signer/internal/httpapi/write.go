@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -50,13 +52,40 @@ func WriteError(w http.ResponseWriter, status int, code, msg string) {
 	WriteJSON(w, status, client.ErrorBody{Error: msg, Code: code})
 }
 
-// WriteJSON answers v as indented JSON.
+// WriteJSON answers v as indented JSON. The encoder and its buffers are
+// pooled: a coordinator answers every signature with one.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
+	e := encoders.Get().(*jsonEncoder)
+	defer e.put()
+	if err := e.enc.Encode(v); err != nil {
+		e.buf.Reset()
+		status = http.StatusInternalServerError
+		_ = e.enc.Encode(client.ErrorBody{Error: "internal error: encoding the response", Code: string(KindInternal)})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_, _ = w.Write(e.buf.Bytes())
+}
+
+type jsonEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := &jsonEncoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetIndent("", "  ")
+	return e
+}}
+
+// put returns e to the pool, unless a large answer grew its buffer.
+func (e *jsonEncoder) put() {
+	if e.buf.Cap() > 64<<10 {
+		return
+	}
+	e.buf.Reset()
+	encoders.Put(e)
 }
 
 type ridKey struct{}

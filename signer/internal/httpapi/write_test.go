@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.uber.org/zap"
@@ -60,5 +61,44 @@ func TestFailLogsInternal(t *testing.T) {
 	es := logs.FilterMessage("internal error").All()
 	if len(es) != 1 || es[0].ContextMap()["rid"] != "rid-9" || !strings.Contains(es[0].ContextMap()["error"].(string), "disk on fire") {
 		t.Fatalf("logged %+v", logs.All())
+	}
+}
+
+// TestWriteJSONIsIndentedJSON: pooled encoders answer exactly what
+// json.MarshalIndent gives, a newline after, from many goroutines at once;
+// a value that cannot be encoded is an internal error, never half a body.
+func TestWriteJSONIsIndentedJSON(t *testing.T) {
+	values := []any{
+		client.ErrorBody{Error: `<b>"quoted"</b> & \ é`, Code: "invalid"},
+		map[string]any{"n": 1, "list": []string{"a", "b"}, "nested": map[string]int{"z": 1, "a": 2}},
+		strings.Repeat("x", 100<<10), // grows the buffer past what the pool keeps
+		[]int{},
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				for _, v := range values {
+					rec := httptest.NewRecorder()
+					WriteJSON(rec, http.StatusTeapot, v)
+					want, err := json.MarshalIndent(v, "", "  ")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if got := rec.Body.String(); got != string(want)+"\n" || rec.Code != http.StatusTeapot {
+						t.Errorf("WriteJSON(%T) = %d %q, want %q", v, rec.Code, got, string(want)+"\n")
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	rec := httptest.NewRecorder()
+	WriteJSON(rec, http.StatusOK, map[string]any{"f": func() {}})
+	var body client.ErrorBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != http.StatusInternalServerError || body.Code != string(KindInternal) {
+		t.Errorf("unencodable value answered %d %q (%v)", rec.Code, rec.Body.String(), err)
 	}
 }
