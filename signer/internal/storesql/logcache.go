@@ -320,16 +320,80 @@ var _ ledger.LastTimer = cachedLedger{}
 func (l cachedLedger) Size(ctx context.Context) (int64, error) {
 	c := l.q.cache
 	if !c.checked {
-		n, err := l.Ledger.Size(ctx)
-		if err != nil {
-			return 0, err
-		}
-		if !c.known || c.size != n {
+		if c.known {
+			if err := l.catchUp(ctx); err != nil {
+				return 0, err
+			}
+		} else {
+			n, err := l.Ledger.Size(ctx)
+			if err != nil {
+				return 0, err
+			}
 			c.edge = edge{known: true, size: n}
 		}
 		c.checked = true
 	}
 	return c.size, nil
+}
+
+// maxCatchUpHashes bounds the hashes [cachedLedger.catchUp] reads at once;
+// any further ones are read when needed.
+const maxCatchUpHashes = 4096
+
+// catchUp checks the cached edge against the log in one statement: the
+// log's last entry (so its size) and the stored hashes written since the
+// cached size — what another replica appended since this one's last
+// batch. Appending then reads nothing more (before, a batch after another
+// replica's read the last entry and the right edge's missing hashes in two
+// more round trips, holding the log lock).
+func (l cachedLedger) catchUp(ctx context.Context) error {
+	c := l.q.cache
+	from := tlog.StoredHashCount(c.size)
+	rows, err := l.Q.Query(ctx, `SELECT 0, idx, entry FROM (SELECT idx, entry FROM ledger_entries ORDER BY idx DESC LIMIT 1) AS last
+		UNION ALL SELECT 1, idx, hash FROM ledger_hashes WHERE idx >= $1 AND idx < $2`, from, from+maxCatchUpHashes)
+	if err != nil {
+		return l.S.errorf(err, "reading the log's right edge")
+	}
+	defer rows.Close()
+	var (
+		size   int64
+		last   []byte
+		hashes = map[int64]tlog.Hash{}
+	)
+	for rows.Next() {
+		var (
+			kind int
+			idx  int64
+			b    []byte
+		)
+		if err := rows.Scan(&kind, &idx, &b); err != nil {
+			return l.S.errorf(err, "reading the log's right edge")
+		}
+		switch {
+		case kind == 0:
+			size, last = idx+1, nonNil(b)
+		case len(b) != len(tlog.Hash{}):
+			return fmt.Errorf("%s: log hash %d has %d bytes", l.S.Name, idx, len(b))
+		default:
+			hashes[idx] = tlog.Hash(b)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return l.S.errorf(err, "reading the log's right edge")
+	}
+	if size == c.size {
+		return nil
+	}
+	c.edge = edge{known: true, size: size, last: last}
+	// Committed hashes of the log as it is (the lock is held); they never
+	// change once written.
+	limit := tlog.StoredHashCount(size)
+	for idx, h := range hashes {
+		if idx < limit {
+			c.hash[idx] = h
+		}
+	}
+	return nil
 }
 
 // LastTime implements [ledger.LastTimer].
