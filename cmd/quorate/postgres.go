@@ -12,8 +12,8 @@ import (
 	"github.com/quorate-dev/quorate/signer/pgstore"
 )
 
-func openPostgres(ctx context.Context, url string, log *zap.Logger, lg *ledger.Log, hooks *notify.Config) (signer.Store, error) {
-	return pgstore.Open(ctx, url, pgstore.Options{Logger: log, Ledger: lg, Webhooks: hooks})
+func openPostgres(ctx context.Context, url string, log *zap.Logger, lg *ledger.Log, hooks *notify.Config, observe func(signer.BatchStats)) (signer.Store, error) {
+	return pgstore.Open(ctx, url, pgstore.Options{Logger: log, Ledger: lg, Webhooks: hooks, BatchObserver: observe})
 }
 
 func (a *app) migrateCommand() *cobra.Command {

@@ -146,12 +146,13 @@ func (a *app) newLogger(level, format string) (*zap.Logger, error) {
 	return zap.New(zapcore.NewCore(encoder, zapcore.AddSync(a.stderr), lvl)), nil
 }
 
-func (a *app) openStore(ctx context.Context, f *serveFlags, log *zap.Logger, lg *ledger.Log) (signer.Store, error) {
+// openStore opens the store; observe sees its write batches.
+func (a *app) openStore(ctx context.Context, f *serveFlags, log *zap.Logger, lg *ledger.Log, observe func(signer.BatchStats)) (signer.Store, error) {
 	switch {
 	case f.store != "" && f.data != "":
 		return nil, usageErr("--store and --data exclude each other")
 	case strings.HasPrefix(f.store, "postgres://") || strings.HasPrefix(f.store, "postgresql://"):
-		return openPostgres(ctx, f.store, log, lg, f.hooks)
+		return openPostgres(ctx, f.store, log, lg, f.hooks, observe)
 	case f.store != "":
 		return nil, usageErr("--store %q: want postgres://…", f.store)
 	case f.data == "":
@@ -160,7 +161,7 @@ func (a *app) openStore(ctx context.Context, f *serveFlags, log *zap.Logger, lg 
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
-	return sqlitestore.Open(ctx, f.data, sqlitestore.Options{Logger: log, Ledger: lg, Webhooks: f.hooks})
+	return sqlitestore.Open(ctx, f.data, sqlitestore.Options{Logger: log, Ledger: lg, Webhooks: f.hooks, BatchObserver: observe})
 }
 
 func (a *app) serve(ctx context.Context, f *serveFlags) error {
@@ -193,7 +194,9 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	store, err := a.openStore(ctx, f, log, lg)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	store, err := a.openStore(ctx, f, log, lg, signer.NewStoreMetrics(reg).ObserveBatch)
 	if err != nil {
 		return err
 	}
@@ -203,8 +206,6 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	if err := signer.RememberTrust(ctx, store, trust); err != nil {
 		return fmt.Errorf("trust directory %s: %w", f.trust, err)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	pending := func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

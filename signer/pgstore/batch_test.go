@@ -29,3 +29,14 @@ func TestBatchedSignatures(t *testing.T) {
 		})
 	}
 }
+
+func TestBatchObserver(t *testing.T) {
+	server := pgtest.ServerURL(t)
+	signertest.TestBatchObserver(t, func(t *testing.T, log *ledger.Log, observe func(signer.BatchStats)) signer.LedgerStore {
+		s, err := pgstore.Open(t.Context(), pgtest.FreshSchema(t, server), pgstore.Options{Ledger: log, BatchObserver: observe})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}

@@ -80,6 +80,11 @@ type Options struct {
 	Webhooks *notify.Config
 	// Clock times outbox rows and leases; nil: time.Now.
 	Clock func() time.Time
+	// BatchObserver, when set, is called after every write transaction
+	// (committed or failed) with its writes and timing, e.g.
+	// [signer.StoreMetrics.ObserveBatch]. It runs on the writer goroutine:
+	// it must be quick and must not block.
+	BatchObserver func(signer.BatchStats)
 }
 
 // Store is a [signer.Store] in PostgreSQL. Open it with [Open].
@@ -132,7 +137,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if from != to {
 		s.log.Info("schema migrated", zap.Int("from", from), zap.Int("to", to))
 	}
-	s.batch = storesql.NewBatcher(storesql.BatcherConfig{Name: "pgstore", Begin: s.begin, Wrap: wrapError, Logger: s.log, LockLog: dialect.LockLog, Prefetch: s.db.Prefetch, MaxBatch: 64, Timeout: 30 * time.Second})
+	s.batch = storesql.NewBatcher(storesql.BatcherConfig{Name: "pgstore", Begin: s.begin, Wrap: wrapError, Logger: s.log, LockLog: dialect.LockLog, Prefetch: s.db.Prefetch, MaxBatch: 64, Timeout: 30 * time.Second,
+		Observe: opts.BatchObserver})
 	s.log.Info("signing-request store opened", zap.Int32("maxConns", cfg.MaxConns))
 	return s, nil
 }

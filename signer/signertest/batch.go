@@ -187,3 +187,57 @@ func findIdentity(r *signer.Request, identity string) *signer.Partial {
 	}
 	return nil
 }
+
+// TestBatchObserver checks a group-committing store's batch observer: after
+// a request and concurrent signatures on it, all logged, the committed
+// batches it saw hold every write, each held the log lock for a time
+// greater than zero and no longer than the batch, and none failed. open
+// returns a fresh store keeping its log with log and calling observe after
+// each batch; the test closes it (Close waits for the writer, so every
+// batch has been observed).
+func TestBatchObserver(t *testing.T, open func(t *testing.T, log *ledger.Log, observe func(signer.BatchStats)) signer.LedgerStore) {
+	t.Helper()
+	l, err := ledger.New(ledger.Config{Origin: LogOrigin, Signer: newFileSigner(t, hsm.ECDSAP256, "log key"), Clock: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		stats []signer.BatchStats
+	)
+	s := open(t, l, func(st signer.BatchStats) {
+		mu.Lock()
+		stats = append(stats, st)
+		mu.Unlock()
+	})
+	const signers = 8
+	mustCreate(t, s, loggedRequest("observed", at(0)))
+	var wg sync.WaitGroup
+	for k := range signers {
+		wg.Go(func() {
+			if _, err := s.AddSignature(t.Context(), "observed", loggedPartial(fmt.Sprintf("signer-%d", k), at(1+k)), neverFinish); err != nil {
+				t.Errorf("AddSignature(signer-%d): %v", k, err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	writes := 0
+	for i, st := range stats {
+		if !st.Committed {
+			t.Errorf("batch %d failed: %+v", i, st)
+			continue
+		}
+		writes += st.Writes
+		if st.Writes < 1 || st.LogLockHeld <= 0 || st.LogLockHeld > st.Duration {
+			t.Errorf("batch %d: %+v, want at least one write and 0 < LogLockHeld <= Duration", i, st)
+		}
+	}
+	if want := 1 + signers; writes != want {
+		t.Errorf("committed batches hold %d writes (%+v), want %d", writes, stats, want)
+	}
+}

@@ -18,3 +18,13 @@ func TestBatchedSignatures(t *testing.T) {
 		return []signer.LedgerStore{s}
 	})
 }
+
+func TestBatchObserver(t *testing.T) {
+	signertest.TestBatchObserver(t, func(t *testing.T, log *ledger.Log, observe func(signer.BatchStats)) signer.LedgerStore {
+		s, err := sqlitestore.Open(t.Context(), t.TempDir(), sqlitestore.Options{Ledger: log, BatchObserver: observe})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}

@@ -92,6 +92,11 @@ type Options struct {
 	Webhooks *notify.Config
 	// Clock times outbox rows and leases; nil: time.Now.
 	Clock func() time.Time
+	// BatchObserver, when set, is called after every write transaction
+	// (committed or failed) with its writes and timing, e.g.
+	// [signer.StoreMetrics.ObserveBatch]. It runs on the writer goroutine:
+	// it must be quick and must not block.
+	BatchObserver func(signer.BatchStats)
 }
 
 // Store is a [signer.Store] in a SQLite database. Open it with [Open].
@@ -171,7 +176,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	s.readDB.SetMaxOpenConns(opts.Readers)
 	s.readDB.SetMaxIdleConns(opts.Readers)
-	s.batch = storesql.NewBatcher(storesql.BatcherConfig{Name: "sqlitestore", Begin: s.begin, Wrap: dialect.Wrap, Logger: s.log, Prefetch: s.db.Prefetch, MaxBatch: s.maxBatch})
+	s.batch = storesql.NewBatcher(storesql.BatcherConfig{Name: "sqlitestore", Begin: s.begin, Wrap: dialect.Wrap, Logger: s.log, Prefetch: s.db.Prefetch, MaxBatch: s.maxBatch,
+		Observe: opts.BatchObserver})
 	s.log.Info("signing-request store opened", zap.Int("maxBatch", s.maxBatch))
 	return s, nil
 }

@@ -50,6 +50,10 @@ type BatcherConfig struct {
 	Prefetch func(ctx context.Context, q Querier, ids []string) error
 	MaxBatch int           // writes per transaction at most
 	Timeout  time.Duration // bound on one batch's statements (0: none)
+	// Observe, when set, is called by the writer goroutine after every
+	// batch, committed or failed, once its writes are answered. It must
+	// not block: the next batch waits for it.
+	Observe func(signer.BatchStats)
 }
 
 // Batcher is group commit: a single writer goroutine takes every write
@@ -224,6 +228,22 @@ func (b *Batcher) commit(batch []*op) {
 	if len(ops) == 0 {
 		return
 	}
+	// The batch's timing for cfg.Observe: end is the end of the COMMIT,
+	// or of the rollback of a failed batch.
+	state, start, end := &batchState{lockHeld: b.cfg.LockLog == ""}, time.Now(), time.Time{}
+	if b.cfg.Observe != nil {
+		defer func() {
+			committed := !end.IsZero()
+			if !committed {
+				end = time.Now()
+			}
+			st := signer.BatchStats{Writes: len(ops), Committed: committed, Duration: end.Sub(start)}
+			if !state.lockedAt.IsZero() {
+				st.LogLockHeld = end.Sub(state.lockedAt)
+			}
+			b.cfg.Observe(st)
+		}()
+	}
 	// The callers' contexts are not used for statements: interrupting one
 	// statement could roll back the whole batch.
 	ctx := context.Background()
@@ -237,13 +257,16 @@ func (b *Batcher) commit(batch []*op) {
 		b.fail(nil, fmt.Errorf("%s: starting transaction: %w", b.cfg.Name, b.cfg.Wrap(err)), ops)
 		return
 	}
+	if state.lockHeld {
+		state.lockedAt = time.Now() // Begin took the log lock
+	}
 	type result struct {
 		req *signer.Request
 		err error
 	}
 	results := make([]result, len(ops))
 	b.cache.newBatch()
-	q := batchQ{Tx: tx, cfg: &b.cfg, cache: b.cache, batch: &batchState{lockHeld: b.cfg.LockLog == ""}, op: &opState{savepoint: true}}
+	q := batchQ{Tx: tx, cfg: &b.cfg, cache: b.cache, batch: state, op: &opState{savepoint: true}}
 	var ids []string
 	for _, o := range ops {
 		if o.id != "" {
@@ -309,6 +332,7 @@ func (b *Batcher) commit(batch []*op) {
 		b.fail(tx, fmt.Errorf("%s: committing %d writes: %w", b.cfg.Name, len(ops), b.cfg.Wrap(err)), ops)
 		return
 	}
+	end = time.Now()
 	b.cache.committed()
 	b.commits.Add(1)
 	for i, o := range ops {

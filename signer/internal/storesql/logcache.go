@@ -137,6 +137,7 @@ type batchState struct {
 	// lockHeld: the log lock is taken. Until then log appends are deferred
 	// (appends, in order) and run by sequence.
 	lockHeld bool
+	lockedAt time.Time // when the log lock was taken (zero: not yet)
 	appends  []func(ctx context.Context) error
 	// logged holds the log index of each signature (request ID and
 	// identity) the batch logged, for the requests it returns.
@@ -154,7 +155,7 @@ func (q batchQ) sequence(ctx context.Context) error {
 		q.op.fatal = true
 		return fmt.Errorf("%s: locking the log: %w", q.cfg.Name, q.cfg.Wrap(err))
 	}
-	q.batch.lockHeld = true
+	q.batch.lockHeld, q.batch.lockedAt = true, time.Now()
 	appends := q.batch.appends
 	q.batch.appends = nil
 	// The earlier ops' writes now queued cannot be told from this op's:
