@@ -24,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -100,6 +101,12 @@ func main() {
 	fmt.Printf("time to threshold (last ack -> composite fetchable) p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", res.ThresholdP50ms, res.ThresholdP99ms, res.ThresholdMaxMs)
 	fmt.Printf("coordinator RSS peak %.1f MiB, mid-run %.1f MiB, end %.1f MiB; CPU share of %d cores: coordinators %.0f%%, load generator %.0f%%\n",
 		res.PeakRSSMiB, res.MidRSSMiB, res.EndRSSMiB, res.Cores, 100*res.CoordinatorCPU, 100*res.LoadGeneratorCPU)
+	if res.Batches == 0 {
+		fmt.Println("store batches: none reported (this quorate has no quorate_store_batch_writes metric)")
+		return
+	}
+	fmt.Printf("store batches %d, %.1f writes/batch; log lock held %.2f ms/batch (p99 %.2f ms), busy %.0f%% of the timed phase (summed over replicas)\n",
+		res.Batches, res.WritesPerBatch, res.LockMsPerBatch, res.LockP99Ms, 100*res.LockBusy)
 }
 
 // Result is what a run measured.
@@ -136,6 +143,17 @@ type Result struct {
 	Cores            int     `json:"cores"`
 	CoordinatorCPU   float64 `json:"coordinatorCpu"`
 	LoadGeneratorCPU float64 `json:"loadGeneratorCpu"`
+	// The stores' group commit during the timed phase, summed over the
+	// replicas' /metrics (all zero with a quorate that does not expose
+	// them): committed batches, mean writes per batch, mean and p99 (from
+	// the histogram's buckets) log lock hold per batch, and LockBusy, the
+	// holds' sum over the timed phase's wall time — the utilization of the
+	// section serial across replicas (near 1: the log lock is the ceiling).
+	Batches        int64   `json:"batches"`
+	WritesPerBatch float64 `json:"writesPerBatch"`
+	LockMsPerBatch float64 `json:"lockMsPerBatch"`
+	LockP99Ms      float64 `json:"lockP99Ms"`
+	LockBusy       float64 `json:"lockBusy"`
 }
 
 type job struct {
@@ -219,6 +237,10 @@ func run(ctx context.Context, c config) (*Result, error) {
 		midOnce     sync.Once
 	)
 	profiled := profile(ctx, c)
+	batches0, err := scrapeBatches(ctx, hc, urls)
+	if err != nil {
+		return nil, err
+	}
 	cpu0, self0 := procCPU(pids), selfCPU()
 	start := time.Now()
 	for w := 0; w < c.clients; w++ {
@@ -272,6 +294,11 @@ func run(ctx context.Context, c config) (*Result, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	batches1, err := scrapeBatches(ctx, hc, urls)
+	if err != nil {
+		return nil, err
+	}
+	batches := batches1.minus(batches0)
 	fetches.Wait()
 	if err := profiled(); err != nil {
 		return nil, err
@@ -295,7 +322,107 @@ func run(ctx context.Context, c config) (*Result, error) {
 		P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99), MaxMs: pct(1), RawVerifyUs: raw, CryptoShare: float64(accepted.Load()) / elapsed.Seconds() / (1e6 / raw),
 		ThresholdP50ms: tpct(0.50), ThresholdP99ms: tpct(0.99), ThresholdMaxMs: tpct(1),
 		PeakRSSMiB: rssMiB(pids, "VmHWM"), MidRSSMiB: midRSS, EndRSSMiB: rssMiB(pids, "VmRSS"),
-		Cores: cores, CoordinatorCPU: coordCPU, LoadGeneratorCPU: selfShare}, nil
+		Cores: cores, CoordinatorCPU: coordCPU, LoadGeneratorCPU: selfShare,
+		Batches: int64(batches.count), WritesPerBatch: ratio(batches.writes, batches.count), LockMsPerBatch: 1000 * ratio(batches.lock, batches.count),
+		LockP99Ms: 1000 * batches.lockQuantile(0.99), LockBusy: batches.lock / elapsed.Seconds()}, nil
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// batchStats sum the replicas' store batch histograms
+// (quorate_store_batch_writes, quorate_store_log_lock_seconds).
+type batchStats struct {
+	count, writes, lock float64
+	lockLE              map[float64]float64 // cumulative batches by bucket upper bound
+}
+
+// scrapeBatches reads the batch histograms from every replica's /metrics.
+func scrapeBatches(ctx context.Context, hc *http.Client, urls []string) (batchStats, error) {
+	s := batchStats{lockLE: map[float64]float64{}}
+	for _, u := range urls {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+"/metrics", nil)
+		if err != nil {
+			return s, err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return s, fmt.Errorf("scraping %s/metrics: %w", u, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return s, fmt.Errorf("scraping %s/metrics: %w", u, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return s, fmt.Errorf("scraping %s/metrics: %s", u, resp.Status)
+		}
+		for _, line := range strings.Split(string(body), "\n") {
+			name, value, ok := strings.Cut(line, " ")
+			if !ok || strings.HasPrefix(line, "#") {
+				continue
+			}
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				continue
+			}
+			switch name {
+			case "quorate_store_batch_writes_count":
+				s.count += v
+			case "quorate_store_batch_writes_sum":
+				s.writes += v
+			case "quorate_store_log_lock_seconds_sum":
+				s.lock += v
+			default:
+				if le, ok := strings.CutPrefix(name, `quorate_store_log_lock_seconds_bucket{le="`); ok {
+					if b, err := strconv.ParseFloat(strings.TrimSuffix(le, `"}`), 64); err == nil {
+						s.lockLE[b] += v
+					}
+				}
+			}
+		}
+	}
+	return s, nil
+}
+
+// minus is what happened between o and s.
+func (s batchStats) minus(o batchStats) batchStats {
+	d := batchStats{count: s.count - o.count, writes: s.writes - o.writes, lock: s.lock - o.lock, lockLE: map[float64]float64{}}
+	for le, n := range s.lockLE {
+		d.lockLE[le] = n - o.lockLE[le]
+	}
+	return d
+}
+
+// lockQuantile estimates the q-quantile of the lock holds in seconds, as
+// Prometheus' histogram_quantile does: linearly within the bucket it falls
+// in (the largest finite bound if it falls in +Inf).
+func (s batchStats) lockQuantile(q float64) float64 {
+	les := make([]float64, 0, len(s.lockLE))
+	for le := range s.lockLE {
+		les = append(les, le)
+	}
+	sort.Float64s(les)
+	if len(les) == 0 || s.lockLE[les[len(les)-1]] == 0 {
+		return 0
+	}
+	rank := q * s.lockLE[les[len(les)-1]]
+	lower, below := 0.0, 0.0
+	for _, le := range les {
+		n := s.lockLE[le]
+		if n >= rank {
+			if math.IsInf(le, 1) {
+				return lower
+			}
+			return lower + (le-lower)*(rank-below)/(n-below)
+		}
+		lower, below = le, n
+	}
+	return lower
 }
 
 // profile starts fetching a CPU profile of c.profSecs from every

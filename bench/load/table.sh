@@ -10,6 +10,9 @@
 # SETUPS limits the setups (sqlite pg1 pg2). ROUNDS > 1 repeats every setup.
 # PROFILE_DIR=DIR keeps each coordinator's CPU profile of the timed phase
 # (DIR/SETUP-ROUND/replicaN.pprof; read with go tool pprof -top).
+# The last three columns are the stores' group commit in the timed phase,
+# from the coordinators' /metrics: writes per batch, log lock hold per batch
+# and the lock's busy share (summed over replicas; 0 with an older quorate).
 set -euo pipefail
 QUORATE=${QUORATE:-bin/quorate}
 REQUESTS=${REQUESTS:-300}
@@ -23,8 +26,8 @@ tool=$(mktemp -d)
 trap 'rm -rf "$tool"' EXIT
 $GO build -o "$tool/load" ./bench/load
 
-echo "| setup | accepted/s | p50 ms | p99 ms | % of one core's crypto bound | threshold p99 ms | peak RSS MiB (mid → end) | coordinator CPU | load generator CPU |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| setup | accepted/s | p50 ms | p99 ms | % of one core's crypto bound | threshold p99 ms | peak RSS MiB (mid → end) | coordinator CPU | load generator CPU | writes/batch | lock ms/batch | lock busy % |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for round in $(seq "$ROUNDS"); do
 	for setup in $SETUPS; do
 		args=(--quorate "$QUORATE" --clients "$CLIENTS" --requests "$REQUESTS" --json)
@@ -51,7 +54,8 @@ s, r = sys.argv[1], json.loads(sys.argv[2])
 names = {"sqlite": "SQLite, 1 coordinator", "pg1": "PostgreSQL, 1 replica", "pg2": "PostgreSQL, 2 replicas"}
 bad = "" if r["accepted"] == r["attempted"] else f" ({r['rejected']} rejected!)"
 print(f"| {names[s]}{bad} | {r['perSecond']:.0f} | {r['p50ms']:.1f} | {r['p99ms']:.1f} | {100*r['cryptoShare']:.1f}% | {r['thresholdP99ms']:.1f} | "
-      f"{r['peakRssMiB']:.0f} ({r['midRssMiB']:.0f} → {r['endRssMiB']:.0f}) | {100*r['coordinatorCpu']:.0f}% | {100*r['loadGeneratorCpu']:.0f}% |")
+      f"{r['peakRssMiB']:.0f} ({r['midRssMiB']:.0f} → {r['endRssMiB']:.0f}) | {100*r['coordinatorCpu']:.0f}% | {100*r['loadGeneratorCpu']:.0f}% | "
+      f"{r.get('writesPerBatch', 0):.1f} | {r.get('lockMsPerBatch', 0):.2f} | {100*r.get('lockBusy', 0):.0f}% |")
 PY
 	done
 done
