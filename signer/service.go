@@ -415,9 +415,10 @@ func (s *Coordinator) composite(t *policy.Trust, set *roles.Set, r *Request, now
 	if err != nil {
 		return nil, errorf(KindInternal, "%w", err)
 	}
-	env := attest.NewEnvelope(nil)
-	env.Payload = base64.StdEncoding.EncodeToString(r.Payload)
-	for _, p := range r.Signatures {
+	// Count first; encode only a composite that meets the gate (this runs
+	// on every signature, in the store's writer).
+	counted := make([]int, 0, len(r.Signatures))
+	for i, p := range r.Signatures {
 		if keyless.IsKeyID(p.KeyID) {
 			cert, err := keyless.Verify(p.KeyID, set.Fulcio, p.Received)
 			if err != nil {
@@ -426,7 +427,7 @@ func (s *Coordinator) composite(t *policy.Trust, set *roles.Set, r *Request, now
 			if _, err := tally.AddKeyless(cert.Issuer, cert.Subject); err != nil {
 				continue
 			}
-			env.Signatures = append(env.Signatures, attest.Signature{KeyID: p.KeyID, Sig: base64.StdEncoding.EncodeToString(p.Sig)})
+			counted = append(counted, i)
 			continue
 		}
 		k, ok := set.Keys[p.KeyID]
@@ -436,10 +437,17 @@ func (s *Coordinator) composite(t *policy.Trust, set *roles.Set, r *Request, now
 		if _, err := tally.Add(k); err != nil {
 			continue
 		}
-		env.Signatures = append(env.Signatures, attest.Signature{KeyID: p.KeyID, Sig: base64.StdEncoding.EncodeToString(p.Sig)})
+		counted = append(counted, i)
 	}
 	if !tally.Satisfied() {
 		return nil, nil
+	}
+	env := attest.NewEnvelope(nil)
+	env.Payload = base64.StdEncoding.EncodeToString(r.Payload)
+	env.Signatures = make([]attest.Signature, 0, len(counted))
+	for _, i := range counted {
+		p := r.Signatures[i]
+		env.Signatures = append(env.Signatures, attest.Signature{KeyID: p.KeyID, Sig: base64.StdEncoding.EncodeToString(p.Sig)})
 	}
 	data, err := attest.Encode(env)
 	if err != nil {

@@ -333,7 +333,7 @@ func (b *Batcher) commit(batch []*op) {
 		return
 	}
 	end = time.Now()
-	b.cache.committed()
+	b.cache.committed(q.batch.logged)
 	b.commits.Add(1)
 	for i, o := range ops {
 		o.finish(results[i].req, results[i].err)

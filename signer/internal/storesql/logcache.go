@@ -64,6 +64,8 @@ const maxCachedHashes = 1 << 14
 type logCache struct {
 	edge
 	hash map[int64]tlog.Hash
+	// reqs is the batcher's other cache: pending requests' signatures.
+	reqs *requestCache
 
 	mark  edge    // the state when the current op started
 	added []int64 // the hashes the current op added
@@ -79,23 +81,29 @@ type edge struct {
 	hasT    bool // lastT is the time of entry size-1
 }
 
-func newLogCache() *logCache { return &logCache{hash: map[int64]tlog.Hash{}} }
+func newLogCache() *logCache { return &logCache{hash: map[int64]tlog.Hash{}, reqs: newRequestCache()} }
 
 // newBatch starts a batch: the cache must be checked against the log.
 func (c *logCache) newBatch() {
 	c.checked = false
+	c.reqs.newBatch()
 	if len(c.hash) > maxCachedHashes {
 		c.hash = map[int64]tlog.Hash{}
 	}
 }
 
-// committed records that the batch's writes are durable.
-func (c *logCache) committed() { c.added = c.added[:0] }
+// committed records that the batch's writes are durable; logged holds
+// the log index of each signature the batch logged.
+func (c *logCache) committed(logged map[[2]string]int64) {
+	c.added = c.added[:0]
+	c.reqs.commit(logged)
+}
 
 // reset forgets everything (the batch failed).
 func (c *logCache) reset() {
 	c.edge, c.mark, c.added = edge{}, edge{}, c.added[:0]
 	c.hash = map[int64]tlog.Hash{}
+	c.reqs.reset()
 }
 
 // savepoint marks the start of an op.
@@ -142,6 +150,9 @@ type batchState struct {
 	// logged holds the log index of each signature (request ID and
 	// identity) the batch logged, for the requests it returns.
 	logged map[[2]string]int64
+	// cachedBase holds, for the requests whose signatures came from the
+	// request cache, those signatures (see [Store.Prefetch]).
+	cachedBase map[string][]signer.Partial
 }
 
 // sequence takes the log lock, if not held yet, and runs the appends
@@ -203,6 +214,7 @@ func (q batchQ) Exec(ctx context.Context, query string, args ...any) (int64, err
 // ExecBatch implements [BatchExecer].
 func (q batchQ) ExecBatch(ctx context.Context, stmts []Stmt) ([]int64, error) {
 	q.batch.locked = nil // a write the batch does not track
+	q.cache.reqs.untracked = true
 	return q.send(ctx, stmts)
 }
 

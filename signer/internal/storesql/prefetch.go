@@ -28,13 +28,36 @@ func (s Store) Prefetch(ctx context.Context, q Querier, ids []string) error {
 		args[i] = id
 	}
 	// In ID order, so batches of replicas lock rows in the same order.
-	// Read in full every time: what the composite is built from is what is
-	// stored, even if it was changed behind the coordinator's back.
-	reqs, err := s.queryRequests(ctx, q, scanRequest, `SELECT `+requestColumns+` FROM requests WHERE id IN (`+placeholders(len(ids))+`) ORDER BY id`+s.LockRow, args...)
+	// Read in full every time (the signatures from the batcher's cache when
+	// the row shows nothing changed them, see requestCache): what the
+	// composite is built from is what is stored, even if it was changed
+	// behind the coordinator's back.
+	counts := make(map[string]int64, len(ids))
+	reqs, err := s.queryRequests(ctx, q, func(rows Rows) (*signer.Request, error) {
+		var n int64
+		r, err := scanRequestWith(rows, &n)
+		if err == nil {
+			counts[r.ID] = n
+		}
+		return r, err
+	}, `SELECT `+requestColumns+`, (SELECT COUNT(*) FROM signatures WHERE signatures.request_id = requests.id)
+		FROM requests WHERE id IN (`+placeholders(len(ids))+`) ORDER BY id`+s.LockRow, args...)
 	if err != nil {
 		return s.errorf(err, "reading %d requests", len(ids))
 	}
-	if err := s.loadPartials(ctx, q, reqs); err != nil {
+	var load []*signer.Request
+	for _, r := range reqs {
+		if sigs, ok := bq.cache.reqs.signatures(r, counts[r.ID]); ok {
+			r.Signatures = sigs
+			if bq.batch.cachedBase == nil {
+				bq.batch.cachedBase = map[string][]signer.Partial{}
+			}
+			bq.batch.cachedBase[r.ID] = sigs
+			continue
+		}
+		load = append(load, r)
+	}
+	if err := s.loadPartials(ctx, q, load); err != nil {
 		return err
 	}
 	locked := make(map[string]*signer.Request, len(reqs))
@@ -70,16 +93,31 @@ func (s Store) addLocked(ctx context.Context, q batchQ, id string, p signer.Part
 	if err != nil {
 		return nil, true, fmt.Errorf("%s: request %q: signature by %s: %w", s.Name, id, p.Identity, err)
 	}
-	r := Clone(held)
+	r := cloneSignatures(held)
 	fin, err := s.signed(r, p, finish)
 	if err != nil {
 		return nil, true, err
+	}
+	if base, ok := q.batch.cachedBase[id]; ok && len(fin.Envelope) > 0 {
+		// Decided from cached signatures: the composite must be built from
+		// the stored ones. Read them; if any differs, decide again.
+		stored, err := s.storedSignatures(ctx, q, id, base)
+		if err != nil {
+			return nil, true, err
+		}
+		if !sameSignatures(stored, base) {
+			r = cloneSignatures(held)
+			r.Signatures = append(stored, held.Signatures[len(base):]...)
+			if fin, err = s.signed(r, p, finish); err != nil {
+				return nil, true, err
+			}
+		}
 	}
 	env := fin.Envelope
 	if len(env) > 0 {
 		r.State, r.Envelope = signer.Complete, env
 	}
-	held = Clone(r)
+	held = cloneSignatures(r)
 	err = s.appendLogThen(ctx, q, fin.Events, func(entries []*ledger.Entry) {
 		sigIndex, emitted := any(nil), any(nil)
 		if entries != nil {
@@ -117,8 +155,26 @@ func (s Store) addLocked(ctx context.Context, q batchQ, id string, p signer.Part
 	}
 	if q.batch.locked != nil { // nil when appending ran statements at once (webhooks)
 		q.batch.locked[id] = held
+		q.cache.reqs.stage(held)
 	}
 	return r, true, nil
+}
+
+// storedSignatures reads the stored signatures of request id by the
+// identities of base (those committed before this batch), in the order
+// they were accepted.
+func (s Store) storedSignatures(ctx context.Context, q Querier, id string, base []signer.Partial) ([]signer.Partial, error) {
+	r := &signer.Request{ID: id}
+	if err := s.loadPartials(ctx, q, []*signer.Request{r}); err != nil {
+		return nil, err
+	}
+	out := make([]signer.Partial, 0, len(base))
+	for _, p := range r.Signatures {
+		if slices.ContainsFunc(base, func(b signer.Partial) bool { return b.Identity == p.Identity }) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 // signed appends p to r, the request as locked, and calls finish on it.
@@ -134,6 +190,16 @@ func (s Store) signed(r *signer.Request, p signer.Partial, finish signer.FinishF
 		return signer.Finish{}, fmt.Errorf("%s: request %q: finishing after signature by %s: %w", s.Name, r.ID, p.Identity, err)
 	}
 	return fin, nil
+}
+
+// cloneSignatures copies r and its list of signatures, not the bytes of
+// its payload, subjects or signatures, which nothing changes once read:
+// what a write of a batch changes of a request the batch holds (a deep
+// [Clone] per signature was most of a batch's allocations).
+func cloneSignatures(r *signer.Request) *signer.Request {
+	c := *r
+	c.Signatures = append(make([]signer.Partial, 0, len(r.Signatures)+1), r.Signatures...)
+	return &c
 }
 
 // placeholders returns "$1, $2, ..., $n".

@@ -160,7 +160,10 @@ func scanSummary(rows Rows) (*signer.Request, error) {
 	return &r, nil
 }
 
-func scanRequest(rows Rows) (*signer.Request, error) {
+func scanRequest(rows Rows) (*signer.Request, error) { return scanRequestWith(rows) }
+
+// scanRequestWith scans a request row followed by the columns extra.
+func scanRequestWith(rows Rows, extra ...any) (*signer.Request, error) {
 	var (
 		r                         signer.Request
 		subjects                  string
@@ -169,8 +172,8 @@ func scanRequest(rows Rows) (*signer.Request, error) {
 		payload, envelope         []byte
 		logIdx, emittedIdx        *int64
 	)
-	if err := rows.Scan(&r.ID, &r.Gate, &r.PolicyVersion, &r.PolicyDigest, &r.PayloadType, &payload,
-		&subjects, &r.Requester, &created, &expires, &state, &r.StateReason, &updated, &envelope, &logIdx, &emittedIdx); err != nil {
+	if err := rows.Scan(append([]any{&r.ID, &r.Gate, &r.PolicyVersion, &r.PolicyDigest, &r.PayloadType, &payload,
+		&subjects, &r.Requester, &created, &expires, &state, &r.StateReason, &updated, &envelope, &logIdx, &emittedIdx}, extra...)...); err != nil {
 		return nil, fmt.Errorf("reading request row: %w", err)
 	}
 	if err := json.Unmarshal([]byte(subjects), &r.Subjects); err != nil {
