@@ -219,7 +219,9 @@ func (s *Set) NewTally(gate string) (*Tally, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w %q (policy defines: %s)", ErrUnknownGate, gate, strings.Join(s.GateNames(), ", "))
 	}
-	t := &Tally{set: s, gate: g, counted: map[string][]Counted{}, seen: map[keys.Identity]string{}}
+	// Sized for the gate's keys: a coordinator tallies on every signature.
+	n := len(s.members[gate])
+	t := &Tally{set: s, gate: g, counted: make(map[string][]Counted, len(g.Roles)), seen: make(map[keys.Identity]string, n)}
 	return t, nil
 }
 
@@ -277,6 +279,9 @@ func (t *Tally) Add(k *keys.PublicKey) (string, error) {
 		return role, fmt.Errorf("%w: key %s is the same public key as %s, already counted", ErrCounted, keys.Short(k.ID()), keys.Short(first))
 	}
 	t.seen[k.Identity()] = k.ID()
+	if r := t.set.Roles[role]; r != nil && t.counted[role] == nil {
+		t.counted[role] = make([]Counted, 0, len(r.KeyIDs))
+	}
 	t.counted[role] = append(t.counted[role], Counted{KeyID: k.ID(), Identity: k.Identity()})
 	return role, nil
 }
