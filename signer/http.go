@@ -459,7 +459,7 @@ func (a *API) cancelRequest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getAttestation(w http.ResponseWriter, r *http.Request) {
-	req, err := a.svc.Get(r.Context(), r.PathValue("id"))
+	req, err := a.svc.envelope(r.Context(), r.PathValue("id"))
 	if err != nil {
 		httpapi.Fail(a.log, w, r, err)
 		return

@@ -677,6 +677,17 @@ func (s *Coordinator) List(ctx context.Context, opts ListOptions) ([]*Request, e
 // expiredOnRead shows a pending request past its expiry as expired at once;
 // the sweeper ([Coordinator.ExpireDue]) records it later. Such a request
 // accepts no signature either way.
+// envelope is [Coordinator.Get] without the signatures, payload and
+// subjects: a request's ID, state, state reason, expiry and envelope.
+func (s *Coordinator) envelope(ctx context.Context, id string) (*Request, error) {
+	r, err := s.cfg.Store.GetEnvelope(ctx, id)
+	if err != nil {
+		return nil, storeError(err, id)
+	}
+	s.expiredOnRead(s.cfg.Clock(), r)
+	return r, nil
+}
+
 func (s *Coordinator) expiredOnRead(now time.Time, r *Request) {
 	if r.State == Pending && !now.Before(r.Expires) {
 		r.State, r.StateReason = Expired, "at "+r.Expires.UTC().Format(time.RFC3339)

@@ -362,6 +362,16 @@ func (s *Store) GetRequest(ctx context.Context, id string) (*signer.Request, err
 	return r, err
 }
 
+// GetEnvelope implements [signer.Store].
+func (s *Store) GetEnvelope(ctx context.Context, id string) (*signer.Request, error) {
+	var r *signer.Request
+	err := s.inTx(ctx, readTx, func(q storesql.Querier) (err error) {
+		r, err = s.db.GetEnvelope(ctx, q, id)
+		return err
+	})
+	return r, err
+}
+
 // ListRequests implements [signer.Store].
 func (s *Store) ListRequests(ctx context.Context, opts signer.ListOptions) ([]*signer.Request, error) {
 	var rs []*signer.Request
