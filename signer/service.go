@@ -467,7 +467,7 @@ func (s *Coordinator) facts(ctx context.Context, id string) (*cached, error) {
 	if c != nil {
 		return c, nil
 	}
-	r, err := s.cfg.Store.GetRequest(ctx, id)
+	r, err := s.cfg.Store.GetRequestRow(ctx, id)
 	if err != nil {
 		return nil, storeError(err, id)
 	}
@@ -677,10 +677,9 @@ func (s *Coordinator) List(ctx context.Context, opts ListOptions) ([]*Request, e
 // expiredOnRead shows a pending request past its expiry as expired at once;
 // the sweeper ([Coordinator.ExpireDue]) records it later. Such a request
 // accepts no signature either way.
-// envelope is [Coordinator.Get] without the signatures, payload and
-// subjects: a request's ID, state, state reason, expiry and envelope.
+// envelope is [Coordinator.Get] without the signatures.
 func (s *Coordinator) envelope(ctx context.Context, id string) (*Request, error) {
-	r, err := s.cfg.Store.GetEnvelope(ctx, id)
+	r, err := s.cfg.Store.GetRequestRow(ctx, id)
 	if err != nil {
 		return nil, storeError(err, id)
 	}

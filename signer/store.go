@@ -156,11 +156,10 @@ type Store interface {
 	CreateRequest(ctx context.Context, r *Request, events []ledger.Event) error
 	// GetRequest returns a request with its signatures, or ErrNotFound.
 	GetRequest(ctx context.Context, id string) (*Request, error)
-	// GetEnvelope returns a request with only its ID, state, state
-	// reason, expiry and envelope set (no signatures, payload or
-	// subjects, which it does not read), or ErrNotFound: what serving a
-	// composite attestation needs.
-	GetEnvelope(ctx context.Context, id string) (*Request, error)
+	// GetRequestRow returns a request as GetRequest does but without its
+	// signatures (Signatures nil), which it does not read, or ErrNotFound:
+	// what serving a composite attestation or a signature's checks need.
+	GetRequestRow(ctx context.Context, id string) (*Request, error)
 	// ListRequests lists requests (with signatures) in creation order.
 	ListRequests(ctx context.Context, opts ListOptions) ([]*Request, error)
 	// CountRequests counts the requests in a state ("" for every state)

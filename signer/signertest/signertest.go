@@ -67,7 +67,7 @@ func TestStore(t *testing.T, open func(t *testing.T, name string) signer.Store) 
 		{"FinishPanicStoresNothing", testFinishPanic},
 		{"FinishSeesStoredRequest", testFinishSees},
 		{"FinishCompletes", testFinishCompletes},
-		{"GetEnvelope", testGetEnvelope},
+		{"GetRequestRow", testGetRequestRow},
 		{"EventsOfAnotherShapeStoreNothing", testEventShapes},
 		{"RacingFinalSignatures", testRacingFinal},
 		{"ConcurrentRequests", testConcurrentRequests},
@@ -600,32 +600,34 @@ func testFinishCompletes(t *testing.T, h *harness) {
 	checkEqual(t, "complete request after a late signature", mustGet(t, s, "fin"), want)
 }
 
-// testGetEnvelope: GetEnvelope gives a request's ID, state, reason,
-// expiry and envelope as GetRequest does, and nothing else.
-func testGetEnvelope(t *testing.T, h *harness) {
+// testGetRequestRow: GetRequestRow gives a request as GetRequest does,
+// without its signatures.
+func testGetRequestRow(t *testing.T, h *harness) {
 	s := h.fresh(t)
-	head := func(r *signer.Request) *signer.Request {
-		return &signer.Request{ID: r.ID, State: r.State, StateReason: r.StateReason, Expires: r.Expires, Envelope: r.Envelope}
+	row := func(r *signer.Request) *signer.Request {
+		c := *r
+		c.Signatures = nil
+		return &c
 	}
-	mustCreate(t, s, newRequest("env", at(0)))
-	got, err := s.GetEnvelope(t.Context(), "env")
+	mustCreate(t, s, newRequest("row", at(0)))
+	got, err := s.GetRequestRow(t.Context(), "row")
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkEqual(t, "envelope of a pending request", got, head(mustGet(t, s, "env")))
-	if _, err := s.AddSignature(t.Context(), "env", partial("alice", at(1)), finishAt(2)); err != nil {
+	checkEqual(t, "row of a pending request", got, row(mustGet(t, s, "row")))
+	if _, err := s.AddSignature(t.Context(), "row", partial("alice", at(1)), finishAt(2)); err != nil {
 		t.Fatal(err)
 	}
-	if got, err = s.GetEnvelope(t.Context(), "env"); err != nil {
+	if got, err = s.GetRequestRow(t.Context(), "row"); err != nil {
 		t.Fatal(err)
 	}
-	full := mustGet(t, s, "env")
+	full := mustGet(t, s, "row")
 	if len(full.Envelope) == 0 {
 		t.Fatal("completed request has no envelope")
 	}
-	checkEqual(t, "envelope of a complete request", got, head(full))
-	_, err = s.GetEnvelope(t.Context(), "nope")
-	wantErr(t, "GetEnvelope(unknown)", err, signer.ErrNotFound)
+	checkEqual(t, "row of a complete request", got, row(full))
+	_, err = s.GetRequestRow(t.Context(), "nope")
+	wantErr(t, "GetRequestRow(unknown)", err, signer.ErrNotFound)
 }
 
 // testRacingFinal races final signatures: whichever commits the threshold

@@ -286,11 +286,11 @@ func (s *Store) GetRequest(ctx context.Context, id string) (*signer.Request, err
 	return r, err
 }
 
-// GetEnvelope implements [signer.Store].
-func (s *Store) GetEnvelope(ctx context.Context, id string) (*signer.Request, error) {
+// GetRequestRow implements [signer.Store].
+func (s *Store) GetRequestRow(ctx context.Context, id string) (*signer.Request, error) {
 	var r *signer.Request
 	err := s.read(ctx, func(q storesql.Querier) (err error) {
-		r, err = s.db.GetEnvelope(ctx, q, id)
+		r, err = s.db.GetRequestRow(ctx, q, id)
 		return err
 	})
 	return r, err

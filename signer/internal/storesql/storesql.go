@@ -460,31 +460,17 @@ func (s Store) Get(ctx context.Context, q Querier, id string, lock bool) (*signe
 	return reqs[0], nil
 }
 
-// GetEnvelope reads request id's ID, state, state reason, expiry and
-// envelope (see [signer.Store.GetEnvelope]).
-func (s Store) GetEnvelope(ctx context.Context, q Querier, id string) (*signer.Request, error) {
-	reqs, err := s.queryRequests(ctx, q, func(rows Rows) (*signer.Request, error) {
-		var (
-			r        signer.Request
-			state    string
-			expires  *int64
-			envelope []byte
-		)
-		if err := rows.Scan(&r.ID, &state, &r.StateReason, &expires, &envelope); err != nil {
-			return nil, fmt.Errorf("reading request row: %w", err)
-		}
-		r.State, r.Expires = signer.State(state), nullTime{expires}.time()
-		if len(envelope) > 0 {
-			r.Envelope = envelope
-		}
-		return &r, nil
-	}, `SELECT id, state, state_reason, expires_ns, envelope FROM requests WHERE id = $1`, id)
+// GetRequestRow reads request id without its signatures (see
+// [signer.Store.GetRequestRow]).
+func (s Store) GetRequestRow(ctx context.Context, q Querier, id string) (*signer.Request, error) {
+	reqs, err := s.queryRequests(ctx, q, scanRequest, `SELECT `+requestColumns+` FROM requests WHERE id = $1`, id)
 	if err != nil {
 		return nil, s.errorf(err, "reading request %q", id)
 	}
 	if len(reqs) == 0 {
 		return nil, fmt.Errorf("%s: request %q: %w", s.Name, id, signer.ErrNotFound)
 	}
+	reqs[0].Signatures = nil
 	return reqs[0], nil
 }
 
