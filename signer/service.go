@@ -119,6 +119,9 @@ type Coordinator struct {
 	ledger *ledgerapi.Server // nil without a ledger
 	trust  atomic.Pointer[policy.Trust]
 	fail   failState
+	// memoEntries counts the entries of all cached facts' memos of
+	// verified signatures (see verifiedMemo).
+	memoEntries atomic.Int64
 }
 
 // cached holds what verifying a signature needs, which never changes for a request.
@@ -482,16 +485,19 @@ func (s *Coordinator) remember(id string, c *cached) {
 	if len(c.pae) > cacheEntryBytes {
 		return
 	}
+	drop := func(k string, v *cached) {
+		delete(s.cache, k)
+		s.cacheUsed -= len(v.pae)
+		v.verified.detach()
+	}
 	if old := s.cache[id]; old != nil {
-		delete(s.cache, id)
-		s.cacheUsed -= len(old.pae)
+		drop(id, old)
 	}
 	if len(s.cache) >= cacheMax {
 		// Drop a random eighth; map iteration order is random enough.
 		n := cacheMax / 8
 		for k, v := range s.cache {
-			delete(s.cache, k)
-			s.cacheUsed -= len(v.pae)
+			drop(k, v)
 			if n--; n == 0 {
 				break
 			}
@@ -501,9 +507,9 @@ func (s *Coordinator) remember(id string, c *cached) {
 		if s.cacheUsed+len(c.pae) <= cacheBytes {
 			break
 		}
-		delete(s.cache, k)
-		s.cacheUsed -= len(v.pae)
+		drop(k, v)
 	}
+	c.verified.attach(&s.memoEntries)
 	s.cache[id] = c
 	s.cacheUsed += len(c.pae)
 }

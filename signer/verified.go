@@ -7,20 +7,27 @@ import (
 	"github.com/quorate-dev/quorate/keys"
 )
 
-// verifiedMemoMax bounds the signatures one request's memo remembers;
-// beyond it, the composite check verifies the rest again.
-const verifiedMemoMax = 256
+// Bounds of the memos of verified signatures: per request, and over all
+// the requests a coordinator holds facts of (about 150 bytes an entry).
+// Beyond them, the composite check verifies the rest again.
+const (
+	verifiedMemoMax   = 64
+	verifiedMemoTotal = 1 << 16
+)
 
 // verifiedMemo remembers the partial signatures of one request that
 // verified on arrival — by key identity, PAE digest and signature bytes —
 // so that the check of the composite built from them (a verifier's full
 // check, fail-closed) need not spend a second verification on each. A
 // signature changed in the store since has other bytes and is verified
-// again. It lives in the request's cached facts (bounded with them) and is
-// emptied once the request's composite is built.
+// again. It lives in the request's cached facts and is emptied once the
+// request's composite is built or the facts are dropped; budget, the
+// coordinator's count of entries over the memos of the facts it caches,
+// bounds them all.
 type verifiedMemo struct {
-	m sync.Map // verifiedKey -> struct{}
-	n atomic.Int32
+	mu     sync.Mutex
+	m      map[verifiedKey]struct{}
+	budget *atomic.Int64
 }
 
 type verifiedKey struct {
@@ -29,21 +36,67 @@ type verifiedKey struct {
 }
 
 func (m *verifiedMemo) add(k *keys.PublicKey, digest, sig []byte) {
-	if m.n.Add(1) > verifiedMemoMax {
-		m.n.Add(-1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := verifiedKey{k.Identity(), string(digest), string(sig)}
+	if len(m.m) >= verifiedMemoMax {
 		return
 	}
-	m.m.Store(verifiedKey{k.Identity(), string(digest), string(sig)}, struct{}{})
+	if _, ok := m.m[key]; ok {
+		return
+	}
+	if m.budget != nil && m.budget.Add(1) > verifiedMemoTotal {
+		m.budget.Add(-1)
+		return
+	}
+	if m.m == nil {
+		m.m = map[verifiedKey]struct{}{}
+	}
+	m.m[key] = struct{}{}
+}
+
+// attach makes the memo count against budget from now on (its facts are
+// now cached), forgetting what it holds if budget has no room for it.
+func (m *verifiedMemo) attach(budget *atomic.Int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.budget = budget
+	if budget.Add(int64(len(m.m))) > verifiedMemoTotal {
+		budget.Add(-int64(len(m.m)))
+		m.m = nil
+	}
+}
+
+// detach forgets every signature and stops counting against the budget
+// (the facts were dropped from the cache).
+func (m *verifiedMemo) detach() {
+	m.clear()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.budget = nil
 }
 
 // has reports whether k's signature sig over digest verified on arrival.
 func (m *verifiedMemo) has(k *keys.PublicKey, digest, sig []byte) bool {
-	_, ok := m.m.Load(verifiedKey{k.Identity(), string(digest), string(sig)})
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.m[verifiedKey{k.Identity(), string(digest), string(sig)}]
 	return ok
 }
 
-// clear forgets every signature.
+// len returns the number of signatures remembered.
+func (m *verifiedMemo) len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.m)
+}
+
+// clear forgets every signature, giving their entries back to the budget.
 func (m *verifiedMemo) clear() {
-	m.m.Clear()
-	m.n.Store(0)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.budget != nil {
+		m.budget.Add(-int64(len(m.m)))
+	}
+	m.m = nil
 }

@@ -7,8 +7,12 @@ import (
 	"github.com/quorate-dev/quorate/signer"
 )
 
-// maxCachedRequests bounds the pending requests a [requestCache] keeps.
-const maxCachedRequests = 4096
+// Bounds of a [requestCache]: pending requests, and signatures over them
+// (about 300 bytes each).
+const (
+	maxCachedRequests   = 4096
+	maxCachedSignatures = 1 << 15
+)
 
 // requestCache keeps, across a [Batcher]'s batches, the signatures of the
 // pending requests its batches signed, as committed — so that the next
@@ -33,6 +37,7 @@ const maxCachedRequests = 4096
 // become the cache at its COMMIT; a failed batch forgets everything.
 type requestCache struct {
 	committed map[string]*cachedRequest
+	sigs      int                        // signatures in committed
 	staged    map[string]*signer.Request // this batch's requests as it leaves them
 	untracked bool                       // a write this batch does not track ran
 }
@@ -77,13 +82,13 @@ func (c *requestCache) commit(logged map[[2]string]int64) {
 	if c.untracked {
 		// A write the batch does not track may have changed any of them.
 		for id := range c.staged {
-			delete(c.committed, id)
+			c.drop(id)
 		}
 		return
 	}
 	for id, r := range c.staged {
+		c.drop(id)
 		if r.State != signer.Pending {
-			delete(c.committed, id)
 			continue
 		}
 		for i := range r.Signatures {
@@ -91,15 +96,24 @@ func (c *requestCache) commit(logged map[[2]string]int64) {
 				r.Signatures[i].LogIndex = x
 			}
 		}
-		if _, ok := c.committed[id]; !ok && len(c.committed) >= maxCachedRequests {
-			for k := range c.committed { // drop an arbitrary eighth
-				delete(c.committed, k)
-				if len(c.committed) < maxCachedRequests*7/8 {
-					break
-				}
+		for k := range c.committed { // full: drop arbitrary ones
+			if len(c.committed) < maxCachedRequests && c.sigs+len(r.Signatures) <= maxCachedSignatures {
+				break
 			}
+			c.drop(k)
+		}
+		if len(r.Signatures) > maxCachedSignatures {
+			continue
 		}
 		c.committed[id] = &cachedRequest{r: r, count: int64(len(r.Signatures))}
+		c.sigs += len(r.Signatures)
+	}
+}
+
+func (c *requestCache) drop(id string) {
+	if e := c.committed[id]; e != nil {
+		c.sigs -= len(e.r.Signatures)
+		delete(c.committed, id)
 	}
 }
 
@@ -107,6 +121,7 @@ func (c *requestCache) commit(logged map[[2]string]int64) {
 func (c *requestCache) reset() {
 	clear(c.committed)
 	clear(c.staged)
+	c.sigs = 0
 }
 
 // sameSignatures reports whether a and b are the same signatures, as

@@ -115,5 +115,17 @@ func TestRequestCacheForgets(t *testing.T) {
 		if len(c.committed) > maxCachedRequests {
 			t.Errorf("%d requests cached, at most %d", len(c.committed), maxCachedRequests)
 		}
+		c.reset()
+		per := 3 * maxCachedSignatures / maxCachedRequests
+		for i := range maxCachedRequests {
+			c.commitBatch(cachedReq(fmt.Sprint("big", i), per, t0))
+		}
+		n := 0
+		for _, e := range c.committed {
+			n += len(e.r.Signatures)
+		}
+		if n > maxCachedSignatures || n != c.sigs {
+			t.Errorf("%d signatures cached (counted %d), at most %d", n, c.sigs, maxCachedSignatures)
+		}
 	})
 }
