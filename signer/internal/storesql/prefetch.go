@@ -11,9 +11,10 @@ import (
 )
 
 // Prefetch reads and locks (in the dialect's way) the requests ids, with
-// their signatures, for a [Batcher]'s batch, and checks the batch's log
-// cache against the log: a few statements for the whole batch instead of
-// some for each write. [Store.AddSignature] then decides in memory and
+// their signatures (from the batcher's [requestCache] when the row shows
+// nothing changed them since its last batch), for a [Batcher]'s batch, and
+// checks the batch's log cache against the log: a few statements for the
+// whole batch instead of some for each write. [Store.AddSignature] then decides in memory and
 // queues its statements (see [Batcher]). Outside a batch it does nothing.
 func (s Store) Prefetch(ctx context.Context, q Querier, ids []string) error {
 	bq, ok := q.(batchQ)
@@ -28,10 +29,10 @@ func (s Store) Prefetch(ctx context.Context, q Querier, ids []string) error {
 		args[i] = id
 	}
 	// In ID order, so batches of replicas lock rows in the same order.
-	// Read in full every time (the signatures from the batcher's cache when
-	// the row shows nothing changed them, see requestCache): what the
-	// composite is built from is what is stored, even if it was changed
-	// behind the coordinator's back.
+	// The rows are read every time, the signatures from the batcher's
+	// cache when the row shows nothing changed them (see requestCache):
+	// the composite is built from what is stored, even if it was changed
+	// behind the coordinator's back (see addLocked).
 	counts := make(map[string]int64, len(ids))
 	reqs, err := s.queryRequests(ctx, q, func(rows Rows) (*signer.Request, error) {
 		var n int64
