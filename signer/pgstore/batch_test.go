@@ -3,6 +3,8 @@ package pgstore_test
 import (
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/quorate-dev/quorate/internal/pgtest"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/signer"
@@ -38,5 +40,27 @@ func TestBatchObserver(t *testing.T) {
 			t.Fatal(err)
 		}
 		return s
+	})
+}
+
+func TestCompositeFromStoredSignatures(t *testing.T) {
+	url := pgtest.FreshSchema(t, pgtest.ServerURL(t))
+	s, err := pgstore.Open(t.Context(), url, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signertest.TestCompositeFromStoredSignatures(t, s, func(t *testing.T, id, identity string, sig []byte) {
+		conn, err := pgx.Connect(t.Context(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(t.Context())
+		tag, err := conn.Exec(t.Context(), `UPDATE signatures SET sig = $1 WHERE request_id = $2 AND identity = $3`, sig, id, identity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tag.RowsAffected() != 1 {
+			t.Fatalf("altered %d rows, want 1", tag.RowsAffected())
+		}
 	})
 }

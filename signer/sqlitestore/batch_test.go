@@ -1,6 +1,8 @@
 package sqlitestore_test
 
 import (
+	"database/sql"
+	"path/filepath"
 	"testing"
 
 	"github.com/quorate-dev/quorate/ledger"
@@ -26,5 +28,27 @@ func TestBatchObserver(t *testing.T) {
 			t.Fatal(err)
 		}
 		return s
+	})
+}
+
+func TestCompositeFromStoredSignatures(t *testing.T) {
+	dir := t.TempDir()
+	s, err := sqlitestore.Open(t.Context(), dir, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signertest.TestCompositeFromStoredSignatures(t, s, func(t *testing.T, id, identity string, sig []byte) {
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlitestore.FileName)+"?_pragma=busy_timeout(5000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		res, err := db.ExecContext(t.Context(), `UPDATE signatures SET sig = ? WHERE request_id = ? AND identity = ?`, sig, id, identity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			t.Fatalf("altered %d rows, want 1", n)
+		}
 	})
 }
