@@ -293,22 +293,46 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 	}
 	a, b, signers, ids, stmts := twoReplicas(t, 60, "restart")
 	ca, cb := &client.Client{BaseURL: a.url}, &client.Client{BaseURL: b.url}
+	// The restart starts after the first acknowledgements, and from then
+	// on each acknowledgement waits a little until the restart is over, so
+	// the load spans the restart however fast the coordinators are.
 	restarted := make(chan error, 1)
-	go func() {
-		time.Sleep(200 * time.Millisecond)
-		out, err := exec.Command("bash", "-c", `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | sort -V | tail -1) main restart`).CombinedOutput()
-		if err != nil {
-			err = fmt.Errorf("%v: %s", err, out)
+	over := make(chan struct{})
+	var (
+		once  sync.Once
+		began atomic.Bool
+	)
+	restartAt := func(n int) {
+		if n < 20 {
+			return
 		}
-		restarted <- err
-	}()
+		once.Do(func() {
+			began.Store(true)
+			go func() {
+				defer close(over)
+				out, err := exec.Command("bash", "-c", `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | sort -V | tail -1) main restart`).CombinedOutput()
+				if err != nil {
+					err = fmt.Errorf("%v: %s", err, out)
+				}
+				restarted <- err
+			}()
+		})
+		select {
+		case <-over:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	pick := func(n int) *client.Client {
 		if n%2 == 0 {
 			return ca
 		}
 		return cb
 	}
-	acked, unavailable := loadThrough(t, pick, signers, ids, stmts, time.Now().Add(90*time.Second), nil)
+	acked, unavailable := loadThrough(t, pick, signers, ids, stmts, time.Now().Add(90*time.Second), restartAt)
+	if !began.Load() {
+		t.Fatal("the load ended before the restart began")
+	}
+	<-over
 	if err := <-restarted; err != nil {
 		t.Fatalf("restarting PostgreSQL: %v", err)
 	}
