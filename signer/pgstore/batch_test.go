@@ -64,3 +64,23 @@ func TestCompositeFromStoredSignatures(t *testing.T) {
 		}
 	})
 }
+
+func TestLogRowConflictStoresNothing(t *testing.T) {
+	url := pgtest.FreshSchema(t, pgtest.ServerURL(t))
+	signertest.TestLogRowConflictStoresNothing(t, func(t *testing.T, log *ledger.Log) signer.LedgerStore {
+		s, err := pgstore.Open(t.Context(), url, pgstore.Options{Ledger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}, func(t *testing.T, query string, args ...any) {
+		conn, err := pgx.Connect(t.Context(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(t.Context())
+		if _, err := conn.Exec(t.Context(), query, args...); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

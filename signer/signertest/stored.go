@@ -2,8 +2,14 @@ package signertest
 
 import (
 	"bytes"
+	"errors"
 	"testing"
+	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/quorate-dev/quorate/hsm"
+	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/signer"
 )
 
@@ -63,5 +69,41 @@ func TestCompositeFromStoredSignatures(t *testing.T, s signer.Store, tamper func
 				t.Errorf("the completing finish saw alice's signature as %q, want %q (as stored)", last, want)
 			}
 		})
+	}
+}
+
+// TestLogRowConflictStoresNothing checks that a write whose log rows
+// cannot all be inserted (a stored hash already at the index the next
+// entry needs, put there behind the store's back) stores nothing of it:
+// not the signature, not the request's update, not the log entry. The
+// store's statements may be coalesced; every row still counts. exec runs
+// a statement directly in the store's database.
+func TestLogRowConflictStoresNothing(t *testing.T, open func(t *testing.T, log *ledger.Log) signer.LedgerStore, exec func(t *testing.T, query string, args ...any)) {
+	t.Helper()
+	l, err := ledger.New(ledger.Config{Origin: LogOrigin, Signer: newFileSigner(t, hsm.ECDSAP256, "log key"), Clock: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, l)
+	defer s.Close()
+	mustCreate(t, s, loggedRequest("conflict", at(0)))
+	before := mustGet(t, s, "conflict")
+	size, err := s.Ledger().Size(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A signature first, so the store has the log's right edge cached.
+	if _, err := s.AddSignature(t.Context(), "conflict", loggedPartial("alice", at(1)), finishAt(10)); err != nil {
+		t.Fatal(err)
+	}
+	before = mustGet(t, s, "conflict")
+	exec(t, `INSERT INTO ledger_hashes (idx, hash) VALUES ($1, $2)`, tlog.StoredHashCount(size+1), make([]byte, len(tlog.Hash{})))
+	_, err = s.AddSignature(t.Context(), "conflict", loggedPartial("bob", at(2)), finishAt(10))
+	if !errors.Is(err, ledger.ErrConflict) {
+		t.Fatalf("signature whose log hash is taken: %v, want %v", err, ledger.ErrConflict)
+	}
+	checkEqual(t, "request after the refused write", mustGet(t, s, "conflict"), before)
+	if n, err := s.Ledger().Size(t.Context()); err != nil || n != size+1 {
+		t.Fatalf("log size %d (%v), want %d: the refused write logged something", n, err, size+1)
 	}
 }

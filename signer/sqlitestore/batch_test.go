@@ -52,3 +52,23 @@ func TestCompositeFromStoredSignatures(t *testing.T) {
 		}
 	})
 }
+
+func TestLogRowConflictStoresNothing(t *testing.T) {
+	dir := t.TempDir()
+	signertest.TestLogRowConflictStoresNothing(t, func(t *testing.T, log *ledger.Log) signer.LedgerStore {
+		s, err := sqlitestore.Open(t.Context(), dir, sqlitestore.Options{Ledger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}, func(t *testing.T, query string, args ...any) {
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlitestore.FileName)+"?_pragma=busy_timeout(5000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(t.Context(), query, args...); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -324,7 +324,7 @@ func (b *Batcher) commit(batch []*op) {
 		b.fail(tx, err, ops)
 		return
 	}
-	if _, err := q.send(ctx, nil); err != nil {
+	if err := q.sendFinal(ctx); err != nil {
 		b.fail(tx, err, ops)
 		return
 	}

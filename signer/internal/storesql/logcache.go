@@ -145,8 +145,11 @@ type batchState struct {
 	// lockHeld: the log lock is taken. Until then log appends are deferred
 	// (appends, in order) and run by sequence.
 	lockHeld bool
-	lockedAt time.Time // when the log lock was taken (zero: not yet)
-	appends  []func(ctx context.Context) error
+	// lockPending: lockHeld, but the lock statement is still to be sent,
+	// with the batch's next statement (see [batchQ.sequence]).
+	lockPending bool
+	lockedAt    time.Time // when the log lock was taken (zero: not yet)
+	appends     []func(ctx context.Context) error
 	// logged holds the log index of each signature (request ID and
 	// identity) the batch logged, for the requests it returns.
 	logged map[[2]string]int64
@@ -162,11 +165,17 @@ func (q batchQ) sequence(ctx context.Context) error {
 	if q.batch.lockHeld {
 		return nil
 	}
-	if _, err := q.send(ctx, []Stmt{{SQL: q.cfg.LockLog}}); err != nil {
-		q.op.fatal = true
-		return fmt.Errorf("%s: locking the log: %w", q.cfg.Name, q.cfg.Wrap(err))
+	if _, ok := q.Tx.(PrefixQuerier); ok && len(q.batch.queue) == 0 && q.op.savepoint {
+		// Sent in the same round trip as the next statement, in practice
+		// the read of the log's size (see lockLog).
+		q.batch.lockHeld, q.batch.lockPending = true, true
+	} else {
+		if _, err := q.send(ctx, []Stmt{{SQL: q.cfg.LockLog}}); err != nil {
+			q.op.fatal = true
+			return fmt.Errorf("%s: locking the log: %w", q.cfg.Name, q.cfg.Wrap(err))
+		}
+		q.batch.lockHeld, q.batch.lockedAt = true, time.Now()
 	}
-	q.batch.lockHeld, q.batch.lockedAt = true, time.Now()
 	appends := q.batch.appends
 	q.batch.appends = nil
 	// The earlier ops' writes now queued cannot be told from this op's:
@@ -218,12 +227,40 @@ func (q batchQ) ExecBatch(ctx context.Context, stmts []Stmt) ([]int64, error) {
 	return q.send(ctx, stmts)
 }
 
-// Query implements [Querier]. The queue is sent first.
+// lockLog sends the log lock [batchQ.sequence] left pending, alone.
+func (q batchQ) lockLog(ctx context.Context) error {
+	if !q.batch.lockPending {
+		return nil
+	}
+	q.batch.lockPending = false
+	if _, err := execAll(ctx, q.Tx, []Stmt{{SQL: q.cfg.LockLog}}); err != nil {
+		q.op.dbErr, q.op.fatal = true, true
+		return fmt.Errorf("%s: locking the log: %w", q.cfg.Name, q.cfg.Wrap(err))
+	}
+	q.batch.lockedAt = time.Now()
+	return nil
+}
+
+// Query implements [Querier]. The queue is sent first, and a pending log
+// lock: in the same round trip when nothing else must go first.
 func (q batchQ) Query(ctx context.Context, query string, args ...any) (Rows, error) {
 	var (
 		rows Rows
 		err  error
 	)
+	if pq, ok := q.Tx.(PrefixQuerier); ok && q.batch.lockPending && q.op.savepoint && len(q.batch.queue) == 0 {
+		q.batch.lockPending = false
+		rows, err = pq.QueryAfter(ctx, q.cfg.LockLog, query, args...)
+		if err != nil {
+			q.op.dbErr, q.op.fatal = true, true
+			return nil, fmt.Errorf("%s: locking the log and reading: %w", q.cfg.Name, q.cfg.Wrap(err))
+		}
+		q.batch.lockedAt = time.Now()
+		return opRows{rows, q.op}, nil
+	}
+	if err := q.lockLog(ctx); err != nil {
+		return nil, err
+	}
 	if pq, ok := q.Tx.(PrefixQuerier); ok && !q.op.savepoint && len(q.batch.queue) == 0 {
 		rows, err = pq.QueryAfter(ctx, "SAVEPOINT op", query, args...)
 		q.op.savepoint = err == nil
@@ -249,6 +286,9 @@ func (q batchQ) enqueue(stmts ...queued) {
 // before the op's own queued statements if not taken yet, pipelined where
 // the transaction can.
 func (q batchQ) send(ctx context.Context, stmts []Stmt) ([]int64, error) {
+	if err := q.lockLog(ctx); err != nil {
+		return nil, err
+	}
 	queue, sp := q.batch.queue, -1
 	if len(queue) == 0 && len(stmts) == 0 && q.op.savepoint {
 		return nil, nil

@@ -1,0 +1,127 @@
+package storesql
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// maxRowsPerInsert bounds the rows of one coalesced INSERT (PostgreSQL
+// takes at most 65,535 parameters a statement, SQLite 32,766).
+const maxRowsPerInsert = 512
+
+// insertShape splits an INSERT whose VALUES list is exactly ($1, ..., $k)
+// into what comes before and after that list; ok is false for any other
+// statement.
+func insertShape(sql string) (head, tail string, k int, ok bool) {
+	if !strings.HasPrefix(sql, "INSERT INTO ") {
+		return "", "", 0, false
+	}
+	i := strings.Index(sql, " VALUES (")
+	if i < 0 {
+		return "", "", 0, false
+	}
+	rest := sql[i+len(" VALUES ("):]
+	j := strings.IndexByte(rest, ')')
+	if j < 0 {
+		return "", "", 0, false
+	}
+	for n, p := range strings.Split(rest[:j], ", ") {
+		if p != "$"+strconv.Itoa(n+1) {
+			return "", "", 0, false
+		}
+		k = n + 1
+	}
+	return sql[:i] + " VALUES ", rest[j+1:], k, true
+}
+
+// multiRow is one INSERT of rows (placeholders renumbered) from head/tail.
+func multiRow(head, tail string, k int, rows [][]any) Stmt {
+	var b strings.Builder
+	b.WriteString(head)
+	args := make([]any, 0, k*len(rows))
+	for r, row := range rows {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range k {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(r*k + c + 1))
+		}
+		b.WriteByte(')')
+		args = append(args, row...)
+	}
+	b.WriteString(tail)
+	return Stmt{SQL: b.String(), Args: args}
+}
+
+// sendFinal sends what the batch still has queued, after its last op,
+// before its COMMIT: the same rows as [batchQ.send], with the INSERTs of
+// one shape (a signature, a log entry, a log hash per row) coalesced into
+// multi-row INSERTs, so the database runs a handful of statements per
+// batch instead of several per signature, holding the log lock. Every row
+// must be inserted, as before: a coalesced INSERT that inserts fewer rows
+// than it carries fails the batch (all of it is then rolled back, as any
+// failure at this point does) with the first row's error.
+func (q batchQ) sendFinal(ctx context.Context) error {
+	if err := q.lockLog(ctx); err != nil {
+		return err
+	}
+	queue := q.batch.queue
+	if len(queue) == 0 {
+		return nil
+	}
+	type group struct {
+		head, tail string
+		k          int
+		first      queued
+		rows       [][]any
+	}
+	var (
+		stmts  []Stmt
+		expect []int64
+		whats  []queued
+		groups []*group
+		bySQL  = map[string]*group{}
+	)
+	for _, st := range queue {
+		head, tail, k, ok := insertShape(st.SQL)
+		if !ok || len(st.Args) != k {
+			stmts, expect, whats = append(stmts, st.Stmt), append(expect, -1), append(whats, st)
+			continue
+		}
+		g := bySQL[st.SQL]
+		if g == nil || len(g.rows) == maxRowsPerInsert {
+			g = &group{head: head, tail: tail, k: k, first: st}
+			bySQL[st.SQL] = g
+			groups = append(groups, g)
+		}
+		g.rows = append(g.rows, st.Args)
+	}
+	for _, g := range groups {
+		stmts = append(stmts, multiRow(g.head, g.tail, g.k, g.rows))
+		expect, whats = append(expect, int64(len(g.rows))), append(whats, g.first)
+	}
+	n, err := execAll(ctx, q.Tx, stmts)
+	if err != nil {
+		q.op.dbErr, q.op.fatal = true, true
+		if len(n) < len(whats) {
+			return fmt.Errorf("%s: %s: %w", q.cfg.Name, whats[len(n)].what, q.cfg.Wrap(err))
+		}
+		return err
+	}
+	for i, rows := range n {
+		if rows == 0 || (expect[i] > 0 && rows != expect[i]) {
+			q.cache.reset()
+			q.op.dbErr, q.op.fatal = true, true
+			return fmt.Errorf("%s: %s (%d of %d rows): %w", q.cfg.Name, whats[i].what, rows, max(expect[i], 1), whats[i].zero)
+		}
+	}
+	q.batch.queue = queue[:0]
+	return nil
+}
