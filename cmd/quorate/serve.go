@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -164,6 +165,25 @@ func (a *app) openStore(ctx context.Context, f *serveFlags, log *zap.Logger, lg 
 	return sqlitestore.Open(ctx, f.data, sqlitestore.Options{Logger: log, Ledger: lg, Webhooks: f.hooks, BatchObserver: observe})
 }
 
+// serveGCPercent is the garbage collector's target a coordinator runs with
+// when GOGC is not set: twice Go's default. A coordinator's live heap is
+// small and bounded (its caches are bounded by entries, see
+// docs/operations.md) and collection was a tenth of its CPU under load;
+// in two bench/load pairs, 200 gave one PostgreSQL replica +9% and +7%
+// accepted signatures per second (SQLite +13% and -2%) for 10-20 MiB more
+// resident set.
+const serveGCPercent = 200
+
+// tuneGC sets the collector's target to serveGCPercent unless the
+// environment sets GOGC, and reports whether it did.
+func tuneGC(getenv func(string) string) bool {
+	if getenv("GOGC") != "" {
+		return false
+	}
+	debug.SetGCPercent(serveGCPercent)
+	return true
+}
+
 func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	if err := a.applyTestClock(); err != nil {
 		return err
@@ -175,6 +195,9 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	defer func() { _ = log.Sync() }()
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usageErr("--tls-cert and --tls-key go together")
+	}
+	if tuneGC(a.getenv) {
+		log.Info("garbage collector target set", zap.Int("gogc", serveGCPercent), zap.String("why", "unset GOGC; set GOGC to choose another"))
 	}
 	if f.clientCA != "" && f.tlsCert == "" {
 		return usageErr("--client-ca needs --tls-cert and --tls-key")
