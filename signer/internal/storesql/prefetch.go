@@ -14,8 +14,9 @@ import (
 // their signatures (from the batcher's [requestCache] when the row shows
 // nothing changed them since its last batch), for a [Batcher]'s batch, and
 // checks the batch's log cache against the log: a few statements for the
-// whole batch instead of some for each write. [Store.AddSignature] then decides in memory and
-// queues its statements (see [Batcher]). Outside a batch it does nothing.
+// whole batch instead of some for each write. [Store.AddSignature] then
+// decides in memory and queues its statements (see [Batcher]). Outside a
+// batch it does nothing.
 func (s Store) Prefetch(ctx context.Context, q Querier, ids []string) error {
 	bq, ok := q.(batchQ)
 	if !ok {
