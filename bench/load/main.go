@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -51,6 +52,7 @@ import (
 )
 
 type config struct {
+	spread   string // how a request's signatures go to the replicas: alternate, random
 	quorate  string
 	clients  int
 	requests int
@@ -78,6 +80,7 @@ func main() {
 	flag.StringVar(&c.dir, "dir", "", "work directory (default: a temp dir, removed after)")
 	flag.BoolVar(&c.jsonOut, "json", false, "print the result as JSON")
 	flag.BoolVar(&c.withLog, "log", true, "run the coordinator with a transparency log (serve --log-key)")
+	flag.StringVar(&c.spread, "spread", "alternate", "with replicas, how each request's signatures go to them: alternate (each to the other replica than the one before: the worst case for their caches) or random (as a round-robin load balancer in front of many signers would)")
 	flag.DurationVar(&c.hold, "hold", 0, "keep the coordinators running this long after the load (e.g. to let webhook deliveries drain)")
 	flag.StringVar(&c.profile, "cpuprofile", "", "write each coordinator's CPU profile of the timed phase to `DIR`/replicaN.pprof (serve --debug-addr)")
 	flag.DurationVar(&c.profSecs, "profile-time", 5*time.Second, "length of each CPU profile, from the start of the timed phase")
@@ -166,6 +169,9 @@ func run(ctx context.Context, c config) (*Result, error) {
 	if c.replicas > 1 && c.store == "" {
 		return nil, errors.New("--replicas > 1 needs a shared --store")
 	}
+	if c.spread != "alternate" && c.spread != "random" {
+		return nil, fmt.Errorf("--spread %q: want alternate or random", c.spread)
+	}
 	dir := c.dir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "quorate-load-")
@@ -216,7 +222,11 @@ func run(ctx context.Context, c config) (*Result, error) {
 				return nil, err
 			}
 			// Spread each request's signatures over the replicas.
-			perReq[r] = append(perReq[r], job{url: urls[(r+k)%len(urls)], id: v.ID, sig: attest.Signature{KeyID: signers[k].Public().ID(), Sig: base64.StdEncoding.EncodeToString(raw)}})
+			to := (r + k) % len(urls)
+			if c.spread == "random" {
+				to = rand.IntN(len(urls))
+			}
+			perReq[r] = append(perReq[r], job{url: urls[to], id: v.ID, sig: attest.Signature{KeyID: signers[k].Public().ID(), Sig: base64.StdEncoding.EncodeToString(raw)}})
 		}
 	}
 	// Interleave so concurrent clients hit different requests.
