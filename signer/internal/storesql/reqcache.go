@@ -3,6 +3,7 @@ package storesql
 import (
 	"bytes"
 	"slices"
+	"time"
 
 	"github.com/quorate-dev/quorate/signer"
 )
@@ -42,9 +43,13 @@ type requestCache struct {
 	untracked bool                       // a write this batch does not track ran
 }
 
+// cachedRequest is what a request cache keeps of a request: its
+// signatures as committed (log indexes included) and what the row must
+// show for them to be used — not the request (its payload may be large).
 type cachedRequest struct {
-	r     *signer.Request // signatures as committed, log indexes included
-	count int64
+	sigs    []signer.Partial
+	state   signer.State
+	updated time.Time
 }
 
 func newRequestCache() *requestCache {
@@ -62,10 +67,10 @@ func (c *requestCache) newBatch() {
 // very state of the row.
 func (c *requestCache) signatures(r *signer.Request, count int64) ([]signer.Partial, bool) {
 	e := c.committed[r.ID]
-	if e == nil || e.count != count || int64(len(e.r.Signatures)) != count || e.r.State != r.State || !e.r.Updated.Equal(r.Updated) {
+	if e == nil || int64(len(e.sigs)) != count || e.state != r.State || !e.updated.Equal(r.Updated) {
 		return nil, false
 	}
-	return slices.Clone(e.r.Signatures), true
+	return slices.Clone(e.sigs), true
 }
 
 // stage records r as the batch leaves it.
@@ -105,14 +110,14 @@ func (c *requestCache) commit(logged map[[2]string]int64) {
 		if len(r.Signatures) > maxCachedSignatures {
 			continue
 		}
-		c.committed[id] = &cachedRequest{r: r, count: int64(len(r.Signatures))}
+		c.committed[id] = &cachedRequest{sigs: r.Signatures, state: r.State, updated: r.Updated}
 		c.sigs += len(r.Signatures)
 	}
 }
 
 func (c *requestCache) drop(id string) {
 	if e := c.committed[id]; e != nil {
-		c.sigs -= len(e.r.Signatures)
+		c.sigs -= len(e.sigs)
 		delete(c.committed, id)
 	}
 }

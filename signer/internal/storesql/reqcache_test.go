@@ -122,7 +122,7 @@ func TestRequestCacheForgets(t *testing.T) {
 		}
 		n := 0
 		for _, e := range c.committed {
-			n += len(e.r.Signatures)
+			n += len(e.sigs)
 		}
 		if n > maxCachedSignatures || n != c.sigs {
 			t.Errorf("%d signatures cached (counted %d), at most %d", n, c.sigs, maxCachedSignatures)
