@@ -43,26 +43,30 @@ func TestBatchObserver(t *testing.T) {
 	})
 }
 
+// execIn returns a function that runs a statement directly in the
+// database at url and returns the rows it affected.
+func execIn(url string) func(t *testing.T, query string, args ...any) int64 {
+	return func(t *testing.T, query string, args ...any) int64 {
+		conn, err := pgx.Connect(t.Context(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(t.Context())
+		tag, err := conn.Exec(t.Context(), query, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tag.RowsAffected()
+	}
+}
+
 func TestCompositeFromStoredSignatures(t *testing.T) {
 	url := pgtest.FreshSchema(t, pgtest.ServerURL(t))
 	s, err := pgstore.Open(t.Context(), url, pgstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	signertest.TestCompositeFromStoredSignatures(t, s, func(t *testing.T, id, identity string, sig []byte) {
-		conn, err := pgx.Connect(t.Context(), url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(t.Context())
-		tag, err := conn.Exec(t.Context(), `UPDATE signatures SET sig = $1 WHERE request_id = $2 AND identity = $3`, sig, id, identity)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tag.RowsAffected() != 1 {
-			t.Fatalf("altered %d rows, want 1", tag.RowsAffected())
-		}
-	})
+	signertest.TestCompositeFromStoredSignatures(t, s, execIn(url))
 }
 
 func TestLogRowConflictStoresNothing(t *testing.T) {
@@ -73,14 +77,5 @@ func TestLogRowConflictStoresNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		return s
-	}, func(t *testing.T, query string, args ...any) {
-		conn, err := pgx.Connect(t.Context(), url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(t.Context())
-		if _, err := conn.Exec(t.Context(), query, args...); err != nil {
-			t.Fatal(err)
-		}
-	})
+	}, execIn(url))
 }

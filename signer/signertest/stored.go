@@ -20,9 +20,9 @@ import (
 // they are: when a stored signature was altered behind the store's back,
 // the finish that completes sees the altered bytes (so the coordinator's
 // check of the composite refuses it). With nothing altered, the completing
-// finish is called once. tamper overwrites, directly in the database, the
-// signature bytes of key identity on request id.
-func TestCompositeFromStoredSignatures(t *testing.T, s signer.Store, tamper func(t *testing.T, id, identity string, sig []byte)) {
+// finish is called once. exec runs a statement directly in the store's
+// database and returns the rows it affected.
+func TestCompositeFromStoredSignatures(t *testing.T, s signer.Store, exec func(t *testing.T, query string, args ...any) int64) {
 	t.Helper()
 	defer s.Close()
 	altered := []byte("altered behind the store's back")
@@ -42,7 +42,10 @@ func TestCompositeFromStoredSignatures(t *testing.T, s signer.Store, tamper func
 				}
 			}
 			if tc.alter {
-				tamper(t, id, partial("alice", at(0)).Identity, altered)
+				n := exec(t, `UPDATE signatures SET sig = $1 WHERE request_id = $2 AND identity = $3`, altered, id, partial("alice", at(0)).Identity)
+				if n != 1 {
+					t.Fatalf("altered %d rows, want 1", n)
+				}
 			}
 			var seen [][]byte // alice's bytes, at each finish call
 			got, err := s.AddSignature(t.Context(), id, partial("carol", at(3)), func(r *signer.Request) (signer.Finish, error) {
@@ -77,8 +80,9 @@ func TestCompositeFromStoredSignatures(t *testing.T, s signer.Store, tamper func
 // entry needs, put there behind the store's back) stores nothing of it:
 // not the signature, not the request's update, not the log entry. The
 // store's statements may be coalesced; every row still counts. exec runs
-// a statement directly in the store's database.
-func TestLogRowConflictStoresNothing(t *testing.T, open func(t *testing.T, log *ledger.Log) signer.LedgerStore, exec func(t *testing.T, query string, args ...any)) {
+// a statement directly in the store's database (see
+// TestCompositeFromStoredSignatures).
+func TestLogRowConflictStoresNothing(t *testing.T, open func(t *testing.T, log *ledger.Log) signer.LedgerStore, exec func(t *testing.T, query string, args ...any) int64) {
 	t.Helper()
 	l, err := ledger.New(ledger.Config{Origin: LogOrigin, Signer: newFileSigner(t, hsm.ECDSAP256, "log key"), Clock: time.Now})
 	if err != nil {

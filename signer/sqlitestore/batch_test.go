@@ -31,26 +31,34 @@ func TestBatchObserver(t *testing.T) {
 	})
 }
 
+// execIn returns a function that runs a statement directly in the
+// database of the store in dir and returns the rows it affected.
+func execIn(dir string) func(t *testing.T, query string, args ...any) int64 {
+	return func(t *testing.T, query string, args ...any) int64 {
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlitestore.FileName)+"?_pragma=busy_timeout(5000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		res, err := db.ExecContext(t.Context(), query, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+}
+
 func TestCompositeFromStoredSignatures(t *testing.T) {
 	dir := t.TempDir()
 	s, err := sqlitestore.Open(t.Context(), dir, sqlitestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	signertest.TestCompositeFromStoredSignatures(t, s, func(t *testing.T, id, identity string, sig []byte) {
-		db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlitestore.FileName)+"?_pragma=busy_timeout(5000)")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		res, err := db.ExecContext(t.Context(), `UPDATE signatures SET sig = ? WHERE request_id = ? AND identity = ?`, sig, id, identity)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			t.Fatalf("altered %d rows, want 1", n)
-		}
-	})
+	signertest.TestCompositeFromStoredSignatures(t, s, execIn(dir))
 }
 
 func TestLogRowConflictStoresNothing(t *testing.T) {
@@ -61,14 +69,5 @@ func TestLogRowConflictStoresNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		return s
-	}, func(t *testing.T, query string, args ...any) {
-		db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlitestore.FileName)+"?_pragma=busy_timeout(5000)")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		if _, err := db.ExecContext(t.Context(), query, args...); err != nil {
-			t.Fatal(err)
-		}
-	})
+	}, execIn(dir))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // maxRowsPerInsert bounds the rows of one coalesced INSERT (PostgreSQL
@@ -34,6 +35,34 @@ func insertShape(sql string) (head, tail string, k int, ok bool) {
 		k = n + 1
 	}
 	return sql[:i] + " VALUES ", rest[j+1:], k, true
+}
+
+// shape is what insertShape says of one statement.
+type shape struct {
+	head, tail string
+	k          int
+	ok         bool
+}
+
+// shapes remembers insertShape's answers: the queued statements are a
+// few fixed texts, parsed once rather than on every row of every batch.
+var shapes = struct {
+	sync.Mutex
+	m map[string]shape
+}{m: map[string]shape{}}
+
+// shapeOf is insertShape, remembered (for at most 256 texts).
+func shapeOf(sql string) shape {
+	shapes.Lock()
+	defer shapes.Unlock()
+	sh, ok := shapes.m[sql]
+	if !ok {
+		sh.head, sh.tail, sh.k, sh.ok = insertShape(sql)
+		if len(shapes.m) < 256 {
+			shapes.m[sql] = sh
+		}
+	}
+	return sh
 }
 
 // multiRow is one INSERT of rows (placeholders renumbered) from head/tail.
@@ -77,10 +106,9 @@ func (q batchQ) sendFinal(ctx context.Context) error {
 		return nil
 	}
 	type group struct {
-		head, tail string
-		k          int
-		first      queued
-		rows       [][]any
+		shape
+		first queued
+		rows  [][]any
 	}
 	var (
 		stmts  []Stmt
@@ -90,14 +118,14 @@ func (q batchQ) sendFinal(ctx context.Context) error {
 		bySQL  = map[string]*group{}
 	)
 	for _, st := range queue {
-		head, tail, k, ok := insertShape(st.SQL)
-		if !ok || len(st.Args) != k {
+		sh := shapeOf(st.SQL)
+		if !sh.ok || len(st.Args) != sh.k {
 			stmts, expect, whats = append(stmts, st.Stmt), append(expect, -1), append(whats, st)
 			continue
 		}
 		g := bySQL[st.SQL]
 		if g == nil || len(g.rows) == maxRowsPerInsert {
-			g = &group{head: head, tail: tail, k: k, first: st}
+			g = &group{shape: sh, first: st}
 			bySQL[st.SQL] = g
 			groups = append(groups, g)
 		}

@@ -443,6 +443,19 @@ func (s Store) insertPartial(ctx context.Context, q Querier, id string, p signer
 // [signer.ErrNotFound]. With lock, the request row stays locked (in the
 // dialect's way) until the transaction ends.
 func (s Store) Get(ctx context.Context, q Querier, id string, lock bool) (*signer.Request, error) {
+	r, err := s.row(ctx, q, id, lock)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.loadPartials(ctx, q, []*signer.Request{r}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// row reads request id's row (locked in the dialect's way with lock),
+// without its signatures, or fails with [signer.ErrNotFound].
+func (s Store) row(ctx context.Context, q Querier, id string, lock bool) (*signer.Request, error) {
 	query := `SELECT ` + requestColumns + ` FROM requests WHERE id = $1`
 	if lock {
 		query += s.LockRow
@@ -454,24 +467,18 @@ func (s Store) Get(ctx context.Context, q Querier, id string, lock bool) (*signe
 	if len(reqs) == 0 {
 		return nil, fmt.Errorf("%s: request %q: %w", s.Name, id, signer.ErrNotFound)
 	}
-	if err := s.loadPartials(ctx, q, reqs); err != nil {
-		return nil, err
-	}
 	return reqs[0], nil
 }
 
 // GetRequestRow reads request id without its signatures (see
 // [signer.Store.GetRequestRow]).
 func (s Store) GetRequestRow(ctx context.Context, q Querier, id string) (*signer.Request, error) {
-	reqs, err := s.queryRequests(ctx, q, scanRequest, `SELECT `+requestColumns+` FROM requests WHERE id = $1`, id)
+	r, err := s.row(ctx, q, id, false)
 	if err != nil {
-		return nil, s.errorf(err, "reading request %q", id)
+		return nil, err
 	}
-	if len(reqs) == 0 {
-		return nil, fmt.Errorf("%s: request %q: %w", s.Name, id, signer.ErrNotFound)
-	}
-	reqs[0].Signatures = nil
-	return reqs[0], nil
+	r.Signatures = nil
+	return r, nil
 }
 
 func (s Store) queryRequests(ctx context.Context, q Querier, scan func(Rows) (*signer.Request, error), query string, args ...any) ([]*signer.Request, error) {
