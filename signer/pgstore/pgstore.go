@@ -41,6 +41,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	neturl "net/url"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -68,8 +70,10 @@ var (
 type Options struct {
 	// Logger receives operational messages; nil discards them.
 	Logger *zap.Logger
-	// MaxConns caps the pool's connections (0 means 32, or pool_max_conns
-	// from the URL when it is set there).
+	// MaxConns caps the pool's connections for reads and for writes
+	// outside the group-committing writer (0 means 32, or pool_max_conns
+	// from the URL when it is set there); that writer has two more of its
+	// own, so reads never hold up its batches.
 	MaxConns int32
 	// Ledger, when set, makes the store keep the transparency log: every
 	// change appends its events in its own transaction (see signer.LedgerStore),
@@ -89,7 +93,10 @@ type Options struct {
 
 // Store is a [signer.Store] in PostgreSQL. Open it with [Open].
 type Store struct {
-	pool   *pgxpool.Pool
+	pool *pgxpool.Pool
+	// writer is the batcher's own pool: its writes never wait for a
+	// connection behind reads.
+	writer *pgxpool.Pool
 	log    *zap.Logger
 	db     storesql.Store
 	closed atomic.Bool
@@ -112,7 +119,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
-	} else if _, set := cfg.ConnConfig.RuntimeParams["pool_max_conns"]; !set {
+	} else if !poolParamSet(url, "pool_max_conns") {
 		cfg.MaxConns = 32
 	}
 	where := fmt.Sprintf("%s@%s:%d/%s", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
@@ -120,18 +127,28 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		log: opts.Logger.With(zap.String("store", "postgres"), zap.String("database", where)),
 		db:  storesql.Store{Dialect: dialect, Ledger: opts.Ledger, Webhooks: opts.Webhooks, Clock: opts.Clock},
 	}
+	// The batcher's writes have connections of their own: one batch at a
+	// time, and one more connection while a broken one is replaced.
+	wcfg := cfg.Copy()
+	wcfg.MaxConns, wcfg.MinConns = 2, 0
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("pgstore: connecting to %s: %w", where, wrapError(err))
+	}
+	if s.writer, err = pgxpool.NewWithConfig(ctx, wcfg); err != nil {
+		s.pool.Close()
 		return nil, fmt.Errorf("pgstore: connecting to %s: %w", where, wrapError(err))
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		s.pool.Close()
+		s.writer.Close()
 		return nil, fmt.Errorf("pgstore: connecting to %s: %w", where, wrapError(err))
 	}
 	from, to, err := migrate(ctx, conn.Conn())
 	conn.Release()
 	if err != nil {
 		s.pool.Close()
+		s.writer.Close()
 		return nil, fmt.Errorf("pgstore: %s: %w", where, err)
 	}
 	if from != to {
@@ -198,8 +215,16 @@ func retryable(err error) bool {
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// querier adapts a pgx transaction to [storesql.Querier].
-type querier struct{ tx pgx.Tx }
+// querier adapts a pgx transaction (or a connection) to [storesql.Querier].
+type querier struct{ tx pgxQuerier }
+
+// pgxQuerier is what a querier runs statements on: pgx.Tx, or the
+// connection of a batch's transaction (batchTx).
+type pgxQuerier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
 
 func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
 	tag, err := q.tx.Exec(ctx, query, args...)
@@ -278,10 +303,34 @@ func (r pgRows) Close() error {
 }
 
 var (
-	writeTx = pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadWrite}
 	// Reads see one snapshot: a request and its signatures agree.
 	readTx = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
 )
+
+// poolParamSet reports whether the connection string (a URL or key=value
+// pairs) sets the pgxpool parameter name (which pgxpool.ParseConfig
+// consumes, leaving no trace of whether it was set).
+func poolParamSet(conn, name string) bool {
+	if strings.HasPrefix(conn, "postgres://") || strings.HasPrefix(conn, "postgresql://") {
+		u, err := neturl.Parse(conn)
+		return err == nil && u.Query().Has(name)
+	}
+	for _, f := range strings.Fields(conn) {
+		if k, _, _ := strings.Cut(f, "="); strings.TrimSpace(k) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// readOne runs fn, which reads with one statement (a statement sees one
+// snapshot), outside a transaction: one round trip instead of three.
+func (s *Store) readOne(ctx context.Context, fn func(q storesql.Querier) error) error {
+	if s.closed.Load() {
+		return fmt.Errorf("pgstore: %w", ErrClosed)
+	}
+	return fn(querier{s.pool})
+}
 
 // inTx runs fn in a transaction and commits it. It rolls back when fn
 // fails, so nothing of a failed write is stored.
@@ -309,30 +358,6 @@ func (s *Store) inTx(ctx context.Context, opts pgx.TxOptions, fn func(q storesql
 		return fmt.Errorf("pgstore: committing: %w", wrapError(err))
 	}
 	return nil
-}
-
-// pgTx is a write transaction of the batcher.
-type pgTx struct {
-	querier
-}
-
-func (t pgTx) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
-func (t pgTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
-
-// begin starts a batch's transaction. The batcher takes the log lock
-// (BatcherConfig.LockLog): one batch at a time across replicas appends to
-// the log, so it stays linear. A batch of signatures takes it after reading
-// and locking its requests (in ID order, so batches of replicas do not
-// deadlock on them); any other batch takes it first.
-func (s *Store) begin(ctx context.Context) (storesql.Tx, error) {
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	tx, err := s.pool.BeginTx(ctx, writeTx)
-	if err != nil {
-		return nil, err
-	}
-	return pgTx{querier{tx}}, nil
 }
 
 // write applies one write through the group-committing writer: each write
@@ -365,7 +390,7 @@ func (s *Store) GetRequest(ctx context.Context, id string) (*signer.Request, err
 // GetRequestRow implements [signer.Store].
 func (s *Store) GetRequestRow(ctx context.Context, id string) (*signer.Request, error) {
 	var r *signer.Request
-	err := s.inTx(ctx, readTx, func(q storesql.Querier) (err error) {
+	err := s.readOne(ctx, func(q storesql.Querier) (err error) {
 		r, err = s.db.GetRequestRow(ctx, q, id)
 		return err
 	})
@@ -385,7 +410,7 @@ func (s *Store) ListRequests(ctx context.Context, opts signer.ListOptions) ([]*s
 // CountRequests implements [signer.Store].
 func (s *Store) CountRequests(ctx context.Context, state signer.State) (int64, error) {
 	var n int64
-	err := s.inTx(ctx, readTx, func(q storesql.Querier) (err error) {
+	err := s.readOne(ctx, func(q storesql.Querier) (err error) {
 		n, err = s.db.Count(ctx, q, state)
 		return err
 	})
@@ -450,6 +475,7 @@ func (s *Store) Close() error {
 	if s.closed.CompareAndSwap(false, true) {
 		s.batch.Close()
 		s.pool.Close()
+		s.writer.Close()
 		s.log.Info("signing-request store closed")
 	}
 	return nil

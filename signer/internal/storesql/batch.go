@@ -318,19 +318,23 @@ func (b *Batcher) commit(batch []*op) {
 		results[i] = result{req, err}
 	}
 	// The deferred log appends, then the writes still queued, in one round
-	// trip before the commit.
+	// trip before the commit, or with it.
 	*q.op = opState{savepoint: true}
 	if err := q.sequence(ctx); err != nil {
 		b.fail(tx, err, ops)
 		return
 	}
-	if err := q.sendFinal(ctx); err != nil {
+	// The COMMIT goes with them where the transaction can (FinalCommitter).
+	committed, err := q.sendFinal(ctx)
+	if err != nil {
 		b.fail(tx, err, ops)
 		return
 	}
-	if err := tx.Commit(ctx); err != nil {
-		b.fail(tx, fmt.Errorf("%s: committing %d writes: %w", b.cfg.Name, len(ops), b.cfg.Wrap(err)), ops)
-		return
+	if !committed {
+		if err := tx.Commit(ctx); err != nil {
+			b.fail(tx, fmt.Errorf("%s: committing %d writes: %w", b.cfg.Name, len(ops), b.cfg.Wrap(err)), ops)
+			return
+		}
 	}
 	end = time.Now()
 	b.cache.committed(q.batch.logged)

@@ -2,6 +2,7 @@ package storesql
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -97,13 +98,14 @@ func multiRow(head, tail string, k int, rows [][]any) Stmt {
 // must be inserted, as before: a coalesced INSERT that inserts fewer rows
 // than it carries fails the batch (all of it is then rolled back, as any
 // failure at this point does) with the first row's error.
-func (q batchQ) sendFinal(ctx context.Context) error {
+func (q batchQ) sendFinal(ctx context.Context) (committed bool, err error) {
 	if err := q.lockLog(ctx); err != nil {
-		return err
+		return false, err
 	}
 	queue := q.batch.queue
-	if len(queue) == 0 {
-		return nil
+	fc, canCommit := q.Tx.(FinalCommitter)
+	if len(queue) == 0 && !canCommit {
+		return false, nil
 	}
 	type group struct {
 		shape
@@ -135,21 +137,53 @@ func (q batchQ) sendFinal(ctx context.Context) error {
 		stmts = append(stmts, multiRow(g.head, g.tail, g.k, g.rows))
 		expect, whats = append(expect, int64(len(g.rows))), append(whats, g.first)
 	}
+	if canCommit {
+		done, err := fc.CommitAfter(ctx, stmts, expect)
+		if err != nil {
+			q.cache.reset()
+			q.op.dbErr, q.op.fatal = true, true
+			switch {
+			case done < len(whats) && errors.Is(err, ErrRowCount):
+				return false, fmt.Errorf("%s: %s (not %d rows): %w", q.cfg.Name, whats[done].what, max(expect[done], 1), whats[done].zero)
+			case done < len(whats):
+				return false, fmt.Errorf("%s: %s: %w", q.cfg.Name, whats[done].what, q.cfg.Wrap(err))
+			}
+			return false, fmt.Errorf("%s: committing: %w", q.cfg.Name, q.cfg.Wrap(err))
+		}
+		q.batch.queue = queue[:0]
+		return true, nil
+	}
 	n, err := execAll(ctx, q.Tx, stmts)
 	if err != nil {
 		q.op.dbErr, q.op.fatal = true, true
 		if len(n) < len(whats) {
-			return fmt.Errorf("%s: %s: %w", q.cfg.Name, whats[len(n)].what, q.cfg.Wrap(err))
+			return false, fmt.Errorf("%s: %s: %w", q.cfg.Name, whats[len(n)].what, q.cfg.Wrap(err))
 		}
-		return err
+		return false, err
 	}
 	for i, rows := range n {
 		if rows == 0 || (expect[i] > 0 && rows != expect[i]) {
 			q.cache.reset()
 			q.op.dbErr, q.op.fatal = true, true
-			return fmt.Errorf("%s: %s (%d of %d rows): %w", q.cfg.Name, whats[i].what, rows, max(expect[i], 1), whats[i].zero)
+			return false, fmt.Errorf("%s: %s (%d of %d rows): %w", q.cfg.Name, whats[i].what, rows, max(expect[i], 1), whats[i].zero)
 		}
 	}
 	q.batch.queue = queue[:0]
-	return nil
+	return false, nil
 }
+
+// FinalCommitter is implemented by transactions that can send their last
+// statements and the COMMIT in one round trip (PostgreSQL's pipeline).
+// The database checks each statement's rows affected against expect
+// (n > 0: exactly n; -1: at least one) before the COMMIT runs, and a
+// statement whose count differs fails — and with it the transaction,
+// which is not committed. CommitAfter returns the number of statements
+// that succeeded and, when one failed its check, an error wrapping
+// [ErrRowCount]. After an error the transaction must be rolled back.
+type FinalCommitter interface {
+	CommitAfter(ctx context.Context, stmts []Stmt, expect []int64) (int, error)
+}
+
+// ErrRowCount is a statement's failed check of its rows affected
+// ([FinalCommitter]).
+var ErrRowCount = errors.New("statement changed other rows than expected")
