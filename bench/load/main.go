@@ -59,6 +59,7 @@ type config struct {
 	keys     int
 	replicas int
 	store    string
+	dbRTT    time.Duration // round trip added between coordinators and the database
 	dir      string
 	jsonOut  bool
 	extra    string
@@ -77,6 +78,7 @@ func main() {
 	flag.IntVar(&c.keys, "keys", 16, "keys in the signing role (= signatures per request)")
 	flag.IntVar(&c.replicas, "replicas", 1, "coordinator replicas to start (more than 1 needs --store)")
 	flag.StringVar(&c.store, "store", "", "store URL shared by the replicas (default: SQLite in a temp dir)")
+	flag.DurationVar(&c.dbRTT, "db-latency", 0, "round trip to add between the coordinators and the PostgreSQL --store, through a delaying proxy, as when they run on other machines (e.g. 500us)")
 	flag.StringVar(&c.dir, "dir", "", "work directory (default: a temp dir, removed after)")
 	flag.BoolVar(&c.jsonOut, "json", false, "print the result as JSON")
 	flag.BoolVar(&c.withLog, "log", true, "run the coordinator with a transparency log (serve --log-key)")
@@ -94,6 +96,9 @@ func main() {
 	if c.jsonOut {
 		_ = json.NewEncoder(os.Stdout).Encode(res)
 		return
+	}
+	if res.DBLatencyMs > 0 {
+		fmt.Printf("database round trip +%.2f ms (--db-latency)\n", res.DBLatencyMs)
 	}
 	fmt.Printf("log=%v replicas=%d store=%s clients=%d signatures=%d accepted=%d rejected=%d composites=%d\n",
 		c.withLog, c.replicas, res.Store, c.clients, res.Attempted, res.Accepted, res.Rejected, res.Composites)
@@ -115,6 +120,7 @@ func main() {
 // Result is what a run measured.
 type Result struct {
 	Store       string  `json:"store"`
+	DBLatencyMs float64 `json:"dbLatencyMs,omitempty"` // --db-latency
 	Attempted   int     `json:"attempted"`
 	Accepted    int64   `json:"accepted"`
 	Rejected    int64   `json:"rejected"`
@@ -180,6 +186,23 @@ func run(ctx context.Context, c config) (*Result, error) {
 		}
 		defer os.RemoveAll(d)
 		dir = d
+	}
+	if c.dbRTT > 0 {
+		if c.store == "" {
+			return nil, errors.New("--db-latency needs a PostgreSQL --store")
+		}
+		target, err := storeTarget(c.store)
+		if err != nil {
+			return nil, err
+		}
+		p, err := startDelayProxy(target, c.dbRTT/2)
+		if err != nil {
+			return nil, err
+		}
+		defer p.Close()
+		if c.store, err = viaProxy(c.store, p.Addr()); err != nil {
+			return nil, err
+		}
 	}
 	signers, trustDir, err := setup(ctx, dir, c.keys, c.withLog)
 	if err != nil {
@@ -327,7 +350,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 	if c.store != "" {
 		storeName = strings.SplitN(c.store, ":", 2)[0]
 	}
-	return &Result{Store: storeName, Attempted: len(jobs), Accepted: accepted.Load(), Rejected: rejected.Load(), Composites: composites.Load(),
+	return &Result{Store: storeName, DBLatencyMs: float64(c.dbRTT.Microseconds()) / 1000, Attempted: len(jobs), Accepted: accepted.Load(), Rejected: rejected.Load(), Composites: composites.Load(),
 		Seconds: elapsed.Seconds(), PerSecond: float64(accepted.Load()) / elapsed.Seconds(),
 		P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99), MaxMs: pct(1), RawVerifyUs: raw, CryptoShare: float64(accepted.Load()) / elapsed.Seconds() / (1e6 / raw),
 		ThresholdP50ms: tpct(0.50), ThresholdP99ms: tpct(0.99), ThresholdMaxMs: tpct(1),

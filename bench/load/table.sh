@@ -8,6 +8,8 @@
 #
 # PG (default postgres://postgres@127.0.0.1:5432/test) must be reachable;
 # SETUPS limits the setups (sqlite pg1 pg2). ROUNDS > 1 repeats every setup.
+# DB_LATENCY=500us adds that round trip between the coordinators and
+# PostgreSQL (bench/load --db-latency), as when they run on other machines.
 # PROFILE_DIR=DIR keeps each coordinator's CPU profile of the timed phase
 # (DIR/SETUP-ROUND/replicaN.pprof; read with go tool pprof -top).
 # The last three columns are the stores' group commit in the timed phase,
@@ -21,6 +23,7 @@ ROUNDS=${ROUNDS:-1}
 PG=${PG:-postgres://postgres@127.0.0.1:5432/test}
 SETUPS=${SETUPS:-sqlite pg1 pg2}
 PROFILE_DIR=${PROFILE_DIR:-}
+DB_LATENCY=${DB_LATENCY:-}
 GO=${GO:-go}
 tool=$(mktemp -d)
 trap 'rm -rf "$tool"' EXIT
@@ -42,6 +45,7 @@ for round in $(seq "$ROUNDS"); do
 			schema="load_$$_${round}_$setup"
 			psql -q "$PG" -c "CREATE SCHEMA $schema" >/dev/null
 			args+=(--store "$PG?search_path=$schema" --replicas "${setup#pg}")
+			[ -z "$DB_LATENCY" ] || args+=(--db-latency "$DB_LATENCY")
 			;;
 		*) echo "unknown setup $setup" >&2; exit 2 ;;
 		esac
@@ -52,6 +56,8 @@ for round in $(seq "$ROUNDS"); do
 import json, sys
 s, r = sys.argv[1], json.loads(sys.argv[2])
 names = {"sqlite": "SQLite, 1 coordinator", "pg1": "PostgreSQL, 1 replica", "pg2": "PostgreSQL, 2 replicas"}
+if r.get("dbLatencyMs"):
+    names[s] += f" (+{r['dbLatencyMs']:g} ms round trip)"
 bad = "" if r["accepted"] == r["attempted"] else f" ({r['rejected']} rejected!)"
 print(f"| {names[s]}{bad} | {r['perSecond']:.0f} | {r['p50ms']:.1f} | {r['p99ms']:.1f} | {100*r['cryptoShare']:.1f}% | {r['thresholdP99ms']:.1f} | "
       f"{r['peakRssMiB']:.0f} ({r['midRssMiB']:.0f} → {r['endRssMiB']:.0f}) | {100*r['coordinatorCpu']:.0f}% | {100*r['loadGeneratorCpu']:.0f}% | "
