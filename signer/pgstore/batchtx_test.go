@@ -248,7 +248,7 @@ func TestPoolMaxConns(t *testing.T) {
 		opt   int32
 		want  int32
 	}{
-		{name: "default", want: 32},
+		{name: "default", want: defaultMaxConns},
 		{name: "from the URL", query: "pool_max_conns=3", want: 3},
 		{name: "option wins over the URL", query: "pool_max_conns=3", opt: 5, want: 5},
 	}
