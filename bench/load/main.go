@@ -107,8 +107,8 @@ func main() {
 	fmt.Printf("raw ECDSA P-256 verify %.1f µs/op (one core): crypto bound %.0f/s per core; throughput is %.1f%% of one core's bound\n",
 		res.RawVerifyUs, 1e6/res.RawVerifyUs, 100*res.CryptoShare)
 	fmt.Printf("time to threshold (last ack -> composite fetchable) p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", res.ThresholdP50ms, res.ThresholdP99ms, res.ThresholdMaxMs)
-	fmt.Printf("coordinator RSS peak %.1f MiB, mid-run %.1f MiB, end %.1f MiB; CPU share of %d cores: coordinators %.0f%%, load generator %.0f%%\n",
-		res.PeakRSSMiB, res.MidRSSMiB, res.EndRSSMiB, res.Cores, 100*res.CoordinatorCPU, 100*res.LoadGeneratorCPU)
+	fmt.Printf("coordinator RSS peak %.1f MiB, mid-run %.1f MiB (anonymous %.1f), end %.1f MiB (anonymous %.1f); CPU share of %d cores: coordinators %.0f%%, load generator %.0f%%\n",
+		res.PeakRSSMiB, res.MidRSSMiB, res.MidAnonMiB, res.EndRSSMiB, res.EndAnonMiB, res.Cores, 100*res.CoordinatorCPU, 100*res.LoadGeneratorCPU)
 	if res.Batches == 0 {
 		fmt.Println("store batches: none reported (this quorate has no quorate_store_batch_writes metric)")
 		return
@@ -147,6 +147,11 @@ type Result struct {
 	PeakRSSMiB float64 `json:"peakRssMiB"`
 	MidRSSMiB  float64 `json:"midRssMiB"`
 	EndRSSMiB  float64 `json:"endRssMiB"`
+	// The anonymous part of the resident set (RssAnon: heap, stacks)
+	// halfway and at the end; the rest is mostly the binary's mapped
+	// pages, which differ from build to build by 10 MiB or more.
+	MidAnonMiB float64 `json:"midAnonMiB"`
+	EndAnonMiB float64 `json:"endAnonMiB"`
 	// CPU used during the timed phase, as a share of the whole machine
 	// (all cores): the coordinators' and the load generator's own.
 	Cores            int     `json:"cores"`
@@ -267,6 +272,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 		thrMu       sync.Mutex
 		thr         []time.Duration
 		midRSS      float64
+		midAnon     float64
 		midOnce     sync.Once
 	)
 	profiled := profile(ctx, c)
@@ -300,7 +306,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 				resp.Body.Close()
 				lat[w] = append(lat[w], time.Since(t0))
 				if i == len(jobs)/2 {
-					midOnce.Do(func() { midRSS = rssMiB(pids, "VmRSS") })
+					midOnce.Do(func() { midRSS, midAnon = rssMiB(pids, "VmRSS"), rssMiB(pids, "RssAnon") })
 				}
 				if resp.StatusCode == http.StatusCreated && derr == nil {
 					accepted.Add(1)
@@ -355,6 +361,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 		P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99), MaxMs: pct(1), RawVerifyUs: raw, CryptoShare: float64(accepted.Load()) / elapsed.Seconds() / (1e6 / raw),
 		ThresholdP50ms: tpct(0.50), ThresholdP99ms: tpct(0.99), ThresholdMaxMs: tpct(1),
 		PeakRSSMiB: rssMiB(pids, "VmHWM"), MidRSSMiB: midRSS, EndRSSMiB: rssMiB(pids, "VmRSS"),
+		MidAnonMiB: midAnon, EndAnonMiB: rssMiB(pids, "RssAnon"),
 		Cores: cores, CoordinatorCPU: coordCPU, LoadGeneratorCPU: selfShare,
 		Batches: int64(batches.count), WritesPerBatch: ratio(batches.writes, batches.count), LockMsPerBatch: 1000 * ratio(batches.lock, batches.count),
 		LockP99Ms: 1000 * batches.lockQuantile(0.99), LockBusy: batches.lock / elapsed.Seconds()}, nil

@@ -29,7 +29,7 @@ tool=$(mktemp -d)
 trap 'rm -rf "$tool"' EXIT
 $GO build -o "$tool/load" ./bench/load
 
-echo "| setup | accepted/s | p50 ms | p99 ms | % of one core's crypto bound | threshold p99 ms | peak RSS MiB (mid → end) | coordinator CPU | load generator CPU | writes/batch | lock ms/batch | lock busy % |"
+echo "| setup | accepted/s | p50 ms | p99 ms | % of one core's crypto bound | threshold p99 ms | peak RSS MiB (mid → end; anonymous mid → end) | coordinator CPU | load generator CPU | writes/batch | lock ms/batch | lock busy % |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for round in $(seq "$ROUNDS"); do
 	for setup in $SETUPS; do
@@ -60,7 +60,7 @@ if r.get("dbLatencyMs"):
     names[s] += f" (+{r['dbLatencyMs']:g} ms round trip)"
 bad = "" if r["accepted"] == r["attempted"] else f" ({r['rejected']} rejected!)"
 print(f"| {names[s]}{bad} | {r['perSecond']:.0f} | {r['p50ms']:.1f} | {r['p99ms']:.1f} | {100*r['cryptoShare']:.1f}% | {r['thresholdP99ms']:.1f} | "
-      f"{r['peakRssMiB']:.0f} ({r['midRssMiB']:.0f} → {r['endRssMiB']:.0f}) | {100*r['coordinatorCpu']:.0f}% | {100*r['loadGeneratorCpu']:.0f}% | "
+      f"{r['peakRssMiB']:.0f} ({r['midRssMiB']:.0f} → {r['endRssMiB']:.0f}; anon {r.get('midAnonMiB', 0):.0f} → {r.get('endAnonMiB', 0):.0f}) | {100*r['coordinatorCpu']:.0f}% | {100*r['loadGeneratorCpu']:.0f}% | "
       f"{r.get('writesPerBatch', 0):.1f} | {r.get('lockMsPerBatch', 0):.2f} | {100*r.get('lockBusy', 0):.0f}% |")
 PY
 	done
