@@ -144,8 +144,14 @@ func committed(tag pgconn.CommandTag) error {
 	return nil
 }
 
-// Rollback rolls the transaction back and gives the connection back.
+// Rollback rolls the transaction back and gives the connection back. After
+// Commit (which gave the connection back, and whose failure left the
+// transaction to end with the connection, which the pool then closes) it
+// does nothing.
 func (t batchTx) Rollback(ctx context.Context) error {
+	if t.st.released {
+		return nil
+	}
 	defer t.release()
 	if !t.st.begun || t.conn.Conn().IsClosed() {
 		return nil

@@ -178,6 +178,10 @@ func TestBatchTxCommit(t *testing.T) {
 			if err := tx.Commit(ctx); c.wantErr != (err != nil) {
 				t.Fatalf("Commit: %v, want an error: %v", err, c.wantErr)
 			}
+			// As the batcher does after a failed Commit.
+			if err := tx.Rollback(ctx); err != nil {
+				t.Errorf("Rollback after Commit: %v", err)
+			}
 			checkEnded(t, s, c.rows)
 		})
 	}
