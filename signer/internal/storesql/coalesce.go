@@ -97,7 +97,10 @@ func multiRow(head, tail string, k int, rows [][]any) Stmt {
 // batch instead of several per signature, holding the log lock. Every row
 // must be inserted, as before: a coalesced INSERT that inserts fewer rows
 // than it carries fails the batch (all of it is then rolled back, as any
-// failure at this point does) with the first row's error.
+// failure at this point does) with the first row's error. Where the
+// transaction is a [FinalCommitter], the COMMIT goes in the same round trip,
+// the database checking the row counts before it runs, and sendFinal
+// reports the batch committed.
 func (q batchQ) sendFinal(ctx context.Context) (committed bool, err error) {
 	if err := q.lockLog(ctx); err != nil {
 		return false, err
