@@ -122,30 +122,24 @@ func (p *delayProxy) forward(dst, src net.Conn) {
 	}
 }
 
-// viaProxy returns store (a postgres:// URL) with its host and port
-// replaced by addr.
-func viaProxy(store, addr string) (string, error) {
+// proxied parses store (a postgres:// URL) and returns its host:port (port
+// 5432 unless given) and the URL to reach it through a proxy at addr
+// instead.
+func proxied(store string) (target string, via func(addr string) string, err error) {
 	u, err := url.Parse(store)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return "", errors.New("--db-latency needs --store as a postgres:// URL")
-	}
-	u.Host = addr
-	return u.String(), nil
-}
-
-// storeTarget is the host:port of a postgres:// URL (port 5432 unless
-// given).
-func storeTarget(store string) (string, error) {
-	u, err := url.Parse(store)
-	if err != nil {
-		return "", err
+		return "", nil, errors.New("--db-latency needs --store as a postgres:// URL")
 	}
 	host, port := u.Hostname(), u.Port()
 	if host == "" {
-		return "", fmt.Errorf("--store %q names no host", u.Redacted())
+		return "", nil, fmt.Errorf("--store %q names no host", u.Redacted())
 	}
 	if port == "" {
 		port = "5432"
 	}
-	return net.JoinHostPort(host, port), nil
+	return net.JoinHostPort(host, port), func(addr string) string {
+		v := *u
+		v.Host = addr
+		return v.String()
+	}, nil
 }

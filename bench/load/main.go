@@ -196,7 +196,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 		if c.store == "" {
 			return nil, errors.New("--db-latency needs a PostgreSQL --store")
 		}
-		target, err := storeTarget(c.store)
+		target, via, err := proxied(c.store)
 		if err != nil {
 			return nil, err
 		}
@@ -205,9 +205,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 			return nil, err
 		}
 		defer p.Close()
-		if c.store, err = viaProxy(c.store, p.Addr()); err != nil {
-			return nil, err
-		}
+		c.store = via(p.Addr())
 	}
 	signers, trustDir, err := setup(ctx, dir, c.keys, c.withLog)
 	if err != nil {

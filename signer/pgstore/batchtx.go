@@ -14,23 +14,22 @@ import (
 	"github.com/quorate-dev/quorate/signer/internal/storesql"
 )
 
-// beginWrite starts a batch's transaction.
-const beginWrite = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
-
 // batchTx is a write transaction of the batcher on a connection of its
 // own, which saves two round trips a batch over pgx.Tx: its BEGIN goes in
-// the same round trip as its first statement, and its COMMIT in the same
-// round trip as its last statements ([batchTx.CommitAfter]). The
-// connection goes back to the pool when the transaction ends; one whose
-// transaction did not end cleanly is closed by the pool instead
-// (pgxpool.Conn.Release).
+// the same round trip as its first statement (pgx.Batch.BeginTx), and its
+// COMMIT in the same round trip as its last statements
+// ([batchTx.CommitAfter]). The connection goes back to the pool when the
+// transaction ends; one whose transaction did not end cleanly is closed by
+// the pool instead (pgxpool.Conn.Release).
 type batchTx struct {
 	querier
-	conn *pgxpool.Conn
-	st   *batchTxState
+	c *batchConn
 }
 
-type batchTxState struct {
+// batchConn is the batch's connection as its statements see it: the first
+// batch of statements sent is preceded by BEGIN, in the same round trip.
+type batchConn struct {
+	conn     *pgxpool.Conn
 	begun    bool // BEGIN was sent
 	released bool
 }
@@ -49,30 +48,25 @@ func (s *Store) begin(ctx context.Context) (storesql.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := batchTx{conn: conn, st: &batchTxState{}}
-	t.querier = querier{beginning{t}}
-	return t, nil
+	c := &batchConn{conn: conn}
+	return batchTx{querier{c}, c}, nil
 }
-
-// beginning is the batch's connection as its statements see it: the first
-// batch of statements sent is preceded by BEGIN, in the same round trip.
-type beginning struct{ t batchTx }
 
 // first sends sql alone, after BEGIN, if the transaction has not begun;
 // ok is false when it has.
-func (b beginning) first(ctx context.Context, sql string, args []any) (br pgx.BatchResults, ok bool) {
-	if b.t.st.begun {
+func (c *batchConn) first(ctx context.Context, sql string, args []any) (br pgx.BatchResults, ok bool) {
+	if c.begun {
 		return nil, false
 	}
 	var bt pgx.Batch
 	bt.Queue(sql, args...)
-	return b.SendBatch(ctx, &bt), true
+	return c.SendBatch(ctx, &bt), true
 }
 
-func (b beginning) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	br, ok := b.first(ctx, sql, args)
+func (c *batchConn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	br, ok := c.first(ctx, sql, args)
 	if !ok {
-		return b.t.conn.Exec(ctx, sql, args...)
+		return c.conn.Exec(ctx, sql, args...)
 	}
 	tag, err := br.Exec()
 	if cerr := br.Close(); err == nil {
@@ -81,10 +75,10 @@ func (b beginning) Exec(ctx context.Context, sql string, args ...any) (pgconn.Co
 	return tag, err
 }
 
-func (b beginning) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	br, ok := b.first(ctx, sql, args)
+func (c *batchConn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	br, ok := c.first(ctx, sql, args)
 	if !ok {
-		return b.t.conn.Query(ctx, sql, args...)
+		return c.conn.Query(ctx, sql, args...)
 	}
 	rows, err := br.Query()
 	if err != nil {
@@ -96,13 +90,15 @@ func (b beginning) Query(ctx context.Context, sql string, args ...any) (pgx.Rows
 
 // SendBatch sends bt, after BEGIN if the transaction has not begun. The
 // BEGIN's result is read here: the results returned are bt's.
-func (b beginning) SendBatch(ctx context.Context, bt *pgx.Batch) pgx.BatchResults {
-	if b.t.st.begun {
-		return b.t.conn.SendBatch(ctx, bt)
+func (c *batchConn) SendBatch(ctx context.Context, bt *pgx.Batch) pgx.BatchResults {
+	if c.begun {
+		return c.conn.SendBatch(ctx, bt)
 	}
-	b.t.st.begun = true
-	all := &pgx.Batch{QueuedQueries: append([]*pgx.QueuedQuery{{SQL: beginWrite}}, bt.QueuedQueries...)}
-	br := b.t.conn.SendBatch(ctx, all)
+	c.begun = true
+	var all pgx.Batch
+	all.BeginTx(writeTx)
+	all.QueuedQueries = append(all.QueuedQueries, bt.QueuedQueries...)
+	br := c.conn.SendBatch(ctx, &all)
 	if _, err := br.Exec(); err != nil {
 		br.Close()
 		return pgx.FailedBatchResults(bt, fmt.Errorf("beginning the transaction: %w", err))
@@ -124,11 +120,11 @@ func (r closingRows) Close() {
 
 // Commit commits the transaction and gives the connection back.
 func (t batchTx) Commit(ctx context.Context) error {
-	defer t.release()
-	if !t.st.begun {
+	defer t.c.release()
+	if !t.c.begun {
 		return nil // nothing was sent
 	}
-	tag, err := t.conn.Exec(ctx, "COMMIT")
+	tag, err := t.c.conn.Exec(ctx, "COMMIT")
 	if err != nil {
 		return err
 	}
@@ -149,21 +145,21 @@ func committed(tag pgconn.CommandTag) error {
 // transaction to end with the connection, which the pool then closes) it
 // does nothing.
 func (t batchTx) Rollback(ctx context.Context) error {
-	if t.st.released {
+	if t.c.released {
 		return nil
 	}
-	defer t.release()
-	if !t.st.begun || t.conn.Conn().IsClosed() {
+	defer t.c.release()
+	if !t.c.begun || t.c.conn.Conn().IsClosed() {
 		return nil
 	}
-	_, err := t.conn.Exec(ctx, "ROLLBACK")
+	_, err := t.c.conn.Exec(ctx, "ROLLBACK")
 	return err
 }
 
-func (t batchTx) release() {
-	if !t.st.released {
-		t.st.released = true
-		t.conn.Release()
+func (c *batchConn) release() {
+	if !c.released {
+		c.released = true
+		c.conn.Release()
 	}
 }
 
@@ -174,8 +170,8 @@ func (t batchTx) release() {
 // server then skips the rest of the pipeline, COMMIT included, and the
 // transaction stays aborted until rolled back.
 func (t batchTx) CommitAfter(ctx context.Context, stmts []storesql.Stmt, expect []int64) (int, error) {
-	if !t.st.begun && len(stmts) == 0 {
-		t.release()
+	if !t.c.begun && len(stmts) == 0 {
+		t.c.release()
 		return 0, nil
 	}
 	var b pgx.Batch
@@ -183,7 +179,7 @@ func (t batchTx) CommitAfter(ctx context.Context, stmts []storesql.Stmt, expect 
 		b.Queue(checkedSQL(st.SQL, expect[i]), st.Args...)
 	}
 	b.Queue("COMMIT")
-	br := t.querier.tx.SendBatch(ctx, &b)
+	br := t.c.SendBatch(ctx, &b)
 	for i := range stmts {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
@@ -204,7 +200,7 @@ func (t batchTx) CommitAfter(ctx context.Context, stmts []storesql.Stmt, expect 
 	if err := committed(tag); err != nil {
 		return len(stmts), err
 	}
-	t.release()
+	t.c.release()
 	return len(stmts), nil
 }
 

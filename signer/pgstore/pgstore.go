@@ -218,8 +218,8 @@ func retryable(err error) bool {
 // querier adapts a pgx transaction (or a connection) to [storesql.Querier].
 type querier struct{ tx pgxQuerier }
 
-// pgxQuerier is what a querier runs statements on: pgx.Tx, or the
-// connection of a batch's transaction (batchTx).
+// pgxQuerier is what a querier runs statements on: pgx.Tx, the pool, or
+// the connection of a batch's transaction (batchConn).
 type pgxQuerier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
@@ -303,6 +303,8 @@ func (r pgRows) Close() error {
 }
 
 var (
+	// A batch's transaction (batchTx).
+	writeTx = pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadWrite}
 	// Reads see one snapshot: a request and its signatures agree.
 	readTx = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
 )

@@ -140,39 +140,42 @@ func (q batchQ) sendFinal(ctx context.Context) (committed bool, err error) {
 		stmts = append(stmts, multiRow(g.head, g.tail, g.k, g.rows))
 		expect, whats = append(expect, int64(len(g.rows))), append(whats, g.first)
 	}
+	var done int
 	if canCommit {
-		done, err := fc.CommitAfter(ctx, stmts, expect)
-		if err != nil {
-			q.cache.reset()
-			q.op.dbErr, q.op.fatal = true, true
-			switch {
-			case done < len(whats) && errors.Is(err, ErrRowCount):
-				return false, fmt.Errorf("%s: %s (not %d rows): %w", q.cfg.Name, whats[done].what, max(expect[done], 1), whats[done].zero)
-			case done < len(whats):
-				return false, fmt.Errorf("%s: %s: %w", q.cfg.Name, whats[done].what, q.cfg.Wrap(err))
-			}
-			return false, fmt.Errorf("%s: committing: %w", q.cfg.Name, q.cfg.Wrap(err))
-		}
-		q.batch.queue = queue[:0]
-		return true, nil
+		done, err = fc.CommitAfter(ctx, stmts, expect)
+	} else {
+		done, err = execChecked(ctx, q.Tx, stmts, expect)
 	}
-	n, err := execAll(ctx, q.Tx, stmts)
 	if err != nil {
+		q.cache.reset()
 		q.op.dbErr, q.op.fatal = true, true
-		if len(n) < len(whats) {
-			return false, fmt.Errorf("%s: %s: %w", q.cfg.Name, whats[len(n)].what, q.cfg.Wrap(err))
-		}
-		return false, err
-	}
-	for i, rows := range n {
-		if rows == 0 || (expect[i] > 0 && rows != expect[i]) {
-			q.cache.reset()
-			q.op.dbErr, q.op.fatal = true, true
-			return false, fmt.Errorf("%s: %s (%d of %d rows): %w", q.cfg.Name, whats[i].what, rows, max(expect[i], 1), whats[i].zero)
+		switch {
+		case done >= len(whats):
+			return false, fmt.Errorf("%s: committing: %w", q.cfg.Name, q.cfg.Wrap(err))
+		case errors.Is(err, ErrRowCount):
+			return false, fmt.Errorf("%s: %s (%v): %w", q.cfg.Name, whats[done].what, err, whats[done].zero)
+		default:
+			return false, fmt.Errorf("%s: %s: %w", q.cfg.Name, whats[done].what, q.cfg.Wrap(err))
 		}
 	}
 	q.batch.queue = queue[:0]
-	return false, nil
+	return canCommit, nil
+}
+
+// execChecked is [FinalCommitter.CommitAfter] without the COMMIT, for
+// transactions that cannot send it with the statements: it runs stmts
+// (pipelined where q can) and checks their rows affected itself.
+func execChecked(ctx context.Context, q Querier, stmts []Stmt, expect []int64) (int, error) {
+	n, err := execAll(ctx, q, stmts)
+	if err != nil {
+		return len(n), err
+	}
+	for i, rows := range n {
+		if rows == 0 || (expect[i] > 0 && rows != expect[i]) {
+			return i, fmt.Errorf("%d of %d rows: %w", rows, max(expect[i], 1), ErrRowCount)
+		}
+	}
+	return len(n), nil
 }
 
 // FinalCommitter is implemented by transactions that can send their last
