@@ -17,6 +17,12 @@ type Metrics struct {
 	// LogFork is 1 once the stored log stopped extending the last signed
 	// checkpoint (see signer/ledgerapi): alert on it.
 	LogFork prometheus.Gauge
+	// LogEntries and LogCheckpointSize are the log's size and its latest
+	// signed checkpoint's, as the checkpoint signer last read them
+	// (see ledgerapi.Config.OnState): apart for long, entries are not
+	// covered by any checkpoint.
+	LogEntries        prometheus.Gauge
+	LogCheckpointSize prometheus.Gauge
 	// Fail-closed signals (see failclosed.go): alert on any of them.
 	PolicyExpired         prometheus.Gauge   // 1 while the enforced policy has expired
 	PolicyExpiredRefusals prometheus.Counter // operations refused because it has
@@ -49,7 +55,9 @@ func NewMetrics(reg prometheus.Registerer, pending func() float64) *Metrics {
 	reg.MustRegister(m.Opened, m.Accepted, m.Rejected, m.Emitted, m.TimeToQuorum, m.VerifyTime,
 		m.PolicyExpired, m.PolicyExpiredRefusals, m.CompositesRefused, m.StoreWriteFailures, m.StoreWriteFailing)
 	m.LogFork = prometheus.NewGauge(prometheus.GaugeOpts{Name: "quorate_ledger_fork_detected", Help: "1 when the transparency log no longer extends the last checkpoint the coordinator signed (a database edit or rollback); it then signs no checkpoint."})
-	reg.MustRegister(m.LogFork)
+	m.LogEntries = prometheus.NewGauge(prometheus.GaugeOpts{Name: "quorate_ledger_entries", Help: "Entries in the transparency log, as last read to sign a checkpoint (every --checkpoint-interval)."})
+	m.LogCheckpointSize = prometheus.NewGauge(prometheus.GaugeOpts{Name: "quorate_ledger_checkpoint_size", Help: "Size of the latest checkpoint of the transparency log the coordinator signed (or loaded at start); below quorate_ledger_entries for long, checkpoints are not being signed."})
+	reg.MustRegister(m.LogFork, m.LogEntries, m.LogCheckpointSize)
 	m.Gates = newGateMetrics(reg)
 	if pending != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quorate_requests_pending", Help: "Signing requests pending."}, pending))
@@ -125,6 +133,13 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+func (m *Metrics) logState(entries, checkpoint int64) {
+	if m != nil {
+		m.LogEntries.Set(float64(entries))
+		m.LogCheckpointSize.Set(float64(checkpoint))
+	}
 }
 
 func (m *Metrics) logFork() {

@@ -178,7 +178,7 @@ func New(cfg Config) (*Coordinator, error) {
 			return nil, errors.New("signer: a transparency log needs a store that keeps it (LedgerStore)")
 		}
 		s.ls = ls
-		s.ledger = ledgerapi.New(ledgerapi.Config{Ledger: cfg.Ledger, Store: ls, Logger: s.log, OnFork: s.metrics.logFork})
+		s.ledger = ledgerapi.New(ledgerapi.Config{Ledger: cfg.Ledger, Store: ls, Logger: s.log, OnFork: s.metrics.logFork, OnState: s.metrics.logState})
 	}
 	return s, nil
 }

@@ -44,6 +44,15 @@ type Config struct {
 	Logger *zap.Logger // nil: none
 	// OnFork, if set, is called each time a fork is seen (a metric).
 	OnFork func()
+	// OnState, if set, is called with what the server saw of its log each
+	// time it reads the log's size to sign a checkpoint (every
+	// RunCheckpoints interval, and when a checkpoint is asked for):
+	// entries, the log's size, and checkpoint, the size of the latest
+	// checkpoint the server signed or loaded (0: none). entries above
+	// checkpoint for long means checkpoints are not being signed (the
+	// log key failing): entries there are not yet provable to anyone.
+	// For metrics; it must not block.
+	OnState func(entries, checkpoint int64)
 }
 
 // Server signs checkpoints of the store's log with the log key, at most
@@ -57,6 +66,7 @@ type Server struct {
 	store  Store
 	logger *zap.Logger
 	onFork func()
+	state  func(entries, checkpoint int64)
 	size   int64
 	note   []byte
 	// last is the anchor: the largest checkpoint this coordinator knows it
@@ -132,7 +142,11 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	return &Server{log: cfg.Ledger, store: cfg.Store, logger: cfg.Logger, onFork: cfg.OnFork}
+	state := cfg.OnState
+	if state == nil {
+		state = func(int64, int64) {}
+	}
+	return &Server{log: cfg.Ledger, store: cfg.Store, logger: cfg.Logger, onFork: cfg.OnFork, state: state}
 }
 
 // OpenState names the state directory where the coordinator keeps, in
@@ -310,6 +324,7 @@ func (c *Server) Checkpoint(ctx context.Context, need int64) (int64, []byte, err
 		return 0, nil, storeerr.Kinded(err, "")
 	}
 	if c.note != nil && size == c.size && need <= c.size {
+		c.state(size, c.size)
 		// Nothing to sign: still check the stored tree is the signed one,
 		// so a rewrite is noticed without waiting for the next entry.
 		if root, err := ledger.TreeHash(ctx, c.store.Ledger(), size); err == nil {
@@ -330,6 +345,7 @@ func (c *Server) Checkpoint(ctx context.Context, need int64) (int64, []byte, err
 		return 0, nil, &httpapi.Error{Kind: httpapi.KindUnavailable, Msg: c.fault.Load().err.Error(), Err: c.fault.Load().err}
 	}
 	if err != nil {
+		c.state(size, c.size)
 		if c.note != nil && need <= c.size {
 			// The log key or the log's storage is failing: keep serving the
 			// last signed checkpoint, so auditors see what the entries no
@@ -346,6 +362,7 @@ func (c *Server) Checkpoint(ctx context.Context, need int64) (int64, []byte, err
 		return 0, nil, err
 	}
 	c.last, c.size, c.note = cp, cp.Size, cp.Note
+	c.state(max(size, cp.Size), cp.Size)
 	if c.evidence != nil {
 		c.evidence.Signed(cp.Size, cp.Note)
 	}

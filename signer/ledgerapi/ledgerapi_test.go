@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,5 +158,70 @@ func TestForkDetectedFromStateFile(t *testing.T) {
 	}
 	if err := rewritten.Fault(); !errors.Is(err, ledgerapi.ErrFork) {
 		t.Fatalf("Fault after opening a log shorter than the remembered checkpoint: %v, want ErrFork", err)
+	}
+}
+
+// refusing is a log key that fails to sign while refuse is set, as an HSM
+// that went away does.
+type refusing struct {
+	hsm.Signer
+	refuse *atomic.Bool
+}
+
+func (r refusing) Sign(ctx context.Context, msg []byte) ([]byte, error) {
+	if r.refuse.Load() {
+		return nil, errors.New("token not present")
+	}
+	return r.Signer.Sign(ctx, msg)
+}
+
+// TestOnStateShowsEntriesNoCheckpointCovers: OnState reports the log's
+// size and the latest checkpoint's each time the server checks the log,
+// so entries a failing log key leaves uncovered show (the
+// QuorateLedgerUncheckpointed alert), and a restarted server reports the
+// checkpoint it loaded, not 0.
+func TestOnStateShowsEntriesNoCheckpointCovers(t *testing.T) {
+	refuse := new(atomic.Bool)
+	key := refusing{testkeys.Signer(t, hsm.Ed25519), refuse}
+	store, _ := newLedger(t, key, 3)
+	l, err := ledger.New(ledger.Config{Origin: origin, Signer: key, Clock: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries, checkpoint atomic.Int64
+	open := func() *ledgerapi.Server {
+		entries.Store(-1)
+		checkpoint.Store(-1)
+		return ledgerapi.New(ledgerapi.Config{Ledger: l, Store: store, OnState: func(e, c int64) { entries.Store(e); checkpoint.Store(c) }})
+	}
+	appendEntries := func(n int) {
+		for i := range n {
+			if _, err := store.AppendEvents(t.Context(), ledger.Event{Type: ledger.PolicyPublished, PolicyVersion: int64(100 + i), PayloadSHA256: fmt.Sprintf("%064x", 100+i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	srv := open()
+	steps := []struct {
+		name                string
+		before              func()
+		entries, checkpoint int64
+	}{
+		{"first checkpoint", func() {}, 3, 3},
+		{"nothing new", func() {}, 3, 3},
+		{"log key failing, log grew", func() { refuse.Store(true); appendEntries(2) }, 5, 3},
+		{"log key back", func() { refuse.Store(false) }, 5, 5},
+		{"restarted, nothing new", func() { srv = open() }, 5, 5},
+		{"restarted, log key failing", func() { refuse.Store(true); srv = open(); appendEntries(1) }, 6, 5},
+	}
+	for _, st := range steps {
+		st.before()
+		_, _, err := srv.Checkpoint(t.Context(), 0)
+		if err != nil {
+			t.Fatalf("%s: Checkpoint: %v", st.name, err)
+		}
+		if e, c := entries.Load(), checkpoint.Load(); e != st.entries || c != st.checkpoint {
+			t.Errorf("%s: OnState(%d, %d), want (%d, %d)", st.name, e, c, st.entries, st.checkpoint)
+		}
 	}
 }

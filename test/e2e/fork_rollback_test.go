@@ -111,6 +111,13 @@ func TestForkedLogRefused(t *testing.T) {
 	}
 	cl := &client.Client{BaseURL: w.srv.url}
 	signed := checkpointSize(t, cl)
+	// The checkpoint just served covers every entry: the gauges say so.
+	_, metrics := get(t, w.srv.url+"/metrics")
+	for _, m := range []string{"quorate_ledger_entries", "quorate_ledger_checkpoint_size"} {
+		if want := fmt.Sprintf("\n%s %d\n", m, signed); !strings.Contains(metrics, want) {
+			t.Fatalf("/metrics lacks %q after a checkpoint of size %d", strings.TrimSpace(want), signed)
+		}
+	}
 	w.tamper(t, func(db *sql.DB) error { return rewriteEntry(t, db, 3) })
 	for restart := range 2 {
 		cl = &client.Client{BaseURL: w.srv.url}
