@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -240,6 +241,31 @@ func TestConcurrentMigrations(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestRequestsLeaveRoomForUpdates: the requests table keeps free space in
+// its pages (fillfactor), so that the update each signature makes to its
+// request (updated_ns, in no index) is heap-only, not a new entry in each
+// of the table's four indexes.
+func TestRequestsLeaveRoomForUpdates(t *testing.T) {
+	u := pgtest.FreshSchema(t, pgtest.ServerURL(t))
+	s, err := pgstore.Open(t.Context(), u, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	conn, err := pgx.Connect(t.Context(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var opts []string
+	if err := conn.QueryRow(t.Context(), `SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = 'requests'::regclass`).Scan(&opts); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(opts, "fillfactor=70") {
+		t.Errorf("requests has options %q, want fillfactor=70", opts)
+	}
 }
 
 // BenchmarkAddSignature runs the shared benchmark: one transaction per
