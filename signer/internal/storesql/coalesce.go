@@ -90,6 +90,62 @@ func multiRow(head, tail string, k int, rows [][]any) Stmt {
 	return Stmt{SQL: b.String(), Args: args}
 }
 
+// touchSQL records a signature's time on its pending request. A batch's
+// are coalesced into one statement ([touches]).
+const touchSQL = `UPDATE requests SET updated_ns = $1 WHERE id = $2 AND state = $3`
+
+// touches coalesces touchSQL statements (args: time, request ID, state)
+// into UPDATEs of many rows, each setting every request's time to the last
+// one queued for it, as the statements one by one would leave it. Each
+// returned statement must change exactly its count of rows.
+func touches(rows [][]any) (stmts []Stmt, counts []int64) {
+	type key struct{ id, state any }
+	last := map[key]int{}
+	var order []key
+	for i, r := range rows {
+		k := key{r[1], r[2]}
+		if _, ok := last[k]; !ok {
+			order = append(order, k)
+		}
+		last[k] = i
+	}
+	// One statement per state (in practice all are pending), at most
+	// maxRowsPerInsert requests each.
+	byState := map[any][]key{}
+	var states []any
+	for _, k := range order {
+		if _, ok := byState[k.state]; !ok {
+			states = append(states, k.state)
+		}
+		byState[k.state] = append(byState[k.state], k)
+	}
+	for _, st := range states {
+		ks := byState[st]
+		for len(ks) > 0 {
+			n := min(len(ks), maxRowsPerInsert)
+			var b strings.Builder
+			args := make([]any, 0, 2*n+1)
+			b.WriteString("UPDATE requests SET updated_ns = CASE id")
+			for i, k := range ks[:n] {
+				fmt.Fprintf(&b, " WHEN $%d THEN CAST($%d AS BIGINT)", 2*i+1, 2*i+2)
+				args = append(args, k.id, rows[last[k]][0])
+			}
+			b.WriteString(" END WHERE id IN (")
+			for i := range n {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				fmt.Fprintf(&b, "$%d", 2*i+1)
+			}
+			fmt.Fprintf(&b, ") AND state = $%d", 2*n+1)
+			args = append(args, st)
+			stmts, counts = append(stmts, Stmt{SQL: b.String(), Args: args}), append(counts, int64(n))
+			ks = ks[n:]
+		}
+	}
+	return stmts, counts
+}
+
 // sendFinal sends what the batch still has queued, after its last op,
 // before its COMMIT: the same rows as [batchQ.send], with the INSERTs of
 // one shape (a signature, a log entry, a log hash per row) coalesced into
@@ -116,13 +172,25 @@ func (q batchQ) sendFinal(ctx context.Context) (committed bool, err error) {
 		rows  [][]any
 	}
 	var (
-		stmts  []Stmt
-		expect []int64
-		whats  []queued
-		groups []*group
-		bySQL  = map[string]*group{}
+		stmts   []Stmt
+		expect  []int64
+		whats   []queued
+		groups  []*group
+		bySQL   = map[string]*group{}
+		touched [][]any
+		touch   queued
 	)
 	for _, st := range queue {
+		if st.SQL == touchSQL && len(st.Args) == 3 {
+			// First, before any statement that may change the request's
+			// state: a request's later writes in the batch (its
+			// completion) come after them, as they were queued.
+			if touched == nil {
+				touch = st
+			}
+			touched = append(touched, st.Args)
+			continue
+		}
 		sh := shapeOf(st.SQL)
 		if !sh.ok || len(st.Args) != sh.k {
 			stmts, expect, whats = append(stmts, st.Stmt), append(expect, -1), append(whats, st)
@@ -135,6 +203,13 @@ func (q batchQ) sendFinal(ctx context.Context) (committed bool, err error) {
 			groups = append(groups, g)
 		}
 		g.rows = append(g.rows, st.Args)
+	}
+	if touched != nil {
+		ts, counts := touches(touched)
+		for range ts {
+			whats = append([]queued{touch}, whats...)
+		}
+		stmts, expect = append(ts, stmts...), append(counts, expect...)
 	}
 	for _, g := range groups {
 		stmts = append(stmts, multiRow(g.head, g.tail, g.k, g.rows))

@@ -148,7 +148,7 @@ func (s Store) addLocked(ctx context.Context, q batchQ, id string, p signer.Part
 				[]any{string(signer.Complete), env, received, emitted, id, string(signer.Pending)}},
 				fmt.Sprintf("completing request %q", id), signer.ErrNotPending})
 		} else {
-			q.enqueue(queued{Stmt{`UPDATE requests SET updated_ns = $1 WHERE id = $2 AND state = $3`, []any{received, id, string(signer.Pending)}},
+			q.enqueue(queued{Stmt{touchSQL, []any{received, id, string(signer.Pending)}},
 				fmt.Sprintf("updating request %q", id), signer.ErrNotPending})
 		}
 	})
