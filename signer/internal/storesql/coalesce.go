@@ -90,8 +90,12 @@ func multiRow(head, tail string, k int, rows [][]any) Stmt {
 	return Stmt{SQL: b.String(), Args: args}
 }
 
-// touchSQL records a signature's time on its pending request. A batch's
-// are coalesced into one statement ([touches]).
+// touchSQL records a signature's time on its pending request. Where the
+// batch's last statements go in one round trip with the COMMIT
+// ([FinalCommitter]: PostgreSQL, where each statement costs the server a
+// plan and an execution inside the log lock), a batch's are coalesced into
+// one statement ([touches]); SQLite runs each, prepared once, which costs
+// less than preparing a statement for every batch size.
 const touchSQL = `UPDATE requests SET updated_ns = $1 WHERE id = $2 AND state = $3`
 
 // touches coalesces touchSQL statements (args: time, request ID, state)
@@ -181,7 +185,7 @@ func (q batchQ) sendFinal(ctx context.Context) (committed bool, err error) {
 		touch   queued
 	)
 	for _, st := range queue {
-		if st.SQL == touchSQL && len(st.Args) == 3 {
+		if canCommit && st.SQL == touchSQL && len(st.Args) == 3 {
 			// First, before any statement that may change the request's
 			// state: a request's later writes in the batch (its
 			// completion) come after them, as they were queued.
