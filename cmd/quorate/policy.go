@@ -306,52 +306,94 @@ only: nothing in verification reads a name.`,
 	return c
 }
 
+// provFlags are the flags of a gate's provenance requirement ('policy
+// gate', 'policy propose --gate').
+type provFlags struct {
+	require, none bool
+	req           provenance.Requirements
+}
+
+func (p *provFlags) add(c *cobra.Command, prefix string) {
+	c.Flags().BoolVar(&p.require, "require-provenance", false, prefix+"the gate requires build provenance meeting the constraints below")
+	c.Flags().BoolVar(&p.none, "no-provenance", false, prefix+"the gate no longer requires provenance")
+	c.Flags().StringArrayVar(&p.req.Builders, "builder", nil, "with --require-provenance: an allowed builder ID (repeat)")
+	c.Flags().StringArrayVar(&p.req.Sources, "source", nil, "with --require-provenance: an allowed source repository or pattern (repeat)")
+	c.Flags().StringArrayVar(&p.req.Refs, "ref", nil, "with --require-provenance: a source ref pattern, e.g. 'refs/tags/v*' (repeat)")
+	c.Flags().StringArrayVar(&p.req.BuildTypes, "build-type", nil, "with --require-provenance: an allowed build type (repeat)")
+	c.Flags().StringArrayVar(&p.req.Tools, "tool", nil, "with --require-provenance: a tool the provenance must record (repeat)")
+}
+
+// constrained reports whether a constraint flag was given.
+func (p *provFlags) constrained() bool {
+	return len(p.req.Builders)+len(p.req.Sources)+len(p.req.Refs)+len(p.req.BuildTypes)+len(p.req.Tools) > 0
+}
+
+// check refuses combinations that make no sense; roles tells whether
+// --roles was given.
+func (p *provFlags) check(roles bool) error {
+	switch {
+	case p.constrained() && !p.require:
+		return usageErr("--builder, --source, --ref, --build-type and --tool need --require-provenance")
+	case !roles && !p.require && !p.none:
+		return usageErr("--roles R1,R2,... is required (or --require-provenance / --no-provenance for an existing gate)")
+	case p.require && p.none:
+		return usageErr("--require-provenance and --no-provenance exclude each other")
+	}
+	if p.require {
+		if err := p.req.Validate(); err != nil {
+			return usageErr("provenance requirements: %w", err)
+		}
+	}
+	return nil
+}
+
+// provenanceHelp explains the provenance flags of a gate.
+const provenanceHelp = `--require-provenance makes the gate require build provenance (docs/provenance.md),
+constrained by --builder (allowed builder IDs, exactly), --source (allowed source
+repositories, exact or a pattern such as https://github.com/acme/*), --ref (ref
+patterns, e.g. refs/tags/v*), --build-type and --tool (tools that must be
+recorded); each repeats, and an aspect left out is free. Given with or without
+--roles (the gate must then exist), it replaces the gate's requirement;
+--no-provenance removes it. Replacing only the roles keeps the requirement.`
+
+// splitRoles is --roles as a list.
+func splitRoles(flag string) []string {
+	var rs []string
+	for _, r := range strings.Split(flag, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
 func (a *app) policyGate() *cobra.Command {
 	var dir, name, rolesFlag string
 	var exp time.Duration
-	var requireProv, noProv bool
-	var req provenance.Requirements
+	var prov provFlags
 	c := &cobra.Command{
 		Use:   "gate --trust DIR --gate NAME --roles R1,R2,... [--require-provenance [--builder ID]... [--source REPO]... [--ref PATTERN]... [--build-type URI]... [--tool NAME]...]",
 		Short: "Create or replace a gate",
 		Long: `Create or replace a gate: the roles a release needs, each to its threshold.
 No key may sit in two roles of one gate (separation of duties).
 
---require-provenance makes the gate require build provenance (docs/provenance.md),
-constrained by --builder (allowed builder IDs, exactly), --source (allowed source
-repositories, exact or a pattern such as https://github.com/acme/*), --ref (ref
-patterns, e.g. refs/tags/v*), --build-type and --tool (tools that must be
-recorded); each repeats, and an aspect left out is free. Given with or without
---roles (the gate must then exist), it replaces the gate's requirement;
---no-provenance removes it. Replacing only the roles keeps the requirement.`,
+` + provenanceHelp + `
+
+On a running coordinator, propose the same change instead: 'quorate policy
+propose --gate NAME ...' takes the same flags.`,
 		Example: `  quorate policy gate --trust trust --gate production --roles originator,integrator,operator
   quorate policy gate --trust trust --gate production --require-provenance \
     --builder https://github.com/acme/app/.github/workflows/release.yml \
     --source https://github.com/acme/app --ref 'refs/tags/v*'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			constrained := len(req.Builders)+len(req.Sources)+len(req.Refs)+len(req.BuildTypes)+len(req.Tools) > 0
-			switch {
-			case name == "":
+			if name == "" {
 				return usageErr("--gate NAME is required")
-			case constrained && !requireProv:
-				return usageErr("--builder, --source, --ref, --build-type and --tool need --require-provenance")
-			case rolesFlag == "" && !requireProv && !noProv:
-				return usageErr("--roles R1,R2,... is required (or --require-provenance / --no-provenance for an existing gate)")
-			case requireProv && noProv:
-				return usageErr("--require-provenance and --no-provenance exclude each other")
 			}
-			if requireProv {
-				if err := req.Validate(); err != nil {
-					return usageErr("provenance requirements: %w", err)
-				}
+			if err := prov.check(rolesFlag != ""); err != nil {
+				return err
 			}
-			var rs []string
-			for _, r := range strings.Split(rolesFlag, ",") {
-				if r = strings.TrimSpace(r); r != "" {
-					rs = append(rs, r)
-				}
-			}
+			rs := splitRoles(rolesFlag)
 			return a.editDraft(dir, func(d *author.Draft) error {
 				if rolesFlag != "" {
 					if err := d.SetGate(name, rs, exp); err != nil {
@@ -359,9 +401,9 @@ recorded); each repeats, and an aspect left out is free. Given with or without
 					}
 				}
 				switch {
-				case requireProv:
-					return d.SetGateProvenance(name, &req, exp)
-				case noProv:
+				case prov.require:
+					return d.SetGateProvenance(name, &prov.req, exp)
+				case prov.none:
 					return d.SetGateProvenance(name, nil, exp)
 				}
 				return nil
@@ -372,13 +414,7 @@ recorded); each repeats, and an aspect left out is free. Given with or without
 	c.Flags().StringVar(&name, "gate", "", "gate name, e.g. staging or production")
 	c.Flags().StringVar(&rolesFlag, "roles", "", "comma-separated roles the gate needs")
 	c.Flags().DurationVar(&exp, "policy-expires", author.DefaultTargetsExpiry, "lifetime of the new policy version")
-	c.Flags().BoolVar(&requireProv, "require-provenance", false, "the gate requires build provenance meeting the constraints below")
-	c.Flags().BoolVar(&noProv, "no-provenance", false, "the gate no longer requires provenance")
-	c.Flags().StringArrayVar(&req.Builders, "builder", nil, "with --require-provenance: an allowed builder ID (repeat)")
-	c.Flags().StringArrayVar(&req.Sources, "source", nil, "with --require-provenance: an allowed source repository or pattern (repeat)")
-	c.Flags().StringArrayVar(&req.Refs, "ref", nil, "with --require-provenance: a source ref pattern, e.g. 'refs/tags/v*' (repeat)")
-	c.Flags().StringArrayVar(&req.BuildTypes, "build-type", nil, "with --require-provenance: an allowed build type (repeat)")
-	c.Flags().StringArrayVar(&req.Tools, "tool", nil, "with --require-provenance: a tool the provenance must record (repeat)")
+	prov.add(c, "")
 	return c
 }
 

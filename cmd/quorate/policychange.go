@@ -74,6 +74,7 @@ type proposeFlags struct {
 	exp                       time.Duration
 	output                    string
 	supersede                 bool
+	prov                      provFlags // with --gate
 }
 
 // supersedeUsage is the help of --supersede-pending.
@@ -91,7 +92,7 @@ func (f *proposeFlags) addCoordinator(c *cobra.Command) {
 func (a *app) policyPropose() *cobra.Command {
 	var f proposeFlags
 	c := &cobra.Command{
-		Use:   "propose --coordinator URL --admin-key URI (--role NAME --key PUBFILE... --threshold N | --gate NAME --roles R1,R2 | --retire KEY | --revoke KEY --since RFC3339 --reason TEXT) [--supersede-pending]",
+		Use:   "propose --coordinator URL --admin-key URI (--role NAME --key PUBFILE... --threshold N | --gate NAME [--roles R1,R2] [--require-provenance [--builder ID]... [--ref PATTERN]...|--no-provenance] | --retire KEY | --revoke KEY --since RFC3339 --reason TEXT) [--supersede-pending]",
 		Short: "Propose a policy change to the coordinator; prints the change ID on stdout",
 		Long: `Propose one policy change through the coordinator, signed with your
 administrator key: the coordinator builds the next policy version from the one
@@ -101,6 +102,9 @@ URI'); once the administrators' threshold has signed, the coordinator
 publishes it: writes it to its trust directory (with history), enforces it,
 serves it through its TUF repository and logs it.
 
+A gate change takes the flags of 'quorate policy gate':
+` + provenanceHelp + `
+
 A revocation also lists the attestations already emitted that no longer
 verify because of it.
 
@@ -108,8 +112,9 @@ Requests still pending when a change is published keep collecting signatures
 under the policy version they were opened under. When a change must apply to
 them at once (a threshold raise, a key removed), add --supersede-pending: the
 proposal then asks that its publication supersede every pending request of the
-gates the change affects (a gate added, removed or with other roles, or one of
-whose roles has other keys or another threshold) that was opened under an
+gates the change affects (a gate added, removed, with other roles or another
+provenance requirement, or one of whose roles has other keys or another
+threshold) that was opened under an
 earlier policy version. The coordinator lists those gates with the proposal and
 administrators see them before they approve; at publication, in the same
 transaction as the policy.published entry, each such request becomes
@@ -119,6 +124,8 @@ new request under the new version. A change that affects no gate is refused
 with --supersede-pending.`,
 		Example: `  quorate policy propose --coordinator $URL --admin-key file:admin1.key --role integrator --key ci1.pub --key ci2.pub --threshold 2
   quorate policy propose --coordinator $URL --admin-key file:admin1.key --gate production --roles originator,integrator,operator
+  quorate policy propose --coordinator $URL --admin-key file:admin1.key --gate production --require-provenance \
+    --builder https://github.com/acme/app/.github/workflows/release.yml --ref 'refs/tags/v*' --supersede-pending
   quorate policy propose --coordinator $URL --admin-key file:admin1.key --role operator --key op1.pub --key op2.pub --threshold 2 --supersede-pending`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -141,6 +148,7 @@ with --supersede-pending.`,
 	c.Flags().DurationVar(&f.exp, "policy-expires", author.DefaultTargetsExpiry, "lifetime of the new policy version")
 	c.Flags().StringVar(&f.output, "output", "text", "text or json")
 	c.Flags().BoolVar(&f.supersede, "supersede-pending", false, supersedeUsage)
+	f.prov.add(c, "with --gate: ")
 	return c
 }
 
@@ -164,6 +172,9 @@ func (a *app) proposeChange(cmd *cobra.Command, f *proposeFlags) error {
 	if f.output != "text" && f.output != "json" {
 		return usageErr("--output %q: want text or json", f.output)
 	}
+	if f.gate == "" && (f.prov.require || f.prov.none || f.prov.constrained()) {
+		return usageErr("--require-provenance, --no-provenance and their constraints go with --gate NAME")
+	}
 	ctx := cmd.Context()
 	spec := client.ChangeSpec{PolicyExpiresSeconds: int64(f.exp / time.Second), SupersedePending: f.supersede}
 	var err error
@@ -185,14 +196,12 @@ func (a *app) proposeChange(cmd *cobra.Command, f *proposeFlags) error {
 			spec.Role.Keys = append(spec.Role.Keys, k.TUF())
 		}
 	case f.gate != "":
-		spec.Gate = &client.GateSpec{Name: f.gate}
-		for _, r := range strings.Split(f.roles, ",") {
-			if r = strings.TrimSpace(r); r != "" {
-				spec.Gate.Roles = append(spec.Gate.Roles, r)
-			}
+		spec.Gate = &client.GateSpec{Name: f.gate, Roles: splitRoles(f.roles), NoProvenance: f.prov.none}
+		if err := f.prov.check(len(spec.Gate.Roles) > 0); err != nil {
+			return err
 		}
-		if len(spec.Gate.Roles) == 0 {
-			return usageErr("--gate needs --roles R1,R2,...")
+		if f.prov.require {
+			spec.Gate.Provenance = &f.prov.req
 		}
 	case f.retire != "":
 		if spec.Retire, err = a.keyRef(cmd, f.retire); err != nil {
@@ -435,11 +444,11 @@ func (a *app) approveChangeResult(ctx context.Context, cf *clientFlags, id, uri 
 	if ch.Spec.SupersedePending {
 		// What is superseded is checked here too: the gates the change
 		// affects, computed from the signed documents.
-		proposedRoles, err := policy.RolesOf(proposed)
+		gates, err := policychange.AffectedGates(base.Targets, proposed)
 		if err != nil {
 			return nil, fmt.Errorf("refusing to sign change %s: %w", id, err)
 		}
-		if gates := policychange.AffectedGates(base.Roles, proposedRoles); !slices.Equal(gates, ch.Supersedes) {
+		if !slices.Equal(gates, ch.Supersedes) {
 			return nil, fmt.Errorf("refusing to sign: change %s would supersede the pending requests of gate(s) %q, but the gates it affects are %q", id, ch.Supersedes, gates)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/provenance"
 )
 
 // State is a signing request's state.
@@ -143,10 +144,18 @@ type RoleSpec struct {
 	Names policy.KeyNames `json:"names,omitempty"`
 }
 
-// GateSpec creates or replaces a gate.
+// GateSpec creates or replaces a gate, or changes what an existing one
+// requires of a release's build provenance.
 type GateSpec struct {
-	Name  string   `json:"name"`
+	Name string `json:"name"`
+	// Roles are the roles the gate needs; empty keeps an existing gate's
+	// (Provenance or NoProvenance must then be set).
 	Roles []string `json:"roles"`
+	// Provenance, when set, makes the gate require build provenance
+	// meeting it (replacing any requirement it had); NoProvenance removes
+	// the requirement. Neither keeps the gate's requirement as it is.
+	Provenance   *provenance.Requirements `json:"provenance,omitempty"`
+	NoProvenance bool                     `json:"noProvenance,omitempty"`
 }
 
 // RevokeSpec revokes a key as compromised since a time.

@@ -48,6 +48,7 @@ import (
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
+	"github.com/quorate-dev/quorate/provenance"
 	"github.com/quorate-dev/quorate/roles"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/client"
@@ -269,12 +270,11 @@ func (m *Manager) Propose(ctx context.Context, in client.ProposeInput) (*client.
 		}
 	}
 	if spec.SupersedePending {
-		proposedRoles, err := policy.RolesOf(d.Targets)
-		if err != nil {
-			return nil, httpapi.Errorf(httpapi.KindInvalid, "the proposed policy's roles: %w", err)
+		if ch.Supersedes, err = AffectedGates(t.Targets, d.Targets); err != nil {
+			return nil, httpapi.Errorf(httpapi.KindInvalid, "the proposed policy's gates: %w", err)
 		}
-		if ch.Supersedes = AffectedGates(t.Roles, proposedRoles); len(ch.Supersedes) == 0 {
-			return nil, httpapi.Errorf(httpapi.KindInvalid, "supersedePending: the change affects no gate (no gate's roles, keys or thresholds differ), so it would supersede no request: propose it without")
+		if len(ch.Supersedes) == 0 {
+			return nil, httpapi.Errorf(httpapi.KindInvalid, "supersedePending: the change affects no gate (no gate's roles, keys, thresholds or provenance requirement differ), so it would supersede no request: propose it without")
 		}
 	}
 	if err := m.changes.CreateChange(ctx, ch); err != nil {
@@ -320,7 +320,7 @@ func applySpec(d *author.Draft, spec client.ChangeSpec) (*keys.PublicKey, error)
 		}
 		return nil, d.NameKeys(spec.Role.Names, exp)
 	case spec.Gate != nil:
-		return nil, d.SetGate(spec.Gate.Name, spec.Gate.Roles, exp)
+		return nil, applyGate(d, spec.Gate, exp)
 	case spec.Retire != "":
 		k, err := d.FindKey(spec.Retire)
 		if err != nil {
@@ -334,6 +334,29 @@ func applySpec(d *author.Draft, spec client.ChangeSpec) (*keys.PublicKey, error)
 		}
 		return k, d.Revoke(k, spec.Revoke.Since, spec.Revoke.Reason, exp)
 	}
+}
+
+// applyGate applies a gate change: its roles, then its provenance
+// requirement, as 'quorate policy gate' does offline.
+func applyGate(d *author.Draft, g *client.GateSpec, exp time.Duration) error {
+	switch {
+	case g.Provenance != nil && g.NoProvenance:
+		return fmt.Errorf("gate %s: provenance and noProvenance exclude each other", g.Name)
+	case len(g.Roles) == 0 && g.Provenance == nil && !g.NoProvenance:
+		return fmt.Errorf("gate %s: roles are required (or, for an existing gate, provenance or noProvenance)", g.Name)
+	}
+	if len(g.Roles) > 0 {
+		if err := d.SetGate(g.Name, g.Roles, exp); err != nil {
+			return err
+		}
+	}
+	switch {
+	case g.Provenance != nil:
+		return d.SetGateProvenance(g.Name, g.Provenance, exp)
+	case g.NoProvenance:
+		return d.SetGateProvenance(g.Name, nil, exp)
+	}
+	return nil
 }
 
 // checkAdminPAE verifies sig over PAE(payloadType, payload) by a key of
@@ -640,24 +663,52 @@ func (m *Manager) supersedeLate(ctx context.Context, ch *client.Change, version 
 }
 
 // AffectedGates lists, sorted, the gates a policy change from base to
-// proposed affects: a gate added or removed, whose roles differ, or one
-// of whose roles differs (keys, keyless identities or threshold).
-func AffectedGates(base, proposed *roles.Set) []string {
+// proposed affects: a gate added or removed, whose roles differ, one of
+// whose roles has other keys (by identity) or another threshold, or whose
+// provenance requirement differs.
+func AffectedGates(base, proposed *metadata.Metadata[metadata.TargetsType]) ([]string, error) {
+	var (
+		sets [2]*roles.Set
+		reqs [2]map[string]provenance.Requirements
+	)
+	for i, md := range []*metadata.Metadata[metadata.TargetsType]{base, proposed} {
+		var err error
+		if sets[i], err = policy.RolesOf(md); err != nil {
+			return nil, err
+		}
+		if reqs[i], err = policy.ProvenanceRequirementsOf(md); err != nil {
+			return nil, err
+		}
+	}
+	b, p := sets[0], sets[1]
 	var out []string
-	for _, name := range unionKeys(base.Gates, proposed.Gates) {
-		bg, pg := base.Gates[name], proposed.Gates[name]
+	for _, name := range unionKeys(b.Gates, p.Gates) {
+		bg, pg := b.Gates[name], p.Gates[name]
 		if bg == nil || pg == nil || !sameStrings(bg.Roles, pg.Roles) {
 			out = append(out, name)
 			continue
 		}
+		br, bok := reqs[0][name]
+		pr, pok := reqs[1][name]
+		if bok != pok || !sameRequirements(br, pr) {
+			out = append(out, name)
+			continue
+		}
 		for _, r := range bg.Roles {
-			if !sameRole(base, proposed, r) {
+			if !sameRole(b, p, r) {
 				out = append(out, name)
 				break
 			}
 		}
 	}
-	return out
+	return out, nil
+}
+
+// sameRequirements reports whether a and b allow the same provenance (each
+// list compared as a set).
+func sameRequirements(a, b provenance.Requirements) bool {
+	return sameStrings(a.Builders, b.Builders) && sameStrings(a.Sources, b.Sources) && sameStrings(a.Refs, b.Refs) &&
+		sameStrings(a.BuildTypes, b.BuildTypes) && sameStrings(a.Tools, b.Tools)
 }
 
 func unionKeys[V any](a, b map[string]V) []string {

@@ -17,6 +17,7 @@ import (
 	"github.com/quorate-dev/quorate/internal/testkeys"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/provenance"
 	"github.com/quorate-dev/quorate/roles"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/client"
@@ -148,7 +149,7 @@ func TestSupersedeNeedsAnAffectedGate(t *testing.T) {
 func TestAffectedGates(t *testing.T) {
 	w := newWorld(t)
 	_, c := w.replica("")
-	base := c.Trust().Roles
+	base := c.Trust().Targets
 	other := testkeys.Signer(t, hsm.Ed25519).Public()
 	for _, tc := range []struct {
 		name string
@@ -160,6 +161,7 @@ func TestAffectedGates(t *testing.T) {
 		{"SameRoleAgain", client.ChangeSpec{Role: &client.RoleSpec{Name: "originator", Threshold: 1, Keys: []*metadata.Key{w.dev.Public().TUF()}}}, nil},
 		{"UnusedRole", client.ChangeSpec{Role: &client.RoleSpec{Name: "auditors", Threshold: 1, Keys: []*metadata.Key{other.TUF()}}}, nil},
 		{"NewGate", w.gateSpec("production"), []string{"production"}},
+		{"ProvenanceRequired", client.ChangeSpec{Gate: &client.GateSpec{Name: "staging", Provenance: &provenance.Requirements{Refs: []string{"refs/tags/v*"}}}}, []string{"staging"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, _ := w.replica("")
@@ -170,9 +172,11 @@ func TestAffectedGates(t *testing.T) {
 				}
 				t.Fatal(err)
 			}
-			proposed, err := policyRoles(ch)
+			proposed, err := policy.ParseTargets(ch.Targets)
 			must(t, err)
-			if got := policychange.AffectedGates(base, proposed); !slices.Equal(got, tc.want) {
+			got, err := policychange.AffectedGates(base, proposed)
+			must(t, err)
+			if !slices.Equal(got, tc.want) {
 				t.Fatalf("AffectedGates = %q, want %q", got, tc.want)
 			}
 		})
