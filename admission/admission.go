@@ -55,6 +55,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -63,9 +64,12 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/internal/display"
 	"github.com/quorate-dev/quorate/internal/strictjson"
 	"github.com/quorate-dev/quorate/oci"
+	"github.com/quorate-dev/quorate/policy"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // Verifier decides whether one image is approved for a gate. The image's
@@ -91,6 +95,10 @@ type Decision struct {
 	// ValidUntil, when set, is when the approval (or the policy it was
 	// checked against) expires: the cache never serves it past then.
 	ValidUntil time.Time
+	// Verdict is the verification the decision came from: the approval
+	// that passed, or the refused one that came closest; nil when there was
+	// none to verify. The webhook reports it to the coordinator.
+	Verdict *policy.Verdict
 }
 
 // Reason classifies why an image was refused. Values outside the constants
@@ -143,6 +151,19 @@ type BreakGlassReporter interface {
 	ReportBreakGlass(ctx context.Context, ev BreakGlassEvent) error
 }
 
+// VerificationReporter receives the outcome of each image verification the
+// webhook makes — not those its verdict cache answers — for the
+// coordinator to count, as `quorate verify --report` does
+// ([CoordinatorReporter]: POST /v1/reports).
+type VerificationReporter interface {
+	ReportVerification(ctx context.Context, r client.Report) error
+}
+
+// maxReportsInFlight bounds the verification reports being sent at once;
+// beyond it a report is dropped (and counted), so a coordinator that is slow
+// or down costs the webhook nothing but the reports.
+const maxReportsInFlight = 16
+
 // Options configure a [Handler].
 type Options struct {
 	Config   *Config
@@ -155,6 +176,9 @@ type Options struct {
 	// BreakGlass receives break-glass events; required when the
 	// configuration enables break-glass.
 	BreakGlass BreakGlassReporter
+	// Reports, when set, receives a report of each image verification the
+	// webhook makes, sent in the background: a review never waits for it.
+	Reports VerificationReporter
 	// Logger receives one line per refusal and per break-glass; nil
 	// discards.
 	Logger *slog.Logger
@@ -177,6 +201,9 @@ type Handler struct {
 	verifier Verifier
 	registry *oci.Client
 	reporter BreakGlassReporter
+	reports  VerificationReporter
+	slots    chan struct{} // reports in flight
+	failedAt atomic.Int64  // when a report last failed and was logged (Unix ns)
 	log      *slog.Logger
 	m        *metrics
 	cache    *verdictCache
@@ -209,7 +236,7 @@ func New(o Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{cfg: &cfg, verifier: o.Verifier, registry: o.Registry, reporter: o.BreakGlass, log: o.Logger, m: m,
+	h := &Handler{cfg: &cfg, verifier: o.Verifier, registry: o.Registry, reporter: o.BreakGlass, reports: o.Reports, slots: make(chan struct{}, maxReportsInFlight), log: o.Logger, m: m,
 		maxBody: o.MaxBodyBytes, timeout: o.Timeout, parallel: o.Parallel, now: o.Now}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -483,10 +510,12 @@ func (h *Handler) check(ctx context.Context, ref, gate string) imageResult {
 	v, err, _ := h.flight.Do(key.repository+"\x00"+key.digest+"\x00"+key.gate, func() (any, error) {
 		start := time.Now()
 		d, err := h.verifier.VerifyImage(ctx, img, gate)
-		h.m.verify.Observe(time.Since(start).Seconds())
+		took := time.Since(start)
+		h.m.verify.Observe(took.Seconds())
 		if err != nil {
 			return nil, err
 		}
+		h.reportVerification(img, gate, d, took)
 		ttl := time.Duration(h.cfg.Cache.TTL)
 		if !d.Allowed {
 			ttl = time.Duration(h.cfg.Cache.DenyTTL)
@@ -503,6 +532,47 @@ func (h *Handler) check(ctx context.Context, ref, gate string) imageResult {
 		res.decision.Reason = ReasonOther
 	}
 	return res
+}
+
+// reportVerification sends the report of a verification of img for gate
+// that decided d, in the background, when the handler has a reporter.
+func (h *Handler) reportVerification(img *oci.Image, gate string, d Decision, took time.Duration) {
+	if h.reports == nil {
+		return
+	}
+	rep := client.Report{Gate: gate, Verified: d.Allowed, LatencySeconds: took.Seconds(), Subjects: []string{}}
+	if v := d.Verdict; v != nil {
+		rep = client.ReportFromVerdict(v, nil, took)
+		rep.Gate = gate
+	} else if !d.Allowed && d.Reason != "" {
+		rep.Reasons = []string{string(d.Reason)}
+	}
+	if _, err := attest.ParseDigest(img.Digest); err == nil {
+		rep.Subjects = []string{img.Digest}
+	}
+	select {
+	case h.slots <- struct{}{}:
+	default:
+		h.m.reports.WithLabelValues(ReportDropped).Inc()
+		return
+	}
+	go func() {
+		defer func() { <-h.slots }()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := h.reports.ReportVerification(ctx, rep); err != nil {
+			h.m.reports.WithLabelValues(ReportFailed).Inc()
+			// One line a minute at most: a coordinator down would
+			// otherwise log one per image verified.
+			now := h.now().UnixNano()
+			if last := h.failedAt.Load(); now-last >= int64(time.Minute) && h.failedAt.CompareAndSwap(last, now) {
+				h.log.Warn("reporting a verification to the coordinator failed (further failures this minute are only counted)",
+					slog.String("gate", gate), slog.String("error", display.String(err.Error())))
+			}
+			return
+		}
+		h.m.reports.WithLabelValues(ReportSent).Inc()
+	}()
 }
 
 // resolve turns ref into an image: by digest without asking the registry,

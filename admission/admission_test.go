@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/quorate-dev/quorate/internal/registrytest"
 	"github.com/quorate-dev/quorate/oci"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 func fakeDigest(c byte) string { return "sha256:" + strings.Repeat(string(c), 64) }
@@ -551,4 +553,86 @@ func TestConcurrentReviews(t *testing.T) {
 	if calls := wh.verifier.calls.Load(); calls > int64(misses) || calls < 3 {
 		t.Fatalf("verifier asked %d times for %v misses of 3 images", calls, misses)
 	}
+}
+
+// reportsSettled waits until wh has no verification report in flight and
+// returns those recorded.
+func reportsSettled(t *testing.T, wh *webhook) []client.Report {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(wh.handler.slots) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("verification reports still in flight after 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	wh.reporter.mu.Lock()
+	defer wh.reporter.mu.Unlock()
+	return slices.Clone(wh.reporter.reports)
+}
+
+// TestVerificationsReported: each verification the webhook makes is
+// reported once — verified or refused, with its digest and reason — and
+// verdicts served from the cache are not; a review never waits for a
+// report: when too many are in flight the rest are dropped and counted,
+// and failures are counted too.
+func TestVerificationsReported(t *testing.T) {
+	pod := workloads(podSpec(initImg, appImg, unapprovedIm, ""), nil)["Pod"]
+	t.Run("once per verification", func(t *testing.T) {
+		wh := startWebhook(t, setup{})
+		approveAll(wh.verifier)
+		for range 3 {
+			wh.admit(t, "/validate/prod", request(t, "shop", pod))
+		}
+		reps := reportsSettled(t, wh)
+		if len(reps) != 3 {
+			t.Fatalf("%d reports for 3 images reviewed 3 times, want 3 (cache hits are not reported): %+v", len(reps), reps)
+		}
+		byDigest := map[string]client.Report{}
+		for _, r := range reps {
+			if len(r.Subjects) != 1 || r.Gate != "production" {
+				t.Fatalf("report %+v: want gate production and one subject", r)
+			}
+			byDigest[r.Subjects[0]] = r
+		}
+		if r := byDigest[fakeDigest('e')]; r.Verified || !slices.Equal(r.Reasons, []string{string(ReasonMissingRoles)}) {
+			t.Errorf("the unapproved image's report: %+v, want refused with reason %s", r, ReasonMissingRoles)
+		}
+		if r := byDigest[fakeDigest('2')]; !r.Verified || len(r.Reasons) != 0 {
+			t.Errorf("an approved image's report: %+v, want verified", r)
+		}
+		if got := counter(t, wh.reg, MetricReports, map[string]string{"result": ReportSent}); got != 3 {
+			t.Errorf("%s{result=sent} = %v, want 3", MetricReports, got)
+		}
+	})
+	t.Run("failing coordinator counted, review answered", func(t *testing.T) {
+		wh := startWebhook(t, setup{})
+		approveAll(wh.verifier)
+		wh.reporter.err = errors.New("401 unauthorized")
+		if resp := wh.admit(t, "/validate/prod", request(t, "shop", pod)); resp.Allowed {
+			t.Fatal("unapproved image admitted")
+		}
+		reportsSettled(t, wh)
+		if got := counter(t, wh.reg, MetricReports, map[string]string{"result": ReportFailed}); got != 3 {
+			t.Errorf("%s{result=failed} = %v, want 3", MetricReports, got)
+		}
+	})
+	t.Run("too many in flight are dropped", func(t *testing.T) {
+		wh := startWebhook(t, setup{})
+		block := make(chan struct{})
+		wh.reporter.block = block
+		n := maxReportsInFlight + 4
+		for i := range n {
+			img := fmt.Sprintf("registry.invalid/app%d@%s", i, fakeDigest('2'))
+			wh.admit(t, "/validate/prod", request(t, "shop", workloads(podSpec(img, img, img, ""), nil)["Pod"]))
+		}
+		// Every review was answered while the reports waited.
+		if got := counter(t, wh.reg, MetricReports, map[string]string{"result": ReportDropped}); got != 4 {
+			t.Errorf("%s{result=dropped} = %v with %d in flight, want 4", MetricReports, got, maxReportsInFlight)
+		}
+		close(block)
+		if reps := reportsSettled(t, wh); len(reps) != maxReportsInFlight {
+			t.Errorf("%d reports sent, want %d", len(reps), maxReportsInFlight)
+		}
+	})
 }

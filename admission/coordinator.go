@@ -13,7 +13,14 @@ import (
 // reported to the coordinator with.
 const BreakGlassReasonCode = "break_glass"
 
-// CoordinatorReporter reports break-glass admissions to the coordinator
+// CoordinatorReporter reports image verifications and break-glass
+// admissions to the coordinator. A verification is reported as `quorate
+// verify --report` does: gate, digest, verified or not, the verdict's
+// reason codes (or the webhook's reason, such as no_approval, when no
+// approval was found), latency, whether it carried provenance and the
+// request ID; the coordinator counts it
+// (quorate_gate_verifications_total, quorate_gate_refusals_total with
+// source="deploy"). It reports break-glass admissions to the coordinator
 // through its authenticated outcome endpoint (POST /v1/reports, the read
 // token or a client certificate): gate, the digests of the images named by
 // digest, not verified, reason "break_glass". The coordinator logs and
@@ -48,4 +55,12 @@ func textOr(s string, max int, check func(field, s string) error) string {
 		return ""
 	}
 	return s
+}
+
+// ReportVerification implements [VerificationReporter].
+func (r *CoordinatorReporter) ReportVerification(ctx context.Context, rep client.Report) error {
+	if r == nil || r.Client == nil {
+		return errors.New("no coordinator to report to")
+	}
+	return r.Client.Report(ctx, rep)
 }

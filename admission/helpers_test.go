@@ -37,6 +37,7 @@ import (
 
 	"github.com/quorate-dev/quorate/internal/registrytest"
 	"github.com/quorate-dev/quorate/oci"
+	"github.com/quorate-dev/quorate/signer/client"
 )
 
 // testVerifier is an in-test Verifier whose decisions are explicit: an
@@ -86,17 +87,33 @@ func (v *testVerifier) VerifyImage(ctx context.Context, img *oci.Image, gate str
 	return Decision{Reason: ReasonMissingRoles, MissingRoles: v.missing, Details: []string{"1 candidate approval, thresholds not met"}}, nil
 }
 
-// recordingReporter records break-glass events.
+// recordingReporter records break-glass events and verification reports.
+// While block is open (non-nil), ReportVerification waits for it to close.
 type recordingReporter struct {
-	mu     sync.Mutex
-	events []BreakGlassEvent
-	err    error
+	mu      sync.Mutex
+	events  []BreakGlassEvent
+	reports []client.Report
+	err     error
+	block   chan struct{}
 }
 
 func (r *recordingReporter) ReportBreakGlass(_ context.Context, ev BreakGlassEvent) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, ev)
+	return r.err
+}
+
+func (r *recordingReporter) ReportVerification(_ context.Context, rep client.Report) error {
+	r.mu.Lock()
+	block := r.block
+	r.mu.Unlock()
+	if block != nil {
+		<-block
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reports = append(r.reports, rep)
 	return r.err
 }
 
@@ -141,7 +158,7 @@ func startWebhook(t testing.TB, s setup) *webhook {
 		verifier = s.verifier
 	}
 	h, err := New(Options{Config: cfg, Verifier: verifier, Registry: s.registry, Registerer: wh.reg,
-		BreakGlass: wh.reporter, Now: s.now, MaxBodyBytes: s.maxBody})
+		BreakGlass: wh.reporter, Reports: wh.reporter, Now: s.now, MaxBodyBytes: s.maxBody})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -15,6 +15,14 @@ const (
 	MetricVerifySeconds = "quorate_admission_verification_seconds"
 	MetricResolveSecs   = "quorate_admission_resolve_seconds"
 	MetricBreakGlass    = "quorate_admission_break_glass_total"
+	MetricReports       = "quorate_admission_reports_total"
+)
+
+// Outcomes of a verification report (the "result" label of [MetricReports]).
+const (
+	ReportSent    = "sent"    // the coordinator accepted it
+	ReportFailed  = "failed"  // the coordinator refused it or was unreachable
+	ReportDropped = "dropped" // too many reports in flight: not sent
 )
 
 // Verdicts (the "verdict" label of [MetricReviews]).
@@ -35,6 +43,7 @@ type metrics struct {
 	verify     prometheus.Histogram
 	resolve    prometheus.Histogram
 	breakGlass *prometheus.CounterVec // reported
+	reports    *prometheus.CounterVec // result
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -52,11 +61,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Time resolving one image tag to a digest at the registry.", Buckets: buckets}),
 		breakGlass: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricBreakGlass,
 			Help: "Workloads admitted by the break-glass annotation, by whether the report succeeded."}, []string{"reported"}),
+		reports: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricReports,
+			Help: "Reports of image verifications to the coordinator (POST /v1/reports), by result (sent, failed, dropped)."}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.reviews, m.denials, m.hits, m.misses, m.verify, m.resolve, m.breakGlass} {
+	for _, c := range []prometheus.Collector{m.reviews, m.denials, m.hits, m.misses, m.verify, m.resolve, m.breakGlass, m.reports} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("admission: registering metrics: %w", err)
 		}
+	}
+	for _, r := range []string{ReportSent, ReportFailed, ReportDropped} {
+		m.reports.WithLabelValues(r)
 	}
 	return m, nil
 }

@@ -68,7 +68,7 @@ func (p *PolicyVerifier) VerifyImage(ctx context.Context, img *oci.Image, gate s
 		return Decision{}, err
 	}
 	if res.Passed != nil {
-		return Decision{Allowed: true, ValidUntil: validUntil(trust, res.Passed.Verdict)}, nil
+		return Decision{Allowed: true, ValidUntil: validUntil(trust, res.Passed.Verdict), Verdict: res.Passed.Verdict}, nil
 	}
 	found := res.Found
 	var best *policy.Verdict
@@ -153,7 +153,7 @@ func reasonOf(v *policy.Verdict) Reason {
 // refusalOf turns a failed verdict into a refusal: the roles below their
 // threshold and the first reasons.
 func refusalOf(v *policy.Verdict) Decision {
-	d := Decision{Reason: reasonOf(v)}
+	d := Decision{Reason: reasonOf(v), Verdict: v}
 	for _, r := range v.Roles {
 		if !r.Met {
 			d.MissingRoles = append(d.MissingRoles, fmt.Sprintf("%s (%d of %d)", r.Role, len(r.Keys), r.Threshold))

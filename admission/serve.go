@@ -36,6 +36,9 @@ type ServeOptions struct {
 	// BreakGlass receives break-glass events (required when the
 	// configuration enables break-glass).
 	BreakGlass BreakGlassReporter
+	// Reports, when set, receives a report of each image verification
+	// (see [Options.Reports]).
+	Reports VerificationReporter
 	// Metrics receives the metrics and is served at /metrics.
 	Metrics *prometheus.Registry
 	// Logger receives the server's log; nil discards.
@@ -72,7 +75,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	default:
 		return fmt.Errorf("%w: mode %q: want %s or %s", ErrConfig, o.Mode, Enforce, Audit)
 	}
-	h, err := New(Options{Config: cfg, Registry: o.Registry, Registerer: o.Metrics, BreakGlass: o.BreakGlass, Logger: log,
+	h, err := New(Options{Config: cfg, Registry: o.Registry, Registerer: o.Metrics, BreakGlass: o.BreakGlass, Reports: o.Reports, Logger: log,
 		Verifier: &PolicyVerifier{Registry: o.Registry, Trust: o.Trust.Trust, RequireLog: o.RequireLog, Now: o.Trust.Now}})
 	if err != nil {
 		return err

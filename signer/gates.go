@@ -155,6 +155,9 @@ var knownReasons = func() map[string]bool {
 		out[k.Code()] = true
 	}
 	out[BreakGlassReason] = true
+	// The admission webhook's reason for an image with no approval
+	// attached (admission.ReasonNoApproval): no verdict to report.
+	out[NoApprovalReason] = true
 	return out
 }()
 
@@ -326,6 +329,10 @@ func (a *API) postReport(w http.ResponseWriter, r *http.Request) {
 	}
 	httpapi.WriteJSON(w, http.StatusAccepted, out)
 }
+
+// NoApprovalReason is the reason code a deploy gate reports for an image
+// with no approval to verify (admission.ReasonNoApproval).
+const NoApprovalReason = "no_approval"
 
 // BreakGlassReason is the reason code of a break-glass admission report
 // (admission.BreakGlassReasonCode).

@@ -25,7 +25,7 @@ import (
 func (a *app) admissionCommand() *cobra.Command {
 	var cf clientFlags
 	var listen, addrFile, certFile, keyFile, configFile, pin, cache, mode, metricsListen, logLevel string
-	var requireLog bool
+	var requireLog, reportVerifications bool
 	var refresh time.Duration
 	var reg imageFlags
 	c := &cobra.Command{
@@ -59,6 +59,14 @@ down, without a cache, is not ready until it answers.
 --mode audit admits everything, warning (kubectl prints it) and counting
 each image that enforce would refuse: roll out in audit, switch to enforce
 when quorate_admission_image_denials_total stays at zero.
+
+Each image verification (not those answered from the verdict cache) is
+reported to the coordinator in the background (POST /v1/reports, as 'quorate
+verify --report' does; --report-verifications=false to stop), which counts
+them per gate and verdict (quorate_gate_verifications_total); a review never
+waits for it, and a report that fails is counted
+(quorate_admission_reports_total{result="failed"}) and logged at most once
+a minute.
 
 Break-glass (off unless the configuration enables it) admits a workload
 annotated quorate.dev/break-glass: "<why>" without verification; each use is
@@ -134,10 +142,15 @@ for installation, failure modes and the failurePolicy to choose.`,
 					return err
 				}
 			}
+			reporter := &admission.CoordinatorReporter{Client: fc.Client}
+			var reports admission.VerificationReporter
+			if reportVerifications {
+				reports = reporter
+			}
 			err = admission.Serve(ctx, admission.ServeOptions{
 				Listener: ln, ConfigFile: configFile, CertFile: certFile, KeyFile: keyFile, Mode: admission.Mode(mode),
 				Trust: trust, Registry: reg.registry(), RequireLog: requireLog,
-				BreakGlass: &admission.CoordinatorReporter{Client: fc.Client}, Metrics: metrics, Logger: log,
+				BreakGlass: reporter, Reports: reports, Metrics: metrics, Logger: log,
 			})
 			if errors.Is(err, admission.ErrConfig) {
 				return usageErr("%w", err)
@@ -156,6 +169,7 @@ for installation, failure modes and the failurePolicy to choose.`,
 	fl.StringVar(&mode, "mode", "", "enforce or audit (default: the configuration's, else enforce)")
 	fl.StringVar(&metricsListen, "metrics-listen", "", "also serve /metrics over plain HTTP on this address")
 	fl.BoolVar(&requireLog, "require-log", false, "refuse approvals without a verifying transparency-log bundle")
+	fl.BoolVar(&reportVerifications, "report-verifications", true, "report each image verification (not cache hits) to the coordinator, which counts them per gate (needs --token-file or --client-cert); =false to stop")
 	fl.DurationVar(&refresh, "refresh", time.Minute, "how often to refresh the policy from the coordinator")
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.BoolVar(&reg.insecure, "insecure-registry", false, "allow plain HTTP to loopback registries (tests only; refused for any other registry)")

@@ -9,7 +9,7 @@ import (
 )
 
 // Report is the outcome of one verification at a deploy gate, as `quorate
-// verify --report` (and, later, the admission webhook) posts it to POST
+// verify --report` and the admission webhook post it to POST
 // /v1/reports. It changes no request: the coordinator only counts it.
 type Report struct {
 	Gate string `json:"gate"`

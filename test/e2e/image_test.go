@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -436,8 +437,27 @@ func TestAdmissionCommandAdmitsApprovedImages(t *testing.T) {
 	if !glass.Allowed {
 		t.Fatalf("break-glass Pod denied: %+v", glass.Result)
 	}
-	if _, metrics := get(t, w.srv.url+"/metrics"); !strings.Contains(metrics, `quorate_gate_verifications_total{gate="load",verdict="refused"} 1`) {
-		t.Errorf("the coordinator did not count the break-glass report:\n%s", grepLines(metrics, "quorate_gate_"))
+	// The coordinator counted the break-glass report and, reported by the
+	// webhooks in the background, each verification they made (not those
+	// their caches answered): the approved image once, the short approval
+	// and the unapproved image (twice: the audit webhook has its own cache).
+	want := []string{
+		`quorate_gate_verifications_total{gate="load",verdict="verified"} 1`,
+		`quorate_gate_verifications_total{gate="load",verdict="refused"} 4`,
+		`quorate_gate_refusals_total{gate="load",reason="break_glass",source="deploy"} 1`,
+		`quorate_gate_refusals_total{gate="load",reason="no_approval",source="deploy"} 2`,
+		`quorate_gate_refusals_total{gate="load",reason="threshold_not_met",source="deploy"} 1`,
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, metrics := get(t, w.srv.url+"/metrics")
+		missing := slices.DeleteFunc(slices.Clone(want), func(l string) bool { return strings.Contains(metrics, l+"\n") })
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the coordinator's counts of the webhooks' reports lack %q:\n%s", missing, grepLines(metrics, "quorate_gate_"))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	wh.log.WaitFor(t, "break", 30*time.Second) // the webhook logs the break-glass use
 	// The coordinator logged it to its ledger: an admission.break_glass
