@@ -188,7 +188,12 @@ func (q batchQ) sendFinal(ctx context.Context) (committed bool, err error) {
 		if canCommit && st.SQL == touchSQL && len(st.Args) == 3 {
 			// First, before any statement that may change the request's
 			// state: a request's later writes in the batch (its
-			// completion) come after them, as they were queued.
+			// completion) come after them, as they were queued. Nothing
+			// queued before a touch can make it miss: only addLocked
+			// queues writes to requests, deciding from the row the batch
+			// holds (after a completion it queues no touch of that
+			// request), and a statement run at once sends the queue
+			// first and ends that tracking (batch.locked = nil).
 			if touched == nil {
 				touch = st
 			}
