@@ -297,10 +297,19 @@ func (w *Witnessing) Run(ctx context.Context) {
 	wg.Wait()
 }
 
+// supersededError is a witness's answer that it has cosigned a larger
+// checkpoint of the log than the one submitted: nothing to retry.
+type supersededError struct{ *witness.ConflictError }
+
+func (e *supersededError) Unwrap() error { return e.ConflictError }
+
 // party is a witness or a TSA, as a worker sees it.
 type party struct {
 	name string
 	wake chan struct{}
+	// done is the largest checkpoint size the party's worker stopped
+	// asking about because it was superseded; only the worker uses it.
+	done int64
 	// has reports whether ev already holds this party's answer.
 	has func(ev *Evidence) bool
 	// ask asks for it and returns how to add it to the evidence.
@@ -313,6 +322,14 @@ func (w *Witnessing) witnessParty(c *witness.Client) *party {
 		has: func(ev *Evidence) bool { return slices.Contains(ev.Cosigners, name) },
 		ask: func(ctx context.Context, ev *Evidence) (func(*Evidence, time.Time), error) {
 			cs, err := c.AddCheckpoint(ctx, []byte(ev.Note), w.cfg.Prover)
+			var conflict *witness.ConflictError
+			if errors.As(err, &conflict) && conflict.WitnessSize > conflict.Size {
+				// The witness cosigned a larger tree of this log: another
+				// replica's checkpoint (replicas of one database sign
+				// their own). This one can never be cosigned.
+				w.metrics.witnessSuperseded.WithLabelValues(name).Inc()
+				return nil, &supersededError{conflict}
+			}
 			if err != nil {
 				w.metrics.witnessFailures.WithLabelValues(name).Inc()
 				return nil, err
@@ -370,7 +387,7 @@ func (w *Witnessing) work(ctx context.Context, p *party) {
 			ev = *cur
 		}
 		w.mu.Unlock()
-		if size == 0 || p.has(&ev) {
+		if size == 0 || size <= p.done || p.has(&ev) {
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
@@ -378,6 +395,14 @@ func (w *Witnessing) work(ctx context.Context, p *party) {
 		cancel()
 		if ctx.Err() != nil {
 			return
+		}
+		if superseded := (*supersededError)(nil); errors.As(err, &superseded) {
+			// Wait for a newer checkpoint: the next one signed after the
+			// other replica's is cosigned as usual.
+			p.done, delay = size, w.cfg.Retry
+			w.cfg.Logger.Info("the witness has cosigned a larger checkpoint of this log (another replica's); waiting for a newer one",
+				zap.String("from", p.name), zap.Int64("size", size), zap.Int64("witnessSize", superseded.WitnessSize))
+			continue
 		}
 		if err != nil {
 			w.cfg.Logger.Warn("no cosignature or timestamp for the checkpoint; retrying later", zap.String("from", p.name), zap.Int64("size", size), zap.Duration("retry", delay), zap.Error(err))
@@ -432,11 +457,12 @@ func (w *Witnessing) record(size int64, p *party, apply func(*Evidence, time.Tim
 }
 
 type metrics struct {
-	cosignLatency    *prometheus.HistogramVec
-	quorumLatency    prometheus.Histogram
-	witnessFailures  *prometheus.CounterVec
-	tsaFailures      *prometheus.CounterVec
-	witnessesMissing prometheus.Gauge
+	cosignLatency     *prometheus.HistogramVec
+	quorumLatency     prometheus.Histogram
+	witnessFailures   *prometheus.CounterVec
+	witnessSuperseded *prometheus.CounterVec
+	tsaFailures       *prometheus.CounterVec
+	witnessesMissing  prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -447,14 +473,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		quorumLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "quorate_witness_quorum_seconds",
 			Help: "Time from signing a checkpoint to holding the witness quorum's cosignatures (and the TSA quorum's tokens) for it.", Buckets: buckets}),
 		witnessFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quorate_witness_failures_total",
-			Help: "Submissions of a checkpoint to a witness that did not return a cosignature."}, []string{"witness"}),
+			Help: "Submissions of a checkpoint to a witness that did not return a cosignature (not counting those superseded)."}, []string{"witness"}),
+		witnessSuperseded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quorate_witness_superseded_total",
+			Help: "Checkpoints a witness did not cosign because it had cosigned a larger one of the log (another replica's); not retried."}, []string{"witness"}),
 		tsaFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quorate_tsa_failures_total",
 			Help: "Timestamp requests to a TSA that did not return a valid token."}, []string{"tsa"}),
 		witnessesMissing: prometheus.NewGauge(prometheus.GaugeOpts{Name: "quorate_witnesses_missing",
 			Help: "Witnesses that have not cosigned the latest checkpoint submitted."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.cosignLatency, m.quorumLatency, m.witnessFailures, m.tsaFailures, m.witnessesMissing)
+		reg.MustRegister(m.cosignLatency, m.quorumLatency, m.witnessFailures, m.witnessSuperseded, m.tsaFailures, m.witnessesMissing)
 	}
 	return m
 }

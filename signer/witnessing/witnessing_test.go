@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/quorate-dev/quorate/hsm"
@@ -172,4 +173,70 @@ func TestWitnessDownDelaysOnlyItsCosignature(t *testing.T) {
 	if ev := again.Best(cp2.Size, cp2.Size); ev == nil || len(ev.Cosigners) != 2 || len(ev.Timestamps) != 1 {
 		t.Fatalf("reloaded evidence of checkpoint %d: %+v", cp2.Size, ev)
 	}
+}
+
+// TestAnotherReplicaAheadIsNotAFailure: two replicas of one log (one
+// database) submit their own checkpoints to the same witnesses. When a
+// witness has already cosigned a larger checkpoint (the other replica's),
+// the smaller one can never be cosigned: that is counted as superseded,
+// not as a failure, and not retried; the replica's next checkpoint past
+// the witness's is cosigned.
+func TestAnotherReplicaAheadIsNotAFailure(t *testing.T) {
+	w := newWorld(t)
+	prover := witness.ProverFunc(func(ctx context.Context, o, n int64) (tlog.TreeProof, error) {
+		return ledger.ConsistencyProof(ctx, w.store, o, n)
+	})
+	start := func(name string) (*witnessing.Witnessing, *prometheus.Registry) {
+		reg := prometheus.NewRegistry()
+		wi, err := witnessing.New(witnessing.Config{Witnesses: w.clients(t), WitnessQuorum: 2, Prover: prover, Registerer: reg,
+			Retry: 20 * time.Millisecond, MaxRetry: 40 * time.Millisecond, Timeout: 10 * time.Second})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { wi.Run(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+		return wi, reg
+	}
+	a, _ := start("replica a")
+	b, bReg := start("replica b")
+	cp1 := w.grow(t, 3)
+	cp2 := w.grow(t, 2)
+	a.Signed(cp2.Size, cp2.Note)
+	waitFor(t, "replica a's quorum", func() bool { return a.Best(cp2.Size, cp2.Size) != nil })
+
+	b.Signed(cp1.Size, cp1.Note) // smaller than what the witnesses recorded
+	waitFor(t, "replica b's checkpoint superseded at both witnesses", func() bool {
+		return sumCounter(t, bReg, "quorate_witness_superseded_total") == 2
+	})
+	time.Sleep(300 * time.Millisecond) // several retry delays: nothing is retried
+	if got := sumCounter(t, bReg, "quorate_witness_failures_total"); got != 0 {
+		t.Errorf("quorate_witness_failures_total = %v for a checkpoint another replica's superseded, want 0", got)
+	}
+	if got := sumCounter(t, bReg, "quorate_witness_superseded_total"); got != 2 {
+		t.Errorf("quorate_witness_superseded_total = %v after waiting, want 2 (not retried)", got)
+	}
+
+	cp3 := w.grow(t, 1)
+	b.Signed(cp3.Size, cp3.Note)
+	waitFor(t, "replica b's next checkpoint cosigned", func() bool { return b.Best(cp3.Size, cp3.Size) != nil })
+}
+
+// sumCounter is the sum of a counter's series in reg (0 when absent).
+func sumCounter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
