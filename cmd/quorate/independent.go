@@ -319,6 +319,9 @@ func (a *app) openWitnessing(f *independentFlags, trust *policy.Trust, ledgerSrv
 		return nil, err
 	}
 	cfg := witnessing.Config{Dir: stateDir, Logger: log, Registerer: reg, Retry: f.witnessRetry, Timeout: f.witnessTimeout}
+	if shared, ok := store.(witnessing.SharedEvidence); ok {
+		cfg.Shared = shared // PostgreSQL: replicas share complete evidence
+	}
 	urls := map[string]string{}
 	for _, kv := range f.witnessURLs {
 		name, u, ok := strings.Cut(kv, "=")

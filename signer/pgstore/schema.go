@@ -71,6 +71,13 @@ var migrations = []string{
 	// a signature updates, so the update is HOT (heap-only: no index
 	// changes; updated_ns and envelope are in no index).
 	`ALTER TABLE requests SET (fillfactor = 70)`,
+	// 8: witness and timestamp evidence of checkpoints, shared by replicas
+	// (signer/witnessing.SharedEvidence): self-authenticating JSON, the
+	// first complete evidence of each checkpoint size.
+	`CREATE TABLE witness_evidence (
+		size     BIGINT PRIMARY KEY,
+		evidence BYTEA NOT NULL
+	)`,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

@@ -25,8 +25,10 @@
 // transaction with the log, and a replica of a PostgreSQL deployment keeps
 // the evidence of the checkpoints it signed and submitted. Losing the
 // directory loses only tight time bounds of past checkpoints: the next
-// checkpoint is cosigned and timestamped again. (Sharing it between
-// replicas through a store table is listed as open in docs/time.md.)
+// checkpoint is cosigned and timestamped again. Replicas of a PostgreSQL
+// deployment also share complete evidence through the database
+// ([SharedEvidence]), so any of them can build a bundle over a checkpoint
+// another got the quorums for.
 //
 // # Choosing evidence for a bundle
 //
@@ -81,6 +83,24 @@ type Config struct {
 	Retry, MaxRetry, Timeout time.Duration
 	// Clock is the time source for latency metrics (default time.Now).
 	Clock func() time.Time
+	// Shared, when set, shares complete evidence with the other replicas of
+	// the database (see [SharedEvidence]).
+	Shared SharedEvidence
+}
+
+// SharedEvidence is where replicas of one database share the complete
+// evidence of their checkpoints (pgstore keeps it in a table): each
+// replica signs and submits its own checkpoints of the one log, and any
+// replica may build a bundle over a checkpoint another got the quorums
+// for. The evidence is self-authenticating — a verifier checks the
+// cosignatures and tokens against the policy — and a replica checks the
+// witness quorum of evidence it reads before using it.
+type SharedEvidence interface {
+	// PutEvidence stores the evidence (JSON) of the checkpoint of size.
+	PutEvidence(ctx context.Context, size int64, evidence []byte) error
+	// SmallestEvidence returns the evidence of the smallest checkpoint of
+	// size in [need, upTo] stored, ok false when there is none.
+	SmallestEvidence(ctx context.Context, need, upTo int64) (evidence []byte, ok bool, err error)
 }
 
 // Evidence is what the coordinator holds for one checkpoint.
@@ -247,11 +267,19 @@ func (w *Witnessing) Timestamps(size int64) [][]byte {
 }
 
 // Best returns the evidence of the smallest checkpoint of size at least
-// need (and at most upTo) that reached every quorum, or nil.
+// need (and at most upTo) that reached every quorum, or nil: this
+// replica's, else, with [Config.Shared], one another replica stored.
 func (w *Witnessing) Best(need, upTo int64) *Evidence {
 	if !w.Enabled() {
 		return nil
 	}
+	if ev := w.bestLocal(need, upTo); ev != nil {
+		return ev
+	}
+	return w.bestShared(need, upTo)
+}
+
+func (w *Witnessing) bestLocal(need, upTo int64) *Evidence {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	i, _ := slices.BinarySearch(w.sizes, need)
@@ -266,6 +294,61 @@ func (w *Witnessing) Best(need, upTo int64) *Evidence {
 		}
 	}
 	return nil
+}
+
+// sharedTimeout bounds one read or write of the shared evidence.
+const sharedTimeout = 5 * time.Second
+
+// bestShared is the smallest complete evidence in [need, upTo] another
+// replica shared, checked (its witness cosignatures against this
+// replica's witnesses and quorum; its tokens are counted, a verifier
+// checks them), and kept in memory for the next bundles.
+func (w *Witnessing) bestShared(need, upTo int64) *Evidence {
+	if w.cfg.Shared == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	data, ok, err := w.cfg.Shared.SmallestEvidence(ctx, need, upTo)
+	if err != nil {
+		w.cfg.Logger.Warn("reading the evidence other replicas shared", zap.Error(err))
+		return nil
+	}
+	if !ok {
+		return nil
+	}
+	var ev Evidence
+	if err := json.Unmarshal(data, &ev); err != nil || ev.Size < need || ev.Size > upTo || !w.complete(&ev) || !w.cosignedByQuorum(&ev) {
+		w.cfg.Logger.Warn("ignoring shared evidence that is malformed, out of range or short of the quorums", zap.Int64("size", ev.Size), zap.Error(err))
+		return nil
+	}
+	w.mu.Lock()
+	if _, ok := w.byCkpt[ev.Size]; !ok {
+		kept := ev
+		w.byCkpt[ev.Size] = &kept
+		i, _ := slices.BinarySearch(w.sizes, ev.Size)
+		w.sizes = slices.Insert(w.sizes, i, ev.Size)
+	}
+	w.mu.Unlock()
+	return &ev
+}
+
+// cosignedByQuorum reports whether ev's note carries valid cosignatures
+// of this replica's witness quorum.
+func (w *Witnessing) cosignedByQuorum(ev *Evidence) bool {
+	if len(w.cfg.Witnesses) == 0 {
+		return true
+	}
+	vs := make([]*witness.Verifier, len(w.cfg.Witnesses))
+	for i, c := range w.cfg.Witnesses {
+		vs[i] = c.Witness()
+	}
+	q, err := witness.NewQuorum(w.cfg.WitnessQuorum, vs...)
+	if err != nil {
+		return false
+	}
+	r, err := q.Verify([]byte(ev.Note))
+	return err == nil && r.Met
 }
 
 // BestNote is [Witnessing.Best] as the ledger server wants it: the
@@ -435,8 +518,9 @@ func (w *Witnessing) record(size int64, p *party, apply func(*Evidence, time.Tim
 	if !p.has(cur) {
 		apply(cur, now)
 	}
+	completed := false
 	if cur.Complete.IsZero() && w.complete(cur) {
-		cur.Complete = now
+		cur.Complete, completed = now, true
 		w.metrics.quorumLatency.Observe(now.Sub(cur.Signed).Seconds())
 	}
 	if size == w.pending {
@@ -444,6 +528,9 @@ func (w *Witnessing) record(size int64, p *party, apply func(*Evidence, time.Tim
 	}
 	snapshot := *cur
 	w.mu.Unlock()
+	if completed && w.cfg.Shared != nil {
+		w.share(snapshot)
+	}
 	if w.dir == "" {
 		return
 	}
@@ -453,6 +540,19 @@ func (w *Witnessing) record(size int64, p *party, apply func(*Evidence, time.Tim
 	}
 	if err != nil {
 		w.cfg.Logger.Error("keeping witness evidence in the state directory", zap.Int64("size", size), zap.Error(err))
+	}
+}
+
+// share stores complete evidence for the other replicas.
+func (w *Witnessing) share(ev Evidence) {
+	data, err := json.Marshal(ev)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		err = w.cfg.Shared.PutEvidence(ctx, ev.Size, data)
+		cancel()
+	}
+	if err != nil {
+		w.cfg.Logger.Warn("sharing checkpoint evidence with the other replicas", zap.Int64("size", ev.Size), zap.Error(err))
 	}
 }
 

@@ -3,6 +3,7 @@ package witnessing_test
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -12,11 +13,13 @@ import (
 
 	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/hsm/filekey"
+	"github.com/quorate-dev/quorate/internal/pgtest"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/ledger/timestamp"
 	"github.com/quorate-dev/quorate/ledger/timestamp/tsatest"
 	"github.com/quorate-dev/quorate/ledger/witness"
 	"github.com/quorate-dev/quorate/ledger/witness/witnesstest"
+	"github.com/quorate-dev/quorate/signer/pgstore"
 	"github.com/quorate-dev/quorate/signer/witnessing"
 )
 
@@ -86,6 +89,26 @@ func (w *world) clients(t *testing.T) []*witness.Client {
 		out[i] = wt.Client(t)
 	}
 	return out
+}
+
+// replica starts the witnessing of one replica of the log (quick retries),
+// sharing evidence through shared when set, until the test ends.
+func (w *world) replica(t *testing.T, shared witnessing.SharedEvidence) (*witnessing.Witnessing, *prometheus.Registry) {
+	t.Helper()
+	prover := witness.ProverFunc(func(ctx context.Context, o, n int64) (tlog.TreeProof, error) {
+		return ledger.ConsistencyProof(ctx, w.store, o, n)
+	})
+	reg := prometheus.NewRegistry()
+	wi, err := witnessing.New(witnessing.Config{Witnesses: w.clients(t), WitnessQuorum: 2, Prover: prover, Registerer: reg, Shared: shared,
+		Retry: 20 * time.Millisecond, MaxRetry: 40 * time.Millisecond, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { wi.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return wi, reg
 }
 
 // waitFor polls cond (the background loop's progress) for up to a minute.
@@ -183,24 +206,8 @@ func TestWitnessDownDelaysOnlyItsCosignature(t *testing.T) {
 // the witness's is cosigned.
 func TestAnotherReplicaAheadIsNotAFailure(t *testing.T) {
 	w := newWorld(t)
-	prover := witness.ProverFunc(func(ctx context.Context, o, n int64) (tlog.TreeProof, error) {
-		return ledger.ConsistencyProof(ctx, w.store, o, n)
-	})
-	start := func(name string) (*witnessing.Witnessing, *prometheus.Registry) {
-		reg := prometheus.NewRegistry()
-		wi, err := witnessing.New(witnessing.Config{Witnesses: w.clients(t), WitnessQuorum: 2, Prover: prover, Registerer: reg,
-			Retry: 20 * time.Millisecond, MaxRetry: 40 * time.Millisecond, Timeout: 10 * time.Second})
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { wi.Run(ctx); close(done) }()
-		t.Cleanup(func() { cancel(); <-done })
-		return wi, reg
-	}
-	a, _ := start("replica a")
-	b, bReg := start("replica b")
+	a, _ := w.replica(t, nil)
+	b, bReg := w.replica(t, nil)
 	cp1 := w.grow(t, 3)
 	cp2 := w.grow(t, 2)
 	a.Signed(cp2.Size, cp2.Note)
@@ -240,3 +247,59 @@ func sumCounter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return sum
 }
+
+// TestReplicasShareEvidence: replicas of one PostgreSQL database share the
+// complete evidence of their checkpoints, so a replica that never got a
+// quorum builds its bundle over another's checkpoint; shared evidence
+// whose cosignatures do not make the quorum is not used.
+func TestReplicasShareEvidence(t *testing.T) {
+	w := newWorld(t)
+	u := pgtest.FreshSchema(t, pgtest.ServerURL(t))
+	start := func() *witnessing.Witnessing {
+		st, err := pgstore.Open(context.Background(), u, pgstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		wi, _ := w.replica(t, st)
+		return wi
+	}
+	a, b := start(), start()
+	cp := w.grow(t, 5)
+	a.Signed(cp.Size, cp.Note)
+	waitFor(t, "replica a's quorum", func() bool { return a.Best(cp.Size, cp.Size) != nil })
+	ev := b.Best(1, cp.Size)
+	if ev == nil || ev.Size != cp.Size {
+		t.Fatalf("replica b's best evidence: %+v; want replica a's checkpoint of size %d", ev, cp.Size)
+	}
+	if r, err := w.q.Verify([]byte(ev.Note)); err != nil || !r.Met {
+		t.Fatalf("shared evidence: %+v, %v", r, err)
+	}
+	if got := b.Cosigned(cp.Size, cp.Note); string(got) != ev.Note {
+		t.Errorf("replica b serves the checkpoint without the shared cosignatures")
+	}
+
+	// Evidence claiming cosigners its note does not carry (a row edited in
+	// the database) is not used.
+	small := w.grow(t, 1)
+	forged, err := json.Marshal(witnessing.Evidence{Size: 2, Note: string(small.Note), Cosigners: []string{"witness.example/w1", "witness.example/w2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := pgstore.Open(context.Background(), u, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.PutEvidence(context.Background(), 2, forged); err != nil {
+		t.Fatal(err)
+	}
+	c := start()
+	if ev := c.Best(1, 2); ev != nil {
+		t.Fatalf("forged shared evidence used: %+v", ev)
+	}
+}
+
+// serve shares evidence through a PostgreSQL store (cmd/quorate's
+// openWitnessing asserts the store to SharedEvidence).
+var _ witnessing.SharedEvidence = (*pgstore.Store)(nil)
