@@ -24,6 +24,7 @@ import (
 	"github.com/quorate-dev/quorate/attest"
 	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/hsm/filekey"
+	"github.com/quorate-dev/quorate/internal/pgtest"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/ledger/timestamp/tsatest"
@@ -522,5 +523,43 @@ func TestMeasureWitnessing(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestReplicasShareWitnessEvidence: two replicas of one PostgreSQL
+// database; only replica a reaches the witnesses and the TSA (replica b's
+// are a closed port). Replica b still serves a bundle that verifies with
+// --require-witnesses --require-timestamps: the evidence replica a
+// completed, shared through the database.
+func TestReplicasShareWitnessEvidence(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replica tests skipped in -short mode")
+	}
+	w := newWitWorld(t)
+	store := pgtest.FreshSchema(t, pgtest.ServerURL(t))
+	replica := func(witnessURL func(*witnesstest.Witness) string, tsa string) *server {
+		args := []string{"--store", store, "--log-key", w.logKey, "--checkpoint-interval", "100ms", "--witness-retry", "100ms", "--witness-timeout", "2s", "--tsa", tsa}
+		for _, wt := range w.ws {
+			args = append(args, "--witness-url", wt.Name+"="+witnessURL(wt))
+		}
+		return startServer(t, w.dir, w.trustDir, args...)
+	}
+	const closed = "http://127.0.0.1:1"
+	a := replica(func(wt *witnesstest.Witness) string { return wt.URL }, w.tsa.URL)
+	b := replica(func(*witnesstest.Witness) string { return closed }, closed)
+	w.srv = a
+	id, digest := w.release(t, 0)
+	w.waitCosigned(t, 2)
+	w.srv = b
+	for deadline := time.Now().Add(time.Minute); ; {
+		att, bundle := w.attestation(t, id, "att-b.json")
+		out, code := w.verify(t, att, bundle, digest, "--require-witnesses", "--require-timestamps")
+		if code == 0 && strings.Contains(out, "witnesses: cosigned by witness.example/w") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica b's bundle does not verify with --require-witnesses --require-timestamps within a minute: exit %d\n%s\nreplica b's log:\n%s", code, out, b.log)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
