@@ -377,7 +377,7 @@ func (a *app) openWitnessing(f *independentFlags, trust *policy.Trust, ledgerSrv
 		case err != nil:
 			return nil, err
 		default:
-			cfg.TSAQuorum = tr.Quorum()
+			cfg.TSAQuorum, cfg.TSATrust = tr.Quorum(), tr
 		}
 		for _, u := range f.tsas {
 			opts := []timestamp.ClientOption{timestamp.WithHTTPClient(hc)}

@@ -86,6 +86,10 @@ type Config struct {
 	// Shared, when set, shares complete evidence with the other replicas of
 	// the database (see [SharedEvidence]).
 	Shared SharedEvidence
+	// TSATrust, when set, checks the tokens of evidence read from Shared
+	// (the policy's TSAs); without it they are counted, and left to the
+	// verifier.
+	TSATrust *timestamp.Trust
 }
 
 // SharedEvidence is where replicas of one database share the complete
@@ -94,7 +98,8 @@ type Config struct {
 // replica may build a bundle over a checkpoint another got the quorums
 // for. The evidence is self-authenticating — a verifier checks the
 // cosignatures and tokens against the policy — and a replica checks the
-// witness quorum of evidence it reads before using it.
+// witness quorum (and, with [Config.TSATrust], the TSA quorum) of evidence
+// it reads before using it.
 type SharedEvidence interface {
 	// PutEvidence stores the evidence (JSON) of the checkpoint of size.
 	PutEvidence(ctx context.Context, size int64, evidence []byte) error
@@ -318,7 +323,7 @@ func (w *Witnessing) bestShared(need, upTo int64) *Evidence {
 		return nil
 	}
 	var ev Evidence
-	if err := json.Unmarshal(data, &ev); err != nil || ev.Size < need || ev.Size > upTo || !w.complete(&ev) || !w.cosignedByQuorum(&ev) {
+	if err := json.Unmarshal(data, &ev); err != nil || ev.Size < need || ev.Size > upTo || !w.complete(&ev) || !w.cosignedByQuorum(&ev) || !w.stampedByQuorum(&ev) || !noteOfSize(ev.Note, ev.Size) {
 		w.cfg.Logger.Warn("ignoring shared evidence that is malformed, out of range or short of the quorums", zap.Int64("size", ev.Size), zap.Error(err))
 		return nil
 	}
@@ -331,6 +336,37 @@ func (w *Witnessing) bestShared(need, upTo int64) *Evidence {
 	}
 	w.mu.Unlock()
 	return &ev
+}
+
+// noteCheckpoint parses the checkpoint a signed note carries.
+func noteCheckpoint(note string) (*ledger.Checkpoint, error) {
+	text, _, _ := strings.Cut(note, "\n\n")
+	return ledger.ParseCheckpoint([]byte(text + "\n"))
+}
+
+// noteOfSize reports whether note is a checkpoint of size.
+func noteOfSize(note string, size int64) bool {
+	cp, err := noteCheckpoint(note)
+	return err == nil && cp.Size == size
+}
+
+// stampedByQuorum reports whether ev's tokens make the policy's TSA
+// quorum over its checkpoint, when the TSAs' trust is known.
+func (w *Witnessing) stampedByQuorum(ev *Evidence) bool {
+	if w.cfg.TSATrust == nil || w.cfg.TSAQuorum == 0 {
+		return true
+	}
+	cp, err := noteCheckpoint(ev.Note)
+	if err != nil {
+		return false
+	}
+	ctext, err := cp.Text()
+	if err != nil {
+		return false
+	}
+	// The policy's quorum of distinct authorities, as a verifier counts.
+	_, err = w.cfg.TSATrust.Verify(timestamp.CheckpointDigest(ctext), ev.Timestamps)
+	return err == nil
 }
 
 // cosignedByQuorum reports whether ev's note carries valid cosignatures
@@ -429,8 +465,7 @@ func (w *Witnessing) tsaParty(c *timestamp.Client) *party {
 	return &party{name: c.URL(), wake: make(chan struct{}, 1),
 		has: func(ev *Evidence) bool { return slices.Contains(ev.TSAs, c.URL()) },
 		ask: func(ctx context.Context, ev *Evidence) (func(*Evidence, time.Time), error) {
-			text, _, _ := strings.Cut(ev.Note, "\n\n")
-			cp, err := ledger.ParseCheckpoint([]byte(text + "\n"))
+			cp, err := noteCheckpoint(ev.Note)
 			if err != nil {
 				return nil, err
 			}

@@ -93,14 +93,18 @@ func (w *world) clients(t *testing.T) []*witness.Client {
 
 // replica starts the witnessing of one replica of the log (quick retries),
 // sharing evidence through shared when set, until the test ends.
-func (w *world) replica(t *testing.T, shared witnessing.SharedEvidence) (*witnessing.Witnessing, *prometheus.Registry) {
+func (w *world) replica(t *testing.T, shared witnessing.SharedEvidence, edit ...func(*witnessing.Config)) (*witnessing.Witnessing, *prometheus.Registry) {
 	t.Helper()
 	prover := witness.ProverFunc(func(ctx context.Context, o, n int64) (tlog.TreeProof, error) {
 		return ledger.ConsistencyProof(ctx, w.store, o, n)
 	})
 	reg := prometheus.NewRegistry()
-	wi, err := witnessing.New(witnessing.Config{Witnesses: w.clients(t), WitnessQuorum: 2, Prover: prover, Registerer: reg, Shared: shared,
-		Retry: 20 * time.Millisecond, MaxRetry: 40 * time.Millisecond, Timeout: 10 * time.Second})
+	cfg := witnessing.Config{Witnesses: w.clients(t), WitnessQuorum: 2, Prover: prover, Registerer: reg, Shared: shared,
+		Retry: 20 * time.Millisecond, MaxRetry: 40 * time.Millisecond, Timeout: 10 * time.Second}
+	for _, e := range edit {
+		e(&cfg)
+	}
+	wi, err := witnessing.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,19 +259,39 @@ func sumCounter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 func TestReplicasShareEvidence(t *testing.T) {
 	w := newWorld(t)
 	u := pgtest.FreshSchema(t, pgtest.ServerURL(t))
-	start := func() *witnessing.Witnessing {
+	// Replica a reaches the TSA; the others only check tokens with the
+	// policy's trust.
+	ca := tsatest.NewCA(t, "TSA root")
+	tsa := tsatest.Start(t, ca.IssueTSA(t, tsatest.TSAOptions{Name: "TSA 1"}), tsatest.ServerOptions{})
+	trust, err := timestamp.NewTrust(1, timestamp.Authority{Name: "tsa1", Roots: []*x509.Certificate{ca.Cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withTSA := func(url string) func(*witnessing.Config) {
+		return func(c *witnessing.Config) {
+			tc, err := timestamp.NewClient(url, timestamp.WithTrust(trust))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.TSAs, c.TSAQuorum, c.TSATrust = []*timestamp.Client{tc}, 1, trust
+		}
+	}
+	start := func(u, tsaURL string) *witnessing.Witnessing {
 		st, err := pgstore.Open(context.Background(), u, pgstore.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		wi, _ := w.replica(t, st)
+		wi, _ := w.replica(t, st, withTSA(tsaURL))
 		return wi
 	}
-	a, b := start(), start()
+	const closed = "http://127.0.0.1:1"
+	a, b := start(u, tsa.URL), start(u, closed)
 	cp := w.grow(t, 5)
 	a.Signed(cp.Size, cp.Note)
-	waitFor(t, "replica a's quorum", func() bool { return a.Best(cp.Size, cp.Size) != nil })
+	waitFor(t, "replica a's quorums", func() bool { return a.Best(cp.Size, cp.Size) != nil })
+	// Replica a stores the evidence just after it completes it.
+	waitFor(t, "the evidence shared", func() bool { return b.Best(1, cp.Size) != nil })
 	ev := b.Best(1, cp.Size)
 	if ev == nil || ev.Size != cp.Size {
 		t.Fatalf("replica b's best evidence: %+v; want replica a's checkpoint of size %d", ev, cp.Size)
@@ -294,9 +318,35 @@ func TestReplicasShareEvidence(t *testing.T) {
 	if err := st.PutEvidence(context.Background(), 2, forged); err != nil {
 		t.Fatal(err)
 	}
-	c := start()
+	c := start(u, closed)
 	if ev := c.Best(1, 2); ev != nil {
 		t.Fatalf("forged shared evidence used: %+v", ev)
+	}
+
+	// Real cosignatures with tokens that are not the TSA's (or a size the
+	// note does not have) are not used either.
+	for name, edit := range map[string]func(*witnessing.Evidence){
+		"tokens not the TSA's": func(e *witnessing.Evidence) { e.Timestamps = [][]byte{[]byte("not a token")} },
+		"size not the note's":  func(e *witnessing.Evidence) { e.Size-- },
+	} {
+		bad := *ev
+		edit(&bad)
+		data, err := json.Marshal(bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := pgtest.FreshSchema(t, pgtest.ServerURL(t))
+		ost, err := pgstore.Open(context.Background(), other, pgstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ost.Close()
+		if err := ost.PutEvidence(context.Background(), bad.Size, data); err != nil {
+			t.Fatal(err)
+		}
+		if got := start(other, closed).Best(1, cp.Size); got != nil {
+			t.Errorf("%s: shared evidence used: %+v", name, got)
+		}
 	}
 }
 
