@@ -273,15 +273,23 @@ func (w *Witnessing) Timestamps(size int64) [][]byte {
 
 // Best returns the evidence of the smallest checkpoint of size at least
 // need (and at most upTo) that reached every quorum, or nil: this
-// replica's, else, with [Config.Shared], one another replica stored.
+// replica's or, with [Config.Shared], one another replica stored, when
+// that one is smaller (its bound is tighter).
 func (w *Witnessing) Best(need, upTo int64) *Evidence {
 	if !w.Enabled() {
 		return nil
 	}
-	if ev := w.bestLocal(need, upTo); ev != nil {
-		return ev
+	ev := w.bestLocal(need, upTo)
+	if ev != nil && ev.Size == need {
+		return ev // none smaller can cover the entries
 	}
-	return w.bestShared(need, upTo)
+	if ev != nil {
+		upTo = ev.Size - 1 // another replica's smaller checkpoint bounds tighter
+	}
+	if shared := w.bestShared(need, upTo); shared != nil {
+		return shared
+	}
+	return ev
 }
 
 func (w *Witnessing) bestLocal(need, upTo int64) *Evidence {

@@ -277,12 +277,7 @@ func TestReplicasShareEvidence(t *testing.T) {
 		}
 	}
 	start := func(u, tsaURL string) *witnessing.Witnessing {
-		st, err := pgstore.Open(context.Background(), u, pgstore.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		wi, _ := w.replica(t, st, withTSA(tsaURL))
+		wi, _ := w.replica(t, openShared(t, u), withTSA(tsaURL))
 		return wi
 	}
 	const closed = "http://127.0.0.1:1"
@@ -353,3 +348,39 @@ func TestReplicasShareEvidence(t *testing.T) {
 // serve shares evidence through a PostgreSQL store (cmd/quorate's
 // openWitnessing asserts the store to SharedEvidence).
 var _ witnessing.SharedEvidence = (*pgstore.Store)(nil)
+
+// TestBestPrefersAnotherReplicasSmallerCheckpoint: a replica whose own
+// complete evidence is for a larger checkpoint builds its bundles over
+// another replica's smaller one when that covers the entries: the bound is
+// tighter.
+func TestBestPrefersAnotherReplicasSmallerCheckpoint(t *testing.T) {
+	w := newWorld(t)
+	u := pgtest.FreshSchema(t, pgtest.ServerURL(t))
+	a, _ := w.replica(t, openShared(t, u))
+	b, _ := w.replica(t, openShared(t, u))
+	cp1 := w.grow(t, 3)
+	a.Signed(cp1.Size, cp1.Note)
+	waitFor(t, "replica a's quorum", func() bool { return a.Best(cp1.Size, cp1.Size) != nil })
+	cp2 := w.grow(t, 2)
+	b.Signed(cp2.Size, cp2.Note)
+	waitFor(t, "replica b's own quorum", func() bool { return b.Best(cp2.Size, cp2.Size) != nil })
+	waitFor(t, "replica b choosing replica a's smaller checkpoint", func() bool {
+		ev := b.Best(1, cp2.Size)
+		return ev != nil && ev.Size == cp1.Size
+	})
+	if ev := b.Best(cp1.Size+1, cp2.Size); ev == nil || ev.Size != cp2.Size {
+		t.Fatalf("entries past replica a's checkpoint: %+v; want replica b's own checkpoint of size %d", ev, cp2.Size)
+	}
+}
+
+// openShared opens the PostgreSQL store of schema u as a replica's shared
+// evidence, until the test ends.
+func openShared(t *testing.T, u string) *pgstore.Store {
+	t.Helper()
+	st, err := pgstore.Open(context.Background(), u, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
