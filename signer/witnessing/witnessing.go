@@ -313,9 +313,10 @@ func (w *Witnessing) bestLocal(need, upTo int64) *Evidence {
 const sharedTimeout = 5 * time.Second
 
 // bestShared is the smallest complete evidence in [need, upTo] another
-// replica shared, checked (its witness cosignatures against this
-// replica's witnesses and quorum; its tokens are counted, a verifier
-// checks them), and kept in memory for the next bundles.
+// replica shared, checked (its note a checkpoint of its size, its witness
+// cosignatures against this replica's witnesses and quorum, its tokens
+// against Config.TSATrust when set), and kept in memory for the next
+// bundles.
 func (w *Witnessing) bestShared(need, upTo int64) *Evidence {
 	if w.cfg.Shared == nil {
 		return nil
