@@ -91,15 +91,19 @@ func (w *world) clients(t *testing.T) []*witness.Client {
 	return out
 }
 
+// prover proves consistency in the world's log.
+func (w *world) prover() witness.ConsistencyProver {
+	return witness.ProverFunc(func(ctx context.Context, o, n int64) (tlog.TreeProof, error) {
+		return ledger.ConsistencyProof(ctx, w.store, o, n)
+	})
+}
+
 // replica starts the witnessing of one replica of the log (quick retries),
 // sharing evidence through shared when set, until the test ends.
 func (w *world) replica(t *testing.T, shared witnessing.SharedEvidence, edit ...func(*witnessing.Config)) (*witnessing.Witnessing, *prometheus.Registry) {
 	t.Helper()
-	prover := witness.ProverFunc(func(ctx context.Context, o, n int64) (tlog.TreeProof, error) {
-		return ledger.ConsistencyProof(ctx, w.store, o, n)
-	})
 	reg := prometheus.NewRegistry()
-	cfg := witnessing.Config{Witnesses: w.clients(t), WitnessQuorum: 2, Prover: prover, Registerer: reg, Shared: shared,
+	cfg := witnessing.Config{Witnesses: w.clients(t), WitnessQuorum: 2, Prover: w.prover(), Registerer: reg, Shared: shared,
 		Retry: 20 * time.Millisecond, MaxRetry: 40 * time.Millisecond, Timeout: 10 * time.Second}
 	for _, e := range edit {
 		e(&cfg)
@@ -144,11 +148,8 @@ func TestWitnessDownDelaysOnlyItsCosignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	prover := witness.ProverFunc(func(ctx context.Context, o, n int64) (tlog.TreeProof, error) {
-		return ledger.ConsistencyProof(ctx, w.store, o, n)
-	})
 	cfg := witnessing.Config{Witnesses: w.clients(t), WitnessQuorum: 2, TSAs: []*timestamp.Client{tc}, TSAQuorum: 1,
-		Prover: prover, Dir: dir, Retry: 50 * time.Millisecond, MaxRetry: 200 * time.Millisecond, Timeout: 10 * time.Second}
+		Prover: w.prover(), Dir: dir, Retry: 50 * time.Millisecond, MaxRetry: 200 * time.Millisecond, Timeout: 10 * time.Second}
 	wi, err := witnessing.New(cfg)
 	if err != nil {
 		t.Fatal(err)
