@@ -132,6 +132,7 @@ type Witnessing struct {
 	dir     string
 	metrics *metrics
 	parties []*party
+	quorum  *witness.Quorum // the witnesses and their quorum; nil without witnesses
 
 	persistMu sync.Mutex // orders writes of evidence files
 
@@ -171,8 +172,16 @@ func New(cfg Config) (*Witnessing, error) {
 		return nil, errors.New("witnessing needs a consistency prover")
 	}
 	w := &Witnessing{cfg: cfg, byCkpt: map[int64]*Evidence{}, metrics: newMetrics(cfg.Registerer)}
+	var vs []*witness.Verifier
 	for _, c := range cfg.Witnesses {
 		w.parties = append(w.parties, w.witnessParty(c))
+		vs = append(vs, c.Witness())
+	}
+	if len(vs) > 0 {
+		var err error
+		if w.quorum, err = witness.NewQuorum(cfg.WitnessQuorum, vs...); err != nil {
+			return nil, err
+		}
 	}
 	for _, c := range cfg.TSAs {
 		w.parties = append(w.parties, w.tsaParty(c))
@@ -381,18 +390,10 @@ func (w *Witnessing) stampedByQuorum(ev *Evidence) bool {
 // cosignedByQuorum reports whether ev's note carries valid cosignatures
 // of this replica's witness quorum.
 func (w *Witnessing) cosignedByQuorum(ev *Evidence) bool {
-	if len(w.cfg.Witnesses) == 0 {
+	if w.quorum == nil {
 		return true
 	}
-	vs := make([]*witness.Verifier, len(w.cfg.Witnesses))
-	for i, c := range w.cfg.Witnesses {
-		vs[i] = c.Witness()
-	}
-	q, err := witness.NewQuorum(w.cfg.WitnessQuorum, vs...)
-	if err != nil {
-		return false
-	}
-	r, err := q.Verify([]byte(ev.Note))
+	r, err := w.quorum.Verify([]byte(ev.Note))
 	return err == nil && r.Met
 }
 

@@ -112,11 +112,17 @@ func (w *world) replica(t *testing.T, shared witnessing.SharedEvidence, edit ...
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(run(wi))
+	return wi, reg
+}
+
+// run runs wi's background loop; stop ends it and returns once Run has
+// (after its round has stored what it got). stop may be called again.
+func run(wi *witnessing.Witnessing) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { wi.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return wi, reg
+	return func() { cancel(); <-done }
 }
 
 // waitFor polls cond (the background loop's progress) for up to a minute.
@@ -154,10 +160,7 @@ func TestWitnessDownDelaysOnlyItsCosignature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { wi.Run(ctx); close(done) }()
-	stop := func() { cancel(); <-done } // Run returns once its round has stored what it got
+	stop := run(wi)
 	defer stop()
 
 	cp1 := w.grow(t, 3)

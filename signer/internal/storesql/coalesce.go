@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -215,10 +216,8 @@ func (q batchQ) sendFinal(ctx context.Context) (committed bool, err error) {
 	}
 	if touched != nil {
 		ts, counts := touches(touched)
-		for range ts {
-			whats = append([]queued{touch}, whats...)
-		}
 		stmts, expect = append(ts, stmts...), append(counts, expect...)
+		whats = append(slices.Repeat([]queued{touch}, len(ts)), whats...)
 	}
 	for _, g := range groups {
 		stmts = append(stmts, multiRow(g.head, g.tail, g.k, g.rows))
