@@ -67,6 +67,7 @@ type config struct {
 	withLog  bool
 	profile  string        // directory for the replicas' CPU profiles ("": none)
 	profSecs time.Duration // length of each profile
+	trace    bool          // an execution trace instead of a CPU profile
 	debug    []string      // the replicas' --debug-addr, with profile
 }
 
@@ -86,6 +87,7 @@ func main() {
 	flag.DurationVar(&c.hold, "hold", 0, "keep the coordinators running this long after the load (e.g. to let webhook deliveries drain)")
 	flag.StringVar(&c.profile, "cpuprofile", "", "write each coordinator's CPU profile of the timed phase to `DIR`/replicaN.pprof (serve --debug-addr)")
 	flag.DurationVar(&c.profSecs, "profile-time", 5*time.Second, "length of each CPU profile, from the start of the timed phase")
+	flag.BoolVar(&c.trace, "trace", false, "with --cpuprofile, write each coordinator's execution trace instead (`DIR`/replicaN.trace; read with go tool trace): where its goroutines ran, waited for a CPU or blocked")
 	flag.StringVar(&c.extra, "serve-args", "", "extra arguments for 'quorate serve' (space-separated), e.g. --debug-addr 127.0.0.1:6060")
 	flag.Parse()
 	res, err := run(context.Background(), c)
@@ -474,7 +476,11 @@ func profile(ctx context.Context, c config) func() error {
 	for i, addr := range c.debug {
 		go func() {
 			errs <- func() error {
-				url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(c.profSecs.Seconds()))
+				kind, file := "profile", "replica%d.pprof"
+				if c.trace {
+					kind, file = "trace", "replica%d.trace"
+				}
+				url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", addr, kind, int(c.profSecs.Seconds()))
 				req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 				if err != nil {
 					return err
@@ -487,7 +493,7 @@ func profile(ctx context.Context, c config) func() error {
 				if resp.StatusCode != http.StatusOK {
 					return fmt.Errorf("profiling replica %d: %s", i, resp.Status)
 				}
-				f, err := os.Create(filepath.Join(c.profile, fmt.Sprintf("replica%d.pprof", i)))
+				f, err := os.Create(filepath.Join(c.profile, fmt.Sprintf(file, i)))
 				if err != nil {
 					return err
 				}
