@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/quorate-dev/quorate/internal/pgtest"
+	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/pgstore"
 	"github.com/quorate-dev/quorate/signer/signertest"
@@ -278,6 +279,18 @@ func BenchmarkAddSignature(b *testing.B) {
 	}
 	defer s.Close()
 	signertest.BenchmarkAddSignature(b, s)
+}
+
+// BenchmarkCompletingSignatures runs the shared benchmark of a store with
+// a log (signatures logged, requests completed) against the local server.
+func BenchmarkCompletingSignatures(b *testing.B) {
+	signertest.BenchmarkCompletingSignatures(b, func(b *testing.B, log *ledger.Log) signer.LedgerStore {
+		s, err := pgstore.Open(b.Context(), pgtest.FreshSchema(b, pgtest.ServerURL(b)), pgstore.Options{MaxConns: benchConns(), Ledger: log})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	})
 }
 
 // benchConns is the pool size for the benchmark: QUORATE_BENCH_CONNS, or

@@ -66,7 +66,7 @@ func testTrustedVersions(t *testing.T, h *harness) {
 }
 
 // newFileSigner returns a fresh key of type kt behind the file: backend.
-func newFileSigner(t *testing.T, kt hsm.KeyType, name string) hsm.Signer {
+func newFileSigner(t testing.TB, kt hsm.KeyType, name string) hsm.Signer {
 	t.Helper()
 	priv, err := filekey.NewPrivateKey(kt)
 	if err != nil {

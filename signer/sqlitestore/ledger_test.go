@@ -38,6 +38,18 @@ func TestLedgerStore(t *testing.T) {
 	})
 }
 
+// BenchmarkCompletingSignatures runs the shared benchmark of a store with
+// a log: signatures logged, requests completed, group-committed.
+func BenchmarkCompletingSignatures(b *testing.B) {
+	signertest.BenchmarkCompletingSignatures(b, func(b *testing.B, log *ledger.Log) signer.LedgerStore {
+		s, err := sqlitestore.Open(b.Context(), b.TempDir(), sqlitestore.Options{Ledger: log})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	})
+}
+
 // BenchmarkLogAppend measures durable log appends through the store: one
 // event per transaction, events from 64 concurrent writers group-committed,
 // and 256 events per call.
