@@ -2,6 +2,7 @@ package storesql
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -103,7 +104,7 @@ func (s Store) addLocked(ctx context.Context, q batchQ, id string, p signer.Part
 	if base, ok := q.batch.cachedBase[id]; ok && len(fin.Envelope) > 0 {
 		// Decided from cached signatures: the composite must be built from
 		// the stored ones. Read them; if any differs, decide again.
-		stored, err := s.storedSignatures(ctx, q, id, base)
+		stored, err := s.storedSignatures(ctx, committedReads{q}, id, base)
 		if err != nil {
 			return nil, true, err
 		}
@@ -177,6 +178,28 @@ func (s Store) storedSignatures(ctx context.Context, q Querier, id string, base 
 		}
 	}
 	return out, nil
+}
+
+// committedReads is a batch's [Querier] for reads whose answer the batch's
+// queued writes cannot change (storedSignatures reads only signatures
+// committed before the batch, which it never writes): they run at once, without sending the batch's
+// queued writes first (which would run them one by one rather than
+// coalesced at the end, see [batchQ.sendFinal]) or the pending log lock.
+// A failed read fails the batch, as any statement that fails before the
+// op's savepoint. Only Query may be used.
+type committedReads struct{ q batchQ }
+
+func (c committedReads) Query(ctx context.Context, query string, args ...any) (Rows, error) {
+	rows, err := c.q.Tx.Query(ctx, query, args...)
+	if err != nil {
+		c.q.op.dbErr = true
+		return nil, err
+	}
+	return opRows{rows, c.q.op}, nil
+}
+
+func (c committedReads) Exec(context.Context, string, ...any) (int64, error) {
+	return 0, errors.New("storesql: a write through a batch's committed reads")
 }
 
 // signed appends p to r, the request as locked, and calls finish on it.
