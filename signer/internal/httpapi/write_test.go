@@ -64,10 +64,10 @@ func TestFailLogsInternal(t *testing.T) {
 	}
 }
 
-// TestWriteJSONIsIndentedJSON: pooled encoders answer exactly what
-// json.MarshalIndent gives, a newline after, from many goroutines at once;
+// TestWriteJSONIsCompactJSON: pooled encoders answer exactly what
+// json.Marshal gives, a newline after, from many goroutines at once;
 // a value that cannot be encoded is an internal error, never half a body.
-func TestWriteJSONIsIndentedJSON(t *testing.T) {
+func TestWriteJSONIsCompactJSON(t *testing.T) {
 	values := []any{
 		client.ErrorBody{Error: `<b>"quoted"</b> & \ é`, Code: "invalid"},
 		map[string]any{"n": 1, "list": []string{"a", "b"}, "nested": map[string]int{"z": 1, "a": 2}},
@@ -81,7 +81,7 @@ func TestWriteJSONIsIndentedJSON(t *testing.T) {
 				for _, v := range values {
 					rec := httptest.NewRecorder()
 					WriteJSON(rec, http.StatusTeapot, v)
-					want, err := json.MarshalIndent(v, "", "  ")
+					want, err := json.Marshal(v)
 					if err != nil {
 						t.Error(err)
 						return
