@@ -54,5 +54,23 @@ func LogKeyOf(targets *metadata.Metadata[metadata.TargetsType]) (*LogKey, error)
 	return &LogKey{Origin: f.Origin, Key: k}, nil
 }
 
-// LogKey returns the transparency log named by the trusted policy.
-func (t *Trust) LogKey() (*LogKey, error) { return LogKeyOf(t.Targets) }
+// LogKey returns the transparency log named by the trusted policy: read
+// once by [LoadFrom] (every composite check asks for it), otherwise from
+// t.Targets. The caller may change the returned value.
+func (t *Trust) LogKey() (*LogKey, error) {
+	if !t.logKey.read {
+		return LogKeyOf(t.Targets)
+	}
+	if t.logKey.err != nil {
+		return nil, t.logKey.err
+	}
+	lk := *t.logKey.key
+	return &lk, nil
+}
+
+// readLogKey is [LogKeyOf], as [Trust] keeps it.
+type readLogKey struct {
+	read bool
+	key  *LogKey
+	err  error
+}

@@ -106,6 +106,7 @@ type Trust struct {
 	KeyNames KeyNames
 
 	provenance map[string]provenance.Requirements // by gate; see ProvenanceRequirements
+	logKey     readLogKey                         // see LogKey
 
 	src Source // what Load read the trust from; see Source
 }
@@ -203,7 +204,9 @@ func LoadFrom(src Source, opts LoadOptions) (*Trust, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Trust{Root: root, Targets: targets, Roles: set, RootKeys: rootKeys, Digest: digest, Lifecycle: lc, KeyNames: names, provenance: prov, src: src}, nil
+	lk, lkErr := LogKeyOf(targets)
+	return &Trust{Root: root, Targets: targets, Roles: set, RootKeys: rootKeys, Digest: digest, Lifecycle: lc, KeyNames: names, provenance: prov,
+		logKey: readLogKey{read: true, key: lk, err: lkErr}, src: src}, nil
 }
 
 // ParseRoot parses root.json strictly and checks its key table.
