@@ -1,7 +1,6 @@
 package policy_test
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -10,13 +9,9 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/quorate-dev/quorate/hsm"
-	"github.com/quorate-dev/quorate/internal/testkeys"
-	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/ledger/witness"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
@@ -61,31 +56,15 @@ func (w testWitness) cosign(text string, ts int64, forged bool) string {
 // a policy witness's cosignature that does not verify as an error (fail
 // closed); a witness the policy does not name counts for nothing.
 func TestCheckpointWitnesses(t *testing.T) {
-	dir := t.TempDir()
-	admin := testkeys.Signer(t, hsm.Ed25519)
-	d, err := author.Init(dir, []*keys.PublicKey{admin.Public()}, 1, time.Now(), author.DefaultRootExpiry, author.DefaultTargetsExpiry)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ws := []testWitness{newTestWitness(t, "w1.example/a"), newTestWitness(t, "w2.example/b"), newTestWitness(t, "w3.example/c")}
-	for _, w := range ws {
-		if err := d.AddWitness(w.v.Name(), w.v.String(), 0); err != nil {
-			t.Fatal(err)
+	trust := loadEdited(t, func(d *author.Draft) error {
+		for _, w := range ws {
+			if err := d.AddWitness(w.v.Name(), w.v.String(), 0); err != nil {
+				return err
+			}
 		}
-	}
-	if err := d.SetWitnessQuorum(2, 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Sign(context.Background(), admin); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Save(); err != nil {
-		t.Fatal(err)
-	}
-	trust, err := policy.Load(dir, policy.LoadOptions{Now: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
+		return d.SetWitnessQuorum(2, 0)
+	})
 	// A checkpoint signed by a log key (the witnesses check only their own
 	// lines; the log key's is checked before this).
 	skey, _, err := note.GenerateKey(rand.Reader, "log.example/quorate")

@@ -13,7 +13,9 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/quorate-dev/quorate/attest"
+	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/internal/policytest"
+	"github.com/quorate-dev/quorate/internal/testkeys"
 	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/policy"
 	"github.com/quorate-dev/quorate/policy/author"
@@ -201,4 +203,30 @@ func (f *fixture) bump(tb testing.TB) {
 	}
 	f.Gates["canary"] = []string{f.Roles[0].Name}
 	f.Reload(tb)
+}
+
+// loadEdited creates a trust directory with one Ed25519 administrator,
+// lets edit change the draft, signs, saves and loads it.
+func loadEdited(t *testing.T, edit func(d *author.Draft) error) *policy.Trust {
+	t.Helper()
+	dir := t.TempDir()
+	admin := testkeys.Signer(t, hsm.Ed25519)
+	d, err := author.Init(dir, []*keys.PublicKey{admin.Public()}, 1, time.Now(), author.DefaultRootExpiry, author.DefaultTargetsExpiry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := edit(d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Sign(context.Background(), admin); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Save(); err != nil {
+		t.Fatal(err)
+	}
+	trust, err := policy.Load(dir, policy.LoadOptions{Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return trust
 }

@@ -1,10 +1,8 @@
 package policy_test
 
 import (
-	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/internal/testkeys"
@@ -18,29 +16,12 @@ import (
 // targets; a policy naming no log says so either way.
 func TestLogKeyReadAtLoad(t *testing.T) {
 	load := func(t *testing.T, logKey *keys.PublicKey) *policy.Trust {
-		t.Helper()
-		dir := t.TempDir()
-		admin := testkeys.Signer(t, hsm.Ed25519)
-		d, err := author.Init(dir, []*keys.PublicKey{admin.Public()}, 1, time.Now(), author.DefaultRootExpiry, author.DefaultTargetsExpiry)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if logKey != nil {
-			if err := d.SetLogKey(logKey, "log.example/quorate", 0); err != nil {
-				t.Fatal(err)
+		return loadEdited(t, func(d *author.Draft) error {
+			if logKey == nil {
+				return nil
 			}
-		}
-		if _, err := d.Sign(context.Background(), admin); err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Save(); err != nil {
-			t.Fatal(err)
-		}
-		trust, err := policy.Load(dir, policy.LoadOptions{Now: time.Now()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return trust
+			return d.SetLogKey(logKey, "log.example/quorate", 0)
+		})
 	}
 	logKey := testkeys.Signer(t, hsm.ECDSAP256).Public()
 
