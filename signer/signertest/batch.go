@@ -197,10 +197,7 @@ func findIdentity(r *signer.Request, identity string) *signer.Partial {
 // batch has been observed).
 func TestBatchObserver(t *testing.T, open func(t *testing.T, log *ledger.Log, observe func(signer.BatchStats)) signer.LedgerStore) {
 	t.Helper()
-	l, err := ledger.New(ledger.Config{Origin: LogOrigin, Signer: newFileSigner(t, hsm.ECDSAP256, "log key"), Clock: time.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := newLog(t)
 	var (
 		mu    sync.Mutex
 		stats []signer.BatchStats
@@ -240,4 +237,47 @@ func TestBatchObserver(t *testing.T, open func(t *testing.T, log *ledger.Log, ob
 	if want := 1 + signers; writes != want {
 		t.Errorf("committed batches hold %d writes (%+v), want %d", writes, stats, want)
 	}
+}
+
+// SignInBursts signs, through a store keeping a log, 64 requests of 16
+// signatures (each completed by its last) in bursts of 1, 2, 3, ... up to
+// 64 concurrent signatures, so the store's batches take many sizes, with
+// completions among them. Then it calls check on the store, before closing
+// it.
+func SignInBursts(t *testing.T, open func(t *testing.T, log *ledger.Log) signer.LedgerStore, check func(t *testing.T, s signer.LedgerStore)) {
+	t.Helper()
+	l := newLog(t)
+	s := open(t, l)
+	defer s.Close()
+	const requests, perRequest = 64, 15 // added to the requester's
+	for r := range requests {
+		mustCreate(t, s, loggedRequest(fmt.Sprintf("burst-%d", r), at(r)))
+	}
+	next, completed := 0, 0
+	for size := 1; next < requests*perRequest; size = size%64 + 1 {
+		var (
+			wg sync.WaitGroup
+			mu sync.Mutex
+		)
+		for range min(size, requests*perRequest-next) {
+			id, who := fmt.Sprintf("burst-%d", next%requests), fmt.Sprintf("signer-%d", next/requests)
+			next++
+			wg.Go(func() {
+				r, err := s.AddSignature(t.Context(), id, loggedPartial(who, at(100)), finishAt(perRequest+1))
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil:
+					t.Errorf("%s signing %s: %v", who, id, err)
+				case r.State == signer.Complete:
+					completed++
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if completed != requests {
+		t.Fatalf("%d requests completed, want %d", completed, requests)
+	}
+	check(t, s)
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/signer"
 )
@@ -71,10 +70,7 @@ func BenchmarkCompletingSignatures(b *testing.B, open func(b *testing.B, log *le
 		perRequest = 15 // added to the requester's
 		window     = 64 // requests open at a time
 	)
-	l, err := ledger.New(ledger.Config{Origin: LogOrigin, Signer: newFileSigner(b, hsm.ECDSAP256, "log key"), Clock: time.Now})
-	if err != nil {
-		b.Fatal(err)
-	}
+	l := newLog(b)
 	s := open(b, l)
 	defer s.Close()
 	ctx := context.Background()

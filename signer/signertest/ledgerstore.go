@@ -44,6 +44,16 @@ func TestLedgerStore(t *testing.T, open func(t *testing.T, log *ledger.Log) sign
 	t.Run("LogRemembersPolicyVersions", func(t *testing.T) { testLogRemembersTrust(t, open(t, newLog(t))) })
 }
 
+// newLog is a transparency log with an ECDSA P-256 key in memory.
+func newLog(tb testing.TB) *ledger.Log {
+	tb.Helper()
+	l, err := ledger.New(ledger.Config{Origin: LogOrigin, Signer: newFileSigner(tb, hsm.ECDSAP256, "log key"), Clock: time.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l
+}
+
 func hexID(who string) string { return fmt.Sprintf("%064x", []byte(who)) }
 
 func loggedRequest(id string, created time.Time) *signer.Request {

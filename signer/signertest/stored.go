@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"testing"
-	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/signer"
 )
@@ -84,10 +82,7 @@ func TestCompositeFromStoredSignatures(t *testing.T, s signer.Store, exec func(t
 // TestCompositeFromStoredSignatures).
 func TestLogRowConflictStoresNothing(t *testing.T, open func(t *testing.T, log *ledger.Log) signer.LedgerStore, exec func(t *testing.T, query string, args ...any) int64) {
 	t.Helper()
-	l, err := ledger.New(ledger.Config{Origin: LogOrigin, Signer: newFileSigner(t, hsm.ECDSAP256, "log key"), Clock: time.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := newLog(t)
 	s := open(t, l)
 	defer s.Close()
 	mustCreate(t, s, loggedRequest("conflict", at(0)))

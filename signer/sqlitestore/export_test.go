@@ -21,6 +21,14 @@ func Pragma(t *testing.T, s *Store, name string) string {
 	return v
 }
 
+// WriterStatements returns how many statements the writer keeps prepared
+// and how many it prepared for one use (its cache full). Only while no
+// write is in flight.
+func WriterStatements(s *Store) (cached, uncached int) { return len(s.wq.stmts), s.wq.uncached }
+
+// MaxCachedStmts is the writer's statement cache size.
+const MaxCachedStmts = maxCachedStmts
+
 // Commits returns the number of write transactions committed.
 func Commits(s *Store) int64 { return s.batch.Commits() }
 

@@ -177,7 +177,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	s.readDB.SetMaxOpenConns(opts.Readers)
 	s.readDB.SetMaxIdleConns(opts.Readers)
 	s.batch = storesql.NewBatcher(storesql.BatcherConfig{Name: "sqlitestore", Begin: s.begin, Wrap: dialect.Wrap, Logger: s.log, Prefetch: s.db.Prefetch, MaxBatch: s.maxBatch,
-		Observe: opts.BatchObserver})
+		FewShapes: dialect.FewShapes,
+		Observe:   opts.BatchObserver})
 	s.log.Info("signing-request store opened", zap.Int("maxBatch", s.maxBatch))
 	return s, nil
 }
@@ -202,6 +203,9 @@ var dialect = storesql.Dialect{
 	Name:    "sqlitestore",
 	LockRow: "",
 	Wrap:    wrapError,
+	// The writer's statement cache (maxCachedStmts) then holds every
+	// statement a batch sends.
+	FewShapes: true,
 }
 
 // wrapError marks errors that a retry may cure (the database is locked by
@@ -406,13 +410,16 @@ func (s *Store) write(ctx context.Context, apply storesql.ApplyFunc) (*signer.Re
 // stmtCache is a [storesql.Querier] over the writer's connection that
 // prepares each statement once. Only the writer goroutine uses it.
 type stmtCache struct {
-	conn  *sql.Conn
-	stmts map[string]*sql.Stmt
+	conn     *sql.Conn
+	stmts    map[string]*sql.Stmt
+	uncached int // statements prepared for one use: the cache was full
 }
 
 // maxCachedStmts bounds the cache: statements of shapes beyond it are
-// prepared for each use.
-const maxCachedStmts = 64
+// prepared for each use. The writer sends about 30 fixed texts and, with
+// [storesql.Dialect.FewShapes], at most 10 of each counted one (IN lists,
+// multi-row INSERTs: 1 to 512 values or rows).
+const maxCachedStmts = 128
 
 // stmt returns the cached statement for query, preparing it if needed, or
 // nil when the cache is full.
@@ -437,6 +444,7 @@ func (c *stmtCache) Exec(ctx context.Context, query string, args ...any) (int64,
 	if st != nil {
 		res, err = st.ExecContext(ctx, args...)
 	} else {
+		c.uncached++
 		res, err = c.conn.ExecContext(ctx, query, args...)
 	}
 	if err != nil {
@@ -454,6 +462,7 @@ func (c *stmtCache) Query(ctx context.Context, query string, args ...any) (store
 	if st != nil {
 		rows, err = st.QueryContext(ctx, args...)
 	} else {
+		c.uncached++
 		rows, err = c.conn.QueryContext(ctx, query, args...)
 	}
 	if err != nil {

@@ -44,6 +44,9 @@ type BatcherConfig struct {
 	// the lock only for the appends, the batch's writes and the COMMIT.
 	// Other batches take it first.
 	LockLog string
+	// FewShapes splits the batch's coalesced INSERTs into chunks of 2^k
+	// rows (see [Dialect.FewShapes]).
+	FewShapes bool
 	// Prefetch, when set, is called at the start of each batch with the
 	// requests its writes change (see [Batcher.WriteFor]), to read and lock
 	// them in one go ([Store.Prefetch]).

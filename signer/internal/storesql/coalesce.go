@@ -154,8 +154,9 @@ func touches(rows [][]any) (stmts []Stmt, counts []int64) {
 // sendFinal sends what the batch still has queued, after its last op,
 // before its COMMIT: the same rows as [batchQ.send], with the INSERTs of
 // one shape (a signature, a log entry, a log hash per row) coalesced into
-// multi-row INSERTs, so the database runs a handful of statements per
-// batch instead of several per signature, holding the log lock. Every row
+// multi-row INSERTs (in chunks of 2^k rows with [BatcherConfig.FewShapes]),
+// so the database runs a handful of statements per batch instead of
+// several per signature, holding the log lock. Every row
 // must be inserted, as before: a coalesced INSERT that inserts fewer rows
 // than it carries fails the batch (all of it is then rolled back, as any
 // failure at this point does) with the first row's error. Where the
@@ -173,7 +174,7 @@ func (q batchQ) sendFinal(ctx context.Context) (committed bool, err error) {
 	}
 	type group struct {
 		shape
-		first queued
+		items []queued
 		rows  [][]any
 	}
 	var (
@@ -208,11 +209,11 @@ func (q batchQ) sendFinal(ctx context.Context) (committed bool, err error) {
 		}
 		g := bySQL[st.SQL]
 		if g == nil || len(g.rows) == maxRowsPerInsert {
-			g = &group{shape: sh, first: st}
+			g = &group{shape: sh}
 			bySQL[st.SQL] = g
 			groups = append(groups, g)
 		}
-		g.rows = append(g.rows, st.Args)
+		g.items, g.rows = append(g.items, st), append(g.rows, st.Args)
 	}
 	if touched != nil {
 		ts, counts := touches(touched)
@@ -220,8 +221,10 @@ func (q batchQ) sendFinal(ctx context.Context) (committed bool, err error) {
 		whats = append(slices.Repeat([]queued{touch}, len(ts)), whats...)
 	}
 	for _, g := range groups {
-		stmts = append(stmts, multiRow(g.head, g.tail, g.k, g.rows))
-		expect, whats = append(expect, int64(len(g.rows))), append(whats, g.first)
+		for _, c := range pow2Chunks(len(g.rows), q.cfg.FewShapes) {
+			stmts = append(stmts, multiRow(g.head, g.tail, g.k, g.rows[c[0]:c[1]]))
+			expect, whats = append(expect, int64(c[1]-c[0])), append(whats, g.items[c[0]])
+		}
 	}
 	var done int
 	if canCommit {

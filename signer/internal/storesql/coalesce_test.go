@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
 	_ "modernc.org/sqlite"
@@ -128,5 +129,41 @@ func TestTouches(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestPow2Chunks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n    int
+		few  bool
+		want [][2]int
+	}{
+		{"none", 0, true, nil},
+		{"one row", 1, true, [][2]int{{0, 1}}},
+		{"a power of two", 64, true, [][2]int{{0, 64}}},
+		{"seven rows", 7, true, [][2]int{{0, 4}, {4, 6}, {6, 7}}},
+		{"one short of a power", 63, true, [][2]int{{0, 32}, {32, 48}, {48, 56}, {56, 60}, {60, 62}, {62, 63}}},
+		{"any count without few shapes", 37, false, [][2]int{{0, 37}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := pow2Chunks(tc.n, tc.few); !slices.Equal(got, tc.want) {
+				t.Errorf("pow2Chunks(%d, %v) = %v, want %v", tc.n, tc.few, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestInList(t *testing.T) {
+	args := []any{"a", "b", "c"}
+	in, got := Dialect{FewShapes: true}.inList(args)
+	if in != "$1, $2, $3, $4" || !slices.Equal(got, []any{"a", "b", "c", "c"}) {
+		t.Errorf("inList with few shapes = %q %v, want 4 placeholders, the last value repeated", in, got)
+	}
+	if len(args) != 3 || cap(args) != 3 {
+		t.Errorf("inList changed its argument: %v", args)
+	}
+	if in, got := (Dialect{}).inList(args); in != "$1, $2, $3" || !slices.Equal(got, args) {
+		t.Errorf("inList = %q %v, want the values as they are", in, got)
 	}
 }

@@ -65,7 +65,8 @@ func (l Ledger) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, e
 	for i, x := range indexes {
 		args[i] = x
 	}
-	rows, err := l.Q.Query(ctx, `SELECT idx, hash FROM ledger_hashes WHERE idx IN (`+placeholders(len(indexes))+`)`, args...)
+	in, args := l.S.inList(args)
+	rows, err := l.Q.Query(ctx, `SELECT idx, hash FROM ledger_hashes WHERE idx IN (`+in+`)`, args...)
 	if err != nil {
 		return nil, l.S.errorf(err, "reading log hashes")
 	}

@@ -30,6 +30,7 @@ func (s Store) Prefetch(ctx context.Context, q Querier, ids []string) error {
 	for i, id := range ids {
 		args[i] = id
 	}
+	in, args := s.inList(args)
 	// In ID order, so batches of replicas lock rows in the same order.
 	// The rows are read every time, the signatures from the batcher's
 	// cache when the row shows nothing changed them (see requestCache):
@@ -44,7 +45,7 @@ func (s Store) Prefetch(ctx context.Context, q Querier, ids []string) error {
 		}
 		return r, err
 	}, `SELECT `+requestColumns+`, (SELECT COUNT(*) FROM signatures WHERE signatures.request_id = requests.id)
-		FROM requests WHERE id IN (`+placeholders(len(ids))+`) ORDER BY id`+s.LockRow, args...)
+		FROM requests WHERE id IN (`+in+`) ORDER BY id`+s.LockRow, args...)
 	if err != nil {
 		return s.errorf(err, "reading %d requests", len(ids))
 	}

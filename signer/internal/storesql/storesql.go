@@ -68,6 +68,58 @@ type Dialect struct {
 	// LockLog is a statement that serializes transparency-log appenders
 	// until the transaction ends ("" when the database has one writer).
 	LockLog string
+	// FewShapes makes the statements whose text depends on a count take
+	// only power-of-two counts: IN lists are padded to 2^k values (the
+	// last repeated, which changes nothing an IN selects) and a batch's
+	// coalesced INSERTs go in chunks of 2^k rows, so a cache of a few
+	// dozen prepared statements holds every text (SQLite, where preparing
+	// a statement costs more than running a few more). Without it a
+	// statement has the count it needs (PostgreSQL, where pgx keeps 512
+	// prepared statements a connection and each statement costs the
+	// server a plan and an execution under the log lock).
+	FewShapes bool
+}
+
+// inList returns the placeholders of an IN list of args, and the args,
+// padded to a power of two when d asks for [Dialect.FewShapes].
+func (d Dialect) inList(args []any) (string, []any) {
+	if d.FewShapes && len(args) > 0 {
+		n := pow2Ceil(len(args))
+		padded := make([]any, n)
+		copy(padded, args)
+		for i := len(args); i < n; i++ {
+			padded[i] = args[len(args)-1]
+		}
+		args = padded
+	}
+	return placeholders(len(args)), args
+}
+
+// pow2Ceil is the least power of two not below n (n > 0).
+func pow2Ceil(n int) int {
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return p
+}
+
+// pow2Chunks splits n rows into chunks, as [lo, hi) bounds: the largest
+// power of two that fits each time when few is set, else one chunk.
+func pow2Chunks(n int, few bool) [][2]int {
+	if !few {
+		return [][2]int{{0, n}}
+	}
+	var out [][2]int
+	for lo := 0; lo < n; {
+		c := 1
+		for c*2 <= n-lo {
+			c *= 2
+		}
+		out = append(out, [2]int{lo, lo + c})
+		lo += c
+	}
+	return out
 }
 
 // ErrSchemaTooNew reports a database whose schema was written by a newer
@@ -505,18 +557,14 @@ func (s Store) loadPartials(ctx context.Context, q Querier, reqs []*signer.Reque
 		return nil
 	}
 	byID := make(map[string]*signer.Request, len(reqs))
-	var in strings.Builder
 	args := make([]any, len(reqs))
 	for i, r := range reqs {
 		byID[r.ID] = r
-		if i > 0 {
-			in.WriteString(", ")
-		}
-		fmt.Fprintf(&in, "$%d", i+1)
 		args[i] = r.ID
 	}
+	in, args := s.inList(args)
 	rows, err := q.Query(ctx, `SELECT `+partialColumns+` FROM signatures
-		WHERE request_id IN (`+in.String()+`) ORDER BY seq`, args...)
+		WHERE request_id IN (`+in+`) ORDER BY seq`, args...)
 	if err != nil {
 		return s.errorf(err, "reading signatures of %d requests", len(reqs))
 	}
