@@ -53,6 +53,7 @@ import (
 
 type config struct {
 	spread   string // how a request's signatures go to the replicas: alternate, random
+	order    string // in which order the signatures are sent: ranks, staggered (see order)
 	quorate  string
 	clients  int
 	requests int
@@ -84,6 +85,7 @@ func main() {
 	flag.BoolVar(&c.jsonOut, "json", false, "print the result as JSON")
 	flag.BoolVar(&c.withLog, "log", true, "run the coordinator with a transparency log (serve --log-key)")
 	flag.StringVar(&c.spread, "spread", "alternate", "with replicas, how each request's signatures go to them: alternate (each to the other replica than the one before: the worst case for their caches) or random (as a round-robin load balancer in front of many signers would)")
+	flag.StringVar(&c.order, "order", "ranks", "the order signatures are sent in: ranks (every request's first, then every request's second, ...: all requests complete in the last signatures of the run) or staggered (requests started a few signatures apart, about as many open at once as clients: completions spread over the run, as a coordinator sees them in steady state)")
 	flag.DurationVar(&c.hold, "hold", 0, "keep the coordinators running this long after the load (e.g. to let webhook deliveries drain)")
 	flag.StringVar(&c.profile, "cpuprofile", "", "write each coordinator's CPU profile of the timed phase to `DIR`/replicaN.pprof (serve --debug-addr)")
 	flag.DurationVar(&c.profSecs, "profile-time", 5*time.Second, "length of each CPU profile, from the start of the timed phase")
@@ -101,6 +103,9 @@ func main() {
 	}
 	if res.DBLatencyMs > 0 {
 		fmt.Printf("database round trip +%.2f ms (--db-latency)\n", res.DBLatencyMs)
+	}
+	if res.Order != "ranks" {
+		fmt.Printf("signatures sent %s (--order)\n", res.Order)
 	}
 	fmt.Printf("log=%v replicas=%d store=%s clients=%d signatures=%d accepted=%d rejected=%d composites=%d\n",
 		c.withLog, c.replicas, res.Store, c.clients, res.Attempted, res.Accepted, res.Rejected, res.Composites)
@@ -123,6 +128,7 @@ func main() {
 type Result struct {
 	Store       string  `json:"store"`
 	DBLatencyMs float64 `json:"dbLatencyMs,omitempty"` // --db-latency
+	Order       string  `json:"order"`                 // --order
 	Attempted   int     `json:"attempted"`
 	Accepted    int64   `json:"accepted"`
 	Rejected    int64   `json:"rejected"`
@@ -184,6 +190,9 @@ func run(ctx context.Context, c config) (*Result, error) {
 	}
 	if c.spread != "alternate" && c.spread != "random" {
 		return nil, fmt.Errorf("--spread %q: want alternate or random", c.spread)
+	}
+	if c.order != "ranks" && c.order != "staggered" {
+		return nil, fmt.Errorf("--order %q: want ranks or staggered", c.order)
 	}
 	dir := c.dir
 	if dir == "" {
@@ -257,13 +266,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 			perReq[r] = append(perReq[r], job{url: urls[to], id: v.ID, sig: attest.Signature{KeyID: signers[k].Public().ID(), Sig: base64.StdEncoding.EncodeToString(raw)}})
 		}
 	}
-	// Interleave so concurrent clients hit different requests.
-	var jobs []job
-	for k := 0; k < len(signers)-1; k++ {
-		for r := range perReq {
-			jobs = append(jobs, perReq[r][k])
-		}
-	}
+	jobs := order(perReq, c.order, c.clients)
 
 	var next, accepted, rejected, composites atomic.Int64
 	lat := make([][]time.Duration, c.clients)
@@ -356,7 +359,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 	if c.store != "" {
 		storeName = strings.SplitN(c.store, ":", 2)[0]
 	}
-	return &Result{Store: storeName, DBLatencyMs: float64(c.dbRTT.Microseconds()) / 1000, Attempted: len(jobs), Accepted: accepted.Load(), Rejected: rejected.Load(), Composites: composites.Load(),
+	return &Result{Store: storeName, DBLatencyMs: float64(c.dbRTT.Microseconds()) / 1000, Order: c.order, Attempted: len(jobs), Accepted: accepted.Load(), Rejected: rejected.Load(), Composites: composites.Load(),
 		Seconds: elapsed.Seconds(), PerSecond: float64(accepted.Load()) / elapsed.Seconds(),
 		P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99), MaxMs: pct(1), RawVerifyUs: raw, CryptoShare: float64(accepted.Load()) / elapsed.Seconds() / (1e6 / raw),
 		ThresholdP50ms: tpct(0.50), ThresholdP99ms: tpct(0.99), ThresholdMaxMs: tpct(1),
@@ -514,6 +517,51 @@ func profile(ctx context.Context, c config) func() error {
 		}
 		return first
 	}
+}
+
+// order returns the jobs of perReq (request r's signatures, in the order
+// they are to be sent) in the order the clients take them:
+//
+//   - ranks: every request's first signature, then every request's second,
+//     and so on: concurrent clients sign different requests, and every
+//     request completes in the last len(perReq) signatures of the run.
+//   - staggered: request r's signature k at step r + k*stride, where stride
+//     is clients divided by the signatures per request (at least 1): about
+//     as many requests are open at once as there are clients, and between
+//     a ramp at each end each stretch of signatures mixes every rank, one
+//     in len(perReq[r]) completing its request.
+func order(perReq [][]job, how string, clients int) []job {
+	var jobs []job
+	switch how {
+	case "staggered":
+		type keyed struct {
+			step, k int
+			j       job
+		}
+		var all []keyed
+		for r, js := range perReq {
+			stride := max(1, clients/max(1, len(js)))
+			for k, j := range js {
+				all = append(all, keyed{r + k*stride, k, j})
+			}
+		}
+		sort.SliceStable(all, func(a, b int) bool {
+			if all[a].step != all[b].step {
+				return all[a].step < all[b].step
+			}
+			return all[a].k > all[b].k // the older request first
+		})
+		for _, x := range all {
+			jobs = append(jobs, x.j)
+		}
+	default:
+		for k := 0; len(perReq) > 0 && k < len(perReq[0]); k++ {
+			for r := range perReq {
+				jobs = append(jobs, perReq[r][k])
+			}
+		}
+	}
+	return jobs
 }
 
 // freeAddr returns a free loopback address.

@@ -10,6 +10,9 @@
 # SETUPS limits the setups (sqlite pg1 pg2). ROUNDS > 1 repeats every setup.
 # DB_LATENCY=500us adds that round trip between the coordinators and
 # PostgreSQL (bench/load --db-latency), as when they run on other machines.
+# ORDER=staggered sends the signatures staggered (bench/load --order):
+# completions spread over the run, as in steady state, instead of all at
+# its end.
 # PROFILE_DIR=DIR keeps each coordinator's CPU profile of the timed phase
 # (DIR/SETUP-ROUND/replicaN.pprof; read with go tool pprof -top).
 # The last three columns are the stores' group commit in the timed phase,
@@ -24,6 +27,7 @@ PG=${PG:-postgres://postgres@127.0.0.1:5432/test}
 SETUPS=${SETUPS:-sqlite pg1 pg2}
 PROFILE_DIR=${PROFILE_DIR:-}
 DB_LATENCY=${DB_LATENCY:-}
+ORDER=${ORDER:-ranks}
 GO=${GO:-go}
 tool=$(mktemp -d)
 trap 'rm -rf "$tool"' EXIT
@@ -33,7 +37,7 @@ echo "| setup | accepted/s | p50 ms | p99 ms | % of one core's crypto bound | th
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for round in $(seq "$ROUNDS"); do
 	for setup in $SETUPS; do
-		args=(--quorate "$QUORATE" --clients "$CLIENTS" --requests "$REQUESTS" --json)
+		args=(--quorate "$QUORATE" --clients "$CLIENTS" --requests "$REQUESTS" --order "$ORDER" --json)
 		if [ -n "$PROFILE_DIR" ]; then
 			mkdir -p "$PROFILE_DIR/$setup-$round"
 			args+=(--cpuprofile "$PROFILE_DIR/$setup-$round")
@@ -58,6 +62,8 @@ s, r = sys.argv[1], json.loads(sys.argv[2])
 names = {"sqlite": "SQLite, 1 coordinator", "pg1": "PostgreSQL, 1 replica", "pg2": "PostgreSQL, 2 replicas"}
 if r.get("dbLatencyMs"):
     names[s] += f" (+{r['dbLatencyMs']:g} ms round trip)"
+if r.get("order", "ranks") != "ranks":
+    names[s] += f", {r['order']}"
 bad = "" if r["accepted"] == r["attempted"] else f" ({r['rejected']} rejected!)"
 print(f"| {names[s]}{bad} | {r['perSecond']:.0f} | {r['p50ms']:.1f} | {r['p99ms']:.1f} | {100*r['cryptoShare']:.1f}% | {r['thresholdP99ms']:.1f} | "
       f"{r['peakRssMiB']:.0f} ({r['midRssMiB']:.0f} → {r['endRssMiB']:.0f}; anon {r.get('midAnonMiB', 0):.0f} → {r.get('endAnonMiB', 0):.0f}) | {100*r['coordinatorCpu']:.0f}% | {100*r['loadGeneratorCpu']:.0f}% | "
