@@ -12,9 +12,10 @@
 # PostgreSQL (bench/load --db-latency), as when they run on other machines.
 # ORDER=staggered sends the signatures staggered (bench/load --order):
 # completions spread over the run, as in steady state, instead of all at
-# its end.
+# its end; ORDER="ranks staggered" runs every setup both ways.
 # PROFILE_DIR=DIR keeps each coordinator's CPU profile of the timed phase
-# (DIR/SETUP-ROUND/replicaN.pprof; read with go tool pprof -top).
+# (DIR/SETUP-ROUND/replicaN.pprof, DIR/SETUP-staggered-ROUND/... for the
+# staggered order; read with go tool pprof -top).
 # The last three columns are the stores' group commit in the timed phase,
 # from the coordinators' /metrics: writes per batch, log lock hold per batch
 # and the lock's busy share (summed over replicas; 0 with an older quorate).
@@ -36,11 +37,14 @@ $GO build -o "$tool/load" ./bench/load
 echo "| setup | accepted/s | p50 ms | p99 ms | % of one core's crypto bound | threshold p99 ms | peak RSS MiB (mid → end; anonymous mid → end) | coordinator CPU | load generator CPU | writes/batch | lock ms/batch | lock busy % |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for round in $(seq "$ROUNDS"); do
+	for order in $ORDER; do
 	for setup in $SETUPS; do
-		args=(--quorate "$QUORATE" --clients "$CLIENTS" --requests "$REQUESTS" --order "$ORDER" --json)
+		args=(--quorate "$QUORATE" --clients "$CLIENTS" --requests "$REQUESTS" --order "$order" --json)
 		if [ -n "$PROFILE_DIR" ]; then
-			mkdir -p "$PROFILE_DIR/$setup-$round"
-			args+=(--cpuprofile "$PROFILE_DIR/$setup-$round")
+			prof="$PROFILE_DIR/$setup-$round"
+			[ "$order" = ranks ] || prof="$PROFILE_DIR/$setup-$order-$round"
+			mkdir -p "$prof"
+			args+=(--cpuprofile "$prof")
 		fi
 		schema=""
 		case $setup in
@@ -69,5 +73,6 @@ print(f"| {names[s]}{bad} | {r['perSecond']:.0f} | {r['p50ms']:.1f} | {r['p99ms'
       f"{r['peakRssMiB']:.0f} ({r['midRssMiB']:.0f} → {r['endRssMiB']:.0f}; anon {r.get('midAnonMiB', 0):.0f} → {r.get('endAnonMiB', 0):.0f}) | {100*r['coordinatorCpu']:.0f}% | {100*r['loadGeneratorCpu']:.0f}% | "
       f"{r.get('writesPerBatch', 0):.1f} | {r.get('lockMsPerBatch', 0):.2f} | {100*r.get('lockBusy', 0):.0f}% |")
 PY
+	done
 	done
 done
