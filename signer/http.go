@@ -434,13 +434,13 @@ func (a *API) postSignature(w http.ResponseWriter, r *http.Request) {
 		httpapi.Fail(a.log, w, r, err)
 		return
 	}
-	out := client.SignResponse{Accepted: true, Role: res.Role, Completed: res.Completed, State: res.Request.State, Progress: a.svc.progress(res.Request)}
+	recorded := res.Recorded.UTC()
+	out := client.SignResponse{Accepted: true, Role: res.Role, Completed: res.Completed, State: res.Request.State, Progress: a.svc.progress(res.Request), Recorded: &recorded}
 	status := http.StatusCreated
 	if res.AlreadySigned {
 		// A repeat (a CI retry, a second click): the recorded signature
 		// counts; nothing new was stored.
-		recorded := res.Recorded.UTC()
-		out.AlreadySigned, out.Recorded, status = true, &recorded, http.StatusOK
+		out.AlreadySigned, status = true, http.StatusOK
 	}
 	httpapi.WriteJSON(w, status, out)
 }

@@ -523,9 +523,11 @@ type SignResult struct {
 	// AlreadySigned is true when the key (by identity, not signature
 	// bytes: ECDSA signatures differ on each try) had already signed the
 	// request: nothing new was stored or counted, the recorded signature
-	// counts, and Recorded is when it was received.
+	// counts.
 	AlreadySigned bool
-	Recorded      time.Time
+	// Recorded is when the signature that counts was received: this one,
+	// or the earlier one when AlreadySigned.
+	Recorded time.Time
 }
 
 // Sign verifies and durably records a partial signature for request id.
@@ -613,7 +615,13 @@ func (s *Coordinator) sign(ctx context.Context, id string, sig attest.Signature)
 		s.log.Info("composite attestation emitted", zap.String("request", id), zap.Int("signatures", len(r.Signatures)))
 	}
 	s.log.Debug("partial signature accepted", zap.String("request", id), zap.String("keyid", p.KeyID), zap.String("role", role))
-	return &SignResult{Request: r, Role: role, Completed: completed}, nil
+	recorded := p.Received
+	for _, x := range r.Signatures {
+		if x.Identity == p.Identity {
+			recorded = x.Received // as stored
+		}
+	}
+	return &SignResult{Request: r, Role: role, Completed: completed, Recorded: recorded}, nil
 }
 
 // signedBefore answers a signature the store refused (err) as a repeat

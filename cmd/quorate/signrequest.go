@@ -108,7 +108,7 @@ func (a *app) signRequest(ctx context.Context, cf *clientFlags, id string, sf si
 	if sf.certChain != "" {
 		out.KeyID = s.Public().ID() // the ephemeral key; the keyid sent carries its chain
 	}
-	if out.Recorded == nil { // a new signature: when the coordinator recorded it
+	if out.Recorded == nil { // an older coordinator: when it recorded the signature
 		if nv, err := cl.Get(ctx, id); err == nil {
 			for _, sv := range nv.Signatures {
 				if sv.KeyID == keyID {

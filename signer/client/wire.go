@@ -357,8 +357,11 @@ type SignResponse struct {
 	// AlreadySigned is true when the key had already signed the request
 	// (by key identity): nothing new was stored or counted, the signature
 	// recorded at Recorded counts (HTTP 200 instead of 201).
-	AlreadySigned bool       `json:"alreadySigned,omitempty"`
-	Recorded      *time.Time `json:"recorded,omitempty"`
+	AlreadySigned bool `json:"alreadySigned,omitempty"`
+	// Recorded is when the coordinator recorded the signature that counts:
+	// this one, or the earlier one when AlreadySigned. Coordinators before
+	// 2026-12 sent it only with AlreadySigned.
+	Recorded *time.Time `json:"recorded,omitempty"`
 }
 
 // LogEntriesView is GET /v1/log/entries: raw canonical entries, base64.
