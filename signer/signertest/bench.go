@@ -77,7 +77,8 @@ func BenchmarkCompletingSignatures(b *testing.B, open func(b *testing.B, log *le
 	prefix := fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), b.N)
 	// Op i signs request (i/(15*64))*64 + i%64 as identity (i/64)%15.
 	request := func(i int64) int64 { return i/(perRequest*window)*window + i%window }
-	requests := request(int64(b.N)-1) + 1
+	n := int64(b.N)
+	requests := n/(perRequest*window)*window + min(n%(perRequest*window), window)
 	if !createRequests(b, s, prefix, requests, loggedRequest) {
 		return
 	}
