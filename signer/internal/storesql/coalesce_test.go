@@ -166,4 +166,8 @@ func TestInList(t *testing.T) {
 	if in, got := (Dialect{}).inList(args); in != "$1, $2, $3" || !slices.Equal(got, args) {
 		t.Errorf("inList = %q %v, want the values as they are", in, got)
 	}
+	long := make([]any, maxRowsPerInsert+1)
+	if _, got := (Dialect{FewShapes: true}).inList(long); len(got) != len(long) {
+		t.Errorf("inList of %d values with few shapes gave %d, want them as they are", len(long), len(got))
+	}
 }

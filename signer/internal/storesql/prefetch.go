@@ -183,11 +183,11 @@ func (s Store) storedSignatures(ctx context.Context, q Querier, id string, base 
 
 // committedReads is a batch's [Querier] for reads whose answer the batch's
 // queued writes cannot change (storedSignatures reads only signatures
-// committed before the batch, which it never writes): they run at once, without sending the batch's
-// queued writes first (which would run them one by one rather than
-// coalesced at the end, see [batchQ.sendFinal]) or the pending log lock.
-// A failed read fails the batch, as any statement that fails before the
-// op's savepoint. Only Query may be used.
+// committed before the batch, which it never writes): they run at once,
+// without sending the batch's queued writes first (which would run them
+// one by one rather than coalesced at the end, see [batchQ.sendFinal]) or
+// the pending log lock. A failed read fails the batch, as any statement
+// that fails before the op's savepoint. Only Query may be used.
 type committedReads struct{ q batchQ }
 
 func (c committedReads) Query(ctx context.Context, query string, args ...any) (Rows, error) {

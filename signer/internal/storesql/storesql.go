@@ -81,9 +81,11 @@ type Dialect struct {
 }
 
 // inList returns the placeholders of an IN list of args, and the args,
-// padded to a power of two when d asks for [Dialect.FewShapes].
+// padded to a power of two when d asks for [Dialect.FewShapes] (lists of
+// more than maxRowsPerInsert values, which no batch sends, keep their
+// length: padding could pass the database's limit on parameters).
 func (d Dialect) inList(args []any) (string, []any) {
-	if d.FewShapes && len(args) > 0 {
+	if d.FewShapes && len(args) > 0 && len(args) <= maxRowsPerInsert {
 		n := pow2Ceil(len(args))
 		padded := make([]any, n)
 		copy(padded, args)
