@@ -78,11 +78,7 @@ func TestLogRowConflictStoresNothing(t *testing.T) {
 // its time), with room to spare.
 func TestWriterStatementsFitTheCache(t *testing.T) {
 	signertest.SignInBursts(t, func(t *testing.T, log *ledger.Log) signer.LedgerStore {
-		s, err := sqlitestore.Open(t.Context(), t.TempDir(), sqlitestore.Options{Ledger: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return openWithLog(t, log)
 	}, func(t *testing.T, s signer.LedgerStore) {
 		cached, uncached := sqlitestore.WriterStatements(s.(*sqlitestore.Store))
 		t.Logf("%d statements prepared, %d prepared for one use", cached, uncached)

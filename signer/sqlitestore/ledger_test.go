@@ -30,11 +30,7 @@ func TestLedgerStorage(t *testing.T) {
 
 func TestLedgerStore(t *testing.T) {
 	signertest.TestLedgerStore(t, func(t *testing.T, log *ledger.Log) signer.LedgerStore {
-		s, err := sqlitestore.Open(t.Context(), t.TempDir(), sqlitestore.Options{Ledger: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return openWithLog(t, log)
 	})
 }
 
@@ -42,11 +38,7 @@ func TestLedgerStore(t *testing.T) {
 // a log: signatures logged, requests completed, group-committed.
 func BenchmarkCompletingSignatures(b *testing.B) {
 	signertest.BenchmarkCompletingSignatures(b, func(b *testing.B, log *ledger.Log) signer.LedgerStore {
-		s, err := sqlitestore.Open(b.Context(), b.TempDir(), sqlitestore.Options{Ledger: log})
-		if err != nil {
-			b.Fatal(err)
-		}
-		return s
+		return openWithLog(b, log)
 	})
 }
 
@@ -113,4 +105,15 @@ func BenchmarkLogAppend(b *testing.B) {
 		}
 		b.ReportMetric(float64(256*b.N)/b.Elapsed().Seconds(), "appends/s")
 	})
+}
+
+// openWithLog opens a store in a fresh directory keeping log; the caller
+// closes it.
+func openWithLog(tb testing.TB, log *ledger.Log) *sqlitestore.Store {
+	tb.Helper()
+	s, err := sqlitestore.Open(tb.Context(), tb.TempDir(), sqlitestore.Options{Ledger: log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }
