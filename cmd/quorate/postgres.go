@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -12,8 +13,8 @@ import (
 	"github.com/quorate-dev/quorate/signer/pgstore"
 )
 
-func openPostgres(ctx context.Context, url string, log *zap.Logger, lg *ledger.Log, hooks *notify.Config, observe func(signer.BatchStats)) (signer.Store, error) {
-	return pgstore.Open(ctx, url, pgstore.Options{Logger: log, Ledger: lg, Webhooks: hooks, BatchObserver: observe})
+func openPostgres(ctx context.Context, url string, log *zap.Logger, lg *ledger.Log, hooks *notify.Config, observe func(signer.BatchStats), clock func() time.Time) (signer.Store, error) {
+	return pgstore.Open(ctx, url, pgstore.Options{Logger: log, Ledger: lg, Webhooks: hooks, BatchObserver: observe, Clock: clock})
 }
 
 func (a *app) migrateCommand() *cobra.Command {

@@ -153,7 +153,7 @@ func (a *app) openStore(ctx context.Context, f *serveFlags, log *zap.Logger, lg 
 	case f.store != "" && f.data != "":
 		return nil, usageErr("--store and --data exclude each other")
 	case strings.HasPrefix(f.store, "postgres://") || strings.HasPrefix(f.store, "postgresql://"):
-		return openPostgres(ctx, f.store, log, lg, f.hooks, observe)
+		return openPostgres(ctx, f.store, log, lg, f.hooks, observe, a.now)
 	case f.store != "":
 		return nil, usageErr("--store %q: want postgres://…", f.store)
 	case f.data == "":
@@ -162,7 +162,7 @@ func (a *app) openStore(ctx context.Context, f *serveFlags, log *zap.Logger, lg 
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
-	return sqlitestore.Open(ctx, f.data, sqlitestore.Options{Logger: log, Ledger: lg, Webhooks: f.hooks, BatchObserver: observe})
+	return sqlitestore.Open(ctx, f.data, sqlitestore.Options{Logger: log, Ledger: lg, Webhooks: f.hooks, BatchObserver: observe, Clock: a.now})
 }
 
 // serveGCPercent is the garbage collector's target a coordinator runs with
