@@ -23,6 +23,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -52,7 +53,7 @@ import (
 )
 
 type config struct {
-	spread   string // how a request's signatures go to the replicas: alternate, random
+	spread   string // how a request's signatures go to the replicas: alternate, random, request
 	order    string // in which order the signatures are sent: ranks, staggered (see order)
 	quorate  string
 	clients  int
@@ -84,7 +85,7 @@ func main() {
 	flag.StringVar(&c.dir, "dir", "", "work directory (default: a temp dir, removed after)")
 	flag.BoolVar(&c.jsonOut, "json", false, "print the result as JSON")
 	flag.BoolVar(&c.withLog, "log", true, "run the coordinator with a transparency log (serve --log-key)")
-	flag.StringVar(&c.spread, "spread", "alternate", "with replicas, how each request's signatures go to them: alternate (each to the other replica than the one before: the worst case for their caches) or random (as a round-robin load balancer in front of many signers would)")
+	flag.StringVar(&c.spread, "spread", "alternate", "with replicas, how each request's signatures go to them: alternate (each to the other replica than the one before: the worst case for their caches), random (as a round-robin load balancer in front of many signers would) or request (all of a request's signatures to the replica its ID hashes to, whichever opened it, as a balancer hashing the ID in the path would: docs/operations.md, Replicas)")
 	flag.StringVar(&c.order, "order", "ranks", "the order signatures are sent in: ranks (every request's first, then every request's second, ...: all requests complete in the last signatures of the run) or staggered (requests started a few signatures apart, about as many open at once as clients: completions spread over the run, as a coordinator sees them in steady state)")
 	flag.DurationVar(&c.hold, "hold", 0, "keep the coordinators running this long after the load (e.g. to let webhook deliveries drain)")
 	flag.StringVar(&c.profile, "cpuprofile", "", "write each coordinator's CPU profile of the timed phase to `DIR`/replicaN.pprof (serve --debug-addr)")
@@ -107,6 +108,9 @@ func main() {
 	if res.Order != "ranks" {
 		fmt.Printf("signatures sent %s (--order)\n", res.Order)
 	}
+	if res.Spread != "" {
+		fmt.Printf("a request's signatures spread over the replicas: %s (--spread)\n", res.Spread)
+	}
 	fmt.Printf("log=%v replicas=%d store=%s clients=%d signatures=%d accepted=%d rejected=%d composites=%d\n",
 		c.withLog, c.replicas, res.Store, c.clients, res.Attempted, res.Accepted, res.Rejected, res.Composites)
 	fmt.Printf("throughput %.0f accepted partial signatures/s over %.2fs\n", res.PerSecond, res.Seconds)
@@ -124,11 +128,36 @@ func main() {
 		res.Batches, res.WritesPerBatch, res.LockMsPerBatch, res.LockP99Ms, 100*res.LockBusy)
 }
 
+// replicaFor is the replica (of n) that signature k of request r, whose ID
+// is id, goes to under --spread: alternate sends each signature to the
+// replica after the one before (the requests are opened in turn: request r
+// on replica r mod n), random anywhere, request by a hash of the ID.
+func replicaFor(spread, id string, r, k, n int) int {
+	switch spread {
+	case "random":
+		return rand.IntN(n)
+	case "request":
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(id))
+		return int(h.Sum32() % uint32(n))
+	}
+	return (r + k) % n
+}
+
+// spreadOf is c's --spread when there are replicas to spread over.
+func spreadOf(c *config) string {
+	if c.replicas < 2 {
+		return ""
+	}
+	return c.spread
+}
+
 // Result is what a run measured.
 type Result struct {
 	Store       string  `json:"store"`
 	DBLatencyMs float64 `json:"dbLatencyMs,omitempty"` // --db-latency
 	Order       string  `json:"order"`                 // --order
+	Spread      string  `json:"spread,omitempty"`      // --spread, with replicas
 	Attempted   int     `json:"attempted"`
 	Accepted    int64   `json:"accepted"`
 	Rejected    int64   `json:"rejected"`
@@ -188,8 +217,8 @@ func run(ctx context.Context, c config) (*Result, error) {
 	if c.replicas > 1 && c.store == "" {
 		return nil, errors.New("--replicas > 1 needs a shared --store")
 	}
-	if c.spread != "alternate" && c.spread != "random" {
-		return nil, fmt.Errorf("--spread %q: want alternate or random", c.spread)
+	if c.spread != "alternate" && c.spread != "random" && c.spread != "request" {
+		return nil, fmt.Errorf("--spread %q: want alternate, random or request", c.spread)
 	}
 	if c.order != "ranks" && c.order != "staggered" {
 		return nil, fmt.Errorf("--order %q: want ranks or staggered", c.order)
@@ -259,10 +288,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 				return nil, err
 			}
 			// Spread each request's signatures over the replicas.
-			to := (r + k) % len(urls)
-			if c.spread == "random" {
-				to = rand.IntN(len(urls))
-			}
+			to := replicaFor(c.spread, v.ID, r, k, len(urls))
 			perReq[r] = append(perReq[r], job{url: urls[to], id: v.ID, sig: attest.Signature{KeyID: signers[k].Public().ID(), Sig: base64.StdEncoding.EncodeToString(raw)}})
 		}
 	}
@@ -359,7 +385,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 	if c.store != "" {
 		storeName = strings.SplitN(c.store, ":", 2)[0]
 	}
-	return &Result{Store: storeName, DBLatencyMs: float64(c.dbRTT.Microseconds()) / 1000, Order: c.order, Attempted: len(jobs), Accepted: accepted.Load(), Rejected: rejected.Load(), Composites: composites.Load(),
+	return &Result{Store: storeName, DBLatencyMs: float64(c.dbRTT.Microseconds()) / 1000, Order: c.order, Spread: spreadOf(&c), Attempted: len(jobs), Accepted: accepted.Load(), Rejected: rejected.Load(), Composites: composites.Load(),
 		Seconds: elapsed.Seconds(), PerSecond: float64(accepted.Load()) / elapsed.Seconds(),
 		P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99), MaxMs: pct(1), RawVerifyUs: raw, CryptoShare: float64(accepted.Load()) / elapsed.Seconds() / (1e6 / raw),
 		ThresholdP50ms: tpct(0.50), ThresholdP99ms: tpct(0.99), ThresholdMaxMs: tpct(1),

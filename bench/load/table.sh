@@ -10,6 +10,8 @@
 # SETUPS limits the setups (sqlite pg1 pg2). ROUNDS > 1 repeats every setup.
 # DB_LATENCY=500us adds that round trip between the coordinators and
 # PostgreSQL (bench/load --db-latency), as when they run on other machines.
+# SPREAD=request sends all of a request's signatures to one replica (bench/load
+# --spread; default alternate: each to the other replica than the one before).
 # ORDER=staggered sends the signatures staggered (bench/load --order):
 # completions spread over the run, as in steady state, instead of all at
 # its end; ORDER="ranks staggered" runs every setup both ways.
@@ -28,6 +30,7 @@ PG=${PG:-postgres://postgres@127.0.0.1:5432/test}
 SETUPS=${SETUPS:-sqlite pg1 pg2}
 PROFILE_DIR=${PROFILE_DIR:-}
 DB_LATENCY=${DB_LATENCY:-}
+SPREAD=${SPREAD:-alternate}
 ORDER=${ORDER:-ranks}
 GO=${GO:-go}
 tool=$(mktemp -d)
@@ -52,7 +55,7 @@ for round in $(seq "$ROUNDS"); do
 		pg1 | pg2)
 			schema="load_$$_${round}_$setup"
 			psql -q "$PG" -c "CREATE SCHEMA $schema" >/dev/null
-			args+=(--store "$PG?search_path=$schema" --replicas "${setup#pg}")
+			args+=(--store "$PG?search_path=$schema" --replicas "${setup#pg}" --spread "$SPREAD")
 			[ -z "$DB_LATENCY" ] || args+=(--db-latency "$DB_LATENCY")
 			;;
 		*) echo "unknown setup $setup" >&2; exit 2 ;;
@@ -68,6 +71,8 @@ if r.get("dbLatencyMs"):
     names[s] += f" (+{r['dbLatencyMs']:g} ms round trip)"
 if r.get("order", "ranks") != "ranks":
     names[s] += f", {r['order']}"
+if r.get("spread", "alternate") != "alternate":
+    names[s] += f", spread by {r['spread']}"
 bad = "" if r["accepted"] == r["attempted"] else f" ({r['rejected']} rejected!)"
 print(f"| {names[s]}{bad} | {r['perSecond']:.0f} | {r['p50ms']:.1f} | {r['p99ms']:.1f} | {100*r['cryptoShare']:.1f}% | {r['thresholdP99ms']:.1f} | "
       f"{r['peakRssMiB']:.0f} ({r['midRssMiB']:.0f} → {r['endRssMiB']:.0f}; anon {r.get('midAnonMiB', 0):.0f} → {r.get('endAnonMiB', 0):.0f}) | {100*r['coordinatorCpu']:.0f}% | {100*r['loadGeneratorCpu']:.0f}% | "
