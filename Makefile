@@ -47,8 +47,13 @@ nocgo:
 vet:
 	$(GO) vet ./...
 
+# The race runtime sleeps 1 s at every exit by default (atexit_sleep_ms), and
+# cmd/quorate's scripts run the race-built test binary as quorate hundreds of
+# times: that sleep was most of make test's time. testscript passes GORACE on.
+GORACE ?= atexit_sleep_ms=10
+
 test: deps postgres build nocgo vet
-	$(GO) test -race -timeout 20m ./...
+	GORACE='$(GORACE)' $(GO) test -race -timeout 20m ./...
 	@# Restarting PostgreSQL disturbs every other test using it: run alone, after.
 	QUORATE_TEST_PG_RESTART=1 $(GO) test -count=1 -run 'TestDatabaseRestartUnderLoad' ./test/e2e/
 
