@@ -68,11 +68,12 @@ demo-console: build
 	DEMO_KEEP_RUNNING=1 bash examples/demo/demo.sh
 
 # Short benchmarks, then the throughput table of issue 19 (bench/load against
-# SQLite and PostgreSQL with 1 and 2 replicas, 4,500 signatures each; every
-# request completing at the end, then completions spread over the run).
+# SQLite and PostgreSQL with 1 and 2 replicas, the two with signatures
+# alternating between them and routed by request, 4,500 signatures each;
+# every request completing at the end, then completions spread over the run).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./policy/ ./hsm/pkcs11/ ./ledger/ ./signer/...
-	ORDER="ranks staggered" GO=$(GO) bash bench/load/table.sh
+	SETUPS="sqlite pg1 pg2 pg2-request" ORDER="ranks staggered" GO=$(GO) bash bench/load/table.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -7,7 +7,8 @@
 #	QUORATE=/tmp/q REQUESTS=100 ROUNDS=2 bash bench/load/table.sh
 #
 # PG (default postgres://postgres@127.0.0.1:5432/test) must be reachable;
-# SETUPS limits the setups (sqlite pg1 pg2). ROUNDS > 1 repeats every setup.
+# SETUPS limits the setups (sqlite pg1 pg2; pg2-request is pg2 with
+# SPREAD=request). ROUNDS > 1 repeats every setup.
 # DB_LATENCY=500us adds that round trip between the coordinators and
 # PostgreSQL (bench/load --db-latency), as when they run on other machines.
 # SPREAD=request sends all of a request's signatures to one replica (bench/load
@@ -52,10 +53,12 @@ for round in $(seq "$ROUNDS"); do
 		schema=""
 		case $setup in
 		sqlite) ;;
-		pg1 | pg2)
-			schema="load_$$_${round}_$setup"
+		pg1 | pg2 | pg2-request)
+			schema="load_$$_${round}_${setup//-/_}"
 			psql -q "$PG" -c "CREATE SCHEMA $schema" >/dev/null
-			args+=(--store "$PG?search_path=$schema" --replicas "${setup#pg}" --spread "$SPREAD")
+			replicas=${setup#pg} spread=$SPREAD
+			if [ "$setup" = pg2-request ]; then replicas=2 spread=request; fi
+			args+=(--store "$PG?search_path=$schema" --replicas "${replicas}" --spread "$spread")
 			[ -z "$DB_LATENCY" ] || args+=(--db-latency "$DB_LATENCY")
 			;;
 		*) echo "unknown setup $setup" >&2; exit 2 ;;
@@ -66,13 +69,13 @@ for round in $(seq "$ROUNDS"); do
 		python3 - "$setup" "$out" <<'PY'
 import json, sys
 s, r = sys.argv[1], json.loads(sys.argv[2])
-names = {"sqlite": "SQLite, 1 coordinator", "pg1": "PostgreSQL, 1 replica", "pg2": "PostgreSQL, 2 replicas"}
+names = {"sqlite": "SQLite, 1 coordinator", "pg1": "PostgreSQL, 1 replica", "pg2": "PostgreSQL, 2 replicas", "pg2-request": "PostgreSQL, 2 replicas"}
 if r.get("dbLatencyMs"):
     names[s] += f" (+{r['dbLatencyMs']:g} ms round trip)"
 if r.get("order", "ranks") != "ranks":
     names[s] += f", {r['order']}"
 if r.get("spread", "alternate") != "alternate":
-    names[s] += f", spread by {r['spread']}"
+    names[s] += f", signatures routed by {r['spread']}"
 bad = "" if r["accepted"] == r["attempted"] else f" ({r['rejected']} rejected!)"
 print(f"| {names[s]}{bad} | {r['perSecond']:.0f} | {r['p50ms']:.1f} | {r['p99ms']:.1f} | {100*r['cryptoShare']:.1f}% | {r['thresholdP99ms']:.1f} | "
       f"{r['peakRssMiB']:.0f} ({r['midRssMiB']:.0f} → {r['endRssMiB']:.0f}; anon {r.get('midAnonMiB', 0):.0f} → {r.get('endAnonMiB', 0):.0f}) | {100*r['coordinatorCpu']:.0f}% | {100*r['loadGeneratorCpu']:.0f}% | "
