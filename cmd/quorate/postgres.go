@@ -1,21 +1,10 @@
 package main
 
 import (
-	"context"
-	"time"
-
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 
-	"github.com/quorate-dev/quorate/ledger"
-	"github.com/quorate-dev/quorate/notify"
-	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/pgstore"
 )
-
-func openPostgres(ctx context.Context, url string, log *zap.Logger, lg *ledger.Log, hooks *notify.Config, observe func(signer.BatchStats), clock func() time.Time) (signer.Store, error) {
-	return pgstore.Open(ctx, url, pgstore.Options{Logger: log, Ledger: lg, Webhooks: hooks, BatchObserver: observe, Clock: clock})
-}
 
 func (a *app) migrateCommand() *cobra.Command {
 	var store string

@@ -31,6 +31,7 @@ import (
 	"github.com/quorate-dev/quorate/policy/author"
 	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/console"
+	"github.com/quorate-dev/quorate/signer/pgstore"
 	"github.com/quorate-dev/quorate/signer/policychange"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
 	"github.com/quorate-dev/quorate/signer/tufrepo"
@@ -153,7 +154,7 @@ func (a *app) openStore(ctx context.Context, f *serveFlags, log *zap.Logger, lg 
 	case f.store != "" && f.data != "":
 		return nil, usageErr("--store and --data exclude each other")
 	case strings.HasPrefix(f.store, "postgres://") || strings.HasPrefix(f.store, "postgresql://"):
-		return openPostgres(ctx, f.store, log, lg, f.hooks, observe, a.now)
+		return pgstore.Open(ctx, f.store, pgstore.Options{Logger: log, Ledger: lg, Webhooks: f.hooks, BatchObserver: observe, Clock: a.now})
 	case f.store != "":
 		return nil, usageErr("--store %q: want postgres://…", f.store)
 	case f.data == "":
