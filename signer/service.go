@@ -616,10 +616,8 @@ func (s *Coordinator) sign(ctx context.Context, id string, sig attest.Signature)
 	}
 	s.log.Debug("partial signature accepted", zap.String("request", id), zap.String("keyid", p.KeyID), zap.String("role", role))
 	recorded := p.Received
-	for _, x := range r.Signatures {
-		if x.Identity == p.Identity {
-			recorded = x.Received // as stored
-		}
+	if x := r.SignedBy(p.Identity); x != nil {
+		recorded = x.Received // as stored
 	}
 	return &SignResult{Request: r, Role: role, Completed: completed, Recorded: recorded}, nil
 }
@@ -636,13 +634,12 @@ func (s *Coordinator) signedBefore(ctx context.Context, id, identity string, err
 	if gerr != nil || (r.State != Pending && r.State != Complete) {
 		return nil
 	}
-	for _, p := range r.Signatures {
-		if p.Identity == identity {
-			s.log.Debug("partial signature repeated", zap.String("request", id), zap.String("keyid", p.KeyID))
-			return &SignResult{Request: r, Role: p.Role, AlreadySigned: true, Recorded: p.Received}
-		}
+	p := r.SignedBy(identity)
+	if p == nil {
+		return nil
 	}
-	return nil
+	s.log.Debug("partial signature repeated", zap.String("request", id), zap.String("keyid", p.KeyID))
+	return &SignResult{Request: r, Role: p.Role, AlreadySigned: true, Recorded: p.Received}
 }
 
 // notPending says, for a signature the store refused (err) because request

@@ -37,6 +37,17 @@ type Request struct {
 	EmittedIndex int64 `json:"emittedIndex"`
 }
 
+// SignedBy returns the accepted signature of the key identity, nil when
+// it has not signed r (an identity signs a request at most once).
+func (r *Request) SignedBy(identity string) *Partial {
+	for i := range r.Signatures {
+		if r.Signatures[i].Identity == identity {
+			return &r.Signatures[i]
+		}
+	}
+	return nil
+}
+
 // Partial is one accepted partial signature.
 type Partial struct {
 	KeyID    string    `json:"keyid"`

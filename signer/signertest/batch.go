@@ -139,7 +139,7 @@ func TestBatchedSignatures(t *testing.T, open func(t *testing.T, log *ledger.Log
 				continue
 			}
 			for _, p := range o.req.Signatures {
-				if stored := findIdentity(req, p.Identity); stored == nil || stored.LogIndex != p.LogIndex {
+				if stored := req.SignedBy(p.Identity); stored == nil || stored.LogIndex != p.LogIndex {
 					t.Errorf("request %s: returned log index %d of %s is not the stored one", id, p.LogIndex, p.KeyID)
 				}
 			}
@@ -177,15 +177,6 @@ func testReplicaChangesSeen(t *testing.T, a, b signer.LedgerStore) {
 	if _, err := sign(b, "fourth"); !errors.Is(err, signer.ErrNotPending) {
 		t.Fatalf("signing through the other replica after completion: %v, want %v", err, signer.ErrNotPending)
 	}
-}
-
-func findIdentity(r *signer.Request, identity string) *signer.Partial {
-	for i := range r.Signatures {
-		if r.Signatures[i].Identity == identity {
-			return &r.Signatures[i]
-		}
-	}
-	return nil
 }
 
 // TestBatchObserver checks a group-committing store's batch observer: after

@@ -88,10 +88,8 @@ func (s Store) addLocked(ctx context.Context, q batchQ, id string, p signer.Part
 	if held.State != signer.Pending {
 		return nil, true, fmt.Errorf("%s: request %q is %s: %w", s.Name, id, held.State, signer.ErrNotPending)
 	}
-	for _, x := range held.Signatures {
-		if x.Identity == p.Identity {
-			return nil, true, fmt.Errorf("%s: request %q: identity %s: %w", s.Name, id, p.Identity, signer.ErrDuplicate)
-		}
+	if held.SignedBy(p.Identity) != nil {
+		return nil, true, fmt.Errorf("%s: request %q: identity %s: %w", s.Name, id, p.Identity, signer.ErrDuplicate)
 	}
 	received, err := encodeTime("received", p.Received)
 	if err != nil {

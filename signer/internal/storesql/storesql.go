@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"strings"
 	"time"
 
@@ -98,13 +99,7 @@ func (d Dialect) inList(args []any) (string, []any) {
 }
 
 // pow2Ceil is the least power of two not below n (n > 0).
-func pow2Ceil(n int) int {
-	p := 1
-	for p < n {
-		p <<= 1
-	}
-	return p
-}
+func pow2Ceil(n int) int { return 1 << bits.Len(uint(n-1)) }
 
 // pow2Chunks splits n rows into chunks, as [lo, hi) bounds: the largest
 // power of two that fits each time when few is set, else one chunk.
@@ -114,10 +109,7 @@ func pow2Chunks(n int, few bool) [][2]int {
 	}
 	var out [][2]int
 	for lo := 0; lo < n; {
-		c := 1
-		for c*2 <= n-lo {
-			c *= 2
-		}
+		c := 1 << (bits.Len(uint(n-lo)) - 1) // the largest power of two <= n-lo
 		out = append(out, [2]int{lo, lo + c})
 		lo += c
 	}
