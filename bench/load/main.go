@@ -55,6 +55,7 @@ import (
 type config struct {
 	spread   string // how a request's signatures go to the replicas: alternate, random, request
 	order    string // in which order the signatures are sent: ranks, staggered (see order)
+	open     string // when the requests are opened: setup, timed
 	quorate  string
 	clients  int
 	requests int
@@ -87,6 +88,7 @@ func main() {
 	flag.BoolVar(&c.withLog, "log", true, "run the coordinator with a transparency log (serve --log-key)")
 	flag.StringVar(&c.spread, "spread", "alternate", "with replicas, how each request's signatures go to them: alternate (each to the other replica than the one before: the worst case for their caches), random (as a round-robin load balancer in front of many signers would) or request (all of a request's signatures to the replica its ID hashes to, whichever opened it, as a balancer hashing the ID in the path would: docs/operations.md, Replicas)")
 	flag.StringVar(&c.order, "order", "ranks", "the order signatures are sent in: ranks (every request's first, then every request's second, ...: all requests complete in the last signatures of the run) or staggered (requests started a few signatures apart, about as many open at once as clients: completions spread over the run, as a coordinator sees them in steady state)")
+	flag.StringVar(&c.open, "open", "setup", "when the requests are opened: setup (all before the timed phase) or timed (each by the clients in the timed phase, in --order as its signature number 0, and its other signatures sent once it is open: openings and signatures share batches, as in steady state)")
 	flag.DurationVar(&c.hold, "hold", 0, "keep the coordinators running this long after the load (e.g. to let webhook deliveries drain)")
 	flag.StringVar(&c.profile, "cpuprofile", "", "write each coordinator's CPU profile of the timed phase to `DIR`/replicaN.pprof (serve --debug-addr)")
 	flag.DurationVar(&c.profSecs, "profile-time", 5*time.Second, "length of each CPU profile, from the start of the timed phase")
@@ -108,6 +110,9 @@ func main() {
 	if res.Order != "ranks" {
 		fmt.Printf("signatures sent %s (--order)\n", res.Order)
 	}
+	if res.Open == "timed" {
+		fmt.Printf("requests opened in the timed phase: %d, latency p50 %.2f ms  p99 %.2f ms (--open timed)\n", res.Opened, res.OpenP50ms, res.OpenP99ms)
+	}
 	if res.Spread != "" {
 		fmt.Printf("a request's signatures spread over the replicas: %s (--spread)\n", res.Spread)
 	}
@@ -120,6 +125,10 @@ func main() {
 	fmt.Printf("time to threshold (last ack -> composite fetchable) p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", res.ThresholdP50ms, res.ThresholdP99ms, res.ThresholdMaxMs)
 	fmt.Printf("coordinator RSS peak %.1f MiB, mid-run %.1f MiB (anonymous %.1f), end %.1f MiB (anonymous %.1f); CPU share of %d cores: coordinators %.0f%%, load generator %.0f%%\n",
 		res.PeakRSSMiB, res.MidRSSMiB, res.MidAnonMiB, res.EndRSSMiB, res.EndAnonMiB, res.Cores, 100*res.CoordinatorCPU, 100*res.LoadGeneratorCPU)
+	if res.DatabaseCPU > 0 {
+		fmt.Printf("PostgreSQL server CPU share %.0f%%\n", 100*res.DatabaseCPU)
+	}
+	fmt.Printf("machine idle %.0f%% of %d cores\n", 100*res.MachineIdle, res.Cores)
 	if res.Batches == 0 {
 		fmt.Println("store batches: none reported (this quorate has no quorate_store_batch_writes metric)")
 		return
@@ -158,7 +167,14 @@ type Result struct {
 	DBLatencyMs float64 `json:"dbLatencyMs,omitempty"` // --db-latency
 	Order       string  `json:"order"`                 // --order
 	Spread      string  `json:"spread,omitempty"`      // --spread, with replicas
-	Attempted   int     `json:"attempted"`
+	// Open is --open. With timed, Opened requests were opened in the timed
+	// phase (each with the requester's signature, not counted in Accepted
+	// or PerSecond), OpenP50ms and OpenP99ms their latency.
+	Open        string  `json:"open"`
+	Opened      int64   `json:"opened,omitempty"`
+	OpenP50ms   float64 `json:"openP50ms,omitempty"`
+	OpenP99ms   float64 `json:"openP99ms,omitempty"`
+	Attempted   int     `json:"attempted"` // signatures sent, the requester's not counted`
 	Accepted    int64   `json:"accepted"`
 	Rejected    int64   `json:"rejected"`
 	Composites  int64   `json:"composites"`
@@ -194,6 +210,13 @@ type Result struct {
 	Cores            int     `json:"cores"`
 	CoordinatorCPU   float64 `json:"coordinatorCpu"`
 	LoadGeneratorCPU float64 `json:"loadGeneratorCpu"`
+	// DatabaseCPU is the CPU of this machine's PostgreSQL server (every
+	// process named postgres) in the same terms, with --store postgres on
+	// this machine (otherwise 0); MachineIdle is the share of the whole
+	// machine left idle (from /proc/stat). With everything on one machine,
+	// a MachineIdle near 0 means the setup is CPU-bound.
+	DatabaseCPU float64 `json:"databaseCpu"`
+	MachineIdle float64 `json:"machineIdle"`
 	// The stores' group commit during the timed phase, summed over the
 	// replicas' /metrics (all zero with a quorate that does not expose
 	// them): committed batches, mean writes per batch, mean and p99 (from
@@ -208,9 +231,11 @@ type Result struct {
 }
 
 type job struct {
-	url string
-	id  string
-	sig attest.Signature
+	url  string
+	id   string
+	sig  attest.Signature
+	r    int               // the request's number
+	open *client.OpenInput // set: open the request (--open timed)
 }
 
 func run(ctx context.Context, c config) (*Result, error) {
@@ -222,6 +247,9 @@ func run(ctx context.Context, c config) (*Result, error) {
 	}
 	if c.order != "ranks" && c.order != "staggered" {
 		return nil, fmt.Errorf("--order %q: want ranks or staggered", c.order)
+	}
+	if c.open != "setup" && c.open != "timed" {
+		return nil, fmt.Errorf("--open %q: want setup or timed", c.open)
 	}
 	dir := c.dir
 	if dir == "" {
@@ -265,6 +293,8 @@ func run(ctx context.Context, c config) (*Result, error) {
 
 	// Open the requests (the requester is key 0) and pre-sign the rest.
 	perReq := make([][]job, c.requests)
+	opens := make([]chan struct{}, c.requests) // closed once request r is open (or failed to)
+	openFailed := make([]atomic.Bool, c.requests)
 	for r := 0; r < c.requests; r++ {
 		url := urls[r%len(urls)]
 		cl := &client.Client{BaseURL: url, HTTP: hc}
@@ -277,10 +307,25 @@ func run(ctx context.Context, c config) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, err := cl.Open(ctx, client.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st),
-			Signature: attest.Signature{KeyID: signers[0].Public().ID(), Sig: base64.StdEncoding.EncodeToString(sig0)}})
-		if err != nil {
-			return nil, fmt.Errorf("opening request %d: %w", r, err)
+		in := client.OpenInput{PayloadType: attest.PayloadType, Payload: base64.StdEncoding.EncodeToString(st),
+			Signature: attest.Signature{KeyID: signers[0].Public().ID(), Sig: base64.StdEncoding.EncodeToString(sig0)}}
+		opens[r] = make(chan struct{})
+		var id string
+		if c.open == "timed" {
+			// The request's ID is its statement's (the coordinator's).
+			_, pred, err := attest.ParseStatement(st, attest.Limits{})
+			if err != nil {
+				return nil, err
+			}
+			id = pred.RequestID
+			perReq[r] = append(perReq[r], job{url: url, id: id, r: r, open: &in})
+		} else {
+			v, err := cl.Open(ctx, in)
+			if err != nil {
+				return nil, fmt.Errorf("opening request %d: %w", r, err)
+			}
+			id = v.ID
+			close(opens[r])
 		}
 		for k := 1; k < len(signers); k++ {
 			raw, err := signers[k].Sign(ctx, pae)
@@ -288,14 +333,15 @@ func run(ctx context.Context, c config) (*Result, error) {
 				return nil, err
 			}
 			// Spread each request's signatures over the replicas.
-			to := replicaFor(c.spread, v.ID, r, k, len(urls))
-			perReq[r] = append(perReq[r], job{url: urls[to], id: v.ID, sig: attest.Signature{KeyID: signers[k].Public().ID(), Sig: base64.StdEncoding.EncodeToString(raw)}})
+			to := replicaFor(c.spread, id, r, k, len(urls))
+			perReq[r] = append(perReq[r], job{url: urls[to], id: id, r: r, sig: attest.Signature{KeyID: signers[k].Public().ID(), Sig: base64.StdEncoding.EncodeToString(raw)}})
 		}
 	}
 	jobs := order(perReq, c.order, c.clients)
 
-	var next, accepted, rejected, composites atomic.Int64
+	var next, accepted, rejected, composites, opened atomic.Int64
 	lat := make([][]time.Duration, c.clients)
+	openLat := make([][]time.Duration, c.clients)
 	var (
 		wg, fetches sync.WaitGroup
 		thrMu       sync.Mutex
@@ -310,6 +356,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 		return nil, err
 	}
 	cpu0, self0 := procCPU(pids), selfCPU()
+	db0, idle0 := databaseCPU(c.store), machineIdle()
 	start := time.Now()
 	for w := 0; w < c.clients; w++ {
 		wg.Add(1)
@@ -321,6 +368,26 @@ func run(ctx context.Context, c config) (*Result, error) {
 					return
 				}
 				j := jobs[i]
+				if j.open != nil {
+					cl := &client.Client{BaseURL: j.url, HTTP: hc}
+					t0 := time.Now()
+					if _, err := cl.Open(ctx, *j.open); err != nil {
+						openFailed[j.r].Store(true)
+						if rejected.Add(1) == 1 {
+							fmt.Fprintf(os.Stderr, "load: first rejection: opening request %d: %v\n", j.r, err)
+						}
+					} else {
+						opened.Add(1)
+						openLat[w] = append(openLat[w], time.Since(t0))
+					}
+					close(opens[j.r])
+					continue
+				}
+				<-opens[j.r]
+				if openFailed[j.r].Load() {
+					rejected.Add(1)
+					continue
+				}
 				body, _ := json.Marshal(j.sig)
 				t0 := time.Now()
 				resp, err := hc.Post(j.url+"/v1/requests/"+j.id+"/signatures", "application/json", bytes.NewReader(body))
@@ -374,24 +441,36 @@ func run(ctx context.Context, c config) (*Result, error) {
 	cores := runtime.NumCPU()
 	coordCPU := (procCPU(pids) - cpu0) / elapsed.Seconds() / float64(cores)
 	selfShare := (selfCPU() - self0) / elapsed.Seconds() / float64(cores)
+	dbShare := databaseCPU(c.store).since(db0) / elapsed.Seconds() / float64(cores)
+	idleShare := (machineIdle() - idle0) / elapsed.Seconds() / float64(cores)
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
 	}
 	pct := percentiles(all)
 	tpct := percentiles(thr)
+	var allOpens []time.Duration
+	for _, l := range openLat {
+		allOpens = append(allOpens, l...)
+	}
+	opct := percentiles(allOpens)
+	attempted := len(jobs)
+	if c.open == "timed" {
+		attempted -= c.requests
+	}
 	raw := rawVerify()
 	storeName := "sqlite"
 	if c.store != "" {
 		storeName = strings.SplitN(c.store, ":", 2)[0]
 	}
-	return &Result{Store: storeName, DBLatencyMs: float64(c.dbRTT.Microseconds()) / 1000, Order: c.order, Spread: spreadOf(&c), Attempted: len(jobs), Accepted: accepted.Load(), Rejected: rejected.Load(), Composites: composites.Load(),
+	return &Result{Store: storeName, DBLatencyMs: float64(c.dbRTT.Microseconds()) / 1000, Order: c.order, Spread: spreadOf(&c), Open: c.open, Opened: opened.Load(), OpenP50ms: opct(0.50), OpenP99ms: opct(0.99), Attempted: attempted, Accepted: accepted.Load(), Rejected: rejected.Load(), Composites: composites.Load(),
 		Seconds: elapsed.Seconds(), PerSecond: float64(accepted.Load()) / elapsed.Seconds(),
 		P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99), MaxMs: pct(1), RawVerifyUs: raw, CryptoShare: float64(accepted.Load()) / elapsed.Seconds() / (1e6 / raw),
 		ThresholdP50ms: tpct(0.50), ThresholdP99ms: tpct(0.99), ThresholdMaxMs: tpct(1),
 		PeakRSSMiB: rssMiB(pids, "VmHWM"), MidRSSMiB: midRSS, EndRSSMiB: rssMiB(pids, "VmRSS"),
 		MidAnonMiB: midAnon, EndAnonMiB: rssMiB(pids, "RssAnon"),
 		Cores: cores, CoordinatorCPU: coordCPU, LoadGeneratorCPU: selfShare,
+		DatabaseCPU: dbShare, MachineIdle: idleShare,
 		Batches: int64(batches.count), WritesPerBatch: ratio(batches.writes, batches.count), LockMsPerBatch: 1000 * ratio(batches.lock, batches.count),
 		LockP99Ms: 1000 * batches.lockQuantile(0.99), LockBusy: batches.lock / elapsed.Seconds()}, nil
 }
@@ -661,6 +740,56 @@ func procCPU(pids []int) float64 {
 		}
 	}
 	return t
+}
+
+// processCPU is CPU seconds by process ID.
+type processCPU map[int]float64
+
+// databaseCPU reads the CPU seconds of this machine's PostgreSQL server
+// processes when store is a postgres URL (nil otherwise).
+func databaseCPU(store string) processCPU {
+	if !strings.HasPrefix(store, "postgres") {
+		return nil
+	}
+	dirs, _ := os.ReadDir("/proc")
+	out := processCPU{}
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+			out[pid] = procCPU([]int{pid})
+		}
+	}
+	return out
+}
+
+// since sums the CPU each process used after base (all of it for a
+// process started since: a connection's backend).
+func (now processCPU) since(base processCPU) float64 {
+	var t float64
+	for pid, s := range now {
+		t += s - base[pid]
+	}
+	return t
+}
+
+// machineIdle is the machine's idle CPU seconds since boot, summed over
+// its cores (/proc/stat; 0 if unreadable).
+func machineIdle() float64 {
+	const ticks = 100 // USER_HZ on Linux
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0
+	}
+	idle, _ := strconv.ParseFloat(f[4], 64)
+	return idle / ticks
 }
 
 // selfCPU is this process's user+system CPU seconds.
