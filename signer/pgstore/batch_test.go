@@ -13,10 +13,20 @@ import (
 )
 
 func TestBatchedSignatures(t *testing.T) {
+	withReplicas(t, signertest.TestBatchedSignatures)
+}
+
+func TestOpenedWhileSigning(t *testing.T) {
+	withReplicas(t, signertest.TestOpenedWhileSigning)
+}
+
+// withReplicas runs a shared store test with one replica and with two, on
+// a fresh schema each.
+func withReplicas(t *testing.T, test func(*testing.T, func(*testing.T, *ledger.Log) []signer.LedgerStore)) {
 	server := pgtest.ServerURL(t)
 	for _, replicas := range []int{1, 2} {
 		t.Run(map[int]string{1: "OneReplica", 2: "TwoReplicas"}[replicas], func(t *testing.T) {
-			signertest.TestBatchedSignatures(t, func(t *testing.T, log *ledger.Log) []signer.LedgerStore {
+			test(t, func(t *testing.T, log *ledger.Log) []signer.LedgerStore {
 				url := pgtest.FreshSchema(t, server)
 				var stores []signer.LedgerStore
 				for range replicas {

@@ -162,9 +162,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 
 // dialect is PostgreSQL's: rows about to change are locked FOR UPDATE.
 var dialect = storesql.Dialect{
-	Name:    "pgstore",
-	LockRow: " FOR UPDATE",
-	Wrap:    wrapError,
+	Name:          "pgstore",
+	LockRow:       " FOR UPDATE",
+	LockRowNoWait: " FOR UPDATE NOWAIT",
+	RowBusy:       rowBusy,
+	Wrap:          wrapError,
 	// One appender at a time across replicas, until the transaction ends:
 	// the log stays gap-free and linear.
 	LockLog: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", logLock),
@@ -185,6 +187,12 @@ func wrapError(err error) error {
 		return fmt.Errorf("%w: %w", signer.ErrUnavailable, err)
 	}
 	return err
+}
+
+// rowBusy recognizes a row lock not taken (FOR UPDATE NOWAIT).
+func rowBusy(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
 }
 
 func retryable(err error) bool {
@@ -273,11 +281,25 @@ func (q querier) QueryAfter(ctx context.Context, pre, query string, args ...any)
 		br.Close()
 		return nil, err
 	}
-	rows, err := br.Query()
-	if err != nil {
+	// pre ran: the query's failure is its rows' (Err), as with a query
+	// sent alone, and the caller knows pre's effect holds.
+	rows, _ := br.Query()
+	return batchRows{pgRows{rows}, br}, nil
+}
+
+// QueryAfterLock implements [storesql.LockingQuerier]: lock, then query,
+// both with args, in one round trip. The lock's rows are discarded; an
+// error means the lock failed.
+func (q querier) QueryAfterLock(ctx context.Context, lock, query string, args ...any) (storesql.Rows, error) {
+	var b pgx.Batch
+	b.Queue(lock, args...)
+	b.Queue(query, args...)
+	br := q.tx.SendBatch(ctx, &b)
+	if _, err := br.Exec(); err != nil {
 		br.Close()
 		return nil, err
 	}
+	rows, _ := br.Query()
 	return batchRows{pgRows{rows}, br}, nil
 }
 
@@ -380,9 +402,20 @@ func (s *Store) write(ctx context.Context, apply storesql.ApplyFunc) (*signer.Re
 	return s.batch.Write(ctx, apply)
 }
 
+// writeNew is write for a write that creates request id (see
+// [storesql.Batcher.WriteNew]).
+func (s *Store) writeNew(ctx context.Context, id string, apply storesql.ApplyFunc) (*signer.Request, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("pgstore: %w", ErrClosed)
+	}
+	return s.batch.WriteNew(ctx, id, apply)
+}
+
 // CreateRequest implements [signer.Store].
 func (s *Store) CreateRequest(ctx context.Context, r *signer.Request, events []ledger.Event) error {
-	_, err := s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
+	// A new request: the batch inserts it before its other writes and
+	// takes the log lock only to sequence its appends (storesql.Store.Create).
+	_, err := s.writeNew(ctx, r.ID, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
 		return nil, s.db.Create(ctx, q, r, events)
 	})
 	return err

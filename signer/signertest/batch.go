@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/quorate-dev/quorate/hsm"
+	"github.com/quorate-dev/quorate/keys"
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/signer"
 )
@@ -23,15 +24,7 @@ import (
 // database (replicas), each keeping its log with log.
 func TestBatchedSignatures(t *testing.T, open func(t *testing.T, log *ledger.Log) []signer.LedgerStore) {
 	t.Helper()
-	logSigner := newFileSigner(t, hsm.ECDSAP256, "log key")
-	l, err := ledger.New(ledger.Config{Origin: LogOrigin, Signer: logSigner, Clock: time.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stores := open(t, l)
-	for _, s := range stores {
-		defer s.Close()
-	}
+	stores, l, logKey := openLogged(t, open)
 	ctx := t.Context()
 	const requests, signers = 6, 5
 	for r := range requests {
@@ -150,7 +143,23 @@ func TestBatchedSignatures(t *testing.T, open func(t *testing.T, log *ledger.Log
 	}
 	// One more entry, so the audited checkpoint is not one stored above.
 	mustCreate(t, stores[0], loggedRequest("last", at(300)))
-	auditLog(ctx, t, stores[0], l, logSigner.Public())
+	auditLog(ctx, t, stores[0], l, logKey)
+}
+
+// openLogged opens the stores of a shared batch test with a log of their
+// own, closed when the test ends, and returns them with the log and its key.
+func openLogged(t *testing.T, open func(t *testing.T, log *ledger.Log) []signer.LedgerStore) ([]signer.LedgerStore, *ledger.Log, *keys.PublicKey) {
+	t.Helper()
+	logSigner := newFileSigner(t, hsm.ECDSAP256, "log key")
+	l, err := ledger.New(ledger.Config{Origin: LogOrigin, Signer: logSigner, Clock: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stores := open(t, l)
+	for _, s := range stores {
+		t.Cleanup(func() { s.Close() })
+	}
+	return stores, l, logSigner.Public()
 }
 
 // testReplicaChangesSeen checks that a replica sees what another replica
@@ -271,4 +280,131 @@ func SignInBursts(t *testing.T, open func(t *testing.T, log *ledger.Log) signer.
 		t.Fatalf("%d requests completed, want %d", completed, requests)
 	}
 	check(t, s)
+}
+
+// TestOpenedWhileSigning checks a store whose batches open requests among
+// signatures (as a coordinator in steady state sees them): each request
+// is opened exactly once even when opened twice at the same time (the
+// other attempt fails with [signer.ErrExists], and only its own write), a
+// request opened complete refuses signatures, signatures racing a
+// request's opening count once it is open, every request, signature and
+// composite is logged once with the index its row and the returned
+// requests carry, and the log audits. open returns one or more stores over
+// the same fresh database (replicas), each keeping its log with log.
+func TestOpenedWhileSigning(t *testing.T, open func(t *testing.T, log *ledger.Log) []signer.LedgerStore) {
+	t.Helper()
+	stores, l, logKey := openLogged(t, open)
+	ctx := t.Context()
+	const requests, complete, signers = 10, 2, 4
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		opens    = map[string][]error{}
+		returned = map[string][]*signer.Request{}
+	)
+	store := func(i int) signer.LedgerStore { return stores[i%len(stores)] }
+	for r := range requests + complete {
+		id := fmt.Sprintf("opened-%d", r)
+		// Opened twice at once, through different replicas where there
+		// are several.
+		for try := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req := loggedRequest(id, at(r))
+				if r >= requests {
+					req.State, req.Envelope = signer.Complete, envelopeFor(req)
+				}
+				err := store(r+try).CreateRequest(ctx, req, signer.CreatedEvents(req))
+				mu.Lock()
+				opens[id] = append(opens[id], err)
+				mu.Unlock()
+			}()
+		}
+		if r >= requests {
+			continue
+		}
+		// Its signers at the same time, each until the request is open.
+		for k := range signers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					got, err := store(r+k).AddSignature(ctx, id, loggedPartial(fmt.Sprintf("signer-%d", k), at(100+k)), finishAt(1+signers))
+					if errors.Is(err, signer.ErrNotFound) {
+						time.Sleep(time.Millisecond)
+						continue
+					}
+					if err != nil {
+						t.Errorf("request %s: signer %d: %v", id, k, err)
+						return
+					}
+					mu.Lock()
+					returned[id] = append(returned[id], got)
+					mu.Unlock()
+					return
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	es := logEntries(t, stores[0])
+	if want := requests*(1+1+signers+1) + complete*(1+1+1); len(es) != want {
+		t.Fatalf("log has %d entries, want %d", len(es), want)
+	}
+	for r := range requests + complete {
+		id := fmt.Sprintf("opened-%d", r)
+		var ok, exists int
+		for _, err := range opens[id] {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, signer.ErrExists):
+				exists++
+			default:
+				t.Errorf("opening %s: unexpected error %v", id, err)
+			}
+		}
+		if ok != 1 || exists != 1 {
+			t.Errorf("request %s opened %d times and refused as existing %d times; want once each", id, ok, exists)
+		}
+		req := mustGet(t, stores[0], id)
+		wantEntry(t, es, req.LogIndex, ledger.RequestOpened, id, "")
+		wantEntry(t, es, req.EmittedIndex, ledger.AttestationEmitted, id, "")
+		want := 1 + signers
+		if r >= requests {
+			want = 1
+			if _, err := store(r).AddSignature(ctx, id, loggedPartial("late", at(200)), finishAt(1)); !errors.Is(err, signer.ErrNotPending) {
+				t.Errorf("signing %s, opened complete: %v, want ErrNotPending", id, err)
+			}
+		}
+		if req.State != signer.Complete || len(req.Signatures) != want {
+			t.Fatalf("request %s is %s with %d signatures, want %s with %d", id, req.State, len(req.Signatures), signer.Complete, want)
+		}
+		for _, p := range req.Signatures {
+			wantEntry(t, es, p.LogIndex, ledger.SignatureAccepted, id, p.KeyID)
+		}
+		completed := 0
+		for _, got := range returned[id] {
+			if got.LogIndex != req.LogIndex {
+				t.Errorf("request %s: returned with log index %d, stored %d", id, got.LogIndex, req.LogIndex)
+			}
+			if got.State == signer.Complete {
+				completed++
+			}
+			for _, p := range got.Signatures {
+				if stored := req.SignedBy(p.Identity); stored == nil || stored.LogIndex != p.LogIndex {
+					t.Errorf("request %s: returned log index %d of %s is not the stored one", id, p.LogIndex, p.KeyID)
+				}
+			}
+		}
+		if r < requests && completed != 1 {
+			t.Errorf("request %s: %d signatures completed it, want 1", id, completed)
+		}
+	}
+	auditLog(ctx, t, stores[0], l, logKey)
 }

@@ -11,14 +11,18 @@ import (
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
 )
 
-func TestBatchedSignatures(t *testing.T) {
-	signertest.TestBatchedSignatures(t, func(t *testing.T, log *ledger.Log) []signer.LedgerStore {
-		s, err := sqlitestore.Open(t.Context(), t.TempDir(), sqlitestore.Options{Ledger: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return []signer.LedgerStore{s}
-	})
+func TestBatchedSignatures(t *testing.T) { signertest.TestBatchedSignatures(t, openOne) }
+
+func TestOpenedWhileSigning(t *testing.T) { signertest.TestOpenedWhileSigning(t, openOne) }
+
+// openOne opens a store in a fresh directory, for the shared tests that
+// take replicas (SQLite has one).
+func openOne(t *testing.T, log *ledger.Log) []signer.LedgerStore {
+	s, err := sqlitestore.Open(t.Context(), t.TempDir(), sqlitestore.Options{Ledger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []signer.LedgerStore{s}
 }
 
 func TestBatchObserver(t *testing.T) {

@@ -252,7 +252,9 @@ func (s *Store) CreateRequest(ctx context.Context, r *signer.Request, events []l
 	if err := storesql.ValidateRequest(r); err != nil {
 		return fmt.Errorf("sqlitestore: creating request: %w", err)
 	}
-	_, err := s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
+	// A new request: the batch inserts it before its other writes and
+	// takes the log lock only to sequence its appends (storesql.Store.Create).
+	_, err := s.writeNew(ctx, r.ID, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
 		return nil, s.db.Create(ctx, q, r, events)
 	})
 	return err
@@ -405,6 +407,12 @@ func (s *Store) begin(ctx context.Context) (storesql.Tx, error) {
 // write applies one write through the group-committing writer.
 func (s *Store) write(ctx context.Context, apply storesql.ApplyFunc) (*signer.Request, error) {
 	return s.batch.Write(ctx, apply)
+}
+
+// writeNew is write for a write that creates request id (see
+// [storesql.Batcher.WriteNew]).
+func (s *Store) writeNew(ctx context.Context, id string, apply storesql.ApplyFunc) (*signer.Request, error) {
+	return s.batch.WriteNew(ctx, id, apply)
 }
 
 // stmtCache is a [storesql.Querier] over the writer's connection that

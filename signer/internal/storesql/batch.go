@@ -2,7 +2,10 @@ package storesql
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,6 +85,9 @@ type Batcher struct {
 	stopped   chan struct{}
 	closeOnce sync.Once
 	commits   atomic.Int64
+	// retry holds the writes a committed batch met ErrRowBusy on, for the
+	// next batch (writer goroutine only).
+	retry []*op
 	// cache is the log's right edge as the last committed batch left it,
 	// used only by the writer goroutine; each batch checks it against the
 	// log's size before trusting it (see logCache).
@@ -126,6 +132,8 @@ func (b *Batcher) Closed() bool {
 type op struct {
 	ctx   context.Context
 	id    string // the request the write changes, if known
+	first bool   // apply before the batch's other writes (WriteNew)
+	tries int    // batches that applied it and met ErrRowBusy
 	apply ApplyFunc
 	state atomic.Int32 // opQueued, then opTaken (by the writer) or opAbandoned (by the caller)
 	req   *signer.Request
@@ -153,10 +161,22 @@ func (b *Batcher) Write(ctx context.Context, apply ApplyFunc) (*signer.Request, 
 // batch reads and locks the requests of all such writes in one go, before
 // applying them (see [BatcherConfig.Prefetch]).
 func (b *Batcher) WriteFor(ctx context.Context, id string, apply ApplyFunc) (*signer.Request, error) {
+	return b.write(ctx, &op{ctx: ctx, id: id, apply: apply, done: make(chan struct{})})
+}
+
+// WriteNew is [Batcher.WriteFor] for a write that creates request id. The
+// batch applies such writes before its others, so that it inserts every
+// new request before it can hold the log lock: a batch holding the log
+// lock never waits for another replica's uncommitted insert of the same
+// request (that replica may be waiting for the log lock).
+func (b *Batcher) WriteNew(ctx context.Context, id string, apply ApplyFunc) (*signer.Request, error) {
+	return b.write(ctx, &op{ctx: ctx, id: id, first: true, apply: apply, done: make(chan struct{})})
+}
+
+func (b *Batcher) write(ctx context.Context, o *op) (*signer.Request, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", b.cfg.Name, err)
 	}
-	o := &op{ctx: ctx, id: id, apply: apply, done: make(chan struct{})}
 	select {
 	case b.ops <- o:
 	case <-b.quit:
@@ -185,11 +205,17 @@ func (b *Batcher) loop() {
 	defer close(b.stopped)
 	batch := make([]*op, 0, b.cfg.MaxBatch)
 	for {
-		batch = batch[:0]
-		select {
-		case o := <-b.ops:
-			batch = append(batch, o)
-		case <-b.quit:
+		batch = append(batch[:0], b.retry...)
+		b.retry = b.retry[:0]
+		if len(batch) == 0 {
+			select {
+			case o := <-b.ops:
+				batch = append(batch, o)
+			case <-b.quit:
+				batch = nil
+			}
+		}
+		if batch == nil {
 			for {
 				select {
 				case o := <-b.ops:
@@ -219,7 +245,7 @@ func (b *Batcher) loop() {
 func (b *Batcher) commit(batch []*op) {
 	ops := batch[:0:0]
 	for _, o := range batch {
-		if !o.state.CompareAndSwap(opQueued, opTaken) {
+		if o.tries == 0 && !o.state.CompareAndSwap(opQueued, opTaken) {
 			continue // its caller gave up
 		}
 		if err := o.ctx.Err(); err != nil {
@@ -264,8 +290,9 @@ func (b *Batcher) commit(batch []*op) {
 		state.lockedAt = time.Now() // Begin took the log lock
 	}
 	type result struct {
-		req *signer.Request
-		err error
+		req   *signer.Request
+		err   error
+		retry bool // ErrRowBusy: apply it again in the next batch
 	}
 	results := make([]result, len(ops))
 	b.cache.newBatch()
@@ -285,13 +312,31 @@ func (b *Batcher) commit(batch []*op) {
 			return
 		}
 	}
-	if len(ids) < len(ops) || b.cfg.Prefetch == nil {
-		if err := q.sequence(ctx); err != nil {
-			b.fail(tx, err, ops)
-			return
+	// New requests first (WriteNew), then, if the batch has writes that do
+	// not name their request, the log lock, then the other writes.
+	order := make([]int, 0, len(ops))
+	for i, o := range ops {
+		if o.first {
+			order = append(order, i)
 		}
 	}
+	creates := len(order)
+	// In ID order, as the rows read up front: two batches opening the
+	// same requests wait for each other's inserts in the same order.
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(ops[a].id, ops[b].id) })
 	for i, o := range ops {
+		if !o.first {
+			order = append(order, i)
+		}
+	}
+	for n, i := range order {
+		o := ops[i]
+		if n == creates && (len(ids) < len(ops) || b.cfg.Prefetch == nil) {
+			if err := q.sequence(ctx); err != nil {
+				b.fail(tx, err, ops)
+				return
+			}
+		}
 		*q.op = opState{mark: len(q.batch.queue), appends: len(q.batch.appends)}
 		q.cache.savepoint()
 		req, err := o.apply(ctx, q)
@@ -310,6 +355,10 @@ func (b *Batcher) commit(batch []*op) {
 					b.fail(tx, fmt.Errorf("%s: rolling back a failed write (%v): %w", b.cfg.Name, err, b.cfg.Wrap(rbErr)), ops)
 					return
 				}
+				if errors.Is(err, ErrRowBusy) && o.tries < maxRowBusyTries {
+					results[i] = result{retry: true}
+					continue
+				}
 			case q.op.dbErr:
 				// A statement failed before the op's savepoint: the
 				// transaction may be aborted (PostgreSQL) and cannot be
@@ -318,7 +367,7 @@ func (b *Batcher) commit(batch []*op) {
 				return
 			}
 		}
-		results[i] = result{req, err}
+		results[i] = result{req: req, err: err}
 	}
 	// The deferred log appends, then the writes still queued, in one round
 	// trip before the commit, or with it.
@@ -343,9 +392,19 @@ func (b *Batcher) commit(batch []*op) {
 	b.cache.committed(q.batch.logged)
 	b.commits.Add(1)
 	for i, o := range ops {
+		if results[i].retry {
+			o.tries++
+			b.retry = append(b.retry, o)
+			continue
+		}
 		o.finish(results[i].req, results[i].err)
 	}
 }
+
+// maxRowBusyTries bounds the batches a write is applied in while it meets
+// ErrRowBusy; the row is held only until another batch commits, which the
+// next batch waits for (before the log lock) when it reads it.
+const maxRowBusyTries = 3
 
 // fail rolls the batch's transaction back and fails every write of it.
 func (b *Batcher) fail(tx Tx, err error, ops []*op) {

@@ -43,7 +43,9 @@ func execAll(ctx context.Context, q Querier, stmts []Stmt) ([]int64, error) {
 }
 
 // PrefixQuerier is implemented by transactions that can send a statement
-// without arguments (a SAVEPOINT) in the same round trip as a query.
+// without arguments (a SAVEPOINT) in the same round trip as a query. An
+// error means pre failed (or was not sent); once pre ran, the query's own
+// failure is reported by the rows (Err, Close).
 type PrefixQuerier interface {
 	QueryAfter(ctx context.Context, pre string, query string, args ...any) (Rows, error)
 }
@@ -153,6 +155,9 @@ type batchState struct {
 	// logged holds the log index of each signature (request ID and
 	// identity) the batch logged, for the requests it returns.
 	logged map[[2]string]int64
+	// opened holds the log index of each request the batch opened (its
+	// request.opened entry), for the requests it returns.
+	opened map[string]int64
 	// cachedBase holds, for the requests whose signatures came from the
 	// request cache, those signatures (see [Store.Prefetch]).
 	cachedBase map[string][]signer.Partial
@@ -170,8 +175,11 @@ func (q batchQ) sequence(ctx context.Context) error {
 		// the read of the log's size (see lockLog).
 		q.batch.lockHeld, q.batch.lockPending = true, true
 	} else {
+		// Inside the op's savepoint (send takes it first if need be):
+		// rolling the op back would release the lock, so it cannot fail
+		// alone any more (see Query).
+		q.op.fatal = true
 		if _, err := q.send(ctx, []Stmt{{SQL: q.cfg.LockLog}}); err != nil {
-			q.op.fatal = true
 			return fmt.Errorf("%s: locking the log: %w", q.cfg.Name, q.cfg.Wrap(err))
 		}
 		q.batch.lockHeld, q.batch.lockedAt = true, time.Now()
@@ -180,7 +188,7 @@ func (q batchQ) sequence(ctx context.Context) error {
 	q.batch.appends = nil
 	// The earlier ops' writes now queued cannot be told from this op's:
 	// if this op fails, the batch does.
-	q.op.fatal = len(appends) > 0
+	q.op.fatal = q.op.fatal || len(appends) > 0
 	for _, a := range appends {
 		if err := a(ctx); err != nil {
 			q.op.fatal = true
@@ -237,6 +245,9 @@ func (q batchQ) lockLog(ctx context.Context) error {
 		q.op.dbErr, q.op.fatal = true, true
 		return fmt.Errorf("%s: locking the log: %w", q.cfg.Name, q.cfg.Wrap(err))
 	}
+	if q.op.savepoint {
+		q.op.fatal = true // see Query
+	}
 	q.batch.lockedAt = time.Now()
 	return nil
 }
@@ -251,8 +262,11 @@ func (q batchQ) Query(ctx context.Context, query string, args ...any) (Rows, err
 	if pq, ok := q.Tx.(PrefixQuerier); ok && q.batch.lockPending && q.op.savepoint && len(q.batch.queue) == 0 {
 		q.batch.lockPending = false
 		rows, err = pq.QueryAfter(ctx, q.cfg.LockLog, query, args...)
+		// Taken inside the op's savepoint: rolling the op back would
+		// release it, so the op can no longer fail alone.
+		q.op.fatal = true
 		if err != nil {
-			q.op.dbErr, q.op.fatal = true, true
+			q.op.dbErr = true
 			return nil, fmt.Errorf("%s: locking the log and reading: %w", q.cfg.Name, q.cfg.Wrap(err))
 		}
 		q.batch.lockedAt = time.Now()

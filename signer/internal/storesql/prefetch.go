@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/quorate-dev/quorate/ledger"
 	"github.com/quorate-dev/quorate/signer"
@@ -37,7 +38,23 @@ func (s Store) Prefetch(ctx context.Context, q Querier, ids []string) error {
 	// the composite is built from what is stored, even if it was changed
 	// behind the coordinator's back (see addLocked).
 	counts := make(map[string]int64, len(ids))
-	reqs, err := s.queryRequests(ctx, q, func(rows Rows) (*signer.Request, error) {
+	//
+	// Where rows are locked, the lock is a statement of its own, before the
+	// read (in the same round trip): a statement that waits for a row lock
+	// then sees that row as the other transaction left it, but every other
+	// row (the signatures counted) as they were when it started, so a read
+	// that locks would count too few signatures after such a wait — and
+	// the cache would take an older count for the current one.
+	read := Querier(q)
+	if s.LockRow != "" {
+		lock := `SELECT id FROM requests WHERE id IN (` + in + `) ORDER BY id` + s.LockRow
+		lq, ok := bq.Tx.(LockingQuerier)
+		if !ok {
+			return fmt.Errorf("%s: reading %d requests: the transaction cannot lock before it reads", s.Name, len(ids))
+		}
+		read = lockThenRead{lq, lock}
+	}
+	reqs, err := s.queryRequests(ctx, read, func(rows Rows) (*signer.Request, error) {
 		var n int64
 		r, err := scanRequestWith(rows, &n)
 		if err == nil {
@@ -45,7 +62,7 @@ func (s Store) Prefetch(ctx context.Context, q Querier, ids []string) error {
 		}
 		return r, err
 	}, `SELECT `+requestColumns+`, (SELECT COUNT(*) FROM signatures WHERE signatures.request_id = requests.id)
-		FROM requests WHERE id IN (`+in+`) ORDER BY id`+s.LockRow, args...)
+		FROM requests WHERE id IN (`+in+`) ORDER BY id`, args...)
 	if err != nil {
 		return s.errorf(err, "reading %d requests", len(ids))
 	}
@@ -75,6 +92,28 @@ func (s Store) Prefetch(ctx context.Context, q Querier, ids []string) error {
 		}
 	}
 	return nil
+}
+
+// LockingQuerier is implemented by transactions that can send a statement
+// taking the same arguments as a query before it, in the same round trip:
+// a lock, then a read that starts once the lock is taken.
+type LockingQuerier interface {
+	QueryAfterLock(ctx context.Context, lock, query string, args ...any) (Rows, error)
+}
+
+// lockThenRead is a [Querier] for one read after a lock (see
+// [LockingQuerier]); only Query may be used.
+type lockThenRead struct {
+	q    LockingQuerier
+	lock string
+}
+
+func (l lockThenRead) Query(ctx context.Context, query string, args ...any) (Rows, error) {
+	return l.q.QueryAfterLock(ctx, l.lock, query, args...)
+}
+
+func (l lockThenRead) Exec(context.Context, string, ...any) (int64, error) {
+	return 0, errors.New("storesql: a write through a lock's read")
 }
 
 // addLocked is [Store.AddSignature] on a request the batch holds locked
@@ -127,8 +166,11 @@ func (s Store) addLocked(ctx context.Context, q batchQ, id string, p signer.Part
 				q.batch.logged = map[[2]string]int64{}
 			}
 			q.batch.logged[[2]string{id, p.Identity}] = entries[0].Index
-			// Signatures logged earlier in this batch were not when r
-			// was read.
+			// A request opened and signatures logged earlier in this
+			// batch were not when r was read.
+			if x, ok := q.batch.opened[id]; ok && r.LogIndex < 0 {
+				r.LogIndex = x
+			}
 			for i := range r.Signatures {
 				if x, ok := q.batch.logged[[2]string{id, r.Signatures[i].Identity}]; ok && r.Signatures[i].LogIndex < 0 {
 					r.Signatures[i].LogIndex = x
@@ -140,8 +182,7 @@ func (s Store) addLocked(ctx context.Context, q batchQ, id string, p signer.Part
 				emitted = r.EmittedIndex
 			}
 		}
-		q.enqueue(queued{Stmt{`INSERT INTO signatures (` + partialInsertColumns + `, log_index) VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (request_id, identity) DO NOTHING`, []any{id, p.KeyID, p.Identity, p.Role, nonNil(p.Sig), received, sigIndex}},
+		q.enqueue(queued{Stmt{insertLoggedPartialSQL, []any{id, p.KeyID, p.Identity, p.Role, nonNil(p.Sig), received, sigIndex}},
 			fmt.Sprintf("request %q: inserting signature by %s", id, p.Identity), signer.ErrDuplicate})
 		if len(env) > 0 {
 			q.enqueue(queued{Stmt{`UPDATE requests SET state = $1, envelope = $2, updated_ns = $3, emitted_index = $4 WHERE id = $5 AND state = $6`,
@@ -160,6 +201,94 @@ func (s Store) addLocked(ctx context.Context, q batchQ, id string, p signer.Part
 		q.cache.reqs.stage(held)
 	}
 	return r, true, nil
+}
+
+// insertLoggedPartialSQL inserts a signature with its log index (NULL
+// without a log): one text for every batch's signatures, so that they
+// coalesce into multi-row INSERTs (see [batchQ.sendFinal]).
+const insertLoggedPartialSQL = `INSERT INTO signatures (` + partialInsertColumns + `, log_index) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (request_id, identity) DO NOTHING`
+
+// createLocked is [Store.Create] in a batch that tracks its requests (see
+// [Store.Prefetch]), so that opening a request does not end that tracking
+// for the batch's other writes, nor make the batch take the log lock
+// before deciding them. The request row is inserted at once, in the op's
+// savepoint (a request opened concurrently elsewhere makes this op fail
+// with [signer.ErrExists], not the batch); its log append is sequenced
+// with the batch's others, and its signatures are queued with their log
+// indexes. The batch then holds the new request (its row is this
+// transaction's) for the writes after it, and the request cache keeps it
+// for the batches after. done is false when the batch does not track.
+func (s Store) createLocked(ctx context.Context, q batchQ, r *signer.Request, events []ledger.Event, insert Stmt, updated time.Time) (done bool, _ error) {
+	if q.batch.locked == nil {
+		return false, nil
+	}
+	if held := q.batch.locked[r.ID]; held != nil {
+		return true, fmt.Errorf("%s: request %q: %w", s.Name, r.ID, signer.ErrExists)
+	}
+	received := make([]any, len(r.Signatures))
+	for i, p := range r.Signatures {
+		var err error
+		if received[i], err = encodeTime("received", p.Received); err != nil {
+			return true, fmt.Errorf("%s: request %q: signature by %s: %w", s.Name, r.ID, p.Identity, err)
+		}
+	}
+	n, err := q.send(ctx, []Stmt{insert})
+	if err != nil {
+		return true, s.errorf(err, "inserting request %q", r.ID)
+	}
+	if n[0] == 0 {
+		return true, fmt.Errorf("%s: request %q: %w", s.Name, r.ID, signer.ErrExists)
+	}
+	held := Clone(r)
+	held.Updated = updated
+	held.LogIndex, held.EmittedIndex = -1, -1
+	for i := range held.Signatures {
+		held.Signatures[i].Received = held.Signatures[i].Received.UTC()
+		held.Signatures[i].LogIndex = -1
+	}
+	queueSignatures := func(indexes []any) {
+		for i, p := range r.Signatures {
+			q.enqueue(queued{Stmt{insertLoggedPartialSQL, []any{r.ID, p.KeyID, p.Identity, p.Role, nonNil(p.Sig), received[i], indexes[i]}},
+				fmt.Sprintf("request %q: inserting signature by %s", r.ID, p.Identity), signer.ErrDuplicate})
+		}
+	}
+	if s.Ledger == nil || len(events) == 0 {
+		queueSignatures(make([]any, len(r.Signatures)))
+	} else if err := s.appendLogThen(ctx, q, events, func(entries []*ledger.Entry) {
+		if q.batch.logged == nil {
+			q.batch.logged = map[[2]string]int64{}
+		}
+		if q.batch.opened == nil {
+			q.batch.opened = map[string]int64{}
+		}
+		q.batch.opened[r.ID] = entries[0].Index
+		indexes := make([]any, len(r.Signatures))
+		for i, p := range r.Signatures {
+			q.batch.logged[[2]string{r.ID, p.Identity}] = entries[1+i].Index
+			indexes[i] = entries[1+i].Index
+		}
+		queueSignatures(indexes)
+		emitted := any(nil)
+		if held.State == signer.Complete {
+			emitted = entries[len(entries)-1].Index
+		}
+		// Only the log indexes: a later write of the batch may complete
+		// the request (and set emitted_index) before this runs.
+		set := `UPDATE requests SET log_index = $1 WHERE id = $2`
+		args := []any{entries[0].Index, r.ID}
+		if emitted != nil {
+			set, args = `UPDATE requests SET log_index = $1, emitted_index = $2 WHERE id = $3`, []any{entries[0].Index, emitted, r.ID}
+		}
+		q.enqueue(queued{Stmt{set, args}, fmt.Sprintf("recording log indexes of request %q", r.ID), signer.ErrNotFound})
+	}); err != nil {
+		return true, err
+	}
+	if q.batch.locked != nil { // nil when appending ran statements at once (webhooks)
+		q.batch.locked[r.ID] = held
+		q.cache.reqs.stage(held)
+	}
+	return true, nil
 }
 
 // storedSignatures reads the stored signatures of request id by the

@@ -63,6 +63,17 @@ type Dialect struct {
 	// LockRow is appended to the SELECT that reads a request about to be
 	// changed, so no other transaction changes it until this one ends.
 	LockRow string
+	// LockRowNoWait is LockRow failing at once, rather than waiting, when
+	// another transaction holds the row ("" for none), and RowBusy
+	// recognizes that failure. A batch locks the rows it did not read up
+	// front (see [Store.Prefetch]: a request opened since) with it: such a
+	// row comes out of the batches' ID order, and waiting for it could
+	// deadlock with a batch that holds it and waits for a row or an insert
+	// of this batch, or for the log lock this batch holds. The write is
+	// applied again in the next batch instead ([ErrRowBusy]), whose
+	// prefetch reads the row in order.
+	LockRowNoWait string
+	RowBusy       func(error) bool
 	// Wrap classifies a driver error, wrapping [signer.ErrUnavailable] when
 	// retrying may succeed. It returns err itself otherwise.
 	Wrap func(err error) error
@@ -417,11 +428,22 @@ func (s Store) Create(ctx context.Context, q Querier, r *signer.Request, events 
 	if r.State == signer.Complete {
 		state, envelope = signer.Complete, r.Envelope
 	}
-	n, err := q.Exec(ctx, `INSERT INTO requests (`+requestInsertColumns+`)
+	insert := Stmt{`INSERT INTO requests (` + requestInsertColumns + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-		ON CONFLICT (id) DO NOTHING`,
+		ON CONFLICT (id) DO NOTHING`, []any{
 		r.ID, r.Gate, r.PolicyVersion, r.PolicyDigest, r.PayloadType, nonNil(r.Payload), string(subj),
-		r.Requester, times[0], times[1], string(state), r.StateReason, times[2], envelope)
+		r.Requester, times[0], times[1], string(state), r.StateReason, times[2], envelope}}
+	if bq, ok := q.(batchQ); ok {
+		rc := *r
+		rc.State, rc.Envelope = state, nil
+		if state == signer.Complete {
+			rc.Envelope = r.Envelope
+		}
+		if done, err := s.createLocked(ctx, bq, &rc, events, insert, updated.UTC()); done {
+			return err
+		}
+	}
+	n, err := q.Exec(ctx, insert.SQL, insert.Args...)
 	if err != nil {
 		return s.errorf(err, "inserting request %q", r.ID)
 	}
@@ -503,11 +525,20 @@ func (s Store) Get(ctx context.Context, q Querier, id string, lock bool) (*signe
 // without its signatures, or fails with [signer.ErrNotFound].
 func (s Store) row(ctx context.Context, q Querier, id string, lock bool) (*signer.Request, error) {
 	query := `SELECT ` + requestColumns + ` FROM requests WHERE id = $1`
+	noWait := false
 	if lock {
-		query += s.LockRow
+		if _, ok := q.(batchQ); ok && s.LockRowNoWait != "" {
+			noWait = true
+			query += s.LockRowNoWait
+		} else {
+			query += s.LockRow
+		}
 	}
 	reqs, err := s.queryRequests(ctx, q, scanRequest, query, id)
 	if err != nil {
+		if noWait && s.RowBusy != nil && s.RowBusy(err) {
+			return nil, fmt.Errorf("%s: reading request %q: %w (%w)", s.Name, id, signer.ErrUnavailable, ErrRowBusy)
+		}
 		return nil, s.errorf(err, "reading request %q", id)
 	}
 	if len(reqs) == 0 {
@@ -900,6 +931,11 @@ func Clone(r *signer.Request) *signer.Request {
 	}
 	return &c
 }
+
+// ErrRowBusy reports a request row another transaction holds, met by a
+// batch that did not read it up front (see [Dialect.LockRowNoWait]): a
+// [Batcher] applies the write again in its next batch.
+var ErrRowBusy = errors.New("request row held by another transaction")
 
 // ErrClosed reports a store used after Close.
 var ErrClosed = errors.New("store is closed")
