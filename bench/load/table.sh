@@ -13,6 +13,8 @@
 # PostgreSQL (bench/load --db-latency), as when they run on other machines.
 # SPREAD=request sends all of a request's signatures to one replica (bench/load
 # --spread; default alternate: each to the other replica than the one before).
+# OPEN=timed opens each request in the timed phase, among the signatures
+# (bench/load --open; default setup: all opened before the timed phase).
 # ORDER=staggered sends the signatures staggered (bench/load --order):
 # completions spread over the run, as in steady state, instead of all at
 # its end; ORDER="ranks staggered" runs every setup both ways.
@@ -33,6 +35,7 @@ PROFILE_DIR=${PROFILE_DIR:-}
 DB_LATENCY=${DB_LATENCY:-}
 SPREAD=${SPREAD:-alternate}
 ORDER=${ORDER:-ranks}
+OPEN=${OPEN:-setup}
 GO=${GO:-go}
 tool=$(mktemp -d)
 trap 'rm -rf "$tool"' EXIT
@@ -43,7 +46,7 @@ echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for round in $(seq "$ROUNDS"); do
 	for order in $ORDER; do
 	for setup in $SETUPS; do
-		args=(--quorate "$QUORATE" --clients "$CLIENTS" --requests "$REQUESTS" --order "$order" --json)
+		args=(--quorate "$QUORATE" --clients "$CLIENTS" --requests "$REQUESTS" --order "$order" --open "$OPEN" --json)
 		if [ -n "$PROFILE_DIR" ]; then
 			prof="$PROFILE_DIR/$setup-$round"
 			[ "$order" = ranks ] || prof="$PROFILE_DIR/$setup-$order-$round"
@@ -74,6 +77,8 @@ if r.get("dbLatencyMs"):
     names[s] += f" (+{r['dbLatencyMs']:g} ms round trip)"
 if r.get("order", "ranks") != "ranks":
     names[s] += f", {r['order']}"
+if r.get("open", "setup") == "timed":
+    names[s] += f", opened in the timed phase (open p99 {r.get('openP99ms', 0):.0f} ms)"
 if r.get("spread", "alternate") != "alternate":
     names[s] += f", signatures routed by {r['spread']}"
 bad = "" if r["accepted"] == r["attempted"] else f" ({r['rejected']} rejected!)"
