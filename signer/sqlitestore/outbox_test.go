@@ -2,6 +2,8 @@ package sqlitestore_test
 
 import (
 	"math"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,12 +43,26 @@ func TestOutboxWrittenWithEvents(t *testing.T) {
 	if err := s.CreateRequest(t.Context(), r, signer.CreatedEvents(r)); err != nil {
 		t.Fatal(err)
 	}
+	// Two signatures at once (a batch of them, queuing their deliveries
+	// with their rows), not enough to complete it.
+	var wg sync.WaitGroup
+	for _, who := range []string{"i2", "i3"} {
+		wg.Go(func() {
+			p := signer.Partial{KeyID: hexKey, Identity: who, Role: "dev", Sig: []byte("s"), Received: now}
+			if _, err := s.AddSignature(t.Context(), "r1", p, func(r *signer.Request) (signer.Finish, error) {
+				return signer.Finished(r, nil), nil
+			}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
 	if _, err := s.SetState(t.Context(), "r1", signer.Cancelled, "no", now, signer.LogState); err != nil {
 		t.Fatal(err)
 	}
 	o := s.Outbox()
-	if n, _, err := o.Stats(t.Context()); err != nil || n != 4 {
-		t.Fatalf("Stats = %d, %v; want 4 rows (3 events to all, 1 to opened)", n, err)
+	if n, _, err := o.Stats(t.Context()); err != nil || n != 6 {
+		t.Fatalf("Stats = %d, %v; want 6 rows (5 events to all, 1 to opened)", n, err)
 	}
 	got := map[string][]int64{}
 	for {
@@ -68,8 +84,8 @@ func TestOutboxWrittenWithEvents(t *testing.T) {
 			}
 		}
 	}
-	if len(got["all"]) != 3 || got["all"][0] != 0 || got["all"][2] != 2 || len(got["opened"]) != 1 || got["opened"][0] != 0 {
-		t.Fatalf("delivered %v; want all: [0 1 2] in order, opened: [0]", got)
+	if !slices.Equal(got["all"], []int64{0, 1, 2, 3, 4}) || !slices.Equal(got["opened"], []int64{0}) {
+		t.Fatalf("delivered %v; want all: [0 1 2 3 4] in order, opened: [0]", got)
 	}
 }
 

@@ -40,12 +40,12 @@ type BatcherConfig struct {
 	Wrap   func(error) error // classifies driver errors (see Dialect.Wrap)
 	Logger *zap.Logger
 	// LockLog, when set, is the statement that takes the log lock until
-	// the transaction ends, and Begin does not take it. A batch whose writes
-	// all name their request ([Batcher.WriteFor]) then takes it only to
-	// sequence its log appends, after reading and locking its requests and
-	// deciding its writes: replicas admit signatures in parallel and hold
+	// the transaction ends, and Begin does not take it. A batch takes it
+	// only to sequence its log appends, after reading and locking its
+	// requests and deciding the writes that name one ([Batcher.WriteFor],
+	// [Batcher.WriteNew]): replicas admit signatures in parallel and hold
 	// the lock only for the appends, the batch's writes and the COMMIT.
-	// Other batches take it first.
+	// The batch's writes that name no request run after it takes the lock.
 	LockLog string
 	// FewShapes splits the batch's coalesced INSERTs into chunks of 2^k
 	// rows (see [Dialect.FewShapes]).
@@ -312,26 +312,38 @@ func (b *Batcher) commit(batch []*op) {
 			return
 		}
 	}
-	// New requests first (WriteNew), then, if the batch has writes that do
-	// not name their request, the log lock, then the other writes.
+	// New requests first (WriteNew), then the other writes that name their
+	// request, decided in memory; then the log lock, then the writes that
+	// do not name a request (which run their statements at once, ending
+	// the batch's tracking of its requests: see batchState.locked).
 	order := make([]int, 0, len(ops))
 	for i, o := range ops {
 		if o.first {
 			order = append(order, i)
 		}
 	}
-	creates := len(order)
 	// In ID order, as the rows read up front: two batches opening the
 	// same requests wait for each other's inserts in the same order.
 	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(ops[a].id, ops[b].id) })
+	named := len(order)
 	for i, o := range ops {
-		if !o.first {
+		if !o.first && o.id != "" {
+			order = append(order, i)
+		}
+	}
+	if b.cfg.Prefetch == nil {
+		named = 0 // nothing is decided in memory: the lock first
+	} else {
+		named = len(order)
+	}
+	for i, o := range ops {
+		if !o.first && o.id == "" {
 			order = append(order, i)
 		}
 	}
 	for n, i := range order {
 		o := ops[i]
-		if n == creates && (len(ids) < len(ops) || b.cfg.Prefetch == nil) {
+		if n == named {
 			if err := q.sequence(ctx); err != nil {
 				b.fail(tx, err, ops)
 				return

@@ -3,6 +3,7 @@ package storesql
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -64,23 +65,11 @@ type reminderColumn struct {
 func (s Store) insertDeliveries(ctx context.Context, q Querier, now time.Time, ds []notify.Delivery) (int, error) {
 	n := 0
 	for _, d := range ds {
-		var rem any
-		if d.Reminder != nil {
-			b, err := json.Marshal(reminderColumn{Reminder: d.Reminder, Waiting: d.Waiting})
-			if err != nil {
-				return n, fmt.Errorf("%s: encoding reminder %s: %w", s.Name, d.MessageID, err)
-			}
-			rem = string(b)
+		args, err := s.deliveryRow(d, now)
+		if err != nil {
+			return n, err
 		}
-		var entry any
-		if d.Entry != nil {
-			entry = d.Entry
-		}
-		k, err := q.Exec(ctx, `INSERT INTO webhook_outbox (endpoint, message_id, idx, order_key, gate, entry, reminder,
-			attempts, state, due_ns, owner, lease_ns, reason, enqueued_ns)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 'pending', $8, '', 0, '', $8)
-			ON CONFLICT (endpoint, message_id) DO NOTHING`,
-			d.Endpoint, d.MessageID, d.Index, d.OrderKey, d.Gate, entry, rem, now.UnixNano())
+		k, err := q.Exec(ctx, insertDeliverySQL, args...)
 		if err != nil {
 			return n, s.errorf(err, "writing webhook delivery %s to %s", d.MessageID, d.Endpoint)
 		}
@@ -89,12 +78,48 @@ func (s Store) insertDeliveries(ctx context.Context, q Querier, now time.Time, d
 	return n, nil
 }
 
+// insertDeliverySQL writes one delivery (deliveryRow), pending and due now;
+// its VALUES are all parameters, so a batch's coalesce into multi-row
+// INSERTs.
+const insertDeliverySQL = `INSERT INTO webhook_outbox (endpoint, message_id, idx, order_key, gate, entry, reminder,
+			attempts, state, due_ns, owner, lease_ns, reason, enqueued_ns)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+			ON CONFLICT (endpoint, message_id) DO NOTHING`
+
+// deliveryRow returns the arguments of insertDeliverySQL for d.
+func (s Store) deliveryRow(d notify.Delivery, now time.Time) ([]any, error) {
+	var rem any
+	if d.Reminder != nil {
+		b, err := json.Marshal(reminderColumn{Reminder: d.Reminder, Waiting: d.Waiting})
+		if err != nil {
+			return nil, fmt.Errorf("%s: encoding reminder %s: %w", s.Name, d.MessageID, err)
+		}
+		rem = string(b)
+	}
+	var entry any
+	if d.Entry != nil {
+		entry = d.Entry
+	}
+	ns := now.UnixNano()
+	return []any{d.Endpoint, d.MessageID, d.Index, d.OrderKey, d.Gate, entry, rem, int64(0), "pending", ns, "", int64(0), "", ns}, nil
+}
+
+// errDeliveryExists is a new entry's delivery found already in the
+// outbox (its message ID is the entry's log index): a log that repeats
+// an index, which a batch refuses whole.
+var errDeliveryExists = errors.New("webhook delivery of a new log entry already in the outbox")
+
 // fanout writes the outbox rows of logged entries (see [notify.Fanout]) in
 // the transaction that appended them.
 func (s Store) fanout(ctx context.Context, q Querier, entries []*ledger.Entry) error {
 	if s.Webhooks == nil || len(s.Webhooks.Endpoints) == 0 {
 		return nil
 	}
+	// In a batch that tracks its requests, the deliveries are queued with
+	// its other rows (a statement run at once would end that tracking) and
+	// a request's gate is the one the batch holds.
+	bq, queue := q.(batchQ)
+	queue = queue && bq.batch.locked != nil
 	gates := map[string]string{}
 	for _, e := range entries {
 		gate := ""
@@ -103,6 +128,11 @@ func (s Store) fanout(ctx context.Context, q Querier, entries []*ledger.Entry) e
 		}
 		if e.RequestID != "" {
 			g, ok := gates[e.RequestID]
+			if !ok && queue {
+				if held := bq.batch.locked[e.RequestID]; held != nil {
+					g, ok = held.Gate, true
+				}
+			}
 			if !ok {
 				var err error
 				if g, err = s.requestGate(ctx, q, e); err != nil {
@@ -116,8 +146,19 @@ func (s Store) fanout(ctx context.Context, q Querier, entries []*ledger.Entry) e
 		if err != nil {
 			return fmt.Errorf("%s: encoding log entry %d for the outbox: %w", s.Name, e.Index, err)
 		}
-		if _, err := s.insertDeliveries(ctx, q, s.now(), notify.Fanout(s.Webhooks, e, b, gate)); err != nil {
-			return err
+		ds := notify.Fanout(s.Webhooks, e, b, gate)
+		if !queue {
+			if _, err := s.insertDeliveries(ctx, q, s.now(), ds); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, d := range ds {
+			args, err := s.deliveryRow(d, s.now())
+			if err != nil {
+				return err
+			}
+			bq.enqueue(queued{Stmt{insertDeliverySQL, args}, fmt.Sprintf("writing webhook delivery %s to %s", d.MessageID, d.Endpoint), errDeliveryExists})
 		}
 	}
 	return nil
