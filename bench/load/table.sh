@@ -14,7 +14,8 @@
 # SPREAD=request sends all of a request's signatures to one replica (bench/load
 # --spread; default alternate: each to the other replica than the one before).
 # OPEN=timed opens each request in the timed phase, among the signatures
-# (bench/load --open; default setup: all opened before the timed phase).
+# (bench/load --open; default setup: all opened before the timed phase);
+# with ORDER=ranks all openings come first, so pair it with staggered.
 # ORDER=staggered sends the signatures staggered (bench/load --order):
 # completions spread over the run, as in steady state, instead of all at
 # its end; ORDER="ranks staggered" runs every setup both ways.
