@@ -196,7 +196,7 @@ func (s Store) addLocked(ctx context.Context, q batchQ, id string, p signer.Part
 	if err != nil {
 		return nil, true, err
 	}
-	if q.batch.locked != nil { // nil when appending ran statements at once (webhooks)
+	if q.batch.locked != nil { // nil once a write of the batch ran statements at once
 		q.batch.locked[id] = held
 		q.cache.reqs.stage(held)
 	}
@@ -284,7 +284,7 @@ func (s Store) createLocked(ctx context.Context, q batchQ, r *signer.Request, ev
 	}); err != nil {
 		return true, err
 	}
-	if q.batch.locked != nil { // nil when appending ran statements at once (webhooks)
+	if q.batch.locked != nil { // nil once a write of the batch ran statements at once
 		q.batch.locked[r.ID] = held
 		q.cache.reqs.stage(held)
 	}
