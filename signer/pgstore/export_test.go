@@ -7,6 +7,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/signer"
 	"github.com/quorate-dev/quorate/signer/internal/storesql"
 )
 
@@ -39,4 +40,18 @@ func (l txLedger) ReadEntries(ctx context.Context, start, end int64) (es [][]byt
 
 func (l txLedger) Append(ctx context.Context, start int64, entries [][]byte, hashes []tlog.Hash) error {
 	return l.run(ctx, func(v storesql.Ledger) error { return v.Append(ctx, start, entries, hashes) })
+}
+
+// GetInBatch reads request id locked, as a write of the store's batcher
+// that names no request: the batch does not read and lock it up front, as
+// for a request opened since.
+func GetInBatch(ctx context.Context, s *Store, id string) (*signer.Request, error) {
+	return s.batch.Write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
+		return s.db.Get(ctx, q, id, true)
+	})
+}
+
+// Write runs apply as a write of the store's batcher.
+func Write(ctx context.Context, s *Store, apply storesql.ApplyFunc) (*signer.Request, error) {
+	return s.batch.Write(ctx, apply)
 }

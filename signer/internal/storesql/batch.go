@@ -325,16 +325,14 @@ func (b *Batcher) commit(batch []*op) {
 	// In ID order, as the rows read up front: two batches opening the
 	// same requests wait for each other's inserts in the same order.
 	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(ops[a].id, ops[b].id) })
-	named := len(order)
 	for i, o := range ops {
 		if !o.first && o.id != "" {
 			order = append(order, i)
 		}
 	}
+	named := len(order) // the lock is taken before order[named]
 	if b.cfg.Prefetch == nil {
 		named = 0 // nothing is decided in memory: the lock first
-	} else {
-		named = len(order)
 	}
 	for i, o := range ops {
 		if !o.first && o.id == "" {
