@@ -273,26 +273,22 @@ func (q querier) ExecBatch(ctx context.Context, stmts []storesql.Stmt) ([]int64,
 // QueryAfter implements [storesql.PrefixQuerier]: pre (a SAVEPOINT) and
 // the query go to the server in one pipelined round trip.
 func (q querier) QueryAfter(ctx context.Context, pre, query string, args ...any) (storesql.Rows, error) {
-	var b pgx.Batch
-	b.Queue(pre)
-	b.Queue(query, args...)
-	br := q.tx.SendBatch(ctx, &b)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return nil, err
-	}
-	// pre ran: the query's failure is its rows' (Err), as with a query
-	// sent alone, and the caller knows pre's effect holds.
-	rows, _ := br.Query()
-	return batchRows{pgRows{rows}, br}, nil
+	return q.queryAfter(ctx, pre, nil, query, args)
 }
 
 // QueryAfterLock implements [storesql.LockingQuerier]: lock, then query,
-// both with args, in one round trip. The lock's rows are discarded; an
-// error means the lock failed.
+// both with args, in one round trip. The lock's rows are discarded.
 func (q querier) QueryAfterLock(ctx context.Context, lock, query string, args ...any) (storesql.Rows, error) {
+	return q.queryAfter(ctx, lock, args, query, args)
+}
+
+// queryAfter sends pre (with preArgs) and query in one round trip. An
+// error means pre failed; once it ran, the query's failure is its rows'
+// (Err), as with a query sent alone, and the caller knows pre's effect
+// holds.
+func (q querier) queryAfter(ctx context.Context, pre string, preArgs []any, query string, args []any) (storesql.Rows, error) {
 	var b pgx.Batch
-	b.Queue(lock, args...)
+	b.Queue(pre, preArgs...)
 	b.Queue(query, args...)
 	br := q.tx.SendBatch(ctx, &b)
 	if _, err := br.Exec(); err != nil {

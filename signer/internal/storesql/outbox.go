@@ -79,8 +79,8 @@ func (s Store) insertDeliveries(ctx context.Context, q Querier, now time.Time, d
 }
 
 // insertDeliverySQL writes one delivery (deliveryRow), pending and due now;
-// its VALUES are all parameters, so a batch's coalesce into multi-row
-// INSERTs.
+// its VALUES are all parameters, so that a batch's deliveries coalesce
+// into multi-row INSERTs.
 const insertDeliverySQL = `INSERT INTO webhook_outbox (endpoint, message_id, idx, order_key, gate, entry, reminder,
 			attempts, state, due_ns, owner, lease_ns, reason, enqueued_ns)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
