@@ -110,6 +110,7 @@ type Store struct {
 	writer  *sql.Conn // writeDB's connection
 	wq      *stmtCache
 	readDB  *sql.DB
+	readers *readers // readDB's connections with their statements
 
 	batch     *storesql.Batcher
 	closeOnce sync.Once
@@ -176,6 +177,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	s.readDB.SetMaxOpenConns(opts.Readers)
 	s.readDB.SetMaxIdleConns(opts.Readers)
+	s.readers = newReaders(s.readDB, opts.Readers)
 	s.batch = storesql.NewBatcher(storesql.BatcherConfig{Name: "sqlitestore", Begin: s.begin, Wrap: dialect.Wrap, Logger: s.log, Prefetch: s.db.Prefetch, MaxBatch: s.maxBatch,
 		FewShapes: dialect.FewShapes,
 		Observe:   opts.BatchObserver})
@@ -360,12 +362,7 @@ func (s *Store) read(ctx context.Context, fn func(q storesql.Querier) error) err
 	if s.batch.Closed() {
 		return fmt.Errorf("sqlitestore: %w", ErrClosed)
 	}
-	tx, err := s.readDB.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlitestore: starting read transaction: %w", dialect.Wrap(err))
-	}
-	defer tx.Rollback()
-	return fn(querier{tx})
+	return s.readers.read(ctx, fn)
 }
 
 // Close stops the writer, failing writes still queued with [ErrClosed],
@@ -373,7 +370,7 @@ func (s *Store) read(ctx context.Context, fn func(q storesql.Querier) error) err
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.batch.Close()
-		s.closeErr = errors.Join(s.wq.close(), s.writer.Close(), s.writeDB.Close(), s.readDB.Close())
+		s.closeErr = errors.Join(s.wq.close(), s.writer.Close(), s.writeDB.Close(), s.readers.close(), s.readDB.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("sqlitestore: closing %s: %w", s.path, s.closeErr)
 		}
