@@ -172,15 +172,67 @@ func (q batchQ) sendFinal(ctx context.Context) (committed bool, err error) {
 	if len(queue) == 0 && !canCommit {
 		return false, nil
 	}
+	stmts, expect, whats := q.coalesced(queue)
+	var done int
+	if canCommit {
+		done, err = fc.CommitAfter(ctx, stmts, expect)
+	} else {
+		done, err = execChecked(ctx, q.Tx, stmts, expect)
+	}
+	if err != nil {
+		return false, q.flushFailed(err, done, whats)
+	}
+	q.batch.queue = queue[:0]
+	return canCommit, nil
+}
+
+// flushEarlier runs the statements the ops before this one queued, as
+// sendFinal does (coalesced), when this op must run statements at once:
+// run one by one they would cost a statement each. If one fails, the batch
+// does (an earlier op's write is incomplete).
+func (q batchQ) flushEarlier(ctx context.Context) error {
+	if q.op.mark == 0 {
+		return nil
+	}
+	stmts, expect, whats := q.coalesced(q.batch.queue[:q.op.mark])
+	if done, err := execChecked(ctx, q.Tx, stmts, expect); err != nil {
+		return q.flushFailed(err, done, whats)
+	}
+	q.batch.queue = slices.Delete(q.batch.queue, 0, q.op.mark)
+	q.op.mark = 0
+	return nil
+}
+
+// flushFailed is the batch's failure when statement done of a flush (whats
+// says what each wrote) failed; after the last one, the COMMIT failed.
+func (q batchQ) flushFailed(err error, done int, whats []queued) error {
+	q.cache.reset()
+	q.op.dbErr, q.op.fatal = true, true
+	switch {
+	case done >= len(whats):
+		return fmt.Errorf("%s: committing: %w", q.cfg.Name, q.cfg.Wrap(err))
+	case errors.Is(err, ErrRowCount):
+		return fmt.Errorf("%s: %s (%v): %w", q.cfg.Name, whats[done].what, err, whats[done].zero)
+	default:
+		return fmt.Errorf("%s: %s: %w", q.cfg.Name, whats[done].what, q.cfg.Wrap(err))
+	}
+}
+
+// coalesced returns the statements that write queue: the INSERTs of one
+// shape (a signature, a log entry, a log hash, a webhook delivery per row)
+// as multi-row INSERTs (in chunks of 2^k rows with
+// [BatcherConfig.FewShapes]) and, where the transaction is a
+// [FinalCommitter], the touches of requests as one UPDATE per state; each
+// with the rows it must change (expect: -1 for at least one) and what it
+// writes (whats, for errors).
+func (q batchQ) coalesced(queue []queued) (stmts []Stmt, expect []int64, whats []queued) {
+	_, canCommit := q.Tx.(FinalCommitter)
 	type group struct {
 		shape
 		items []queued
 		rows  [][]any
 	}
 	var (
-		stmts   []Stmt
-		expect  []int64
-		whats   []queued
 		groups  []*group
 		bySQL   = map[string]*group{}
 		touched [][]any
@@ -226,26 +278,7 @@ func (q batchQ) sendFinal(ctx context.Context) (committed bool, err error) {
 			expect, whats = append(expect, int64(c[1]-c[0])), append(whats, g.items[c[0]])
 		}
 	}
-	var done int
-	if canCommit {
-		done, err = fc.CommitAfter(ctx, stmts, expect)
-	} else {
-		done, err = execChecked(ctx, q.Tx, stmts, expect)
-	}
-	if err != nil {
-		q.cache.reset()
-		q.op.dbErr, q.op.fatal = true, true
-		switch {
-		case done >= len(whats):
-			return false, fmt.Errorf("%s: committing: %w", q.cfg.Name, q.cfg.Wrap(err))
-		case errors.Is(err, ErrRowCount):
-			return false, fmt.Errorf("%s: %s (%v): %w", q.cfg.Name, whats[done].what, err, whats[done].zero)
-		default:
-			return false, fmt.Errorf("%s: %s: %w", q.cfg.Name, whats[done].what, q.cfg.Wrap(err))
-		}
-	}
-	q.batch.queue = queue[:0]
-	return canCommit, nil
+	return stmts, expect, whats
 }
 
 // execChecked is [FinalCommitter.CommitAfter] without the COMMIT, for

@@ -303,6 +303,9 @@ func (q batchQ) send(ctx context.Context, stmts []Stmt) ([]int64, error) {
 	if err := q.lockLog(ctx); err != nil {
 		return nil, err
 	}
+	if err := q.flushEarlier(ctx); err != nil {
+		return nil, err
+	}
 	queue, sp := q.batch.queue, -1
 	if len(queue) == 0 && len(stmts) == 0 && q.op.savepoint {
 		return nil, nil
