@@ -165,8 +165,10 @@ var dialect = storesql.Dialect{
 	Name:          "pgstore",
 	LockRow:       " FOR UPDATE",
 	LockRowNoWait: " FOR UPDATE NOWAIT",
-	RowBusy:       rowBusy,
-	Wrap:          wrapError,
+	// The batch's read after its lock statement (storesql.Store.Prefetch).
+	LockRowSkipLocked: " FOR UPDATE SKIP LOCKED",
+	RowBusy:           rowBusy,
+	Wrap:              wrapError,
 	// One appender at a time across replicas, until the transaction ends:
 	// the log stays gap-free and linear.
 	LockLog: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", logLock),

@@ -44,7 +44,11 @@ func (s Store) Prefetch(ctx context.Context, q Querier, ids []string) error {
 	// then sees that row as the other transaction left it, but every other
 	// row (the signatures counted) as they were when it started, so a read
 	// that locks would count too few signatures after such a wait — and
-	// the cache would take an older count for the current one.
+	// the cache would take an older count for the current one. The read
+	// locks too, skipping rows held elsewhere: a request committed between
+	// the two statements is returned only if the batch could lock it, so
+	// every request the batch holds is locked (the others take the slow
+	// path, which does not wait out of order: see Dialect.LockRowNoWait).
 	read := Querier(q)
 	if s.LockRow != "" {
 		lock := `SELECT id FROM requests WHERE id IN (` + in + `) ORDER BY id` + s.LockRow
@@ -62,7 +66,7 @@ func (s Store) Prefetch(ctx context.Context, q Querier, ids []string) error {
 		}
 		return r, err
 	}, `SELECT `+requestColumns+`, (SELECT COUNT(*) FROM signatures WHERE signatures.request_id = requests.id)
-		FROM requests WHERE id IN (`+in+`) ORDER BY id`, args...)
+		FROM requests WHERE id IN (`+in+`) ORDER BY id`+s.LockRowSkipLocked, args...)
 	if err != nil {
 		return s.errorf(err, "reading %d requests", len(ids))
 	}

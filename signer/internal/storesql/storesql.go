@@ -74,6 +74,11 @@ type Dialect struct {
 	// prefetch reads the row in order.
 	LockRowNoWait string
 	RowBusy       func(error) bool
+	// LockRowSkipLocked is LockRow skipping, rather than waiting for, rows
+	// another transaction holds ("" where LockRow is ""): a batch's read of
+	// the requests it locked just before, so that it returns only rows the
+	// batch holds (see [Store.Prefetch]).
+	LockRowSkipLocked string
 	// Wrap classifies a driver error, wrapping [signer.ErrUnavailable] when
 	// retrying may succeed. It returns err itself otherwise.
 	Wrap func(err error) error
