@@ -78,6 +78,11 @@ var migrations = []string{
 		size     BIGINT PRIMARY KEY,
 		evidence BYTEA NOT NULL
 	)`,
+	// 9: the pending deliveries in ID order, which a claim walks until it
+	// has found enough heads (the first pending delivery of an endpoint and
+	// request): with thousands pending it visited them all, 33 ms a claim
+	// inside a batch holding the log lock, against 0.3 ms.
+	storesql.OutboxPendingIndex,
 }
 
 // migrationLock is the key of the advisory lock that serializes migrations

@@ -108,6 +108,9 @@ var migrations = []string{
 	INSERT INTO signatures (seq, request_id, key_id, identity, role, sig, received_ns, log_index)
 		SELECT seq, request_id, key_id, identity, role, sig, received_ns, log_index FROM signatures_kept ORDER BY seq;
 	DROP TABLE signatures_kept;`,
+	// 7: the pending deliveries in ID order, which a webhook claim walks
+	// (see pgstore's migration 9).
+	storesql.OutboxPendingIndex,
 }
 
 // migrate brings the schema to the newest version, in one transaction.

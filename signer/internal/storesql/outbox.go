@@ -40,6 +40,10 @@ func OutboxSchema(id, blob, bigint string) string {
 	CREATE INDEX webhook_outbox_pending ON webhook_outbox (state, endpoint, order_key, id);`)
 }
 
+// OutboxPendingIndex is the DDL of the index a claim walks: the pending
+// deliveries in ID order (partial, so it holds only those).
+const OutboxPendingIndex = `CREATE INDEX webhook_outbox_pending_id ON webhook_outbox (id) WHERE state = 'pending'`
+
 // Outbox is a [notify.Outbox] over a store's database. Write runs a change
 // in the store's write transaction (one writer at a time, across replicas
 // too: PostgreSQL's writers hold the log's advisory lock, so claims of two
@@ -225,7 +229,7 @@ func (o Outbox) Claim(ctx context.Context, owner string, lease time.Duration, n 
 		rows, err := q.Query(ctx, `SELECT o.id, o.endpoint, o.message_id, o.idx, o.order_key, o.gate, o.entry, o.reminder, o.attempts, o.enqueued_ns
 			FROM webhook_outbox o
 			WHERE o.state = 'pending' AND o.due_ns <= $1 AND (o.owner = '' OR o.lease_ns <= $1) AND o.idx < $2
-			AND o.id = (SELECT MIN(p.id) FROM webhook_outbox p WHERE p.state = 'pending' AND p.endpoint = o.endpoint AND p.order_key = o.order_key)
+			AND NOT EXISTS (SELECT 1 FROM webhook_outbox p WHERE p.state = 'pending' AND p.endpoint = o.endpoint AND p.order_key = o.order_key AND p.id < o.id)
 			ORDER BY o.id LIMIT $3`, now, covered, n)
 		if err != nil {
 			return o.S.errorf(err, "claiming webhook deliveries")
