@@ -19,12 +19,7 @@ import (
 // another transaction, the write is applied again in the next batches and
 // then fails as unavailable (retryable), never waiting out of order.
 func TestRowHeldElsewhereIsNotWaitedFor(t *testing.T) {
-	url := pgtest.FreshSchema(t, pgtest.ServerURL(t))
-	s, err := pgstore.Open(t.Context(), url, pgstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, url := openFresh(t)
 	now := time.Now()
 	r := &signer.Request{ID: "busy-1", Created: now, Signatures: []signer.Partial{{Identity: "requester", Received: now}}}
 	if err := s.CreateRequest(t.Context(), r, signer.CreatedEvents(r)); err != nil {
@@ -58,12 +53,7 @@ func TestRowHeldElsewhereIsNotWaitedFor(t *testing.T) {
 // A write that meets ErrRowBusy (after its savepoint) is rolled back and
 // applied again in the batcher's next batch, at most three times more.
 func TestRowBusyWriteAppliedAgain(t *testing.T) {
-	url := pgtest.FreshSchema(t, pgtest.ServerURL(t))
-	s, err := pgstore.Open(t.Context(), url, pgstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openFresh(t)
 	for _, tc := range []struct {
 		name      string
 		busy      int // applications that meet ErrRowBusy
@@ -90,4 +80,17 @@ func TestRowBusyWriteAppliedAgain(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openFresh opens a store on a fresh schema, closed when the test ends,
+// and returns it with the schema's URL.
+func openFresh(t *testing.T) (*pgstore.Store, string) {
+	t.Helper()
+	url := pgtest.FreshSchema(t, pgtest.ServerURL(t))
+	s, err := pgstore.Open(t.Context(), url, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, url
 }

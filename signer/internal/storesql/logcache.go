@@ -306,53 +306,39 @@ func (q batchQ) send(ctx context.Context, stmts []Stmt) ([]int64, error) {
 	if err := q.flushEarlier(ctx); err != nil {
 		return nil, err
 	}
-	queue, sp := q.batch.queue, -1
+	// What is still queued is this op's own: the earlier ops' went first.
+	queue := q.batch.queue
 	if len(queue) == 0 && len(stmts) == 0 && q.op.savepoint {
 		return nil, nil
 	}
 	all := make([]Stmt, 0, 1+len(queue)+len(stmts))
-	for _, st := range queue[:q.op.mark] {
-		all = append(all, st.Stmt)
-	}
+	off := 0 // where the queued statements start in all
 	if !q.op.savepoint {
-		sp = len(all)
-		all = append(all, Stmt{SQL: "SAVEPOINT op"})
+		all, off = append(all, Stmt{SQL: "SAVEPOINT op"}), 1
 	}
-	for _, st := range queue[q.op.mark:] {
+	for _, st := range queue {
 		all = append(all, st.Stmt)
 	}
 	all = append(all, stmts...)
 	n, err := execAll(ctx, q.Tx, all)
-	if sp >= 0 && len(n) > sp {
+	if off == 1 && len(n) > 0 {
 		q.op.savepoint = true
-	}
-	// The positions in all of the queued statements.
-	queuedAt := func(i int) int {
-		if sp >= 0 && i >= sp {
-			return i + 1
-		}
-		return i
 	}
 	if err != nil {
 		q.op.dbErr = true
-		for i, st := range queue {
-			if queuedAt(i) == len(n) {
-				return nil, fmt.Errorf("%s: %s: %w", q.cfg.Name, st.what, q.cfg.Wrap(err))
-			}
+		if i := len(n) - off; i >= 0 && i < len(queue) {
+			return nil, fmt.Errorf("%s: %s: %w", q.cfg.Name, queue[i].what, q.cfg.Wrap(err))
 		}
 		return nil, err
 	}
 	for i, st := range queue {
-		if n[queuedAt(i)] == 0 {
+		if n[off+i] == 0 {
 			q.cache.reset()
 			q.op.dbErr = true
-			// An earlier op's write is incomplete: only the whole batch
-			// can be rolled back.
-			q.op.fatal = i < q.op.mark
 			return nil, fmt.Errorf("%s: %s: %w", q.cfg.Name, st.what, st.zero)
 		}
 	}
-	q.batch.queue, q.op.mark = queue[:0], 0
+	q.batch.queue = queue[:0]
 	return n[len(n)-len(stmts):], nil
 }
 
