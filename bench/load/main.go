@@ -174,7 +174,7 @@ type Result struct {
 	Opened      int64   `json:"opened,omitempty"`
 	OpenP50ms   float64 `json:"openP50ms,omitempty"`
 	OpenP99ms   float64 `json:"openP99ms,omitempty"`
-	Attempted   int     `json:"attempted"` // signatures sent, the requester's not counted`
+	Attempted   int     `json:"attempted"` // signatures sent, the requester's not counted
 	Accepted    int64   `json:"accepted"`
 	Rejected    int64   `json:"rejected"`
 	Composites  int64   `json:"composites"`
