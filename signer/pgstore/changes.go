@@ -36,9 +36,10 @@ func (s *Store) ListChanges(ctx context.Context) (chs []*client.Change, err erro
 
 // UpdateChange implements policychange.Store: the change, the ledger
 // events update returns and the requests it supersedes are written in one
-// transaction.
+// transaction, a batch of its own (a supersession locks rows it cannot name
+// up front).
 func (s *Store) UpdateChange(ctx context.Context, id string, update func(*client.Change) (signer.ChangeUpdate, error)) (ch *client.Change, err error) {
-	_, err = s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
+	_, err = s.writeAlone(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) {
 		ch, err = s.db.UpdateChange(ctx, q, id, update)
 		return nil, err
 	})

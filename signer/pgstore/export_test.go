@@ -55,3 +55,6 @@ func GetInBatch(ctx context.Context, s *Store, id string) (*signer.Request, erro
 func Write(ctx context.Context, s *Store, apply storesql.ApplyFunc) (*signer.Request, error) {
 	return s.batch.Write(ctx, apply)
 }
+
+// LockLog is the statement that takes the log lock until the transaction ends.
+var LockLog = dialect.LockLog

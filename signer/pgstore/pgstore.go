@@ -400,6 +400,15 @@ func (s *Store) write(ctx context.Context, apply storesql.ApplyFunc) (*signer.Re
 	return s.batch.Write(ctx, apply)
 }
 
+// writeAlone is write for a write that locks rows it cannot name up
+// front (see [storesql.Batcher.WriteAlone]).
+func (s *Store) writeAlone(ctx context.Context, apply storesql.ApplyFunc) (*signer.Request, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("pgstore: %w", ErrClosed)
+	}
+	return s.batch.WriteAlone(ctx, apply)
+}
+
 // writeNew is write for a write that creates request id (see
 // [storesql.Batcher.WriteNew]).
 func (s *Store) writeNew(ctx context.Context, id string, apply storesql.ApplyFunc) (*signer.Request, error) {

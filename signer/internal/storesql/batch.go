@@ -133,6 +133,7 @@ type op struct {
 	ctx   context.Context
 	id    string // the request the write changes, if known
 	first bool   // apply before the batch's other writes (WriteNew)
+	alone bool   // apply in a batch of its own, before the log lock (WriteAlone)
 	tries int    // batches that applied it and met ErrRowBusy
 	apply ApplyFunc
 	state atomic.Int32 // opQueued, then opTaken (by the writer) or opAbandoned (by the caller)
@@ -171,6 +172,16 @@ func (b *Batcher) WriteFor(ctx context.Context, id string, apply ApplyFunc) (*si
 // request (that replica may be waiting for the log lock).
 func (b *Batcher) WriteNew(ctx context.Context, id string, apply ApplyFunc) (*signer.Request, error) {
 	return b.write(ctx, &op{ctx: ctx, id: id, first: true, apply: apply, done: make(chan struct{})})
+}
+
+// WriteAlone is [Batcher.Write] for a write that locks rows it cannot name
+// up front (a supersession locks every pending request of some gates). It
+// is applied in a batch of its own, before the batch takes the log lock:
+// it may wait for rows another batch holds (which takes the log lock
+// next) without holding anything that batch waits for. Such a write must
+// lock request rows in ID order, as batches read theirs up front.
+func (b *Batcher) WriteAlone(ctx context.Context, apply ApplyFunc) (*signer.Request, error) {
+	return b.write(ctx, &op{ctx: ctx, alone: true, apply: apply, done: make(chan struct{})})
 }
 
 func (b *Batcher) write(ctx context.Context, o *op) (*signer.Request, error) {
@@ -236,7 +247,36 @@ func (b *Batcher) loop() {
 				break fill
 			}
 		}
+		b.commitSplit(batch)
+	}
+}
+
+// commitSplit commits batch, its writes to be applied alone (WriteAlone)
+// each in a batch of its own after the others.
+func (b *Batcher) commitSplit(batch []*op) {
+	alone := 0
+	for _, o := range batch {
+		if o.alone {
+			alone++
+		}
+	}
+	if alone == 0 {
 		b.commit(batch)
+		return
+	}
+	rest := make([]*op, 0, len(batch)-alone)
+	for _, o := range batch {
+		if !o.alone {
+			rest = append(rest, o)
+		}
+	}
+	if len(rest) > 0 {
+		b.commit(rest)
+	}
+	for _, o := range batch {
+		if o.alone {
+			b.commit([]*op{o})
+		}
 	}
 }
 
@@ -331,7 +371,10 @@ func (b *Batcher) commit(batch []*op) {
 		}
 	}
 	named := len(order) // the lock is taken before order[named]
-	if b.cfg.Prefetch == nil {
+	switch {
+	case len(ops) == 1 && ops[0].alone:
+		named = 1 // its rows, then the lock when it appends (WriteAlone)
+	case b.cfg.Prefetch == nil:
 		named = 0 // nothing is decided in memory: the lock first
 	}
 	for i, o := range ops {

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"strings"
 	"time"
 
@@ -872,7 +873,8 @@ func validateSupersession(sup *signer.Supersession) error {
 
 // pendingOf reads, locked, the requests sup supersedes: pending, of one
 // of its gates, opened under a policy version before sup.OpenedBefore;
-// oldest first.
+// oldest first. The rows are locked in ID order, as batches lock theirs
+// (see [Batcher.WriteAlone]).
 func (s Store) pendingOf(ctx context.Context, q Querier, sup *signer.Supersession) ([]*signer.Request, error) {
 	if err := validateSupersession(sup); err != nil {
 		return nil, err
@@ -885,10 +887,16 @@ func (s Store) pendingOf(ctx context.Context, q Querier, sup *signer.Supersessio
 	}
 	reqs, err := s.queryRequests(ctx, q, scanRequest, `SELECT `+requestColumns+` FROM requests
 		WHERE state = $1 AND policy_version < $2 AND gate IN (`+strings.Join(in, ", ")+`)
-		ORDER BY created_ns, id`+s.LockRow, args...)
+		ORDER BY id`+s.LockRow, args...)
 	if err != nil {
 		return nil, s.errorf(err, "reading the pending requests of gates %s", strings.Join(sup.Gates, ", "))
 	}
+	slices.SortStableFunc(reqs, func(a, b *signer.Request) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 	if err := s.loadPartials(ctx, q, reqs); err != nil {
 		return nil, err
 	}
