@@ -151,6 +151,7 @@ type batchState struct {
 	// with the batch's next statement (see [batchQ.sequence]).
 	lockPending bool
 	lockedAt    time.Time // when the log lock was taken (zero: not yet)
+	lockAsked   time.Time // when the statement taking it was sent
 	appends     []func(ctx context.Context) error
 	// logged holds the log index of each signature (request ID and
 	// identity) the batch logged, for the requests it returns.
@@ -179,6 +180,7 @@ func (q batchQ) sequence(ctx context.Context) error {
 		// rolling the op back would release the lock, so it cannot fail
 		// alone any more (see Query).
 		q.op.fatal = true
+		q.batch.lockAsked = time.Now()
 		if _, err := q.send(ctx, []Stmt{{SQL: q.cfg.LockLog}}); err != nil {
 			return fmt.Errorf("%s: locking the log: %w", q.cfg.Name, q.cfg.Wrap(err))
 		}
@@ -241,6 +243,7 @@ func (q batchQ) lockLog(ctx context.Context) error {
 		return nil
 	}
 	q.batch.lockPending = false
+	q.batch.lockAsked = time.Now()
 	if _, err := execAll(ctx, q.Tx, []Stmt{{SQL: q.cfg.LockLog}}); err != nil {
 		q.op.dbErr, q.op.fatal = true, true
 		return fmt.Errorf("%s: locking the log: %w", q.cfg.Name, q.cfg.Wrap(err))
@@ -261,6 +264,7 @@ func (q batchQ) Query(ctx context.Context, query string, args ...any) (Rows, err
 	)
 	if pq, ok := q.Tx.(PrefixQuerier); ok && q.batch.lockPending && q.op.savepoint && len(q.batch.queue) == 0 {
 		q.batch.lockPending = false
+		q.batch.lockAsked = time.Now()
 		rows, err = pq.QueryAfter(ctx, q.cfg.LockLog, query, args...)
 		// Taken inside the op's savepoint: rolling the op back would
 		// release it, so the op can no longer fail alone.
