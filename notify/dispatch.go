@@ -226,7 +226,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // RunOnce claims one batch of due deliveries and attempts each: deliveries
 // of one (endpoint, order key) in order, one after the other, different
-// keys in parallel. It returns how many it claimed.
+// keys in parallel. With an outbox that is a [Settler], the outcomes are
+// recorded together once all are tried (one write for the round, not one
+// per delivery). It returns how many it claimed.
 func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	if pending, oldest, err := d.o.Outbox.Stats(ctx); err == nil {
 		age := time.Duration(0)
@@ -258,10 +260,16 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		}
 		groups[k] = append(groups[k], dl)
 	}
+	settler, _ := d.o.Outbox.(Settler)
 	sem := make(chan struct{}, d.o.Parallel)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
+	type tried struct {
+		dl Delivery
+		oc Outcome
+	}
+	var outcomes []tried // with a Settler: recorded together after the round
 	for _, k := range order {
 		g := groups[k]
 		slices.SortFunc(g, func(a, b Delivery) int { return cmpInt64(a.ID, b.ID) })
@@ -275,6 +283,19 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 				if d.o.Clock().After(claimed.Add(d.o.Lease - d.o.Client.Timeout)) {
 					return
 				}
+				if settler != nil {
+					oc, ok := d.try(ctx, dl)
+					if !ok {
+						return
+					}
+					mu.Lock()
+					outcomes = append(outcomes, tried{dl, oc})
+					mu.Unlock()
+					if oc.State != Delivered {
+						return // keep the order: later ones wait for this one
+					}
+					continue
+				}
 				if err := d.attempt(ctx, dl); err != nil {
 					mu.Lock()
 					errs = append(errs, err)
@@ -285,6 +306,27 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		}()
 	}
 	wg.Wait()
+	if len(outcomes) > 0 {
+		ocs := make([]Outcome, len(outcomes))
+		for i, t := range outcomes {
+			ocs[i] = t.oc
+		}
+		res, err := settler.Settle(ctx, d.o.Owner, ocs)
+		if err == nil && len(res) != len(ocs) {
+			err = fmt.Errorf("%d results for %d outcomes", len(res), len(ocs))
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("notify: recording %d deliveries: %w", len(ocs), err))
+		} else {
+			for i, t := range outcomes {
+				if res[i] != nil {
+					errs = append(errs, fmt.Errorf("notify: recording delivery %s to %s: %w", t.dl.MessageID, t.dl.Endpoint, res[i]))
+					continue
+				}
+				d.settled(t.dl, t.oc)
+			}
+		}
+	}
 	return len(ds), errors.Join(errs...)
 }
 
@@ -302,25 +344,54 @@ func cmpInt64(a, b int64) int {
 // error means the outbox could not record it (the lease then runs out and
 // the delivery is attempted again).
 func (d *Dispatcher) attempt(ctx context.Context, dl Delivery) error {
+	oc, ok := d.try(ctx, dl)
+	if !ok {
+		return ctx.Err() // shutting down: not the receiver's failure; the lease runs out
+	}
+	var err error
+	switch oc.State {
+	case Delivered:
+		if err = d.o.Outbox.Done(ctx, d.o.Owner, dl.ID); err != nil {
+			err = fmt.Errorf("notify: recording delivery %s to %s: %w", dl.MessageID, dl.Endpoint, err)
+		}
+	case Retried:
+		err = d.o.Outbox.Retry(ctx, d.o.Owner, dl.ID, oc.At, oc.Reason)
+	default:
+		err = d.o.Outbox.Dead(ctx, d.o.Owner, dl.ID, oc.Reason)
+	}
+	if err != nil {
+		return err
+	}
+	d.settled(dl, oc)
+	return nil
+}
+
+// settled counts a recorded outcome (failures were counted when tried).
+func (d *Dispatcher) settled(dl Delivery, oc Outcome) {
+	if oc.State == Delivered {
+		d.o.Metrics.delivered(dl.Endpoint, d.o.Clock().Sub(dl.EnqueuedAt))
+	}
+}
+
+// try sends one delivery and returns its outcome, to be recorded; ok is
+// false when ctx ended (shutting down: not the receiver's failure, nothing
+// to record: the lease runs out).
+func (d *Dispatcher) try(ctx context.Context, dl Delivery) (oc Outcome, ok bool) {
 	ep := d.o.Config.Endpoint(dl.Endpoint)
 	if ep == nil {
 		d.o.Metrics.failed(dl.Endpoint, FailEndpoint)
 		d.o.Metrics.dead(dl.Endpoint)
-		return d.o.Outbox.Dead(ctx, d.o.Owner, dl.ID, "endpoint no longer configured")
+		return Outcome{ID: dl.ID, State: DeadLettered, Reason: "endpoint no longer configured"}, true
 	}
 	body, reason, err := d.body(ctx, ep, dl)
 	if err == nil {
 		reason, err = Post(ctx, d.o.Client, ep, dl.MessageID, d.o.Clock(), body)
 	}
 	if ctx.Err() != nil {
-		return ctx.Err() // shutting down: not the receiver's failure; the lease runs out
+		return Outcome{}, false
 	}
 	if err == nil {
-		if err := d.o.Outbox.Done(ctx, d.o.Owner, dl.ID); err != nil {
-			return fmt.Errorf("notify: recording delivery %s to %s: %w", dl.MessageID, ep.Name, err)
-		}
-		d.o.Metrics.delivered(ep.Name, d.o.Clock().Sub(dl.EnqueuedAt))
-		return nil
+		return Outcome{ID: dl.ID, State: Delivered}, true
 	}
 	d.o.Metrics.failed(ep.Name, reason)
 	n := dl.Attempts + 1
@@ -328,7 +399,7 @@ func (d *Dispatcher) attempt(ctx context.Context, dl Delivery) error {
 	if n >= d.o.Backoff.MaxAttempts {
 		log.Error("webhook delivery dead-lettered")
 		d.o.Metrics.dead(ep.Name)
-		return d.o.Outbox.Dead(ctx, d.o.Owner, dl.ID, fmt.Sprintf("%s after %d attempts: %v", reason, n, err))
+		return Outcome{ID: dl.ID, State: DeadLettered, Reason: fmt.Sprintf("%s after %d attempts: %v", reason, n, err)}, true
 	}
 	delay := d.o.Backoff.Delay(n, d.o.Rand())
 	var ra retryAfter
@@ -336,7 +407,7 @@ func (d *Dispatcher) attempt(ctx context.Context, dl Delivery) error {
 		delay = min(time.Duration(ra), d.o.Backoff.Max)
 	}
 	log.Info("webhook delivery failed; will retry", zap.Duration("in", delay))
-	return d.o.Outbox.Retry(ctx, d.o.Owner, dl.ID, d.o.Clock().Add(delay), fmt.Sprintf("%s: %v", reason, err))
+	return Outcome{ID: dl.ID, State: Retried, At: d.o.Clock().Add(delay), Reason: fmt.Sprintf("%s: %v", reason, err)}, true
 }
 
 // body builds the message of dl and renders it for ep.

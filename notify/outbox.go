@@ -78,6 +78,36 @@ type Outbox interface {
 	Stats(ctx context.Context) (pending int64, oldest time.Time, err error)
 }
 
+// Outcome is what became of one claimed delivery, for [Settler].
+type Outcome struct {
+	ID    int64
+	State OutcomeState
+	// At is when a retried delivery is due again (Retry only).
+	At time.Time
+	// Reason is kept with a retried or dead delivery (never a secret).
+	Reason string
+}
+
+// OutcomeState is the state an [Outcome] records.
+type OutcomeState int
+
+// The outcomes of an attempt.
+const (
+	Delivered    OutcomeState = iota // as Outbox.Done
+	Retried                          // as Outbox.Retry
+	DeadLettered                     // as Outbox.Dead
+)
+
+// Settler is implemented by outboxes that record many outcomes in one
+// write: a [Dispatcher] settles each round's deliveries together rather
+// than one write each. Settle records every outcome as Done, Retry or Dead
+// would, in one transaction, and returns one error per outcome, in order:
+// nil, or [ErrLeaseLost] for a delivery owner no longer holds. An error
+// of its own means nothing was recorded.
+type Settler interface {
+	Settle(ctx context.Context, owner string, outcomes []Outcome) ([]error, error)
+}
+
 // ErrLeaseLost: the caller no longer holds the delivery's lease.
 var ErrLeaseLost = errors.New("notify: delivery lease lost")
 

@@ -67,6 +67,7 @@ func TestOutbox(t *testing.T, newOutbox func(t *testing.T, now func() time.Time)
 		{"ClaimStopsAtCovered", testCovered},
 		{"StatsCountsUndelivered", testStats},
 		{"ConcurrentClaimsNeverShare", testConcurrentClaims},
+		{"SettleRecordsEachOutcome", testSettle}, // a Settler's only
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
@@ -206,6 +207,50 @@ func testDeadUnblocks(t *testing.T, o notify.Outbox, _ *Clock) {
 	next := claim(t, o, "x", 10)
 	if len(next) != 1 || next[0].MessageID != "2" {
 		t.Fatalf("after dead-lettering 1 claimed %v; want 2", ids(next))
+	}
+}
+
+// testSettle checks a [notify.Settler] records each outcome as Done, Retry
+// and Dead do, and a delivery whose lease the owner does not hold as
+// ErrLeaseLost, the others recorded all the same. Outboxes that are not
+// Settlers have nothing to check.
+func testSettle(t *testing.T, o notify.Outbox, c *Clock) {
+	st, ok := o.(notify.Settler)
+	if !ok {
+		return
+	}
+	ctx := context.Background()
+	enqueue(t, o, d("a", "r1", 1), d("a", "r2", 2), d("a", "r3", 3), d("a", "r1", 5), d("a", "r3", 6))
+	held := claim(t, o, "x", 10) // 1, 2, 3: the heads
+	c.Advance(30 * time.Second)
+	enqueue(t, o, d("a", "r4", 4))
+	other := claim(t, o, "y", 10) // 4
+	if len(held) != 3 || len(other) != 1 {
+		t.Fatalf("claimed %v and %v; want the heads 1, 2, 3 and then 4", ids(held), ids(other))
+	}
+	res, err := st.Settle(ctx, "x", []notify.Outcome{
+		{ID: held[0].ID, State: notify.Delivered},
+		{ID: held[1].ID, State: notify.Retried, At: c.Now().Add(30 * time.Second), Reason: "http_5xx: 503"},
+		{ID: held[2].ID, State: notify.DeadLettered, Reason: "http_4xx after 30 attempts"},
+		{ID: other[0].ID, State: notify.Delivered},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 4 || res[0] != nil || res[1] != nil || res[2] != nil || !errors.Is(res[3], notify.ErrLeaseLost) {
+		t.Fatalf("Settle = %v; want nil, nil, nil, ErrLeaseLost", res)
+	}
+	// 1 done and 3 dead unblock 5 and 6; 2 waits for its retry time; 4 is
+	// still y's.
+	if got := claim(t, o, "z", 10); len(got) != 2 || got[0].MessageID != "5" || got[1].MessageID != "6" {
+		t.Fatalf("after settling claimed %v; want 5 and 6", ids(got))
+	}
+	c.Advance(30 * time.Second)
+	if got := claim(t, o, "z", 10); len(got) != 1 || got[0].ID != held[1].ID || got[0].Attempts != 1 {
+		t.Fatalf("at the retry time claimed %+v; want 2 with 1 attempt", got)
+	}
+	if err := o.Done(ctx, "y", other[0].ID); err != nil {
+		t.Fatalf("Done by the owner of 4: %v", err)
 	}
 }
 

@@ -16,8 +16,8 @@ import (
 func (s *Store) Outbox() notify.Outbox {
 	return storesql.Outbox{S: s.db,
 		Read: func(ctx context.Context, fn func(q storesql.Querier) error) error { return s.inTx(ctx, readTx, fn) },
-		Write: func(ctx context.Context, fn func(q storesql.Querier) error) error {
-			_, err := s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) { return nil, fn(q) })
+		Write: func(ctx context.Context, fn func(ctx context.Context, q storesql.Querier) error) error {
+			_, err := s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) { return nil, fn(ctx, q) })
 			return err
 		}}
 }

@@ -1,6 +1,7 @@
 package pgstore_test
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/quorate-dev/quorate/internal/pgtest"
 	"github.com/quorate-dev/quorate/notify"
 	"github.com/quorate-dev/quorate/notify/outboxtest"
+	"github.com/quorate-dev/quorate/signer/internal/storesql"
 	"github.com/quorate-dev/quorate/signer/pgstore"
 )
 
@@ -90,5 +92,25 @@ func TestOutboxReplicasNeverShare(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("delivery %d done %d times", id, n)
 		}
+	}
+}
+
+// An outbox write runs its statements with the batch's context: a caller
+// whose context ends once the writer took its write (a dispatcher shutting
+// down) fails neither its write nor the batch's others.
+func TestOutboxWriteOutlivesItsCaller(t *testing.T) {
+	s, _ := openFresh(t)
+	ob, ok := s.Outbox().(storesql.Outbox)
+	if !ok {
+		t.Fatalf("outbox is a %T", s.Outbox())
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	err := ob.Write(ctx, func(ctx context.Context, q storesql.Querier) error {
+		cancel()
+		_, err := q.Exec(ctx, `SELECT 1`)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("a write whose caller gave up once it was taken: %v", err)
 	}
 }

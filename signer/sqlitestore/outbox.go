@@ -13,8 +13,8 @@ import (
 // reminders go through the single writer.
 func (s *Store) Outbox() notify.Outbox {
 	return storesql.Outbox{S: s.db, Read: s.read,
-		Write: func(ctx context.Context, fn func(q storesql.Querier) error) error {
-			_, err := s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) { return nil, fn(q) })
+		Write: func(ctx context.Context, fn func(ctx context.Context, q storesql.Querier) error) error {
+			_, err := s.write(ctx, func(ctx context.Context, q storesql.Querier) (*signer.Request, error) { return nil, fn(ctx, q) })
 			return err
 		}}
 }

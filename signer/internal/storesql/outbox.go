@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,15 +48,21 @@ const OutboxPendingIndex = `CREATE INDEX webhook_outbox_pending_id ON webhook_ou
 // Outbox is a [notify.Outbox] over a store's database. Write runs a change
 // in the store's write transaction (one writer at a time, across replicas
 // too: PostgreSQL's writers hold the log's advisory lock, so claims of two
-// replicas never interleave and IDs commit in order); Read runs a read.
+// replicas never interleave and IDs commit in order), its statements with
+// the ctx it passes fn — the batch's, never the caller's: a caller's
+// context ending must not fail the other writes of the batch; Read runs a
+// read.
 type Outbox struct {
 	S     Store
 	Now   func() time.Time
-	Write func(ctx context.Context, fn func(q Querier) error) error
+	Write func(ctx context.Context, fn func(ctx context.Context, q Querier) error) error
 	Read  func(ctx context.Context, fn func(q Querier) error) error
 }
 
-var _ notify.Outbox = Outbox{}
+var (
+	_ notify.Outbox  = Outbox{}
+	_ notify.Settler = Outbox{}
+)
 
 // reminderColumn is the reminder column's JSON: what a reminder delivery
 // carries besides the common columns.
@@ -210,7 +217,7 @@ func (o Outbox) Enqueue(ctx context.Context, ds ...notify.Delivery) (n int, err 
 	if len(ds) == 0 {
 		return 0, nil
 	}
-	err = o.Write(ctx, func(q Querier) error {
+	err = o.Write(ctx, func(ctx context.Context, q Querier) error {
 		n, err = o.S.insertDeliveries(ctx, q, o.now(), ds)
 		return err
 	})
@@ -223,7 +230,7 @@ func (o Outbox) Claim(ctx context.Context, owner string, lease time.Duration, n 
 	if owner == "" || n <= 0 || lease <= 0 {
 		return nil, fmt.Errorf("%s: outbox claim needs an owner, n > 0 and a lease", o.S.Name)
 	}
-	err = o.Write(ctx, func(q Querier) error {
+	err = o.Write(ctx, func(ctx context.Context, q Querier) error {
 		out = nil
 		now := o.now().UnixNano()
 		rows, err := q.Query(ctx, `SELECT o.id, o.endpoint, o.message_id, o.idx, o.order_key, o.gate, o.entry, o.reminder, o.attempts, o.enqueued_ns
@@ -258,10 +265,19 @@ func (o Outbox) Claim(ctx context.Context, owner string, lease time.Duration, n 
 		if err != nil {
 			return o.S.errorf(err, "reading webhook deliveries")
 		}
+		// One statement leases them all.
 		until := now + int64(lease)
-		for _, d := range out {
-			if _, err := q.Exec(ctx, `UPDATE webhook_outbox SET owner = $1, lease_ns = $2 WHERE id = $3`, owner, until, d.ID); err != nil {
-				return o.S.errorf(err, "leasing webhook delivery %d", d.ID)
+		for chunk := range slices.Chunk(out, maxRowsPerInsert) {
+			args := []any{owner, until}
+			for _, d := range chunk {
+				args = append(args, d.ID)
+			}
+			n, err := q.Exec(ctx, `UPDATE webhook_outbox SET owner = $1, lease_ns = $2 WHERE id IN (`+placeholdersFrom(3, len(chunk))+`)`, args...)
+			if err != nil {
+				return o.S.errorf(err, "leasing %d webhook deliveries", len(chunk))
+			}
+			if n != int64(len(chunk)) {
+				return fmt.Errorf("%s: leasing %d webhook deliveries changed %d rows", o.S.Name, len(chunk), n)
 			}
 		}
 		return nil
@@ -275,7 +291,7 @@ func (o Outbox) Claim(ctx context.Context, owner string, lease time.Duration, n 
 // settle changes a delivery owner holds, or fails with
 // [notify.ErrLeaseLost].
 func (o Outbox) settle(ctx context.Context, owner string, id int64, set string, args ...any) error {
-	return o.Write(ctx, func(q Querier) error {
+	return o.Write(ctx, func(ctx context.Context, q Querier) error {
 		now := o.now().UnixNano()
 		n, err := q.Exec(ctx, `UPDATE webhook_outbox SET `+set+`
 			WHERE id = $1 AND state = 'pending' AND owner = $2 AND lease_ns > $3`, append([]any{id, owner, now}, args...)...)
@@ -289,19 +305,96 @@ func (o Outbox) settle(ctx context.Context, owner string, id int64, set string, 
 	})
 }
 
+// settleSets are the changes of each outcome, after the common arguments
+// (id, owner, now) of [Outbox.settle].
+var settleSets = map[notify.OutcomeState]string{
+	notify.Delivered:    `state = 'done', owner = '', lease_ns = 0`,
+	notify.Retried:      `attempts = attempts + 1, due_ns = $4, owner = '', lease_ns = 0, reason = $5`,
+	notify.DeadLettered: `state = 'dead', owner = '', lease_ns = 0, reason = $4`,
+}
+
+// Settle implements [notify.Settler] in one write: the delivered ones in
+// one statement, which returns the IDs it changed (the others' leases
+// are lost); each retried or dead one in a statement of its own (few).
+func (o Outbox) Settle(ctx context.Context, owner string, outcomes []notify.Outcome) ([]error, error) {
+	var res []error
+	err := o.Write(ctx, func(ctx context.Context, q Querier) error {
+		res = make([]error, len(outcomes))
+		now := o.now().UnixNano()
+		var done []int // indexes of the delivered outcomes
+		for i, oc := range outcomes {
+			var args []any
+			switch oc.State {
+			case notify.Delivered:
+				done = append(done, i)
+				continue
+			case notify.Retried:
+				args = []any{oc.At.UnixNano(), oc.Reason}
+			case notify.DeadLettered:
+				args = []any{oc.Reason}
+			default:
+				return fmt.Errorf("%s: webhook delivery %d: unknown outcome %d", o.S.Name, oc.ID, oc.State)
+			}
+			n, err := q.Exec(ctx, `UPDATE webhook_outbox SET `+settleSets[oc.State]+`
+				WHERE id = $1 AND state = 'pending' AND owner = $2 AND lease_ns > $3`, append([]any{oc.ID, owner, now}, args...)...)
+			if err != nil {
+				return o.S.errorf(err, "settling webhook delivery %d", oc.ID)
+			}
+			if n == 0 {
+				res[i] = fmt.Errorf("%s: webhook delivery %d: %w", o.S.Name, oc.ID, notify.ErrLeaseLost)
+			}
+		}
+		for chunk := range slices.Chunk(done, maxRowsPerInsert) {
+			args := []any{owner, now}
+			for _, i := range chunk {
+				args = append(args, outcomes[i].ID)
+			}
+			rows, err := q.Query(ctx, `UPDATE webhook_outbox SET `+settleSets[notify.Delivered]+`
+				WHERE state = 'pending' AND owner = $1 AND lease_ns > $2 AND id IN (`+placeholdersFrom(3, len(chunk))+`) RETURNING id`, args...)
+			if err != nil {
+				return o.S.errorf(err, "settling %d webhook deliveries", len(chunk))
+			}
+			changed := map[int64]bool{}
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return o.S.errorf(err, "settling %d webhook deliveries", len(chunk))
+				}
+				changed[id] = true
+			}
+			err = rows.Err()
+			rows.Close()
+			if err != nil {
+				return o.S.errorf(err, "settling %d webhook deliveries", len(chunk))
+			}
+			for _, i := range chunk {
+				if !changed[outcomes[i].ID] {
+					res[i] = fmt.Errorf("%s: webhook delivery %d: %w", o.S.Name, outcomes[i].ID, notify.ErrLeaseLost)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
 // Done implements [notify.Outbox].
 func (o Outbox) Done(ctx context.Context, owner string, id int64) error {
-	return o.settle(ctx, owner, id, `state = 'done', owner = '', lease_ns = 0`)
+	return o.settle(ctx, owner, id, settleSets[notify.Delivered])
 }
 
 // Retry implements [notify.Outbox].
 func (o Outbox) Retry(ctx context.Context, owner string, id int64, at time.Time, reason string) error {
-	return o.settle(ctx, owner, id, `attempts = attempts + 1, due_ns = $4, owner = '', lease_ns = 0, reason = $5`, at.UnixNano(), reason)
+	return o.settle(ctx, owner, id, settleSets[notify.Retried], at.UnixNano(), reason)
 }
 
 // Dead implements [notify.Outbox].
 func (o Outbox) Dead(ctx context.Context, owner string, id int64, reason string) error {
-	return o.settle(ctx, owner, id, `state = 'dead', owner = '', lease_ns = 0, reason = $4`, reason)
+	return o.settle(ctx, owner, id, settleSets[notify.DeadLettered], reason)
 }
 
 // Stats implements [notify.Outbox].

@@ -360,13 +360,16 @@ func cloneSignatures(r *signer.Request) *signer.Request {
 }
 
 // placeholders returns "$1, $2, ..., $n".
-func placeholders(n int) string {
+func placeholders(n int) string { return placeholdersFrom(1, n) }
+
+// placeholdersFrom returns "$from, $from+1, ..." (n of them).
+func placeholdersFrom(from, n int) string {
 	var b strings.Builder
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "$%d", i+1)
+		fmt.Fprintf(&b, "$%d", from+i)
 	}
 	return b.String()
 }
