@@ -292,21 +292,25 @@ func (o Outbox) Claim(ctx context.Context, owner string, lease time.Duration, n 
 // [notify.ErrLeaseLost].
 func (o Outbox) settle(ctx context.Context, owner string, id int64, set string, args ...any) error {
 	return o.Write(ctx, func(ctx context.Context, q Querier) error {
-		now := o.now().UnixNano()
-		n, err := q.Exec(ctx, `UPDATE webhook_outbox SET `+set+`
-			WHERE id = $1 AND state = 'pending' AND owner = $2 AND lease_ns > $3`, append([]any{id, owner, now}, args...)...)
-		if err != nil {
-			return o.S.errorf(err, "settling webhook delivery %d", id)
-		}
-		if n == 0 {
-			return fmt.Errorf("%s: webhook delivery %d: %w", o.S.Name, id, notify.ErrLeaseLost)
-		}
-		return nil
+		return o.settleIn(ctx, q, owner, o.now().UnixNano(), id, set, args...)
 	})
 }
 
+// settleIn is settle in q's transaction, now being the outbox's time.
+func (o Outbox) settleIn(ctx context.Context, q Querier, owner string, now, id int64, set string, args ...any) error {
+	n, err := q.Exec(ctx, `UPDATE webhook_outbox SET `+set+`
+		WHERE id = $1 AND state = 'pending' AND owner = $2 AND lease_ns > $3`, append([]any{id, owner, now}, args...)...)
+	if err != nil {
+		return o.S.errorf(err, "settling webhook delivery %d", id)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: webhook delivery %d: %w", o.S.Name, id, notify.ErrLeaseLost)
+	}
+	return nil
+}
+
 // settleSets are the changes of each outcome, after the common arguments
-// (id, owner, now) of [Outbox.settle].
+// (id, owner, now) of [Outbox.settleIn].
 var settleSets = map[notify.OutcomeState]string{
 	notify.Delivered:    `state = 'done', owner = '', lease_ns = 0`,
 	notify.Retried:      `attempts = attempts + 1, due_ns = $4, owner = '', lease_ns = 0, reason = $5`,
@@ -335,13 +339,12 @@ func (o Outbox) Settle(ctx context.Context, owner string, outcomes []notify.Outc
 			default:
 				return fmt.Errorf("%s: webhook delivery %d: unknown outcome %d", o.S.Name, oc.ID, oc.State)
 			}
-			n, err := q.Exec(ctx, `UPDATE webhook_outbox SET `+settleSets[oc.State]+`
-				WHERE id = $1 AND state = 'pending' AND owner = $2 AND lease_ns > $3`, append([]any{oc.ID, owner, now}, args...)...)
-			if err != nil {
-				return o.S.errorf(err, "settling webhook delivery %d", oc.ID)
-			}
-			if n == 0 {
-				res[i] = fmt.Errorf("%s: webhook delivery %d: %w", o.S.Name, oc.ID, notify.ErrLeaseLost)
+			err := o.settleIn(ctx, q, owner, now, oc.ID, settleSets[oc.State], args...)
+			switch {
+			case errors.Is(err, notify.ErrLeaseLost):
+				res[i] = err
+			case err != nil:
+				return err
 			}
 		}
 		for chunk := range slices.Chunk(done, maxRowsPerInsert) {
