@@ -226,9 +226,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // RunOnce claims one batch of due deliveries and attempts each: deliveries
 // of one (endpoint, order key) in order, one after the other, different
-// keys in parallel. With an outbox that is a [Settler], the outcomes are
-// recorded together once all are tried (one write for the round, not one
-// per delivery). It returns how many it claimed.
+// keys in parallel. The outcomes are recorded together once all are tried:
+// with an outbox that is a [Settler], in one write for the round rather
+// than one per delivery. It returns how many it claimed.
 func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	if pending, oldest, err := d.o.Outbox.Stats(ctx); err == nil {
 		age := time.Duration(0)
@@ -260,7 +260,10 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		}
 		groups[k] = append(groups[k], dl)
 	}
-	settler, _ := d.o.Outbox.(Settler)
+	settler, ok := d.o.Outbox.(Settler)
+	if !ok {
+		settler = settleEach{d.o.Outbox}
+	}
 	sem := make(chan struct{}, d.o.Parallel)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -269,7 +272,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		dl Delivery
 		oc Outcome
 	}
-	var outcomes []tried // with a Settler: recorded together after the round
+	var outcomes []tried // recorded together after the round
 	for _, k := range order {
 		g := groups[k]
 		slices.SortFunc(g, func(a, b Delivery) int { return cmpInt64(a.ID, b.ID) })
@@ -283,23 +286,14 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 				if d.o.Clock().After(claimed.Add(d.o.Lease - d.o.Client.Timeout)) {
 					return
 				}
-				if settler != nil {
-					oc, ok := d.try(ctx, dl)
-					if !ok {
-						return
-					}
-					mu.Lock()
-					outcomes = append(outcomes, tried{dl, oc})
-					mu.Unlock()
-					if oc.State != Delivered {
-						return // keep the order: later ones wait for this one
-					}
-					continue
+				oc, ok := d.try(ctx, dl)
+				if !ok {
+					return
 				}
-				if err := d.attempt(ctx, dl); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
+				mu.Lock()
+				outcomes = append(outcomes, tried{dl, oc})
+				mu.Unlock()
+				if oc.State != Delivered {
 					return // keep the order: later ones wait for this one
 				}
 			}
@@ -340,30 +334,23 @@ func cmpInt64(a, b int64) int {
 	return 0
 }
 
-// attempt sends one delivery and records the outcome in the outbox. An
-// error means the outbox could not record it (the lease then runs out and
-// the delivery is attempted again).
-func (d *Dispatcher) attempt(ctx context.Context, dl Delivery) error {
-	oc, ok := d.try(ctx, dl)
-	if !ok {
-		return ctx.Err() // shutting down: not the receiver's failure; the lease runs out
-	}
-	var err error
-	switch oc.State {
-	case Delivered:
-		if err = d.o.Outbox.Done(ctx, d.o.Owner, dl.ID); err != nil {
-			err = fmt.Errorf("notify: recording delivery %s to %s: %w", dl.MessageID, dl.Endpoint, err)
+// settleEach is the [Settler] of an outbox that is not one: a write per
+// outcome.
+type settleEach struct{ Outbox }
+
+func (o settleEach) Settle(ctx context.Context, owner string, outcomes []Outcome) ([]error, error) {
+	res := make([]error, len(outcomes))
+	for i, oc := range outcomes {
+		switch oc.State {
+		case Delivered:
+			res[i] = o.Done(ctx, owner, oc.ID)
+		case Retried:
+			res[i] = o.Retry(ctx, owner, oc.ID, oc.At, oc.Reason)
+		default:
+			res[i] = o.Dead(ctx, owner, oc.ID, oc.Reason)
 		}
-	case Retried:
-		err = d.o.Outbox.Retry(ctx, d.o.Owner, dl.ID, oc.At, oc.Reason)
-	default:
-		err = d.o.Outbox.Dead(ctx, d.o.Owner, dl.ID, oc.Reason)
 	}
-	if err != nil {
-		return err
-	}
-	d.settled(dl, oc)
-	return nil
+	return res, nil
 }
 
 // settled counts a recorded outcome (failures were counted when tried).
