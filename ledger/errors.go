@@ -16,6 +16,9 @@ var (
 	ErrConflict = errors.New("ledger: append does not start at the end of the log")
 	// ErrOutOfRange: an index, size or range lies outside the log.
 	ErrOutOfRange = errors.New("ledger: index or size out of range")
+	// ErrReadOnly is returned by Append on a read-only view of a log
+	// ([CheckpointView]).
+	ErrReadOnly = errors.New("ledger: read-only view of the log")
 	// ErrInvalidAppend: an append was malformed (no entries, wrong number of
 	// hashes).
 	ErrInvalidAppend = errors.New("ledger: invalid append")

@@ -33,29 +33,61 @@ type Prover interface {
 }
 
 // LedgerProver is a [Prover] over a ledger storage and its latest signed
-// checkpoint.
+// checkpoint. Inclusion proves against the checkpoint the last Covered
+// returned (the one the round's deliveries were claimed below), read again
+// only for an entry past it, through a [ledger.CheckpointView] of the
+// storage: a round's proofs read the log's size never and each stored hash
+// once. Use it by pointer; safe for concurrent use.
 type LedgerProver struct {
 	Storage ledger.Storage
 	// Checkpoint returns the latest signed checkpoint (nil when none yet).
 	Checkpoint func(ctx context.Context) (*ledger.SignedCheckpoint, error)
+
+	mu   sync.Mutex
+	cp   *ledger.SignedCheckpoint // the last Covered's
+	view *ledger.CheckpointView
 }
 
 // Covered implements [Prover].
-func (p LedgerProver) Covered(ctx context.Context) (int64, error) {
+func (p *LedgerProver) Covered(ctx context.Context) (int64, error) {
 	cp, err := p.Checkpoint(ctx)
 	if err != nil || cp == nil {
 		return 0, err
 	}
+	p.mu.Lock()
+	p.cp = cp
+	p.mu.Unlock()
 	return cp.Size, nil
 }
 
 // Inclusion implements [Prover].
-func (p LedgerProver) Inclusion(ctx context.Context, index int64) (*ledger.Bundle, error) {
-	cp, err := p.Checkpoint(ctx)
-	if err != nil {
-		return nil, err
+func (p *LedgerProver) Inclusion(ctx context.Context, index int64) (*ledger.Bundle, error) {
+	p.mu.Lock()
+	cp := p.cp
+	p.mu.Unlock()
+	if cp == nil || index >= cp.Size {
+		var err error
+		if cp, err = p.Checkpoint(ctx); err != nil {
+			return nil, err
+		}
+		if cp == nil {
+			return ledger.NewBundle(ctx, p.Storage, nil, index) // no checkpoint: its error
+		}
 	}
-	return ledger.NewBundle(ctx, p.Storage, cp, index)
+	return ledger.NewBundle(ctx, p.viewAt(cp.Size), cp, index)
+}
+
+// viewAt returns the view of the storage at size, sharing the hashes read
+// so far.
+func (p *LedgerProver) viewAt(size int64) *ledger.CheckpointView {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.view == nil {
+		p.view = ledger.NewCheckpointView(p.Storage, size)
+	} else if n, _ := p.view.Size(context.Background()); n != size {
+		p.view = p.view.At(size)
+	}
+	return p.view
 }
 
 // Status says who a request waits on, as of a log index (the event being

@@ -99,7 +99,7 @@ func (w *world) append(cfg *notify.Config, gate string, evs ...ledger.Event) []*
 }
 
 func (w *world) prover() notify.Prover {
-	return notify.LedgerProver{Storage: w.storage, Checkpoint: func(context.Context) (*ledger.SignedCheckpoint, error) {
+	return &notify.LedgerProver{Storage: w.storage, Checkpoint: func(context.Context) (*ledger.SignedCheckpoint, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		return w.cp, nil
@@ -662,5 +662,42 @@ func TestRemindersDelivered(t *testing.T) {
 	defer mu.Unlock()
 	if len(slackBodies) != 1 || !strings.Contains(slackBodies[0], "Reminder: signing request waiting") || !strings.Contains(slackBodies[0], `Sec \u0026lt;on-call\u0026gt;`) {
 		t.Fatalf("chat received %q", slackBodies)
+	}
+}
+
+// A LedgerProver proves against the checkpoint its last Covered returned,
+// and reads the latest again only for an entry past it.
+func TestLedgerProverUsesTheCoveredCheckpoint(t *testing.T) {
+	clock := outboxtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	w := newWorld(t, clock)
+	cfg := &notify.Config{}
+	w.append(cfg, "release", requestEvents("r1", 2)...)
+	reads := 0
+	p := &notify.LedgerProver{Storage: w.storage, Checkpoint: func(ctx context.Context) (*ledger.SignedCheckpoint, error) {
+		reads++
+		return w.prover().(*notify.LedgerProver).Checkpoint(ctx)
+	}}
+	covered, err := p.Covered(t.Context())
+	if err != nil || reads != 1 {
+		t.Fatalf("Covered = %d, %v after %d reads", covered, err, reads)
+	}
+	first := w.cp
+	w.append(cfg, "release", requestEvents("r2", 2)...)
+	for _, tc := range []struct {
+		name      string
+		index     int64
+		wantReads int
+		wantCP    *ledger.SignedCheckpoint
+	}{
+		{"below the covered checkpoint", covered - 1, 1, first},
+		{"past it", covered, 2, w.cp},
+	} {
+		b, err := p.Inclusion(t.Context(), tc.index)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if reads != tc.wantReads || b.Checkpoint != string(tc.wantCP.Note) {
+			t.Fatalf("%s: %d checkpoint reads, proven against %q; want %d reads and %q", tc.name, reads, b.Checkpoint, tc.wantReads, tc.wantCP.Note)
+		}
 	}
 }

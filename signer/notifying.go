@@ -96,13 +96,13 @@ func (w WaitingStatus) waiting(r *Request, index int64) (*notify.Waiting, map[st
 // proofs against the latest checkpoint the store keeps, opened with the log
 // key of lg (once per new checkpoint, not once per delivery). Before the
 // first checkpoint it answers none.
-func LedgerProver(ls LedgerStore, lg *ledger.Log) notify.LedgerProver {
+func LedgerProver(ls LedgerStore, lg *ledger.Log) *notify.LedgerProver {
 	var (
 		mu       sync.Mutex
 		lastNote []byte
 		lastCP   *ledger.SignedCheckpoint
 	)
-	return notify.LedgerProver{Storage: ls.Ledger(), Checkpoint: func(ctx context.Context) (*ledger.SignedCheckpoint, error) {
+	return &notify.LedgerProver{Storage: ls.Ledger(), Checkpoint: func(ctx context.Context) (*ledger.SignedCheckpoint, error) {
 		_, note, err := ls.LatestCheckpoint(ctx)
 		if errors.Is(err, ErrNotFound) {
 			return nil, nil
