@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"golang.org/x/mod/sumdb/tlog"
 	_ "modernc.org/sqlite"
 )
 
@@ -169,5 +170,26 @@ func TestInList(t *testing.T) {
 	long := make([]any, maxRowsPerInsert+1)
 	if _, got := (Dialect{FewShapes: true}).inList(long); len(got) != len(long) {
 		t.Errorf("inList of %d values with few shapes gave %d, want them as they are", len(long), len(got))
+	}
+}
+
+// Every statement a batch queues row by row coalesces: its text has an
+// INSERT shape (a line break before VALUES once kept webhook deliveries
+// to a statement each).
+func TestQueuedInsertsCoalesce(t *testing.T) {
+	for name, sql := range map[string]string{
+		"signature":        insertLoggedPartialSQL,
+		"webhook delivery": insertDeliverySQL,
+	} {
+		if _, _, _, ok := insertShape(sql); !ok {
+			t.Errorf("%s: %q has no INSERT shape: each row would be a statement of its own", name, sql)
+		}
+	}
+	var l Ledger
+	stmts, _ := l.insertStmts(0, [][]byte{{1}}, []tlog.Hash{{}})
+	for _, st := range stmts {
+		if _, _, _, ok := insertShape(st.SQL); !ok {
+			t.Errorf("log append: %q has no INSERT shape", st.SQL)
+		}
 	}
 }

@@ -93,8 +93,7 @@ func (s Store) insertDeliveries(ctx context.Context, q Querier, now time.Time, d
 // its VALUES are all parameters, so that a batch's deliveries coalesce
 // into multi-row INSERTs.
 const insertDeliverySQL = `INSERT INTO webhook_outbox (endpoint, message_id, idx, order_key, gate, entry, reminder,
-			attempts, state, due_ns, owner, lease_ns, reason, enqueued_ns)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+			attempts, state, due_ns, owner, lease_ns, reason, enqueued_ns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 			ON CONFLICT (endpoint, message_id) DO NOTHING`
 
 // deliveryRow returns the arguments of insertDeliverySQL for d.
