@@ -67,20 +67,13 @@ type VerifiedEntry struct {
 // is checked against the storage). Every proof is verified before the
 // bundle is returned.
 func NewBundle(ctx context.Context, s Storage, cp *SignedCheckpoint, indexes ...int64) (*Bundle, error) {
-	if cp == nil {
-		return nil, fmt.Errorf("%w: no checkpoint", ErrMalformedBundle)
-	}
 	if len(indexes) == 0 || len(indexes) > MaxBundleEntries {
 		return nil, fmt.Errorf("%w: %d entries (want 1 to %d)", ErrMalformedBundle, len(indexes), MaxBundleEntries)
 	}
-	root, err := TreeHash(ctx, s, cp.Size)
+	b, err := newBundle(ctx, s, cp)
 	if err != nil {
 		return nil, err
 	}
-	if root != cp.Root {
-		return nil, &RootMismatchError{Size: cp.Size, Expected: cp.Root, Computed: root}
-	}
-	b := &Bundle{Format: BundleFormat, Checkpoint: string(cp.Note)}
 	for _, i := range indexes {
 		if i < 0 || i >= cp.Size {
 			return nil, fmt.Errorf("%w: entry %d is not in the checkpoint of size %d", ErrOutOfRange, i, cp.Size)
@@ -89,16 +82,57 @@ func NewBundle(ctx context.Context, s Storage, cp *SignedCheckpoint, indexes ...
 		if err != nil {
 			return nil, err
 		}
-		p, err := InclusionProof(ctx, s, i, cp.Size)
-		if err != nil {
+		if err := b.prove(ctx, s, cp, i, raw[0]); err != nil {
 			return nil, err
 		}
-		if err := VerifyInclusion(p, i, cp.Size, cp.Root, raw[0]); err != nil {
-			return nil, err
-		}
-		b.Entries = append(b.Entries, BundleEntry{Index: i, Entry: raw[0], Proof: p})
 	}
 	return b, nil
+}
+
+// NewEntryBundle is [NewBundle] for one entry whose bytes, as logged, the
+// caller has (a webhook outbox keeps them): they are proven against cp
+// rather than read, and the bundle fails if they are not the entry at
+// index.
+func NewEntryBundle(ctx context.Context, s Storage, cp *SignedCheckpoint, index int64, entry []byte) (*Bundle, error) {
+	b, err := newBundle(ctx, s, cp)
+	if err != nil {
+		return nil, err
+	}
+	if index < 0 || index >= cp.Size {
+		return nil, fmt.Errorf("%w: entry %d is not in the checkpoint of size %d", ErrOutOfRange, index, cp.Size)
+	}
+	if err := b.prove(ctx, s, cp, index, bytes.Clone(entry)); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// newBundle starts a bundle against cp, checking cp's root against s.
+func newBundle(ctx context.Context, s Storage, cp *SignedCheckpoint) (*Bundle, error) {
+	if cp == nil {
+		return nil, fmt.Errorf("%w: no checkpoint", ErrMalformedBundle)
+	}
+	root, err := TreeHash(ctx, s, cp.Size)
+	if err != nil {
+		return nil, err
+	}
+	if root != cp.Root {
+		return nil, &RootMismatchError{Size: cp.Size, Expected: cp.Root, Computed: root}
+	}
+	return &Bundle{Format: BundleFormat, Checkpoint: string(cp.Note)}, nil
+}
+
+// prove adds entry raw at index i (below cp.Size) with its verified proof.
+func (b *Bundle) prove(ctx context.Context, s Storage, cp *SignedCheckpoint, i int64, raw []byte) error {
+	p, err := InclusionProof(ctx, s, i, cp.Size)
+	if err != nil {
+		return err
+	}
+	if err := VerifyInclusion(p, i, cp.Size, cp.Root, raw); err != nil {
+		return err
+	}
+	b.Entries = append(b.Entries, BundleEntry{Index: i, Entry: raw, Proof: p})
+	return nil
 }
 
 // Marshal returns the bundle's JSON.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -174,5 +175,33 @@ func TestNewBundleRefusesWrongCheckpoint(t *testing.T) {
 	}
 	if _, err := ledger.NewBundle(ctx, f.store, cp); !errors.Is(err, ledger.ErrMalformedBundle) {
 		t.Fatalf("NewBundle of nothing: err = %v, want ErrMalformedBundle", err)
+	}
+}
+
+func TestNewEntryBundle(t *testing.T) {
+	f := newFixture(t, hsm.Ed25519)
+	f.appendEach(t, requestEvents("r1", 3)...)
+	cp := f.sign(t)
+	raw := f.raw(t)
+	want, err := ledger.NewBundle(t.Context(), f.store, cp, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ledger.NewEntryBundle(t.Context(), f.store, cp, 2, raw[2])
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("NewEntryBundle = %+v, %v; want %+v as NewBundle builds it", got, err, want)
+	}
+	for _, tc := range []struct {
+		name  string
+		index int64
+		entry []byte
+		want  error
+	}{
+		{"another entry's bytes", 2, raw[1], ledger.ErrProof},
+		{"past the checkpoint", cp.Size, raw[2], ledger.ErrOutOfRange},
+	} {
+		if _, err := ledger.NewEntryBundle(t.Context(), f.store, cp, tc.index, tc.entry); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v; want %v", tc.name, err, tc.want)
+		}
 	}
 }

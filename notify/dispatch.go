@@ -28,16 +28,18 @@ type Prover interface {
 	// events with a smaller index can be proven.
 	Covered(ctx context.Context) (int64, error)
 	// Inclusion returns a bundle proving the entry at index against the
-	// latest signed checkpoint.
-	Inclusion(ctx context.Context, index int64) (*ledger.Bundle, error)
+	// latest signed checkpoint. entry, when not nil, is the entry's bytes
+	// as logged (the outbox's copy): proven rather than read again.
+	Inclusion(ctx context.Context, index int64, entry []byte) (*ledger.Bundle, error)
 }
 
 // LedgerProver is a [Prover] over a ledger storage and its latest signed
 // checkpoint. Inclusion proves against the checkpoint the last Covered
 // returned (the one the round's deliveries were claimed below), read again
 // only for an entry past it, through a [ledger.CheckpointView] of the
-// storage: a round's proofs read the log's size never and each stored hash
-// once. Use it by pointer; safe for concurrent use.
+// storage: a round's proofs read the log's size never, each stored hash
+// once, and an entry whose bytes the caller passes not at all. Use it by
+// pointer; safe for concurrent use.
 type LedgerProver struct {
 	Storage ledger.Storage
 	// Checkpoint returns the latest signed checkpoint (nil when none yet).
@@ -61,7 +63,7 @@ func (p *LedgerProver) Covered(ctx context.Context) (int64, error) {
 }
 
 // Inclusion implements [Prover].
-func (p *LedgerProver) Inclusion(ctx context.Context, index int64) (*ledger.Bundle, error) {
+func (p *LedgerProver) Inclusion(ctx context.Context, index int64, entry []byte) (*ledger.Bundle, error) {
 	p.mu.Lock()
 	cp := p.cp
 	p.mu.Unlock()
@@ -73,6 +75,9 @@ func (p *LedgerProver) Inclusion(ctx context.Context, index int64) (*ledger.Bund
 		if cp == nil {
 			return ledger.NewBundle(ctx, p.Storage, nil, index) // no checkpoint: its error
 		}
+	}
+	if entry != nil {
+		return ledger.NewEntryBundle(ctx, p.viewAt(cp.Size), cp, index, entry)
 	}
 	return ledger.NewBundle(ctx, p.viewAt(cp.Size), cp, index)
 }
@@ -436,7 +441,7 @@ func (d *Dispatcher) body(ctx context.Context, ep *Endpoint, dl Delivery) ([]byt
 		return nil, FailRender, err
 	}
 	if dl.Reminder == nil && d.o.Prover != nil {
-		b, err := d.o.Prover.Inclusion(ctx, dl.Index)
+		b, err := d.o.Prover.Inclusion(ctx, dl.Index, dl.Entry)
 		if err != nil {
 			return nil, FailProof, fmt.Errorf("inclusion proof of entry %d: %w", dl.Index, err)
 		}

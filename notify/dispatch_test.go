@@ -692,7 +692,7 @@ func TestLedgerProverUsesTheCoveredCheckpoint(t *testing.T) {
 		{"below the covered checkpoint", covered - 1, 1, first},
 		{"past it", covered, 2, w.cp},
 	} {
-		b, err := p.Inclusion(t.Context(), tc.index)
+		b, err := p.Inclusion(t.Context(), tc.index, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
