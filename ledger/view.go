@@ -10,13 +10,13 @@ import (
 
 // maxViewHashes bounds the stored hashes a [CheckpointView]'s cache keeps;
 // past it the cache starts over.
-const maxViewHashes = 1 << 16
+const maxViewHashes = 1 << 14
 
 // CheckpointView is a read-only [Storage] over s as of a checkpoint: its
 // Size is the checkpoint's tree size, whatever the log has grown to since,
 // so proving many entries against one checkpoint reads the log's size
 // never. The stored hashes it reads are kept (a stored hash never changes
-// once written; at most 65,536, then the cache starts over) and shared
+// once written; at most 16,384, then the cache starts over) and shared
 // with the views [CheckpointView.At] derives, so consecutive proofs read
 // only the hashes the previous ones did not. A view trusts that s holds at
 // least its size's entries; a proof built on it is still checked against
