@@ -14,22 +14,44 @@ import (
 // the coordinator enforces: the [notify.Status] of webhook deliveries
 // (Waiting) and the pending requests the reminder scheduler looks at
 // (Pending, for [notify.Scheduler]).
+// Use it by pointer: it remembers the requests it saw in a final state.
 type WaitingStatus struct {
 	Coordinator *Coordinator
 	Store       Store
+
+	mu    sync.Mutex
+	final map[string]bool // requests seen no longer pending (final for good)
 }
 
-var _ notify.Status = WaitingStatus{}
+var _ notify.Status = (*WaitingStatus)(nil)
+
+// maxFinal bounds the final requests a WaitingStatus remembers; past it
+// it starts over.
+const maxFinal = 1 << 14
 
 // Waiting implements [notify.Status]: the roles of a pending request below
 // threshold, counting the signatures logged up to index; nil when the
-// request is no longer pending.
-func (w WaitingStatus) Waiting(ctx context.Context, id string, index int64) (*notify.Waiting, error) {
+// request is no longer pending. A request seen final is not read again
+// (the deliveries of a request that completed before they went out would
+// each read it).
+func (w *WaitingStatus) Waiting(ctx context.Context, id string, index int64) (*notify.Waiting, error) {
+	w.mu.Lock()
+	final := w.final[id]
+	w.mu.Unlock()
+	if final {
+		return nil, nil
+	}
 	r, err := w.Store.GetRequest(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if r.State != Pending {
+		w.mu.Lock()
+		if w.final == nil || len(w.final) >= maxFinal {
+			w.final = map[string]bool{}
+		}
+		w.final[id] = true
+		w.mu.Unlock()
 		return nil, nil
 	}
 	wt, _ := w.waiting(r, index)
@@ -42,7 +64,7 @@ const waitingPage = 200
 // Pending lists the pending requests with who each waits on and since when
 // each missing role has been waited on (its last counted signature, else
 // the request's opening).
-func (w WaitingStatus) Pending(ctx context.Context) ([]notify.Pending, error) {
+func (w *WaitingStatus) Pending(ctx context.Context) ([]notify.Pending, error) {
 	var out []notify.Pending
 	after := ""
 	for {
@@ -63,7 +85,7 @@ func (w WaitingStatus) Pending(ctx context.Context) ([]notify.Pending, error) {
 
 // waiting returns who r waits on counting signatures logged up to index,
 // and since when each missing role has been waited on.
-func (w WaitingStatus) waiting(r *Request, index int64) (*notify.Waiting, map[string]notify.Mark) {
+func (w *WaitingStatus) waiting(r *Request, index int64) (*notify.Waiting, map[string]notify.Mark) {
 	set := w.Coordinator.Trust().Roles
 	tally, err := set.NewTally(r.Gate)
 	if err != nil {

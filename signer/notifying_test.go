@@ -14,7 +14,8 @@ import (
 func TestWaitingStatus(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	status := signer.WaitingStatus{Coordinator: w.svc, Store: w.store}
+	store := &countingGets{Store: w.store}
+	status := &signer.WaitingStatus{Coordinator: w.svc, Store: store}
 	v, st := w.open("production", w.dev)
 
 	missing := func() map[string]notify.MissingRole {
@@ -54,10 +55,25 @@ func TestWaitingStatus(t *testing.T) {
 	if m = missing(); m != nil {
 		t.Fatalf("a completed request still waits on %+v", m)
 	}
+	reads := store.gets
+	if m = missing(); m != nil || store.gets != reads {
+		t.Fatalf("asked again about the completed request: waits on %+v, %d more reads; want none", m, store.gets-reads)
+	}
 	if ps, err = status.Pending(ctx); err != nil || len(ps) != 0 {
 		t.Fatalf("pending after completion: %+v, %v", ps, err)
 	}
 	if _, err := status.Waiting(ctx, "no-such-request", 0); err == nil {
 		t.Fatal("an unknown request has a waiting status")
 	}
+}
+
+// countingGets counts the requests read through GetRequest.
+type countingGets struct {
+	signer.Store
+	gets int
+}
+
+func (c *countingGets) GetRequest(ctx context.Context, id string) (*signer.Request, error) {
+	c.gets++
+	return c.Store.GetRequest(ctx, id)
 }

@@ -53,7 +53,7 @@ func (a *app) startNotifications(ctx context.Context, cfg *notify.Config, retry 
 	}
 	m.Init(cfg)
 	host, _ := os.Hostname()
-	status := signer.WaitingStatus{Coordinator: svc, Store: store}
+	status := &signer.WaitingStatus{Coordinator: svc, Store: store}
 	d, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: ob.Outbox(), Owner: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), a.now().UnixNano()),
 		Prover: signer.LedgerProver(ob, lg), Status: status, Clock: a.now, KeyNames: func() policy.KeyNames { return svc.Trust().KeyNames }, Metrics: m, Logger: log.Named("webhooks"), Poll: 250 * time.Millisecond, Batch: 256, Parallel: 64,
 		Backoff: notify.Backoff{Initial: retry, Max: max(retry, time.Hour), Jitter: 0.2, MaxAttempts: 30}})
