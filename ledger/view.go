@@ -103,3 +103,66 @@ func (v *CheckpointView) ReadEntries(ctx context.Context, start, end int64) ([][
 func (v *CheckpointView) Append(context.Context, int64, [][]byte, []tlog.Hash) error {
 	return ErrReadOnly
 }
+
+// maxPrefetchHashes bounds the stored hashes one [CheckpointView.Prefetch]
+// reads in one call of the storage's ReadHashes.
+const maxPrefetchHashes = 4096
+
+// Prefetch reads, in as few calls of the storage's ReadHashes as it can
+// (one for up to 4,096 hashes), the stored hashes the view lacks that
+// proving the entries at indexes against its size needs, and the tree
+// hash at its size: proving them then reads nothing more, where each
+// proof would read its own missing hashes, one call each. Indexes not
+// below the view's size are left out (proving them fails as before). It
+// reads nothing when that would overflow the cache (16,384 hashes).
+func (v *CheckpointView) Prefetch(ctx context.Context, indexes []int64) error {
+	rec := hashRecorder{seen: map[int64]bool{}}
+	if _, err := tlog.TreeHash(v.size, &rec); err != nil {
+		return fmt.Errorf("ledger: hashes of the tree at size %d: %w", v.size, err)
+	}
+	for _, i := range indexes {
+		if i < 0 || i >= v.size {
+			continue
+		}
+		if _, err := tlog.ProveRecord(v.size, i, &rec); err != nil {
+			return fmt.Errorf("ledger: hashes proving entry %d at size %d: %w", i, v.size, err)
+		}
+	}
+	v.cache.mu.Lock()
+	miss := rec.order[:0]
+	for _, x := range rec.order {
+		if _, ok := v.cache.hashes[x]; !ok {
+			miss = append(miss, x)
+		}
+	}
+	v.cache.mu.Unlock()
+	if len(miss) > maxViewHashes/2 {
+		return nil // each proof reads its own, as without Prefetch
+	}
+	for len(miss) > 0 {
+		n := min(len(miss), maxPrefetchHashes)
+		if _, err := v.ReadHashes(ctx, miss[:n]); err != nil {
+			return err
+		}
+		miss = miss[n:]
+	}
+	return nil
+}
+
+// hashRecorder is a [tlog.HashReader] noting the stored hashes asked of
+// it (in the order first asked) and answering zero hashes: what a proof
+// or a tree hash reads, without reading.
+type hashRecorder struct {
+	seen  map[int64]bool
+	order []int64
+}
+
+func (r *hashRecorder) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	for _, x := range indexes {
+		if !r.seen[x] {
+			r.seen[x] = true
+			r.order = append(r.order, x)
+		}
+	}
+	return make([]tlog.Hash, len(indexes)), nil
+}

@@ -16,10 +16,12 @@ import (
 type countingStorage struct {
 	ledger.Storage
 	hashes int
+	calls  int
 }
 
 func (c *countingStorage) ReadHashes(ctx context.Context, idx []int64) ([]tlog.Hash, error) {
 	c.hashes += len(idx)
+	c.calls++
 	return c.Storage.ReadHashes(ctx, idx)
 }
 
@@ -54,6 +56,47 @@ func TestCheckpointViewProvesAsTheStorage(t *testing.T) {
 	again := under.hashes
 	if _, err := ledger.NewBundle(t.Context(), v.At(cp.Size), cp, 0); err != nil || under.hashes != again {
 		t.Fatalf("a derived view read %d more hashes (%v); want none", under.hashes-again, err)
+	}
+}
+
+// Prefetch reads in one call what proving a round's entries needs: the
+// proofs then read nothing, and are those the storage gives.
+func TestCheckpointViewPrefetch(t *testing.T) {
+	f := newFixture(t, hsm.Ed25519)
+	f.appendEach(t, requestEvents("r1", 9)...)
+	cp := f.sign(t)
+	f.appendEach(t, requestEvents("r2", 2)...) // past the checkpoint
+	under := &countingStorage{Storage: f.store}
+	v := ledger.NewCheckpointView(under, cp.Size)
+	round := []int64{cp.Size - 1, 0, 3, 4, cp.Size, cp.Size + 1, -1} // some out of range: left out
+	if err := v.Prefetch(t.Context(), round); err != nil {
+		t.Fatal(err)
+	}
+	if under.calls != 1 {
+		t.Fatalf("prefetch read hashes in %d calls, want 1", under.calls)
+	}
+	read := under.hashes
+	for _, i := range round[:4] {
+		want, err := ledger.NewBundle(t.Context(), f.store, cp, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ledger.NewBundle(t.Context(), v, cp, i)
+		if err != nil {
+			t.Fatalf("bundle of entry %d after prefetch: %v", i, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("bundle of entry %d after prefetch differs:\n got %+v\nwant %+v", i, got, want)
+		}
+	}
+	if under.hashes != read {
+		t.Fatalf("proving the prefetched entries read %d more hashes; want none", under.hashes-read)
+	}
+	if err := v.Prefetch(t.Context(), round); err != nil || under.calls != 1 {
+		t.Fatalf("prefetching again: %v, %d calls; want none", err, under.calls-1)
+	}
+	if _, err := ledger.NewBundle(t.Context(), v, cp, 1); err != nil {
+		t.Fatal(err) // not prefetched: read as before
 	}
 }
 

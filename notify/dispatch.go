@@ -33,6 +33,15 @@ type Prover interface {
 	Inclusion(ctx context.Context, index int64, entry []byte) (*ledger.Bundle, error)
 }
 
+// InclusionPreparer is implemented by a [Prover] that can ready the
+// proofs of a round's deliveries at once (reading what they need in one
+// go) before each is asked for with Inclusion. The dispatcher calls it
+// after each claim; a failure is not the round's (each proof then reads
+// what it needs, and fails on its own).
+type InclusionPreparer interface {
+	PrepareInclusion(ctx context.Context, indexes []int64) error
+}
+
 // LedgerProver is a [Prover] over a ledger storage and its latest signed
 // checkpoint. Inclusion proves against the checkpoint the last Covered
 // returned (the one the round's deliveries were claimed below), read again
@@ -80,6 +89,19 @@ func (p *LedgerProver) Inclusion(ctx context.Context, index int64, entry []byte)
 		return ledger.NewEntryBundle(ctx, p.viewAt(cp.Size), cp, index, entry)
 	}
 	return ledger.NewBundle(ctx, p.viewAt(cp.Size), cp, index)
+}
+
+// PrepareInclusion implements [InclusionPreparer]: the stored hashes that
+// proving the entries at indexes against the checkpoint the last Covered
+// read need, in one read (see [ledger.CheckpointView.Prefetch]).
+func (p *LedgerProver) PrepareInclusion(ctx context.Context, indexes []int64) error {
+	p.mu.Lock()
+	cp := p.cp
+	p.mu.Unlock()
+	if cp == nil {
+		return nil
+	}
+	return p.viewAt(cp.Size).Prefetch(ctx, indexes)
 }
 
 // viewAt returns the view of the storage at size, sharing the hashes read
@@ -286,6 +308,17 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	ds, err := d.o.Outbox.Claim(ctx, d.o.Owner, d.o.Lease, d.o.Batch, covered)
 	if err != nil {
 		return 0, fmt.Errorf("notify: claiming deliveries: %w", err)
+	}
+	if pp, ok := d.o.Prover.(InclusionPreparer); ok && len(ds) > 0 {
+		var indexes []int64
+		for _, dl := range ds {
+			if dl.Reminder == nil {
+				indexes = append(indexes, dl.Index)
+			}
+		}
+		if err := pp.PrepareInclusion(ctx, indexes); err != nil {
+			d.o.Logger.Warn("reading the round's proofs at once failed; each delivery reads its own", zap.Error(err))
+		}
 	}
 	type key struct{ endpoint, order string }
 	groups := map[key][]Delivery{}

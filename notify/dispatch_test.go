@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/quorate-dev/quorate/hsm"
 	"github.com/quorate-dev/quorate/hsm/filekey"
@@ -699,5 +700,59 @@ func TestLedgerProverUsesTheCoveredCheckpoint(t *testing.T) {
 		if reads != tc.wantReads || b.Checkpoint != string(tc.wantCP.Note) {
 			t.Fatalf("%s: %d checkpoint reads, proven against %q; want %d reads and %q", tc.name, reads, b.Checkpoint, tc.wantReads, tc.wantCP.Note)
 		}
+	}
+}
+
+// hashCounting counts the calls that read stored hashes from the storage
+// under it.
+type hashCounting struct {
+	ledger.Storage
+	mu    sync.Mutex
+	calls int
+}
+
+func (c *hashCounting) ReadHashes(ctx context.Context, idx []int64) ([]tlog.Hash, error) {
+	c.mu.Lock()
+	c.calls++
+	c.mu.Unlock()
+	return c.Storage.ReadHashes(ctx, idx)
+}
+
+// A round's proofs are read in one go: however many deliveries a round
+// claims, the dispatcher reads the log's hashes once for them (a
+// [notify.InclusionPreparer]), each delivery still carrying a bundle the
+// receiver verifies.
+func TestRoundReadsItsProofsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	clock := outboxtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
+	w := newWorld(t, clock)
+	rcv := newReceiver(t, newSecret(t), w.logKey, clock.Now)
+	cfg := rcv.endpointConfig(t, "ops", notify.FormatJSON)
+	var requests []string
+	for i := range 12 {
+		id := fmt.Sprintf("rel-%d", i)
+		requests = append(requests, id)
+		w.append(cfg, "release", requestEvents(id, 1)[:1]...)
+	}
+	storage := &hashCounting{Storage: w.storage}
+	prover := &notify.LedgerProver{Storage: storage, Checkpoint: w.prover().(*notify.LedgerProver).Checkpoint}
+	disp, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: w.outbox, Owner: "a", Prover: prover, Clock: clock.Now, Batch: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := disp.RunOnce(ctx)
+	if err != nil || n != len(requests) {
+		t.Fatalf("RunOnce = %d, %v; want %d deliveries", n, err, len(requests))
+	}
+	if st := w.outbox.states(); st["done"] != len(requests) {
+		t.Fatalf("outbox states %v; want %d done", st, len(requests))
+	}
+	if storage.calls != 1 {
+		t.Fatalf("the round read hashes %d times for %d proofs; want once", storage.calls, len(requests))
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if len(rcv.messages) != len(requests) {
+		t.Fatalf("receiver verified %d messages; want %d", len(rcv.messages), len(requests))
 	}
 }
