@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/quorate-dev/quorate/internal/pgtest"
 	"github.com/quorate-dev/quorate/notify"
 	"github.com/quorate-dev/quorate/notify/outboxtest"
@@ -112,5 +114,44 @@ func TestOutboxWriteOutlivesItsCaller(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("a write whose caller gave up once it was taken: %v", err)
+	}
+}
+
+// Claims and settlements do not wait for the log lock: another replica's
+// batch holding it (as every batch of signatures does) holds up neither.
+func TestOutboxLeasesBesideTheLogLock(t *testing.T) {
+	s, url := openFresh(t)
+	ob := s.Outbox()
+	if _, err := ob.Enqueue(t.Context(), notify.Delivery{Endpoint: "a", MessageID: notify.EventMessageID(0), Index: 0, OrderKey: "r0"},
+		notify.Delivery{Endpoint: "a", MessageID: notify.EventMessageID(1), Index: 1, OrderKey: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	other, err := conn.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(context.Background())
+	if _, err := other.Exec(t.Context(), pgstore.LockLog); err != nil {
+		t.Fatalf("the other batch taking the log lock: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	got, err := ob.Claim(ctx, "a", time.Minute, 10, math.MaxInt64)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("claiming while the log lock is held: %v, %v", got, err)
+	}
+	settler := ob.(notify.Settler)
+	res, err := settler.Settle(ctx, "a", []notify.Outcome{{ID: got[0].ID, State: notify.Delivered},
+		{ID: got[1].ID, State: notify.Retried, At: time.Now().Add(time.Minute), Reason: "503"}})
+	if err != nil || len(res) != 2 || res[0] != nil || res[1] != nil {
+		t.Fatalf("settling while the log lock is held: %v, %v", res, err)
+	}
+	if n, _, err := ob.Stats(ctx); err != nil || n != 1 {
+		t.Fatalf("Stats = %d, %v; want the retried one pending", n, err)
 	}
 }

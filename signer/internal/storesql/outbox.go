@@ -47,16 +47,35 @@ const OutboxPendingIndex = `CREATE INDEX webhook_outbox_pending_id ON webhook_ou
 
 // Outbox is a [notify.Outbox] over a store's database. Write runs a change
 // in the store's write transaction (one writer at a time, across replicas
-// too: PostgreSQL's writers hold the log's advisory lock, so claims of two
-// replicas never interleave and IDs commit in order), its statements with
-// the ctx it passes fn — the batch's, never the caller's: a caller's
-// context ending must not fail the other writes of the batch; Read runs a
-// read.
+// too: PostgreSQL's writers hold the log's advisory lock, so IDs commit in
+// order), its statements with the ctx it passes fn — the batch's, never
+// the caller's: a caller's context ending must not fail the other writes
+// of the batch; Read runs a read.
+//
+// Lease, when set, runs claims and settlements instead, each in a
+// transaction of its own, beside the writer: they change rows already
+// committed and take no place in the log's order, so they need not wait
+// for the log lock nor hold up the writer. A claim then locks the rows it
+// leases, skipping rows another claim holds (Store.LockRowSkipLocked), so
+// two claims never lease the same delivery; what it sees is still a
+// prefix of the outbox in ID order (rows are inserted under the log lock
+// only, and committed in ID order), so a delivery is claimed only once
+// every earlier one of its order key is settled. Without Lease (SQLite:
+// one writer), they go through Write.
 type Outbox struct {
 	S     Store
 	Now   func() time.Time
 	Write func(ctx context.Context, fn func(ctx context.Context, q Querier) error) error
+	Lease func(ctx context.Context, fn func(ctx context.Context, q Querier) error) error
 	Read  func(ctx context.Context, fn func(q Querier) error) error
+}
+
+// lease runs a claim or a settlement (see Outbox.Lease).
+func (o Outbox) lease(ctx context.Context, fn func(ctx context.Context, q Querier) error) error {
+	if o.Lease != nil {
+		return o.Lease(ctx, fn)
+	}
+	return o.Write(ctx, fn)
 }
 
 var (
@@ -229,14 +248,18 @@ func (o Outbox) Claim(ctx context.Context, owner string, lease time.Duration, n 
 	if owner == "" || n <= 0 || lease <= 0 {
 		return nil, fmt.Errorf("%s: outbox claim needs an owner, n > 0 and a lease", o.S.Name)
 	}
-	err = o.Write(ctx, func(ctx context.Context, q Querier) error {
+	lock := "" // one writer at a time: nothing to lock
+	if o.Lease != nil {
+		lock = o.S.LockRowSkipLocked
+	}
+	err = o.lease(ctx, func(ctx context.Context, q Querier) error {
 		out = nil
 		now := o.now().UnixNano()
 		rows, err := q.Query(ctx, `SELECT o.id, o.endpoint, o.message_id, o.idx, o.order_key, o.gate, o.entry, o.reminder, o.attempts, o.enqueued_ns
 			FROM webhook_outbox o
 			WHERE o.state = 'pending' AND o.due_ns <= $1 AND (o.owner = '' OR o.lease_ns <= $1) AND o.idx < $2
 			AND NOT EXISTS (SELECT 1 FROM webhook_outbox p WHERE p.state = 'pending' AND p.endpoint = o.endpoint AND p.order_key = o.order_key AND p.id < o.id)
-			ORDER BY o.id LIMIT $3`, now, covered, n)
+			ORDER BY o.id LIMIT $3`+lock, now, covered, n)
 		if err != nil {
 			return o.S.errorf(err, "claiming webhook deliveries")
 		}
@@ -264,14 +287,16 @@ func (o Outbox) Claim(ctx context.Context, owner string, lease time.Duration, n 
 		if err != nil {
 			return o.S.errorf(err, "reading webhook deliveries")
 		}
-		// One statement leases them all.
+		// One statement leases them all, each still free (rows the claim
+		// locked, or one writer: always).
 		until := now + int64(lease)
 		for chunk := range slices.Chunk(out, maxRowsPerInsert) {
-			args := []any{owner, until}
+			args := []any{owner, until, now}
 			for _, d := range chunk {
 				args = append(args, d.ID)
 			}
-			n, err := q.Exec(ctx, `UPDATE webhook_outbox SET owner = $1, lease_ns = $2 WHERE id IN (`+placeholdersFrom(3, len(chunk))+`)`, args...)
+			n, err := q.Exec(ctx, `UPDATE webhook_outbox SET owner = $1, lease_ns = $2
+				WHERE state = 'pending' AND (owner = '' OR lease_ns <= $3) AND id IN (`+placeholdersFrom(4, len(chunk))+`)`, args...)
 			if err != nil {
 				return o.S.errorf(err, "leasing %d webhook deliveries", len(chunk))
 			}
@@ -290,7 +315,7 @@ func (o Outbox) Claim(ctx context.Context, owner string, lease time.Duration, n 
 // settle changes a delivery owner holds, or fails with
 // [notify.ErrLeaseLost].
 func (o Outbox) settle(ctx context.Context, owner string, id int64, set string, args ...any) error {
-	return o.Write(ctx, func(ctx context.Context, q Querier) error {
+	return o.lease(ctx, func(ctx context.Context, q Querier) error {
 		return o.settleIn(ctx, q, owner, o.now().UnixNano(), id, set, args...)
 	})
 }
@@ -321,7 +346,7 @@ var settleSets = map[notify.OutcomeState]string{
 // are lost); each retried or dead one in a statement of its own (few).
 func (o Outbox) Settle(ctx context.Context, owner string, outcomes []notify.Outcome) ([]error, error) {
 	var res []error
-	err := o.Write(ctx, func(ctx context.Context, q Querier) error {
+	err := o.lease(ctx, func(ctx context.Context, q Querier) error {
 		res = make([]error, len(outcomes))
 		now := o.now().UnixNano()
 		var done []int // indexes of the delivered outcomes
