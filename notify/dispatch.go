@@ -168,7 +168,10 @@ type Options struct {
 	// Owner names this dispatcher in leases: unique per replica.
 	Owner string
 	// Client sends deliveries; nil: a client with a 10s timeout (also the
-	// timeout of a client without one). Redirects are never followed.
+	// timeout of a client without one) whose transport keeps up to
+	// Parallel idle connections per endpoint host (Go's default keeps 2:
+	// with more deliveries in flight, most would dial anew). Redirects are
+	// never followed.
 	Client *http.Client
 	// Prover adds inclusion proofs; nil: deliveries carry none.
 	Prover Prover
@@ -209,8 +212,14 @@ func NewDispatcher(o Options) (*Dispatcher, error) {
 	if o.Config == nil || o.Outbox == nil || o.Owner == "" {
 		return nil, errors.New("notify: a dispatcher needs Config, Outbox and Owner")
 	}
+	if o.Parallel <= 0 {
+		o.Parallel = 8
+	}
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 10 * time.Second}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = o.Parallel
+		t.MaxIdleConns = max(t.MaxIdleConns, o.Parallel)
+		o.Client = &http.Client{Timeout: 10 * time.Second, Transport: t}
 	}
 	c := *o.Client
 	if c.Timeout <= 0 {
@@ -232,9 +241,6 @@ func NewDispatcher(o Options) (*Dispatcher, error) {
 	}
 	if o.Batch <= 0 {
 		o.Batch = 32
-	}
-	if o.Parallel <= 0 {
-		o.Parallel = 8
 	}
 	if o.Poll <= 0 {
 		o.Poll = time.Second

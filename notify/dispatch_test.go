@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -754,5 +755,75 @@ func TestRoundReadsItsProofsAtOnce(t *testing.T) {
 	defer rcv.mu.Unlock()
 	if len(rcv.messages) != len(requests) {
 		t.Fatalf("receiver verified %d messages; want %d", len(rcv.messages), len(requests))
+	}
+}
+
+// A dispatcher keeps its connections to an endpoint between rounds: the
+// second round of as many parallel deliveries as the first dials none
+// (Go's default transport keeps 2 idle connections per host, so it would
+// dial all but 2 again).
+func TestDispatcherKeepsItsConnections(t *testing.T) {
+	const parallel = 8
+	ctx := context.Background()
+	clock := outboxtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
+	w := newWorld(t, clock)
+	var (
+		mu      sync.Mutex
+		waiting int
+		release = make(chan struct{})
+		dials   atomic.Int32
+	)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		// Hold each round's deliveries until all are in flight, each on a
+		// connection of its own.
+		mu.Lock()
+		if waiting++; waiting == parallel {
+			close(release)
+			release, waiting = make(chan struct{}), 0
+			mu.Unlock()
+		} else {
+			ch := release
+			mu.Unlock()
+			select {
+			case <-ch:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		rw.WriteHeader(http.StatusNoContent)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			dials.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "s"), newSecret(t).Text())
+	cfg, err := notify.ParseConfig([]byte(`{"endpoints":[{"name":"ops","url":"`+srv.URL+`","secret":{"file":"s"}}]}`), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disp, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: w.outbox, Owner: "a", Prover: w.prover(), Clock: clock.Now, Parallel: parallel, Batch: parallel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		for i := range parallel {
+			w.append(cfg, "release", requestEvents(fmt.Sprintf("rel-%d-%d", round, i), 1)[:1]...)
+		}
+		if n, err := disp.RunOnce(ctx); err != nil || n != parallel {
+			t.Fatalf("round %d: RunOnce = %d, %v", round, n, err)
+		}
+		if round == 0 && dials.Load() != parallel {
+			t.Fatalf("the first round opened %d connections; want %d (one per delivery in flight)", dials.Load(), parallel)
+		}
+	}
+	if st := w.outbox.states(); st["done"] != 2*parallel {
+		t.Fatalf("outbox states %v", st)
+	}
+	if n := dials.Load(); n != parallel {
+		t.Fatalf("two rounds opened %d connections; want the first round's %d kept", n, parallel)
 	}
 }
