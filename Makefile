@@ -74,7 +74,7 @@ demo-console: build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./policy/ ./hsm/pkcs11/ ./ledger/ ./signer/...
 	SETUPS="sqlite pg1 pg2 pg2-request" ORDER="ranks staggered" GO=$(GO) bash bench/load/table.sh
-	SETUPS="sqlite pg1 pg2-request" ORDER=staggered OPEN=timed GO=$(GO) bash bench/load/table.sh
+	SETUPS="sqlite pg1 pg2-request sqlite-webhooks pg1-webhooks" ORDER=staggered OPEN=timed GO=$(GO) bash bench/load/table.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

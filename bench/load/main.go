@@ -67,6 +67,8 @@ type config struct {
 	jsonOut  bool
 	extra    string
 	hold     time.Duration
+	webhooks bool   // deliver every event to an endpoint in this process
+	hookCfg  string // the webhook configuration file, with webhooks
 	withLog  bool
 	profile  string        // directory for the replicas' CPU profiles ("": none)
 	profSecs time.Duration // length of each profile
@@ -90,6 +92,7 @@ func main() {
 	flag.StringVar(&c.order, "order", "ranks", "the order signatures are sent in: ranks (every request's first, then every request's second, ...: all requests complete in the last signatures of the run) or staggered (requests started a few signatures apart, about as many open at once as clients: completions spread over the run, as a coordinator sees them in steady state)")
 	flag.StringVar(&c.open, "open", "setup", "when the requests are opened: setup (all before the timed phase) or timed (each by the clients in the timed phase, in --order as its signature number 0, and its other signatures sent once it is open: openings and signatures share batches, as in steady state; with --order ranks every opening comes first, so use staggered)")
 	flag.DurationVar(&c.hold, "hold", 0, "keep the coordinators running this long after the load (e.g. to let webhook deliveries drain)")
+	flag.BoolVar(&c.webhooks, "webhooks", false, "deliver every logged event as a webhook to an endpoint in this process (serve --webhooks, checkpoints every second), and report deliveries/s, the latency from event to receipt and how long the deliveries took to drain after the load (at most a minute); needs --log")
 	flag.StringVar(&c.profile, "cpuprofile", "", "write each coordinator's CPU profile of the timed phase to `DIR`/replicaN.pprof (serve --debug-addr)")
 	flag.DurationVar(&c.profSecs, "profile-time", 5*time.Second, "length of each CPU profile, from the start of the timed phase")
 	flag.BoolVar(&c.trace, "trace", false, "with --cpuprofile, write each coordinator's execution trace instead (`DIR`/replicaN.trace; read with go tool trace): where its goroutines ran, waited for a CPU or blocked")
@@ -129,6 +132,9 @@ func main() {
 		fmt.Printf("PostgreSQL server CPU share %.0f%%\n", 100*res.DatabaseCPU)
 	}
 	fmt.Printf("machine idle %.0f%% of %d cores\n", 100*res.MachineIdle, res.Cores)
+	if res.Webhooks != nil {
+		fmt.Println(res.Webhooks.describe())
+	}
 	if res.Batches == 0 {
 		fmt.Println("store batches: none reported (this quorate has no quorate_store_batch_writes metric)")
 		return
@@ -228,6 +234,8 @@ type Result struct {
 	LockMsPerBatch float64 `json:"lockMsPerBatch"`
 	LockP99Ms      float64 `json:"lockP99Ms"`
 	LockBusy       float64 `json:"lockBusy"`
+	// Webhooks: what the endpoint of --webhooks received (nil without).
+	Webhooks *webhookResult `json:"webhooks,omitempty"`
 }
 
 type job struct {
@@ -274,6 +282,18 @@ func run(ctx context.Context, c config) (*Result, error) {
 		}
 		defer p.Close()
 		c.store = via(p.Addr())
+	}
+	var sink *webhookSink
+	if c.webhooks {
+		if !c.withLog {
+			return nil, errors.New("--webhooks needs --log: deliveries carry inclusion proofs")
+		}
+		s, cfg, err := startWebhookSink(dir)
+		if err != nil {
+			return nil, fmt.Errorf("starting the webhook endpoint: %w", err)
+		}
+		defer s.close()
+		sink, c.hookCfg = s, cfg
 	}
 	signers, trustDir, err := setup(ctx, dir, c.keys, c.withLog)
 	if err != nil {
@@ -428,7 +448,12 @@ func run(ctx context.Context, c config) (*Result, error) {
 		}(w)
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	end := time.Now()
+	elapsed := end.Sub(start)
+	inLoad := 0
+	if sink != nil {
+		inLoad = sink.delivered()
+	}
 	batches1, err := scrapeBatches(ctx, hc, urls)
 	if err != nil {
 		return nil, err
@@ -458,6 +483,19 @@ func run(ctx context.Context, c config) (*Result, error) {
 	if c.open == "timed" {
 		attempted -= c.requests
 	}
+	var hooks *webhookResult
+	if sink != nil {
+		// Every event: each request's opening, each accepted signature
+		// (the requester's with the opening), each composite.
+		want := int(accepted.Load() + composites.Load())
+		if c.open == "timed" {
+			want += int(opened.Load()) * 2
+		} else {
+			want += c.requests * 2
+		}
+		sink.drain(want, 3*time.Second, time.Minute)
+		hooks = sink.result(start, end, inLoad)
+	}
 	raw := rawVerify()
 	storeName := "sqlite"
 	if c.store != "" {
@@ -472,7 +510,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 		Cores: cores, CoordinatorCPU: coordCPU, LoadGeneratorCPU: selfShare,
 		DatabaseCPU: dbShare, MachineIdle: idleShare,
 		Batches: int64(batches.count), WritesPerBatch: ratio(batches.writes, batches.count), LockMsPerBatch: 1000 * ratio(batches.lock, batches.count),
-		LockP99Ms: 1000 * batches.lockQuantile(0.99), LockBusy: batches.lock / elapsed.Seconds()}, nil
+		LockP99Ms: 1000 * batches.lockQuantile(0.99), LockBusy: batches.lock / elapsed.Seconds(), Webhooks: hooks}, nil
 }
 
 func ratio(a, b float64) float64 {
@@ -899,6 +937,9 @@ func startReplicas(ctx context.Context, c *config, dir, trustDir string) ([]stri
 		}
 		if c.withLog {
 			args = append(args, "--log-key", "file:"+filepath.Join(dir, "log.key"))
+		}
+		if c.hookCfg != "" {
+			args = append(args, "--webhooks", c.hookCfg, "--checkpoint-interval", "1s")
 		}
 		if c.profile != "" {
 			addr, err := freeAddr()
