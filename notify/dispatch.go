@@ -195,6 +195,8 @@ type Options struct {
 	// Poll is how often Run looks for due deliveries; default 1s.
 	Poll    time.Duration
 	Backoff Backoff // zero: DefaultBackoff
+	// Metrics, when set, counts deliveries and failures; its queue gauges
+	// (depth, oldest age) are read from the outbox at most once a second.
 	Metrics *Metrics
 	Logger  *zap.Logger
 }
@@ -205,7 +207,14 @@ type Options struct {
 type Dispatcher struct {
 	o    Options
 	wake chan struct{}
+
+	statsMu sync.Mutex
+	statsAt time.Time // when the queue's gauges were last read (see queueStats)
 }
+
+// statsEvery is how often the queue's gauges are read from the outbox at
+// most: counting the pending deliveries visits each of them.
+const statsEvery = time.Second
 
 // NewDispatcher checks o and returns a Dispatcher.
 func NewDispatcher(o Options) (*Dispatcher, error) {
@@ -295,13 +304,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // with an outbox that is a [Settler], in one write for the round rather
 // than one per delivery. It returns how many it claimed.
 func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
-	if pending, oldest, err := d.o.Outbox.Stats(ctx); err == nil {
-		age := time.Duration(0)
-		if !oldest.IsZero() {
-			age = max(d.o.Clock().Sub(oldest), 0)
-		}
-		d.o.Metrics.queue(pending, age)
-	}
+	d.queueStats(ctx)
 	covered := int64(math.MaxInt64)
 	if d.o.Prover != nil {
 		c, err := d.o.Prover.Covered(ctx)
@@ -398,6 +401,29 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		}
 	}
 	return len(ds), errors.Join(errs...)
+}
+
+// queueStats sets the queue's gauges from the outbox, at most once per
+// statsEvery (and not at all without metrics).
+func (d *Dispatcher) queueStats(ctx context.Context) {
+	if d.o.Metrics == nil {
+		return
+	}
+	now := d.o.Clock()
+	d.statsMu.Lock()
+	if !d.statsAt.IsZero() && !now.Before(d.statsAt) && now.Sub(d.statsAt) < statsEvery {
+		d.statsMu.Unlock()
+		return
+	}
+	d.statsAt = now
+	d.statsMu.Unlock()
+	if pending, oldest, err := d.o.Outbox.Stats(ctx); err == nil {
+		age := time.Duration(0)
+		if !oldest.IsZero() {
+			age = max(now.Sub(oldest), 0)
+		}
+		d.o.Metrics.queue(pending, age)
+	}
 }
 
 func cmpInt64(a, b int64) int {

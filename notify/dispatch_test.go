@@ -827,3 +827,64 @@ func TestDispatcherKeepsItsConnections(t *testing.T) {
 		t.Fatalf("two rounds opened %d connections; want the first round's %d kept", n, parallel)
 	}
 }
+
+// statsCounting counts the outbox's Stats calls.
+type statsCounting struct {
+	notify.Outbox
+	calls atomic.Int32
+}
+
+func (s *statsCounting) Stats(ctx context.Context) (int64, time.Time, error) {
+	s.calls.Add(1)
+	return s.Outbox.Stats(ctx)
+}
+
+// The queue's gauges are read from the outbox at most once a second
+// (counting the pending deliveries visits each), and not at all without
+// metrics: a delivery enqueued after a read shows once a second passed.
+func TestQueueGaugesReadAtMostOncePerSecond(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		metrics   bool
+		wantCalls []int32   // Stats calls after each step
+		wantDepth []float64 // the depth gauge after each step
+	}{
+		{"with metrics", true, []int32{1, 1, 1, 2, 2}, []float64{0, 0, 0, 1, 1}},
+		{"without", false, []int32{0, 0, 0, 0, 0}, nil},
+	} {
+		clock := outboxtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+		w := newWorld(t, clock) // no checkpoint: nothing is claimed
+		var metrics *notify.Metrics
+		if tc.metrics {
+			var err error
+			if metrics, err = notify.NewMetrics(prometheus.NewRegistry()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ob := &statsCounting{Outbox: w.outbox}
+		disp, err := notify.NewDispatcher(notify.Options{Config: &notify.Config{}, Outbox: ob, Owner: "a", Prover: w.prover(), Clock: clock.Now, Metrics: metrics})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, step := range []time.Duration{0, 0, 999 * time.Millisecond, time.Millisecond, 500 * time.Millisecond} {
+			clock.Advance(step)
+			if i == 1 {
+				if _, err := w.outbox.Enqueue(ctx, notify.Delivery{Endpoint: "ops", MessageID: notify.EventMessageID(5), Index: 5, OrderKey: "rel-1"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := disp.RunOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := ob.calls.Load(); got != tc.wantCalls[i] {
+				t.Fatalf("%s: after step %d, %d Stats calls; want %d", tc.name, i, got, tc.wantCalls[i])
+			}
+			if tc.metrics {
+				if got := testutil.ToFloat64(metrics.QueueDepth); got != tc.wantDepth[i] {
+					t.Fatalf("%s: after step %d, queue depth %v; want %v", tc.name, i, got, tc.wantDepth[i])
+				}
+			}
+		}
+	}
+}
