@@ -212,6 +212,10 @@ type Dispatcher struct {
 	statsAt time.Time // when the queue's gauges were last read (see queueStats)
 }
 
+// settleTimeout bounds recording a round's outcomes, which does not end
+// with the round's context.
+const settleTimeout = 10 * time.Second
+
 // statsEvery is how often the queue's gauges are read from the outbox at
 // most: counting the pending deliveries visits each of them.
 const statsEvery = time.Second
@@ -384,7 +388,11 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		for i, t := range outcomes {
 			ocs[i] = t.oc
 		}
-		res, err := settler.Settle(ctx, d.o.Owner, ocs)
+		// Recorded even when ctx ended meanwhile (shutting down): what was
+		// sent is not sent again once the leases run out.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+		res, err := settler.Settle(sctx, d.o.Owner, ocs)
+		cancel()
 		if err == nil && len(res) != len(ocs) {
 			err = fmt.Errorf("%d results for %d outcomes", len(res), len(ocs))
 		}
@@ -476,11 +484,11 @@ func (d *Dispatcher) try(ctx context.Context, dl Delivery) (oc Outcome, ok bool)
 	if err == nil {
 		reason, err = Post(ctx, d.o.Client, ep, dl.MessageID, d.o.Clock(), body)
 	}
-	if ctx.Err() != nil {
-		return Outcome{}, false
-	}
 	if err == nil {
-		return Outcome{ID: dl.ID, State: Delivered}, true
+		return Outcome{ID: dl.ID, State: Delivered}, true // even if ctx ended since
+	}
+	if ctx.Err() != nil {
+		return Outcome{}, false // not a failure of the endpoint's
 	}
 	d.o.Metrics.failed(ep.Name, reason)
 	n := dl.Attempts + 1

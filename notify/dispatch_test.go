@@ -888,3 +888,51 @@ func TestQueueGaugesReadAtMostOncePerSecond(t *testing.T) {
 		}
 	}
 }
+
+// settleFailsWhenDone is an outbox whose settlement, like a database's
+// statements, fails on a context that ended; cancel ends the dispatcher's
+// context just before it settles (a shutdown during the round).
+type settleFailsWhenDone struct {
+	*memOutbox
+	cancel context.CancelFunc
+}
+
+func (o settleFailsWhenDone) Settle(ctx context.Context, owner string, ocs []notify.Outcome) ([]error, error) {
+	o.cancel()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	res := make([]error, len(ocs))
+	for i, oc := range ocs {
+		res[i] = o.Done(ctx, owner, oc.ID)
+	}
+	return res, nil
+}
+
+// A round whose context ends once its deliveries went out (the coordinator
+// shutting down) still records them: they are not sent again when the
+// leases run out.
+func TestShutdownStillRecordsWhatWasSent(t *testing.T) {
+	clock := outboxtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
+	w := newWorld(t, clock)
+	rcv := newReceiver(t, newSecret(t), w.logKey, clock.Now)
+	cfg := rcv.endpointConfig(t, "ops", notify.FormatJSON)
+	for i := range 3 {
+		w.append(cfg, "release", requestEvents(fmt.Sprintf("rel-%d", i), 1)[:1]...)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	disp, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: settleFailsWhenDone{w.outbox, cancel}, Owner: "a", Prover: w.prover(), Clock: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := disp.RunOnce(ctx); err != nil || n != 3 {
+		t.Fatalf("RunOnce = %d, %v; want 3 claimed and recorded", n, err)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("the round's context did not end before it settled")
+	}
+	if st := w.outbox.states(); st["done"] != 3 {
+		t.Fatalf("outbox states %v; want the 3 sent deliveries done", st)
+	}
+}
