@@ -494,7 +494,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 			want += c.requests * 2
 		}
 		sink.drain(want, 3*time.Second, time.Minute)
-		hooks = sink.result(start, end, inLoad)
+		hooks = sink.result(start, end, inLoad, want)
 	}
 	raw := rawVerify()
 	storeName := "sqlite"

@@ -98,8 +98,8 @@ w = r.get("webhooks")
 hooks = "—"
 if w:
     hooks = f"{w['deliveriesPerSecond']:.0f} ({w['deliveryP99ms']/1000:.1f}, {w['drainSeconds']:.1f})"
-    if w["deliveries"] < r["accepted"]:
-        hooks += f" ({w['deliveries']} delivered!)"
+    if w["deliveries"] < w["expected"]:
+        hooks += f" (only {w['deliveries']} of {w['expected']} delivered!)"
 print(f"| {names[s]}{bad} | {r['perSecond']:.0f} | {r['p50ms']:.1f} | {r['p99ms']:.1f} | {100*r['cryptoShare']:.1f}% | {r['thresholdP99ms']:.1f} | "
       f"{r['peakRssMiB']:.0f} ({r['midRssMiB']:.0f} → {r['endRssMiB']:.0f}; anon {r.get('midAnonMiB', 0):.0f} → {r.get('endAnonMiB', 0):.0f}) | {100*r['coordinatorCpu']:.0f}% | {100*r['loadGeneratorCpu']:.0f}% | "
       f"{r.get('writesPerBatch', 0):.1f} | {r.get('lockMsPerBatch', 0):.2f} | {100*r.get('lockBusy', 0):.0f}% | {hooks} |")

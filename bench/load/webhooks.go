@@ -123,6 +123,9 @@ func (s *webhookSink) drain(want int, idle, max time.Duration) {
 // webhookResult is what the sink saw, for a run whose timed phase ran
 // from start to end.
 type webhookResult struct {
+	// Expected: the run's events (each opening, accepted signature and
+	// composite); Deliveries: the distinct ones received.
+	Expected   int64 `json:"expected"`
 	Deliveries int64 `json:"deliveries"`
 	// DeliveredInLoad: deliveries that arrived by the end of the timed
 	// phase; DeliveriesPerSecond: all of them over the time from the
@@ -138,12 +141,12 @@ type webhookResult struct {
 	Refused      int     `json:"deliveriesRefused"`
 }
 
-func (s *webhookSink) result(start, end time.Time, inLoad int) *webhookResult {
+func (s *webhookSink) result(start, end time.Time, inLoad, expected int) *webhookResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	lat := slices.Clone(s.lat)
 	pct := percentiles(lat)
-	r := &webhookResult{Deliveries: int64(len(s.seen)), DeliveredInLoad: int64(inLoad), DeliveryP50ms: pct(0.50), DeliveryP99ms: pct(0.99),
+	r := &webhookResult{Expected: int64(expected), Deliveries: int64(len(s.seen)), DeliveredInLoad: int64(inLoad), DeliveryP50ms: pct(0.50), DeliveryP99ms: pct(0.99),
 		Duplicates: s.dups, Refused: s.bad}
 	if !s.last.IsZero() {
 		if span := s.last.Sub(start).Seconds(); span > 0 {
@@ -160,6 +163,6 @@ func (s *webhookSink) close() {
 
 // describe is the result's line for the text output.
 func (r *webhookResult) describe() string {
-	return fmt.Sprintf("webhooks: %d delivered (%d by the end of the load, %d duplicates, %d refused), %.0f/s; event -> receipt p50 %.0f ms  p99 %.0f ms; last %.1fs after the load",
-		r.Deliveries, r.DeliveredInLoad, r.Duplicates, r.Refused, r.DeliveriesPerSecond, r.DeliveryP50ms, r.DeliveryP99ms, r.DrainSeconds)
+	return fmt.Sprintf("webhooks: %d of %d events delivered (%d by the end of the load, %d duplicates, %d refused), %.0f/s; event -> receipt p50 %.0f ms  p99 %.0f ms; last %.1fs after the load",
+		r.Deliveries, r.Expected, r.DeliveredInLoad, r.Duplicates, r.Refused, r.DeliveriesPerSecond, r.DeliveryP50ms, r.DeliveryP99ms, r.DrainSeconds)
 }

@@ -60,8 +60,8 @@ func TestWebhookSink(t *testing.T) {
 		}
 	}
 	s.drain(2, time.Second, 5*time.Second)
-	r := s.result(start, time.Now(), 0)
-	if r.Deliveries != 2 || r.Duplicates != 1 || r.Refused != 1 {
+	r := s.result(start, time.Now(), 0, 2)
+	if r.Deliveries != 2 || r.Expected != 2 || r.Duplicates != 1 || r.Refused != 1 {
 		t.Fatalf("result %+v; want 2 deliveries, 1 duplicate, 1 refused", r)
 	}
 	if r.DeliveryP50ms < 1000 {
