@@ -279,7 +279,10 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
-// Run delivers until ctx ends.
+// Run delivers until ctx ends. It then starts no more attempts, lets
+// those under way finish (each within the client's timeout), records their
+// outcomes and returns: a caller shutting down waits for it, so what was
+// sent is not sent again.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	t := time.NewTicker(d.o.Poll)
 	defer t.Stop()
@@ -364,15 +367,17 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			for _, dl := range g {
+				// Shutting down: start no more attempts (those under way
+				// finish, and are recorded).
+				if ctx.Err() != nil {
+					return
+				}
 				// Too little of the lease left for a whole attempt: leave
 				// the delivery to the next claim (the lease runs out).
 				if d.o.Clock().After(claimed.Add(d.o.Lease - d.o.Client.Timeout)) {
 					return
 				}
-				oc, ok := d.try(ctx, dl)
-				if !ok {
-					return
-				}
+				oc := d.try(ctx, dl)
 				mu.Lock()
 				outcomes = append(outcomes, tried{dl, oc})
 				mu.Unlock()
@@ -470,25 +475,24 @@ func (d *Dispatcher) settled(dl Delivery, oc Outcome) {
 	}
 }
 
-// try sends one delivery and returns its outcome, to be recorded; ok is
-// false when ctx ended (shutting down: not the receiver's failure, nothing
-// to record: the lease runs out).
-func (d *Dispatcher) try(ctx context.Context, dl Delivery) (oc Outcome, ok bool) {
+// try sends one delivery and returns its outcome, to be recorded.
+func (d *Dispatcher) try(ctx context.Context, dl Delivery) Outcome {
 	ep := d.o.Config.Endpoint(dl.Endpoint)
 	if ep == nil {
 		d.o.Metrics.failed(dl.Endpoint, FailEndpoint)
 		d.o.Metrics.dead(dl.Endpoint)
-		return Outcome{ID: dl.ID, State: DeadLettered, Reason: "endpoint no longer configured"}, true
+		return Outcome{ID: dl.ID, State: DeadLettered, Reason: "endpoint no longer configured"}
 	}
+	// An attempt once started is not cut short by ctx ending (shutting
+	// down): the endpoint may have taken it, and it would be sent again.
+	// The client's timeout bounds it.
+	ctx = context.WithoutCancel(ctx)
 	body, reason, err := d.body(ctx, ep, dl)
 	if err == nil {
 		reason, err = Post(ctx, d.o.Client, ep, dl.MessageID, d.o.Clock(), body)
 	}
 	if err == nil {
-		return Outcome{ID: dl.ID, State: Delivered}, true // even if ctx ended since
-	}
-	if ctx.Err() != nil {
-		return Outcome{}, false // not a failure of the endpoint's
+		return Outcome{ID: dl.ID, State: Delivered}
 	}
 	d.o.Metrics.failed(ep.Name, reason)
 	n := dl.Attempts + 1
@@ -496,7 +500,7 @@ func (d *Dispatcher) try(ctx context.Context, dl Delivery) (oc Outcome, ok bool)
 	if n >= d.o.Backoff.MaxAttempts {
 		log.Error("webhook delivery dead-lettered")
 		d.o.Metrics.dead(ep.Name)
-		return Outcome{ID: dl.ID, State: DeadLettered, Reason: fmt.Sprintf("%s after %d attempts: %v", reason, n, err)}, true
+		return Outcome{ID: dl.ID, State: DeadLettered, Reason: fmt.Sprintf("%s after %d attempts: %v", reason, n, err)}
 	}
 	delay := d.o.Backoff.Delay(n, d.o.Rand())
 	var ra retryAfter
@@ -504,7 +508,7 @@ func (d *Dispatcher) try(ctx context.Context, dl Delivery) (oc Outcome, ok bool)
 		delay = min(time.Duration(ra), d.o.Backoff.Max)
 	}
 	log.Info("webhook delivery failed; will retry", zap.Duration("in", delay))
-	return Outcome{ID: dl.ID, State: Retried, At: d.o.Clock().Add(delay), Reason: fmt.Sprintf("%s: %v", reason, err)}, true
+	return Outcome{ID: dl.ID, State: Retried, At: d.o.Clock().Add(delay), Reason: fmt.Sprintf("%s: %v", reason, err)}
 }
 
 // body builds the message of dl and renders it for ep.

@@ -799,12 +799,7 @@ func TestDispatcherKeepsItsConnections(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "s"), newSecret(t).Text())
-	cfg, err := notify.ParseConfig([]byte(`{"endpoints":[{"name":"ops","url":"`+srv.URL+`","secret":{"file":"s"}}]}`), dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := endpointAt(t, srv.URL)
 	disp, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: w.outbox, Owner: "a", Prover: w.prover(), Clock: clock.Now, Parallel: parallel, Batch: parallel})
 	if err != nil {
 		t.Fatal(err)
@@ -935,4 +930,67 @@ func TestShutdownStillRecordsWhatWasSent(t *testing.T) {
 	if st := w.outbox.states(); st["done"] != 3 {
 		t.Fatalf("outbox states %v; want the 3 sent deliveries done", st)
 	}
+}
+
+// Run, when its context ends (shutting down), lets an attempt under way
+// finish rather than cutting it off — the endpoint may have taken it, and
+// it would be sent again — records it, and returns.
+func TestShutdownLetsAttemptsFinish(t *testing.T) {
+	clock := outboxtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
+	w := newWorld(t, clock)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	var abandoned atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		once.Do(func() { close(entered) })
+		select {
+		case <-release:
+			rw.WriteHeader(http.StatusNoContent)
+		case <-r.Context().Done():
+			abandoned.Store(true) // the sender hung up
+		}
+	}))
+	defer srv.Close()
+	cfg := endpointAt(t, srv.URL)
+	w.append(cfg, "release", requestEvents("rel-1", 1)[:1]...)
+	disp, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: w.outbox, Owner: "a", Prover: w.prover(), Clock: clock.Now, Poll: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- disp.Run(ctx) }()
+	<-entered
+	cancel()
+	select {
+	case <-done:
+		t.Fatal("Run returned with an attempt under way")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return once the attempt finished")
+	}
+	if abandoned.Load() {
+		t.Fatal("the attempt was cut off when the context ended")
+	}
+	if st := w.outbox.states(); st["done"] != 1 {
+		t.Fatalf("outbox states %v; want the delivery recorded done", st)
+	}
+}
+
+// endpointAt is the configuration of one endpoint, "ops", at url, with a
+// new secret.
+func endpointAt(t *testing.T, url string) *notify.Config {
+	t.Helper()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "s"), newSecret(t).Text())
+	cfg, err := notify.ParseConfig([]byte(`{"endpoints":[{"name":"ops","url":"`+url+`","secret":{"file":"s"}}]}`), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

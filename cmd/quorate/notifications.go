@@ -41,15 +41,17 @@ type outboxStore interface {
 
 // startNotifications runs the webhook dispatcher (leases named after this
 // process, so replicas never send a delivery concurrently) and the reminder
-// scheduler, with their metrics on reg.
-func (a *app) startNotifications(ctx context.Context, cfg *notify.Config, retry time.Duration, store signer.Store, svc *signer.Coordinator, lg *ledger.Log, reg prometheus.Registerer, log *zap.Logger) error {
+// scheduler, with their metrics on reg. The channel it returns is closed
+// once the dispatcher stopped after ctx ended: it lets the deliveries under
+// way finish and records them, which needs the store still open.
+func (a *app) startNotifications(ctx context.Context, cfg *notify.Config, retry time.Duration, store signer.Store, svc *signer.Coordinator, lg *ledger.Log, reg prometheus.Registerer, log *zap.Logger) (<-chan struct{}, error) {
 	ob, ok := store.(outboxStore)
 	if !ok {
-		return fmt.Errorf("--webhooks: the store keeps no webhook outbox")
+		return nil, fmt.Errorf("--webhooks: the store keeps no webhook outbox")
 	}
 	m, err := notify.NewMetrics(reg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m.Init(cfg)
 	host, _ := os.Hostname()
@@ -58,13 +60,17 @@ func (a *app) startNotifications(ctx context.Context, cfg *notify.Config, retry 
 		Prover: signer.LedgerProver(ob, lg), Status: status, Clock: a.now, KeyNames: func() policy.KeyNames { return svc.Trust().KeyNames }, Metrics: m, Logger: log.Named("webhooks"), Poll: 250 * time.Millisecond, Batch: 256, Parallel: 64,
 		Backoff: notify.Backoff{Initial: retry, Max: max(retry, time.Hour), Jitter: 0.2, MaxAttempts: 30}})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s := &notify.Scheduler{Config: cfg, Outbox: ob.Outbox(), Pending: status.Pending, Clock: a.now, Metrics: m, Logger: log.Named("reminders")}
-	go func() { _ = d.Run(ctx) }()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		_ = d.Run(ctx)
+	}()
 	go func() { _ = s.Run(ctx) }()
 	log.Info("webhooks on", zap.Int("endpoints", len(cfg.Endpoints)))
-	return nil
+	return stopped, nil
 }
 
 // eventStream returns the hub of GET /v1/events and its handler (nil, nil

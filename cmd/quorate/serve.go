@@ -372,8 +372,9 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	if hub != nil {
 		go hub.Run(ctx)
 	}
+	var hooksStopped <-chan struct{} // nil without webhooks: never ready, never waited on
 	if f.hooks != nil {
-		if err := a.startNotifications(ctx, f.hooks, f.webhookRetry, store, svc, lg, reg, log); err != nil {
+		if hooksStopped, err = a.startNotifications(ctx, f.hooks, f.webhookRetry, store, svc, lg, reg, log); err != nil {
 			return err
 		}
 	}
@@ -402,6 +403,15 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 		defer cancel()
 		if err := srv.Shutdown(sctx); err != nil {
 			return fmt.Errorf("shutting down: %w", err)
+		}
+		if f.hooks != nil {
+			// Deliveries under way finish and are recorded before the
+			// store closes, within the same grace.
+			select {
+			case <-hooksStopped:
+			case <-sctx.Done():
+				log.Warn("shutting down: webhook deliveries still under way are left to their leases (sent again later)")
+			}
 		}
 	}
 	return nil

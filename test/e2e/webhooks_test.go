@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,6 +44,10 @@ type receiver struct {
 	concurrent []string
 	bad        []string
 	arrived    map[string]time.Time
+	// hold, when set, keeps each delivery waiting until it is closed;
+	// abandoned counts those whose sender hung up meanwhile.
+	hold      chan struct{}
+	abandoned int
 }
 
 func newReceiver(t *testing.T, trust *policy.Trust) *receiver {
@@ -82,6 +87,19 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		delete(r.inFlight, id)
 		r.mu.Unlock()
 	}()
+	r.mu.Lock()
+	hold := r.hold
+	r.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-req.Context().Done():
+			r.mu.Lock()
+			r.abandoned++
+			r.mu.Unlock()
+			return
+		}
+	}
 	time.Sleep(5 * time.Millisecond) // widen the window a concurrent duplicate would hit
 	var m notify.Message
 	if err := json.Unmarshal(body, &m); err != nil {
@@ -259,6 +277,74 @@ func TestWebhooksDeliveredAfterKill9(t *testing.T) {
 	rcv.setDown(false)
 	srv = startServer(t, dir, trustDir, args...)
 	checkOrder(t, rcv.waitAll(t, 3*4))
+}
+
+// TestWebhooksShutdownFinishesDeliveries: a coordinator told to stop
+// (SIGTERM) while a delivery is under way lets it finish and records it
+// before it exits: after a restart every event arrives once, none twice.
+func TestWebhooksShutdownFinishesDeliveries(t *testing.T) {
+	dir, signers, trust, trustDir, logKey, rcv := webhookWorld(t, 2)
+	hold := make(chan struct{})
+	rcv.mu.Lock()
+	rcv.hold = hold
+	rcv.mu.Unlock()
+	args := []string{"--log-key", logKey, "--webhooks", rcv.config(t, dir), "--webhook-retry", "100ms", "--checkpoint-interval", "100ms"}
+	srv := startServer(t, dir, trustDir, args...)
+	signAll(t, &client.Client{BaseURL: srv.url}, trust, signers, 1, "stop")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		rcv.mu.Lock()
+		n := len(rcv.inFlight)
+		rcv.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no delivery arrived")
+		}
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// Shutting down once it stops listening.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(srv.url + "/healthz")
+		if err != nil {
+			break
+		}
+		resp.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the coordinator still listens after SIGTERM")
+		}
+	}
+	rcv.mu.Lock()
+	rcv.hold = nil
+	rcv.mu.Unlock()
+	close(hold)
+	exited := make(chan error, 1)
+	go func() { exited <- srv.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("coordinator exit: %v\n%s", err, srv.log.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the coordinator did not exit")
+	}
+	srv = startServer(t, dir, trustDir, args...)
+	// An attempt cut off and unrecorded would hold its request's events
+	// back until its lease ran out (a minute), then arrive again.
+	checkOrder(t, rcv.waitAll(t, 4)) // opened, 2 signatures, emitted
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if rcv.abandoned != 0 {
+		t.Fatalf("%d deliveries cut off by the shutdown", rcv.abandoned)
+	}
+	seen := map[string]int{}
+	for _, m := range rcv.got {
+		if seen[m.ID]++; seen[m.ID] > 1 {
+			t.Fatalf("delivery %s (%s) arrived twice", m.ID, m.Type)
+		}
+	}
 }
 
 // TestWebhooksTwoReplicas: two PostgreSQL replicas with the same outbox
