@@ -61,7 +61,8 @@ const OutboxPendingIndex = `CREATE INDEX webhook_outbox_pending_id ON webhook_ou
 // prefix of the outbox in ID order (rows are inserted under the log lock
 // only, and committed in ID order), so a delivery is claimed only once
 // every earlier one of its order key is settled. Without Lease (SQLite:
-// one writer), they go through Write.
+// one writer), they go through Write, but for a claim's query, which Read
+// runs beside the writer: only the leases are the writer's.
 type Outbox struct {
 	S     Store
 	Now   func() time.Time
@@ -248,66 +249,112 @@ func (o Outbox) Claim(ctx context.Context, owner string, lease time.Duration, n 
 	if owner == "" || n <= 0 || lease <= 0 {
 		return nil, fmt.Errorf("%s: outbox claim needs an owner, n > 0 and a lease", o.S.Name)
 	}
-	lock := "" // one writer at a time: nothing to lock
+	now := o.now().UnixNano()
+	until := now + int64(lease)
 	if o.Lease != nil {
-		lock = o.S.LockRowSkipLocked
+		// The heads, locked (skipping rows another claim holds), and their
+		// leases, in one transaction beside the writer.
+		err = o.Lease(ctx, func(ctx context.Context, q Querier) error {
+			heads, err := o.heads(ctx, q, now, covered, n, o.S.LockRowSkipLocked)
+			if err != nil {
+				return err
+			}
+			out, err = o.leaseRows(ctx, q, owner, now, until, heads)
+			return err
+		})
+		return out, err
 	}
-	err = o.lease(ctx, func(ctx context.Context, q Querier) error {
-		out = nil
-		now := o.now().UnixNano()
-		rows, err := q.Query(ctx, `SELECT o.id, o.endpoint, o.message_id, o.idx, o.order_key, o.gate, o.entry, o.reminder, o.attempts, o.enqueued_ns
-			FROM webhook_outbox o
-			WHERE o.state = 'pending' AND o.due_ns <= $1 AND (o.owner = '' OR o.lease_ns <= $1) AND o.idx < $2
-			AND NOT EXISTS (SELECT 1 FROM webhook_outbox p WHERE p.state = 'pending' AND p.endpoint = o.endpoint AND p.order_key = o.order_key AND p.id < o.id)
-			ORDER BY o.id LIMIT $3`+lock, now, covered, n)
+	// One writer (SQLite): the heads are read beside it, and only their
+	// leases written by it. What was read stays a head: rows are written
+	// in ID order and a settled one never becomes pending again; the
+	// lease re-checks that each is still pending and free.
+	var heads []notify.Delivery
+	if err := o.Read(ctx, func(q Querier) (err error) {
+		heads, err = o.heads(ctx, q, now, covered, n, "")
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if len(heads) == 0 {
+		return nil, nil
+	}
+	err = o.Write(ctx, func(ctx context.Context, q Querier) (err error) {
+		out, err = o.leaseRows(ctx, q, owner, now, until, heads)
+		return err
+	})
+	return out, err
+}
+
+// heads reads up to n deliveries that can be claimed at now: the heads of
+// their (endpoint, order key), due, unleased (or with a lease run out) and
+// covered; lock is appended to the query.
+func (o Outbox) heads(ctx context.Context, q Querier, now, covered int64, n int, lock string) ([]notify.Delivery, error) {
+	rows, err := q.Query(ctx, `SELECT o.id, o.endpoint, o.message_id, o.idx, o.order_key, o.gate, o.entry, o.reminder, o.attempts, o.enqueued_ns
+		FROM webhook_outbox o
+		WHERE o.state = 'pending' AND o.due_ns <= $1 AND (o.owner = '' OR o.lease_ns <= $1) AND o.idx < $2
+		AND NOT EXISTS (SELECT 1 FROM webhook_outbox p WHERE p.state = 'pending' AND p.endpoint = o.endpoint AND p.order_key = o.order_key AND p.id < o.id)
+		ORDER BY o.id LIMIT $3`+lock, now, covered, n)
+	if err != nil {
+		return nil, o.S.errorf(err, "claiming webhook deliveries")
+	}
+	defer rows.Close()
+	var out []notify.Delivery
+	for rows.Next() {
+		var d notify.Delivery
+		var rem *string
+		var enq int64
+		if err := rows.Scan(&d.ID, &d.Endpoint, &d.MessageID, &d.Index, &d.OrderKey, &d.Gate, &d.Entry, &rem, &d.Attempts, &enq); err != nil {
+			return nil, o.S.errorf(err, "reading webhook deliveries")
+		}
+		if rem != nil {
+			var rc reminderColumn
+			if err := json.Unmarshal([]byte(*rem), &rc); err != nil {
+				return nil, fmt.Errorf("%s: webhook delivery %d: decoding its reminder: %w", o.S.Name, d.ID, err)
+			}
+			d.Reminder, d.Waiting = rc.Reminder, rc.Waiting
+		}
+		d.EnqueuedAt = time.Unix(0, enq).UTC()
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, o.S.errorf(err, "reading webhook deliveries")
+	}
+	return out, nil
+}
+
+// leaseRows leases ds to owner until until, each only if still pending and
+// free at now, in one statement per chunk; it returns those it leased.
+func (o Outbox) leaseRows(ctx context.Context, q Querier, owner string, now, until int64, ds []notify.Delivery) ([]notify.Delivery, error) {
+	leased := make(map[int64]bool, len(ds))
+	for chunk := range slices.Chunk(ds, maxRowsPerInsert) {
+		args := []any{owner, until, now}
+		for _, d := range chunk {
+			args = append(args, d.ID)
+		}
+		rows, err := q.Query(ctx, `UPDATE webhook_outbox SET owner = $1, lease_ns = $2
+			WHERE state = 'pending' AND due_ns <= $3 AND (owner = '' OR lease_ns <= $3) AND id IN (`+placeholdersFrom(4, len(chunk))+`) RETURNING id`, args...)
 		if err != nil {
-			return o.S.errorf(err, "claiming webhook deliveries")
+			return nil, o.S.errorf(err, "leasing %d webhook deliveries", len(chunk))
 		}
 		for rows.Next() {
-			var d notify.Delivery
-			var rem *string
-			var enq int64
-			if err := rows.Scan(&d.ID, &d.Endpoint, &d.MessageID, &d.Index, &d.OrderKey, &d.Gate, &d.Entry, &rem, &d.Attempts, &enq); err != nil {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
 				rows.Close()
-				return o.S.errorf(err, "reading webhook deliveries")
+				return nil, o.S.errorf(err, "leasing %d webhook deliveries", len(chunk))
 			}
-			if rem != nil {
-				var rc reminderColumn
-				if err := json.Unmarshal([]byte(*rem), &rc); err != nil {
-					rows.Close()
-					return fmt.Errorf("%s: webhook delivery %d: decoding its reminder: %w", o.S.Name, d.ID, err)
-				}
-				d.Reminder, d.Waiting = rc.Reminder, rc.Waiting
-			}
-			d.EnqueuedAt = time.Unix(0, enq).UTC()
-			out = append(out, d)
+			leased[id] = true
 		}
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return o.S.errorf(err, "reading webhook deliveries")
+			return nil, o.S.errorf(err, "leasing %d webhook deliveries", len(chunk))
 		}
-		// One statement leases them all, each still free (rows the claim
-		// locked, or one writer: always).
-		until := now + int64(lease)
-		for chunk := range slices.Chunk(out, maxRowsPerInsert) {
-			args := []any{owner, until, now}
-			for _, d := range chunk {
-				args = append(args, d.ID)
-			}
-			n, err := q.Exec(ctx, `UPDATE webhook_outbox SET owner = $1, lease_ns = $2
-				WHERE state = 'pending' AND (owner = '' OR lease_ns <= $3) AND id IN (`+placeholdersFrom(4, len(chunk))+`)`, args...)
-			if err != nil {
-				return o.S.errorf(err, "leasing %d webhook deliveries", len(chunk))
-			}
-			if n != int64(len(chunk)) {
-				return fmt.Errorf("%s: leasing %d webhook deliveries changed %d rows", o.S.Name, len(chunk), n)
-			}
+	}
+	out := make([]notify.Delivery, 0, len(leased))
+	for _, d := range ds {
+		if leased[d.ID] {
+			out = append(out, d)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	return out, nil
 }
