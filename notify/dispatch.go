@@ -286,7 +286,7 @@ func (d *Dispatcher) Wake() {
 func (d *Dispatcher) Run(ctx context.Context) error {
 	t := time.NewTicker(d.o.Poll)
 	defer t.Stop()
-	for {
+	for ctx.Err() == nil {
 		n, err := d.RunOnce(ctx)
 		if err != nil && ctx.Err() == nil {
 			d.o.Logger.Warn("webhook dispatch", zap.Error(err))
@@ -303,6 +303,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-d.wake:
 		}
 	}
+	return ctx.Err()
 }
 
 // RunOnce claims one batch of due deliveries and attempts each: deliveries
@@ -388,6 +389,18 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		}()
 	}
 	wg.Wait()
+	// Deliveries not attempted (shutting down, or too little of the lease
+	// left) give their lease up: another claim, this replica's next or
+	// another's, may take them at once rather than when it runs out.
+	attempted := make(map[int64]bool, len(outcomes))
+	for _, t := range outcomes {
+		attempted[t.dl.ID] = true
+	}
+	for _, dl := range ds {
+		if !attempted[dl.ID] {
+			outcomes = append(outcomes, tried{dl, Outcome{ID: dl.ID, State: Released}})
+		}
+	}
 	if len(outcomes) > 0 {
 		ocs := make([]Outcome, len(outcomes))
 		for i, t := range outcomes {
@@ -461,8 +474,12 @@ func (o settleEach) Settle(ctx context.Context, owner string, outcomes []Outcome
 			res[i] = o.Done(ctx, owner, oc.ID)
 		case Retried:
 			res[i] = o.Retry(ctx, owner, oc.ID, oc.At, oc.Reason)
-		default:
+		case DeadLettered:
 			res[i] = o.Dead(ctx, owner, oc.ID, oc.Reason)
+		case Released:
+			// An Outbox cannot give a lease up: it runs out.
+		default:
+			res[i] = fmt.Errorf("notify: delivery %d: unknown outcome %d", oc.ID, oc.State)
 		}
 	}
 	return res, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -934,7 +935,9 @@ func TestShutdownStillRecordsWhatWasSent(t *testing.T) {
 
 // Run, when its context ends (shutting down), lets an attempt under way
 // finish rather than cutting it off — the endpoint may have taken it, and
-// it would be sent again — records it, and returns.
+// it would be sent again — records it, gives up the lease of the round's
+// deliveries it did not attempt (another replica takes them at once), and
+// returns.
 func TestShutdownLetsAttemptsFinish(t *testing.T) {
 	clock := outboxtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
 	w := newWorld(t, clock)
@@ -954,7 +957,9 @@ func TestShutdownLetsAttemptsFinish(t *testing.T) {
 	defer srv.Close()
 	cfg := endpointAt(t, srv.URL)
 	w.append(cfg, "release", requestEvents("rel-1", 1)[:1]...)
-	disp, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: w.outbox, Owner: "a", Prover: w.prover(), Clock: clock.Now, Poll: 10 * time.Millisecond})
+	w.append(cfg, "release", requestEvents("rel-2", 1)[:1]...)
+	ob := memSettler{w.outbox}
+	disp, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: ob, Owner: "a", Prover: w.prover(), Clock: clock.Now, Poll: 10 * time.Millisecond, Parallel: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -977,8 +982,12 @@ func TestShutdownLetsAttemptsFinish(t *testing.T) {
 	if abandoned.Load() {
 		t.Fatal("the attempt was cut off when the context ended")
 	}
-	if st := w.outbox.states(); st["done"] != 1 {
-		t.Fatalf("outbox states %v; want the delivery recorded done", st)
+	if st := w.outbox.states(); st["done"] != 1 || st["pending"] != 1 {
+		t.Fatalf("outbox states %v; want the attempted delivery recorded done, the other pending", st)
+	}
+	other, err := ob.Claim(context.Background(), "b", time.Minute, 10, math.MaxInt64)
+	if err != nil || len(other) != 1 {
+		t.Fatalf("another replica claimed %v, %v; want the delivery not attempted, at once", other, err)
 	}
 }
 

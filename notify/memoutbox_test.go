@@ -167,3 +167,34 @@ func (o *memOutbox) nextDue(now time.Time) time.Time {
 	}
 	return t
 }
+
+// memSettler is memOutbox as a [notify.Settler], as the stores' outboxes
+// are: it can give a lease up (Released), which an Outbox alone cannot.
+type memSettler struct{ *memOutbox }
+
+func (o memSettler) Settle(ctx context.Context, owner string, ocs []notify.Outcome) ([]error, error) {
+	res := make([]error, len(ocs))
+	for i, oc := range ocs {
+		switch oc.State {
+		case notify.Delivered:
+			res[i] = o.Done(ctx, owner, oc.ID)
+		case notify.Retried:
+			res[i] = o.Retry(ctx, owner, oc.ID, oc.At, oc.Reason)
+		case notify.DeadLettered:
+			res[i] = o.Dead(ctx, owner, oc.ID, oc.Reason)
+		case notify.Released:
+			o.mu.Lock()
+			r, err := o.held(owner, oc.ID)
+			if err == nil {
+				r.owner, r.leaseUntil = "", time.Time{}
+			}
+			o.mu.Unlock()
+			res[i] = err
+		}
+	}
+	return res, nil
+}
+
+func TestMemSettlerConformance(t *testing.T) {
+	outboxtest.TestOutbox(t, func(t *testing.T, now func() time.Time) notify.Outbox { return memSettler{newMemOutbox(now)} })
+}

@@ -96,12 +96,17 @@ const (
 	Delivered    OutcomeState = iota // as Outbox.Done
 	Retried                          // as Outbox.Retry
 	DeadLettered                     // as Outbox.Dead
+	// Released: not attempted (the dispatcher shutting down, or too
+	// little of the lease left): the lease is given up, no attempt is
+	// counted, and any owner may claim the delivery at once.
+	Released
 )
 
 // Settler is implemented by outboxes that record many outcomes in one
 // write: a [Dispatcher] settles each round's deliveries together rather
 // than one write each. Settle records every outcome as Done, Retry or Dead
-// would, in one transaction, and returns one error per outcome, in order:
+// would (Released gives the lease up), in one transaction, and returns one
+// error per outcome, in order:
 // nil, or [ErrLeaseLost] for a delivery owner no longer holds. An error
 // of its own means nothing was recorded.
 type Settler interface {

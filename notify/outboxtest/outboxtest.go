@@ -68,6 +68,7 @@ func TestOutbox(t *testing.T, newOutbox func(t *testing.T, now func() time.Time)
 		{"StatsCountsUndelivered", testStats},
 		{"ConcurrentClaimsNeverShare", testConcurrentClaims},
 		{"SettleRecordsEachOutcome", testSettle}, // a Settler's only
+		{"ReleaseGivesTheLeaseUp", testRelease},  // a Settler's only
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
@@ -251,6 +252,36 @@ func testSettle(t *testing.T, o notify.Outbox, c *Clock) {
 	}
 	if err := o.Done(ctx, "y", other[0].ID); err != nil {
 		t.Fatalf("Done by the owner of 4: %v", err)
+	}
+}
+
+func testRelease(t *testing.T, o notify.Outbox, _ *Clock) {
+	st, ok := o.(notify.Settler)
+	if !ok {
+		return
+	}
+	ctx := context.Background()
+	enqueue(t, o, d("a", "r1", 1), d("a", "r2", 2))
+	held := claim(t, o, "x", 10)
+	if len(held) != 2 {
+		t.Fatalf("claimed %v; want 1 and 2", ids(held))
+	}
+	res, err := st.Settle(ctx, "x", []notify.Outcome{{ID: held[0].ID, State: notify.Released}, {ID: held[1].ID, State: notify.Delivered}})
+	if err != nil || len(res) != 2 || res[0] != nil || res[1] != nil {
+		t.Fatalf("Settle = %v, %v; want nil, nil", res, err)
+	}
+	// Released: claimable at once by anyone, no attempt counted.
+	got := claim(t, o, "y", 10)
+	if len(got) != 1 || got[0].ID != held[0].ID || got[0].Attempts != 0 {
+		t.Fatalf("after the release claimed %+v; want 1 with no attempt", got)
+	}
+	// Released by an owner that does not hold it: lease lost, nothing changes.
+	res, err = st.Settle(ctx, "x", []notify.Outcome{{ID: got[0].ID, State: notify.Released}})
+	if err != nil || len(res) != 1 || !errors.Is(res[0], notify.ErrLeaseLost) {
+		t.Fatalf("a release by a former owner = %v, %v; want ErrLeaseLost", res, err)
+	}
+	if again := claim(t, o, "z", 10); len(again) != 0 {
+		t.Fatalf("y's delivery claimed again by z: %v", ids(again))
 	}
 }
 

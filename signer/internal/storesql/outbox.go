@@ -386,6 +386,7 @@ var settleSets = map[notify.OutcomeState]string{
 	notify.Delivered:    `state = 'done', owner = '', lease_ns = 0`,
 	notify.Retried:      `attempts = attempts + 1, due_ns = $4, owner = '', lease_ns = 0, reason = $5`,
 	notify.DeadLettered: `state = 'dead', owner = '', lease_ns = 0, reason = $4`,
+	notify.Released:     `owner = '', lease_ns = 0`,
 }
 
 // Settle implements [notify.Settler] in one write: the delivered ones in
@@ -396,12 +397,14 @@ func (o Outbox) Settle(ctx context.Context, owner string, outcomes []notify.Outc
 	err := o.lease(ctx, func(ctx context.Context, q Querier) error {
 		res = make([]error, len(outcomes))
 		now := o.now().UnixNano()
-		var done []int // indexes of the delivered outcomes
+		// Indexes of the outcomes that set the same for every row
+		// (delivered, released): one statement for each kind's rows.
+		same := map[notify.OutcomeState][]int{}
 		for i, oc := range outcomes {
 			var args []any
 			switch oc.State {
-			case notify.Delivered:
-				done = append(done, i)
+			case notify.Delivered, notify.Released:
+				same[oc.State] = append(same[oc.State], i)
 				continue
 			case notify.Retried:
 				args = []any{oc.At.UnixNano(), oc.Reason}
@@ -418,34 +421,9 @@ func (o Outbox) Settle(ctx context.Context, owner string, outcomes []notify.Outc
 				return err
 			}
 		}
-		for chunk := range slices.Chunk(done, maxRowsPerInsert) {
-			args := []any{owner, now}
-			for _, i := range chunk {
-				args = append(args, outcomes[i].ID)
-			}
-			rows, err := q.Query(ctx, `UPDATE webhook_outbox SET `+settleSets[notify.Delivered]+`
-				WHERE state = 'pending' AND owner = $1 AND lease_ns > $2 AND id IN (`+placeholdersFrom(3, len(chunk))+`) RETURNING id`, args...)
-			if err != nil {
-				return o.S.errorf(err, "settling %d webhook deliveries", len(chunk))
-			}
-			changed := map[int64]bool{}
-			for rows.Next() {
-				var id int64
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return o.S.errorf(err, "settling %d webhook deliveries", len(chunk))
-				}
-				changed[id] = true
-			}
-			err = rows.Err()
-			rows.Close()
-			if err != nil {
-				return o.S.errorf(err, "settling %d webhook deliveries", len(chunk))
-			}
-			for _, i := range chunk {
-				if !changed[outcomes[i].ID] {
-					res[i] = fmt.Errorf("%s: webhook delivery %d: %w", o.S.Name, outcomes[i].ID, notify.ErrLeaseLost)
-				}
+		for _, state := range []notify.OutcomeState{notify.Delivered, notify.Released} {
+			if err := o.settleSame(ctx, q, owner, now, state, outcomes, same[state], res); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -454,6 +432,42 @@ func (o Outbox) Settle(ctx context.Context, owner string, outcomes []notify.Outc
 		return nil, err
 	}
 	return res, nil
+}
+
+// settleSame records the outcomes at indexes, all of state, in one
+// statement per chunk, noting in res those whose lease owner lost.
+func (o Outbox) settleSame(ctx context.Context, q Querier, owner string, now int64, state notify.OutcomeState, outcomes []notify.Outcome, indexes []int, res []error) error {
+	for chunk := range slices.Chunk(indexes, maxRowsPerInsert) {
+		args := []any{owner, now}
+		for _, i := range chunk {
+			args = append(args, outcomes[i].ID)
+		}
+		rows, err := q.Query(ctx, `UPDATE webhook_outbox SET `+settleSets[state]+`
+				WHERE state = 'pending' AND owner = $1 AND lease_ns > $2 AND id IN (`+placeholdersFrom(3, len(chunk))+`) RETURNING id`, args...)
+		if err != nil {
+			return o.S.errorf(err, "settling %d webhook deliveries", len(chunk))
+		}
+		changed := map[int64]bool{}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return o.S.errorf(err, "settling %d webhook deliveries", len(chunk))
+			}
+			changed[id] = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return o.S.errorf(err, "settling %d webhook deliveries", len(chunk))
+		}
+		for _, i := range chunk {
+			if !changed[outcomes[i].ID] {
+				res[i] = fmt.Errorf("%s: webhook delivery %d: %w", o.S.Name, outcomes[i].ID, notify.ErrLeaseLost)
+			}
+		}
+	}
+	return nil
 }
 
 // Done implements [notify.Outbox].
