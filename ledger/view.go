@@ -114,7 +114,8 @@ const maxPrefetchHashes = 4096
 // hash at its size: proving them then reads nothing more, where each
 // proof would read its own missing hashes, one call each. Indexes not
 // below the view's size are left out (proving them fails as before). It
-// reads nothing when that would overflow the cache (16,384 hashes).
+// reads nothing when more than half the cache's 16,384 hashes are missing:
+// the proofs then read their own, as without it.
 func (v *CheckpointView) Prefetch(ctx context.Context, indexes []int64) error {
 	rec := hashRecorder{seen: map[int64]bool{}}
 	if _, err := tlog.TreeHash(v.size, &rec); err != nil {
