@@ -452,7 +452,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 	elapsed := end.Sub(start)
 	inLoad := 0
 	if sink != nil {
-		inLoad = sink.delivered()
+		inLoad = sink.Delivered()
 	}
 	batches1, err := scrapeBatches(ctx, hc, urls)
 	if err != nil {
@@ -493,7 +493,7 @@ func run(ctx context.Context, c config) (*Result, error) {
 		} else {
 			want += c.requests * 2
 		}
-		sink.drain(want, 3*time.Second, time.Minute)
+		sink.Drain(want, 3*time.Second, time.Minute)
 		hooks = sink.result(start, end, inLoad, want)
 	}
 	raw := rawVerify()

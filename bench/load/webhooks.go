@@ -3,34 +3,22 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
-	"sync"
 	"time"
 
-	"github.com/quorate-dev/quorate/ledger"
+	"github.com/quorate-dev/quorate/bench/internal/hooksink"
 	"github.com/quorate-dev/quorate/notify"
 )
 
-// webhookSink is the endpoint of --webhooks, in the load generator's
-// process (its CPU counts as the load generator's): it checks each
-// delivery's Standard Webhooks signature (not its inclusion proof, which a
-// real receiver checks too), de-duplicates by webhook-id, and records each
-// first receipt's latency from the event's logged time.
+// webhookSink is the endpoint of --webhooks (a [hooksink.Sink]), in the
+// load generator's process: its CPU counts as the load generator's.
 type webhookSink struct {
+	*hooksink.Sink
 	secret notify.Secret
-	ln     net.Listener
 	srv    *http.Server
-
-	mu          sync.Mutex
-	seen        map[string]bool
-	lat         []time.Duration
-	dups, bad   int
-	first, last time.Time
 }
 
 // startWebhookSink starts the sink on loopback and writes the webhook
@@ -44,8 +32,8 @@ func startWebhookSink(dir string) (*webhookSink, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	s := &webhookSink{secret: secret, ln: ln, seen: map[string]bool{}}
-	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
+	s := &webhookSink{Sink: hooksink.New(secret), secret: secret}
+	s.srv = &http.Server{Handler: s.Sink, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
 	secretFile := filepath.Join(dir, "hook.whsec")
 	if err := os.WriteFile(secretFile, []byte(secret.Text()+"\n"), 0o600); err != nil {
@@ -65,59 +53,6 @@ func startWebhookSink(dir string) (*webhookSink, string, error) {
 		return nil, "", err
 	}
 	return s, cfgFile, nil
-}
-
-func (s *webhookSink) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 4<<20))
-	now := time.Now()
-	id, err := notify.Verify(s.secret, r.Header, body, now, 0)
-	var m notify.Message
-	if err == nil {
-		err = json.Unmarshal(body, &m)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err != nil {
-		s.bad++
-		http.Error(w, "bad delivery", http.StatusBadRequest)
-		return
-	}
-	if s.seen[id] {
-		s.dups++
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	s.seen[id] = true
-	if t, err := time.Parse(ledger.TimeLayout, m.Time); err == nil && m.Type != notify.ReminderType {
-		s.lat = append(s.lat, now.Sub(t))
-	}
-	if s.first.IsZero() {
-		s.first = now
-	}
-	s.last = now
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// delivered returns how many distinct deliveries arrived.
-func (s *webhookSink) delivered() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.seen)
-}
-
-// drain waits until want deliveries arrived, or none for idle, or max
-// passed.
-func (s *webhookSink) drain(want int, idle, max time.Duration) {
-	deadline := time.Now().Add(max)
-	for time.Now().Before(deadline) {
-		s.mu.Lock()
-		n, last := len(s.seen), s.last
-		s.mu.Unlock()
-		if n >= want || (!last.IsZero() && time.Since(last) > idle) {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // webhookResult is what the sink saw, for a run whose timed phase ran
@@ -142,17 +77,15 @@ type webhookResult struct {
 }
 
 func (s *webhookSink) result(start, end time.Time, inLoad, expected int) *webhookResult {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	lat := slices.Clone(s.lat)
-	pct := percentiles(lat)
-	r := &webhookResult{Expected: int64(expected), Deliveries: int64(len(s.seen)), DeliveredInLoad: int64(inLoad), DeliveryP50ms: pct(0.50), DeliveryP99ms: pct(0.99),
-		Duplicates: s.dups, Refused: s.bad}
-	if !s.last.IsZero() {
-		if span := s.last.Sub(start).Seconds(); span > 0 {
-			r.DeliveriesPerSecond = float64(len(s.seen)) / span
+	st := s.Stats()
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	r := &webhookResult{Expected: int64(expected), Deliveries: int64(st.Deliveries), DeliveredInLoad: int64(inLoad),
+		DeliveryP50ms: ms(st.P50), DeliveryP99ms: ms(st.P99), Duplicates: st.Duplicates, Refused: st.Refused}
+	if !st.Last.IsZero() {
+		if span := st.Last.Sub(start).Seconds(); span > 0 {
+			r.DeliveriesPerSecond = float64(st.Deliveries) / span
 		}
-		r.DrainSeconds = max(s.last.Sub(end).Seconds(), 0)
+		r.DrainSeconds = max(st.Last.Sub(end).Seconds(), 0)
 	}
 	return r
 }

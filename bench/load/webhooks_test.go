@@ -59,7 +59,7 @@ func TestWebhookSink(t *testing.T) {
 			t.Fatalf("%s: status %d, want %d", tc.id, got, tc.want)
 		}
 	}
-	s.drain(2, time.Second, 5*time.Second)
+	s.Drain(2, time.Second, 5*time.Second)
 	r := s.result(start, time.Now(), 0, 2)
 	if r.Deliveries != 2 || r.Expected != 2 || r.Duplicates != 1 || r.Refused != 1 {
 		t.Fatalf("result %+v; want 2 deliveries, 1 duplicate, 1 refused", r)
