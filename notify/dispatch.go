@@ -418,6 +418,9 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 			errs = append(errs, fmt.Errorf("notify: recording %d deliveries: %w", len(ocs), err))
 		} else {
 			for i, t := range outcomes {
+				if t.oc.State == Released && errors.Is(res[i], ErrLeaseLost) {
+					continue // another owner holds it now: nothing to give up
+				}
 				if res[i] != nil {
 					errs = append(errs, fmt.Errorf("notify: recording delivery %s to %s: %w", t.dl.MessageID, t.dl.Endpoint, res[i]))
 					continue

@@ -1003,3 +1003,56 @@ func endpointAt(t *testing.T, url string) *notify.Config {
 	}
 	return cfg
 }
+
+// A delivery the round did not attempt, whose lease ran out meanwhile and
+// which another replica claimed, is that replica's: giving up a lease one
+// no longer holds is not an error of the round (the attempted delivery's
+// lost lease still is).
+func TestReleasingALostLeaseIsNoError(t *testing.T) {
+	clock := outboxtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
+	w := newWorld(t, clock)
+	ob := memSettler{w.outbox}
+	var (
+		mu        sync.Mutex
+		attempted string
+		other     []notify.Delivery
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if attempted == "" {
+			// The first attempt outlasts the round's lease; replica b
+			// then claims what a holds.
+			attempted = r.Header.Get("webhook-id")
+			clock.Advance(2 * time.Minute)
+			other, _ = ob.Claim(context.Background(), "b", time.Minute, 10, math.MaxInt64)
+		}
+		rw.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	cfg := endpointAt(t, srv.URL)
+	w.append(cfg, "release", requestEvents("rel-1", 1)[:1]...)
+	w.append(cfg, "release", requestEvents("rel-2", 1)[:1]...)
+	disp, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: ob, Owner: "a", Prover: w.prover(), Clock: clock.Now, Parallel: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := disp.RunOnce(context.Background())
+	mu.Lock()
+	defer mu.Unlock()
+	if n != 2 || len(other) != 2 || attempted == "" {
+		t.Fatalf("a claimed %d and attempted %q, b claimed %d; want 2, one, 2", n, attempted, len(other))
+	}
+	unstarted := other[0].MessageID
+	if unstarted == attempted {
+		unstarted = other[1].MessageID
+	}
+	named := func(id string) string { return "recording delivery " + id + " to ops" }
+	if err == nil || !strings.Contains(err.Error(), named(attempted)) {
+		t.Fatalf("RunOnce: %v; want the attempted delivery's lost lease reported", err)
+	}
+	if strings.Contains(err.Error(), named(unstarted)) {
+		t.Fatalf("RunOnce reported giving up %s, which b holds: %q", unstarted, err.Error())
+	}
+}
