@@ -27,9 +27,11 @@ type Request struct {
 	Expires       time.Time        `json:"expires"`
 	State         State            `json:"state"`
 	StateReason   string           `json:"stateReason,omitempty"`
-	Updated       time.Time        `json:"updated"`
-	Signatures    []Partial        `json:"signatures"`
-	Envelope      []byte           `json:"envelope,omitempty"` // composite DSSE envelope, when complete
+	// Updated is the request's last change: its state's, or while it is
+	// pending its latest signature's time if later.
+	Updated    time.Time `json:"updated"`
+	Signatures []Partial `json:"signatures"`
+	Envelope   []byte    `json:"envelope,omitempty"` // composite DSSE envelope, when complete
 	// LogIndex and EmittedIndex are the transparency-log indexes of the
 	// request.opened and attestation.emitted entries; they mean something
 	// only in a [LedgerStore] opened with a log.

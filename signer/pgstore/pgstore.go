@@ -171,7 +171,8 @@ var dialect = storesql.Dialect{
 	Wrap:              wrapError,
 	// One appender at a time across replicas, until the transaction ends:
 	// the log stays gap-free and linear.
-	LockLog: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", logLock),
+	LockLog:  fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", logLock),
+	Greatest: "GREATEST",
 }
 
 // logLock is the key of the advisory lock that serializes log appends.

@@ -300,3 +300,40 @@ func benchConns() int32 {
 	fmt.Sscan(os.Getenv("QUORATE_BENCH_CONNS"), &n)
 	return n
 }
+
+// A signature that leaves its request pending writes its own row only: the
+// request's row keeps its version (a new one per signature made every
+// lookup of the row walk them), and the request reads as updated at the
+// signature's time.
+func TestSignatureLeavesTheRequestRow(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	s, conn := openWithRequest(t, "rel-1", now)
+	version := func() string {
+		t.Helper()
+		var ctid, xmin string
+		if err := conn.QueryRow(t.Context(), `SELECT ctid::text, xmin::text FROM requests WHERE id = 'rel-1'`).Scan(&ctid, &xmin); err != nil {
+			t.Fatal(err)
+		}
+		return ctid + "/" + xmin
+	}
+	before := version()
+	later := now.Add(time.Second)
+	got, err := s.AddSignature(t.Context(), "rel-1", signer.Partial{Identity: "alice", Received: later}, func(r *signer.Request) (signer.Finish, error) { return signer.Finished(r, nil), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := version(); after != before {
+		t.Fatalf("the request's row went from version %s to %s for a signature", before, after)
+	}
+	read, err := s.GetRequest(t.Context(), "rel-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Updated.Equal(later) || !read.Updated.Equal(later) {
+		t.Fatalf("updated %s (returned) and %s (read); want the signature's %s", got.Updated, read.Updated, later)
+	}
+	list, err := s.ListRequests(t.Context(), signer.ListOptions{Summary: true})
+	if err != nil || len(list) != 1 || !list[0].Updated.Equal(later) {
+		t.Fatalf("listed %v, %v; want rel-1 updated at %s", list, err, later)
+	}
+}

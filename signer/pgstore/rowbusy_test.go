@@ -19,17 +19,7 @@ import (
 // another transaction, the write is applied again in the next batches and
 // then fails as unavailable (retryable), never waiting out of order.
 func TestRowHeldElsewhereIsNotWaitedFor(t *testing.T) {
-	s, url := openFresh(t)
-	now := time.Now()
-	r := &signer.Request{ID: "busy-1", Created: now, Signatures: []signer.Partial{{Identity: "requester", Received: now}}}
-	if err := s.CreateRequest(t.Context(), r, signer.CreatedEvents(r)); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	s, conn := openWithRequest(t, "busy-1", time.Now())
 	tx, err := conn.Begin(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +74,24 @@ func TestRowBusyWriteAppliedAgain(t *testing.T) {
 
 // openFresh opens a store on a fresh schema, closed when the test ends,
 // and returns it with the schema's URL.
+// openWithRequest is openFresh with request id opened (pending, the
+// requester's signature at now), and a connection of its own to the
+// store's database.
+func openWithRequest(t *testing.T, id string, now time.Time) (*pgstore.Store, *pgx.Conn) {
+	t.Helper()
+	s, url := openFresh(t)
+	r := &signer.Request{ID: id, Gate: "release", PolicyVersion: 1, Created: now, Signatures: []signer.Partial{{Identity: "requester", Received: now}}}
+	if err := s.CreateRequest(t.Context(), r, signer.CreatedEvents(r)); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return s, conn
+}
+
 func openFresh(t *testing.T) (*pgstore.Store, string) {
 	t.Helper()
 	url := pgtest.FreshSchema(t, pgtest.ServerURL(t))

@@ -208,6 +208,7 @@ var dialect = storesql.Dialect{
 	// The writer's statement cache (maxCachedStmts) then holds every
 	// statement a batch sends.
 	FewShapes: true,
+	Greatest:  "MAX",
 }
 
 // wrapError marks errors that a retry may cure (the database is locked by

@@ -91,66 +91,6 @@ func multiRow(head, tail string, k int, rows [][]any) Stmt {
 	return Stmt{SQL: b.String(), Args: args}
 }
 
-// touchSQL records a signature's time on its pending request. Where the
-// batch's last statements go in one round trip with the COMMIT
-// ([FinalCommitter]: PostgreSQL, where each statement costs the server a
-// plan and an execution inside the log lock), a batch's are coalesced into
-// one statement ([touches]); SQLite runs each, prepared once, which costs
-// less than preparing a statement for every batch size.
-const touchSQL = `UPDATE requests SET updated_ns = $1 WHERE id = $2 AND state = $3`
-
-// touches coalesces touchSQL statements (args: time, request ID, state)
-// into UPDATEs of many rows, each setting every request's time to the last
-// one queued for it, as the statements one by one would leave it. Each
-// returned statement must change exactly its count of rows.
-func touches(rows [][]any) (stmts []Stmt, counts []int64) {
-	type key struct{ id, state any }
-	last := map[key]int{}
-	var order []key
-	for i, r := range rows {
-		k := key{r[1], r[2]}
-		if _, ok := last[k]; !ok {
-			order = append(order, k)
-		}
-		last[k] = i
-	}
-	// One statement per state (in practice all are pending), at most
-	// maxRowsPerInsert requests each.
-	byState := map[any][]key{}
-	var states []any
-	for _, k := range order {
-		if _, ok := byState[k.state]; !ok {
-			states = append(states, k.state)
-		}
-		byState[k.state] = append(byState[k.state], k)
-	}
-	for _, st := range states {
-		ks := byState[st]
-		for len(ks) > 0 {
-			n := min(len(ks), maxRowsPerInsert)
-			var b strings.Builder
-			args := make([]any, 0, 2*n+1)
-			b.WriteString("UPDATE requests SET updated_ns = CASE id")
-			for i, k := range ks[:n] {
-				fmt.Fprintf(&b, " WHEN $%d THEN CAST($%d AS BIGINT)", 2*i+1, 2*i+2)
-				args = append(args, k.id, rows[last[k]][0])
-			}
-			b.WriteString(" END WHERE id IN (")
-			for i := range n {
-				if i > 0 {
-					b.WriteString(", ")
-				}
-				fmt.Fprintf(&b, "$%d", 2*i+1)
-			}
-			fmt.Fprintf(&b, ") AND state = $%d", 2*n+1)
-			args = append(args, st)
-			stmts, counts = append(stmts, Stmt{SQL: b.String(), Args: args}), append(counts, int64(n))
-			ks = ks[n:]
-		}
-	}
-	return stmts, counts
-}
-
 // sendFinal sends what the batch still has queued, after its last op,
 // before its COMMIT: the same rows as [batchQ.send], with the INSERTs of
 // one shape (a signature, a log entry, a log hash per row) coalesced into
@@ -221,39 +161,19 @@ func (q batchQ) flushFailed(err error, done int, whats []queued) error {
 // coalesced returns the statements that write queue: the INSERTs of one
 // shape (a signature, a log entry, a log hash, a webhook delivery per row)
 // as multi-row INSERTs (in chunks of 2^k rows with
-// [BatcherConfig.FewShapes]) and, where the transaction is a
-// [FinalCommitter], the touches of requests as one UPDATE per state; each
-// with the rows it must change (expect: -1 for at least one) and what it
-// writes (whats, for errors).
+// [BatcherConfig.FewShapes]); each with the rows it must change (expect:
+// -1 for at least one) and what it writes (whats, for errors).
 func (q batchQ) coalesced(queue []queued) (stmts []Stmt, expect []int64, whats []queued) {
-	_, canCommit := q.Tx.(FinalCommitter)
 	type group struct {
 		shape
 		items []queued
 		rows  [][]any
 	}
 	var (
-		groups  []*group
-		bySQL   = map[string]*group{}
-		touched [][]any
-		touch   queued
+		groups []*group
+		bySQL  = map[string]*group{}
 	)
 	for _, st := range queue {
-		if canCommit && st.SQL == touchSQL && len(st.Args) == 3 {
-			// First, before any statement that may change the request's
-			// state: a request's later writes in the batch (its
-			// completion) come after them, as they were queued. Nothing
-			// queued before a touch can make it miss: only addLocked
-			// queues writes to requests, deciding from the row the batch
-			// holds (after a completion it queues no touch of that
-			// request), and a statement run at once sends the queue
-			// first and ends that tracking (batch.locked = nil).
-			if touched == nil {
-				touch = st
-			}
-			touched = append(touched, st.Args)
-			continue
-		}
 		sh := shapeOf(st.SQL)
 		if !sh.ok || len(st.Args) != sh.k {
 			stmts, expect, whats = append(stmts, st.Stmt), append(expect, -1), append(whats, st)
@@ -266,11 +186,6 @@ func (q batchQ) coalesced(queue []queued) (stmts []Stmt, expect []int64, whats [
 			groups = append(groups, g)
 		}
 		g.items, g.rows = append(g.items, st), append(g.rows, st.Args)
-	}
-	if touched != nil {
-		ts, counts := touches(touched)
-		stmts, expect = append(ts, stmts...), append(counts, expect...)
-		whats = append(slices.Repeat([]queued{touch}, len(ts)), whats...)
 	}
 	for _, g := range groups {
 		for _, c := range pow2Chunks(len(g.rows), q.cfg.FewShapes) {

@@ -1,14 +1,11 @@
 package storesql
 
 import (
-	"database/sql"
-	"fmt"
 	"reflect"
 	"slices"
 	"testing"
 
 	"golang.org/x/mod/sumdb/tlog"
-	_ "modernc.org/sqlite"
 )
 
 func TestInsertShape(t *testing.T) {
@@ -42,94 +39,6 @@ func TestMultiRow(t *testing.T) {
 	want := `INSERT INTO t (x, y) VALUES ($1, $2), ($3, $4), ($5, $6) ON CONFLICT (x) DO NOTHING`
 	if st.SQL != want || !reflect.DeepEqual(st.Args, []any{1, "a", 2, "b", 3, "c"}) {
 		t.Errorf("multiRow = %q %v\nwant %q", st.SQL, st.Args, want)
-	}
-}
-
-// TestTouches runs the coalesced updates of request times on SQLite: each
-// request ends with the last time queued for it, as the statements one by
-// one would leave it, and each statement's count is the rows it must change.
-func TestTouches(t *testing.T) {
-	type touch struct {
-		t     int64
-		id    string
-		state string
-	}
-	many := make([]touch, maxRowsPerInsert+3)
-	for i := range many {
-		many[i] = touch{int64(1000 + i), fmt.Sprintf("r%04d", i), "pending"}
-	}
-	cases := []struct {
-		name    string
-		touches []touch
-		counts  []int64
-		want    map[string]int64 // updated_ns after; rows absent keep 0
-	}{
-		{"one each", []touch{{10, "a", "pending"}, {11, "b", "pending"}}, []int64{2}, map[string]int64{"a": 10, "b": 11}},
-		{"twice the same request keeps the last", []touch{{10, "a", "pending"}, {12, "b", "pending"}, {9, "a", "pending"}}, []int64{2}, map[string]int64{"a": 9, "b": 12}},
-		{"a request that is not pending changes nothing", []touch{{10, "done", "pending"}}, []int64{1}, map[string]int64{}},
-		{"more requests than one statement holds", many, []int64{maxRowsPerInsert, 3}, nil},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			db, err := sql.Open("sqlite", ":memory:")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			db.SetMaxOpenConns(1)
-			if _, err := db.Exec(`CREATE TABLE requests (id TEXT PRIMARY KEY, state TEXT NOT NULL, updated_ns BIGINT NOT NULL)`); err != nil {
-				t.Fatal(err)
-			}
-			ids := map[string]bool{"a": true, "b": true, "c": true}
-			for _, x := range tc.touches {
-				ids[x.id] = true
-			}
-			for id := range ids {
-				state := "pending"
-				if id == "done" {
-					state = "complete"
-				}
-				if _, err := db.Exec(`INSERT INTO requests VALUES ($1, $2, 0)`, id, state); err != nil {
-					t.Fatal(err)
-				}
-			}
-			var rows [][]any
-			for _, x := range tc.touches {
-				rows = append(rows, []any{x.t, x.id, x.state})
-			}
-			stmts, counts := touches(rows)
-			if !reflect.DeepEqual(counts, tc.counts) {
-				t.Fatalf("counts %v, want %v", counts, tc.counts)
-			}
-			changed := int64(0)
-			for _, st := range stmts {
-				res, err := db.Exec(st.SQL, st.Args...)
-				if err != nil {
-					t.Fatalf("%s: %v", st.SQL, err)
-				}
-				n, _ := res.RowsAffected()
-				changed += n
-			}
-			want := tc.want
-			if want == nil {
-				want = map[string]int64{}
-				for _, x := range tc.touches {
-					want[x.id] = x.t
-				}
-			}
-			if changed != int64(len(want)) {
-				t.Errorf("%d rows changed, want %d", changed, len(want))
-			}
-			for id := range ids {
-				var got int64
-				if err := db.QueryRow(`SELECT updated_ns FROM requests WHERE id = $1`, id).Scan(&got); err != nil {
-					t.Fatal(err)
-				}
-				if got != want[id] {
-					t.Errorf("request %s: updated_ns %d, want %d", id, got, want[id])
-				}
-			}
-		})
 	}
 }
 

@@ -160,7 +160,9 @@ func (s Store) addLocked(ctx context.Context, q batchQ, id string, p signer.Part
 	}
 	env := fin.Envelope
 	if len(env) > 0 {
-		r.State, r.Envelope = signer.Complete, env
+		r.State, r.Envelope = signer.Complete, env // updated: p's time
+	} else {
+		r.Updated = latestChange(r, held.Updated)
 	}
 	held = cloneSignatures(r)
 	err = s.appendLogThen(ctx, q, fin.Events, func(entries []*ledger.Entry) {
@@ -188,13 +190,13 @@ func (s Store) addLocked(ctx context.Context, q batchQ, id string, p signer.Part
 		}
 		q.enqueue(queued{Stmt{insertLoggedPartialSQL, []any{id, p.KeyID, p.Identity, p.Role, nonNil(p.Sig), received, sigIndex}},
 			fmt.Sprintf("request %q: inserting signature by %s", id, p.Identity), signer.ErrDuplicate})
+		// A pending request's row is not written: its updated time is
+		// its latest signature's when read (readColumns), and the batch
+		// holds the row locked, so it is still pending at the commit.
 		if len(env) > 0 {
 			q.enqueue(queued{Stmt{`UPDATE requests SET state = $1, envelope = $2, updated_ns = $3, emitted_index = $4 WHERE id = $5 AND state = $6`,
 				[]any{string(signer.Complete), env, received, emitted, id, string(signer.Pending)}},
 				fmt.Sprintf("completing request %q", id), signer.ErrNotPending})
-		} else {
-			q.enqueue(queued{Stmt{touchSQL, []any{received, id, string(signer.Pending)}},
-				fmt.Sprintf("updating request %q", id), signer.ErrNotPending})
 		}
 	})
 	if err != nil {

@@ -3,7 +3,6 @@ package storesql
 import (
 	"bytes"
 	"slices"
-	"time"
 
 	"github.com/quorate-dev/quorate/signer"
 )
@@ -47,9 +46,8 @@ type requestCache struct {
 // signatures as committed (log indexes included) and what the row must
 // show for them to be used — not the request (its payload may be large).
 type cachedRequest struct {
-	sigs    []signer.Partial
-	state   signer.State
-	updated time.Time
+	sigs  []signer.Partial
+	state signer.State
 }
 
 func newRequestCache() *requestCache {
@@ -67,7 +65,7 @@ func (c *requestCache) newBatch() {
 // very state of the row.
 func (c *requestCache) signatures(r *signer.Request, count int64) ([]signer.Partial, bool) {
 	e := c.committed[r.ID]
-	if e == nil || int64(len(e.sigs)) != count || e.state != r.State || !e.updated.Equal(r.Updated) {
+	if e == nil || int64(len(e.sigs)) != count || e.state != r.State {
 		return nil, false
 	}
 	return slices.Clone(e.sigs), true
@@ -110,7 +108,7 @@ func (c *requestCache) commit(logged map[[2]string]int64) {
 		if len(r.Signatures) > maxCachedSignatures {
 			continue
 		}
-		c.committed[id] = &cachedRequest{sigs: r.Signatures, state: r.State, updated: r.Updated}
+		c.committed[id] = &cachedRequest{sigs: r.Signatures, state: r.State}
 		c.sigs += len(r.Signatures)
 	}
 }

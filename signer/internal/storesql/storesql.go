@@ -86,6 +86,9 @@ type Dialect struct {
 	// LockLog is a statement that serializes transparency-log appenders
 	// until the transaction ends ("" when the database has one writer).
 	LockLog string
+	// Greatest is the function returning the greatest of its arguments
+	// (GREATEST in PostgreSQL, the scalar MAX in SQLite).
+	Greatest string
 	// FewShapes makes the statements whose text depends on a count take
 	// only power-of-two counts: IN lists are padded to 2^k values (the
 	// last repeated, which changes nothing an IN selects) and a batch's
@@ -196,6 +199,30 @@ func logIndex(v *int64) int64 {
 		return -1
 	}
 	return *v
+}
+
+// readColumns is cols (requestColumns or summaryColumns) as a request's
+// readers see it: updated_ns is the request's last change — for a pending
+// request, its latest signature's time if later than its row's. A
+// signature's batch writes only its signature row, not the request's (a
+// new version of the row per signature made every lookup of it walk
+// them); the row's updated_ns changes with the request's state (its
+// completion: the completing signature's time). See [latestChange].
+func (s Store) readColumns(cols string) string {
+	return strings.Replace(cols, "updated_ns", `CASE WHEN state = 'pending' THEN `+s.Greatest+`(updated_ns,
+		COALESCE((SELECT MAX(received_ns) FROM signatures WHERE signatures.request_id = requests.id), updated_ns)) ELSE updated_ns END`, 1)
+}
+
+// latestChange is pending request r's updated time as [Store.readColumns]
+// reads it, row being its row's (or a later lower bound of it).
+func latestChange(r *signer.Request, row time.Time) time.Time {
+	u := row
+	for _, p := range r.Signatures {
+		if p.Received.After(u) {
+			u = p.Received
+		}
+	}
+	return u.UTC()
 }
 
 // Columns of the requests table read for a summary, in the order
@@ -530,7 +557,7 @@ func (s Store) Get(ctx context.Context, q Querier, id string, lock bool) (*signe
 // row reads request id's row (locked in the dialect's way with lock),
 // without its signatures, or fails with [signer.ErrNotFound].
 func (s Store) row(ctx context.Context, q Querier, id string, lock bool) (*signer.Request, error) {
-	query := `SELECT ` + requestColumns + ` FROM requests WHERE id = $1`
+	query := `SELECT ` + s.readColumns(requestColumns) + ` FROM requests WHERE id = $1`
 	noWait := false
 	if lock {
 		if _, ok := q.(batchQ); ok && s.LockRowNoWait != "" {
@@ -654,7 +681,7 @@ func (s Store) List(ctx context.Context, q Querier, opts signer.ListOptions) ([]
 	if opts.Summary {
 		columns, scan = summaryColumns, scanSummary
 	}
-	query := `SELECT ` + columns + ` FROM requests`
+	query := `SELECT ` + s.readColumns(columns) + ` FROM requests`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -742,21 +769,22 @@ func (s Store) AddSignature(ctx context.Context, q Querier, id string, p signer.
 	}
 	// Nothing else can have changed the locked request: append rather than
 	// read the signatures again.
+	read := r.Updated
 	fin, err := s.signed(r, p, finish)
 	if err != nil {
 		return nil, err
 	}
+	// Only a completion writes the request's row (see readColumns).
 	env := fin.Envelope
-	updated, _ := encodeTime("received", p.Received)
 	if len(env) > 0 {
+		updated, _ := encodeTime("received", p.Received)
 		r.State, r.Envelope = signer.Complete, env
-		_, err = q.Exec(ctx, `UPDATE requests SET state = $1, envelope = $2, updated_ns = $3 WHERE id = $4`,
-			string(signer.Complete), env, updated, id)
+		if _, err := q.Exec(ctx, `UPDATE requests SET state = $1, envelope = $2, updated_ns = $3 WHERE id = $4`,
+			string(signer.Complete), env, updated, id); err != nil {
+			return nil, s.errorf(err, "updating request %q", id)
+		}
 	} else {
-		_, err = q.Exec(ctx, `UPDATE requests SET updated_ns = $1 WHERE id = $2`, updated, id)
-	}
-	if err != nil {
-		return nil, s.errorf(err, "updating request %q", id)
+		r.Updated = latestChange(r, read)
 	}
 	entries, err := s.appendLog(ctx, q, fin.Events...)
 	if err != nil {
