@@ -75,8 +75,8 @@ func NewBundle(ctx context.Context, s Storage, cp *SignedCheckpoint, indexes ...
 		return nil, err
 	}
 	for _, i := range indexes {
-		if i < 0 || i >= cp.Size {
-			return nil, fmt.Errorf("%w: entry %d is not in the checkpoint of size %d", ErrOutOfRange, i, cp.Size)
+		if err := inCheckpoint(cp, i); err != nil {
+			return nil, err
 		}
 		_, raw, err := ReadEntries(ctx, s, i, i+1)
 		if err != nil {
@@ -98,13 +98,21 @@ func NewEntryBundle(ctx context.Context, s Storage, cp *SignedCheckpoint, index 
 	if err != nil {
 		return nil, err
 	}
-	if index < 0 || index >= cp.Size {
-		return nil, fmt.Errorf("%w: entry %d is not in the checkpoint of size %d", ErrOutOfRange, index, cp.Size)
+	if err := inCheckpoint(cp, index); err != nil {
+		return nil, err
 	}
 	if err := b.prove(ctx, s, cp, index, bytes.Clone(entry)); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// inCheckpoint fails unless entry i is in the tree cp signs.
+func inCheckpoint(cp *SignedCheckpoint, i int64) error {
+	if i < 0 || i >= cp.Size {
+		return fmt.Errorf("%w: entry %d is not in the checkpoint of size %d", ErrOutOfRange, i, cp.Size)
+	}
+	return nil
 }
 
 // newBundle starts a bundle against cp, checking cp's root against s.

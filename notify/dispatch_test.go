@@ -250,10 +250,7 @@ func requestEvents(id string, keyN int) []ledger.Event {
 // sleeping, no timing assertions.
 func TestReceiverDownThenUp(t *testing.T) {
 	ctx := context.Background()
-	clock := outboxtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
-	w := newWorld(t, clock)
-	rcv := newReceiver(t, newSecret(t), w.logKey, clock.Now)
-	cfg := rcv.endpointConfig(t, "ops", notify.FormatJSON)
+	clock, w, rcv, cfg := receivingWorld(t)
 	reg := prometheus.NewRegistry()
 	metrics, err := notify.NewMetrics(reg)
 	if err != nil {
@@ -518,10 +515,7 @@ func (f statusFunc) Waiting(ctx context.Context, requestID string, index int64) 
 // gate's tally (notify.WaitingFrom).
 func TestWaitingInDeliveries(t *testing.T) {
 	ctx := context.Background()
-	clock := outboxtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
-	w := newWorld(t, clock)
-	rcv := newReceiver(t, newSecret(t), w.logKey, clock.Now)
-	cfg := rcv.endpointConfig(t, "ops", notify.FormatJSON)
+	clock, w, rcv, cfg := receivingWorld(t)
 	k := func(i int) string { return fmt.Sprintf("%064x", i) }
 	set := &roles.Set{Roles: map[string]*roles.Role{
 		"maintainers": {Name: "maintainers", KeyIDs: []string{k(200), k(201), k(202)}, Threshold: 2},
@@ -579,10 +573,7 @@ func TestWaitingInDeliveries(t *testing.T) {
 // out: delivered after the crash, never concurrently.
 func TestCrashedReplicaLeaseRunsOut(t *testing.T) {
 	ctx := context.Background()
-	clock := outboxtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
-	w := newWorld(t, clock)
-	rcv := newReceiver(t, newSecret(t), w.logKey, clock.Now)
-	cfg := rcv.endpointConfig(t, "ops", notify.FormatJSON)
+	clock, w, rcv, cfg := receivingWorld(t)
 	w.append(cfg, "release", requestEvents("rel-c", 0)[:1]...)
 	if got, err := w.outbox.Claim(ctx, "replica-a", time.Minute, 10, 1); err != nil || len(got) != 1 {
 		t.Fatalf("replica A's claim: %v %v", got, err)
@@ -726,10 +717,7 @@ func (c *hashCounting) ReadHashes(ctx context.Context, idx []int64) ([]tlog.Hash
 // receiver verifies.
 func TestRoundReadsItsProofsAtOnce(t *testing.T) {
 	ctx := context.Background()
-	clock := outboxtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
-	w := newWorld(t, clock)
-	rcv := newReceiver(t, newSecret(t), w.logKey, clock.Now)
-	cfg := rcv.endpointConfig(t, "ops", notify.FormatJSON)
+	clock, w, rcv, cfg := receivingWorld(t)
 	var requests []string
 	for i := range 12 {
 		id := fmt.Sprintf("rel-%d", i)
@@ -909,10 +897,7 @@ func (o settleFailsWhenDone) Settle(ctx context.Context, owner string, ocs []not
 // shutting down) still records them: they are not sent again when the
 // leases run out.
 func TestShutdownStillRecordsWhatWasSent(t *testing.T) {
-	clock := outboxtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
-	w := newWorld(t, clock)
-	rcv := newReceiver(t, newSecret(t), w.logKey, clock.Now)
-	cfg := rcv.endpointConfig(t, "ops", notify.FormatJSON)
+	clock, w, _, cfg := receivingWorld(t)
 	for i := range 3 {
 		w.append(cfg, "release", requestEvents(fmt.Sprintf("rel-%d", i), 1)[:1]...)
 	}
@@ -1055,4 +1040,14 @@ func TestReleasingALostLeaseIsNoError(t *testing.T) {
 	if strings.Contains(err.Error(), named(unstarted)) {
 		t.Fatalf("RunOnce reported giving up %s, which b holds: %q", unstarted, err.Error())
 	}
+}
+
+// receivingWorld is a world on a fake clock at now and a receiver that
+// verifies what it gets, configured as endpoint "ops" (JSON).
+func receivingWorld(t *testing.T) (*outboxtest.Clock, *world, *receiver, *notify.Config) {
+	t.Helper()
+	clock := outboxtest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
+	w := newWorld(t, clock)
+	rcv := newReceiver(t, newSecret(t), w.logKey, clock.Now)
+	return clock, w, rcv, rcv.endpointConfig(t, "ops", notify.FormatJSON)
 }

@@ -372,7 +372,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	if hub != nil {
 		go hub.Run(ctx)
 	}
-	var hooksStopped <-chan struct{} // nil without webhooks: never ready, never waited on
+	var hooksStopped <-chan struct{} // closed once the webhook dispatcher stopped (nil without webhooks)
 	if f.hooks != nil {
 		if hooksStopped, err = a.startNotifications(ctx, f.hooks, f.webhookRetry, store, svc, lg, reg, log); err != nil {
 			return err
@@ -404,7 +404,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 		if err := srv.Shutdown(sctx); err != nil {
 			return fmt.Errorf("shutting down: %w", err)
 		}
-		if f.hooks != nil {
+		if hooksStopped != nil {
 			// Deliveries under way finish and are recorded before the
 			// store closes, within the same grace.
 			select {

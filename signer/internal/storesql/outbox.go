@@ -331,23 +331,9 @@ func (o Outbox) leaseRows(ctx context.Context, q Querier, owner string, now, unt
 		for _, d := range chunk {
 			args = append(args, d.ID)
 		}
-		rows, err := q.Query(ctx, `UPDATE webhook_outbox SET owner = $1, lease_ns = $2
-			WHERE state = 'pending' AND due_ns <= $3 AND (owner = '' OR lease_ns <= $3) AND id IN (`+placeholdersFrom(4, len(chunk))+`) RETURNING id`, args...)
-		if err != nil {
-			return nil, o.S.errorf(err, "leasing %d webhook deliveries", len(chunk))
-		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, o.S.errorf(err, "leasing %d webhook deliveries", len(chunk))
-			}
-			leased[id] = true
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, o.S.errorf(err, "leasing %d webhook deliveries", len(chunk))
+		if err := o.changed(ctx, q, leased, fmt.Sprintf("leasing %d webhook deliveries", len(chunk)), `UPDATE webhook_outbox SET owner = $1, lease_ns = $2
+			WHERE state = 'pending' AND due_ns <= $3 AND (owner = '' OR lease_ns <= $3) AND id IN (`+placeholdersFrom(4, len(chunk))+`) RETURNING id`, args...); err != nil {
+			return nil, err
 		}
 	}
 	out := make([]notify.Delivery, 0, len(leased))
@@ -357,6 +343,27 @@ func (o Outbox) leaseRows(ctx context.Context, q Querier, owner string, now, unt
 		}
 	}
 	return out, nil
+}
+
+// changed runs update, an UPDATE … RETURNING id, and adds the IDs it
+// changed to ids; what names it in errors.
+func (o Outbox) changed(ctx context.Context, q Querier, ids map[int64]bool, what, update string, args ...any) error {
+	rows, err := q.Query(ctx, update, args...)
+	if err != nil {
+		return o.S.errorf(err, "%s", what)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return o.S.errorf(err, "%s", what)
+		}
+		ids[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return o.S.errorf(err, "%s", what)
+	}
+	return nil
 }
 
 // settle changes a delivery owner holds, or fails with
@@ -390,8 +397,9 @@ var settleSets = map[notify.OutcomeState]string{
 }
 
 // Settle implements [notify.Settler] in one write: the delivered ones in
-// one statement, which returns the IDs it changed (the others' leases
-// are lost); each retried or dead one in a statement of its own (few).
+// one statement, the released ones in another, each returning the IDs it
+// changed (the others' leases are lost); each retried or dead one in a
+// statement of its own (few).
 func (o Outbox) Settle(ctx context.Context, owner string, outcomes []notify.Outcome) ([]error, error) {
 	var res []error
 	err := o.lease(ctx, func(ctx context.Context, q Querier) error {
@@ -442,24 +450,10 @@ func (o Outbox) settleSame(ctx context.Context, q Querier, owner string, now int
 		for _, i := range chunk {
 			args = append(args, outcomes[i].ID)
 		}
-		rows, err := q.Query(ctx, `UPDATE webhook_outbox SET `+settleSets[state]+`
-				WHERE state = 'pending' AND owner = $1 AND lease_ns > $2 AND id IN (`+placeholdersFrom(3, len(chunk))+`) RETURNING id`, args...)
-		if err != nil {
-			return o.S.errorf(err, "settling %d webhook deliveries", len(chunk))
-		}
 		changed := map[int64]bool{}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return o.S.errorf(err, "settling %d webhook deliveries", len(chunk))
-			}
-			changed[id] = true
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return o.S.errorf(err, "settling %d webhook deliveries", len(chunk))
+		if err := o.changed(ctx, q, changed, fmt.Sprintf("settling %d webhook deliveries", len(chunk)), `UPDATE webhook_outbox SET `+settleSets[state]+`
+			WHERE state = 'pending' AND owner = $1 AND lease_ns > $2 AND id IN (`+placeholdersFrom(3, len(chunk))+`) RETURNING id`, args...); err != nil {
+			return err
 		}
 		for _, i := range chunk {
 			if !changed[outcomes[i].ID] {
