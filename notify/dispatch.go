@@ -124,6 +124,15 @@ type Status interface {
 	Waiting(ctx context.Context, requestID string, index int64) (*Waiting, error)
 }
 
+// StatusPreparer is implemented by a [Status] that can read who a round's
+// requests wait on at once, rather than a request per delivery. The
+// dispatcher calls it after each claim with the requests of the round's
+// events and asks the Status it returns about each of them; a failure is
+// not the round's (each delivery then asks the Status itself).
+type StatusPreparer interface {
+	PrepareStatus(ctx context.Context, requestIDs []string) (Status, error)
+}
+
 // Backoff is the retry schedule: attempt n (from 1) waits
 // min(Max, Initial·2^(n-1)), less a random part of up to Jitter of it (so
 // replicas and endpoints that failed together do not retry together). After
@@ -337,6 +346,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 			d.o.Logger.Warn("reading the round's proofs at once failed; each delivery reads its own", zap.Error(err))
 		}
 	}
+	status := d.roundStatus(ctx, ds)
 	type key struct{ endpoint, order string }
 	groups := map[key][]Delivery{}
 	var order []key
@@ -378,7 +388,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 				if d.o.Clock().After(claimed.Add(d.o.Lease - d.o.Client.Timeout)) {
 					return
 				}
-				oc := d.try(ctx, dl)
+				oc := d.try(ctx, dl, status)
 				mu.Lock()
 				outcomes = append(outcomes, tried{dl, oc})
 				mu.Unlock()
@@ -495,8 +505,36 @@ func (d *Dispatcher) settled(dl Delivery, oc Outcome) {
 	}
 }
 
-// try sends one delivery and returns its outcome, to be recorded.
-func (d *Dispatcher) try(ctx context.Context, dl Delivery) Outcome {
+// roundStatus is the [Status] the deliveries ds of a round ask who their
+// requests wait on: prepared for all of them at once when the dispatcher's
+// Status is a [StatusPreparer].
+func (d *Dispatcher) roundStatus(ctx context.Context, ds []Delivery) Status {
+	sp, ok := d.o.Status.(StatusPreparer)
+	if !ok {
+		return d.o.Status
+	}
+	var ids []string
+	seen := map[string]bool{}
+	for _, dl := range ds {
+		if dl.Reminder == nil && dl.OrderKey != "" && !seen[dl.OrderKey] {
+			seen[dl.OrderKey] = true
+			ids = append(ids, dl.OrderKey)
+		}
+	}
+	if len(ids) == 0 {
+		return d.o.Status
+	}
+	st, err := sp.PrepareStatus(ctx, ids)
+	if err != nil || st == nil {
+		d.o.Logger.Warn("reading who the round's requests wait on at once failed; each delivery reads its own", zap.Error(err))
+		return d.o.Status
+	}
+	return st
+}
+
+// try sends one delivery and returns its outcome, to be recorded; status
+// says who its request waits on.
+func (d *Dispatcher) try(ctx context.Context, dl Delivery, status Status) Outcome {
 	ep := d.o.Config.Endpoint(dl.Endpoint)
 	if ep == nil {
 		d.o.Metrics.failed(dl.Endpoint, FailEndpoint)
@@ -507,7 +545,7 @@ func (d *Dispatcher) try(ctx context.Context, dl Delivery) Outcome {
 	// down): the endpoint may have taken it, and it would be sent again.
 	// The client's timeout bounds it.
 	ctx = context.WithoutCancel(ctx)
-	body, reason, err := d.body(ctx, ep, dl)
+	body, reason, err := d.body(ctx, ep, dl, status)
 	if err == nil {
 		reason, err = Post(ctx, d.o.Client, ep, dl.MessageID, d.o.Clock(), body)
 	}
@@ -532,8 +570,8 @@ func (d *Dispatcher) try(ctx context.Context, dl Delivery) Outcome {
 }
 
 // body builds the message of dl and renders it for ep.
-func (d *Dispatcher) body(ctx context.Context, ep *Endpoint, dl Delivery) ([]byte, string, error) {
-	m, err := d.message(ctx, dl)
+func (d *Dispatcher) body(ctx context.Context, ep *Endpoint, dl Delivery, status Status) ([]byte, string, error) {
+	m, err := d.message(ctx, dl, status)
 	if err != nil {
 		return nil, FailRender, err
 	}
@@ -552,7 +590,7 @@ func (d *Dispatcher) body(ctx context.Context, ep *Endpoint, dl Delivery) ([]byt
 }
 
 // message builds the [Message] of a delivery.
-func (d *Dispatcher) message(ctx context.Context, dl Delivery) (*Message, error) {
+func (d *Dispatcher) message(ctx context.Context, dl Delivery, status Status) (*Message, error) {
 	if dl.Reminder != nil {
 		return &Message{Format: MessageFormat, ID: dl.MessageID, Type: ReminderType, Time: d.o.Clock().UTC().Format(ledger.TimeLayout),
 			Index: dl.Index, RequestID: dl.OrderKey, Gate: dl.Gate, Role: dl.Reminder.Role, Reminder: dl.Reminder, Waiting: dl.Waiting}, nil
@@ -568,8 +606,8 @@ func (d *Dispatcher) message(ctx context.Context, dl Delivery) (*Message, error)
 	if d.o.KeyNames != nil {
 		m.SetKeyName(d.o.KeyNames())
 	}
-	if d.o.Status != nil && e.RequestID != "" && (e.Type == ledger.RequestOpened || e.Type == ledger.SignatureAccepted) {
-		w, err := d.o.Status.Waiting(ctx, e.RequestID, e.Index)
+	if status != nil && e.RequestID != "" && (e.Type == ledger.RequestOpened || e.Type == ledger.SignatureAccepted) {
+		w, err := status.Waiting(ctx, e.RequestID, e.Index)
 		if err != nil {
 			d.o.Logger.Warn("webhook: who a request waits on", zap.String("request", e.RequestID), zap.Error(err))
 		} else {

@@ -3,6 +3,7 @@ package notify_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -564,6 +565,96 @@ func TestWaitingInDeliveries(t *testing.T) {
 	}
 	if m := rcv.messages[0]; m.KeyName != "" {
 		t.Fatalf("opening key %s named %q, want no name", m.KeyID, m.KeyName)
+	}
+}
+
+// preparingStatus is a notify.StatusPreparer that counts what it is asked:
+// the Status it prepares answers from the IDs prepared, its own Waiting
+// (a delivery's read of its own) is counted apart.
+type preparingStatus struct {
+	mu       sync.Mutex
+	prepared [][]string // the IDs of each PrepareStatus
+	own      int        // calls of Waiting on the unprepared status
+	fail     bool       // PrepareStatus fails
+}
+
+func (p *preparingStatus) Waiting(context.Context, string, int64) (*notify.Waiting, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.own++
+	return &notify.Waiting{Missing: []notify.MissingRole{{Role: "asked on its own"}}}, nil
+}
+
+func (p *preparingStatus) PrepareStatus(_ context.Context, ids []string) (notify.Status, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.prepared = append(p.prepared, slices.Clone(ids))
+	if p.fail {
+		return nil, errors.New("database away")
+	}
+	return statusFunc(func(_ context.Context, id string, index int64) (*notify.Waiting, error) {
+		if !slices.Contains(ids, id) {
+			return nil, fmt.Errorf("request %s was not prepared", id)
+		}
+		return &notify.Waiting{Missing: []notify.MissingRole{{Role: fmt.Sprintf("%s@%d", id, index)}}}, nil
+	}), nil
+}
+
+// A round asks who its requests wait on once, for all of its deliveries
+// (each delivery of a pending request read the request on its own: with a
+// backlog, a round holds deliveries of many requests), and
+// each message still says who its request waited on as of its own index;
+// when preparing fails each delivery asks on its own, and the round goes on.
+func TestRoundReadsWhoRequestsWaitOnAtOnce(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail=%v", fail), func(t *testing.T) {
+			ctx := context.Background()
+			clock, w, rcv, cfg := receivingWorld(t)
+			for _, id := range []string{"rel-a", "rel-b"} {
+				w.append(cfg, "release", requestEvents(id, 3)[:4]...)
+			}
+			status := &preparingStatus{fail: fail}
+			d, err := notify.NewDispatcher(notify.Options{Config: cfg, Outbox: w.outbox, Owner: "a", Prover: w.prover(), Status: status, Clock: clock.Now, Batch: 64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A claim hands out the next delivery of each request: four
+			// rounds of two.
+			for round := range 4 {
+				if n, err := d.RunOnce(ctx); err != nil || n != 2 {
+					t.Fatalf("round %d: RunOnce = %d, %v; want 2 deliveries", round, n, err)
+				}
+			}
+			status.mu.Lock()
+			defer status.mu.Unlock()
+			if len(status.prepared) != 4 {
+				t.Fatalf("prepared %d times in 4 rounds: %v", len(status.prepared), status.prepared)
+			}
+			for i, ids := range status.prepared {
+				if !slices.Equal(ids, []string{"rel-a", "rel-b"}) {
+					t.Fatalf("round %d prepared %v; want rel-a and rel-b", i, ids)
+				}
+			}
+			if want := map[bool]int{false: 0, true: 8}[fail]; status.own != want {
+				t.Fatalf("deliveries asked on their own %d times; want %d", status.own, want)
+			}
+			rcv.mu.Lock()
+			defer rcv.mu.Unlock()
+			if len(rcv.messages) != 8 {
+				t.Fatalf("receiver verified %d messages; want 8", len(rcv.messages))
+			}
+			for _, m := range rcv.messages {
+				if m.Waiting == nil {
+					t.Fatalf("message %s of %s says nobody is waited on", m.ID, m.RequestID)
+				}
+				if fail {
+					continue
+				}
+				if want := fmt.Sprintf("%s@%d", m.RequestID, m.Index); len(m.Waiting.Missing) != 1 || m.Waiting.Missing[0].Role != want {
+					t.Fatalf("message %s waits on %+v; want %s", m.ID, m.Waiting.Missing, want)
+				}
+			}
+		})
 	}
 }
 

@@ -47,15 +47,89 @@ func (w *WaitingStatus) Waiting(ctx context.Context, id string, index int64) (*n
 	}
 	if r.State != Pending {
 		w.mu.Lock()
-		if w.final == nil || len(w.final) >= maxFinal {
-			w.final = map[string]bool{}
-		}
-		w.final[id] = true
+		w.markFinal(id)
 		w.mu.Unlock()
 		return nil, nil
 	}
 	wt, _ := w.waiting(r, index)
 	return wt, nil
+}
+
+var _ notify.StatusPreparer = (*WaitingStatus)(nil)
+
+// PrepareStatus implements [notify.StatusPreparer]: the requests of a
+// round of deliveries read at once when the store is a [PendingReader]
+// (each delivery of a pending request read it, with its signatures, on its
+// own). The Status it returns answers as Waiting does for the requests as
+// they were read, each event still counting only the signatures logged up
+// to its index; it asks Waiting about any other request.
+func (w *WaitingStatus) PrepareStatus(ctx context.Context, ids []string) (notify.Status, error) {
+	pr, ok := w.Store.(PendingReader)
+	if !ok {
+		return w, nil
+	}
+	w.mu.Lock()
+	var read []string
+	for _, id := range ids {
+		if !w.final[id] {
+			read = append(read, id)
+		}
+	}
+	w.mu.Unlock()
+	if len(read) == 0 {
+		return w, nil // all known final
+	}
+	rs, err := pr.PendingRequests(ctx, read)
+	if err != nil {
+		return nil, err
+	}
+	p := &preparedStatus{w: w, read: map[string]bool{}, pending: make(map[string]*Request, len(rs))}
+	for _, id := range read {
+		p.read[id] = true
+	}
+	for _, r := range rs {
+		if r.State == Pending && p.read[r.ID] {
+			p.pending[r.ID] = r
+		}
+	}
+	// Read and not pending: final (or no such request, which an event of
+	// the store's own log cannot name).
+	w.mu.Lock()
+	for _, id := range read {
+		if p.pending[id] == nil {
+			w.markFinal(id)
+		}
+	}
+	w.mu.Unlock()
+	return p, nil
+}
+
+// preparedStatus is the [notify.Status] of one round (see
+// [WaitingStatus.PrepareStatus]).
+type preparedStatus struct {
+	w       *WaitingStatus
+	read    map[string]bool     // requests read for the round
+	pending map[string]*Request // those of them pending
+}
+
+func (p *preparedStatus) Waiting(ctx context.Context, id string, index int64) (*notify.Waiting, error) {
+	if !p.read[id] {
+		return p.w.Waiting(ctx, id, index)
+	}
+	r := p.pending[id]
+	if r == nil {
+		return nil, nil
+	}
+	wt, _ := p.w.waiting(r, index)
+	return wt, nil
+}
+
+// markFinal remembers that request id is no longer pending; w.mu is held.
+func (w *WaitingStatus) markFinal(id string) {
+	if w.final == nil || len(w.final) >= maxFinal {
+		w.final = map[string]bool{}
+	}
+	w.final[id] = true
 }
 
 // waitingPage is how many pending requests Pending reads at a time.

@@ -91,6 +91,17 @@ type ListOptions struct {
 	Summary bool
 }
 
+// PendingReader is implemented by a [Store] that reads several pending
+// requests in one go: what a round of webhook deliveries needs to say who
+// each request waits on (see [WaitingStatus.PrepareStatus]).
+type PendingReader interface {
+	// PendingRequests returns the requests among ids that are pending, as
+	// ListRequests with Summary returns them (no Payload, Subjects or
+	// Envelope) and with their signatures, in no particular order; an ID
+	// of no pending request is left out.
+	PendingRequests(ctx context.Context, ids []string) ([]*Request, error)
+}
+
 // FinishFunc is called inside [Store.AddSignature]'s transaction with the
 // request as stored, the new signature included. It returns the
 // coordinator's decision: whether the request is now complete, and the

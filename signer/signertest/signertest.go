@@ -78,6 +78,7 @@ func TestStore(t *testing.T, open func(t *testing.T, name string) signer.Store) 
 		{"ListPaging", testListPaging},
 		{"ListSummary", testListSummary},
 		{"CountByState", testCountByState},
+		{"PendingRequests", testPendingRequests},
 		{"Durability", testDurability},
 		{"CancelledContext", testCancelledContext},
 		{"UseAfterClose", testUseAfterClose},
@@ -905,6 +906,55 @@ func testListSummary(t *testing.T, h *harness) {
 	}
 	checkList(t, s, signer.ListOptions{Summary: true, State: signer.Complete}, "s1")
 	checkList(t, s, signer.ListOptions{Summary: true, After: "s0", Limit: 1}, "s1")
+}
+
+// testPendingRequests checks a store that is a [signer.PendingReader]
+// (the interface is optional): only pending requests among the IDs, as
+// summaries with their signatures, whatever the order and repeats of the
+// IDs.
+func testPendingRequests(t *testing.T, h *harness) {
+	s := h.fresh(t)
+	pr, ok := s.(closeOnce).Store.(signer.PendingReader)
+	if !ok {
+		t.Skip("the store reads no pending requests at once (signer.PendingReader is optional)")
+	}
+	for i := range 5 {
+		mustCreate(t, s, newRequest(fmt.Sprintf("p%d", i), at(i)))
+	}
+	if _, err := s.AddSignature(t.Context(), "p0", partial("alice", at(9)), neverFinish); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddSignature(t.Context(), "p1", partial("alice", at(9)), finishAt(2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetState(t.Context(), "p2", signer.Cancelled, "", at(9), signer.LogState); err != nil {
+		t.Fatal(err)
+	}
+	got, err := pr.PendingRequests(t.Context(), []string{"p3", "p1", "nope", "p0", "p2", "p0"})
+	if err != nil {
+		t.Fatalf("PendingRequests: %v", err)
+	}
+	byID := map[string]*signer.Request{}
+	for _, r := range got {
+		if byID[r.ID] != nil {
+			t.Errorf("PendingRequests returned %s twice", r.ID)
+		}
+		byID[r.ID] = r
+	}
+	if len(byID) != 2 || byID["p0"] == nil || byID["p3"] == nil {
+		t.Fatalf("PendingRequests returned %v; want p0 and p3", ids(got))
+	}
+	for _, r := range byID {
+		full := mustGet(t, s, r.ID)
+		full.Payload, full.Subjects, full.Envelope = nil, nil, nil
+		checkEqual(t, "pending request", r, full)
+	}
+	if n := len(byID["p0"].Signatures); n != 2 {
+		t.Errorf("p0 has %d signatures; want 2", n)
+	}
+	if got, err := pr.PendingRequests(t.Context(), nil); err != nil || len(got) != 0 {
+		t.Errorf("PendingRequests(none) = %v, %v; want nothing", ids(got), err)
+	}
 }
 
 func testCountByState(t *testing.T, h *harness) {

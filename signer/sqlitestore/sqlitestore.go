@@ -315,6 +315,21 @@ func (s *Store) ListRequests(ctx context.Context, opts signer.ListOptions) ([]*s
 	return rs, err
 }
 
+// PendingRequests implements [signer.PendingReader].
+func (s *Store) PendingRequests(ctx context.Context, ids []string) ([]*signer.Request, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var rs []*signer.Request
+	err := s.read(ctx, func(q storesql.Querier) (err error) {
+		rs, err = s.db.Pending(ctx, q, ids)
+		return err
+	})
+	return rs, err
+}
+
+var _ signer.PendingReader = (*Store)(nil)
+
 // CountRequests implements [signer.Store].
 func (s *Store) CountRequests(ctx context.Context, state signer.State) (int64, error) {
 	var n int64

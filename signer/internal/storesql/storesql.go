@@ -642,6 +642,36 @@ func (s Store) loadPartials(ctx context.Context, q Querier, reqs []*signer.Reque
 	return nil
 }
 
+// maxPendingIDs bounds the IDs of one statement of [Store.Pending].
+const maxPendingIDs = 500
+
+// Pending reads the pending requests among ids (see
+// [signer.PendingReader]): summaries with their signatures, a statement
+// for the rows and one for the signatures per maxPendingIDs IDs.
+func (s Store) Pending(ctx context.Context, q Querier, ids []string) ([]*signer.Request, error) {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	var out []*signer.Request
+	for chunk := range slices.Chunk(ids, maxPendingIDs) {
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		in, args := s.inList(args)
+		reqs, err := s.queryRequests(ctx, q, scanSummary, `SELECT `+s.readColumns(summaryColumns)+` FROM requests
+			WHERE state = 'pending' AND id IN (`+in+`)`, args...)
+		if err != nil {
+			return nil, s.errorf(err, "reading %d pending requests", len(chunk))
+		}
+		if err := s.loadPartials(ctx, q, reqs); err != nil {
+			return nil, err
+		}
+		out = append(out, reqs...)
+	}
+	return out, nil
+}
+
 // List lists requests in creation order (ties broken by ID).
 func (s Store) List(ctx context.Context, q Querier, opts signer.ListOptions) ([]*signer.Request, error) {
 	limit := opts.Limit
