@@ -300,8 +300,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			d.o.Logger.Warn("webhook dispatch", zap.Error(err))
 		}
-		// Progress frees the next delivery of each request (claims take
-		// the head of each): look again at once.
+		// Progress frees the next deliveries of each request (a claim
+		// takes a run from the first pending one): look again at once.
 		if n > 0 && err == nil {
 			continue
 		}
@@ -490,7 +490,8 @@ func (o settleEach) Settle(ctx context.Context, owner string, outcomes []Outcome
 		case DeadLettered:
 			res[i] = o.Dead(ctx, owner, oc.ID, oc.Reason)
 		case Released:
-			// An Outbox cannot give a lease up: it runs out.
+			// An Outbox cannot give a lease up: it runs out (the rest of
+			// a run after a failed delivery waits for it).
 		default:
 			res[i] = fmt.Errorf("notify: delivery %d: unknown outcome %d", oc.ID, oc.State)
 		}

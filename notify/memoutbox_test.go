@@ -60,23 +60,24 @@ func (o *memOutbox) Claim(_ context.Context, owner string, lease time.Duration, 
 	defer o.mu.Unlock()
 	now := o.now()
 	type key struct{ e, k string }
-	blocked := map[key]bool{}
+	run := map[key]int{} // claimed of the key; notify.MaxRun: the rest waits
 	var out []notify.Delivery
 	for _, r := range o.rows { // in ID order
 		if r.state != "pending" || len(out) == n {
 			continue
 		}
 		k := key{r.d.Endpoint, r.d.OrderKey}
-		if blocked[k] {
+		if run[k] >= notify.MaxRun {
 			continue
 		}
-		blocked[k] = true // whatever happens, later rows of k wait for this one
 		leased := r.owner != "" && now.Before(r.leaseUntil)
 		if leased || now.Before(r.due) || r.d.Index >= covered {
+			run[k] = notify.MaxRun // later rows of k wait for this one
 			continue
 		}
 		r.owner, r.leaseUntil = owner, now.Add(lease)
 		out = append(out, r.d)
+		run[k]++
 	}
 	return out, nil
 }
@@ -154,15 +155,22 @@ func (o *memOutbox) states() map[string]int {
 	return m
 }
 
-// nextDue is the earliest retry time after now of a pending row (zero
-// when none).
+// nextDue is the earliest time after now a pending row comes due or its
+// lease runs out (zero when none).
 func (o *memOutbox) nextDue(now time.Time) time.Time {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var t time.Time
+	next := func(at time.Time) {
+		if at.After(now) && (t.IsZero() || at.Before(t)) {
+			t = at
+		}
+	}
 	for _, r := range o.rows {
-		if r.state == "pending" && r.due.After(now) && (t.IsZero() || r.due.Before(t)) {
-			t = r.due
+		if r.state == "pending" {
+			next(r.due)
+			// A lease given up without a Settler runs out.
+			next(r.leaseUntil)
 		}
 	}
 	return t

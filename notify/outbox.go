@@ -39,6 +39,10 @@ type Delivery struct {
 	EnqueuedAt time.Time
 }
 
+// MaxRun is the most deliveries of one (Endpoint, OrderKey) a claim hands
+// out (see [Outbox.Claim]): a round sends them one after the other.
+const MaxRun = 16
+
 // Outbox is the durable queue of deliveries. A store implements it in its
 // database: rows for an event are written in the transaction that appends
 // the event to the log (use [Fanout] for which endpoints get it), so an
@@ -55,13 +59,15 @@ type Outbox interface {
 	Enqueue(ctx context.Context, ds ...Delivery) (int, error)
 	// Claim leases to owner, until the outbox's now + lease, up to n
 	// deliveries that are due (their retry time has come), not leased by
-	// another owner (or whose lease has run out), whose Index is below
+	// another owner (or whose lease has run out) and whose Index is below
 	// covered (the size of the latest signed checkpoint; use math.MaxInt64
-	// when inclusion proofs are not needed), and that are first in their
-	// (Endpoint, OrderKey): no earlier delivery of the same endpoint and
-	// key is still pending or leased. While one owner holds a lease, no
-	// other owner is given the delivery, so two replicas never send the
-	// same message concurrently.
+	// when inclusion proofs are not needed): of each (Endpoint, OrderKey)
+	// a run in order from its first pending delivery, up to the first that
+	// cannot be claimed and at most [MaxRun] — never a delivery while an
+	// earlier one of its endpoint and key is pending outside the claim. The
+	// dispatcher sends a run in order and stops at a failure. While one
+	// owner holds a lease, no other owner is given the delivery, so two
+	// replicas never send the same message concurrently.
 	Claim(ctx context.Context, owner string, lease time.Duration, n int, covered int64) ([]Delivery, error)
 	// Done marks a delivery owner holds as delivered. It fails with
 	// [ErrLeaseLost] when owner no longer holds the lease (the delivery may

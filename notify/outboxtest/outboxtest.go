@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -60,6 +61,8 @@ func TestOutbox(t *testing.T, newOutbox func(t *testing.T, now func() time.Time)
 	}{
 		{"EnqueueIsIdempotentPerEndpointAndMessage", testEnqueueIdempotent},
 		{"ClaimKeepsOrderPerKey", testOrderPerKey},
+		{"ClaimHandsOutRunsInOrder", testRuns},
+		{"ConcurrentClaimsKeepOrder", testConcurrentOrder},
 		{"LeaseExcludesOtherOwners", testLeaseExcludes},
 		{"ExpiredLeaseIsClaimedAgain", testLeaseExpires},
 		{"RetryIsDueAtItsTime", testRetryDue},
@@ -116,11 +119,11 @@ func testEnqueueIdempotent(t *testing.T, o notify.Outbox, _ *Clock) {
 		t.Fatalf("Enqueue again = %d, %v; want 1 (a/1 is there)", n, err)
 	}
 	got := claim(t, o, "x", 10)
-	if len(got) != 2 {
-		t.Fatalf("claimed %v; want a/1 and b/1 (a/2 waits behind a/1)", ids(got))
+	if len(got) != 3 {
+		t.Fatalf("claimed %v; want a/1, b/1 and a/2 (after a/1, in the same claim)", ids(got))
 	}
 	for _, g := range got {
-		if g.ID == 0 || g.EnqueuedAt.IsZero() || string(g.Entry) != `{"index":1}` {
+		if g.ID == 0 || g.EnqueuedAt.IsZero() || string(g.Entry) != fmt.Sprintf(`{"index":%s}`, g.MessageID) {
 			t.Fatalf("claimed %+v: ID, EnqueuedAt or Entry not kept", g)
 		}
 	}
@@ -129,9 +132,9 @@ func testEnqueueIdempotent(t *testing.T, o notify.Outbox, _ *Clock) {
 func testOrderPerKey(t *testing.T, o notify.Outbox, _ *Clock) {
 	ctx := context.Background()
 	enqueue(t, o, d("a", "r1", 1), d("a", "r2", 2), d("a", "r1", 3), d("a", "r1", 4))
-	got := claim(t, o, "x", 10)
-	if len(got) != 2 || got[0].MessageID == got[1].MessageID {
-		t.Fatalf("first claim %v; want the heads 1 and 2", ids(got))
+	got := claim(t, o, "x", 2)
+	if len(got) != 2 || got[0].MessageID == got[1].MessageID || !slices.Contains(ids(got), "a/1") {
+		t.Fatalf("first claim of 2 %v; want 1 and another", ids(got))
 	}
 	for _, g := range got {
 		if g.MessageID == "1" {
@@ -140,9 +143,71 @@ func testOrderPerKey(t *testing.T, o notify.Outbox, _ *Clock) {
 			}
 		}
 	}
-	got = claim(t, o, "x", 10)
-	if len(got) != 1 || got[0].MessageID != "3" {
-		t.Fatalf("after 1 done: claimed %v; want a/3 (2 is leased, 4 waits behind 3)", ids(got))
+	// 3 is r1's first now, 4 follows it; 2 (if not claimed) is r2's.
+	got = claim(t, o, "y", 10)
+	for _, g := range got {
+		if g.MessageID == "4" && !slices.Contains(ids(got), "a/3") {
+			t.Fatalf("after 1 done: claimed %v; 4 without 3 before it", ids(got))
+		}
+	}
+	if !slices.Contains(ids(got), "a/3") {
+		t.Fatalf("after 1 done: claimed %v; want a/3", ids(got))
+	}
+}
+
+// testRuns checks a claim hands out each key's deliveries in order from
+// its first pending one, up to the first that cannot be claimed (leased,
+// not due, not covered) and at most MaxRun, and none of a key while an
+// earlier one is pending outside the claim.
+func testRuns(t *testing.T, o notify.Outbox, c *Clock) {
+	ctx := context.Background()
+	for i := range notify.MaxRun + 4 {
+		enqueue(t, o, d("a", "long", int64(100+i)))
+	}
+	enqueue(t, o, d("a", "r1", 1), d("a", "r1", 2), d("a", "r1", 3), d("a", "r2", 4), d("a", "r1", 5), d("a", "r2", 6))
+	got := claim(t, o, "x", 100)
+	keys := map[string][]string{}
+	for _, g := range got {
+		keys[g.OrderKey] = append(keys[g.OrderKey], g.MessageID)
+	}
+	if len(keys["long"]) != notify.MaxRun || keys["long"][0] != "100" || keys["long"][notify.MaxRun-1] != fmt.Sprint(100+notify.MaxRun-1) {
+		t.Fatalf("claimed %v of a key of %d; want its first %d", keys["long"], notify.MaxRun+4, notify.MaxRun)
+	}
+	if !slices.Equal(keys["r1"], []string{"1", "2", "3", "5"}) || !slices.Equal(keys["r2"], []string{"4", "6"}) {
+		t.Fatalf("claimed r1 %v and r2 %v; want 1 2 3 5 and 4 6", keys["r1"], keys["r2"])
+	}
+	// Nothing more while they are held: the rest of "long" waits behind
+	// its run.
+	if more := claim(t, o, "y", 100); len(more) != 0 {
+		t.Fatalf("claimed %v while x holds the runs", ids(more))
+	}
+	byID := map[string]notify.Delivery{}
+	for _, g := range got {
+		byID[g.MessageID] = g
+	}
+	// r1: 1 delivered, 2 to be retried later: 3 and 5 wait behind 2 even
+	// once x gives them up.
+	if err := o.Done(ctx, "x", byID["1"].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Retry(ctx, "x", byID["2"].ID, c.Now().Add(time.Hour), "http_5xx: 503"); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Minute + time.Second) // x's leases of 3 and 5 run out
+	got = claim(t, o, "y", 100)
+	for _, g := range got {
+		if g.OrderKey == "r1" {
+			t.Fatalf("claimed %v; r1's 3 and 5 wait behind 2, due in an hour", ids(got))
+		}
+	}
+	// A run stops below covered.
+	enqueue(t, o, d("b", "r9", 7), d("b", "r9", 8), d("b", "r9", 9))
+	covered, err := o.Claim(ctx, "z", time.Minute, 100, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids(covered), []string{"b/7", "b/8"}) {
+		t.Fatalf("claimed %v below 9; want b/7 and b/8", ids(covered))
 	}
 }
 
@@ -201,7 +266,7 @@ func testRetryDue(t *testing.T, o notify.Outbox, c *Clock) {
 func testDeadUnblocks(t *testing.T, o notify.Outbox, _ *Clock) {
 	ctx := context.Background()
 	enqueue(t, o, d("a", "r1", 1), d("a", "r1", 2))
-	got := claim(t, o, "x", 10)
+	got := claim(t, o, "x", 1)
 	if err := o.Dead(ctx, "x", got[0].ID, "http_4xx after 30 attempts"); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +287,7 @@ func testSettle(t *testing.T, o notify.Outbox, c *Clock) {
 	}
 	ctx := context.Background()
 	enqueue(t, o, d("a", "r1", 1), d("a", "r2", 2), d("a", "r3", 3), d("a", "r1", 5), d("a", "r3", 6))
-	held := claim(t, o, "x", 10) // 1, 2, 3: the heads
+	held := claim(t, o, "x", 3) // 1, 2, 3: the heads
 	c.Advance(30 * time.Second)
 	enqueue(t, o, d("a", "r4", 4))
 	other := claim(t, o, "y", 10) // 4
@@ -322,6 +387,72 @@ func testStats(t *testing.T, o notify.Outbox, c *Clock) {
 	n, oldest, err := o.Stats(ctx)
 	if err != nil || n != 1 || !oldest.Equal(t0.Add(time.Second)) {
 		t.Fatalf("Stats = %d, %v, %v; want 1 pending enqueued at %v", n, oldest, err, t0.Add(time.Second))
+	}
+}
+
+// testConcurrentOrder has owners claim, deliver (Done) in order and claim
+// again, concurrently, over keys of several deliveries: each is claimed
+// once, and only once every earlier one of its key is done or in the same
+// claim.
+func testConcurrentOrder(t *testing.T, o notify.Outbox, _ *Clock) {
+	ctx := context.Background()
+	const keys, per = 12, 5
+	var ds []notify.Delivery
+	for i := range per {
+		for k := range keys {
+			ds = append(ds, d("a", fmt.Sprintf("r%d", k), int64(i*keys+k)))
+		}
+	}
+	enqueue(t, o, ds...)
+	var (
+		mu   sync.Mutex
+		done = map[string]int{} // deliveries done (or being done) of each key
+		seen = map[int64]bool{}
+		wg   sync.WaitGroup
+	)
+	for w := range 4 {
+		owner := fmt.Sprintf("owner-%d", w)
+		wg.Go(func() {
+			for range 10000 {
+				got, err := o.Claim(ctx, owner, time.Minute, 7, math.MaxInt64)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				finished := len(seen) == keys*per
+				next := map[string]int{}
+				for _, g := range got {
+					if seen[g.ID] {
+						t.Errorf("delivery %d claimed twice", g.ID)
+					}
+					seen[g.ID] = true
+					// Index i*keys+k is delivery i of key k.
+					if want := done[g.OrderKey] + next[g.OrderKey]; int(g.Index)/keys != want {
+						t.Errorf("%s claimed delivery %d of %s; want %d (earlier ones not done)", owner, int(g.Index)/keys, g.OrderKey, want)
+					}
+					next[g.OrderKey]++
+				}
+				mu.Unlock()
+				if finished && len(got) == 0 {
+					return
+				}
+				for _, g := range got { // in the order claimed
+					mu.Lock()
+					done[g.OrderKey]++
+					mu.Unlock()
+					if err := o.Done(ctx, owner, g.ID); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+			t.Error("deliveries left unclaimed")
+		})
+	}
+	wg.Wait()
+	if len(seen) != keys*per {
+		t.Fatalf("%d of %d deliveries claimed", len(seen), keys*per)
 	}
 }
 

@@ -21,6 +21,30 @@ func Pragma(t *testing.T, s *Store, name string) string {
 	return v
 }
 
+// QueryPlan returns SQLite's plan of query (EXPLAIN QUERY PLAN), one step
+// a line, on the writer's connection.
+func QueryPlan(t *testing.T, s *Store, query string, args ...any) []string {
+	t.Helper()
+	rows, err := s.writer.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatalf("EXPLAIN QUERY PLAN: %v", err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
+
 // WriterStatements returns how many statements the writer keeps prepared
 // and how many it prepared for one use (its cache full). Only while no
 // write is in flight.

@@ -3,6 +3,7 @@ package sqlitestore_test
 import (
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/quorate-dev/quorate/notify"
 	"github.com/quorate-dev/quorate/notify/outboxtest"
 	"github.com/quorate-dev/quorate/signer"
+	"github.com/quorate-dev/quorate/signer/internal/storesql"
 	"github.com/quorate-dev/quorate/signer/sqlitestore"
 )
 
@@ -119,4 +121,28 @@ func openWithWebhooks(t *testing.T, webhooks string) *sqlitestore.Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// TestOutboxRunsPlan: a claim reads what follows its heads starting from
+// each head, by its ID, then along the pending index, however many heads.
+// Joined the other way SQLite chose, from 64 heads on, to look for each
+// pending delivery's head among every row of its endpoint (pending × all
+// rows: claims took seconds under load, and deliveries stalled).
+func TestOutboxRunsPlan(t *testing.T) {
+	s, err := sqlitestore.Open(t.Context(), t.TempDir(), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for _, heads := range []int{1, 3, 64, 256} {
+		args := []any{0, 0, 10}
+		for i := range heads {
+			args = append(args, i+1)
+		}
+		plan := sqlitestore.QueryPlan(t, s, storesql.RunsQuery(heads), args...)
+		if len(plan) < 2 || !strings.Contains(plan[0], "SEARCH h USING INTEGER PRIMARY KEY") ||
+			!strings.Contains(plan[1], "SEARCH o USING INDEX webhook_outbox_pending (state=? AND endpoint=? AND order_key=? AND id>?)") {
+			t.Fatalf("plan of a claim's runs:\n%s\nwant the heads by ID, then the pending index from each", strings.Join(plan, "\n"))
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package storesql
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -254,12 +255,18 @@ func (o Outbox) Claim(ctx context.Context, owner string, lease time.Duration, n 
 	if o.Lease != nil {
 		// The heads, locked (skipping rows another claim holds), and their
 		// leases, in one transaction beside the writer.
+		// Their runs are then locked waiting (only the holder of a head
+		// claims what follows it, so none should be held elsewhere).
 		err = o.Lease(ctx, func(ctx context.Context, q Querier) error {
 			heads, err := o.heads(ctx, q, now, covered, n, o.S.LockRowSkipLocked)
 			if err != nil {
 				return err
 			}
-			out, err = o.leaseRows(ctx, q, owner, now, until, heads)
+			runs, err := o.runs(ctx, q, heads, now, covered, n, o.S.LockRow)
+			if err != nil {
+				return err
+			}
+			out, err = o.leaseRows(ctx, q, owner, now, until, runs)
 			return err
 		})
 		return out, err
@@ -268,28 +275,82 @@ func (o Outbox) Claim(ctx context.Context, owner string, lease time.Duration, n 
 	// leases written by it. What was read stays a head: rows are written
 	// in ID order and a settled one never becomes pending again; the
 	// lease re-checks that each is still pending and free.
-	var heads []notify.Delivery
-	if err := o.Read(ctx, func(q Querier) (err error) {
-		heads, err = o.heads(ctx, q, now, covered, n, "")
+	var runs []notify.Delivery
+	if err := o.Read(ctx, func(q Querier) error {
+		heads, err := o.heads(ctx, q, now, covered, n, "")
+		if err != nil {
+			return err
+		}
+		runs, err = o.runs(ctx, q, heads, now, covered, n, "")
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	if len(heads) == 0 {
+	if len(runs) == 0 {
 		return nil, nil
 	}
 	err = o.Write(ctx, func(ctx context.Context, q Querier) (err error) {
-		out, err = o.leaseRows(ctx, q, owner, now, until, heads)
+		out, err = o.leaseRows(ctx, q, owner, now, until, runs)
 		return err
 	})
 	return out, err
+}
+
+// deliveryColumns are the columns of a claimed delivery, in the order
+// [scanDelivery] reads them.
+const deliveryColumns = `o.id, o.endpoint, o.message_id, o.idx, o.order_key, o.gate, o.entry, o.reminder, o.attempts, o.enqueued_ns`
+
+// runs returns heads with what follows each of them in its (endpoint,
+// order key), in ID order: the pending deliveries after the head that can
+// be claimed at now, up to the first that cannot (not due, leased
+// elsewhere, or not covered: those after it wait), at most notify.MaxRun a key and
+// n in all; lock is appended to the query. A round delivers a key's run in
+// order, stopping at a failure (the rest are released), so a request's
+// backlog goes out in one round rather than a round per event.
+func (o Outbox) runs(ctx context.Context, q Querier, heads []notify.Delivery, now, covered int64, n int, lock string) ([]notify.Delivery, error) {
+	if len(heads) == 0 || len(heads) >= n {
+		return heads, nil
+	}
+	type key struct{ endpoint, order string }
+	run := make(map[key]int, len(heads)) // deliveries of the key so far; notify.MaxRun: closed
+	args := []any{now, covered, 2 * n}
+	for _, h := range heads {
+		run[key{h.Endpoint, h.OrderKey}] = 1
+		args = append(args, h.ID)
+	}
+	rows, err := q.Query(ctx, RunsQuery(len(heads))+lock, args...)
+	if err != nil {
+		return nil, o.S.errorf(err, "claiming webhook deliveries after their heads")
+	}
+	defer rows.Close()
+	out := heads
+	for rows.Next() {
+		var claimable int
+		d, err := o.scanDelivery(rows, &claimable)
+		if err != nil {
+			return nil, err
+		}
+		k := key{d.Endpoint, d.OrderKey}
+		switch {
+		case run[k] >= notify.MaxRun:
+		case claimable != 1 || len(out) >= n:
+			run[k] = notify.MaxRun // the rest of the key waits behind d
+		default:
+			run[k]++
+			out = append(out, d)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, o.S.errorf(err, "claiming webhook deliveries after their heads")
+	}
+	return out, nil
 }
 
 // heads reads up to n deliveries that can be claimed at now: the heads of
 // their (endpoint, order key), due, unleased (or with a lease run out) and
 // covered; lock is appended to the query.
 func (o Outbox) heads(ctx context.Context, q Querier, now, covered int64, n int, lock string) ([]notify.Delivery, error) {
-	rows, err := q.Query(ctx, `SELECT o.id, o.endpoint, o.message_id, o.idx, o.order_key, o.gate, o.entry, o.reminder, o.attempts, o.enqueued_ns
+	rows, err := q.Query(ctx, `SELECT `+deliveryColumns+`
 		FROM webhook_outbox o
 		WHERE o.state = 'pending' AND o.due_ns <= $1 AND (o.owner = '' OR o.lease_ns <= $1) AND o.idx < $2
 		AND NOT EXISTS (SELECT 1 FROM webhook_outbox p WHERE p.state = 'pending' AND p.endpoint = o.endpoint AND p.order_key = o.order_key AND p.id < o.id)
@@ -300,20 +361,10 @@ func (o Outbox) heads(ctx context.Context, q Querier, now, covered int64, n int,
 	defer rows.Close()
 	var out []notify.Delivery
 	for rows.Next() {
-		var d notify.Delivery
-		var rem *string
-		var enq int64
-		if err := rows.Scan(&d.ID, &d.Endpoint, &d.MessageID, &d.Index, &d.OrderKey, &d.Gate, &d.Entry, &rem, &d.Attempts, &enq); err != nil {
-			return nil, o.S.errorf(err, "reading webhook deliveries")
+		d, err := o.scanDelivery(rows)
+		if err != nil {
+			return nil, err
 		}
-		if rem != nil {
-			var rc reminderColumn
-			if err := json.Unmarshal([]byte(*rem), &rc); err != nil {
-				return nil, fmt.Errorf("%s: webhook delivery %d: decoding its reminder: %w", o.S.Name, d.ID, err)
-			}
-			d.Reminder, d.Waiting = rc.Reminder, rc.Waiting
-		}
-		d.EnqueuedAt = time.Unix(0, enq).UTC()
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
@@ -322,8 +373,45 @@ func (o Outbox) heads(ctx context.Context, q Querier, now, covered int64, n int,
 	return out, nil
 }
 
-// leaseRows leases ds to owner until until, each only if still pending and
-// free at now, in one statement per chunk; it returns those it leased.
+// scanDelivery reads a row of [deliveryColumns], then into more.
+func (o Outbox) scanDelivery(rows Rows, more ...any) (notify.Delivery, error) {
+	var d notify.Delivery
+	var rem *string
+	var enq int64
+	if err := rows.Scan(append([]any{&d.ID, &d.Endpoint, &d.MessageID, &d.Index, &d.OrderKey, &d.Gate, &d.Entry, &rem, &d.Attempts, &enq}, more...)...); err != nil {
+		return d, o.S.errorf(err, "reading webhook deliveries")
+	}
+	if rem != nil {
+		var rc reminderColumn
+		if err := json.Unmarshal([]byte(*rem), &rc); err != nil {
+			return d, fmt.Errorf("%s: webhook delivery %d: decoding its reminder: %w", o.S.Name, d.ID, err)
+		}
+		d.Reminder, d.Waiting = rc.Reminder, rc.Waiting
+	}
+	d.EnqueuedAt = time.Unix(0, enq).UTC()
+	return d, nil
+}
+
+// RunsQuery is the query of [Outbox.runs] for heads heads: the pending
+// deliveries after them in their (endpoint, order key), in ID order, each
+// with whether it can be claimed; its arguments are now, covered, a limit
+// and the heads' IDs. Each head is read by its ID, then what follows it in
+// the pending index (state, endpoint, order key, id): CROSS JOIN makes
+// SQLite take the heads first (joined the other way, it looked for each
+// pending row's head among every row of its endpoint, and a claim took
+// seconds).
+func RunsQuery(heads int) string {
+	return `SELECT ` + deliveryColumns + `,
+		CASE WHEN o.due_ns <= $1 AND (o.owner = '' OR o.lease_ns <= $1) AND o.idx < $2 THEN 1 ELSE 0 END
+		FROM webhook_outbox h CROSS JOIN webhook_outbox o
+		WHERE h.id IN (` + placeholdersFrom(4, heads) + `)
+		AND o.state = 'pending' AND o.endpoint = h.endpoint AND o.order_key = h.order_key AND o.id > h.id
+		ORDER BY o.id LIMIT $3`
+}
+
+// leaseRows leases ds (heads and their runs) to owner until until, each
+// only if still pending and free at now, in one statement per chunk; it
+// returns those it leased, in ID order.
 func (o Outbox) leaseRows(ctx context.Context, q Querier, owner string, now, until int64, ds []notify.Delivery) ([]notify.Delivery, error) {
 	leased := make(map[int64]bool, len(ds))
 	for chunk := range slices.Chunk(ds, maxRowsPerInsert) {
@@ -336,10 +424,28 @@ func (o Outbox) leaseRows(ctx context.Context, q Querier, owner string, now, unt
 			return nil, err
 		}
 	}
+	// A key's run holds only unbroken: a delivery leased after one of its
+	// key that was not must wait behind it, and is given back.
+	ds = slices.SortedFunc(slices.Values(ds), func(a, b notify.Delivery) int { return cmp.Compare(a.ID, b.ID) })
+	type key struct{ endpoint, order string }
+	broken := map[key]bool{}
 	out := make([]notify.Delivery, 0, len(leased))
+	var back []any
 	for _, d := range ds {
-		if leased[d.ID] {
+		k := key{d.Endpoint, d.OrderKey}
+		switch {
+		case !leased[d.ID]:
+			broken[k] = true
+		case broken[k]:
+			back = append(back, d.ID)
+		default:
 			out = append(out, d)
+		}
+	}
+	for chunk := range slices.Chunk(back, maxRowsPerInsert) {
+		if _, err := q.Exec(ctx, `UPDATE webhook_outbox SET `+settleSets[notify.Released]+`
+			WHERE owner = $1 AND id IN (`+placeholdersFrom(2, len(chunk))+`)`, append([]any{owner}, chunk...)...); err != nil {
+			return nil, o.S.errorf(err, "giving back %d webhook deliveries", len(chunk))
 		}
 	}
 	return out, nil
