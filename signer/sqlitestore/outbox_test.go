@@ -123,8 +123,9 @@ func openWithWebhooks(t *testing.T, webhooks string) *sqlitestore.Store {
 	return s
 }
 
-// TestOutboxRunsPlan: a claim reads what follows its heads starting from
-// each head, by its ID, then along the pending index, however many heads.
+// TestOutboxRunsPlan: a claim finds its heads from the pending index and
+// reads what follows them starting from each head, by its ID, then along
+// the pending index, however many heads.
 // Joined the other way SQLite chose, from 64 heads on, to look for each
 // pending delivery's head among every row of its endpoint (pending × all
 // rows: claims took seconds under load, and deliveries stalled).
@@ -134,6 +135,14 @@ func TestOutboxRunsPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	// The heads: each key's first pending ID from the pending index, then
+	// those rows by ID.
+	plan := sqlitestore.QueryPlan(t, s, storesql.HeadsQuery(true), 0, 0, 256)
+	if !slices.ContainsFunc(plan, func(p string) bool {
+		return strings.Contains(p, "USING COVERING INDEX webhook_outbox_pending (state=?)")
+	}) || !slices.ContainsFunc(plan, func(p string) bool { return strings.Contains(p, "SEARCH o USING INTEGER PRIMARY KEY") }) {
+		t.Fatalf("plan of a claim's heads:\n%s\nwant the pending index alone, then the heads by ID", strings.Join(plan, "\n"))
+	}
 	for _, heads := range []int{1, 3, 64, 256} {
 		args := []any{0, 0, 10}
 		for i := range heads {

@@ -348,13 +348,10 @@ func (o Outbox) runs(ctx context.Context, q Querier, heads []notify.Delivery, no
 
 // heads reads up to n deliveries that can be claimed at now: the heads of
 // their (endpoint, order key), due, unleased (or with a lease run out) and
-// covered; lock is appended to the query.
+// covered; lock is appended to the query, which is [HeadsQuery] (grouped
+// without a lock).
 func (o Outbox) heads(ctx context.Context, q Querier, now, covered int64, n int, lock string) ([]notify.Delivery, error) {
-	rows, err := q.Query(ctx, `SELECT `+deliveryColumns+`
-		FROM webhook_outbox o
-		WHERE o.state = 'pending' AND o.due_ns <= $1 AND (o.owner = '' OR o.lease_ns <= $1) AND o.idx < $2
-		AND NOT EXISTS (SELECT 1 FROM webhook_outbox p WHERE p.state = 'pending' AND p.endpoint = o.endpoint AND p.order_key = o.order_key AND p.id < o.id)
-		ORDER BY o.id LIMIT $3`+lock, now, covered, n)
+	rows, err := q.Query(ctx, HeadsQuery(lock == "")+lock, now, covered, n)
 	if err != nil {
 		return nil, o.S.errorf(err, "claiming webhook deliveries")
 	}
@@ -390,6 +387,30 @@ func (o Outbox) scanDelivery(rows Rows, more ...any) (notify.Delivery, error) {
 	}
 	d.EnqueuedAt = time.Unix(0, enq).UTC()
 	return d, nil
+}
+
+// HeadsQuery is the query of [Outbox.heads]; its arguments are now,
+// covered and a limit. A head is the first pending delivery of its
+// (endpoint, order key). PostgreSQL walks the pending deliveries in ID
+// order (a partial index) and stops once it has its heads, each found by
+// testing that no earlier delivery of its key is pending; rows can be
+// locked there. grouped instead takes the first ID of each key from the
+// pending index (state, endpoint, order key, id) alone and reads only
+// those rows: SQLite sorted every pending row, read with its entry, before
+// testing each (16 ms a claim with 3,000 pending over 196 keys, against 4).
+func HeadsQuery(grouped bool) string {
+	if grouped {
+		return `SELECT ` + deliveryColumns + `
+		FROM (SELECT MIN(id) AS id FROM webhook_outbox WHERE state = 'pending' GROUP BY endpoint, order_key) h
+		CROSS JOIN webhook_outbox o
+		WHERE o.id = h.id AND o.state = 'pending' AND o.due_ns <= $1 AND (o.owner = '' OR o.lease_ns <= $1) AND o.idx < $2
+		ORDER BY o.id LIMIT $3`
+	}
+	return `SELECT ` + deliveryColumns + `
+		FROM webhook_outbox o
+		WHERE o.state = 'pending' AND o.due_ns <= $1 AND (o.owner = '' OR o.lease_ns <= $1) AND o.idx < $2
+		AND NOT EXISTS (SELECT 1 FROM webhook_outbox p WHERE p.state = 'pending' AND p.endpoint = o.endpoint AND p.order_key = o.order_key AND p.id < o.id)
+		ORDER BY o.id LIMIT $3`
 }
 
 // RunsQuery is the query of [Outbox.runs] for heads heads: the pending
