@@ -253,10 +253,10 @@ func (o Outbox) Claim(ctx context.Context, owner string, lease time.Duration, n 
 	now := o.now().UnixNano()
 	until := now + int64(lease)
 	if o.Lease != nil {
-		// The heads, locked (skipping rows another claim holds), and their
-		// leases, in one transaction beside the writer.
-		// Their runs are then locked waiting (only the holder of a head
-		// claims what follows it, so none should be held elsewhere).
+		// The heads, locked (skipping rows another claim holds), their
+		// runs, locked waiting (only the holder of a head claims what
+		// follows it, so none should be held elsewhere), and their leases,
+		// in one transaction beside the writer.
 		err = o.Lease(ctx, func(ctx context.Context, q Querier) error {
 			heads, err := o.heads(ctx, q, now, covered, n, o.S.LockRowSkipLocked)
 			if err != nil {
@@ -303,10 +303,11 @@ const deliveryColumns = `o.id, o.endpoint, o.message_id, o.idx, o.order_key, o.g
 // runs returns heads with what follows each of them in its (endpoint,
 // order key), in ID order: the pending deliveries after the head that can
 // be claimed at now, up to the first that cannot (not due, leased
-// elsewhere, or not covered: those after it wait), at most notify.MaxRun a key and
-// n in all; lock is appended to the query. A round delivers a key's run in
-// order, stopping at a failure (the rest are released), so a request's
-// backlog goes out in one round rather than a round per event.
+// elsewhere, or not covered: those after it wait), at most
+// [notify.MaxRun] a key and n in all; lock is appended to the query. A
+// round delivers a key's run in order, stopping at a failure (the rest are
+// released), so a request's backlog goes out in one round rather than a
+// round per event.
 func (o Outbox) runs(ctx context.Context, q Querier, heads []notify.Delivery, now, covered int64, n int, lock string) ([]notify.Delivery, error) {
 	if len(heads) == 0 || len(heads) >= n {
 		return heads, nil
@@ -348,8 +349,8 @@ func (o Outbox) runs(ctx context.Context, q Querier, heads []notify.Delivery, no
 
 // heads reads up to n deliveries that can be claimed at now: the heads of
 // their (endpoint, order key), due, unleased (or with a lease run out) and
-// covered; lock is appended to the query, which is [HeadsQuery] (grouped
-// without a lock).
+// covered; lock is appended to the query, which is [HeadsQuery] — grouped
+// without a lock (SQLite, whose claims read beside its single writer).
 func (o Outbox) heads(ctx context.Context, q Querier, now, covered int64, n int, lock string) ([]notify.Delivery, error) {
 	rows, err := q.Query(ctx, HeadsQuery(lock == "")+lock, now, covered, n)
 	if err != nil {
