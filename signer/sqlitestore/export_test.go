@@ -45,6 +45,16 @@ func QueryPlan(t *testing.T, s *Store, query string, args ...any) []string {
 	return plan
 }
 
+// QueryInt runs a query returning one integer on the writer's connection.
+func QueryInt(t *testing.T, s *Store, query string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := s.writer.QueryRowContext(t.Context(), query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
 // WriterStatements returns how many statements the writer keeps prepared
 // and how many it prepared for one use (its cache full). Only while no
 // write is in flight.

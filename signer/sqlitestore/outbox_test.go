@@ -1,6 +1,7 @@
 package sqlitestore_test
 
 import (
+	"bytes"
 	"math"
 	"slices"
 	"strings"
@@ -152,6 +153,51 @@ func TestOutboxRunsPlan(t *testing.T) {
 		if len(plan) < 2 || !strings.Contains(plan[0], "SEARCH h USING INTEGER PRIMARY KEY") ||
 			!strings.Contains(plan[1], "SEARCH o USING INDEX webhook_outbox_pending (state=? AND endpoint=? AND order_key=? AND id>?)") {
 			t.Fatalf("plan of a claim's runs:\n%s\nwant the heads by ID, then the pending index from each", strings.Join(plan, "\n"))
+		}
+	}
+}
+
+// TestOutboxEntriesFromTheLog: an event's outbox row keeps no copy of its
+// entry (every lease and settlement rewrites the row); a claim reads the
+// entry from the log, the very bytes logged. A reminder at the same index
+// has no entry.
+func TestOutboxEntriesFromTheLog(t *testing.T) {
+	s := openWithWebhooks(t, `{"endpoints": [{"name": "all", "url": "http://127.0.0.1:9/a", "secret": {"env": "S"}}]}`)
+	now := time.Now()
+	r := &signer.Request{ID: "r1", Gate: "production", PolicyVersion: 1, Requester: hexKey, Created: now, Expires: now.Add(time.Hour), PayloadType: "t", Payload: []byte("p"),
+		Signatures: []signer.Partial{{KeyID: hexKey, Identity: "i1", Role: "dev", Sig: []byte("s"), Received: now}}}
+	if err := s.CreateRequest(t.Context(), r, signer.CreatedEvents(r)); err != nil {
+		t.Fatal(err)
+	}
+	o := s.Outbox()
+	if _, err := o.Enqueue(t.Context(), notify.Delivery{Endpoint: "all", MessageID: "reminder-0", Index: 0, OrderKey: "other",
+		Reminder: &notify.ReminderInfo{Reason: "waiting", Role: "dev"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := sqlitestore.QueryInt(t, s, `SELECT COUNT(*) FROM webhook_outbox WHERE entry IS NOT NULL`); n != 0 {
+		t.Fatalf("%d outbox rows keep an entry; want none", n)
+	}
+	ds, err := o.Claim(t.Context(), "t", time.Minute, 10, math.MaxInt64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 3 {
+		t.Fatalf("claimed %d deliveries; want the opening, the signature and the reminder", len(ds))
+	}
+	log := sqlitestore.TxLedger(t, s)
+	for _, d := range ds {
+		if d.Reminder != nil {
+			if d.Entry != nil {
+				t.Fatalf("the reminder came with entry %q", d.Entry)
+			}
+			continue
+		}
+		logged, err := log.ReadEntries(t.Context(), d.Index, d.Index+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(logged) != 1 || !bytes.Equal(d.Entry, logged[0]) || len(d.Entry) == 0 {
+			t.Fatalf("delivery of entry %d carries %q; the log has %q", d.Index, d.Entry, logged)
 		}
 	}
 }

@@ -111,6 +111,15 @@ var migrations = []string{
 	// 7: the pending deliveries in ID order, which a webhook claim walks
 	// (see pgstore's migration 9).
 	storesql.OutboxPendingIndex,
+	// 8: an event's outbox row no longer keeps a copy of its entry, which
+	// a claim reads from ledger_entries (storesql.Dialect.
+	// OutboxEntriesFromLog): a binary from before refuses this version
+	// rather than send such rows without their entry. The view shows each
+	// delivery with its entry, for operators.
+	`CREATE VIEW webhook_outbox_entries AS
+		SELECT o.id, o.endpoint, o.message_id, o.idx, o.state,
+			COALESCE(o.entry, (SELECT l.entry FROM ledger_entries l WHERE l.idx = o.idx AND o.reminder IS NULL)) AS entry
+		FROM webhook_outbox o`,
 }
 
 // migrate brings the schema to the newest version, in one transaction.

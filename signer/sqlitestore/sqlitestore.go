@@ -209,6 +209,8 @@ var dialect = storesql.Dialect{
 	// statement a batch sends.
 	FewShapes: true,
 	Greatest:  "MAX",
+	// Behind schema version 8 (see migrations).
+	OutboxEntriesFromLog: true,
 }
 
 // wrapError marks errors that a retry may cure (the database is locked by

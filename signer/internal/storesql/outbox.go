@@ -178,6 +178,11 @@ func (s Store) fanout(ctx context.Context, q Querier, entries []*ledger.Entry) e
 			return fmt.Errorf("%s: encoding log entry %d for the outbox: %w", s.Name, e.Index, err)
 		}
 		ds := notify.Fanout(s.Webhooks, e, b, gate)
+		if s.OutboxEntriesFromLog {
+			for i := range ds {
+				ds[i].Entry = nil // in ledger_entries, in this transaction
+			}
+		}
 		if !queue {
 			if _, err := s.insertDeliveries(ctx, q, s.now(), ds); err != nil {
 				return err
@@ -297,8 +302,12 @@ func (o Outbox) Claim(ctx context.Context, owner string, lease time.Duration, n 
 }
 
 // deliveryColumns are the columns of a claimed delivery, in the order
-// [scanDelivery] reads them.
-const deliveryColumns = `o.id, o.endpoint, o.message_id, o.idx, o.order_key, o.gate, o.entry, o.reminder, o.attempts, o.enqueued_ns`
+// [scanDelivery] reads them. An event's row without its entry (see
+// [Dialect.OutboxEntriesFromLog]) has it read from the log; a reminder has
+// none.
+const deliveryColumns = `o.id, o.endpoint, o.message_id, o.idx, o.order_key, o.gate,
+		COALESCE(o.entry, (SELECT l.entry FROM ledger_entries l WHERE l.idx = o.idx AND o.reminder IS NULL)),
+		o.reminder, o.attempts, o.enqueued_ns`
 
 // runs returns heads with what follows each of them in its (endpoint,
 // order key), in ID order: the pending deliveries after the head that can

@@ -89,6 +89,14 @@ type Dialect struct {
 	// Greatest is the function returning the greatest of its arguments
 	// (GREATEST in PostgreSQL, the scalar MAX in SQLite).
 	Greatest string
+	// OutboxEntriesFromLog makes the webhook outbox keep no copy of a
+	// logged event's entry: its row's entry is NULL and a claim reads the
+	// entry from ledger_entries by its index (see [Outbox.Claim]). Every
+	// lease and settlement rewrites a row, and SQLite's single writer
+	// wrote each entry a second time and rewrote it twice more. A binary
+	// from before this reads such a row as having no entry: a store sets
+	// it only behind a schema version that binary refuses.
+	OutboxEntriesFromLog bool
 	// FewShapes makes the statements whose text depends on a count take
 	// only power-of-two counts: IN lists are padded to 2^k values (the
 	// last repeated, which changes nothing an IN selects) and a batch's
