@@ -38,17 +38,7 @@ func TestCheckpointViewProvesAsTheStorage(t *testing.T) {
 		t.Fatalf("view size %d, want the checkpoint's %d", n, cp.Size)
 	}
 	for i := range cp.Size {
-		want, err := ledger.NewBundle(t.Context(), f.store, cp, i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := ledger.NewBundle(t.Context(), v, cp, i)
-		if err != nil {
-			t.Fatalf("bundle of entry %d from the view: %v", i, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("bundle of entry %d from the view differs:\n got %+v\nwant %+v", i, got, want)
-		}
+		checkSameBundle(t, f.store, v, cp, i)
 	}
 	if stored := int(tlog.StoredHashCount(cp.Size)); under.hashes > stored {
 		t.Fatalf("read %d hashes for %d proofs; the tree has %d stored hashes", under.hashes, cp.Size, stored)
@@ -77,17 +67,7 @@ func TestCheckpointViewPrefetch(t *testing.T) {
 	}
 	read := under.hashes
 	for _, i := range round[:4] {
-		want, err := ledger.NewBundle(t.Context(), f.store, cp, i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := ledger.NewBundle(t.Context(), v, cp, i)
-		if err != nil {
-			t.Fatalf("bundle of entry %d after prefetch: %v", i, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("bundle of entry %d after prefetch differs:\n got %+v\nwant %+v", i, got, want)
-		}
+		checkSameBundle(t, f.store, v, cp, i)
 	}
 	if under.hashes != read {
 		t.Fatalf("proving the prefetched entries read %d more hashes; want none", under.hashes-read)
@@ -97,6 +77,23 @@ func TestCheckpointViewPrefetch(t *testing.T) {
 	}
 	if _, err := ledger.NewBundle(t.Context(), v, cp, 1); err != nil {
 		t.Fatal(err) // not prefetched: read as before
+	}
+}
+
+// checkSameBundle checks that entry i's bundle against cp is the same from
+// view as from the storage under it.
+func checkSameBundle(t *testing.T, storage, view ledger.Storage, cp *ledger.SignedCheckpoint, i int64) {
+	t.Helper()
+	want, err := ledger.NewBundle(t.Context(), storage, cp, i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ledger.NewBundle(t.Context(), view, cp, i)
+	if err != nil {
+		t.Fatalf("bundle of entry %d from the view: %v", i, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("bundle of entry %d from the view differs:\n got %+v\nwant %+v", i, got, want)
 	}
 }
 

@@ -60,9 +60,10 @@ var _ notify.StatusPreparer = (*WaitingStatus)(nil)
 // PrepareStatus implements [notify.StatusPreparer]: the requests of a
 // round of deliveries read at once when the store is a [PendingReader]
 // (each delivery of a pending request read it, with its signatures, on its
-// own). The Status it returns answers as Waiting does for the requests as
-// they were read, each event still counting only the signatures logged up
-// to its index; it asks Waiting about any other request.
+// own). The Status it returns answers as Waiting does for the pending
+// requests as they were read, each event still counting only the
+// signatures logged up to its index; those read and not pending are
+// remembered final, and any other request is Waiting's.
 func (w *WaitingStatus) PrepareStatus(ctx context.Context, ids []string) (notify.Status, error) {
 	pr, ok := w.Store.(PendingReader)
 	if !ok {
@@ -83,17 +84,14 @@ func (w *WaitingStatus) PrepareStatus(ctx context.Context, ids []string) (notify
 	if err != nil {
 		return nil, err
 	}
-	p := &preparedStatus{w: w, read: map[string]bool{}, pending: make(map[string]*Request, len(rs))}
-	for _, id := range read {
-		p.read[id] = true
-	}
+	p := &preparedStatus{w: w, pending: make(map[string]*Request, len(rs))}
 	for _, r := range rs {
-		if r.State == Pending && p.read[r.ID] {
+		if r.State == Pending {
 			p.pending[r.ID] = r
 		}
 	}
 	// Read and not pending: final (or no such request, which an event of
-	// the store's own log cannot name).
+	// the store's own log cannot name), so Waiting answers without a read.
 	w.mu.Lock()
 	for _, id := range read {
 		if p.pending[id] == nil {
@@ -105,20 +103,16 @@ func (w *WaitingStatus) PrepareStatus(ctx context.Context, ids []string) (notify
 }
 
 // preparedStatus is the [notify.Status] of one round (see
-// [WaitingStatus.PrepareStatus]).
+// [WaitingStatus.PrepareStatus]): the round's pending requests as read.
 type preparedStatus struct {
 	w       *WaitingStatus
-	read    map[string]bool     // requests read for the round
-	pending map[string]*Request // those of them pending
+	pending map[string]*Request
 }
 
 func (p *preparedStatus) Waiting(ctx context.Context, id string, index int64) (*notify.Waiting, error) {
-	if !p.read[id] {
-		return p.w.Waiting(ctx, id, index)
-	}
 	r := p.pending[id]
 	if r == nil {
-		return nil, nil
+		return p.w.Waiting(ctx, id, index) // final (no read), or not in the round
 	}
 	wt, _ := p.w.waiting(r, index)
 	return wt, nil
